@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+/// One audited access or change. Append-only: the application never updates or deletes these
+/// rows, and on PostgreSQL a trigger refuses it.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub occurred_at: DateTimeUtc,
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub actor_label: String,
+    pub action: String,
+    pub operation: String,
+    pub record_type: String,
+    pub record_ids: String,
+    pub fields: String,
+    pub ip: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,12 @@
+//! sea-orm models of Switchboard's tables. Plain data: no GraphQL, no rules. The server's
+//! `store` module is the only code that queries them.
+
+pub mod admin_session;
+pub mod admin_user;
+pub mod api_key;
+pub mod audit_event;
+pub mod client;
+pub mod lab_test;
+pub mod location;
+pub mod patient;
+pub mod setting;

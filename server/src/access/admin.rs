@@ -1,0 +1,321 @@
+//! Settings that only portal administrators manage (keys, clients) and the audit trail, plus
+//! the portal's own log-in.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{admin_user, api_key, audit_event, client, location};
+use uuid::Uuid;
+
+use super::Access;
+use super::credentials::verify_password;
+use super::principal::Actor;
+use crate::domain::api_key::{new_api_key, new_session_token};
+use crate::domain::environment::Environment;
+use crate::domain::scope::ScopeSet;
+use crate::error::{AppError, AppResult};
+use crate::store::api_keys::NewApiKey;
+use crate::store::audit::AuditFilter;
+use crate::store::page::{Page, PageRequest};
+use crate::store::{admins, api_keys, audit, clients};
+
+pub struct Admin<'a> {
+    access: &'a Access,
+}
+
+pub struct CreateKey {
+    pub name: String,
+    pub scopes: ScopeSet,
+    pub client_ids: Option<Vec<Uuid>>,
+    pub location_ids: Option<Vec<Uuid>>,
+    pub environment: Environment,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The longest grace period a rotation may give the old secret.
+const MAX_GRACE: Duration = Duration::days(30);
+
+impl<'a> Admin<'a> {
+    pub(super) fn new(access: &'a Access) -> Self {
+        Admin { access }
+    }
+
+    fn settings(&self) -> AppResult<()> {
+        self.access.principal().require_settings_admin()
+    }
+
+    fn admin_id(&self) -> Option<Uuid> {
+        match &self.access.principal().actor {
+            Actor::Admin { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    pub async fn keys(&self, include_revoked: bool) -> AppResult<Vec<api_key::Model>> {
+        self.settings()?;
+        api_keys::list(self.access.store().conn(), include_revoked).await
+    }
+
+    async fn check_grants(&self, req: &CreateKey) -> AppResult<()> {
+        let db = self.access.store().conn();
+        for (i, id) in req.client_ids.iter().flatten().enumerate() {
+            let client = clients::find_client(db, *id).await?;
+            match client {
+                Some(c) if c.environment == req.environment.as_str() => {}
+                Some(_) => {
+                    return Err(AppError::invalid(
+                        format!("input.clientIds[{i}]"),
+                        format!(
+                            "client belongs to another environment than {}",
+                            req.environment.as_str()
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(AppError::invalid(
+                        format!("input.clientIds[{i}]"),
+                        "no such client",
+                    ));
+                }
+            }
+        }
+        for (i, id) in req.location_ids.iter().flatten().enumerate() {
+            if clients::find_location(db, *id).await?.is_none() {
+                return Err(AppError::invalid(
+                    format!("input.locationIds[{i}]"),
+                    "no such location",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a key; the secret is returned here and never again.
+    pub async fn create_key(&self, req: CreateKey) -> AppResult<(api_key::Model, String)> {
+        self.settings()?;
+        if req.expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Err(AppError::invalid(
+                "input.expiresAt",
+                "must be in the future",
+            ));
+        }
+        self.check_grants(&req).await?;
+        let secret = new_api_key(req.environment);
+        let txn = self.access.store().begin_write().await?;
+        let key = api_keys::insert(
+            &txn.txn,
+            NewApiKey {
+                name: req.name,
+                prefix: secret.prefix,
+                secret_hash: secret.hash,
+                scopes: req.scopes.names(),
+                client_ids: req.client_ids,
+                location_ids: req.location_ids,
+                environment: req.environment.as_str().to_owned(),
+                expires_at: req.expires_at,
+                created_by: self.admin_id(),
+            },
+        )
+        .await?;
+        let event = self.access.event(
+            "CREATE",
+            "createApiKey",
+            "api_key",
+            vec![key.id.to_string()],
+            vec!["scopes".into(), "clientIds".into(), "locationIds".into()],
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok((key, secret.secret))
+    }
+
+    /// Issues a new secret with the same grants; the old one keeps working until `grace` ends.
+    pub async fn rotate_key(
+        &self,
+        id: Uuid,
+        grace: Duration,
+    ) -> AppResult<(api_key::Model, String)> {
+        self.settings()?;
+        if grace < Duration::zero() || grace > MAX_GRACE {
+            return Err(AppError::invalid(
+                "gracePeriodSeconds",
+                "must be between 0 and 2592000 (30 days)",
+            ));
+        }
+        let now = Utc::now();
+        let txn = self.access.store().begin_write().await?;
+        let old = api_keys::find(&txn.txn, id)
+            .await?
+            .ok_or(AppError::NotFound("api key"))?;
+        if old.revoked_at.is_some() || old.expires_at.is_some_and(|at| at <= now) {
+            return Err(AppError::Conflict(
+                "a revoked or expired key cannot be rotated; create a new one".into(),
+            ));
+        }
+        if old.rotated_to.is_some() {
+            return Err(AppError::Conflict(
+                "this key was already rotated; rotate its successor instead".into(),
+            ));
+        }
+        let env: Environment = old
+            .environment
+            .parse()
+            .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+        let secret = new_api_key(env);
+        let json_ids = |raw: &str| {
+            serde_json::from_str::<Option<Vec<Uuid>>>(raw)
+                .ok()
+                .flatten()
+        };
+        let new_key = api_keys::insert(
+            &txn.txn,
+            NewApiKey {
+                name: old.name.clone(),
+                prefix: secret.prefix,
+                secret_hash: secret.hash,
+                scopes: serde_json::from_str(&old.scopes).unwrap_or_default(),
+                client_ids: json_ids(&old.client_ids),
+                location_ids: json_ids(&old.location_ids),
+                environment: old.environment.clone(),
+                expires_at: old.expires_at,
+                created_by: self.admin_id(),
+            },
+        )
+        .await?;
+        let old_id = old.id;
+        api_keys::retire(&txn.txn, old, new_key.id, now + grace).await?;
+        let event = self.access.event(
+            "ROTATE",
+            "rotateApiKey",
+            "api_key",
+            vec![old_id.to_string(), new_key.id.to_string()],
+            vec![],
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok((new_key, secret.secret))
+    }
+
+    pub async fn revoke_key(&self, id: Uuid) -> AppResult<api_key::Model> {
+        self.settings()?;
+        let txn = self.access.store().begin_write().await?;
+        api_keys::find(&txn.txn, id)
+            .await?
+            .ok_or(AppError::NotFound("api key"))?;
+        api_keys::revoke(&txn.txn, id).await?;
+        let event = self.access.event(
+            "REVOKE",
+            "revokeApiKey",
+            "api_key",
+            vec![id.to_string()],
+            vec![],
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        let key = api_keys::find(&txn.txn, id)
+            .await?
+            .ok_or(AppError::NotFound("api key"))?;
+        txn.commit().await?;
+        Ok(key)
+    }
+
+    pub async fn clients(&self) -> AppResult<Vec<client::Model>> {
+        self.settings()?;
+        clients::list_clients(self.access.store().conn()).await
+    }
+
+    pub async fn locations_of(&self, client_ids: &[Uuid]) -> AppResult<Vec<location::Model>> {
+        self.settings()?;
+        clients::list_locations(self.access.store().conn(), client_ids).await
+    }
+
+    pub async fn create_client(&self, name: &str, env: Environment) -> AppResult<client::Model> {
+        self.settings()?;
+        let txn = self.access.store().begin_write().await?;
+        let client = clients::insert_client(&txn.txn, name, env).await?;
+        let event = self.access.event(
+            "CREATE",
+            "createClient",
+            "client",
+            vec![client.id.to_string()],
+            vec![],
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok(client)
+    }
+
+    pub async fn create_location(&self, client_id: Uuid, name: &str) -> AppResult<location::Model> {
+        self.settings()?;
+        let txn = self.access.store().begin_write().await?;
+        clients::find_client(&txn.txn, client_id)
+            .await?
+            .ok_or_else(|| AppError::invalid("clientId", "no such client"))?;
+        let location = clients::insert_location(&txn.txn, client_id, name).await?;
+        let event = self.access.event(
+            "CREATE",
+            "createLocation",
+            "location",
+            vec![location.id.to_string()],
+            vec![],
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok(location)
+    }
+
+    pub async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> AppResult<Page<audit_event::Model>> {
+        self.settings()?;
+        // Make this replica's pending reads visible, so an auditor sees what just happened.
+        self.access.sink().flush().await;
+        audit::list(self.access.store().conn(), filter, page).await
+    }
+
+    /// Logs a portal user in. The same answer for an unknown email and a wrong password.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+    ) -> AppResult<(String, DateTime<Utc>, admin_user::Model)> {
+        let db = self.access.store().conn();
+        let user = admins::find_user_by_email(db, &email.trim().to_lowercase()).await?;
+        let ok = verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let user = match (ok, user) {
+            (true, Some(user)) => user,
+            _ => {
+                let mut event =
+                    self.access
+                        .event("LOGIN_FAILED", "login", "admin_user", vec![], vec![]);
+                event.actor_label = email.chars().take(254).collect();
+                audit::insert_many(db, vec![event]).await?;
+                return Err(AppError::Unauthenticated("invalid email or password"));
+            }
+        };
+        let token = new_session_token();
+        let expires_at = Utc::now() + self.access.session_ttl();
+        let txn = self.access.store().begin_write().await?;
+        admins::insert_session(&txn.txn, user.id, &token.hash, expires_at).await?;
+        let mut event = self.access.event(
+            "LOGIN",
+            "login",
+            "admin_user",
+            vec![user.id.to_string()],
+            vec![],
+        );
+        event.actor_kind = "ADMIN".into();
+        event.actor_id = user.id.to_string();
+        event.actor_label = user.email.clone();
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok((token.secret, expires_at, user))
+    }
+
+    pub async fn logout(&self) -> AppResult<bool> {
+        let Actor::Admin { session_id, .. } = &self.access.principal().actor else {
+            return Err(AppError::forbidden("only a portal session can log out"));
+        };
+        admins::revoke_session(self.access.store().conn(), *session_id).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,134 @@
+//! Turning a presented secret into a principal.
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use chrono::{Duration, Utc};
+use uuid::Uuid;
+
+use super::principal::{Actor, Principal};
+use crate::domain::api_key::{TokenKind, hash_secret, token_kind};
+use crate::domain::environment::Environment;
+use crate::domain::role::Role;
+use crate::domain::row_scope::RowScope;
+use crate::domain::scope::{Scope, ScopeSet};
+use crate::error::{AppError, AppResult};
+use crate::store::{self, Store};
+
+const INVALID: &str = "the credential is invalid, expired or revoked";
+
+/// How stale `lastUsedAt` may get before a request writes it again: a write per request
+/// would turn every read into a write.
+const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
+
+pub async fn authenticate(store: &Store, token: &str) -> AppResult<Principal> {
+    match token_kind(token) {
+        TokenKind::ApiKey => api_key(store, token).await,
+        TokenKind::Session => session(store, token).await,
+        TokenKind::Unknown => Err(AppError::Unauthenticated(INVALID)),
+    }
+}
+
+async fn api_key(store: &Store, token: &str) -> AppResult<Principal> {
+    let now = Utc::now();
+    let key = store::api_keys::find_by_hash(store.conn(), &hash_secret(token))
+        .await?
+        .ok_or(AppError::Unauthenticated(INVALID))?;
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+        return Err(AppError::Unauthenticated(INVALID));
+    }
+    if key
+        .last_used_at
+        .is_none_or(|at| at < now - LAST_USED_RESOLUTION)
+    {
+        // Best effort: failing to record use must not fail the request.
+        if let Err(e) =
+            store::api_keys::touch(store.conn(), key.id, now, now - LAST_USED_RESOLUTION).await
+        {
+            tracing::warn!(error = ?e, "could not record api key use");
+        }
+    }
+    // Grants were validated when the key was made; a name this build does not know (after a
+    // downgrade, say) is skipped, which can only take access away.
+    let scopes: Vec<String> = serde_json::from_str(&key.scopes).unwrap_or_default();
+    let scopes: ScopeSet = scopes
+        .iter()
+        .filter_map(|s| s.parse::<Scope>().ok())
+        .collect();
+    let clients: Option<Vec<Uuid>> = serde_json::from_str(&key.client_ids).unwrap_or(Some(vec![]));
+    let locations: Option<Vec<Uuid>> =
+        serde_json::from_str(&key.location_ids).unwrap_or(Some(vec![]));
+    let environment = key
+        .environment
+        .parse::<Environment>()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    Ok(Principal {
+        actor: Actor::ApiKey {
+            id: key.id,
+            name: key.name,
+        },
+        scopes,
+        rows: RowScope {
+            clients,
+            locations,
+            environment: Some(environment),
+        },
+    })
+}
+
+async fn session(store: &Store, token: &str) -> AppResult<Principal> {
+    let (session, user) = store::admins::find_session(store.conn(), &hash_secret(token))
+        .await?
+        .ok_or(AppError::Unauthenticated(INVALID))?;
+    if session.revoked_at.is_some() || session.expires_at <= Utc::now() {
+        return Err(AppError::Unauthenticated(
+            "the session has expired; log in again",
+        ));
+    }
+    let role = user
+        .role
+        .parse::<Role>()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    Ok(Principal {
+        actor: Actor::Admin {
+            id: user.id,
+            email: user.email,
+            role,
+            session_id: session.id,
+        },
+        // Portal users work across all clients; what they may change in settings is decided
+        // by role, not scope.
+        scopes: ScopeSet::all(),
+        rows: RowScope::unrestricted(),
+    })
+}
+
+/// Hashes a password with argon2id on a blocking thread (it is deliberately slow).
+pub async fn hash_password(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("hashing password: {e}")))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?
+}
+
+/// Verifies a password; with no stored hash it still spends the same work so that response
+/// time does not reveal which emails have accounts.
+pub async fn verify_password(password: String, stored: Option<String>) -> AppResult<bool> {
+    static DUMMY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        Argon2::default()
+            .hash_password(b"switchboard-timing-equaliser")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    });
+    tokio::task::spawn_blocking(move || {
+        let hash = stored.clone().unwrap_or_else(|| DUMMY.clone());
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .is_ok();
+        ok && stored.is_some()
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))
+}

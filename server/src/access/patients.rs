@@ -1,0 +1,224 @@
+use entity::patient::Model;
+use uuid::Uuid;
+
+use super::Access;
+use crate::domain::environment::Environment;
+use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
+use crate::domain::scope::Scope;
+use crate::error::{AppError, AppResult};
+use crate::store::page::{Page, PageRequest};
+use crate::store::patients::{self, NewPatient, PatientFilter};
+use crate::store::{audit, clients};
+
+pub struct Patients<'a> {
+    access: &'a Access,
+}
+
+/// A patient as the caller asked to create it, with values already validated.
+pub struct CreatePatient {
+    pub client_id: Uuid,
+    pub location_id: Uuid,
+    pub write: PatientWrite,
+}
+
+impl<'a> Patients<'a> {
+    pub(super) fn new(access: &'a Access) -> Self {
+        Patients { access }
+    }
+
+    fn require(&self, scope: Scope) -> AppResult<()> {
+        self.access.principal().require(scope)
+    }
+
+    pub async fn get(&self, id: Uuid) -> AppResult<Option<Model>> {
+        self.require(Scope::PatientsRead)?;
+        let p = self.access.principal();
+        let row = patients::find(self.access.store().conn(), &p.rows, id).await?;
+        self.access.read_patients(row.iter().map(|r| r.id));
+        Ok(row)
+    }
+
+    pub async fn get_many(&self, ids: &[Uuid]) -> AppResult<Vec<Model>> {
+        self.require(Scope::PatientsRead)?;
+        let p = self.access.principal();
+        let rows = patients::find_many(self.access.store().conn(), &p.rows, ids).await?;
+        self.access.read_patients(rows.iter().map(|r| r.id));
+        Ok(rows)
+    }
+
+    pub async fn list(&self, filter: &PatientFilter, page: PageRequest) -> AppResult<Page<Model>> {
+        self.require(Scope::PatientsRead)?;
+        let p = self.access.principal();
+        let page = patients::list(self.access.store().conn(), &p.rows, filter, page).await?;
+        self.access.read_patients(page.items.iter().map(|r| r.id));
+        Ok(page)
+    }
+
+    pub async fn count(&self, filter: &PatientFilter) -> AppResult<u64> {
+        self.require(Scope::PatientsRead)?;
+        patients::count(
+            self.access.store().conn(),
+            &self.access.principal().rows,
+            filter,
+        )
+        .await
+    }
+
+    /// Every category a write touches needs its `:write` scope; checked before anything is
+    /// written so that a partial write cannot happen.
+    fn require_category_writes(&self, write: &PatientWrite) -> AppResult<()> {
+        for category in write.categories() {
+            self.require(category.write_scope())?;
+        }
+        Ok(())
+    }
+
+    /// The existing patient's id, if the caller would be allowed to see that patient.
+    fn visible_id(&self, existing: &Model, env: Environment) -> Option<Uuid> {
+        let p = self.access.principal();
+        (p.scopes.contains(Scope::PatientsRead)
+            && p.rows.allows(existing.client_id, existing.location_id, env))
+        .then_some(existing.id)
+    }
+
+    async fn client_environment(&self, client_id: Uuid, field: &str) -> AppResult<Environment> {
+        let client = clients::find_client(self.access.store().conn(), client_id)
+            .await?
+            .ok_or_else(|| AppError::invalid(field, "no such client"))?;
+        client
+            .environment
+            .parse()
+            .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))
+    }
+
+    pub async fn create(&self, req: CreatePatient) -> AppResult<(Model, AccountDecision)> {
+        self.require(Scope::PatientsCreate)?;
+        self.require_category_writes(&req.write)?;
+        let store = self.access.store();
+        let env = self
+            .client_environment(req.client_id, "input.clientId")
+            .await?;
+        let location = clients::find_location(store.conn(), req.location_id)
+            .await?
+            .filter(|l| l.client_id == req.client_id)
+            .ok_or_else(|| {
+                AppError::invalid("input.locationId", "no such location for this client")
+            })?;
+        if !self
+            .access
+            .principal()
+            .rows
+            .allows(req.client_id, location.id, env)
+        {
+            return Err(AppError::forbidden(
+                "this credential may not create patients for this client or location",
+            ));
+        }
+        let w = req.write;
+        let email = w.email.clone().flatten();
+        let decision = AccountDecision::for_email(email.as_deref());
+        let external = w.external_patient_id.clone().flatten();
+        let fields = w.field_names();
+        let new = NewPatient {
+            client_id: req.client_id,
+            location_id: location.id,
+            external_patient_id: external.clone(),
+            first_name: w.first_name.flatten(),
+            last_name: w.last_name.flatten(),
+            date_of_birth: w.date_of_birth.flatten(),
+            sex: w.sex.flatten(),
+            email,
+            phone: w.phone.flatten(),
+            address: w.address.flatten(),
+            diagnoses: w.diagnoses.unwrap_or_default(),
+            medications: w.medications.unwrap_or_default(),
+            insurance: w.insurance.flatten(),
+            billing_account: w.billing_account.flatten(),
+            account_status: decision.status().to_owned(),
+            account_reason: decision.reason().map(str::to_owned),
+        };
+        let txn = store.begin_write().await?;
+        let inserted = patients::insert(&txn.txn, new).await;
+        let patient = match inserted {
+            Ok(patient) => patient,
+            Err(AppError::Conflict(_)) if external.is_some() => {
+                drop(txn);
+                return Err(self
+                    .duplicate(req.client_id, external.as_deref(), env)
+                    .await);
+            }
+            Err(other) => return Err(other),
+        };
+        let event = self.access.event(
+            "CREATE",
+            "createPatient",
+            "patient",
+            vec![patient.id.to_string()],
+            fields,
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok((patient, decision))
+    }
+
+    async fn duplicate(
+        &self,
+        client_id: Uuid,
+        external: Option<&str>,
+        env: Environment,
+    ) -> AppError {
+        let Some(external) = external else {
+            return AppError::Conflict("the patient conflicts with an existing one".into());
+        };
+        match patients::find_by_external_id(self.access.store().conn(), client_id, external).await {
+            Ok(Some(existing)) => AppError::DuplicatePatient {
+                existing_id: self.visible_id(&existing, env),
+            },
+            Ok(None) => AppError::Conflict("the patient conflicts with an existing one".into()),
+            Err(e) => e,
+        }
+    }
+
+    pub async fn update(
+        &self,
+        id: Uuid,
+        write: PatientWrite,
+    ) -> AppResult<(Model, AccountDecision)> {
+        self.require(Scope::PatientsUpdate)?;
+        self.require_category_writes(&write)?;
+        let store = self.access.store();
+        let p = self.access.principal();
+        let txn = store.begin_write().await?;
+        let current = patients::find(&txn.txn, &p.rows, id)
+            .await?
+            .ok_or(AppError::NotFound("patient"))?;
+        let client_id = current.client_id;
+        let email = match &write.email {
+            Some(new) => new.clone(),
+            None => current.email.clone(),
+        };
+        let account = next_account(&current.account_status, email.as_deref());
+        let fields = write.field_names();
+        let external = write.external_patient_id.clone().flatten();
+        let updated = match patients::update(&txn.txn, current, write, account).await {
+            Ok(model) => model,
+            Err(AppError::Conflict(_)) if external.is_some() => {
+                drop(txn);
+                let env = self.client_environment(client_id, "id").await?;
+                return Err(self.duplicate(client_id, external.as_deref(), env).await);
+            }
+            Err(other) => return Err(other),
+        };
+        let event = self.access.event(
+            "UPDATE",
+            "updatePatient",
+            "patient",
+            vec![updated.id.to_string()],
+            fields,
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        let decision = AccountDecision::for_email(updated.email.as_deref());
+        Ok((updated, decision))
+    }
+}

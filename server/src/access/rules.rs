@@ -1,0 +1,281 @@
+//! Who may read each field of the API: the one table. Every object field of the exported
+//! schema must appear here; `graphql::guard` enforces it on every resolve and a test walks the
+//! schema to prove nothing is missing. A field without a rule is refused (fail closed).
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use crate::domain::scope::Scope::{self, *};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Anyone, even without credentials (login), or a structural field (edges, pageInfo)
+    /// whose data is guarded by the field that led to it.
+    Public,
+    /// Any valid credential.
+    Authenticated,
+    Scope(Scope),
+    /// Any one of these; the first is named when none is held.
+    AnyOf(&'static [Scope]),
+    /// A portal user with the System Administrator or Technical Lead role.
+    SettingsAdmin,
+}
+
+use Rule::{Authenticated, Public, SettingsAdmin};
+
+const PATIENT_ID: Rule = Rule::AnyOf(&[PatientsRead, PatientsCreate, PatientsUpdate]);
+const TEST_ID: Rule = Rule::AnyOf(&[TestsRead, TestsCreate, TestsUpdate]);
+const fn s(scope: Scope) -> Rule {
+    Rule::Scope(scope)
+}
+
+type Entry = (&'static str, &'static [(&'static str, Rule)]);
+
+pub const FIELD_RULES: &[Entry] = &[
+    (
+        "Query",
+        &[
+            ("patient", s(PatientsRead)),
+            ("patients", s(PatientsRead)),
+            ("test", s(TestsRead)),
+            ("tests", s(TestsRead)),
+            ("viewer", Authenticated),
+            ("apiKeys", SettingsAdmin),
+            ("auditEvents", SettingsAdmin),
+            ("clients", SettingsAdmin),
+        ],
+    ),
+    (
+        "Mutation",
+        &[
+            ("login", Public),
+            ("logout", Authenticated),
+            ("createPatient", s(PatientsCreate)),
+            ("updatePatient", s(PatientsUpdate)),
+            ("createTest", s(TestsCreate)),
+            ("updateTest", s(TestsUpdate)),
+            ("createApiKey", SettingsAdmin),
+            ("rotateApiKey", SettingsAdmin),
+            ("revokeApiKey", SettingsAdmin),
+            ("createClient", SettingsAdmin),
+            ("createLocation", SettingsAdmin),
+        ],
+    ),
+    (
+        "Patient",
+        &[
+            ("id", PATIENT_ID),
+            ("externalPatientId", PATIENT_ID),
+            ("clientId", PATIENT_ID),
+            ("locationId", PATIENT_ID),
+            ("createdAt", PATIENT_ID),
+            ("updatedAt", PATIENT_ID),
+            ("hasAccount", PATIENT_ID),
+            ("accountStatus", PATIENT_ID),
+            ("accountReason", PATIENT_ID),
+            ("firstName", s(DemographicsRead)),
+            ("lastName", s(DemographicsRead)),
+            ("dateOfBirth", s(DemographicsRead)),
+            ("sex", s(DemographicsRead)),
+            ("email", s(ContactRead)),
+            ("phone", s(ContactRead)),
+            ("address", s(ContactRead)),
+            ("diagnoses", s(ClinicalRead)),
+            ("medications", s(ClinicalRead)),
+            ("insurance", s(BillingRead)),
+            ("billingAccount", s(BillingRead)),
+            ("tests", s(TestsRead)),
+        ],
+    ),
+    (
+        "Test",
+        &[
+            ("id", TEST_ID),
+            ("patientId", s(TestsRead)),
+            ("clientId", s(TestsRead)),
+            ("locationId", s(TestsRead)),
+            ("testCode", s(TestsRead)),
+            ("testName", s(TestsRead)),
+            ("accessionNumber", s(TestsRead)),
+            ("status", s(TestsRead)),
+            ("results", s(TestsRead)),
+            ("orderedAt", s(TestsRead)),
+            ("collectedAt", s(TestsRead)),
+            ("resultedAt", s(TestsRead)),
+            ("cancelledAt", s(TestsRead)),
+            ("createdAt", s(TestsRead)),
+            ("updatedAt", s(TestsRead)),
+            ("patient", s(PatientsRead)),
+        ],
+    ),
+    (
+        "TestResult",
+        &[
+            ("code", Public),
+            ("name", Public),
+            ("value", Public),
+            ("unit", Public),
+            ("referenceRange", Public),
+            ("abnormalFlag", Public),
+        ],
+    ),
+    (
+        "PatientConnection",
+        &[
+            ("edges", Public),
+            ("nodes", Public),
+            ("pageInfo", Public),
+            ("totalCount", Public),
+        ],
+    ),
+    ("PatientEdge", &[("cursor", Public), ("node", Public)]),
+    (
+        "TestConnection",
+        &[
+            ("edges", Public),
+            ("nodes", Public),
+            ("pageInfo", Public),
+            ("totalCount", Public),
+        ],
+    ),
+    ("TestEdge", &[("cursor", Public), ("node", Public)]),
+    (
+        "PageInfo",
+        &[("hasNextPage", Public), ("endCursor", Public)],
+    ),
+    (
+        "PatientAccount",
+        &[
+            ("hasAccount", Public),
+            ("status", Public),
+            ("reason", Public),
+        ],
+    ),
+    (
+        "CreatePatientPayload",
+        &[("patient", Public), ("account", Public)],
+    ),
+    (
+        "UpdatePatientPayload",
+        &[("patient", Public), ("account", Public)],
+    ),
+    (
+        "ApiKey",
+        &[
+            ("id", SettingsAdmin),
+            ("name", SettingsAdmin),
+            ("prefix", SettingsAdmin),
+            ("scopes", SettingsAdmin),
+            ("clientIds", SettingsAdmin),
+            ("locationIds", SettingsAdmin),
+            ("environment", SettingsAdmin),
+            ("status", SettingsAdmin),
+            ("createdAt", SettingsAdmin),
+            ("expiresAt", SettingsAdmin),
+            ("revokedAt", SettingsAdmin),
+            ("lastUsedAt", SettingsAdmin),
+            ("rotatedToId", SettingsAdmin),
+        ],
+    ),
+    (
+        "ApiKeySecretPayload",
+        &[("apiKey", SettingsAdmin), ("secret", SettingsAdmin)],
+    ),
+    (
+        "LoginPayload",
+        &[("token", Public), ("expiresAt", Public), ("user", Public)],
+    ),
+    (
+        "AdminUser",
+        &[("id", Public), ("email", Public), ("role", Public)],
+    ),
+    (
+        "Viewer",
+        &[
+            ("kind", Authenticated),
+            ("id", Authenticated),
+            ("name", Authenticated),
+            ("role", Authenticated),
+            ("scopes", Authenticated),
+            ("clientIds", Authenticated),
+            ("locationIds", Authenticated),
+            ("environment", Authenticated),
+        ],
+    ),
+    (
+        "AuditEvent",
+        &[
+            ("id", SettingsAdmin),
+            ("occurredAt", SettingsAdmin),
+            ("actorKind", SettingsAdmin),
+            ("actorId", SettingsAdmin),
+            ("actorLabel", SettingsAdmin),
+            ("action", SettingsAdmin),
+            ("operation", SettingsAdmin),
+            ("recordType", SettingsAdmin),
+            ("recordIds", SettingsAdmin),
+            ("fields", SettingsAdmin),
+            ("ip", SettingsAdmin),
+        ],
+    ),
+    (
+        "AuditEventConnection",
+        &[
+            ("edges", SettingsAdmin),
+            ("nodes", SettingsAdmin),
+            ("pageInfo", SettingsAdmin),
+        ],
+    ),
+    (
+        "AuditEventEdge",
+        &[("cursor", SettingsAdmin), ("node", SettingsAdmin)],
+    ),
+    (
+        "Client",
+        &[
+            ("id", SettingsAdmin),
+            ("name", SettingsAdmin),
+            ("environment", SettingsAdmin),
+            ("locations", SettingsAdmin),
+        ],
+    ),
+    (
+        "Location",
+        &[
+            ("id", SettingsAdmin),
+            ("clientId", SettingsAdmin),
+            ("name", SettingsAdmin),
+        ],
+    ),
+];
+
+static INDEX: LazyLock<HashMap<(&'static str, &'static str), Rule>> = LazyLock::new(|| {
+    FIELD_RULES
+        .iter()
+        .flat_map(|(ty, fields)| fields.iter().map(move |(f, rule)| ((*ty, *f), *rule)))
+        .collect()
+});
+
+pub fn rule_for(type_name: &str, field: &str) -> Option<Rule> {
+    INDEX.get(&(type_name, field)).copied()
+}
+
+/// A human sentence for the schema documentation.
+pub fn describe(rule: Rule) -> String {
+    match rule {
+        Rule::Public => "Requires: nothing beyond access to the enclosing field.".into(),
+        Rule::Authenticated => "Requires: any valid credential.".into(),
+        Rule::Scope(scope) => format!("Requires scope: `{scope}`."),
+        Rule::AnyOf(scopes) => format!(
+            "Requires one of the scopes: {}.",
+            scopes
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Rule::SettingsAdmin => {
+            "Requires: a portal session with role SYSTEM_ADMINISTRATOR or TECHNICAL_LEAD.".into()
+        }
+    }
+}

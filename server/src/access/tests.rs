@@ -1,0 +1,192 @@
+use chrono::{DateTime, Utc};
+use entity::lab_test::Model;
+use uuid::Uuid;
+
+use super::Access;
+use crate::domain::lab_result::ResultLine;
+use crate::domain::scope::Scope;
+use crate::domain::test_status::TestStatus;
+use crate::error::{AppError, AppResult};
+use crate::store::page::{Page, PageRequest};
+use crate::store::tests::{self, NewTest, TestFilter, TestPatch};
+use crate::store::{audit, patients};
+
+pub struct Tests<'a> {
+    access: &'a Access,
+}
+
+pub struct CreateTest {
+    pub patient_id: Uuid,
+    pub test_code: String,
+    pub test_name: String,
+    pub accession_number: String,
+    pub ordered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct ChangeTest {
+    pub status: Option<TestStatus>,
+    pub results: Option<Vec<ResultLine>>,
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> Tests<'a> {
+    pub(super) fn new(access: &'a Access) -> Self {
+        Tests { access }
+    }
+
+    fn require(&self, scope: Scope) -> AppResult<()> {
+        self.access.principal().require(scope)
+    }
+
+    pub async fn get(&self, id: Uuid) -> AppResult<Option<Model>> {
+        self.require(Scope::TestsRead)?;
+        let row = tests::find(
+            self.access.store().conn(),
+            &self.access.principal().rows,
+            id,
+        )
+        .await?;
+        self.access.read_tests(row.iter().map(|t| t.id));
+        Ok(row)
+    }
+
+    pub async fn list(&self, filter: &TestFilter, page: PageRequest) -> AppResult<Page<Model>> {
+        self.require(Scope::TestsRead)?;
+        let page = tests::list(
+            self.access.store().conn(),
+            &self.access.principal().rows,
+            filter,
+            page,
+        )
+        .await?;
+        self.access.read_tests(page.items.iter().map(|t| t.id));
+        Ok(page)
+    }
+
+    pub async fn count(&self, filter: &TestFilter) -> AppResult<u64> {
+        self.require(Scope::TestsRead)?;
+        tests::count(
+            self.access.store().conn(),
+            &self.access.principal().rows,
+            filter,
+        )
+        .await
+    }
+
+    pub async fn of_patients(&self, patient_ids: &[Uuid]) -> AppResult<Vec<Model>> {
+        self.require(Scope::TestsRead)?;
+        let rows = tests::for_patients(
+            self.access.store().conn(),
+            &self.access.principal().rows,
+            patient_ids,
+        )
+        .await?;
+        self.access.read_tests(rows.iter().map(|t| t.id));
+        Ok(rows)
+    }
+
+    pub async fn create(&self, req: CreateTest) -> AppResult<Model> {
+        self.require(Scope::TestsCreate)?;
+        let store = self.access.store();
+        let p = self.access.principal();
+        let txn = store.begin_write().await?;
+        // The patient must be visible to the caller: a test cannot be attached to a patient
+        // outside the credential's clients or locations.
+        let patient = patients::find(&txn.txn, &p.rows, req.patient_id)
+            .await?
+            .ok_or_else(|| AppError::invalid("input.patientId", "no such patient"))?;
+        let created = tests::insert(
+            &txn.txn,
+            NewTest {
+                patient_id: patient.id,
+                client_id: patient.client_id,
+                location_id: patient.location_id,
+                test_code: req.test_code,
+                test_name: req.test_name,
+                accession_number: req.accession_number,
+                ordered_at: req.ordered_at.unwrap_or_else(Utc::now),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            AppError::Conflict(_) => {
+                AppError::Conflict("this accession number is already used for this client".into())
+            }
+            other => other,
+        })?;
+        let event = self.access.event(
+            "CREATE",
+            "createTest",
+            "test",
+            vec![created.id.to_string()],
+            vec![],
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn update(&self, id: Uuid, change: ChangeTest) -> AppResult<Model> {
+        self.require(Scope::TestsUpdate)?;
+        let store = self.access.store();
+        let p = self.access.principal();
+        let txn = store.begin_write().await?;
+        let current = tests::find(&txn.txn, &p.rows, id)
+            .await?
+            .ok_or(AppError::NotFound("test"))?;
+        let from: TestStatus = current
+            .status
+            .parse()
+            .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+        let now = Utc::now();
+        let mut patch = TestPatch::default();
+        let mut fields = Vec::new();
+        if let Some(to) = change.status {
+            if !from.can_become(to) {
+                return Err(AppError::invalid(
+                    "input.status",
+                    format!("a test cannot go from {} to {}", from.as_str(), to.as_str()),
+                ));
+            }
+            if to != from {
+                patch.status = Some(to.as_str().to_owned());
+                match to {
+                    TestStatus::Collected if current.collected_at.is_none() => {
+                        patch.collected_at = Some(change.collected_at.unwrap_or(now));
+                    }
+                    TestStatus::Resulted => patch.resulted_at = Some(now),
+                    TestStatus::Cancelled => patch.cancelled_at = Some(now),
+                    _ => {}
+                }
+            }
+            fields.push("status".to_owned());
+        }
+        if let Some(at) = change.collected_at {
+            patch.collected_at = Some(at);
+            fields.push("collectedAt".to_owned());
+        }
+        if let Some(results) = change.results {
+            if matches!(from, TestStatus::Resulted | TestStatus::Cancelled) {
+                return Err(AppError::invalid(
+                    "input.results",
+                    format!("results of a {} test cannot be changed", from.as_str()),
+                ));
+            }
+            patch.results =
+                Some(serde_json::to_string(&results).map_err(|e| AppError::Internal(e.into()))?);
+            fields.push("results".to_owned());
+        }
+        let updated = tests::update(&txn.txn, current, patch).await?;
+        let event = self.access.event(
+            "UPDATE",
+            "updateTest",
+            "test",
+            vec![updated.id.to_string()],
+            fields,
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+}

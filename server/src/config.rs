@@ -1,0 +1,110 @@
+//! Layered configuration: defaults → optional TOML file → `SWITCHBOARD__SECTION__KEY`
+//! environment variables (plus the conventional `DATABASE_URL` and `PORT`). Secrets may be
+//! given as `*_FILE` paths instead of values.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Where the built portal lives; served at `/` when it exists.
+    pub portal_dir: PathBuf,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: Option<SecretString>,
+    pub url_file: Option<PathBuf>,
+    /// Directory of the embedded SQLite database used when no URL is configured.
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub session_ttl_minutes: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    /// How long read events may wait in memory before they are written.
+    pub flush_interval_ms: u64,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .set_default("server.host", "127.0.0.1")?
+            .set_default("server.port", 8080)?
+            .set_default("server.portal_dir", "portal/dist")?
+            .set_default("server.max_body_bytes", 1_048_576)?
+            .set_default("database.data_dir", "data")?
+            .set_default("database.max_connections", 16)?
+            .set_default("auth.session_ttl_minutes", 480)?
+            .set_default("audit.flush_interval_ms", 500)?;
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        } else {
+            builder = builder.add_source(config::File::with_name("switchboard").required(false));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("SWITCHBOARD")
+                .prefix_separator("__")
+                .separator("__"),
+        );
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            builder = builder.set_override("database.url", url)?;
+        }
+        if let Ok(port) = std::env::var("PORT") {
+            builder = builder.set_override("server.port", port)?;
+        }
+        let mut settings: Settings = builder
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .context("configuration has an invalid value")?;
+        if settings.database.url.is_none()
+            && let Some(path) = &settings.database.url_file
+        {
+            let url = std::fs::read_to_string(path)
+                .with_context(|| format!("reading database.url_file {}", path.display()))?;
+            settings.database.url = Some(SecretString::from(url.trim().to_owned()));
+        }
+        Ok(settings)
+    }
+
+    /// The database to use: the configured URL, or the embedded SQLite file under `data_dir`.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database.url {
+            Some(url) => Ok(url.expose_secret().to_owned()),
+            None => {
+                std::fs::create_dir_all(&self.database.data_dir).with_context(|| {
+                    format!(
+                        "creating data directory {}",
+                        self.database.data_dir.display()
+                    )
+                })?;
+                Ok(format!(
+                    "sqlite://{}?mode=rwc",
+                    self.database.data_dir.join("switchboard.db").display()
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Rules about patients that do not depend on storage.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+
+use super::scope::Category;
+use super::validate::Email;
+
+/// Validated values to write to a patient. For each field `None` leaves it alone and
+/// `Some(None)` clears it; a create starts from an empty patient.
+#[derive(Clone, Debug, Default)]
+pub struct PatientWrite {
+    pub external_patient_id: Option<Option<String>>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub date_of_birth: Option<Option<NaiveDate>>,
+    pub sex: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+    pub diagnoses: Option<Vec<String>>,
+    pub medications: Option<Vec<String>>,
+    pub insurance: Option<Option<String>>,
+    pub billing_account: Option<Option<String>>,
+}
+
+impl PatientWrite {
+    /// The data categories this write touches; each needs its `:write` scope.
+    pub fn categories(&self) -> BTreeSet<Category> {
+        let mut set = BTreeSet::new();
+        if self.first_name.is_some()
+            || self.last_name.is_some()
+            || self.date_of_birth.is_some()
+            || self.sex.is_some()
+        {
+            set.insert(Category::Demographics);
+        }
+        if self.email.is_some() || self.phone.is_some() || self.address.is_some() {
+            set.insert(Category::Contact);
+        }
+        if self.diagnoses.is_some() || self.medications.is_some() {
+            set.insert(Category::Clinical);
+        }
+        if self.insurance.is_some() || self.billing_account.is_some() {
+            set.insert(Category::Billing);
+        }
+        set
+    }
+
+    /// The GraphQL names of the fields written, for the audit trail.
+    pub fn field_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut add = |present: bool, name: &str| {
+            if present {
+                names.push(name.to_owned());
+            }
+        };
+        add(self.external_patient_id.is_some(), "externalPatientId");
+        add(self.first_name.is_some(), "firstName");
+        add(self.last_name.is_some(), "lastName");
+        add(self.date_of_birth.is_some(), "dateOfBirth");
+        add(self.sex.is_some(), "sex");
+        add(self.email.is_some(), "email");
+        add(self.phone.is_some(), "phone");
+        add(self.address.is_some(), "address");
+        add(self.diagnoses.is_some(), "diagnoses");
+        add(self.medications.is_some(), "medications");
+        add(self.insurance.is_some(), "insurance");
+        add(self.billing_account.is_some(), "billingAccount");
+        names
+    }
+}
+
+/// Whether a patient gets a portal account, and why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountDecision {
+    Invited,
+    NoEmail,
+    InvalidEmail,
+}
+
+impl AccountDecision {
+    /// A valid email earns an invitation; anything else leaves the patient without an account
+    /// but does not stop the patient from being recorded.
+    pub fn for_email(email: Option<&str>) -> Self {
+        match email.map(str::trim).filter(|e| !e.is_empty()) {
+            None => AccountDecision::NoEmail,
+            Some(raw) if Email::parse(raw).is_some() => AccountDecision::Invited,
+            Some(_) => AccountDecision::InvalidEmail,
+        }
+    }
+    pub fn status(self) -> &'static str {
+        match self {
+            AccountDecision::Invited => "INVITED",
+            _ => "NONE",
+        }
+    }
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            AccountDecision::Invited => None,
+            AccountDecision::NoEmail => Some("NO_EMAIL"),
+            AccountDecision::InvalidEmail => Some("INVALID_EMAIL"),
+        }
+    }
+}
+
+/// Once invited, a patient keeps the account status they reached even if the email is later
+/// removed; only a patient without an account is re-evaluated.
+pub fn next_account(current_status: &str, email: Option<&str>) -> (String, Option<String>) {
+    if current_status != "NONE" {
+        return (current_status.to_owned(), None);
+    }
+    let decision = AccountDecision::for_email(email);
+    (
+        decision.status().to_owned(),
+        decision.reason().map(str::to_owned),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_name_their_categories() {
+        let write = PatientWrite {
+            first_name: Some(Some("Ada".into())),
+            billing_account: Some(None),
+            ..Default::default()
+        };
+        let cats: Vec<_> = write.categories().into_iter().collect();
+        assert_eq!(cats, vec![Category::Demographics, Category::Billing]);
+        assert!(PatientWrite::default().categories().is_empty());
+    }
+
+    #[test]
+    fn account_follows_email() {
+        assert_eq!(
+            AccountDecision::for_email(Some("a@b.org")),
+            AccountDecision::Invited
+        );
+        assert_eq!(AccountDecision::for_email(None), AccountDecision::NoEmail);
+        assert_eq!(
+            AccountDecision::for_email(Some("  ")),
+            AccountDecision::NoEmail
+        );
+        assert_eq!(
+            AccountDecision::for_email(Some("not-an-email")),
+            AccountDecision::InvalidEmail
+        );
+        assert_eq!(
+            next_account("NONE", Some("a@b.org")),
+            ("INVITED".into(), None)
+        );
+        assert_eq!(next_account("INVITED", None), ("INVITED".into(), None));
+    }
+}

@@ -1,0 +1,104 @@
+//! The one error model. `graphql::error` and `http::error` map it to the wire; nothing else
+//! decides codes.
+//!
+//! `AppError` deliberately implements neither `Display` nor `std::error::Error`: async-graphql
+//! converts any `Display` type into an error without a code, so a `?` in a resolver would
+//! silently lose the code (and could print an internal cause). Without `Display`, the only
+//! conversion is ours in `graphql::error`.
+
+use uuid::Uuid;
+
+use crate::domain::validate::Invalid;
+
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated(&'static str),
+    Forbidden {
+        required_scope: Option<String>,
+        message: String,
+    },
+    NotFound(&'static str),
+    Validation(Invalid),
+    DuplicatePatient {
+        existing_id: Option<Uuid>,
+    },
+    Conflict(String),
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        AppError::Internal(err)
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden { .. } => "FORBIDDEN",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Validation(_) => "VALIDATION_FAILED",
+            AppError::DuplicatePatient { .. } => "DUPLICATE_PATIENT",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// What the caller is told. Internal errors say nothing about their cause.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::Unauthenticated(m) => (*m).to_owned(),
+            AppError::Forbidden { message, .. } => message.clone(),
+            AppError::NotFound(what) => format!("{what} not found"),
+            AppError::Validation(invalid) => invalid.to_string(),
+            AppError::DuplicatePatient { .. } => {
+                "a patient with this externalPatientId already exists for this client".into()
+            }
+            AppError::Conflict(m) => m.clone(),
+            AppError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    pub fn missing_scope(scope: impl std::fmt::Display) -> Self {
+        AppError::Forbidden {
+            required_scope: Some(scope.to_string()),
+            message: format!("this credential lacks the scope `{scope}`"),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError::Forbidden {
+            required_scope: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Validation(Invalid::new(field, message))
+    }
+}
+
+impl From<Invalid> for AppError {
+    fn from(value: Invalid) -> Self {
+        AppError::Validation(value)
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    /// Constraint violations are the caller's conflict, not our failure: they must never
+    /// surface as a 500.
+    fn from(err: sea_orm::DbErr) -> Self {
+        match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                AppError::Conflict("the record conflicts with an existing one".into())
+            }
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                AppError::Conflict("the record refers to something that does not exist".into())
+            }
+            _ => AppError::Internal(anyhow::Error::new(err)),
+        }
+    }
+}

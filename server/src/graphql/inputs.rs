@@ -1,0 +1,414 @@
+//! GraphQL inputs and their conversion, at the edge, into validated domain requests.
+
+use async_graphql::{ID, InputObject, MaybeUndefined};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::ids::{parse_id, parse_ids};
+use super::types::admin::Environment;
+use super::types::patient::Sex;
+use super::types::test::{AbnormalFlag, TestStatus};
+use crate::access::admin::CreateKey;
+use crate::access::patients::CreatePatient;
+use crate::access::tests::{ChangeTest, CreateTest};
+use crate::domain::lab_result::ResultLine;
+use crate::domain::patient::PatientWrite;
+use crate::domain::scope::ScopeSet;
+use crate::domain::validate::{ExternalPatientId, Invalid, bounded_text};
+use crate::error::AppError;
+
+const NAME_MAX: usize = 100;
+const TEXT_MAX: usize = 500;
+const LIST_MAX: usize = 100;
+
+fn text(path: &str, raw: &str, max: usize) -> Result<String, Invalid> {
+    bounded_text(path, raw, max)
+}
+
+fn opt_text(path: &str, raw: Option<&String>, max: usize) -> Result<Option<String>, Invalid> {
+    raw.map(|v| text(path, v, max)).transpose()
+}
+
+fn list(path: &str, raw: &[String]) -> Result<Vec<String>, Invalid> {
+    if raw.len() > LIST_MAX {
+        return Err(Invalid::new(path, format!("at most {LIST_MAX} entries")));
+    }
+    raw.iter()
+        .enumerate()
+        .map(|(i, v)| text(&format!("{path}[{i}]"), v, 200))
+        .collect()
+}
+
+fn date_of_birth(path: &str, d: NaiveDate) -> Result<NaiveDate, Invalid> {
+    let today = Utc::now().date_naive();
+    if d > today || d < NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(d) {
+        return Err(Invalid::new(
+            path,
+            "must be a real date of birth, not in the future",
+        ));
+    }
+    Ok(d)
+}
+
+/// Email is kept as given (bounded) even when it is not a valid address: the patient is
+/// still recorded and simply gets no account (INVALID_EMAIL).
+fn email(path: &str, raw: &str) -> Result<Option<String>, Invalid> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    text(path, trimmed, 254).map(Some)
+}
+
+/// A patient to create.
+#[derive(InputObject)]
+pub struct CreatePatientInput {
+    /// The client the patient belongs to; must be within the credential's clients.
+    pub client_id: ID,
+    /// The location; must belong to the client and be within the credential's locations.
+    pub location_id: ID,
+    /// Your id for the patient; unique within the client. Needs no extra scope.
+    pub external_patient_id: Option<String>,
+    /// Needs `patients.demographics:write`.
+    pub first_name: Option<String>,
+    /// Needs `patients.demographics:write`.
+    pub last_name: Option<String>,
+    /// Needs `patients.demographics:write`.
+    pub date_of_birth: Option<NaiveDate>,
+    /// Needs `patients.demographics:write`.
+    pub sex: Option<Sex>,
+    /// Needs `patients.contact:write`. A valid address creates a patient account.
+    pub email: Option<String>,
+    /// Needs `patients.contact:write`.
+    pub phone: Option<String>,
+    /// Needs `patients.contact:write`.
+    pub address: Option<String>,
+    /// Needs `patients.clinical:write`.
+    pub diagnoses: Option<Vec<String>>,
+    /// Needs `patients.clinical:write`.
+    pub medications: Option<Vec<String>>,
+    /// Needs `patients.billing:write`.
+    pub insurance: Option<String>,
+    /// Needs `patients.billing:write`.
+    pub billing_account: Option<String>,
+}
+
+impl CreatePatientInput {
+    pub fn parse(self) -> Result<CreatePatient, AppError> {
+        let p = |f: &str| format!("input.{f}");
+        let write = PatientWrite {
+            external_patient_id: self
+                .external_patient_id
+                .map(|v| {
+                    ExternalPatientId::parse(&p("externalPatientId"), &v)
+                        .map(|e| Some(e.into_inner()))
+                })
+                .transpose()?,
+            first_name: opt_text(&p("firstName"), self.first_name.as_ref(), NAME_MAX)?.map(Some),
+            last_name: opt_text(&p("lastName"), self.last_name.as_ref(), NAME_MAX)?.map(Some),
+            date_of_birth: self
+                .date_of_birth
+                .map(|d| date_of_birth(&p("dateOfBirth"), d).map(Some))
+                .transpose()?,
+            sex: self.sex.map(|s| Some(s.as_str().to_owned())),
+            email: self.email.map(|e| email(&p("email"), &e)).transpose()?,
+            phone: opt_text(&p("phone"), self.phone.as_ref(), 40)?.map(Some),
+            address: opt_text(&p("address"), self.address.as_ref(), TEXT_MAX)?.map(Some),
+            diagnoses: self
+                .diagnoses
+                .map(|l| list(&p("diagnoses"), &l))
+                .transpose()?,
+            medications: self
+                .medications
+                .map(|l| list(&p("medications"), &l))
+                .transpose()?,
+            insurance: opt_text(&p("insurance"), self.insurance.as_ref(), TEXT_MAX)?.map(Some),
+            billing_account: opt_text(&p("billingAccount"), self.billing_account.as_ref(), 64)?
+                .map(Some),
+        };
+        Ok(CreatePatient {
+            client_id: parse_id("input.clientId", &self.client_id)?,
+            location_id: parse_id("input.locationId", &self.location_id)?,
+            write,
+        })
+    }
+}
+
+/// Changes to a patient. Omitted fields stay as they are; `null` clears a field.
+#[derive(InputObject)]
+pub struct UpdatePatientInput {
+    pub external_patient_id: MaybeUndefined<String>,
+    pub first_name: MaybeUndefined<String>,
+    pub last_name: MaybeUndefined<String>,
+    pub date_of_birth: MaybeUndefined<NaiveDate>,
+    pub sex: MaybeUndefined<Sex>,
+    pub email: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub address: MaybeUndefined<String>,
+    pub diagnoses: MaybeUndefined<Vec<String>>,
+    pub medications: MaybeUndefined<Vec<String>>,
+    pub insurance: MaybeUndefined<String>,
+    pub billing_account: MaybeUndefined<String>,
+}
+
+/// `None` = leave alone, `Some(None)` = clear, `Some(Some(v))` = set to the parsed value.
+fn patch<T, U>(
+    value: MaybeUndefined<T>,
+    parse: impl FnOnce(T) -> Result<U, Invalid>,
+) -> Result<Option<Option<U>>, Invalid> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(v) => parse(v).map(|u| Some(Some(u))),
+    }
+}
+
+impl UpdatePatientInput {
+    pub fn parse(self) -> Result<PatientWrite, AppError> {
+        let p = |f: &str| format!("input.{f}");
+        let list_patch = |value: MaybeUndefined<Vec<String>>, path: String| match value {
+            MaybeUndefined::Undefined => Ok(None),
+            MaybeUndefined::Null => Ok(Some(Vec::new())),
+            MaybeUndefined::Value(v) => list(&path, &v).map(Some),
+        };
+        Ok(PatientWrite {
+            external_patient_id: patch(self.external_patient_id, |v| {
+                ExternalPatientId::parse(&p("externalPatientId"), &v).map(|e| e.into_inner())
+            })?,
+            first_name: patch(self.first_name, |v| text(&p("firstName"), &v, NAME_MAX))?,
+            last_name: patch(self.last_name, |v| text(&p("lastName"), &v, NAME_MAX))?,
+            date_of_birth: patch(self.date_of_birth, |d| date_of_birth(&p("dateOfBirth"), d))?,
+            sex: patch(self.sex, |s| Ok(s.as_str().to_owned()))?,
+            email: patch(self.email, |e| email(&p("email"), &e))?.map(Option::flatten),
+            phone: patch(self.phone, |v| text(&p("phone"), &v, 40))?,
+            address: patch(self.address, |v| text(&p("address"), &v, TEXT_MAX))?,
+            diagnoses: list_patch(self.diagnoses, p("diagnoses"))?,
+            medications: list_patch(self.medications, p("medications"))?,
+            insurance: patch(self.insurance, |v| text(&p("insurance"), &v, TEXT_MAX))?,
+            billing_account: patch(self.billing_account, |v| text(&p("billingAccount"), &v, 64))?,
+        })
+    }
+}
+
+/// A test to order for a patient. Client and location come from the patient.
+#[derive(InputObject)]
+pub struct CreateTestInput {
+    pub patient_id: ID,
+    pub test_code: String,
+    pub test_name: String,
+    /// Unique within the client.
+    pub accession_number: String,
+    /// Defaults to now.
+    pub ordered_at: Option<DateTime<Utc>>,
+}
+
+impl CreateTestInput {
+    pub fn parse(self) -> Result<CreateTest, AppError> {
+        Ok(CreateTest {
+            patient_id: parse_id("input.patientId", &self.patient_id)?,
+            test_code: text("input.testCode", &self.test_code, 32)?,
+            test_name: text("input.testName", &self.test_name, 200)?,
+            accession_number: text("input.accessionNumber", &self.accession_number, 64)?,
+            ordered_at: self.ordered_at,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct TestResultInput {
+    pub code: String,
+    pub name: Option<String>,
+    pub value: String,
+    pub unit: Option<String>,
+    pub reference_range: Option<String>,
+    pub abnormal_flag: Option<AbnormalFlag>,
+}
+
+/// Changes to a test. Status changes must follow the lifecycle.
+#[derive(InputObject)]
+pub struct UpdateTestInput {
+    pub status: Option<TestStatus>,
+    /// Replaces the results; not allowed once RESULTED or CANCELLED.
+    pub results: Option<Vec<TestResultInput>>,
+    pub collected_at: Option<DateTime<Utc>>,
+}
+
+impl UpdateTestInput {
+    pub fn parse(self) -> Result<ChangeTest, AppError> {
+        let results = match self.results {
+            None => None,
+            Some(lines) if lines.len() > LIST_MAX => {
+                return Err(AppError::invalid(
+                    "input.results",
+                    format!("at most {LIST_MAX} result lines"),
+                ));
+            }
+            Some(lines) => Some(
+                lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        ResultLine::parse(
+                            &format!("input.results[{i}]"),
+                            &r.code,
+                            r.name.as_deref(),
+                            &r.value,
+                            r.unit.as_deref(),
+                            r.reference_range.as_deref(),
+                            r.abnormal_flag.map(|f| f.as_str()),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        Ok(ChangeTest {
+            status: self.status.map(Into::into),
+            results,
+            collected_at: self.collected_at,
+        })
+    }
+}
+
+/// A new API key.
+#[derive(InputObject)]
+pub struct CreateApiKeyInput {
+    pub name: String,
+    /// Scope names, e.g. `patients:read`, `patients.contact:read`.
+    pub scopes: Vec<String>,
+    /// Limit the key to these clients; omit for all clients of its environment.
+    pub client_ids: Option<Vec<ID>>,
+    /// Limit the key to these locations; omit for all locations.
+    pub location_ids: Option<Vec<ID>>,
+    /// When the key stops working; omit for no expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub environment: Environment,
+}
+
+impl CreateApiKeyInput {
+    pub fn parse(self) -> Result<CreateKey, AppError> {
+        let scopes = ScopeSet::parse(self.scopes.iter().map(String::as_str))
+            .map_err(|e| AppError::invalid("input.scopes", e.to_string()))?;
+        if scopes.is_empty() {
+            return Err(AppError::invalid(
+                "input.scopes",
+                "must name at least one scope",
+            ));
+        }
+        Ok(CreateKey {
+            name: text("input.name", &self.name, NAME_MAX)?,
+            scopes,
+            client_ids: self
+                .client_ids
+                .map(|ids| parse_ids("input.clientIds", &ids))
+                .transpose()?,
+            location_ids: self
+                .location_ids
+                .map(|ids| parse_ids("input.locationIds", &ids))
+                .transpose()?,
+            environment: self.environment.into(),
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct PatientFilterInput {
+    pub client_id: Option<ID>,
+    pub location_id: Option<ID>,
+    pub external_patient_id: Option<String>,
+    /// Case-insensitive part of the first or last name.
+    pub name: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+impl PatientFilterInput {
+    pub fn parse(self) -> Result<crate::store::patients::PatientFilter, AppError> {
+        Ok(crate::store::patients::PatientFilter {
+            client_id: self
+                .client_id
+                .map(|id| parse_id("filter.clientId", &id))
+                .transpose()?,
+            location_id: self
+                .location_id
+                .map(|id| parse_id("filter.locationId", &id))
+                .transpose()?,
+            external_patient_id: opt_text(
+                "filter.externalPatientId",
+                self.external_patient_id.as_ref(),
+                64,
+            )?,
+            name: opt_text("filter.name", self.name.as_ref(), NAME_MAX)?,
+            created_from: self.created_from,
+            created_to: self.created_to,
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct TestFilterInput {
+    pub client_id: Option<ID>,
+    pub location_id: Option<ID>,
+    pub patient_id: Option<ID>,
+    pub status: Option<TestStatus>,
+    pub accession_number: Option<String>,
+    /// Ordered at or after.
+    pub ordered_from: Option<DateTime<Utc>>,
+    /// Ordered before.
+    pub ordered_to: Option<DateTime<Utc>>,
+}
+
+impl TestFilterInput {
+    pub fn parse(self) -> Result<crate::store::tests::TestFilter, AppError> {
+        Ok(crate::store::tests::TestFilter {
+            client_id: self
+                .client_id
+                .map(|id| parse_id("filter.clientId", &id))
+                .transpose()?,
+            location_id: self
+                .location_id
+                .map(|id| parse_id("filter.locationId", &id))
+                .transpose()?,
+            patient_id: self
+                .patient_id
+                .map(|id| parse_id("filter.patientId", &id))
+                .transpose()?,
+            status: self.status.map(|s| {
+                crate::domain::test_status::TestStatus::from(s)
+                    .as_str()
+                    .to_owned()
+            }),
+            accession_number: opt_text(
+                "filter.accessionNumber",
+                self.accession_number.as_ref(),
+                64,
+            )?,
+            ordered_from: self.ordered_from,
+            ordered_to: self.ordered_to,
+        })
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct AuditFilterInput {
+    pub actor_id: Option<String>,
+    /// patient, test, api_key, client, location, admin_user.
+    pub record_type: Option<String>,
+    pub action: Option<String>,
+    pub record_id: Option<ID>,
+}
+
+impl AuditFilterInput {
+    pub fn parse(self) -> Result<crate::store::audit::AuditFilter, AppError> {
+        Ok(crate::store::audit::AuditFilter {
+            actor_id: opt_text("filter.actorId", self.actor_id.as_ref(), 64)?,
+            record_type: opt_text("filter.recordType", self.record_type.as_ref(), 32)?,
+            action: opt_text("filter.action", self.action.as_ref(), 32)?,
+            record_id: self
+                .record_id
+                .map(|id| parse_id("filter.recordId", &id).map(|u| u.to_string()))
+                .transpose()?,
+        })
+    }
+}

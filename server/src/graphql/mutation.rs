@@ -1,0 +1,177 @@
+use async_graphql::{Context, ID, MergedObject, Object};
+
+use super::ContextExt;
+use super::ids::parse_id;
+use super::inputs::{
+    CreateApiKeyInput, CreatePatientInput, CreateTestInput, UpdatePatientInput, UpdateTestInput,
+};
+use super::types::admin::{
+    AdminUser, ApiKey, ApiKeySecretPayload, Client, Environment, Location, LoginPayload,
+};
+use super::types::patient::{CreatePatientPayload, Patient, PatientAccount, UpdatePatientPayload};
+use super::types::test::Test;
+use crate::domain::validate::bounded_text;
+use crate::error::AppError;
+
+// Resolvers return async-graphql errors; `?` on an `AppError` goes through
+// `graphql::error`, which sets the stable code.
+type R<T> = async_graphql::Result<T>;
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(DataMutation, AdminMutation);
+
+#[derive(Default)]
+pub struct DataMutation;
+
+#[Object]
+impl DataMutation {
+    /// Creates a patient. With an `externalPatientId` that the client already uses, nothing is
+    /// created and the error DUPLICATE_PATIENT carries the existing patient's id (when the
+    /// caller may see it).
+    async fn create_patient(
+        &self,
+        ctx: &Context<'_>,
+        input: CreatePatientInput,
+    ) -> R<Option<CreatePatientPayload>> {
+        let req = input.parse()?;
+        let (patient, decision) = ctx.access()?.patients().create(req).await?;
+        Ok(Some(CreatePatientPayload {
+            account: PatientAccount::of(&patient, decision),
+            patient: Patient(patient),
+        }))
+    }
+
+    /// Changes a patient. Adding a valid email to a patient without an account invites them.
+    async fn update_patient(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdatePatientInput,
+    ) -> R<Option<UpdatePatientPayload>> {
+        let id = parse_id("id", &id)?;
+        let write = input.parse()?;
+        let (patient, decision) = ctx.access()?.patients().update(id, write).await?;
+        Ok(Some(UpdatePatientPayload {
+            account: PatientAccount::of(&patient, decision),
+            patient: Patient(patient),
+        }))
+    }
+
+    /// Orders a test for a visible patient.
+    async fn create_test(&self, ctx: &Context<'_>, input: CreateTestInput) -> R<Option<Test>> {
+        let req = input.parse()?;
+        Ok(Some(Test(ctx.access()?.tests().create(req).await?)))
+    }
+
+    /// Moves a test along its lifecycle and/or records results.
+    async fn update_test(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateTestInput,
+    ) -> R<Option<Test>> {
+        let id = parse_id("id", &id)?;
+        let change = input.parse()?;
+        Ok(Some(Test(ctx.access()?.tests().update(id, change).await?)))
+    }
+}
+
+#[derive(Default)]
+pub struct AdminMutation;
+
+#[Object]
+impl AdminMutation {
+    /// Logs a portal user in and returns a session token.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> R<Option<LoginPayload>> {
+        if email.len() > 254 || password.len() > 1024 {
+            return Err(AppError::Unauthenticated("invalid email or password").into());
+        }
+        let (token, expires_at, user) = ctx.access()?.admin().login(&email, password).await?;
+        Ok(Some(LoginPayload {
+            token,
+            expires_at,
+            user: AdminUser::from_model(&user),
+        }))
+    }
+
+    /// Ends the current portal session.
+    async fn logout(&self, ctx: &Context<'_>) -> R<Option<bool>> {
+        Ok(Some(ctx.access()?.admin().logout().await?))
+    }
+
+    /// Creates an API key. The secret is in this answer only.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> R<Option<ApiKeySecretPayload>> {
+        let req = input.parse()?;
+        let (key, secret) = ctx.access()?.admin().create_key(req).await?;
+        Ok(Some(ApiKeySecretPayload {
+            api_key: ApiKey(key),
+            secret,
+        }))
+    }
+
+    /// Issues a new secret with the same grants. The old secret keeps working for the grace
+    /// period (default one day, at most 30 days), then expires.
+    async fn rotate_api_key(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(default = 86400)] grace_period_seconds: i64,
+    ) -> R<Option<ApiKeySecretPayload>> {
+        let id = parse_id("id", &id)?;
+        let grace = chrono::Duration::try_seconds(grace_period_seconds)
+            .ok_or_else(|| AppError::invalid("gracePeriodSeconds", "out of range"))?;
+        let (key, secret) = ctx.access()?.admin().rotate_key(id, grace).await?;
+        Ok(Some(ApiKeySecretPayload {
+            api_key: ApiKey(key),
+            secret,
+        }))
+    }
+
+    /// Revokes a key at once.
+    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> R<Option<ApiKey>> {
+        let id = parse_id("id", &id)?;
+        Ok(Some(ApiKey(ctx.access()?.admin().revoke_key(id).await?)))
+    }
+
+    /// Adds a client organisation.
+    async fn create_client(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        environment: Environment,
+    ) -> R<Option<Client>> {
+        let name = bounded_text("name", &name, 200)?;
+        let client = ctx
+            .access()?
+            .admin()
+            .create_client(&name, environment.into())
+            .await?;
+        Ok(Some(client.into()))
+    }
+
+    /// Adds a location to a client.
+    async fn create_location(
+        &self,
+        ctx: &Context<'_>,
+        client_id: ID,
+        name: String,
+    ) -> R<Option<Location>> {
+        let client_id = parse_id("clientId", &client_id)?;
+        let name = bounded_text("name", &name, 200)?;
+        let location = ctx
+            .access()?
+            .admin()
+            .create_location(client_id, &name)
+            .await?;
+        Ok(Some(location.into()))
+    }
+}

@@ -1,0 +1,120 @@
+use async_graphql::{Context, ID, MergedObject, Object};
+
+use super::ContextExt;
+use super::ids::{page, parse_id};
+use super::inputs::{AuditFilterInput, PatientFilterInput, TestFilterInput};
+use super::types::admin::{ApiKey, AuditEventConnection, Client, Viewer};
+use super::types::patient::{Patient, PatientConnection};
+use super::types::test::{Test, TestConnection};
+
+// Resolvers return async-graphql errors; `?` on an `AppError` goes through
+// `graphql::error`, which sets the stable code.
+type R<T> = async_graphql::Result<T>;
+
+#[derive(MergedObject, Default)]
+pub struct Query(DataQuery, AdminQuery);
+
+#[derive(Default)]
+pub struct DataQuery;
+
+/// Whether the client asked for `totalCount`: counting is a second query, so only on demand.
+fn wants_total(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
+#[Object]
+impl DataQuery {
+    /// One patient by Switchboard id; null if it does not exist or is outside the
+    /// credential's clients and locations.
+    async fn patient(&self, ctx: &Context<'_>, id: ID) -> R<Option<Patient>> {
+        let id = parse_id("id", &id)?;
+        Ok(ctx.access()?.patients().get(id).await?.map(Patient))
+    }
+
+    /// Patients visible to the caller, oldest first.
+    async fn patients(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PatientFilterInput>,
+        #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
+        #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
+    ) -> R<Option<PatientConnection>> {
+        let filter = filter.unwrap_or_default().parse()?;
+        let page = page(first, after.as_deref())?;
+        let patients = ctx.access()?.patients();
+        let total = if wants_total(ctx) {
+            Some(patients.count(&filter).await?)
+        } else {
+            None
+        };
+        let rows = patients.list(&filter, page).await?;
+        Ok(Some(PatientConnection::new(rows, total)))
+    }
+
+    /// One test by id; null if it does not exist or is outside the credential's scope.
+    async fn test(&self, ctx: &Context<'_>, id: ID) -> R<Option<Test>> {
+        let id = parse_id("id", &id)?;
+        Ok(ctx.access()?.tests().get(id).await?.map(Test))
+    }
+
+    /// Tests visible to the caller, oldest first.
+    async fn tests(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TestFilterInput>,
+        #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
+        #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
+    ) -> R<Option<TestConnection>> {
+        let filter = filter.unwrap_or_default().parse()?;
+        let page = page(first, after.as_deref())?;
+        let tests = ctx.access()?.tests();
+        let total = if wants_total(ctx) {
+            Some(tests.count(&filter).await?)
+        } else {
+            None
+        };
+        let rows = tests.list(&filter, page).await?;
+        Ok(Some(TestConnection::new(rows, total)))
+    }
+}
+
+#[derive(Default)]
+pub struct AdminQuery;
+
+#[Object]
+impl AdminQuery {
+    /// The caller: kind of credential, scopes and restrictions.
+    async fn viewer(&self, ctx: &Context<'_>) -> R<Option<Viewer>> {
+        Ok(Some(Viewer(ctx.access()?.principal().clone())))
+    }
+
+    /// API keys, newest last.
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] include_revoked: bool,
+    ) -> R<Option<Vec<ApiKey>>> {
+        let keys = ctx.access()?.admin().keys(include_revoked).await?;
+        Ok(Some(keys.into_iter().map(ApiKey).collect()))
+    }
+
+    /// The audit trail, newest first.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditFilterInput>,
+        #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
+        after: Option<String>,
+    ) -> R<Option<AuditEventConnection>> {
+        let filter = filter.unwrap_or_default().parse()?;
+        let page = page(first, after.as_deref())?;
+        let events = ctx.access()?.admin().audit_events(&filter, page).await?;
+        Ok(Some(AuditEventConnection::new(events)))
+    }
+
+    /// Client organisations and their locations.
+    async fn clients(&self, ctx: &Context<'_>) -> R<Option<Vec<Client>>> {
+        let clients = ctx.access()?.admin().clients().await?;
+        Ok(Some(clients.into_iter().map(Client::from).collect()))
+    }
+}

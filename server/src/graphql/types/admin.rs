@@ -1,0 +1,326 @@
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{admin_user, api_key, audit_event, client, location};
+use uuid::Uuid;
+
+use super::page::PageInfo;
+use crate::access::Principal;
+use crate::graphql::ContextExt;
+use crate::graphql::ids::{cursor, to_id};
+use crate::store::page::Page;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Test data and `sb_test_` keys; never mixed with production.
+    Sandbox,
+    Production,
+}
+
+impl From<Environment> for crate::domain::environment::Environment {
+    fn from(e: Environment) -> Self {
+        match e {
+            Environment::Sandbox => Self::Sandbox,
+            Environment::Production => Self::Production,
+        }
+    }
+}
+
+fn env(raw: &str) -> Environment {
+    if raw == "PRODUCTION" {
+        Environment::Production
+    } else {
+        Environment::Sandbox
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    SystemAdministrator,
+    TechnicalLead,
+    Staff,
+}
+
+impl From<crate::domain::role::Role> for Role {
+    fn from(r: crate::domain::role::Role) -> Self {
+        use crate::domain::role::Role as R;
+        match r {
+            R::SystemAdministrator => Role::SystemAdministrator,
+            R::TechnicalLead => Role::TechnicalLead,
+            R::Staff => Role::Staff,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKeyStatus {
+    Active,
+    /// Rotated: still accepted until `expiresAt`, then expired.
+    Rotating,
+    Expired,
+    Revoked,
+}
+
+/// An API key of a private integration. The secret is never shown again after creation.
+pub struct ApiKey(pub api_key::Model);
+
+fn uuid_list(raw: &str) -> Option<Vec<ID>> {
+    serde_json::from_str::<Option<Vec<Uuid>>>(raw)
+        .ok()
+        .flatten()
+        .map(|ids| ids.into_iter().map(to_id).collect())
+}
+
+#[Object]
+impl ApiKey {
+    async fn id(&self) -> Option<ID> {
+        Some(to_id(self.0.id))
+    }
+    async fn name(&self) -> Option<&str> {
+        Some(&self.0.name)
+    }
+    /// The first characters of the secret, to recognise it.
+    async fn prefix(&self) -> Option<&str> {
+        Some(&self.0.prefix)
+    }
+    async fn scopes(&self) -> Option<Vec<String>> {
+        serde_json::from_str(&self.0.scopes).ok()
+    }
+    /// Clients the key is limited to; null means all clients of its environment.
+    async fn client_ids(&self) -> Option<Vec<ID>> {
+        uuid_list(&self.0.client_ids)
+    }
+    /// Locations the key is limited to; null means all locations.
+    async fn location_ids(&self) -> Option<Vec<ID>> {
+        uuid_list(&self.0.location_ids)
+    }
+    async fn environment(&self) -> Option<Environment> {
+        Some(env(&self.0.environment))
+    }
+    async fn status(&self) -> Option<ApiKeyStatus> {
+        let now = Utc::now();
+        Some(if self.0.revoked_at.is_some() {
+            ApiKeyStatus::Revoked
+        } else if self.0.expires_at.is_some_and(|at| at <= now) {
+            ApiKeyStatus::Expired
+        } else if self.0.rotated_to.is_some() {
+            ApiKeyStatus::Rotating
+        } else {
+            ApiKeyStatus::Active
+        })
+    }
+    async fn created_at(&self) -> Option<DateTime<Utc>> {
+        Some(self.0.created_at)
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+    /// When the key was last used (recorded to the minute).
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
+    }
+    /// The key that replaced this one, after a rotation.
+    async fn rotated_to_id(&self) -> Option<ID> {
+        self.0.rotated_to.map(to_id)
+    }
+}
+
+/// A newly issued secret. Store it now: it cannot be shown again.
+#[derive(SimpleObject)]
+pub struct ApiKeySecretPayload {
+    pub api_key: ApiKey,
+    pub secret: String,
+}
+
+#[derive(SimpleObject)]
+pub struct AdminUser {
+    pub id: ID,
+    pub email: String,
+    pub role: Role,
+}
+
+impl AdminUser {
+    pub fn from_model(m: &admin_user::Model) -> Self {
+        let role = m
+            .role
+            .parse::<crate::domain::role::Role>()
+            .map(Role::from)
+            .unwrap_or(Role::Staff);
+        AdminUser {
+            id: to_id(m.id),
+            email: m.email.clone(),
+            role,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LoginPayload {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: AdminUser,
+}
+
+/// The caller, as Switchboard sees them.
+pub struct Viewer(pub Principal);
+
+#[Object]
+impl Viewer {
+    /// API_KEY or ADMIN.
+    async fn kind(&self) -> Option<&str> {
+        Some(self.0.kind())
+    }
+    async fn id(&self) -> Option<ID> {
+        Some(ID(self.0.id()))
+    }
+    async fn name(&self) -> Option<String> {
+        Some(self.0.label())
+    }
+    async fn role(&self) -> Option<Role> {
+        self.0.role().map(Role::from)
+    }
+    async fn scopes(&self) -> Option<Vec<String>> {
+        Some(self.0.scopes.names())
+    }
+    async fn client_ids(&self) -> Option<Vec<ID>> {
+        self.0
+            .rows
+            .clients
+            .as_ref()
+            .map(|ids| ids.iter().copied().map(to_id).collect())
+    }
+    async fn location_ids(&self) -> Option<Vec<ID>> {
+        self.0
+            .rows
+            .locations
+            .as_ref()
+            .map(|ids| ids.iter().copied().map(to_id).collect())
+    }
+    async fn environment(&self) -> Option<Environment> {
+        self.0.rows.environment.map(|e| env(e.as_str()))
+    }
+}
+
+/// One audited access or change.
+#[derive(SimpleObject)]
+pub struct AuditEvent {
+    pub id: ID,
+    pub occurred_at: DateTime<Utc>,
+    /// API_KEY, ADMIN or ANONYMOUS.
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub actor_label: String,
+    /// READ, CREATE, UPDATE, ROTATE, REVOKE, LOGIN, LOGIN_FAILED.
+    pub action: String,
+    pub operation: String,
+    pub record_type: String,
+    pub record_ids: Vec<String>,
+    /// The fields disclosed (reads) or written (writes).
+    pub fields: Vec<String>,
+    pub ip: Option<String>,
+}
+
+impl From<audit_event::Model> for AuditEvent {
+    fn from(m: audit_event::Model) -> Self {
+        AuditEvent {
+            id: to_id(m.id),
+            occurred_at: m.occurred_at,
+            actor_kind: m.actor_kind,
+            actor_id: m.actor_id,
+            actor_label: m.actor_label,
+            action: m.action,
+            operation: m.operation,
+            record_type: m.record_type,
+            record_ids: serde_json::from_str(&m.record_ids).unwrap_or_default(),
+            fields: serde_json::from_str(&m.fields).unwrap_or_default(),
+            ip: m.ip,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AuditEventEdge {
+    pub cursor: String,
+    pub node: AuditEvent,
+}
+
+#[derive(SimpleObject)]
+pub struct AuditEventConnection {
+    pub edges: Vec<AuditEventEdge>,
+    pub nodes: Vec<AuditEvent>,
+    pub page_info: PageInfo,
+}
+
+impl AuditEventConnection {
+    pub fn new(page: Page<audit_event::Model>) -> Self {
+        let end_cursor = page.items.last().map(|e| cursor(e.id));
+        let edges: Vec<AuditEventEdge> = page
+            .items
+            .iter()
+            .cloned()
+            .map(|m| AuditEventEdge {
+                cursor: cursor(m.id),
+                node: m.into(),
+            })
+            .collect();
+        AuditEventConnection {
+            nodes: page.items.into_iter().map(AuditEvent::from).collect(),
+            edges,
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor,
+            },
+        }
+    }
+}
+
+/// An ordering organisation.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Client {
+    pub id: ID,
+    pub name: String,
+    pub environment: Environment,
+    #[graphql(skip)]
+    pub uuid: Uuid,
+}
+
+impl From<client::Model> for Client {
+    fn from(m: client::Model) -> Self {
+        Client {
+            id: to_id(m.id),
+            name: m.name,
+            environment: env(&m.environment),
+            uuid: m.id,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Client {
+    async fn locations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Location>> {
+        let rows = ctx.access()?.admin().locations_of(&[self.uuid]).await?;
+        Ok(rows.into_iter().map(Location::from).collect())
+    }
+}
+
+/// A site of a client.
+#[derive(SimpleObject)]
+pub struct Location {
+    pub id: ID,
+    pub client_id: ID,
+    pub name: String,
+}
+
+impl From<location::Model> for Location {
+    fn from(m: location::Model) -> Self {
+        Location {
+            id: to_id(m.id),
+            client_id: to_id(m.client_id),
+            name: m.name,
+        }
+    }
+}

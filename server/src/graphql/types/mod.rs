@@ -1,0 +1,4 @@
+pub mod admin;
+pub mod page;
+pub mod patient;
+pub mod test;

@@ -1,0 +1,165 @@
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::json;
+
+use super::AppState;
+use crate::access::credentials::authenticate;
+use crate::access::{Access, Principal};
+use crate::error::AppError;
+use crate::graphql::{self, BatchRequest, BatchResponse, Request, Response};
+
+/// Requests in one batch at most: a batch is a loop the caller would otherwise have to pay
+/// round trips for, not a way around per-request limits.
+const MAX_BATCH: usize = 10;
+
+fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    }))
+}
+
+/// The presented secret: `Authorization: Bearer …` or `X-Api-Key`.
+fn credential(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| "malformed Authorization header")?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or("the Authorization header must be `Bearer <token>`")?;
+        return Ok(Some(token.trim()));
+    }
+    if let Some(value) = headers.get("x-api-key") {
+        return Ok(Some(
+            value
+                .to_str()
+                .map_err(|_| "malformed X-Api-Key header")?
+                .trim(),
+        ));
+    }
+    Ok(None)
+}
+
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            error_body(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                "could not read the request body",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "VALIDATION_FAILED",
+                &format!("the request body exceeds {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+pub async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let body = match read_body(payload, state.settings.server.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(err) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                &format!("the request body is not a GraphQL request in JSON: {err}"),
+            );
+        }
+    };
+    let principal = match credential(req.headers()) {
+        Err(message) => return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message),
+        Ok(None) => Principal::anonymous(),
+        Ok(Some(token)) => match authenticate(&state.store, token).await {
+            Ok(principal) => principal,
+            Err(AppError::Unauthenticated(message)) => {
+                return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+            }
+            Err(other) => {
+                let err = graphql::to_server_error(other);
+                return HttpResponse::InternalServerError().json(json!({ "errors": [err] }));
+            }
+        },
+    };
+    // Only the direct peer: forwarded-for headers are client-controlled unless a trusted
+    // proxy is configured, and an audit trail must not record a forged address.
+    let ip = req.peer_addr().map(|a| a.ip().to_string());
+    let access = Access::new(
+        principal,
+        state.store.clone(),
+        state.sink.clone(),
+        ip,
+        chrono::Duration::minutes(state.settings.auth.session_ttl_minutes),
+    );
+    let response = match batch {
+        BatchRequest::Single(request) => {
+            BatchResponse::Single(execute(&state, request, &access).await)
+        }
+        BatchRequest::Batch(requests) if requests.len() > MAX_BATCH => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_FAILED",
+                &format!("a batch may hold at most {MAX_BATCH} requests"),
+            );
+        }
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(execute(&state, request, &access).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    match serde_json::to_vec(&response) {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(bytes),
+        Err(err) => {
+            let err = graphql::to_server_error(AppError::Internal(err.into()));
+            HttpResponse::InternalServerError().json(json!({ "errors": [err] }))
+        }
+    }
+}
+
+async fn execute(state: &AppState, request: Request, access: &Access) -> Response {
+    let operation = request
+        .operation_name
+        .clone()
+        .unwrap_or_else(|| "anonymous".to_owned());
+    let (request, denied) = graphql::prepare(request, access.clone());
+    let mut response = state.schema.execute(request).await;
+    response.errors.extend(denied.take());
+    // Errors raised by async-graphql itself (syntax, unknown fields, wrong types) carry no
+    // code; they are all the caller's invalid input.
+    for error in &mut response.errors {
+        let has_code = error
+            .extensions
+            .as_ref()
+            .is_some_and(|ext| ext.get("code").is_some());
+        if !has_code {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "VALIDATION_FAILED");
+        }
+    }
+    access.finish(&operation);
+    response
+}

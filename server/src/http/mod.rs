@@ -1,0 +1,42 @@
+//! The HTTP surface: the only module that imports actix-web.
+
+mod graphql;
+mod health;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+
+use crate::audit::AuditSink;
+use crate::config::Settings;
+use crate::graphql::AppSchema;
+use crate::store::Store;
+
+/// What every request handler shares. Built once; cheap to clone.
+pub struct AppState {
+    pub schema: AppSchema,
+    pub store: Store,
+    pub sink: AuditSink,
+    pub settings: Arc<Settings>,
+}
+
+pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let workers = state.settings.server.workers;
+    let state = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/graphql", web::post().to(graphql::post))
+            .route("/healthz", web::get().to(health::live))
+            .route("/readyz", web::get().to(health::ready))
+    })
+    // Graceful stop: in-flight requests get this long to finish.
+    .shutdown_timeout(10)
+    .listen(listener)?;
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    Ok(server.disable_signals().run())
+}

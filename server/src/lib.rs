@@ -1,0 +1,13 @@
+//! Switchboard: the integration layer of a clinic or laboratory system.
+
+pub mod access;
+pub mod audit;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod seed;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,174 @@
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use clap::{Parser, Subcommand};
+use switchboard::config::Settings;
+use switchboard::domain::role::Role;
+use switchboard::startup::Application;
+use switchboard::store::Store;
+use switchboard::{graphql, seed, telemetry};
+
+/// Switchboard: the integration layer of a clinic or laboratory system.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// A TOML configuration file (default: ./switchboard.toml if present).
+    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage portal administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Add a sandbox client with two locations and synthetic patients and tests.
+    SeedDemo {
+        #[arg(long, default_value_t = 20)]
+        patients: usize,
+    },
+    /// Print the GraphQL schema (SDL).
+    ExportSchema,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a portal user. Prints a one-time password, or reads one from stdin when piped.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// SYSTEM_ADMINISTRATOR, TECHNICAL_LEAD or STAFF.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+async fn store(settings: &Settings) -> anyhow::Result<Store> {
+    let store =
+        Store::connect(&settings.database_url()?, settings.database.max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+fn generated_password() -> String {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes).expect("operating system random number generator failed");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::ExportSchema) = cli.command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    telemetry::init();
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            store(&settings).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Create { email, role },
+        } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let (password, generated) = if std::io::stdin().is_terminal() {
+                (generated_password(), true)
+            } else {
+                let mut raw = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut raw)
+                    .context("reading the password from stdin")?;
+                let line = raw.lines().next().unwrap_or("").to_owned();
+                if line.is_empty() {
+                    (generated_password(), true)
+                } else {
+                    (line, false)
+                }
+            };
+            let store = store(&settings).await?;
+            match seed::create_admin(&store, &email, role, password.clone()).await {
+                Ok(_) => {}
+                Err(e) => bail!("could not create the admin: {}", e.message()),
+            }
+            println!("created {} ({})", email, role.as_str());
+            if generated {
+                println!("one-time password: {password}");
+                println!("(shown once; log in to the portal with it)");
+            }
+            Ok(())
+        }
+        Command::SeedDemo { patients } => {
+            let store = store(&settings).await?;
+            let summary = seed::seed_demo(&store, patients)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            println!(
+                "demo client {} with locations {:?}: {} patients, {} tests",
+                summary.client_id, summary.location_ids, summary.patients, summary.tests
+            );
+            Ok(())
+        }
+        Command::ExportSchema => unreachable!("handled before configuration is loaded"),
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let addr = app.addr();
+    let has_admin = seed::has_admin(app.store())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
+    eprintln!("Switchboard listening on http://{addr}  (GraphQL: POST http://{addr}/graphql)");
+    if has_admin {
+        eprintln!(
+            "Log in with the `login` mutation (or the portal) using an admin's email and password."
+        );
+    } else {
+        eprintln!(
+            "No admin exists yet. Create one with:\n  switchboard admin create --email you@example.org --role SYSTEM_ADMINISTRATOR"
+        );
+    }
+    let stop = app.stop_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests and writing pending audit events");
+        stop.stop().await;
+    });
+    app.run_until_stopped().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

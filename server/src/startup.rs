@@ -1,0 +1,97 @@
+//! Building and running the application: used by `main` and by the black-box tests.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use anyhow::Context;
+
+use crate::audit::AuditSink;
+use crate::config::Settings;
+use crate::graphql::build_schema;
+use crate::http::{AppState, server};
+use crate::store::Store;
+
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+    handle: ServerHandle,
+    sink: AuditSink,
+    store: Store,
+    audit_task: tokio::task::JoinHandle<()>,
+}
+
+/// Stops a running application: in-flight requests finish, pending audit is written.
+#[derive(Clone)]
+pub struct StopHandle {
+    handle: ServerHandle,
+    sink: AuditSink,
+}
+
+impl StopHandle {
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+        self.sink.shutdown().await;
+    }
+
+    pub async fn flush_audit(&self) {
+        self.sink.flush().await;
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let url = settings.database_url()?;
+        let store = Store::connect(&url, settings.database.max_connections).await?;
+        store.migrate().await?;
+        let (sink, audit_task) = AuditSink::spawn(
+            store.clone(),
+            Duration::from_millis(settings.audit.flush_interval_ms),
+        );
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            schema: build_schema(),
+            store: store.clone(),
+            sink: sink.clone(),
+            settings: Arc::new(settings),
+        };
+        let server = server(listener, state)?;
+        let handle = server.handle();
+        Ok(Application {
+            addr,
+            server,
+            handle,
+            sink,
+            store,
+            audit_task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            handle: self.handle.clone(),
+            sink: self.sink.clone(),
+        }
+    }
+
+    /// Serves until stopped (by a `StopHandle` or, in `main`, a signal), then writes pending
+    /// audit events and closes the database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("running the HTTP server")?;
+        self.sink.shutdown().await;
+        let _ = self.audit_task.await;
+        self.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,117 @@
+use chrono::{DateTime, Utc};
+use entity::api_key::{self, Column, Entity};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::error::AppResult;
+
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub name: String,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub scopes: Vec<String>,
+    pub client_ids: Option<Vec<Uuid>>,
+    pub location_ids: Option<Vec<Uuid>>,
+    pub environment: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_by: Option<Uuid>,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, new: NewApiKey) -> AppResult<api_key::Model> {
+    let json = |v: &Option<Vec<Uuid>>| serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    Ok(api_key::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(new.name),
+        prefix: Set(new.prefix),
+        secret_hash: Set(new.secret_hash),
+        scopes: Set(serde_json::to_string(&new.scopes).unwrap_or_else(|_| "[]".into())),
+        client_ids: Set(json(&new.client_ids)),
+        location_ids: Set(json(&new.location_ids)),
+        environment: Set(new.environment),
+        expires_at: Set(new.expires_at),
+        revoked_at: Set(None),
+        last_used_at: Set(None),
+        rotated_to: Set(None),
+        created_by: Set(new.created_by),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn find_by_hash(
+    db: &impl ConnectionTrait,
+    secret_hash: &str,
+) -> AppResult<Option<api_key::Model>> {
+    Ok(Entity::find()
+        .filter(Column::SecretHash.eq(secret_hash))
+        .one(db)
+        .await?)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<api_key::Model>> {
+    Ok(Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    include_revoked: bool,
+) -> AppResult<Vec<api_key::Model>> {
+    let mut query = Entity::find();
+    if !include_revoked {
+        query = query.filter(Column::RevokedAt.is_null());
+    }
+    Ok(query.order_by_asc(Column::Id).all(db).await?)
+}
+
+pub async fn revoke(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
+    Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks a key as replaced and shortens its life to the grace period (never lengthens it).
+pub async fn retire(
+    db: &impl ConnectionTrait,
+    current: api_key::Model,
+    successor: Uuid,
+    until: DateTime<Utc>,
+) -> AppResult<api_key::Model> {
+    let expires = match current.expires_at {
+        Some(existing) if existing < until => existing,
+        _ => until,
+    };
+    let mut model: api_key::ActiveModel = current.into();
+    model.expires_at = Set(Some(expires));
+    model.rotated_to = Set(Some(successor));
+    Ok(model.update(db).await?)
+}
+
+/// Records use without writing on every request: only when the stored time is older than
+/// `stale_before` (a no-op update otherwise).
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+    stale_before: DateTime<Utc>,
+) -> AppResult<()> {
+    Entity::update_many()
+        .col_expr(Column::LastUsedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(
+            Condition::any()
+                .add(Column::LastUsedAt.is_null())
+                .add(Column::LastUsedAt.lt(stale_before)),
+        )
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+use chrono::Utc;
+use entity::{client, location};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use crate::domain::environment::Environment;
+use crate::error::AppResult;
+
+pub async fn insert_client(
+    db: &impl ConnectionTrait,
+    name: &str,
+    env: Environment,
+) -> AppResult<client::Model> {
+    Ok(client::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name.to_owned()),
+        environment: Set(env.as_str().to_owned()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn insert_location(
+    db: &impl ConnectionTrait,
+    client_id: Uuid,
+    name: &str,
+) -> AppResult<location::Model> {
+    Ok(location::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        client_id: Set(client_id),
+        name: Set(name.to_owned()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn find_client(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<client::Model>> {
+    Ok(client::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn find_location(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> AppResult<Option<location::Model>> {
+    Ok(location::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn list_clients(db: &impl ConnectionTrait) -> AppResult<Vec<client::Model>> {
+    Ok(client::Entity::find()
+        .order_by_asc(client::Column::Id)
+        .all(db)
+        .await?)
+}
+
+pub async fn list_locations(
+    db: &impl ConnectionTrait,
+    client_ids: &[Uuid],
+) -> AppResult<Vec<location::Model>> {
+    Ok(location::Entity::find()
+        .filter(location::Column::ClientId.is_in(client_ids.iter().copied()))
+        .order_by_asc(location::Column::Id)
+        .all(db)
+        .await?)
+}

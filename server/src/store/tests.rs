@@ -1,0 +1,176 @@
+use chrono::{DateTime, Utc};
+use entity::lab_test::{self, Column, Entity};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::page::{Page, PageRequest};
+use super::scope::condition;
+use crate::domain::row_scope::RowScope;
+use crate::error::AppResult;
+
+#[derive(Clone, Debug, Default)]
+pub struct TestFilter {
+    pub client_id: Option<Uuid>,
+    pub location_id: Option<Uuid>,
+    pub patient_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub accession_number: Option<String>,
+    pub ordered_from: Option<DateTime<Utc>>,
+    pub ordered_to: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewTest {
+    pub patient_id: Uuid,
+    pub client_id: Uuid,
+    pub location_id: Uuid,
+    pub test_code: String,
+    pub test_name: String,
+    pub accession_number: String,
+    pub ordered_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct TestPatch {
+    pub status: Option<String>,
+    pub results: Option<String>,
+    pub collected_at: Option<DateTime<Utc>>,
+    pub resulted_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+fn filtered(scope: &RowScope, filter: &TestFilter) -> Condition {
+    let mut cond = condition(scope, Column::ClientId, Column::LocationId);
+    if let Some(id) = filter.client_id {
+        cond = cond.add(Column::ClientId.eq(id));
+    }
+    if let Some(id) = filter.location_id {
+        cond = cond.add(Column::LocationId.eq(id));
+    }
+    if let Some(id) = filter.patient_id {
+        cond = cond.add(Column::PatientId.eq(id));
+    }
+    if let Some(status) = &filter.status {
+        cond = cond.add(Column::Status.eq(status.as_str()));
+    }
+    if let Some(acc) = &filter.accession_number {
+        cond = cond.add(Column::AccessionNumber.eq(acc.as_str()));
+    }
+    if let Some(from) = filter.ordered_from {
+        cond = cond.add(Column::OrderedAt.gte(from));
+    }
+    if let Some(to) = filter.ordered_to {
+        cond = cond.add(Column::OrderedAt.lt(to));
+    }
+    cond
+}
+
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn find(
+    db: &impl ConnectionTrait,
+    scope: &RowScope,
+    id: Uuid,
+) -> AppResult<Option<lab_test::Model>> {
+    Ok(Entity::find_by_id(id)
+        .filter(condition(scope, Column::ClientId, Column::LocationId))
+        .one(db)
+        .await?)
+}
+
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: &RowScope,
+    filter: &TestFilter,
+    page: PageRequest,
+) -> AppResult<Page<lab_test::Model>> {
+    let mut query = Entity::find().filter(filtered(scope, filter));
+    if let Some(after) = page.after {
+        query = query.filter(Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(Column::Id)
+        .limit(page.first + 1)
+        .all(db)
+        .await?;
+    Ok(Page::from_overfetch(rows, page.first))
+}
+
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn count(
+    db: &impl ConnectionTrait,
+    scope: &RowScope,
+    filter: &TestFilter,
+) -> AppResult<u64> {
+    Ok(Entity::find()
+        .filter(filtered(scope, filter))
+        .count(db)
+        .await?)
+}
+
+/// All visible tests of several patients in one query, for the nested `Patient.tests`.
+#[tracing::instrument(skip_all, err(Debug), fields(n = patient_ids.len()))]
+pub async fn for_patients(
+    db: &impl ConnectionTrait,
+    scope: &RowScope,
+    patient_ids: &[Uuid],
+) -> AppResult<Vec<lab_test::Model>> {
+    Ok(Entity::find()
+        .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
+        .filter(condition(scope, Column::ClientId, Column::LocationId))
+        .order_by_asc(Column::Id)
+        .all(db)
+        .await?)
+}
+
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_test::Model> {
+    let now = Utc::now();
+    let model = lab_test::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        patient_id: Set(new.patient_id),
+        client_id: Set(new.client_id),
+        location_id: Set(new.location_id),
+        test_code: Set(new.test_code),
+        test_name: Set(new.test_name),
+        accession_number: Set(new.accession_number),
+        status: Set("ORDERED".into()),
+        results: Set("[]".into()),
+        ordered_at: Set(new.ordered_at),
+        collected_at: Set(None),
+        resulted_at: Set(None),
+        cancelled_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    Ok(model.insert(db).await?)
+}
+
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn update(
+    db: &impl ConnectionTrait,
+    current: lab_test::Model,
+    patch: TestPatch,
+) -> AppResult<lab_test::Model> {
+    let mut model: lab_test::ActiveModel = current.into();
+    if let Some(status) = patch.status {
+        model.status = Set(status);
+    }
+    if let Some(results) = patch.results {
+        model.results = Set(results);
+    }
+    if let Some(at) = patch.collected_at {
+        model.collected_at = Set(Some(at));
+    }
+    if let Some(at) = patch.resulted_at {
+        model.resulted_at = Set(Some(at));
+    }
+    if let Some(at) = patch.cancelled_at {
+        model.cancelled_at = Set(Some(at));
+    }
+    model.updated_at = Set(Utc::now());
+    Ok(model.update(db).await?)
+}
