@@ -1,1 +1,444 @@
+//! Helpers of the black-box tests: a real server on port 0 over a fresh database (a SQLite
+//! file, or a new PostgreSQL database when `SWITCHBOARD_TEST_DB=postgres`), driven over HTTP.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use switchboard::config::{
+    AuditSettings, AuthSettings, DatabaseSettings, ServerSettings, Settings,
+};
+use switchboard::domain::role::Role;
+use switchboard::startup::{Application, StopHandle};
+use uuid::Uuid;
+
+pub const ADMIN_EMAIL: &str = "root-admin@example.org";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("SWITCHBOARD_TEST_DB").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        match backend() {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("switchboard-test-{}", Uuid::now_v7()));
+                std::fs::create_dir_all(&dir).expect("creating a temporary directory");
+                TestDb {
+                    url: format!("sqlite://{}/test.db?mode=rwc", dir.display()),
+                    pg_name: None,
+                    dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("sbt_{}", Uuid::now_v7().simple());
+                let admin = Database::connect(pg_admin_url())
+                    .await
+                    .expect("connecting to PostgreSQL (SWITCHBOARD_TEST_PG_URL)");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("creating the test database");
+                let _ = admin.close().await;
+                let base = pg_admin_url();
+                let url = match base.rfind('/') {
+                    Some(i) => format!("{}/{name}", &base[..i]),
+                    None => panic!("SWITCHBOARD_TEST_PG_URL has no database part"),
+                };
+                TestDb {
+                    url,
+                    pg_name: Some(name),
+                    dir: None,
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.pg_name.take() {
+            // Drop runs inside the test's runtime, which cannot be blocked on; a thread with
+            // its own runtime can.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(admin) = Database::connect(pg_admin_url()).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn settings(db_url: &str) -> Settings {
+    Settings {
+        server: ServerSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+            portal_dir: PathBuf::from("portal/dist"),
+            max_body_bytes: 1_048_576,
+            workers: Some(2),
+        },
+        database: DatabaseSettings {
+            url: Some(SecretString::from(db_url.to_owned())),
+            url_file: None,
+            data_dir: PathBuf::from("data"),
+            max_connections: 8,
+        },
+        auth: AuthSettings {
+            session_ttl_minutes: 60,
+        },
+        audit: AuditSettings {
+            flush_interval_ms: 200,
+        },
+    }
+}
+
+/// Fixture ids: two sandbox clients (A with two locations, B with one) and a production
+/// client P.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    pub client_a: String,
+    pub loc_a1: String,
+    pub loc_a2: String,
+    pub client_b: String,
+    pub loc_b1: String,
+    pub client_p: String,
+    pub loc_p1: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin_token: String,
+    pub fx: Fixture,
+    stop: StopHandle,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    db: TestDb,
+}
+
+async fn start(db_url: &str) -> (String, StopHandle, Application) {
+    let app = Application::build(settings(db_url))
+        .await
+        .expect("building the application");
+    let base = format!("http://{}", app.addr());
+    let stop = app.stop_handle();
+    (base, stop, app)
+}
+
+pub async fn spawn_app() -> TestApp {
+    let db = TestDb::new().await;
+    let (base, stop, app) = start(&db.url).await;
+    switchboard::seed::create_admin(
+        app.store(),
+        ADMIN_EMAIL,
+        Role::SystemAdministrator,
+        ADMIN_PASSWORD.into(),
+    )
+    .await
+    .map_err(|e| e.message())
+    .expect("creating the first admin");
+    let task = tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client");
+    let mut test_app = TestApp {
+        base,
+        http,
+        admin_token: String::new(),
+        fx: Fixture {
+            client_a: String::new(),
+            loc_a1: String::new(),
+            loc_a2: String::new(),
+            client_b: String::new(),
+            loc_b1: String::new(),
+            client_p: String::new(),
+            loc_p1: String::new(),
+        },
+        stop,
+        task: Some(task),
+        db,
+    };
+    test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let client_a = test_app.create_client("Client A", "SANDBOX").await;
+    let client_b = test_app.create_client("Client B", "SANDBOX").await;
+    let client_p = test_app.create_client("Client P", "PRODUCTION").await;
+    test_app.fx = Fixture {
+        loc_a1: test_app.create_location(&client_a, "A1").await,
+        loc_a2: test_app.create_location(&client_a, "A2").await,
+        loc_b1: test_app.create_location(&client_b, "B1").await,
+        loc_p1: test_app.create_location(&client_p, "P1").await,
+        client_a,
+        client_b,
+        client_p,
+    };
+    test_app
+}
+
+/// `data` of a response, panicking with the whole response if it has errors.
+pub fn data(resp: &Value) -> &Value {
+    assert!(
+        resp.get("errors")
+            .is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())),
+        "unexpected errors: {resp:#}"
+    );
+    &resp["data"]
+}
+
+/// The `extensions.code` of each error.
+pub fn codes(resp: &Value) -> Vec<String> {
+    resp["errors"]
+        .as_array()
+        .map(|errs| {
+            errs.iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs a GraphQL request with an optional bearer token; returns status and body.
+    pub async fn post(&self, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(self.url("/graphql")).json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.expect("JSON body");
+        (status, body)
+    }
+
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        self.post(token, json!({ "query": query, "variables": variables }))
+            .await
+            .1
+    }
+
+    pub async fn gql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.gql(Some(token), query, variables).await
+    }
+
+    pub async fn admin(&self, query: &str, variables: Value) -> Value {
+        self.gql(Some(&self.admin_token), query, variables).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let resp = self
+            .gql(
+                None,
+                "mutation($e:String!,$p:String!){ login(email:$e,password:$p){ token } }",
+                json!({ "e": email, "p": password }),
+            )
+            .await;
+        data(&resp)["login"]["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub async fn create_client(&self, name: &str, env: &str) -> String {
+        let resp = self
+            .admin(
+                &format!(
+                    "mutation($n:String!){{ createClient(name:$n, environment:{env}){{ id }} }}"
+                ),
+                json!({ "n": name }),
+            )
+            .await;
+        data(&resp)["createClient"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn create_location(&self, client: &str, name: &str) -> String {
+        let resp = self
+            .admin(
+                "mutation($c:ID!,$n:String!){ createLocation(clientId:$c, name:$n){ id } }",
+                json!({ "c": client, "n": name }),
+            )
+            .await;
+        data(&resp)["createLocation"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates an API key; returns (id, secret).
+    pub async fn create_key_with(&self, input: Value) -> (String, String) {
+        let resp = self
+            .admin(
+                "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ secret apiKey { id } } }",
+                json!({ "i": input }),
+            )
+            .await;
+        let d = data(&resp);
+        (
+            d["createApiKey"]["apiKey"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            d["createApiKey"]["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A sandbox key with these scopes, unrestricted by client or location.
+    pub async fn key(&self, scopes: &[&str]) -> String {
+        self.create_key_with(
+            json!({ "name": "test key", "scopes": scopes, "environment": "SANDBOX" }),
+        )
+        .await
+        .1
+    }
+
+    /// A key with every scope.
+    pub async fn full_key(&self) -> String {
+        self.key(ALL_SCOPES).await
+    }
+
+    /// Creates a patient with `fields` merged into the input, as `token`.
+    pub async fn create_patient(
+        &self,
+        token: &str,
+        client: &str,
+        location: &str,
+        fields: Value,
+    ) -> Value {
+        let mut input = json!({ "clientId": client, "locationId": location });
+        if let (Some(obj), Some(extra)) = (input.as_object_mut(), fields.as_object()) {
+            for (k, v) in extra {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        self.gql_as(
+            token,
+            "mutation($i:CreatePatientInput!){ createPatient(input:$i){ patient { id externalPatientId } account { hasAccount status reason } } }",
+            json!({ "i": input }),
+        )
+        .await
+    }
+
+    /// Creates a patient and returns its id (panics on errors).
+    pub async fn patient_id(
+        &self,
+        token: &str,
+        client: &str,
+        location: &str,
+        fields: Value,
+    ) -> String {
+        let resp = self.create_patient(token, client, location, fields).await;
+        data(&resp)["createPatient"]["patient"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn create_test(&self, token: &str, patient: &str, accession: &str) -> Value {
+        self.gql_as(
+            token,
+            "mutation($i:CreateTestInput!){ createTest(input:$i){ id status } }",
+            json!({ "i": { "patientId": patient, "testCode": "CBC", "testName": "Complete blood count", "accessionNumber": accession } }),
+        )
+        .await
+    }
+
+    pub async fn flush_audit(&self) {
+        self.stop.flush_audit().await;
+    }
+
+    /// Stops the server and starts a new one on the same database (a restart).
+    pub async fn restart(&mut self) {
+        self.stop.stop().await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let (base, stop, app) = start(&self.db.url).await;
+        self.base = base;
+        self.stop = stop;
+        self.task = Some(tokio::spawn(app.run_until_stopped()));
+    }
+
+    /// Raw HTTP access for malformed requests.
+    pub async fn post_raw(&self, body: &'static str, content_type: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url("/graphql"))
+            .header("content-type", content_type)
+            .header("authorization", format!("Bearer {}", self.admin_token))
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+pub const ALL_SCOPES: &[&str] = &[
+    "patients:create",
+    "patients:read",
+    "patients:update",
+    "tests:create",
+    "tests:read",
+    "tests:update",
+    "patients.demographics:read",
+    "patients.demographics:write",
+    "patients.contact:read",
+    "patients.contact:write",
+    "patients.clinical:read",
+    "patients.clinical:write",
+    "patients.billing:read",
+    "patients.billing:write",
+];
+
+impl TestApp {
+    /// The database of this app, for set-up the API does not offer (creating portal users).
+    pub fn db_url(&self) -> &str {
+        &self.db.url
+    }
+}

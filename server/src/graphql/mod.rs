@@ -7,6 +7,8 @@ mod inputs;
 mod loaders;
 mod mutation;
 mod query;
+#[cfg(test)]
+mod schema_tests;
 mod types;
 
 use async_graphql::{EmptySubscription, Schema};
@@ -29,7 +31,7 @@ pub fn build_schema() -> AppSchema {
     )
     .extension(FieldGuard)
     // Bounded so that a single request cannot make the server do unbounded work.
-    .limit_depth(12)
+    .limit_depth(10)
     .limit_complexity(5_000)
     .limit_recursive_depth(32)
     .finish()

@@ -84,6 +84,17 @@ pub async fn post(
             );
         }
     };
+    let empty = match &batch {
+        BatchRequest::Single(r) => r.query.trim().is_empty(),
+        BatchRequest::Batch(rs) => rs.is_empty() || rs.iter().any(|r| r.query.trim().is_empty()),
+    };
+    if empty {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+            "the request has no query",
+        );
+    }
     let principal = match credential(req.headers()) {
         Err(message) => return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message),
         Ok(None) => Principal::anonymous(),

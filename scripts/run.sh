@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds and runs Switchboard on its embedded SQLite database (./data/switchboard.db).
+# Extra arguments go to the binary, e.g. `scripts/run.sh seed-demo`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin switchboard
+exec target/release/switchboard "$@"

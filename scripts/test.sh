@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and the black-box suite against SQLite and against PostgreSQL.
+# Installs and starts PostgreSQL when it is missing. With CI=true a missing PostgreSQL fails
+# the run; elsewhere it is reported loudly and the PostgreSQL pass is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/postgres.sh
+source scripts/lib/postgres.sh
+
+have_pg=0
+if ensure_postgres; then
+    have_pg=1
+    drop_stale_test_databases
+elif [ "${CI:-}" = "true" ]; then
+    echo "ERROR: PostgreSQL is required in CI but could not be installed or started." >&2
+    exit 1
+fi
+
+echo "==> tests (unit tests, and the API suite on SQLite)"
+SWITCHBOARD_TEST_DB=sqlite cargo test --workspace
+
+if [ "$have_pg" = 1 ]; then
+    echo "==> API suite on PostgreSQL"
+    SWITCHBOARD_TEST_DB=postgres cargo test -p switchboard-tests --test api
+    drop_stale_test_databases
+else
+    cat >&2 <<'MSG'
+
+  ###########################################################################
+  #  PostgreSQL tests were NOT run: no PostgreSQL server could be installed  #
+  #  or started on 127.0.0.1:5432. Only SQLite was tested.                   #
+  ###########################################################################
+
+MSG
+fi

@@ -1,0 +1,81 @@
+use serde_json::json;
+use switchboard::domain::role::Role;
+use switchboard_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, codes, data, spawn_app};
+
+#[tokio::test]
+async fn login_refuses_wrong_passwords_and_unknown_users_alike() {
+    let app = spawn_app().await;
+    let q = "mutation($e:String!,$p:String!){ login(email:$e,password:$p){ token } }";
+    for (email, password) in [
+        (ADMIN_EMAIL, "wrong password!"),
+        ("nobody@example.org", ADMIN_PASSWORD),
+    ] {
+        let resp = app.gql(None, q, json!({ "e": email, "p": password })).await;
+        assert_eq!(codes(&resp), vec!["UNAUTHENTICATED"]);
+        assert_eq!(resp["errors"][0]["message"], "invalid email or password");
+    }
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart_and_end_at_logout() {
+    let mut app = spawn_app().await;
+    let token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app.restart().await;
+    let resp = app
+        .gql_as(&token, "{ viewer { kind role } }", json!({}))
+        .await;
+    assert_eq!(
+        data(&resp)["viewer"],
+        json!({ "kind": "ADMIN", "role": "SYSTEM_ADMINISTRATOR" })
+    );
+    let resp = app.gql_as(&token, "mutation { logout }", json!({})).await;
+    assert_eq!(data(&resp)["logout"], true);
+    let (status, body) = app
+        .post(Some(&token), json!({ "query": "{ viewer { kind } }" }))
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(codes(&body), vec!["UNAUTHENTICATED"]);
+}
+
+#[tokio::test]
+async fn staff_may_not_manage_keys_or_clients() {
+    let app = spawn_app().await;
+    let store = switchboard::store::Store::connect(&app_db_url(&app), 2)
+        .await
+        .unwrap();
+    switchboard::seed::create_admin(
+        &store,
+        "staff@example.org",
+        Role::Staff,
+        "staff password 1".into(),
+    )
+    .await
+    .map_err(|e| e.message())
+    .unwrap();
+    let staff = app.login("staff@example.org", "staff password 1").await;
+    let resp = app
+        .gql_as(
+            &staff,
+            "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ secret } }",
+            json!({ "i": { "name": "s", "scopes": ["patients:read"], "environment": "SANDBOX" } }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    for q in [
+        "{ apiKeys { id } }",
+        "{ clients { id } }",
+        "mutation { createClient(name:\"x\", environment: SANDBOX){ id } }",
+    ] {
+        let resp = app.gql_as(&staff, q, json!({})).await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{q}");
+    }
+    // Staff still work with patient data.
+    let resp = app
+        .gql_as(&staff, "{ patients { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 0);
+}
+
+fn app_db_url(app: &switchboard_tests::TestApp) -> String {
+    app.db_url().to_owned()
+}

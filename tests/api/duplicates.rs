@@ -1,0 +1,129 @@
+use serde_json::json;
+use switchboard_tests::{codes, data, spawn_app};
+
+#[tokio::test]
+async fn twenty_concurrent_creates_of_one_external_id_make_one_patient() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let attempts = (0..20).map(|_| {
+        app.create_patient(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "MRN-RACE" }),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let created: Vec<_> = results
+        .iter()
+        .filter(|r| r.get("errors").is_none())
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one create succeeds");
+    let winner = created[0]["data"]["createPatient"]["patient"]["id"].clone();
+    for r in results.iter().filter(|r| r.get("errors").is_some()) {
+        assert_eq!(codes(r), vec!["DUPLICATE_PATIENT"], "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["existingPatientId"], winner);
+    }
+    let resp = app
+        .gql_as(
+            &key,
+            "{ patients(filter:{ externalPatientId: \"MRN-RACE\" }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 1);
+}
+
+#[tokio::test]
+async fn duplicates_are_per_client_and_the_existing_id_is_shown_only_to_who_may_see_it() {
+    let app = spawn_app().await;
+    let full = app.full_key().await;
+    let first = app
+        .patient_id(
+            &full,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "MRN-1" }),
+        )
+        .await;
+    // Same external id, other client: a different patient.
+    let other = app
+        .patient_id(
+            &full,
+            &app.fx.client_b,
+            &app.fx.loc_b1,
+            json!({ "externalPatientId": "MRN-1" }),
+        )
+        .await;
+    assert_ne!(first, other);
+    // A create-only key learns that the patient exists, but not its id.
+    let create_only = app.key(&["patients:create"]).await;
+    let resp = app
+        .create_patient(
+            &create_only,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "MRN-1" }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["DUPLICATE_PATIENT"]);
+    assert_eq!(
+        resp["errors"][0]["extensions"]["existingPatientId"],
+        json!(null)
+    );
+    // A key limited to the other location cannot see it either.
+    let (_, a2) = app
+        .create_key_with(json!({ "name": "a2", "scopes": ["patients:create", "patients:read"], "environment": "SANDBOX", "locationIds": [app.fx.loc_a2] }))
+        .await;
+    let resp = app
+        .create_patient(
+            &a2,
+            &app.fx.client_a,
+            &app.fx.loc_a2,
+            json!({ "externalPatientId": "MRN-1" }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["DUPLICATE_PATIENT"]);
+    assert_eq!(
+        resp["errors"][0]["extensions"]["existingPatientId"],
+        json!(null)
+    );
+    // A reader sees it.
+    let resp = app
+        .create_patient(
+            &full,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "MRN-1" }),
+        )
+        .await;
+    assert_eq!(
+        resp["errors"][0]["extensions"]["existingPatientId"],
+        json!(first)
+    );
+    // Updating another patient to a taken external id is refused the same way.
+    let second = app
+        .patient_id(
+            &full,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "MRN-2" }),
+        )
+        .await;
+    let resp = app
+        .gql_as(
+            &full,
+            "mutation($id:ID!){ updatePatient(id:$id, input:{ externalPatientId: \"MRN-1\" }){ patient { id } } }",
+            json!({ "id": second }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["DUPLICATE_PATIENT"]);
+    let resp = app
+        .gql_as(
+            &full,
+            "query($c:ID!){ patients(filter:{ clientId:$c }) { totalCount } }",
+            json!({ "c": app.fx.client_a }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 2);
+}

@@ -1,0 +1,294 @@
+//! Client/location restrictions and environments: rows outside them do not exist.
+
+use serde_json::json;
+use switchboard_tests::{ALL_SCOPES, TestApp, codes, data, spawn_app};
+
+struct World {
+    a1_patient: String,
+    a2_patient: String,
+    b1_patient: String,
+    b1_test: String,
+    p1_patient: String,
+}
+
+async fn world(app: &TestApp) -> World {
+    let admin = app.admin_token.clone();
+    let fx = &app.fx;
+    let a1_patient = app
+        .patient_id(
+            &admin,
+            &fx.client_a,
+            &fx.loc_a1,
+            json!({ "externalPatientId": "A1-1" }),
+        )
+        .await;
+    let a2_patient = app
+        .patient_id(
+            &admin,
+            &fx.client_a,
+            &fx.loc_a2,
+            json!({ "externalPatientId": "A2-1" }),
+        )
+        .await;
+    let b1_patient = app
+        .patient_id(
+            &admin,
+            &fx.client_b,
+            &fx.loc_b1,
+            json!({ "externalPatientId": "B1-1" }),
+        )
+        .await;
+    let p1_patient = app
+        .patient_id(
+            &admin,
+            &fx.client_p,
+            &fx.loc_p1,
+            json!({ "externalPatientId": "P1-1" }),
+        )
+        .await;
+    app.create_test(&admin, &a1_patient, "ACC-A1").await;
+    app.create_test(&admin, &a2_patient, "ACC-A2").await;
+    let b1_test = data(&app.create_test(&admin, &b1_patient, "ACC-B1").await)["createTest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    World {
+        a1_patient,
+        a2_patient,
+        b1_patient,
+        b1_test,
+        p1_patient,
+    }
+}
+
+fn ids(resp: &serde_json::Value, list: &str) -> Vec<String> {
+    data(resp)[list]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_restricted_key_sees_only_its_client_everywhere() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (_, key) = app
+        .create_key_with(json!({ "name": "A only", "scopes": ALL_SCOPES, "environment": "SANDBOX", "clientIds": [app.fx.client_a] }))
+        .await;
+    // Lists and counts.
+    let resp = app
+        .gql_as(&key, "{ patients { totalCount nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 2);
+    let mut seen = ids(&resp, "patients");
+    seen.sort();
+    let mut expected = vec![w.a1_patient.clone(), w.a2_patient.clone()];
+    expected.sort();
+    assert_eq!(seen, expected);
+    // Filtering for another client does not reach it.
+    let resp = app
+        .gql_as(
+            &key,
+            "query($c:ID!){ patients(filter:{clientId:$c}) { totalCount } }",
+            json!({ "c": app.fx.client_b }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 0);
+    let resp = app
+        .gql_as(&key, "{ tests { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data(&resp)["tests"]["totalCount"], 2);
+    // Lookups by id.
+    let resp = app
+        .gql_as(
+            &key,
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": w.b1_patient }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patient"], json!(null));
+    let resp = app
+        .gql_as(
+            &key,
+            "query($id:ID!){ test(id:$id){ id } }",
+            json!({ "id": w.b1_test }),
+        )
+        .await;
+    assert_eq!(data(&resp)["test"], json!(null));
+    // Mutation targets.
+    let resp = app
+        .gql_as(
+            &key,
+            "mutation($id:ID!){ updatePatient(id:$id, input:{ externalPatientId:\"HACK\" }){ patient { id } } }",
+            json!({ "id": w.b1_patient }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["NOT_FOUND"]);
+    let resp = app
+        .gql_as(
+            &key,
+            "mutation($id:ID!){ updateTest(id:$id, input:{ status: CANCELLED }){ id } }",
+            json!({ "id": w.b1_test }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["NOT_FOUND"]);
+    let resp = app.create_test(&key, &w.b1_patient, "ACC-HACK").await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    let resp = app
+        .create_patient(&key, &app.fx.client_b, &app.fx.loc_b1, json!({}))
+        .await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    // Nothing of B changed.
+    let resp = app
+        .admin(
+            "query($id:ID!){ patient(id:$id){ externalPatientId tests { status } } }",
+            json!({ "id": w.b1_patient }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patient"]["externalPatientId"], "B1-1");
+    assert_eq!(
+        data(&resp)["patient"]["tests"],
+        json!([{ "status": "ORDERED" }])
+    );
+}
+
+#[tokio::test]
+async fn a_location_restricted_key_sees_only_its_location_including_nested_fields() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (_, key) = app
+        .create_key_with(json!({ "name": "A1 only", "scopes": ALL_SCOPES, "environment": "SANDBOX", "locationIds": [app.fx.loc_a1] }))
+        .await;
+    let resp = app
+        .gql_as(
+            &key,
+            "{ patients { totalCount nodes { id tests { accessionNumber } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 1);
+    assert_eq!(ids(&resp, "patients"), vec![w.a1_patient.clone()]);
+    assert_eq!(
+        data(&resp)["patients"]["nodes"][0]["tests"],
+        json!([{ "accessionNumber": "ACC-A1" }])
+    );
+    let resp = app
+        .gql_as(
+            &key,
+            "{ tests { nodes { accessionNumber patient { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data(&resp)["tests"]["nodes"],
+        json!([{ "accessionNumber": "ACC-A1", "patient": { "id": w.a1_patient } }])
+    );
+    let resp = app
+        .gql_as(
+            &key,
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": w.a2_patient }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patient"], json!(null));
+    // Creating in the other location of the same client is refused; in its own, allowed.
+    let resp = app
+        .create_patient(&key, &app.fx.client_a, &app.fx.loc_a2, json!({}))
+        .await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    let resp = app
+        .create_patient(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    data(&resp);
+}
+
+#[tokio::test]
+async fn sandbox_and_production_never_mix() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let sandbox = app.full_key().await;
+    let resp = app
+        .gql_as(
+            &sandbox,
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": w.p1_patient }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patient"], json!(null));
+    let resp = app
+        .gql_as(&sandbox, "{ patients { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 3);
+    let resp = app
+        .create_patient(&sandbox, &app.fx.client_p, &app.fx.loc_p1, json!({}))
+        .await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    let (_, live) = app
+        .create_key_with(
+            json!({ "name": "live", "scopes": ALL_SCOPES, "environment": "PRODUCTION" }),
+        )
+        .await;
+    let resp = app
+        .gql_as(&live, "{ patients { totalCount nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 1);
+    assert_eq!(ids(&resp, "patients"), vec![w.p1_patient]);
+    // A key cannot even be limited to a client of the other environment.
+    let resp = app
+        .admin(
+            "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ secret } }",
+            json!({ "i": { "name": "x", "scopes": ["patients:read"], "environment": "SANDBOX", "clientIds": [app.fx.client_p] } }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+}
+
+#[tokio::test]
+async fn pagination_walks_every_visible_row_once() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(
+            app.patient_id(
+                &key,
+                &app.fx.client_a,
+                &app.fx.loc_a1,
+                json!({ "externalPatientId": format!("PG-{i}") }),
+            )
+            .await,
+        );
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let resp = app
+            .gql_as(
+                &key,
+                "query($a:String){ patients(first:3, after:$a){ nodes { id } pageInfo { hasNextPage endCursor } } }",
+                json!({ "a": after }),
+            )
+            .await;
+        seen.extend(ids(&resp, "patients"));
+        let info = &data(&resp)["patients"]["pageInfo"];
+        if !info["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = Some(info["endCursor"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, created);
+    let resp = app
+        .gql_as(&key, "{ patients(first: 101) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    let resp = app
+        .gql_as(
+            &key,
+            "{ patients(after: \"!!\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+}

@@ -1,0 +1,248 @@
+//! The allow/deny matrix of permissions and data categories.
+
+use serde_json::{Value, json};
+use switchboard_tests::{ALL_SCOPES, codes, data, spawn_app};
+
+const PATIENT_FIELDS: &str = "query($id:ID!){ patient(id:$id){ id externalPatientId firstName lastName dateOfBirth sex email phone address diagnoses medications insurance billingAccount } }";
+
+/// (category, its fields, a value for one of them in a create input)
+fn categories() -> Vec<(&'static str, &'static [&'static str], Value)> {
+    vec![
+        (
+            "patients.demographics",
+            &["firstName", "lastName", "dateOfBirth", "sex"],
+            json!({ "firstName": "Ada" }),
+        ),
+        (
+            "patients.contact",
+            &["email", "phone", "address"],
+            json!({ "phone": "+1-555-0100" }),
+        ),
+        (
+            "patients.clinical",
+            &["diagnoses", "medications"],
+            json!({ "diagnoses": ["E11.9"] }),
+        ),
+        (
+            "patients.billing",
+            &["insurance", "billingAccount"],
+            json!({ "billingAccount": "BA-1" }),
+        ),
+    ]
+}
+
+async fn full_patient(app: &switchboard_tests::TestApp, token: &str) -> String {
+    app.patient_id(
+        token,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({
+            "externalPatientId": "EXT-1", "firstName": "Ada", "lastName": "Lovelace",
+            "dateOfBirth": "1990-12-10", "sex": "FEMALE", "email": "ada@example.org",
+            "phone": "+1-555-0100", "address": "1 Example Road", "diagnoses": ["E11.9"],
+            "medications": ["metformin"], "insurance": "Example Health", "billingAccount": "BA-1"
+        }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn each_category_is_readable_only_with_its_read_scope() {
+    let app = spawn_app().await;
+    let full = app.full_key().await;
+    let id = full_patient(&app, &full).await;
+    for (category, fields, _) in categories() {
+        let read = format!("{category}:read");
+        let with = app.key(&["patients:read", &read]).await;
+        let resp = app.gql_as(&with, PATIENT_FIELDS, json!({ "id": id })).await;
+        let patient = &resp["data"]["patient"];
+        for field in fields {
+            assert!(
+                !patient[field].is_null(),
+                "{field} should be served with {read}"
+            );
+        }
+        // Every refusal names a scope of another category, never this one.
+        for err in resp["errors"].as_array().unwrap() {
+            assert_eq!(err["extensions"]["code"], "FORBIDDEN");
+            assert_ne!(err["extensions"]["requiredScope"], json!(read));
+        }
+        let others: Vec<&str> = ALL_SCOPES.iter().copied().filter(|s| *s != read).collect();
+        let without = app.key(&others).await;
+        let resp = app
+            .gql_as(&without, PATIENT_FIELDS, json!({ "id": id }))
+            .await;
+        let patient = &resp["data"]["patient"];
+        assert_eq!(
+            patient["id"],
+            json!(id),
+            "the rest of the response is served"
+        );
+        for field in fields {
+            assert!(
+                patient[field].is_null(),
+                "{field} must be hidden without {read}"
+            );
+            let err = resp["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["path"] == json!(["patient", field]))
+                .unwrap_or_else(|| panic!("no error for {field}: {resp}"));
+            assert_eq!(err["extensions"]["code"], "FORBIDDEN");
+            assert_eq!(err["extensions"]["requiredScope"], json!(read));
+        }
+    }
+}
+
+#[tokio::test]
+async fn writing_a_category_needs_its_write_scope_and_writes_nothing_otherwise() {
+    let app = spawn_app().await;
+    let full = app.full_key().await;
+    let existing = full_patient(&app, &full).await;
+    for (category, _, value) in categories() {
+        let write = format!("{category}:write");
+        let without: Vec<&str> = ALL_SCOPES.iter().copied().filter(|s| *s != write).collect();
+        let key = app.key(&without).await;
+        let resp = app
+            .create_patient(&key, &app.fx.client_a, &app.fx.loc_a1, value.clone())
+            .await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{category}: {resp}");
+        assert_eq!(
+            resp["errors"][0]["extensions"]["requiredScope"],
+            json!(write)
+        );
+        let resp = app
+            .gql_as(
+                &key,
+                "mutation($id:ID!,$i:UpdatePatientInput!){ updatePatient(id:$id, input:$i){ patient { id } } }",
+                json!({ "id": existing, "i": value }),
+            )
+            .await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{category} update: {resp}");
+        // And with the scope, the same write succeeds.
+        let key = app
+            .key(&["patients:create", "patients:update", &write])
+            .await;
+        let resp = app
+            .create_patient(&key, &app.fx.client_a, &app.fx.loc_a1, value.clone())
+            .await;
+        data(&resp);
+    }
+    // Only the successful creates exist: the full patient plus one per category.
+    let count = app
+        .gql_as(&full, "{ patients { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data(&count)["patients"]["totalCount"], 5);
+    // The refused updates changed nothing.
+    let resp = app
+        .gql_as(&full, PATIENT_FIELDS, json!({ "id": existing }))
+        .await;
+    assert_eq!(data(&resp)["patient"]["phone"], "+1-555-0100");
+}
+
+#[tokio::test]
+async fn each_permission_is_required_for_its_operation() {
+    let app = spawn_app().await;
+    let full = app.full_key().await;
+    let patient = full_patient(&app, &full).await;
+    let test = data(&app.create_test(&full, &patient, "ACC-1").await)["createTest"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let no = |scope: &'static str| -> Vec<&'static str> {
+        ALL_SCOPES.iter().copied().filter(|s| *s != scope).collect()
+    };
+    let cases: Vec<(&str, String, Value)> = vec![
+        ("patients:read", "query($id:ID!){ patient(id:$id){ id } }".into(), json!({ "id": patient })),
+        ("patients:read", "{ patients { totalCount } }".into(), json!({})),
+        ("tests:read", "query($id:ID!){ test(id:$id){ id status } }".into(), json!({ "id": test })),
+        ("tests:read", "{ tests { totalCount } }".into(), json!({})),
+        (
+            "patients:create",
+            "mutation($i:CreatePatientInput!){ createPatient(input:$i){ patient { id } } }".into(),
+            json!({ "i": { "clientId": app.fx.client_a, "locationId": app.fx.loc_a1 } }),
+        ),
+        (
+            "patients:update",
+            "mutation($id:ID!){ updatePatient(id:$id, input:{ externalPatientId: \"EXT-9\" }){ patient { id } } }".into(),
+            json!({ "id": patient }),
+        ),
+        (
+            "tests:create",
+            "mutation($p:ID!){ createTest(input:{ patientId:$p, testCode:\"TSH\", testName:\"TSH\", accessionNumber:\"ACC-2\" }){ id } }".into(),
+            json!({ "p": patient }),
+        ),
+        (
+            "tests:update",
+            "mutation($id:ID!){ updateTest(id:$id, input:{ status: COLLECTED }){ id } }".into(),
+            json!({ "id": test }),
+        ),
+    ];
+    for (scope, query, vars) in cases {
+        let denied = app.key(&no(scope)).await;
+        let resp = app.gql_as(&denied, &query, vars.clone()).await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{scope}: {resp}");
+        assert_eq!(
+            resp["errors"][0]["extensions"]["requiredScope"],
+            json!(scope)
+        );
+        let allowed = app.key(&[scope]).await;
+        let resp = app.gql_as(&allowed, &query, vars).await;
+        data(&resp);
+    }
+    // The refused mutations wrote nothing.
+    let resp = app
+        .gql_as(
+            &full,
+            "query($id:ID!){ patient(id:$id){ externalPatientId tests { status } } }",
+            json!({ "id": patient }),
+        )
+        .await;
+    let p = &data(&resp)["patient"];
+    assert_eq!(
+        p["externalPatientId"], "EXT-9",
+        "only the allowed update applied"
+    );
+}
+
+#[tokio::test]
+async fn nested_fields_are_guarded_too() {
+    let app = spawn_app().await;
+    let full = app.full_key().await;
+    let patient = full_patient(&app, &full).await;
+    app.create_test(&full, &patient, "ACC-N").await;
+    // Tests without patients: the nested patient is refused, the tests are served.
+    let key = app.key(&["tests:read"]).await;
+    let resp = app
+        .gql_as(
+            &key,
+            "{ tests { nodes { accessionNumber patient { id firstName } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        resp["data"]["tests"]["nodes"][0]["accessionNumber"],
+        "ACC-N"
+    );
+    assert_eq!(resp["data"]["tests"]["nodes"][0]["patient"], json!(null));
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    assert_eq!(
+        resp["errors"][0]["extensions"]["requiredScope"],
+        "patients:read"
+    );
+    // Patients without tests: the nested tests are refused.
+    let key = app.key(&["patients:read"]).await;
+    let resp = app
+        .gql_as(
+            &key,
+            "{ patients { nodes { id tests { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp["data"]["patients"]["nodes"][0]["tests"], json!(null));
+    assert_eq!(
+        resp["errors"][0]["extensions"]["requiredScope"],
+        "tests:read"
+    );
+}
