@@ -109,6 +109,14 @@ impl Drop for TestDb {
 }
 
 pub fn settings(db_url: &str) -> Settings {
+    settings_with(db_url, DEFAULT_FLUSH_MS)
+}
+
+/// Long enough that, in tests, read-audit events reach the database only by an explicit flush
+/// (the `auditEvents` query), at shutdown, or in the tests that lower it on purpose.
+pub const DEFAULT_FLUSH_MS: u64 = 60_000;
+
+pub fn settings_with(db_url: &str, flush_interval_ms: u64) -> Settings {
     Settings {
         server: ServerSettings {
             host: "127.0.0.1".into(),
@@ -126,9 +134,7 @@ pub fn settings(db_url: &str) -> Settings {
         auth: AuthSettings {
             session_ttl_minutes: 60,
         },
-        audit: AuditSettings {
-            flush_interval_ms: 200,
-        },
+        audit: AuditSettings { flush_interval_ms },
     }
 }
 
@@ -153,10 +159,11 @@ pub struct TestApp {
     stop: StopHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     db: TestDb,
+    flush_ms: u64,
 }
 
-async fn start(db_url: &str) -> (String, StopHandle, Application) {
-    let app = Application::build(settings(db_url))
+async fn start(db_url: &str, flush_ms: u64) -> (String, StopHandle, Application) {
+    let app = Application::build(settings_with(db_url, flush_ms))
         .await
         .expect("building the application");
     let base = format!("http://{}", app.addr());
@@ -165,8 +172,12 @@ async fn start(db_url: &str) -> (String, StopHandle, Application) {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(DEFAULT_FLUSH_MS).await
+}
+
+pub async fn spawn_app_with(flush_ms: u64) -> TestApp {
     let db = TestDb::new().await;
-    let (base, stop, app) = start(&db.url).await;
+    let (base, stop, app) = start(&db.url, flush_ms).await;
     switchboard::seed::create_admin(
         app.store(),
         ADMIN_EMAIL,
@@ -197,6 +208,7 @@ pub async fn spawn_app() -> TestApp {
         stop,
         task: Some(task),
         db,
+        flush_ms,
     };
     test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let client_a = test_app.create_client("Client A", "SANDBOX").await;
@@ -397,7 +409,7 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let (base, stop, app) = start(&self.db.url).await;
+        let (base, stop, app) = start(&self.db.url, self.flush_ms).await;
         self.base = base;
         self.stop = stop;
         self.task = Some(tokio::spawn(app.run_until_stopped()));
@@ -437,6 +449,29 @@ pub const ALL_SCOPES: &[&str] = &[
 ];
 
 impl TestApp {
+    /// Audit events in the database right now, read directly (no flush through the API).
+    pub async fn audit_rows_for(&self, record_id: &str) -> usize {
+        let store = switchboard::store::Store::connect(&self.db.url, 1)
+            .await
+            .expect("connecting");
+        let filter = switchboard::store::audit::AuditFilter {
+            record_id: Some(record_id.to_owned()),
+            ..Default::default()
+        };
+        let page = switchboard::store::page::PageRequest {
+            first: 100,
+            after: None,
+        };
+        let n = switchboard::store::audit::list(store.conn(), &filter, page)
+            .await
+            .map_err(|e| e.message())
+            .expect("listing audit")
+            .items
+            .len();
+        store.close().await;
+        n
+    }
+
     /// The database of this app, for set-up the API does not offer (creating portal users).
     pub fn db_url(&self) -> &str {
         &self.db.url

@@ -73,3 +73,49 @@ async fn the_audit_trail_is_for_settings_admins_only() {
             .any(|e| e["action"] == "CREATE" && e["actorKind"] == "ADMIN")
     );
 }
+
+#[tokio::test]
+async fn pending_read_events_are_written_at_shutdown() {
+    let mut app = spawn_app().await; // flush interval far longer than the test
+    let key = app.full_key().await;
+    let id = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    let writes_only = app.audit_rows_for(&id).await;
+    assert_eq!(writes_only, 1, "the create is audited in its transaction");
+    app.gql_as(
+        &key,
+        "query($id:ID!){ patient(id:$id){ id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    app.restart().await;
+    assert_eq!(
+        app.audit_rows_for(&id).await,
+        2,
+        "the read was written at shutdown"
+    );
+}
+
+#[tokio::test]
+async fn read_events_are_written_within_a_second() {
+    let app = switchboard_tests::spawn_app_with(500).await;
+    let key = app.full_key().await;
+    let id = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    app.gql_as(
+        &key,
+        "query($id:ID!){ patient(id:$id){ id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    while app.audit_rows_for(&id).await < 2 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "read not audited within a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

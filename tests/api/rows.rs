@@ -292,3 +292,64 @@ async fn pagination_walks_every_visible_row_once() {
         .await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
 }
+
+#[tokio::test]
+async fn filters_narrow_lists_by_name_external_id_location_and_date() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let fx = app.fx.clone();
+    app.patient_id(
+        &key,
+        &fx.client_a,
+        &fx.loc_a1,
+        json!({ "externalPatientId": "F-1", "firstName": "Grace", "lastName": "Hopper" }),
+    )
+    .await;
+    app.patient_id(
+        &key,
+        &fx.client_a,
+        &fx.loc_a2,
+        json!({ "externalPatientId": "F-2", "firstName": "Alan", "lastName": "Turing" }),
+    )
+    .await;
+    let count = |filter: serde_json::Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let resp = app
+                .gql_as(
+                    &key,
+                    "query($f:PatientFilterInput){ patients(filter:$f){ totalCount } }",
+                    json!({ "f": filter }),
+                )
+                .await;
+            data(&resp)["patients"]["totalCount"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(count(json!({ "name": "hop" })).await, 1);
+    assert_eq!(count(json!({ "name": "ALAN" })).await, 1);
+    assert_eq!(
+        count(json!({ "name": "%" })).await,
+        2,
+        "wildcards match nothing special"
+    );
+    assert_eq!(count(json!({ "externalPatientId": "F-2" })).await, 1);
+    assert_eq!(count(json!({ "locationId": fx.loc_a1 })).await, 1);
+    assert_eq!(
+        count(json!({ "createdFrom": "2000-01-01T00:00:00Z" })).await,
+        2
+    );
+    assert_eq!(
+        count(json!({ "createdTo": "2000-01-01T00:00:00Z" })).await,
+        0
+    );
+    let resp = app
+        .gql_as(
+            &key,
+            "{ patients(filter:{ clientId: \"nope\" }){ totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    assert_eq!(resp["errors"][0]["extensions"]["field"], "filter.clientId");
+}
