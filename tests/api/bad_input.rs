@@ -100,3 +100,24 @@ async fn too_deep_queries_are_refused() {
     let resp = app.admin(deep, json!({})).await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
 }
+
+#[tokio::test]
+async fn internal_errors_carry_a_correlation_id_and_no_details() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    // Break the database under the running server.
+    let db = sea_orm::Database::connect(app.db_url()).await.unwrap();
+    db.execute_unprepared("DROP TABLE lab_tests").await.unwrap();
+    let _ = db.close().await;
+    let resp = app
+        .gql_as(&key, "{ tests { totalCount } }", json!({}))
+        .await;
+    assert_eq!(codes(&resp), vec!["INTERNAL"]);
+    assert_eq!(resp["errors"][0]["message"], "internal error");
+    assert!(resp["errors"][0]["extensions"]["correlationId"].is_string());
+    assert!(
+        !resp.to_string().contains("lab_tests"),
+        "no internal detail leaks: {resp}"
+    );
+}
