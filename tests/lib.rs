@@ -160,6 +160,7 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     db: TestDb,
     flush_ms: u64,
+    store: switchboard::store::Store,
 }
 
 async fn start(db_url: &str, flush_ms: u64) -> (String, StopHandle, Application) {
@@ -187,6 +188,7 @@ pub async fn spawn_app_with(flush_ms: u64) -> TestApp {
     .await
     .map_err(|e| e.message())
     .expect("creating the first admin");
+    let store = app.store().clone();
     let task = tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -209,6 +211,7 @@ pub async fn spawn_app_with(flush_ms: u64) -> TestApp {
         task: Some(task),
         db,
         flush_ms,
+        store,
     };
     test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let client_a = test_app.create_client("Client A", "SANDBOX").await;
@@ -412,6 +415,7 @@ impl TestApp {
         let (base, stop, app) = start(&self.db.url, self.flush_ms).await;
         self.base = base;
         self.stop = stop;
+        self.store = app.store().clone();
         self.task = Some(tokio::spawn(app.run_until_stopped()));
     }
 
@@ -470,6 +474,11 @@ impl TestApp {
             .len();
         store.close().await;
         n
+    }
+
+    /// Statements the server has executed so far.
+    pub fn statements(&self) -> u64 {
+        self.store.statements_executed()
     }
 
     /// The database of this app, for set-up the API does not offer (creating portal users).

@@ -353,3 +353,39 @@ async fn filters_narrow_lists_by_name_external_id_location_and_date() {
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
     assert_eq!(resp["errors"][0]["extensions"]["field"], "filter.clientId");
 }
+
+#[tokio::test]
+async fn nested_lists_cost_the_same_number_of_queries_for_any_page_size() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    for i in 0..20 {
+        let p = app
+            .patient_id(
+                &key,
+                &app.fx.client_a,
+                &app.fx.loc_a1,
+                json!({ "externalPatientId": format!("NP-{i}") }),
+            )
+            .await;
+        app.create_test(&key, &p, &format!("NP-ACC-{i}")).await;
+    }
+    let query = "query($n:Int!){ patients(first:$n){ nodes { id tests { id patient { id } } } } }";
+    // Warm up: the key's last-use write happens on first use only.
+    app.gql_as(&key, query, json!({ "n": 1 })).await;
+    let mut costs = Vec::new();
+    for n in [1, 20] {
+        let before = app.statements();
+        let resp = app.gql_as(&key, query, json!({ "n": n })).await;
+        assert_eq!(
+            data(&resp)["patients"]["nodes"].as_array().unwrap().len(),
+            n as usize
+        );
+        costs.push(app.statements() - before);
+    }
+    // Key lookup, the page, the tests of all patients, the patients of all tests.
+    assert_eq!(
+        costs[0], costs[1],
+        "queries grew with the page size: {costs:?}"
+    );
+    assert!(costs[1] <= 5, "too many queries for one request: {costs:?}");
+}

@@ -12,6 +12,7 @@ pub mod settings;
 pub mod tests;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,6 +32,9 @@ pub struct Store {
     /// upgrades, which its busy timeout cannot retry. Serialising writers in-process avoids
     /// that without slowing anything down (the database would serialise them anyway).
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Statements executed since start: an operational figure, and how the tests prove
+    /// that nested lists are batched rather than one query per row.
+    statements: Arc<AtomicU64>,
 }
 
 /// A write transaction, holding the SQLite writer lock for as long as it lives.
@@ -64,18 +68,32 @@ impl Store {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
-        let db = Database::connect(options)
+        let mut db = Database::connect(options)
             .await
             .with_context(|| format!("connecting to the database ({})", redact(url)))?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
         let write_lock =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Store { db, write_lock })
+        Ok(Store {
+            db,
+            write_lock,
+            statements,
+        })
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         migration::Migrator::up(&self.db, None)
             .await
             .context("running database migrations")
+    }
+
+    /// Statements executed through this store (and its clones) so far.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> DbBackend {
