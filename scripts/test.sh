@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, and the black-box suite against SQLite and against PostgreSQL.
-# Installs and starts PostgreSQL when it is missing. With CI=true a missing PostgreSQL fails
+# Runs every test: unit tests, the black-box suite against SQLite and against PostgreSQL, and
+# the portal's browser tests in headless Chromium. Installs what is missing (PostgreSQL, the
+# WebAssembly toolchain, Chromium) and builds the portal first. With CI=true a missing PostgreSQL fails
 # the run; elsewhere it is reported loudly and the PostgreSQL pass is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +17,11 @@ elif [ "${CI:-}" = "true" ]; then
     exit 1
 fi
 
-echo "==> tests (unit tests, and the API suite on SQLite)"
-SWITCHBOARD_TEST_DB=sqlite cargo test --workspace
+scripts/setup.sh --browser
+scripts/build-portal.sh
+
+echo "==> tests (unit tests, the API suite on SQLite, and the browser tests)"
+SWITCHBOARD_TEST_DB=sqlite SWITCHBOARD_BROWSER_TESTS=1 cargo test --workspace
 
 if [ "$have_pg" = 1 ]; then
     echo "==> API suite on PostgreSQL"

@@ -1,7 +1,7 @@
 //! Helpers of the black-box tests: a real server on port 0 over a fresh database (a SQLite
 //! file, or a new PostgreSQL database when `SWITCHBOARD_TEST_DB=postgres`), driven over HTTP.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database};
@@ -117,11 +117,18 @@ pub fn settings(db_url: &str) -> Settings {
 pub const DEFAULT_FLUSH_MS: u64 = 60_000;
 
 pub fn settings_with(db_url: &str, flush_interval_ms: u64) -> Settings {
+    settings_full(db_url, flush_interval_ms, PathBuf::from("portal/dist"))
+}
+
+pub fn settings_full(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) -> Settings {
     Settings {
         server: ServerSettings {
             host: "127.0.0.1".into(),
             port: 0,
-            portal_dir: PathBuf::from("portal/dist"),
+            portal_dir,
+            // The tests run from tests/; the assets are installed at the workspace root.
+            graphiql_assets_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../tools/graphiql/node_modules"),
             max_body_bytes: 1_048_576,
             workers: Some(2),
         },
@@ -160,11 +167,12 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     db: TestDb,
     flush_ms: u64,
+    portal_dir: PathBuf,
     store: switchboard::store::Store,
 }
 
-async fn start(db_url: &str, flush_ms: u64) -> (String, StopHandle, Application) {
-    let app = Application::build(settings_with(db_url, flush_ms))
+async fn start(db_url: &str, flush_ms: u64, portal: &Path) -> (String, StopHandle, Application) {
+    let app = Application::build(settings_full(db_url, flush_ms, portal.to_path_buf()))
         .await
         .expect("building the application");
     let base = format!("http://{}", app.addr());
@@ -177,8 +185,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(flush_ms: u64) -> TestApp {
+    spawn_app_full(flush_ms, PathBuf::from("portal/dist")).await
+}
+
+/// A server that serves the portal from `portal_dir`.
+pub async fn spawn_app_serving(portal_dir: PathBuf) -> TestApp {
+    spawn_app_full(DEFAULT_FLUSH_MS, portal_dir).await
+}
+
+pub async fn spawn_app_full(flush_ms: u64, portal_dir: PathBuf) -> TestApp {
     let db = TestDb::new().await;
-    let (base, stop, app) = start(&db.url, flush_ms).await;
+    let (base, stop, app) = start(&db.url, flush_ms, &portal_dir).await;
     switchboard::seed::create_admin(
         app.store(),
         ADMIN_EMAIL,
@@ -211,6 +228,7 @@ pub async fn spawn_app_with(flush_ms: u64) -> TestApp {
         task: Some(task),
         db,
         flush_ms,
+        portal_dir,
         store,
     };
     test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -412,7 +430,7 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let (base, stop, app) = start(&self.db.url, self.flush_ms).await;
+        let (base, stop, app) = start(&self.db.url, self.flush_ms, &self.portal_dir).await;
         self.base = base;
         self.stop = stop;
         self.store = app.store().clone();

@@ -22,6 +22,9 @@ pub struct ServerSettings {
     pub port: u16,
     /// Where the built portal lives; served at `/` when it exists.
     pub portal_dir: PathBuf,
+    /// GraphiQL's scripts and styles (installed from npm by the set-up script); served
+    /// locally because the machines this runs on may have no internet.
+    pub graphiql_assets_dir: PathBuf,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     pub workers: Option<usize>,
@@ -53,6 +56,7 @@ impl Settings {
             .set_default("server.host", "127.0.0.1")?
             .set_default("server.port", 8080)?
             .set_default("server.portal_dir", "portal/dist")?
+            .set_default("server.graphiql_assets_dir", "tools/graphiql/node_modules")?
             .set_default("server.max_body_bytes", 1_048_576)?
             .set_default("database.data_dir", "data")?
             .set_default("database.max_connections", 16)?

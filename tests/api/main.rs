@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod audit;
 mod bad_input;
+mod developer_portal;
 mod duplicates;
 mod keys;
 mod lab_tests;

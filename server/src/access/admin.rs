@@ -15,7 +15,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::api_keys::NewApiKey;
 use crate::store::audit::AuditFilter;
 use crate::store::page::{Page, PageRequest};
-use crate::store::{admins, api_keys, audit, clients};
+use crate::store::{admins, api_keys, audit, clients, settings};
 
 pub struct Admin<'a> {
     access: &'a Access,
@@ -309,6 +309,33 @@ impl<'a> Admin<'a> {
         audit::insert_many(&txn.txn, vec![event]).await?;
         txn.commit().await?;
         Ok((token.secret, expires_at, user))
+    }
+
+    /// Whether GraphiQL and schema introspection are offered to developers.
+    pub async fn developer_portal_enabled(&self) -> AppResult<bool> {
+        self.access.principal().authenticated()?;
+        settings::developer_portal_enabled(self.access.store().conn()).await
+    }
+
+    pub async fn set_developer_portal_enabled(&self, enabled: bool) -> AppResult<bool> {
+        self.settings()?;
+        let txn = self.access.store().begin_write().await?;
+        settings::put(
+            &txn.txn,
+            settings::DEVELOPER_PORTAL,
+            if enabled { "true" } else { "false" },
+        )
+        .await?;
+        let event = self.access.event(
+            "UPDATE",
+            "setDeveloperPortalEnabled",
+            "setting",
+            vec![settings::DEVELOPER_PORTAL.to_owned()],
+            vec![format!("enabled={enabled}")],
+        );
+        audit::insert_many(&txn.txn, vec![event]).await?;
+        txn.commit().await?;
+        Ok(enabled)
     }
 
     pub async fn logout(&self) -> AppResult<bool> {

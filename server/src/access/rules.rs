@@ -43,6 +43,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("apiKeys", SettingsAdmin),
             ("auditEvents", SettingsAdmin),
             ("clients", SettingsAdmin),
+            ("integrationSettings", Authenticated),
         ],
     ),
     (
@@ -59,6 +60,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("revokeApiKey", SettingsAdmin),
             ("createClient", SettingsAdmin),
             ("createLocation", SettingsAdmin),
+            ("setDeveloperPortalEnabled", SettingsAdmin),
         ],
     ),
     (
@@ -238,6 +240,10 @@ pub const FIELD_RULES: &[Entry] = &[
             ("environment", SettingsAdmin),
             ("locations", SettingsAdmin),
         ],
+    ),
+    (
+        "IntegrationSettings",
+        &[("developerPortalEnabled", Authenticated)],
     ),
     (
         "Location",

@@ -136,17 +136,29 @@ impl CreatePatientInput {
 /// Changes to a patient. Omitted fields stay as they are; `null` clears a field.
 #[derive(InputObject)]
 pub struct UpdatePatientInput {
+    /// Your id for the patient; unique within the client.
     pub external_patient_id: MaybeUndefined<String>,
+    /// Needs `patients.demographics:write`.
     pub first_name: MaybeUndefined<String>,
+    /// Needs `patients.demographics:write`.
     pub last_name: MaybeUndefined<String>,
+    /// Needs `patients.demographics:write`.
     pub date_of_birth: MaybeUndefined<NaiveDate>,
+    /// Needs `patients.demographics:write`.
     pub sex: MaybeUndefined<Sex>,
+    /// Needs `patients.contact:write`. A valid address invites a patient without an account.
     pub email: MaybeUndefined<String>,
+    /// Needs `patients.contact:write`.
     pub phone: MaybeUndefined<String>,
+    /// Needs `patients.contact:write`.
     pub address: MaybeUndefined<String>,
+    /// Needs `patients.clinical:write`. Replaces the list.
     pub diagnoses: MaybeUndefined<Vec<String>>,
+    /// Needs `patients.clinical:write`. Replaces the list.
     pub medications: MaybeUndefined<Vec<String>>,
+    /// Needs `patients.billing:write`.
     pub insurance: MaybeUndefined<String>,
+    /// Needs `patients.billing:write`.
     pub billing_account: MaybeUndefined<String>,
 }
 
@@ -192,8 +204,11 @@ impl UpdatePatientInput {
 /// A test to order for a patient. Client and location come from the patient.
 #[derive(InputObject)]
 pub struct CreateTestInput {
+    /// The patient; must be visible to the caller.
     pub patient_id: ID,
+    /// The test's code in the lab's catalogue.
     pub test_code: String,
+    /// The test's name.
     pub test_name: String,
     /// Unique within the client.
     pub accession_number: String,
@@ -213,22 +228,31 @@ impl CreateTestInput {
     }
 }
 
+/// One analyte of a result.
 #[derive(InputObject)]
 pub struct TestResultInput {
+    /// Analyte code (e.g. a LOINC code).
     pub code: String,
+    /// Analyte name.
     pub name: Option<String>,
+    /// The measured value, as reported.
     pub value: String,
+    /// Unit of the value.
     pub unit: Option<String>,
+    /// The normal range, as reported.
     pub reference_range: Option<String>,
+    /// How the value compares with the range.
     pub abnormal_flag: Option<AbnormalFlag>,
 }
 
 /// Changes to a test. Status changes must follow the lifecycle.
 #[derive(InputObject)]
 pub struct UpdateTestInput {
+    /// The next status; must follow the lifecycle.
     pub status: Option<TestStatus>,
     /// Replaces the results; not allowed once RESULTED or CANCELLED.
     pub results: Option<Vec<TestResultInput>>,
+    /// When the sample was collected (defaults to now on COLLECTED).
     pub collected_at: Option<DateTime<Utc>>,
 }
 
@@ -271,6 +295,7 @@ impl UpdateTestInput {
 /// A new API key.
 #[derive(InputObject)]
 pub struct CreateApiKeyInput {
+    /// A name to recognise the key by.
     pub name: String,
     /// Scope names, e.g. `patients:read`, `patients.contact:read`.
     pub scopes: Vec<String>,
@@ -280,6 +305,7 @@ pub struct CreateApiKeyInput {
     pub location_ids: Option<Vec<ID>>,
     /// When the key stops working; omit for no expiry.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The environment whose data the key reaches.
     pub environment: Environment,
 }
 
@@ -310,10 +336,14 @@ impl CreateApiKeyInput {
     }
 }
 
+/// Narrows a patient list.
 #[derive(InputObject, Default)]
 pub struct PatientFilterInput {
+    /// Only this client's patients.
     pub client_id: Option<ID>,
+    /// Only this location's patients.
     pub location_id: Option<ID>,
+    /// Only the patient with this external id.
     pub external_patient_id: Option<String>,
     /// Case-insensitive part of the first or last name.
     pub name: Option<String>,
@@ -346,12 +376,18 @@ impl PatientFilterInput {
     }
 }
 
+/// Narrows a test list.
 #[derive(InputObject, Default)]
 pub struct TestFilterInput {
+    /// Only this client's tests.
     pub client_id: Option<ID>,
+    /// Only this location's tests.
     pub location_id: Option<ID>,
+    /// Only this patient's tests.
     pub patient_id: Option<ID>,
+    /// Only tests in this status.
     pub status: Option<TestStatus>,
+    /// Only the test with this accession number.
     pub accession_number: Option<String>,
     /// Ordered at or after.
     pub ordered_from: Option<DateTime<Utc>>,
@@ -390,12 +426,16 @@ impl TestFilterInput {
     }
 }
 
+/// Narrows the audit trail.
 #[derive(InputObject, Default)]
 pub struct AuditFilterInput {
+    /// Only this key's or user's events.
     pub actor_id: Option<String>,
     /// patient, test, api_key, client, location, admin_user.
     pub record_type: Option<String>,
+    /// READ, CREATE, UPDATE, ROTATE, REVOKE, LOGIN, LOGIN_FAILED.
     pub action: Option<String>,
+    /// Only events about this record.
     pub record_id: Option<ID>,
 }
 

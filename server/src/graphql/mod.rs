@@ -4,6 +4,7 @@ mod error;
 pub mod guard;
 mod ids;
 mod inputs;
+pub mod introspection;
 mod loaders;
 mod mutation;
 mod query;

@@ -5,6 +5,7 @@ use super::ids::parse_id;
 use super::inputs::{
     CreateApiKeyInput, CreatePatientInput, CreateTestInput, UpdatePatientInput, UpdateTestInput,
 };
+use super::types::admin::IntegrationSettings;
 use super::types::admin::{
     AdminUser, ApiKey, ApiKeySecretPayload, Client, Environment, Location, LoginPayload,
 };
@@ -17,6 +18,7 @@ use crate::error::AppError;
 // `graphql::error`, which sets the stable code.
 type R<T> = async_graphql::Result<T>;
 
+/// Changing patients, tests and settings.
 #[derive(MergedObject, Default)]
 pub struct Mutation(DataMutation, AdminMutation);
 
@@ -31,7 +33,7 @@ impl DataMutation {
     async fn create_patient(
         &self,
         ctx: &Context<'_>,
-        input: CreatePatientInput,
+        #[graphql(desc = "The patient to create.")] input: CreatePatientInput,
     ) -> R<Option<CreatePatientPayload>> {
         let req = input.parse()?;
         let (patient, decision) = ctx.access()?.patients().create(req).await?;
@@ -45,8 +47,8 @@ impl DataMutation {
     async fn update_patient(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: UpdatePatientInput,
+        #[graphql(desc = "The patient's id.")] id: ID,
+        #[graphql(desc = "The fields to change.")] input: UpdatePatientInput,
     ) -> R<Option<UpdatePatientPayload>> {
         let id = parse_id("id", &id)?;
         let write = input.parse()?;
@@ -58,7 +60,11 @@ impl DataMutation {
     }
 
     /// Orders a test for a visible patient.
-    async fn create_test(&self, ctx: &Context<'_>, input: CreateTestInput) -> R<Option<Test>> {
+    async fn create_test(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The test to order.")] input: CreateTestInput,
+    ) -> R<Option<Test>> {
         let req = input.parse()?;
         Ok(Some(Test(ctx.access()?.tests().create(req).await?)))
     }
@@ -67,8 +73,8 @@ impl DataMutation {
     async fn update_test(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        input: UpdateTestInput,
+        #[graphql(desc = "The test's id.")] id: ID,
+        #[graphql(desc = "The changes.")] input: UpdateTestInput,
     ) -> R<Option<Test>> {
         let id = parse_id("id", &id)?;
         let change = input.parse()?;
@@ -85,8 +91,8 @@ impl AdminMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        password: String,
+        #[graphql(desc = "The portal user's email.")] email: String,
+        #[graphql(desc = "The portal user's password.", secret)] password: String,
     ) -> R<Option<LoginPayload>> {
         if email.len() > 254 || password.len() > 1024 {
             return Err(AppError::Unauthenticated("invalid email or password").into());
@@ -108,7 +114,7 @@ impl AdminMutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiKeyInput,
+        #[graphql(desc = "Name, grants and environment of the key.")] input: CreateApiKeyInput,
     ) -> R<Option<ApiKeySecretPayload>> {
         let req = input.parse()?;
         let (key, secret) = ctx.access()?.admin().create_key(req).await?;
@@ -123,8 +129,12 @@ impl AdminMutation {
     async fn rotate_api_key(
         &self,
         ctx: &Context<'_>,
-        id: ID,
-        #[graphql(default = 86400)] grace_period_seconds: i64,
+        #[graphql(desc = "The key to rotate.")] id: ID,
+        #[graphql(
+            default = 86400,
+            desc = "How long the old secret keeps working, in seconds (0 to 2592000)."
+        )]
+        grace_period_seconds: i64,
     ) -> R<Option<ApiKeySecretPayload>> {
         let id = parse_id("id", &id)?;
         let grace = chrono::Duration::try_seconds(grace_period_seconds)
@@ -137,17 +147,38 @@ impl AdminMutation {
     }
 
     /// Revokes a key at once.
-    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> R<Option<ApiKey>> {
+    async fn revoke_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key to revoke.")] id: ID,
+    ) -> R<Option<ApiKey>> {
         let id = parse_id("id", &id)?;
         Ok(Some(ApiKey(ctx.access()?.admin().revoke_key(id).await?)))
+    }
+
+    /// Turns the developer documentation (GraphiQL at `/graphiql` and schema introspection
+    /// for non-admin credentials) on or off.
+    async fn set_developer_portal_enabled(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "True to offer GraphiQL and introspection to developers.")] enabled: bool,
+    ) -> R<Option<IntegrationSettings>> {
+        let enabled = ctx
+            .access()?
+            .admin()
+            .set_developer_portal_enabled(enabled)
+            .await?;
+        Ok(Some(IntegrationSettings {
+            developer_portal_enabled: enabled,
+        }))
     }
 
     /// Adds a client organisation.
     async fn create_client(
         &self,
         ctx: &Context<'_>,
-        name: String,
-        environment: Environment,
+        #[graphql(desc = "The organisation's name.")] name: String,
+        #[graphql(desc = "Where its data lives; never changes.")] environment: Environment,
     ) -> R<Option<Client>> {
         let name = bounded_text("name", &name, 200)?;
         let client = ctx
@@ -162,8 +193,8 @@ impl AdminMutation {
     async fn create_location(
         &self,
         ctx: &Context<'_>,
-        client_id: ID,
-        name: String,
+        #[graphql(desc = "The client the location belongs to.")] client_id: ID,
+        #[graphql(desc = "The location's name.")] name: String,
     ) -> R<Option<Location>> {
         let client_id = parse_id("clientId", &client_id)?;
         let name = bounded_text("name", &name, 200)?;

@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, MergedObject, Object};
 use super::ContextExt;
 use super::ids::{page, parse_id};
 use super::inputs::{AuditFilterInput, PatientFilterInput, TestFilterInput};
-use super::types::admin::{ApiKey, AuditEventConnection, Client, Viewer};
+use super::types::admin::{ApiKey, AuditEventConnection, Client, IntegrationSettings, Viewer};
 use super::types::patient::{Patient, PatientConnection};
 use super::types::test::{Test, TestConnection};
 
@@ -11,6 +11,7 @@ use super::types::test::{Test, TestConnection};
 // `graphql::error`, which sets the stable code.
 type R<T> = async_graphql::Result<T>;
 
+/// Reading patients, tests and settings.
 #[derive(MergedObject, Default)]
 pub struct Query(DataQuery, AdminQuery);
 
@@ -26,7 +27,11 @@ fn wants_total(ctx: &Context<'_>) -> bool {
 impl DataQuery {
     /// One patient by Switchboard id; null if it does not exist or is outside the
     /// credential's clients and locations.
-    async fn patient(&self, ctx: &Context<'_>, id: ID) -> R<Option<Patient>> {
+    async fn patient(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The patient's Switchboard id.")] id: ID,
+    ) -> R<Option<Patient>> {
         let id = parse_id("id", &id)?;
         Ok(ctx.access()?.patients().get(id).await?.map(Patient))
     }
@@ -35,7 +40,9 @@ impl DataQuery {
     async fn patients(
         &self,
         ctx: &Context<'_>,
-        filter: Option<PatientFilterInput>,
+        #[graphql(desc = "Narrows the list; all filters combine.")] filter: Option<
+            PatientFilterInput,
+        >,
         #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
         #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
     ) -> R<Option<PatientConnection>> {
@@ -52,7 +59,11 @@ impl DataQuery {
     }
 
     /// One test by id; null if it does not exist or is outside the credential's scope.
-    async fn test(&self, ctx: &Context<'_>, id: ID) -> R<Option<Test>> {
+    async fn test(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The test's id.")] id: ID,
+    ) -> R<Option<Test>> {
         let id = parse_id("id", &id)?;
         Ok(ctx.access()?.tests().get(id).await?.map(Test))
     }
@@ -61,7 +72,7 @@ impl DataQuery {
     async fn tests(
         &self,
         ctx: &Context<'_>,
-        filter: Option<TestFilterInput>,
+        #[graphql(desc = "Narrows the list; all filters combine.")] filter: Option<TestFilterInput>,
         #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
         #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
     ) -> R<Option<TestConnection>> {
@@ -92,7 +103,7 @@ impl AdminQuery {
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = false)] include_revoked: bool,
+        #[graphql(default = false, desc = "Also list revoked keys.")] include_revoked: bool,
     ) -> R<Option<Vec<ApiKey>>> {
         let keys = ctx.access()?.admin().keys(include_revoked).await?;
         Ok(Some(keys.into_iter().map(ApiKey).collect()))
@@ -102,14 +113,24 @@ impl AdminQuery {
     async fn audit_events(
         &self,
         ctx: &Context<'_>,
-        filter: Option<AuditFilterInput>,
+        #[graphql(desc = "Narrows the trail; all filters combine.")] filter: Option<
+            AuditFilterInput,
+        >,
         #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
-        after: Option<String>,
+        #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
     ) -> R<Option<AuditEventConnection>> {
         let filter = filter.unwrap_or_default().parse()?;
         let page = page(first, after.as_deref())?;
         let events = ctx.access()?.admin().audit_events(&filter, page).await?;
         Ok(Some(AuditEventConnection::new(events)))
+    }
+
+    /// Integration settings that every signed-in caller may read.
+    async fn integration_settings(&self, ctx: &Context<'_>) -> R<Option<IntegrationSettings>> {
+        let enabled = ctx.access()?.admin().developer_portal_enabled().await?;
+        Ok(Some(IntegrationSettings {
+            developer_portal_enabled: enabled,
+        }))
     }
 
     /// Client organisations and their locations.

@@ -76,3 +76,103 @@ fn the_rule_table_names_no_field_that_does_not_exist() {
         }
     }
 }
+
+#[allow(dead_code)]
+mod portal_documents {
+    include!("../../../portal/src/queries.rs");
+}
+
+/// Stops after parsing and validation: the documents are checked, nothing is executed.
+struct ValidateOnly;
+
+impl async_graphql::extensions::ExtensionFactory for ValidateOnly {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(ValidateOnly)
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for ValidateOnly {
+    async fn execute(
+        &self,
+        _ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        _operation_name: Option<&str>,
+        _next: async_graphql::extensions::NextExecute<'_>,
+    ) -> async_graphql::Response {
+        async_graphql::Response::new(async_graphql::Value::Null)
+    }
+}
+
+#[tokio::test]
+async fn every_portal_document_is_valid_against_the_schema() {
+    let schema = async_graphql::Schema::build(
+        super::query::Query::default(),
+        super::mutation::Mutation::default(),
+        async_graphql::EmptySubscription,
+    )
+    .extension(ValidateOnly)
+    .finish();
+    for (name, doc) in portal_documents::ALL {
+        let resp = schema.execute(*doc).await;
+        assert!(
+            resp.errors.is_empty(),
+            "the portal's {name} does not fit the schema: {:?}",
+            resp.errors
+        );
+    }
+    // The check itself can fail: a document asking for a field that does not exist.
+    let resp = schema.execute("query { viewer { noSuchField } }").await;
+    assert!(!resp.errors.is_empty());
+}
+
+#[tokio::test]
+async fn introspection_documents_every_type_field_and_argument_with_its_rule() {
+    let schema = super::build_schema();
+    let query = r#"{ __schema { types { name kind description
+        fields { name description args { name description } }
+        inputFields { name description } } } }"#;
+    let mut resp = schema.execute(query).await;
+    assert!(resp.errors.is_empty(), "{:?}", resp.errors);
+    super::introspection::annotate_scopes(&mut resp.data);
+    let json = resp.data.into_json().expect("json");
+    let mut undocumented = Vec::new();
+    for ty in json["__schema"]["types"].as_array().expect("types") {
+        let name = ty["name"].as_str().unwrap_or("");
+        if name.starts_with("__") || ty["kind"] == "SCALAR" {
+            continue;
+        }
+        let described = |v: &serde_json::Value| v.as_str().is_some_and(|d| !d.trim().is_empty());
+        if !described(&ty["description"]) {
+            undocumented.push(name.to_owned());
+        }
+        for field in ty["fields"].as_array().into_iter().flatten() {
+            let f = field["name"].as_str().unwrap_or("");
+            if !described(&field["description"]) {
+                undocumented.push(format!("{name}.{f}"));
+            }
+            if let Some(rule) = rule_for(name, f) {
+                let note = crate::access::rules::describe(rule);
+                assert!(
+                    field["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains(&note)),
+                    "{name}.{f} does not state its rule"
+                );
+            }
+            for arg in field["args"].as_array().into_iter().flatten() {
+                if !described(&arg["description"]) {
+                    undocumented.push(format!(
+                        "{name}.{f}({})",
+                        arg["name"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        for field in ty["inputFields"].as_array().into_iter().flatten() {
+            if !described(&field["description"]) {
+                undocumented.push(format!("{name}.{}", field["name"].as_str().unwrap_or("")));
+            }
+        }
+    }
+    assert!(undocumented.is_empty(), "undocumented: {undocumented:#?}");
+}

@@ -9,6 +9,7 @@ use crate::access::credentials::authenticate;
 use crate::access::{Access, Principal};
 use crate::error::AppError;
 use crate::graphql::{self, BatchRequest, BatchResponse, Request, Response};
+use crate::store;
 
 /// Requests in one batch at most: a batch is a loop the caller would otherwise have to pay
 /// round trips for, not a way around per-request limits.
@@ -149,13 +150,37 @@ pub async fn post(
     }
 }
 
+/// Schema documentation is for signed-in callers, and only for administrators when the
+/// developer portal is switched off.
+async fn may_introspect(state: &AppState, access: &Access) -> Result<(), AppError> {
+    let principal = access.principal();
+    principal.authenticated()?;
+    if principal.role().is_some_and(|r| r.manages_settings()) {
+        return Ok(());
+    }
+    if store::settings::developer_portal_enabled(state.store.conn()).await? {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "schema documentation is switched off by an administrator",
+        ))
+    }
+}
+
 async fn execute(state: &AppState, request: Request, access: &Access) -> Response {
     let operation = request
         .operation_name
         .clone()
         .unwrap_or_else(|| "anonymous".to_owned());
+    let reads_schema = graphql::introspection::asks_for_schema(&request.query);
+    if reads_schema && let Err(err) = may_introspect(state, access).await {
+        return Response::from_errors(vec![graphql::to_server_error(err)]);
+    }
     let (request, denied) = graphql::prepare(request, access.clone());
     let mut response = state.schema.execute(request).await;
+    if reads_schema {
+        graphql::introspection::annotate_scopes(&mut response.data);
+    }
     response.errors.extend(denied.take());
     // Errors raised by async-graphql itself (syntax, unknown fields, wrong types) carry no
     // code; they are all the caller's invalid input.

@@ -1,7 +1,9 @@
 //! The HTTP surface: the only module that imports actix-web.
 
+mod graphiql;
 mod graphql;
 mod health;
+mod portal;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ pub struct AppState {
 
 pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let workers = state.settings.server.workers;
+    let portal_dir = state.settings.server.portal_dir.clone();
     let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -31,6 +34,11 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .route("/graphql", web::post().to(graphql::post))
             .route("/healthz", web::get().to(health::live))
             .route("/readyz", web::get().to(health::ready))
+            .route("/graphiql", web::get().to(graphiql::page))
+            .route("/graphiql/assets/{name}", web::get().to(graphiql::asset))
+            // Last: everything else is the portal, whose client-side routes fall back to
+            // index.html.
+            .configure(|cfg| portal::configure(cfg, &portal_dir))
     })
     // Graceful stop: in-flight requests get this long to finish.
     .shutdown_timeout(10)

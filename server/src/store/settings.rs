@@ -26,3 +26,10 @@ pub async fn put(db: &impl ConnectionTrait, key: &str, value: &str) -> AppResult
     .await?;
     Ok(())
 }
+
+/// The key of the developer-portal toggle. Absent means enabled.
+pub const DEVELOPER_PORTAL: &str = "developer_portal_enabled";
+
+pub async fn developer_portal_enabled(db: &impl ConnectionTrait) -> AppResult<bool> {
+    Ok(get(db, DEVELOPER_PORTAL).await?.as_deref() != Some("false"))
+}

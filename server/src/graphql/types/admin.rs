@@ -9,6 +9,7 @@ use crate::graphql::ContextExt;
 use crate::graphql::ids::{cursor, to_id};
 use crate::store::page::Page;
 
+/// Sandbox and production are separate: keys, clients and data never mix.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     /// Test data and `sb_test_` keys; never mixed with production.
@@ -33,6 +34,7 @@ fn env(raw: &str) -> Environment {
     }
 }
 
+/// A portal user's role. Integration settings belong to the first two.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     SystemAdministrator,
@@ -51,6 +53,7 @@ impl From<crate::domain::role::Role> for Role {
     }
 }
 
+/// Whether a key is accepted now.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ApiKeyStatus {
     Active,
@@ -70,6 +73,7 @@ fn uuid_list(raw: &str) -> Option<Vec<ID>> {
         .map(|ids| ids.into_iter().map(to_id).collect())
 }
 
+/// An API key of a private integration. The secret is never shown again after creation.
 #[Object]
 impl ApiKey {
     async fn id(&self) -> Option<ID> {
@@ -134,6 +138,7 @@ pub struct ApiKeySecretPayload {
     pub secret: String,
 }
 
+/// A portal user.
 #[derive(SimpleObject)]
 pub struct AdminUser {
     pub id: ID,
@@ -156,6 +161,7 @@ impl AdminUser {
     }
 }
 
+/// A new portal session.
 #[derive(SimpleObject)]
 pub struct LoginPayload {
     /// Send as `Authorization: Bearer <token>`.
@@ -167,6 +173,7 @@ pub struct LoginPayload {
 /// The caller, as Switchboard sees them.
 pub struct Viewer(pub Principal);
 
+/// The caller, as Switchboard sees them.
 #[Object]
 impl Viewer {
     /// API_KEY or ADMIN.
@@ -241,12 +248,14 @@ impl From<audit_event::Model> for AuditEvent {
     }
 }
 
+/// An audit event and its cursor.
 #[derive(SimpleObject)]
 pub struct AuditEventEdge {
     pub cursor: String,
     pub node: AuditEvent,
 }
 
+/// A page of audit events, newest first.
 #[derive(SimpleObject)]
 pub struct AuditEventConnection {
     pub edges: Vec<AuditEventEdge>,
@@ -323,4 +332,12 @@ impl From<location::Model> for Location {
             name: m.name,
         }
     }
+}
+
+/// Server-wide integration settings.
+#[derive(SimpleObject)]
+pub struct IntegrationSettings {
+    /// Whether GraphiQL (`/graphiql`) and schema introspection are offered to developers.
+    /// When off, only portal administrators may introspect the schema.
+    pub developer_portal_enabled: bool,
 }

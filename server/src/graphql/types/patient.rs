@@ -14,6 +14,7 @@ use crate::store::patients::parse_list;
 /// names the scope it needs, and a caller without it gets `null` and a FORBIDDEN error.
 pub struct Patient(pub Model);
 
+/// Administrative sex.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum Sex {
     Female,
@@ -76,6 +77,8 @@ fn reason(raw: Option<&str>) -> Option<NoAccountReason> {
     }
 }
 
+/// A patient of a client organisation. Fields are grouped in data categories; each field
+/// states the scope it needs, and a caller without it gets `null` and a FORBIDDEN error.
 #[Object]
 impl Patient {
     /// Switchboard's id of the patient.
@@ -177,18 +180,21 @@ impl PatientAccount {
     }
 }
 
+/// The created patient and whether they got an account.
 #[derive(SimpleObject)]
 pub struct CreatePatientPayload {
     pub patient: Patient,
     pub account: PatientAccount,
 }
 
+/// The updated patient and their account outcome.
 #[derive(SimpleObject)]
 pub struct UpdatePatientPayload {
     pub patient: Patient,
     pub account: PatientAccount,
 }
 
+/// A patient and its cursor.
 #[derive(SimpleObject)]
 pub struct PatientEdge {
     pub cursor: String,

@@ -108,6 +108,7 @@ impl From<ResultLine> for TestResult {
 /// A lab test (a sample/order in the lab's order index).
 pub struct Test(pub Model);
 
+/// A lab test (a sample/order in the lab's order index).
 #[Object]
 impl Test {
     async fn id(&self) -> Option<ID> {
@@ -169,6 +170,7 @@ impl Test {
     }
 }
 
+/// A test and its cursor.
 #[derive(SimpleObject)]
 pub struct TestEdge {
     pub cursor: String,

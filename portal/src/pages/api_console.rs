@@ -1,0 +1,325 @@
+use leptos::prelude::*;
+use serde_json::{Value, json};
+
+use super::{confirm, handle_error};
+use crate::api::gql;
+use crate::queries::{
+    API_KEYS, CATEGORY_SCOPES, CREATE_API_KEY, PERMISSION_SCOPES, REVOKE_API_KEY, ROTATE_API_KEY,
+};
+
+/// `patients.contact:read` → `scope-patients-contact-read`, an id usable in the DOM.
+fn scope_id(scope: &str) -> String {
+    format!("scope-{}", scope.replace([':', '.'], "-"))
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().unwrap_or("—").to_owned()
+}
+
+/// A timestamp as `2026-11-21 14:03` (UTC), or a dash.
+fn when(v: &Value) -> String {
+    v.as_str()
+        .map(|s| s.get(..16).unwrap_or(s).replace('T', " "))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The form's checks, before anything is sent.
+fn check_form(name: &str, scopes: &[String]) -> Option<&'static str> {
+    if name.trim().is_empty() {
+        Some("Give the key a name, so you can recognise it later.")
+    } else if name.chars().count() > 100 {
+        Some("The name can be at most 100 characters.")
+    } else if scopes.is_empty() {
+        Some("Choose at least one scope.")
+    } else {
+        None
+    }
+}
+
+#[component]
+pub fn ApiConsole() -> impl IntoView {
+    let (data, set_data) = signal(None::<Value>);
+    let (message, set_message) = signal(None::<String>);
+    let (secret, set_secret) = signal(None::<(String, String)>);
+    let (copied, set_copied) = signal(false);
+    let (busy, set_busy) = signal(false);
+
+    let (name, set_name) = signal(String::new());
+    let (environment, set_environment) = signal("SANDBOX".to_owned());
+    let (scopes, set_scopes) = signal(Vec::<String>::new());
+    let (clients, set_clients) = signal(Vec::<String>::new());
+    let (expires, set_expires) = signal(String::new());
+
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match gql(API_KEYS, json!({})).await {
+                Ok(d) => set_data.set(Some(d)),
+                Err(e) => handle_error(e, set_message),
+            }
+        });
+    };
+    load();
+
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let chosen = scopes.get_untracked();
+        if let Some(problem) = check_form(&name.get_untracked(), &chosen) {
+            set_message.set(Some(problem.into()));
+            return;
+        }
+        let mut input = json!({
+            "name": name.get_untracked().trim(),
+            "scopes": chosen,
+            "environment": environment.get_untracked(),
+        });
+        let restrict = clients.get_untracked();
+        if !restrict.is_empty() {
+            input["clientIds"] = json!(restrict);
+        }
+        let exp = expires.get_untracked();
+        if !exp.is_empty() {
+            // datetime-local gives local wall time without a zone; the portal treats it as UTC
+            // and says so next to the field.
+            input["expiresAt"] = json!(format!("{exp}:00Z"));
+        }
+        set_message.set(None);
+        set_busy.set(true);
+        leptos::task::spawn_local(async move {
+            let result = gql(CREATE_API_KEY, json!({ "input": input })).await;
+            set_busy.set(false);
+            match result {
+                Ok(d) => {
+                    let created = &d["createApiKey"];
+                    set_copied.set(false);
+                    set_secret.set(Some((
+                        text(&created["apiKey"]["name"]),
+                        text(&created["secret"]),
+                    )));
+                    set_name.set(String::new());
+                    set_scopes.set(Vec::new());
+                    set_clients.set(Vec::new());
+                    set_expires.set(String::new());
+                    load();
+                }
+                Err(e) => handle_error(e, set_message),
+            }
+        });
+    };
+
+    let rotate = move |id: String, key_name: String| {
+        if !confirm(&format!(
+            "Rotate \"{key_name}\"? A new secret is issued; the current one keeps working for 24 hours, then stops."
+        )) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match gql(ROTATE_API_KEY, json!({ "id": id, "grace": 86400 })).await {
+                Ok(d) => {
+                    let rotated = &d["rotateApiKey"];
+                    set_copied.set(false);
+                    set_secret.set(Some((
+                        text(&rotated["apiKey"]["name"]),
+                        text(&rotated["secret"]),
+                    )));
+                    load();
+                }
+                Err(e) => handle_error(e, set_message),
+            }
+        });
+    };
+
+    let revoke = move |id: String, key_name: String| {
+        if !confirm(&format!(
+            "Revoke \"{key_name}\"? Integrations using it stop working immediately. This cannot be undone."
+        )) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match gql(REVOKE_API_KEY, json!({ "id": id })).await {
+                Ok(_) => load(),
+                Err(e) => handle_error(e, set_message),
+            }
+        });
+    };
+
+    let copy = move |_| {
+        if let (Some((_, s)), Some(window)) = (secret.get_untracked(), web_sys::window()) {
+            let _ = window.navigator().clipboard().write_text(&s);
+            set_copied.set(true);
+        }
+    };
+
+    let scope_box = move |scope: &'static str| {
+        let id = scope_id(scope);
+        let label_for = id.clone();
+        view! {
+            <label class="check" for=label_for>
+                <input type="checkbox" id=id value=scope
+                    prop:checked=move || scopes.get().iter().any(|s| s == scope)
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        set_scopes.update(|list| {
+                            list.retain(|s| s != scope);
+                            if on { list.push(scope.to_owned()); }
+                        });
+                    }/>
+                <code>{scope}</code>
+            </label>
+        }
+    };
+
+    let client_boxes = move || {
+        let env = environment.get();
+        let list = data
+            .get()
+            .and_then(|d| d["clients"].as_array().cloned())
+            .unwrap_or_default();
+        list.into_iter()
+            .filter(|c| c["environment"].as_str() == Some(env.as_str()))
+            .map(|c| {
+                let id = text(&c["id"]);
+                let dom_id = format!("client-{id}");
+                let label_for = dom_id.clone();
+                let id_for_check = id.clone();
+                view! {
+                    <label class="check" for=label_for>
+                        <input type="checkbox" id=dom_id
+                            prop:checked=move || clients.get().contains(&id_for_check)
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                let id = id.clone();
+                                set_clients.update(|l| { l.retain(|c| *c != id); if on { l.push(id); } });
+                            }/>
+                        {text(&c["name"])}
+                    </label>
+                }
+            })
+            .collect_view()
+    };
+
+    let rows =
+        move || {
+            let keys = data
+                .get()
+                .and_then(|d| d["apiKeys"].as_array().cloned())
+                .unwrap_or_default();
+            keys.into_iter()
+            .rev()
+            .map(|k| {
+                let id = text(&k["id"]);
+                let key_name = text(&k["name"]);
+                let status = text(&k["status"]);
+                let usable = status == "ACTIVE";
+                let scopes = k["scopes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
+                let (rid, rname) = (id.clone(), key_name.clone());
+                let (vid, vname) = (id.clone(), key_name.clone());
+                let row_name = key_name.clone();
+                view! {
+                    <tr data-key-name=row_name data-key-id=id>
+                        <td>{key_name}<br/><code class="muted">{text(&k["prefix"])}"…"</code></td>
+                        <td>{text(&k["environment"])}</td>
+                        <td class="scopes">{scopes}</td>
+                        <td class="status">{status.clone()}</td>
+                        <td>{when(&k["lastUsedAt"])}</td>
+                        <td>{when(&k["expiresAt"])}</td>
+                        <td class="actions">
+                            <Show when=move || usable>
+                                <button class="rotate" on:click={
+                                    let (rid, rname) = (rid.clone(), rname.clone());
+                                    move |_| rotate(rid.clone(), rname.clone())
+                                }>"Rotate"</button>
+                            </Show>
+                            <Show when={let s = status.clone(); move || s != "REVOKED"}>
+                                <button class="revoke danger" on:click={
+                                    let (vid, vname) = (vid.clone(), vname.clone());
+                                    move |_| revoke(vid.clone(), vname.clone())
+                                }>"Revoke"</button>
+                            </Show>
+                        </td>
+                    </tr>
+                }
+            })
+            .collect_view()
+        };
+
+    view! {
+        <h1>"API Console"</h1>
+        <p class="muted">"API keys let private integrations call the GraphQL API. A key's secret is shown once, when it is created or rotated; only a hash is stored."</p>
+        <Show when=move || message.get().is_some()>
+            <p class="error" role="alert" id="console-message">{move || message.get()}</p>
+        </Show>
+        <Show when=move || secret.get().is_some()>
+            <section class="card secret" aria-live="polite" id="secret-panel">
+                <h2>{move || secret.get().map(|(n, _)| format!("Secret of \"{n}\""))}</h2>
+                <p><strong>"Copy this secret now. It will not be shown again."</strong></p>
+                <code id="new-secret">{move || secret.get().map(|(_, s)| s)}</code>
+                <div class="row">
+                    <button id="copy-secret" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                    <button id="secret-done" class="link" on:click=move |_| set_secret.set(None)>"I have stored it"</button>
+                </div>
+            </section>
+        </Show>
+        <section class="card">
+            <h2>"Create a key"</h2>
+            <form on:submit=create novalidate>
+                <label for="key-name">"Name"</label>
+                <input id="key-name" type="text" maxlength="100" placeholder="e.g. LIS results feed"
+                    prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev))/>
+                <label for="key-environment">"Environment"</label>
+                <select id="key-environment" on:change=move |ev| { set_environment.set(event_target_value(&ev)); set_clients.set(Vec::new()); }>
+                    <option value="SANDBOX" selected=move || environment.get() == "SANDBOX">"Sandbox (test data)"</option>
+                    <option value="PRODUCTION" selected=move || environment.get() == "PRODUCTION">"Production"</option>
+                </select>
+                <fieldset>
+                    <legend>"Permissions"</legend>
+                    {PERMISSION_SCOPES.iter().map(|s| scope_box(s)).collect_view()}
+                </fieldset>
+                <fieldset>
+                    <legend>"Patient data categories"</legend>
+                    {CATEGORY_SCOPES.iter().map(|s| scope_box(s)).collect_view()}
+                </fieldset>
+                <fieldset>
+                    <legend>"Limit to clients (none chosen: all clients of the environment)"</legend>
+                    {client_boxes}
+                </fieldset>
+                <label for="key-expires">"Expires (UTC, optional)"</label>
+                <input id="key-expires" type="datetime-local"
+                    prop:value=expires on:input=move |ev| set_expires.set(event_target_value(&ev))/>
+                <button id="create-key" type="submit" disabled=busy>
+                    {move || if busy.get() { "Creating…" } else { "Create key" }}
+                </button>
+            </form>
+        </section>
+        <section class="card">
+            <h2>"Keys"</h2>
+            <Show when=move || data.get().is_some() fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                <table id="keys">
+                    <thead><tr>
+                        <th scope="col">"Name"</th><th scope="col">"Environment"</th><th scope="col">"Scopes"</th>
+                        <th scope="col">"Status"</th><th scope="col">"Last used"</th><th scope="col">"Expires"</th><th scope="col"><span class="sr-only">"Actions"</span></th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </Show>
+        </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_form, scope_id};
+
+    #[test]
+    fn form_checks() {
+        assert!(check_form("", &["patients:read".into()]).is_some());
+        assert!(check_form("feed", &[]).is_some());
+        assert!(check_form("feed", &["patients:read".into()]).is_none());
+        assert_eq!(
+            scope_id("patients.contact:read"),
+            "scope-patients-contact-read"
+        );
+    }
+}

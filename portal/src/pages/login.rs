@@ -1,0 +1,97 @@
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use serde_json::json;
+
+use crate::SessionSignal;
+use crate::api::gql;
+use crate::queries::LOGIN;
+use crate::session::{self, Session};
+
+/// Checks the form before anything is sent.
+fn check(email: &str, password: &str) -> Option<&'static str> {
+    if !email.contains('@') || email.trim().len() < 3 {
+        Some("Enter your email address.")
+    } else if password.is_empty() {
+        Some("Enter your password.")
+    } else {
+        None
+    }
+}
+
+#[component]
+pub fn Login() -> impl IntoView {
+    let session = expect_context::<SessionSignal>();
+    let navigate = use_navigate();
+    let query = use_query_map();
+    let expired = move || query.read().get("expired").is_some();
+    let (email, set_email) = signal(String::new());
+    let (password, set_password) = signal(String::new());
+    let (error, set_error) = signal(None::<String>);
+    let (busy, set_busy) = signal(false);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (e, p) = (email.get_untracked(), password.get_untracked());
+        if let Some(problem) = check(&e, &p) {
+            set_error.set(Some(problem.into()));
+            return;
+        }
+        set_error.set(None);
+        set_busy.set(true);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let result = gql(LOGIN, json!({ "email": e, "password": p })).await;
+            set_busy.set(false);
+            match result {
+                Ok(data) => {
+                    let login = &data["login"];
+                    let s = Session {
+                        token: login["token"].as_str().unwrap_or_default().to_owned(),
+                        email: login["user"]["email"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        role: login["user"]["role"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    };
+                    session::save(&s);
+                    let target = if s.manages_settings() {
+                        "/settings/api-console"
+                    } else {
+                        "/"
+                    };
+                    session.set(Some(s));
+                    navigate(target, NavigateOptions::default());
+                }
+                Err(_) => set_error.set(Some("The email or password is not right.".into())),
+            }
+        });
+    };
+
+    view! {
+        <main class="centered">
+            <form class="card login" on:submit=submit novalidate>
+                <h1>"Switchboard"</h1>
+                <p class="muted">"Sign in to manage integrations."</p>
+                <Show when=expired>
+                    <p class="notice" role="status">"Your session has expired. Please sign in again."</p>
+                </Show>
+                <label for="email">"Email"</label>
+                <input id="email" type="email" autocomplete="username" required
+                    prop:value=email on:input=move |ev| set_email.set(event_target_value(&ev))/>
+                <label for="password">"Password"</label>
+                <input id="password" type="password" autocomplete="current-password" required
+                    prop:value=password on:input=move |ev| set_password.set(event_target_value(&ev))/>
+                <Show when=move || error.get().is_some()>
+                    <p class="error" role="alert" id="login-error">{move || error.get()}</p>
+                </Show>
+                <button id="login-submit" type="submit" disabled=busy>
+                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </form>
+        </main>
+    }
+}

@@ -1,0 +1,58 @@
+use leptos::prelude::*;
+use serde_json::json;
+
+use super::handle_error;
+use crate::api::gql;
+use crate::queries::{SET_DEVELOPER_PORTAL, SETTINGS};
+
+#[component]
+pub fn Settings() -> impl IntoView {
+    let (enabled, set_enabled) = signal(None::<bool>);
+    let (message, set_message) = signal(None::<String>);
+    let (saving, set_saving) = signal(false);
+
+    leptos::task::spawn_local(async move {
+        match gql(SETTINGS, json!({})).await {
+            Ok(d) => set_enabled.set(d["integrationSettings"]["developerPortalEnabled"].as_bool()),
+            Err(e) => handle_error(e, set_message),
+        }
+    });
+
+    let toggle = move |ev: leptos::ev::Event| {
+        let on = event_target_checked(&ev);
+        set_saving.set(true);
+        set_message.set(None);
+        leptos::task::spawn_local(async move {
+            let result = gql(SET_DEVELOPER_PORTAL, json!({ "enabled": on })).await;
+            set_saving.set(false);
+            match result {
+                Ok(d) => set_enabled
+                    .set(d["setDeveloperPortalEnabled"]["developerPortalEnabled"].as_bool()),
+                Err(e) => handle_error(e, set_message),
+            }
+        });
+    };
+
+    view! {
+        <h1>"Settings"</h1>
+        <Show when=move || message.get().is_some()>
+            <p class="error" role="alert">{move || message.get()}</p>
+        </Show>
+        <section class="card">
+            <h2>"Developer portal"</h2>
+            <p class="muted">
+                "When on, developers can explore the documented API in the GraphQL playground at "
+                <a href="/graphiql" target="_blank" id="graphiql-link">"/graphiql"</a>
+                " and read the schema with their own keys. When off, the playground is gone and only administrators can read the schema; API calls keep working."
+            </p>
+            <Show when=move || enabled.get().is_some() fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                <label class="check" for="developer-portal">
+                    <input type="checkbox" id="developer-portal" role="switch"
+                        prop:checked=move || enabled.get().unwrap_or(false)
+                        disabled=saving on:change=toggle/>
+                    {move || if enabled.get().unwrap_or(false) { "Developer documentation is on" } else { "Developer documentation is off" }}
+                </label>
+            </Show>
+        </section>
+    }
+}

@@ -1,0 +1,83 @@
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::components::{A, Redirect};
+use leptos_router::hooks::use_navigate;
+use serde_json::json;
+
+use crate::SessionSignal;
+use crate::api::gql;
+use crate::queries::LOGOUT;
+use crate::session;
+
+/// The frame of every signed-in screen: navigation, who is signed in, log out. Screens of
+/// integration settings (`settings=true`) are not shown to roles that may not use them.
+#[component]
+pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl IntoView {
+    let session = expect_context::<SessionSignal>();
+    let navigate = use_navigate();
+    let logout = move |_| {
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            // Ends the session on the server; the local copy goes either way.
+            let _ = gql(LOGOUT, json!({})).await;
+            session::clear();
+            session.set(None);
+            navigate("/login", NavigateOptions::default());
+        });
+    };
+    let children = StoredValue::new(children);
+    view! {
+        <Show when=move || session.get().is_some() fallback=|| view! { <Redirect path="/login"/> }>
+            <div class="layout">
+                <header class="topbar">
+                    <span class="brand">"Switchboard"</span>
+                    <span class="who" id="who">
+                        {move || session.get().map(|s| format!("{} · {}", s.email, s.role.replace('_', " ").to_lowercase()))}
+                    </span>
+                    <button id="logout" class="link" on:click=logout.clone()>"Log out"</button>
+                </header>
+                <div class="body">
+                    <Show when=move || session.get().is_some_and(|s| s.manages_settings())>
+                        <nav aria-label="Integration settings">
+                            <p class="nav-title">"Settings › Integration Settings"</p>
+                            <A href="/settings/api-console" attr:id="nav-api-console">"API Console"</A>
+                            <A href="/settings/audit" attr:id="nav-audit">"Audit"</A>
+                            <A href="/settings/general" attr:id="nav-settings">"Settings"</A>
+                        </nav>
+                    </Show>
+                    <main class="content">
+                        <Show
+                            when=move || !settings || session.get().is_some_and(|s| s.manages_settings())
+                            fallback=|| view! {
+                                <p id="no-settings" class="notice">
+                                    "Integration settings are available to System Administrators and Technical Leads."
+                                </p>
+                            }
+                        >
+                            {children.with_value(|c| c())}
+                        </Show>
+                    </main>
+                </div>
+            </div>
+        </Show>
+    }
+}
+
+/// The landing page after sign-in.
+#[component]
+pub fn Home() -> impl IntoView {
+    let session = expect_context::<SessionSignal>();
+    view! {
+        <h1>"Welcome"</h1>
+        <Show
+            when=move || session.get().is_some_and(|s| s.manages_settings())
+            fallback=|| view! {
+                <p id="no-settings" class="notice">
+                    "Integration settings are available to System Administrators and Technical Leads."
+                </p>
+            }
+        >
+            <p>"Manage API keys in the " <A href="/settings/api-console">"API Console"</A> "."</p>
+        </Show>
+    }
+}

@@ -1,0 +1,67 @@
+use actix_web::{HttpResponse, web};
+
+use super::AppState;
+use crate::store::settings::developer_portal_enabled;
+
+const PAGE: &str = include_str!("graphiql.html");
+
+/// The files GraphiQL needs, by the name the page asks for and their place under the
+/// installed npm packages. Nothing else under that directory is served.
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "react.js",
+        "react/umd/react.production.min.js",
+        "text/javascript",
+    ),
+    (
+        "react-dom.js",
+        "react-dom/umd/react-dom.production.min.js",
+        "text/javascript",
+    ),
+    ("graphiql.js", "graphiql/graphiql.min.js", "text/javascript"),
+    ("graphiql.css", "graphiql/graphiql.min.css", "text/css"),
+];
+
+async fn enabled(state: &AppState) -> Result<bool, HttpResponse> {
+    developer_portal_enabled(state.store.conn())
+        .await
+        .map_err(|_| HttpResponse::ServiceUnavailable().body("database unavailable"))
+}
+
+fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain")
+        .body("not found")
+}
+
+/// GraphiQL, while the developer portal is switched on; otherwise it does not exist.
+pub async fn page(state: web::Data<AppState>) -> HttpResponse {
+    match enabled(&state).await {
+        Ok(true) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(PAGE),
+        Ok(false) => not_found(),
+        Err(resp) => resp,
+    }
+}
+
+pub async fn asset(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+    match enabled(&state).await {
+        Ok(true) => {}
+        Ok(false) => return not_found(),
+        Err(resp) => return resp,
+    }
+    let Some((_, rel, mime)) = ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) else {
+        return not_found();
+    };
+    let path = state.settings.server.graphiql_assets_dir.join(rel);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type(*mime)
+            .insert_header(("Cache-Control", "public, max-age=3600"))
+            .body(bytes),
+        Err(_) => HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("GraphiQL assets are not installed; run scripts/setup.sh"),
+    }
+}

@@ -1,0 +1,215 @@
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use switchboard_tests::{TestApp, spawn_app_serving};
+use thirtyfour::prelude::*;
+
+pub type Res = Result<(), Box<dyn std::error::Error>>;
+
+/// Browser tests run when asked (scripts/test.sh does); a plain `cargo test` skips them with
+/// a note, since it cannot know that the portal was built.
+pub fn browser_tests_enabled() -> bool {
+    let on = std::env::var("SWITCHBOARD_BROWSER_TESTS").as_deref() == Ok("1");
+    if !on {
+        eprintln!(
+            "browser tests skipped: run scripts/test.sh (it builds the portal and installs Chromium)"
+        );
+    }
+    on
+}
+
+pub fn portal_dist() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../portal/dist")
+}
+
+pub async fn portal_app() -> TestApp {
+    let dist = portal_dist();
+    assert!(
+        dist.join("index.html").is_file(),
+        "the portal is not built: run scripts/build-portal.sh"
+    );
+    spawn_app_serving(dist).await
+}
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Browser {
+    pub driver: WebDriver,
+    chromedriver: Child,
+    name: &'static str,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    pub async fn start(name: &'static str) -> Browser {
+        let port = free_port();
+        let chromedriver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chromedriver (scripts/setup.sh --browser installs it)");
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary("/usr/bin/chromium").unwrap();
+        let profile =
+            std::env::temp_dir().join(format!("switchboard-chromium-{}", uuid::Uuid::now_v7()));
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1400,1000",
+            &format!("--user-data-dir={}", profile.display()),
+        ] {
+            caps.add_arg(arg).unwrap();
+        }
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let driver = loop {
+            match WebDriver::new(url.clone(), caps.clone()).await {
+                Ok(d) => break d,
+                Err(e) if started.elapsed() < TIMEOUT => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("chromedriver did not start: {e}"),
+            }
+        };
+        Browser {
+            driver,
+            chromedriver,
+            name,
+        }
+    }
+
+    /// Runs the steps; on failure (error or panic) saves a screenshot, then fails the test.
+    pub async fn run<F>(mut self, steps: F)
+    where
+        F: AsyncFnOnce(&Browser) -> Res,
+    {
+        let outcome = std::panic::AssertUnwindSafe(steps(&self))
+            .catch_unwind()
+            .await;
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(panic) => Some(
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into()),
+            ),
+        };
+        if let Some(reason) = &failure {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+            let _ = std::fs::create_dir_all(&dir);
+            let shot = dir.join(format!("{}.png", self.name));
+            let _ = self.driver.screenshot(&shot).await;
+            eprintln!(
+                "browser test failed: {reason}\nscreenshot: {}",
+                shot.display()
+            );
+        }
+        let _ = self.driver.clone().quit().await;
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
+        if let Some(reason) = failure {
+            panic!("{reason}");
+        }
+    }
+
+    pub async fn goto(&self, url: &str) -> WebDriverResult<()> {
+        self.driver.goto(url).await
+    }
+
+    pub async fn current_path(&self) -> WebDriverResult<String> {
+        Ok(self.driver.current_url().await?.path().to_owned())
+    }
+
+    pub async fn wait_for(&self, by: By) -> WebDriverResult<WebElement> {
+        self.driver
+            .query(by)
+            .wait(TIMEOUT, Duration::from_millis(50))
+            .first()
+            .await
+    }
+
+    pub async fn wait_gone(&self, by: By) -> Res {
+        let started = Instant::now();
+        while self.driver.find(by.clone()).await.is_ok() {
+            if started.elapsed() > TIMEOUT {
+                return Err(format!("{by:?} did not go away").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until the element's text contains `expected`; returns the text.
+    pub async fn wait_text(
+        &self,
+        by: By,
+        expected: &str,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < TIMEOUT {
+            if let Ok(el) = self.driver.find(by.clone()).await
+                && let Ok(text) = el.text().await
+            {
+                if text.contains(expected) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(format!("{by:?} never contained {expected:?} (last text: {last:?})").into())
+    }
+
+    pub async fn wait_until<F, Fut>(&self, mut check: F) -> Res
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let started = Instant::now();
+        while !check().await {
+            if started.elapsed() > TIMEOUT {
+                return Err("condition not reached in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    pub async fn click(&self, by: By) -> WebDriverResult<()> {
+        self.wait_for(by).await?.click().await
+    }
+
+    pub async fn type_into(&self, by: By, text: &str) -> WebDriverResult<()> {
+        let el = self.wait_for(by).await?;
+        el.clear().await?;
+        el.send_keys(text).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> WebDriverResult<()> {
+        self.type_into(By::Id("email"), email).await?;
+        self.type_into(By::Id("password"), password).await?;
+        self.click(By::Id("login-submit")).await
+    }
+}

@@ -1,0 +1,243 @@
+//! End-to-end tests of the portal in headless Chromium, driven over WebDriver, against the
+//! real server with a fresh database. They need the built portal (portal/dist) and Chromium:
+//! `scripts/test.sh` provides both and sets SWITCHBOARD_BROWSER_TESTS=1. A failing test saves
+//! a screenshot under tests/artifacts/.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::{Browser, browser_tests_enabled, portal_app};
+use serde_json::json;
+use switchboard::domain::role::Role;
+use switchboard_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, codes};
+use thirtyfour::prelude::*;
+
+#[tokio::test]
+async fn an_administrator_manages_keys_and_the_developer_portal() {
+    if !browser_tests_enabled() {
+        return;
+    }
+    let app = portal_app().await;
+    let browser = Browser::start("admin_flow").await;
+    browser
+        .run(async |b| {
+            // Not signed in: the portal sends us to the login screen.
+            let started = std::time::Instant::now();
+            b.goto(&app.url("/settings/api-console")).await?;
+            b.wait_for(By::Id("email")).await?;
+            let first_screen = started.elapsed();
+            eprintln!("first screen (login form) rendered after {first_screen:?}");
+            assert!(b.current_path().await?.starts_with("/login"));
+
+            // A wrong password is explained, not silently ignored.
+            b.login(ADMIN_EMAIL, "not the password").await?;
+            b.wait_text(By::Id("login-error"), "not right").await?;
+            b.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+            b.wait_text(By::Tag("h1"), "API Console").await?;
+            assert_eq!(b.current_path().await?, "/settings/api-console");
+
+            // The form checks before it sends.
+            b.click(By::Id("create-key")).await?;
+            b.wait_text(By::Id("console-message"), "Give the key a name")
+                .await?;
+
+            // Create a key: the secret is shown once, with a copy button.
+            b.type_into(By::Id("key-name"), "Browser key").await?;
+            b.click(By::Id("scope-patients-read")).await?;
+            b.click(By::Id("scope-patients-contact-read")).await?;
+            b.click(By::Id("create-key")).await?;
+            let secret = b.wait_text(By::Id("new-secret"), "sb_test_").await?;
+            let (status, body) = app
+                .post(Some(&secret), json!({ "query": "{ viewer { scopes } }" }))
+                .await;
+            assert_eq!(status, 200);
+            assert_eq!(
+                body["data"]["viewer"]["scopes"],
+                json!(["patients:read", "patients.contact:read"])
+            );
+            b.click(By::Id("copy-secret")).await?;
+            b.wait_text(By::Id("copy-secret"), "Copied").await?;
+            b.click(By::Id("secret-done")).await?;
+            b.wait_gone(By::Id("secret-panel")).await?;
+            let row = r#"tr[data-key-name="Browser key"]"#;
+            b.wait_text(By::Css(format!("{row} .status")), "ACTIVE")
+                .await?;
+
+            // The session survives a reload, and the secret is gone for good.
+            b.driver.refresh().await?;
+            b.wait_text(By::Css(format!("{row} .status")), "ACTIVE")
+                .await?;
+            assert!(!b.driver.source().await?.contains(&secret));
+
+            // Rotate: asks first, then shows the new secret; the old one still works.
+            b.click(By::Css(format!("{row} .rotate"))).await?;
+            let question = b.driver.get_alert_text().await?;
+            assert!(question.contains("Rotate"), "{question}");
+            b.driver.accept_alert().await?;
+            let rotated = b.wait_text(By::Id("new-secret"), "sb_test_").await?;
+            assert_ne!(rotated, secret);
+            b.click(By::Id("secret-done")).await?;
+            let (status, _) = app
+                .post(Some(&secret), json!({ "query": "{ viewer { kind } }" }))
+                .await;
+            assert_eq!(status, 200, "the old secret works during the grace period");
+
+            // Revoke the new key: asks first; dismissing changes nothing.
+            let active = r#"tr[data-key-name="Browser key"]:has(.rotate)"#;
+            b.wait_for(By::Css(active)).await?;
+            b.click(By::Css(format!("{active} .revoke"))).await?;
+            b.driver.dismiss_alert().await?;
+            let (status, _) = app
+                .post(Some(&rotated), json!({ "query": "{ viewer { kind } }" }))
+                .await;
+            assert_eq!(status, 200);
+            b.click(By::Css(format!("{active} .revoke"))).await?;
+            assert!(
+                b.driver
+                    .get_alert_text()
+                    .await?
+                    .contains("cannot be undone")
+            );
+            b.driver.accept_alert().await?;
+            b.wait_for(By::Css(r#"tr[data-key-name="Browser key"] .status"#))
+                .await?;
+            b.wait_until(async || {
+                let (status, _) = app
+                    .post(Some(&rotated), json!({ "query": "{ viewer { kind } }" }))
+                    .await;
+                status == 401
+            })
+            .await?;
+            b.wait_text(By::Css("#keys tbody"), "REVOKED").await?;
+
+            // Switch the developer portal off: GraphiQL disappears.
+            assert_eq!(
+                app.http.get(app.url("/graphiql")).send().await?.status(),
+                200
+            );
+            b.click(By::Id("nav-settings")).await?;
+            b.wait_for(By::Id("developer-portal")).await?;
+            assert!(
+                b.driver
+                    .find(By::Id("developer-portal"))
+                    .await?
+                    .is_selected()
+                    .await?
+            );
+            b.click(By::Id("developer-portal")).await?;
+            b.wait_text(By::Css("label[for=developer-portal]"), "is off")
+                .await?;
+            assert_eq!(
+                app.http.get(app.url("/graphiql")).send().await?.status(),
+                404
+            );
+            b.goto(&app.url("/graphiql")).await?;
+            b.wait_text(By::Tag("body"), "not found").await?;
+
+            // Log out: back to the login screen, and settings need a new login.
+            b.goto(&app.url("/settings/general")).await?;
+            b.click(By::Id("logout")).await?;
+            b.wait_for(By::Id("email")).await?;
+            b.goto(&app.url("/settings/api-console")).await?;
+            b.wait_for(By::Id("email")).await?;
+            Ok(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn staff_see_no_integration_settings() {
+    if !browser_tests_enabled() {
+        return;
+    }
+    let app = portal_app().await;
+    let store = switchboard::store::Store::connect(app.db_url(), 1)
+        .await
+        .unwrap();
+    switchboard::seed::create_admin(
+        &store,
+        "staff@example.org",
+        Role::Staff,
+        "staff password 1".into(),
+    )
+    .await
+    .map_err(|e| e.message())
+    .unwrap();
+    let browser = Browser::start("staff").await;
+    browser
+        .run(async |b| {
+            b.goto(&app.url("/login")).await?;
+            b.login("staff@example.org", "staff password 1").await?;
+            b.wait_for(By::Id("no-settings")).await?;
+            assert!(
+                b.driver.find(By::Id("nav-api-console")).await.is_err(),
+                "no settings navigation"
+            );
+            b.goto(&app.url("/settings/api-console")).await?;
+            b.wait_for(By::Id("no-settings")).await?;
+            assert!(b.driver.find(By::Id("create-key")).await.is_err());
+            Ok(())
+        })
+        .await;
+    // The server refuses them anyway.
+    let token = app.login("staff@example.org", "staff password 1").await;
+    let resp = app.gql_as(&token, "{ apiKeys { id } }", json!({})).await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+}
+
+#[tokio::test]
+async fn an_expired_session_returns_to_login_with_a_message() {
+    if !browser_tests_enabled() {
+        return;
+    }
+    let app = portal_app().await;
+    let browser = Browser::start("expired").await;
+    browser
+        .run(async |b| {
+            b.goto(&app.url("/login")).await?;
+            b.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+            b.wait_text(By::Tag("h1"), "API Console").await?;
+            // End the session behind the portal's back.
+            let stored = b
+                .driver
+                .execute("return localStorage.getItem('switchboard.session')", vec![])
+                .await?;
+            let session: serde_json::Value =
+                serde_json::from_str(stored.json().as_str().unwrap_or("{}"))?;
+            let token = session["token"].as_str().unwrap_or_default().to_owned();
+            app.gql_as(&token, "mutation { logout }", json!({})).await;
+            b.click(By::Id("nav-audit")).await?;
+            b.wait_text(By::Css(".notice"), "session has expired")
+                .await?;
+            assert!(b.current_path().await?.starts_with("/login"));
+            Ok(())
+        })
+        .await;
+}
+
+#[test]
+fn the_compressed_wasm_is_under_500_kb() {
+    if !browser_tests_enabled() {
+        return;
+    }
+    let dist = harness::portal_dist();
+    let wasm = std::fs::read_dir(&dist)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        .expect("a .wasm in portal/dist")
+        .path();
+    let out = std::process::Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(&wasm)
+        .output()
+        .expect("gzip");
+    let gz = out.stdout.len();
+    eprintln!(
+        "portal wasm: {} bytes, {gz} gzipped",
+        std::fs::metadata(&wasm).unwrap().len()
+    );
+    assert!(gz < 500 * 1024, "compressed wasm is {gz} bytes");
+    let _ = Duration::from_secs(0);
+}
