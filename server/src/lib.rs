@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod bench_seed;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -39,6 +39,17 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
+    /// Seed the benchmark data set and write the load generator's fixture (JSON) to stdout.
+    SeedBench {
+        #[arg(long, default_value_t = 5)]
+        clients: usize,
+        #[arg(long, default_value_t = 4)]
+        locations_per_client: usize,
+        #[arg(long, default_value_t = 10_000)]
+        patients: usize,
+        #[arg(long, default_value_t = 5)]
+        tests_per_patient: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +132,25 @@ async fn main() -> anyhow::Result<()> {
                 "demo client {} with locations {:?}: {} patients, {} tests",
                 summary.client_id, summary.location_ids, summary.patients, summary.tests
             );
+            Ok(())
+        }
+        Command::SeedBench {
+            clients,
+            locations_per_client,
+            patients,
+            tests_per_patient,
+        } => {
+            let store = store(&settings).await?;
+            let shape = switchboard::bench_seed::BenchShape {
+                clients,
+                locations_per_client,
+                patients,
+                tests_per_patient,
+            };
+            let fixture = switchboard::bench_seed::seed_bench(&store, &shape)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            println!("{}", serde_json::to_string(&fixture)?);
             Ok(())
         }
         Command::ExportSchema => unreachable!("handled before configuration is loaded"),

@@ -7,6 +7,8 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 
+use crate::access::Services;
+use crate::access::key_cache::KeyCache;
 use crate::audit::AuditSink;
 use crate::config::Settings;
 use crate::graphql::build_schema;
@@ -52,10 +54,15 @@ impl Application {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let addr = listener.local_addr()?;
-        let state = AppState {
-            schema: build_schema(),
+        let services = Services {
             store: store.clone(),
             sink: sink.clone(),
+            keys: KeyCache::default(),
+            session_ttl: chrono::Duration::minutes(settings.auth.session_ttl_minutes),
+        };
+        let state = AppState {
+            schema: build_schema(),
+            services,
             settings: Arc::new(settings),
         };
         let server = server(listener, state)?;

@@ -191,6 +191,8 @@ impl<'a> Admin<'a> {
         );
         audit::insert_many(&txn.txn, vec![event]).await?;
         txn.commit().await?;
+        // The old key's shortened life must apply at once on this replica.
+        self.access.key_cache().clear();
         Ok((new_key, secret.secret))
     }
 
@@ -213,6 +215,7 @@ impl<'a> Admin<'a> {
             .await?
             .ok_or(AppError::NotFound("api key"))?;
         txn.commit().await?;
+        self.access.key_cache().clear();
         Ok(key)
     }
 

@@ -4,6 +4,7 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 
+use super::key_cache::{CachedKey, KeyCache};
 use super::principal::{Actor, Principal};
 use crate::domain::api_key::{TokenKind, hash_secret, token_kind};
 use crate::domain::environment::Environment;
@@ -19,33 +20,58 @@ const INVALID: &str = "the credential is invalid, expired or revoked";
 /// would turn every read into a write.
 const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 
-pub async fn authenticate(store: &Store, token: &str) -> AppResult<Principal> {
+pub async fn authenticate(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Principal> {
     match token_kind(token) {
-        TokenKind::ApiKey => api_key(store, token).await,
+        TokenKind::ApiKey => api_key(store, keys, token).await,
         TokenKind::Session => session(store, token).await,
         TokenKind::Unknown => Err(AppError::Unauthenticated(INVALID)),
     }
 }
 
-async fn api_key(store: &Store, token: &str) -> AppResult<Principal> {
+async fn api_key(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Principal> {
     let now = Utc::now();
-    let key = store::api_keys::find_by_hash(store.conn(), &hash_secret(token))
-        .await?
-        .ok_or(AppError::Unauthenticated(INVALID))?;
-    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+    let hash = hash_secret(token);
+    let entry = match keys.get(&hash) {
+        Some(entry) => entry,
+        None => {
+            // Revoked keys are never cached, so a revocation reaches every replica as soon as
+            // its entries age out.
+            let key = store::api_keys::find_by_hash(store.conn(), &hash)
+                .await?
+                .ok_or(AppError::Unauthenticated(INVALID))?;
+            if key.revoked_at.is_some() {
+                return Err(AppError::Unauthenticated(INVALID));
+            }
+            let entry = CachedKey::new(
+                principal_of(&key)?,
+                key.id,
+                key.expires_at,
+                key.last_used_at,
+            );
+            keys.put(hash.clone(), entry.clone());
+            entry
+        }
+    };
+    if entry.expires_at.is_some_and(|at| at <= now) {
         return Err(AppError::Unauthenticated(INVALID));
     }
-    if key
+    if entry
         .last_used_at
         .is_none_or(|at| at < now - LAST_USED_RESOLUTION)
     {
+        keys.used(&hash, now);
         // Best effort: failing to record use must not fail the request.
         if let Err(e) =
-            store::api_keys::touch(store.conn(), key.id, now, now - LAST_USED_RESOLUTION).await
+            store::api_keys::touch(store.conn(), entry.key_id, now, now - LAST_USED_RESOLUTION)
+                .await
         {
             tracing::warn!(error = ?e, "could not record api key use");
         }
     }
+    Ok(entry.principal)
+}
+
+fn principal_of(key: &entity::api_key::Model) -> AppResult<Principal> {
     // Grants were validated when the key was made; a name this build does not know (after a
     // downgrade, say) is skipped, which can only take access away.
     let scopes: Vec<String> = serde_json::from_str(&key.scopes).unwrap_or_default();
@@ -63,7 +89,7 @@ async fn api_key(store: &Store, token: &str) -> AppResult<Principal> {
     Ok(Principal {
         actor: Actor::ApiKey {
             id: key.id,
-            name: key.name,
+            name: key.name.clone(),
         },
         scopes,
         rows: RowScope {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod credentials;
+pub mod key_cache;
 pub mod patients;
 pub mod principal;
 pub mod rules;
@@ -20,16 +21,23 @@ use crate::store::Store;
 use crate::store::audit::NewAuditEvent;
 pub use principal::{Actor, Principal};
 
+/// What every request's handles share: built once at start-up.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub sink: AuditSink,
+    pub keys: key_cache::KeyCache,
+    pub session_ttl: chrono::Duration,
+}
+
 /// Everything a request may do, bound to its principal.
 #[derive(Clone)]
 pub struct Access(Arc<Inner>);
 
 struct Inner {
     principal: Principal,
-    store: Store,
-    sink: AuditSink,
+    services: Services,
     ip: Option<String>,
-    session_ttl: chrono::Duration,
     reads: Mutex<ReadDraft>,
 }
 
@@ -42,19 +50,11 @@ struct ReadDraft {
 }
 
 impl Access {
-    pub fn new(
-        principal: Principal,
-        store: Store,
-        sink: AuditSink,
-        ip: Option<String>,
-        session_ttl: chrono::Duration,
-    ) -> Self {
+    pub fn new(principal: Principal, services: Services, ip: Option<String>) -> Self {
         Access(Arc::new(Inner {
             principal,
-            store,
-            sink,
+            services,
             ip,
-            session_ttl,
             reads: Mutex::new(ReadDraft::default()),
         }))
     }
@@ -76,15 +76,19 @@ impl Access {
     }
 
     pub(crate) fn store(&self) -> &Store {
-        &self.0.store
+        &self.0.services.store
     }
 
     pub(crate) fn sink(&self) -> &AuditSink {
-        &self.0.sink
+        &self.0.services.sink
+    }
+
+    pub(crate) fn key_cache(&self) -> &key_cache::KeyCache {
+        &self.0.services.keys
     }
 
     pub(crate) fn session_ttl(&self) -> chrono::Duration {
-        self.0.session_ttl
+        self.0.services.session_ttl
     }
 
     fn reads(&self) -> std::sync::MutexGuard<'_, ReadDraft> {

@@ -23,7 +23,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 async fn enabled(state: &AppState) -> Result<bool, HttpResponse> {
-    developer_portal_enabled(state.store.conn())
+    developer_portal_enabled(state.services.store.conn())
         .await
         .map_err(|_| HttpResponse::ServiceUnavailable().body("database unavailable"))
 }

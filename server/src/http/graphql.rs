@@ -99,27 +99,23 @@ pub async fn post(
     let principal = match credential(req.headers()) {
         Err(message) => return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message),
         Ok(None) => Principal::anonymous(),
-        Ok(Some(token)) => match authenticate(&state.store, token).await {
-            Ok(principal) => principal,
-            Err(AppError::Unauthenticated(message)) => {
-                return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+        Ok(Some(token)) => {
+            match authenticate(&state.services.store, &state.services.keys, token).await {
+                Ok(principal) => principal,
+                Err(AppError::Unauthenticated(message)) => {
+                    return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
+                }
+                Err(other) => {
+                    let err = graphql::to_server_error(other);
+                    return HttpResponse::InternalServerError().json(json!({ "errors": [err] }));
+                }
             }
-            Err(other) => {
-                let err = graphql::to_server_error(other);
-                return HttpResponse::InternalServerError().json(json!({ "errors": [err] }));
-            }
-        },
+        }
     };
     // Only the direct peer: forwarded-for headers are client-controlled unless a trusted
     // proxy is configured, and an audit trail must not record a forged address.
     let ip = req.peer_addr().map(|a| a.ip().to_string());
-    let access = Access::new(
-        principal,
-        state.store.clone(),
-        state.sink.clone(),
-        ip,
-        chrono::Duration::minutes(state.settings.auth.session_ttl_minutes),
-    );
+    let access = Access::new(principal, state.services.clone(), ip);
     let response = match batch {
         BatchRequest::Single(request) => {
             BatchResponse::Single(execute(&state, request, &access).await)
@@ -158,7 +154,7 @@ async fn may_introspect(state: &AppState, access: &Access) -> Result<(), AppErro
     if principal.role().is_some_and(|r| r.manages_settings()) {
         return Ok(());
     }
-    if store::settings::developer_portal_enabled(state.store.conn()).await? {
+    if store::settings::developer_portal_enabled(state.services.store.conn()).await? {
         Ok(())
     } else {
         Err(AppError::forbidden(

@@ -9,7 +9,7 @@ pub async fn live() -> HttpResponse {
 
 /// Readiness: the database answers too.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
+    match state.services.store.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
         Err(_) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

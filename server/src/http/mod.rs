@@ -11,16 +11,14 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
-use crate::audit::AuditSink;
+use crate::access::Services;
 use crate::config::Settings;
 use crate::graphql::AppSchema;
-use crate::store::Store;
 
 /// What every request handler shares. Built once; cheap to clone.
 pub struct AppState {
     pub schema: AppSchema,
-    pub store: Store,
-    pub sink: AuditSink,
+    pub services: Services,
     pub settings: Arc<Settings>,
 }
 

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The benchmark suite (see BENCHMARKS.md). Builds in release mode; for each backend, seeds a
+# fresh database (default 10,000 patients across 5 clients × 4 locations, 5 tests each), starts
+# the server, measures start-up to ready, then drives each scenario with wrk from a separate
+# process and records requests/s, p50/p99, errors, the server's peak RSS, and /healthz in the
+# same run. Results go to stdout and target/bench/.
+#
+#   scripts/bench.sh [--patients N] [--backends "sqlite postgres"] [--duration S] [--connections C]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/postgres.sh
+source scripts/lib/postgres.sh
+# shellcheck source=lib/toolchain.sh
+source scripts/lib/toolchain.sh
+
+patients=10000
+backends="sqlite postgres"
+duration=10
+connections=32
+scenarios="healthz q2 q1 m1 m2"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --patients) patients=$2; shift 2 ;;
+        --backends) backends=$2; shift 2 ;;
+        --duration) duration=$2; shift 2 ;;
+        --connections) connections=$2; shift 2 ;;
+        --scenarios) scenarios=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+command -v wrk >/dev/null 2>&1 || apt_install wrk
+cargo build --release --bin switchboard
+bin=target/release/switchboard
+mkdir -p target/bench
+report="target/bench/$(date -u +%Y%m%dT%H%M%SZ)-${patients}.md"
+
+now_ms() { date +%s%3N; }
+
+start_server() { # url logfile → sets server_pid, port, ready_ms
+    local url=$1 log=$2 t0
+    t0=$(now_ms)
+    DATABASE_URL=$url PORT=0 SWITCHBOARD__AUDIT__FLUSH_INTERVAL_MS=500 RUST_LOG=warn \
+        "$bin" serve 2>"$log" &
+    server_pid=$!
+    port=""
+    for _ in $(seq 1 2000); do
+        port=$(grep -oE 'listening on http://127\.0\.0\.1:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
+        if [ -n "$port" ] && curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+            ready_ms=$(( $(now_ms) - t0 ))
+            return 0
+        fi
+        sleep 0.002
+    done
+    echo "server did not start; log:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+}
+
+{
+    echo "## $(date -u +%Y-%m-%d) — $patients patients, $((patients * 5)) tests, ${connections} connections, ${duration}s per scenario"
+    echo
+    echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem:/{print $2}') GiB; wrk on the same machine."
+    echo
+} | tee "$report"
+
+for backend in $backends; do
+    work=$(mktemp -d)
+    if [ "$backend" = sqlite ]; then
+        url="sqlite://$work/bench.db?mode=rwc"
+    else
+        if ! ensure_postgres; then
+            echo "PostgreSQL unavailable: skipping the postgres pass" | tee -a "$report"
+            continue
+        fi
+        dbname="sbbench_$$"
+        psql "$SWITCHBOARD_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS $dbname" >/dev/null
+        psql "$SWITCHBOARD_TEST_PG_URL" -qc "CREATE DATABASE $dbname" >/dev/null
+        url="${SWITCHBOARD_TEST_PG_URL%/*}/$dbname"
+    fi
+    t0=$(now_ms)
+    DATABASE_URL=$url RUST_LOG=warn "$bin" seed-bench --patients "$patients" >"$work/fixture.json"
+    seed_ms=$(( $(now_ms) - t0 ))
+    python3 - "$work" <<'PY'
+import json, sys, os
+d = sys.argv[1]
+f = json.load(open(os.path.join(d, "fixture.json")))
+open(os.path.join(d, "secret"), "w").write(f["secret"] + "\n")
+open(os.path.join(d, "client"), "w").write(f["client_id"] + "\n")
+open(os.path.join(d, "location"), "w").write(f["location_ids"][0] + "\n")
+open(os.path.join(d, "patients"), "w").write("\n".join(f["patient_ids"]) + "\n")
+open(os.path.join(d, "tests"), "w").write("\n".join(f["test_ids"]) + "\n")
+PY
+    # Start-up to ready on the existing (seeded and migrated) database.
+    start_server "$url" "$work/server.log"
+    {
+        echo "### $backend"
+        echo
+        echo "Seeded in ${seed_ms} ms. Start-up to ready (existing database): **${ready_ms} ms**."
+        echo
+        echo "| scenario | req/s | p50 ms | p99 ms | requests | errors | vs /healthz |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
+    } | tee -a "$report"
+    healthz_rps=""
+    for scenario in $scenarios; do
+        line=$(SCENARIO=$scenario FIXTURE_DIR=$work wrk -t2 -c"$connections" -d"${duration}s" \
+            -s bench/graphql.lua "http://127.0.0.1:$port" | grep '^RESULT')
+        rps=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line")
+        p50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$line")
+        p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")
+        reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
+        errs=$(sed -E 's/.*errors=([0-9]+) socket_errors=([0-9]+).*/\1+\2/' <<<"$line")
+        [ "$scenario" = healthz ] && healthz_rps=$rps
+        ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.2f}')")
+        echo "| $scenario | $rps | $p50 | $p99 | $reqs | $errs | $ratio |" | tee -a "$report"
+    done
+    peak_kib=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")
+    stop_server
+    {
+        echo
+        echo "Peak server RSS (VmHWM): **$((peak_kib / 1024)) MiB**."
+        echo
+    } | tee -a "$report"
+    if [ "$backend" = postgres ]; then
+        psql "$SWITCHBOARD_TEST_PG_URL" -qc "DROP DATABASE IF EXISTS $dbname WITH (FORCE)" >/dev/null
+    fi
+    rm -rf "$work"
+done
+echo "report: $report"
