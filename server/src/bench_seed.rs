@@ -118,6 +118,7 @@ pub async fn seed_bench(store: &Store, shape: &BenchShape) -> AppResult<BenchFix
     }
     flush(store, &mut patient_rows, &mut test_rows).await?;
 
+    store.optimize(true).await?;
     let (client_id, location_ids) = locations[0].clone();
     let secret = new_api_key(Environment::Sandbox);
     api_keys::insert(

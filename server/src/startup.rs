@@ -22,6 +22,19 @@ pub struct Application {
     sink: AuditSink,
     store: Store,
     audit_task: tokio::task::JoinHandle<()>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+/// Keeps the planner's statistics current as data grows.
+async fn maintain(store: Store) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    every.tick().await; // the first tick is immediate; start-up already did it
+    loop {
+        every.tick().await;
+        if let Err(e) = store.optimize(false).await {
+            tracing::warn!(error = ?e, "refreshing planner statistics failed");
+        }
+    }
 }
 
 /// Stops a running application: in-flight requests finish, pending audit is written.
@@ -47,6 +60,10 @@ impl Application {
         let url = settings.database_url()?;
         let store = Store::connect(&url, settings.database.max_connections).await?;
         store.migrate().await?;
+        if let Err(e) = store.optimize(false).await {
+            tracing::warn!(error = ?e, "refreshing planner statistics failed");
+        }
+        let maintenance = tokio::spawn(maintain(store.clone()));
         let (sink, audit_task) = AuditSink::spawn(
             store.clone(),
             Duration::from_millis(settings.audit.flush_interval_ms),
@@ -74,6 +91,7 @@ impl Application {
             sink,
             store,
             audit_task,
+            maintenance,
         })
     }
 
@@ -96,6 +114,7 @@ impl Application {
     /// audit events and closes the database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("running the HTTP server")?;
+        self.maintenance.abort();
         self.sink.shutdown().await;
         let _ = self.audit_task.await;
         self.store.close().await;

@@ -113,6 +113,28 @@ impl Store {
         Ok(WriteTxn { txn, _guard: guard })
     }
 
+    /// Refreshes the query planner's statistics. Without them SQLite guesses, and for
+    /// `lab_tests WHERE patient_id IN (…) AND client_id … AND location_id …` it guesses the
+    /// client/location index and scans every test of the client (8 ms instead of 0.9 ms at
+    /// 10k patients). On SQLite `PRAGMA optimize` only analyses tables whose statistics are
+    /// missing or stale, with a bounded sample, so it is cheap to call at start-up and
+    /// periodically; PostgreSQL's autovacuum keeps its own, and gets an explicit ANALYZE only
+    /// after bulk loads.
+    pub async fn optimize(&self, after_bulk_load: bool) -> AppResult<()> {
+        match self.backend() {
+            DbBackend::Sqlite => {
+                self.db
+                    .execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+                    .await?;
+            }
+            _ if after_bulk_load => {
+                self.db.execute_unprepared("ANALYZE").await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> AppResult<()> {
         self.db.execute_unprepared("SELECT 1").await?;
         Ok(())
