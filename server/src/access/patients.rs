@@ -95,20 +95,27 @@ impl<'a> Patients<'a> {
         self.require(Scope::PatientsCreate)?;
         self.require_category_writes(&req.write)?;
         let store = self.access.store();
-        let env = self
-            .client_environment(req.client_id, "input.clientId")
-            .await?;
-        let location = clients::find_location(store.conn(), req.location_id)
+        let env = match clients::location_environment(store.conn(), req.client_id, req.location_id)
             .await?
-            .filter(|l| l.client_id == req.client_id)
-            .ok_or_else(|| {
-                AppError::invalid("input.locationId", "no such location for this client")
-            })?;
+        {
+            Some(env) => env
+                .parse::<Environment>()
+                .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?,
+            // Only on this error path: find out which of the two ids is wrong.
+            None => {
+                self.client_environment(req.client_id, "input.clientId")
+                    .await?;
+                return Err(AppError::invalid(
+                    "input.locationId",
+                    "no such location for this client",
+                ));
+            }
+        };
         if !self
             .access
             .principal()
             .rows
-            .allows(req.client_id, location.id, env)
+            .allows(req.client_id, req.location_id, env)
         {
             return Err(AppError::forbidden(
                 "this credential may not create patients for this client or location",
@@ -121,7 +128,7 @@ impl<'a> Patients<'a> {
         let fields = w.field_names();
         let new = NewPatient {
             client_id: req.client_id,
-            location_id: location.id,
+            location_id: req.location_id,
             external_patient_id: external.clone(),
             first_name: w.first_name.flatten(),
             last_name: w.last_name.flatten(),
