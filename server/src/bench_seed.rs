@@ -2,8 +2,6 @@
 //! in bulk, plus a scoped API key. Used by `switchboard seed-bench` (scripts/bench.sh).
 
 use chrono::{Duration, NaiveDate, Utc};
-use entity::{lab_test, patient};
-use sea_orm::{EntityTrait, Set};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -11,7 +9,9 @@ use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
 use crate::error::AppResult;
 use crate::store::api_keys::NewApiKey;
-use crate::store::{Store, api_keys, clients};
+use crate::store::patients::NewPatient;
+use crate::store::tests::NewTest;
+use crate::store::{Store, api_keys, clients, patients, tests};
 
 pub struct BenchShape {
     pub clients: usize,
@@ -35,6 +35,31 @@ const CHUNK: usize = 500;
 /// Ids handed to the load generator; enough for random lookups without a huge file.
 const SAMPLE: usize = 5_000;
 
+fn synthetic_patient(i: usize, client_id: Uuid, location_id: Uuid) -> NewPatient {
+    NewPatient {
+        client_id,
+        location_id,
+        external_patient_id: Some(format!("BENCH-{i:08}")),
+        first_name: Some("Bench".into()),
+        last_name: Some(format!("Patient {i}")),
+        date_of_birth: NaiveDate::from_ymd_opt(
+            1940 + (i % 70) as i32,
+            1 + (i % 12) as u32,
+            1 + (i % 28) as u32,
+        ),
+        sex: Some(["FEMALE", "MALE"][i % 2].into()),
+        email: Some(format!("bench{i}@example.test")),
+        phone: Some("+1-555-0100".into()),
+        address: Some("1 Bench Street".into()),
+        diagnoses: vec![],
+        medications: vec![],
+        insurance: None,
+        billing_account: None,
+        account_status: "INVITED".into(),
+        account_reason: None,
+    }
+}
+
 pub async fn seed_bench(store: &Store, shape: &BenchShape) -> AppResult<BenchFixture> {
     let db = store.conn();
     let mut locations = Vec::new();
@@ -43,82 +68,69 @@ pub async fn seed_bench(store: &Store, shape: &BenchShape) -> AppResult<BenchFix
             clients::insert_client(db, &format!("Bench client {c}"), Environment::Sandbox).await?;
         let mut ids = Vec::new();
         for l in 0..shape.locations_per_client {
-            ids.push(
-                clients::insert_location(db, client.id, &format!("Bench location {c}.{l}"))
-                    .await?
-                    .id,
-            );
+            let name = format!("Bench location {c}.{l}");
+            ids.push(clients::insert_location(db, client.id, &name).await?.id);
         }
         locations.push((client.id, ids));
     }
-    let now = Utc::now();
-    let mut fixture_patients = Vec::new();
-    let mut fixture_tests = Vec::new();
-    let mut patient_rows = Vec::with_capacity(CHUNK);
-    let mut test_rows = Vec::with_capacity(CHUNK * shape.tests_per_patient);
-    for i in 0..shape.patients {
-        // Round-robin over clients, then locations, so every client has the same share.
+    // Round-robin over clients, then locations, so every client has the same share.
+    let place = |i: usize| {
         let (client_id, locs) = &locations[i % shape.clients];
-        let location_id = locs[(i / shape.clients) % locs.len()];
-        let id = Uuid::now_v7();
-        if i % shape.clients == 0 && fixture_patients.len() < SAMPLE {
-            fixture_patients.push(id);
-        }
-        patient_rows.push(patient::ActiveModel {
-            id: Set(id),
-            client_id: Set(*client_id),
-            location_id: Set(location_id),
-            external_patient_id: Set(Some(format!("BENCH-{i:08}"))),
-            first_name: Set(Some("Bench".into())),
-            last_name: Set(Some(format!("Patient {i}"))),
-            date_of_birth: Set(NaiveDate::from_ymd_opt(
-                1940 + (i % 70) as i32,
-                1 + (i % 12) as u32,
-                1 + (i % 28) as u32,
-            )),
-            sex: Set(Some(["FEMALE", "MALE"][i % 2].into())),
-            email: Set(Some(format!("bench{i}@example.test"))),
-            phone: Set(Some("+1-555-0100".into())),
-            address: Set(Some("1 Bench Street".into())),
-            diagnoses: Set("[]".into()),
-            medications: Set("[]".into()),
-            insurance: Set(None),
-            billing_account: Set(None),
-            account_status: Set("INVITED".into()),
-            account_reason: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        });
-        for t in 0..shape.tests_per_patient {
-            let test_id = Uuid::now_v7();
-            if i % shape.clients == 0 && fixture_tests.len() < SAMPLE {
-                fixture_tests.push(test_id);
+        (*client_id, locs[(i / shape.clients) % locs.len()])
+    };
+    let now = Utc::now();
+    let mut sample_patients = Vec::new();
+    let mut sample_tests = Vec::new();
+    for start in (0..shape.patients).step_by(CHUNK) {
+        let range = start..(start + CHUNK).min(shape.patients);
+        let batch = range
+            .clone()
+            .map(|i| {
+                let (client_id, location_id) = place(i);
+                synthetic_patient(i, client_id, location_id)
+            })
+            .collect();
+        let txn = store.begin_write().await?;
+        let ids = patients::insert_many(&txn.txn, batch).await?;
+        let mut new_tests = Vec::with_capacity(ids.len() * shape.tests_per_patient);
+        for (i, id) in range.zip(&ids) {
+            let (client_id, location_id) = place(i);
+            for t in 0..shape.tests_per_patient {
+                new_tests.push(NewTest {
+                    patient_id: *id,
+                    client_id,
+                    location_id,
+                    test_code: "CBC".into(),
+                    test_name: "Complete blood count".into(),
+                    accession_number: format!("BENCH-{i:08}-{t}"),
+                    ordered_at: now - Duration::minutes(t as i64),
+                });
             }
-            test_rows.push(lab_test::ActiveModel {
-                id: Set(test_id),
-                patient_id: Set(id),
-                client_id: Set(*client_id),
-                location_id: Set(location_id),
-                test_code: Set("CBC".into()),
-                test_name: Set("Complete blood count".into()),
-                accession_number: Set(format!("BENCH-{i:08}-{t}")),
-                status: Set("ORDERED".into()),
-                results: Set("[]".into()),
-                ordered_at: Set(now - Duration::minutes(t as i64)),
-                collected_at: Set(None),
-                resulted_at: Set(None),
-                cancelled_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            });
         }
-        if patient_rows.len() >= CHUNK {
-            flush(store, &mut patient_rows, &mut test_rows).await?;
+        let mut test_ids = Vec::with_capacity(new_tests.len());
+        while !new_tests.is_empty() {
+            let rest = new_tests.split_off(new_tests.len().min(CHUNK));
+            test_ids.extend(tests::insert_many(&txn.txn, new_tests).await?);
+            new_tests = rest;
+        }
+        txn.commit().await?;
+        // The load generator's key sees the first client: sample its patients and tests.
+        let first = locations[0].0;
+        for (k, id) in ids.iter().enumerate() {
+            if place(start + k).0 == first && sample_patients.len() < SAMPLE {
+                sample_patients.push(*id);
+                let of_patient =
+                    &test_ids[k * shape.tests_per_patient..(k + 1) * shape.tests_per_patient];
+                sample_tests.extend(
+                    of_patient
+                        .iter()
+                        .take(SAMPLE.saturating_sub(sample_tests.len())),
+                );
+            }
         }
     }
-    flush(store, &mut patient_rows, &mut test_rows).await?;
-
     store.optimize(true).await?;
+
     let (client_id, location_ids) = locations[0].clone();
     let secret = new_api_key(Environment::Sandbox);
     api_keys::insert(
@@ -150,28 +162,7 @@ pub async fn seed_bench(store: &Store, shape: &BenchShape) -> AppResult<BenchFix
         secret: secret.secret,
         client_id,
         location_ids,
-        patient_ids: fixture_patients,
-        test_ids: fixture_tests,
+        patient_ids: sample_patients,
+        test_ids: sample_tests,
     })
-}
-
-async fn flush(
-    store: &Store,
-    patients: &mut Vec<patient::ActiveModel>,
-    tests: &mut Vec<lab_test::ActiveModel>,
-) -> AppResult<()> {
-    if patients.is_empty() {
-        return Ok(());
-    }
-    let txn = store.begin_write().await?;
-    patient::Entity::insert_many(std::mem::take(patients))
-        .exec(&txn.txn)
-        .await?;
-    let all = std::mem::take(tests);
-    for chunk in all.chunks(CHUNK) {
-        lab_test::Entity::insert_many(chunk.to_vec())
-            .exec(&txn.txn)
-            .await?;
-    }
-    txn.commit().await
 }

@@ -81,6 +81,17 @@ impl AppError {
     }
 }
 
+/// Reads an enum-like value the database holds (a role, a status, an environment). One this
+/// build cannot read is our fault, not the caller's.
+pub fn parse_stored<T>(raw: &str) -> AppResult<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| AppError::Internal(anyhow::anyhow!("stored value `{raw}`: {e}")))
+}
+
 impl From<Invalid> for AppError {
     fn from(value: Invalid) -> Self {
         AppError::Validation(value)

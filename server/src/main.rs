@@ -160,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let addr = app.addr();
-    let has_admin = seed::has_admin(app.store())
+    let has_admin = switchboard::store::admins::any_user(app.store().conn())
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?;
     eprintln!("Switchboard listening on http://{addr}  (GraphQL: POST http://{addr}/graphql)");

@@ -122,10 +122,3 @@ pub async fn seed_demo(store: &Store, patient_count: usize) -> AppResult<DemoSum
         tests: test_count,
     })
 }
-
-/// Whether any portal user exists (start-up explains how to create one if not).
-pub async fn has_admin(store: &Store) -> AppResult<bool> {
-    use entity::admin_user;
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    Ok(admin_user::Entity::find().count(store.conn()).await? > 0)
-}

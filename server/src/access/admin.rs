@@ -11,7 +11,7 @@ use super::principal::Actor;
 use crate::domain::api_key::{new_api_key, new_session_token};
 use crate::domain::environment::Environment;
 use crate::domain::scope::ScopeSet;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::api_keys::NewApiKey;
 use crate::store::audit::AuditFilter;
 use crate::store::page::{Page, PageRequest};
@@ -122,8 +122,7 @@ impl<'a> Admin<'a> {
             vec![key.id.to_string()],
             vec!["scopes".into(), "clientIds".into(), "locationIds".into()],
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok((key, secret.secret))
     }
 
@@ -155,10 +154,7 @@ impl<'a> Admin<'a> {
                 "this key was already rotated; rotate its successor instead".into(),
             ));
         }
-        let env: Environment = old
-            .environment
-            .parse()
-            .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+        let env: Environment = parse_stored(&old.environment)?;
         let secret = new_api_key(env);
         let json_ids = |raw: &str| {
             serde_json::from_str::<Option<Vec<Uuid>>>(raw)
@@ -189,8 +185,7 @@ impl<'a> Admin<'a> {
             vec![old_id.to_string(), new_key.id.to_string()],
             vec![],
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         // The old key's shortened life must apply at once on this replica.
         self.access.key_cache().clear();
         Ok((new_key, secret.secret))
@@ -210,11 +205,10 @@ impl<'a> Admin<'a> {
             vec![id.to_string()],
             vec![],
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
         let key = api_keys::find(&txn.txn, id)
             .await?
             .ok_or(AppError::NotFound("api key"))?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         self.access.key_cache().clear();
         Ok(key)
     }
@@ -240,8 +234,7 @@ impl<'a> Admin<'a> {
             vec![client.id.to_string()],
             vec![],
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok(client)
     }
 
@@ -259,8 +252,7 @@ impl<'a> Admin<'a> {
             vec![location.id.to_string()],
             vec![],
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok(location)
     }
 
@@ -309,8 +301,7 @@ impl<'a> Admin<'a> {
         event.actor_kind = "ADMIN".into();
         event.actor_id = user.id.to_string();
         event.actor_label = user.email.clone();
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok((token.secret, expires_at, user))
     }
 
@@ -336,8 +327,7 @@ impl<'a> Admin<'a> {
             vec![settings::DEVELOPER_PORTAL.to_owned()],
             vec![format!("enabled={enabled}")],
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok(enabled)
     }
 

@@ -11,7 +11,7 @@ use crate::domain::environment::Environment;
 use crate::domain::role::Role;
 use crate::domain::row_scope::RowScope;
 use crate::domain::scope::{Scope, ScopeSet};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::{self, Store};
 
 const INVALID: &str = "the credential is invalid, expired or revoked";
@@ -82,10 +82,7 @@ fn principal_of(key: &entity::api_key::Model) -> AppResult<Principal> {
     let clients: Option<Vec<Uuid>> = serde_json::from_str(&key.client_ids).unwrap_or(Some(vec![]));
     let locations: Option<Vec<Uuid>> =
         serde_json::from_str(&key.location_ids).unwrap_or(Some(vec![]));
-    let environment = key
-        .environment
-        .parse::<Environment>()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    let environment = parse_stored::<Environment>(&key.environment)?;
     Ok(Principal {
         actor: Actor::ApiKey {
             id: key.id,
@@ -109,10 +106,7 @@ async fn session(store: &Store, token: &str) -> AppResult<Principal> {
             "the session has expired; log in again",
         ));
     }
-    let role = user
-        .role
-        .parse::<Role>()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+    let role = parse_stored::<Role>(&user.role)?;
     Ok(Principal {
         actor: Actor::Admin {
             id: user.id,

@@ -5,10 +5,10 @@ use super::Access;
 use crate::domain::environment::Environment;
 use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
 use crate::domain::scope::Scope;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, parse_stored};
+use crate::store::clients;
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients::{self, NewPatient, PatientFilter};
-use crate::store::{audit, clients};
 
 pub struct Patients<'a> {
     access: &'a Access,
@@ -85,10 +85,7 @@ impl<'a> Patients<'a> {
         let client = clients::find_client(self.access.store().conn(), client_id)
             .await?
             .ok_or_else(|| AppError::invalid(field, "no such client"))?;
-        client
-            .environment
-            .parse()
-            .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))
+        parse_stored(&client.environment)
     }
 
     pub async fn create(&self, req: CreatePatient) -> AppResult<(Model, AccountDecision)> {
@@ -98,9 +95,7 @@ impl<'a> Patients<'a> {
         let env = match clients::location_environment(store.conn(), req.client_id, req.location_id)
             .await?
         {
-            Some(env) => env
-                .parse::<Environment>()
-                .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?,
+            Some(env) => parse_stored::<Environment>(&env)?,
             // Only on this error path: find out which of the two ids is wrong.
             None => {
                 self.client_environment(req.client_id, "input.clientId")
@@ -163,8 +158,7 @@ impl<'a> Patients<'a> {
             vec![patient.id.to_string()],
             fields,
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok((patient, decision))
     }
 
@@ -223,8 +217,7 @@ impl<'a> Patients<'a> {
             vec![updated.id.to_string()],
             fields,
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         let decision = AccountDecision::for_email(updated.email.as_deref());
         Ok((updated, decision))
     }

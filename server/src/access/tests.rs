@@ -6,10 +6,10 @@ use super::Access;
 use crate::domain::lab_result::ResultLine;
 use crate::domain::scope::Scope;
 use crate::domain::test_status::TestStatus;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::page::{Page, PageRequest};
+use crate::store::patients;
 use crate::store::tests::{self, NewTest, TestFilter, TestPatch};
-use crate::store::{audit, patients};
 
 pub struct Tests<'a> {
     access: &'a Access,
@@ -122,8 +122,7 @@ impl<'a> Tests<'a> {
             vec![created.id.to_string()],
             vec![],
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok(created)
     }
 
@@ -135,10 +134,7 @@ impl<'a> Tests<'a> {
         let current = tests::find(&txn.txn, &p.rows, id)
             .await?
             .ok_or(AppError::NotFound("test"))?;
-        let from: TestStatus = current
-            .status
-            .parse()
-            .map_err(|e: String| AppError::Internal(anyhow::anyhow!(e)))?;
+        let from: TestStatus = parse_stored(&current.status)?;
         let now = Utc::now();
         let mut patch = TestPatch::default();
         let mut fields = Vec::new();
@@ -185,8 +181,7 @@ impl<'a> Tests<'a> {
             vec![updated.id.to_string()],
             fields,
         );
-        audit::insert_many(&txn.txn, vec![event]).await?;
-        txn.commit().await?;
+        txn.commit_audited(event).await?;
         Ok(updated)
     }
 }

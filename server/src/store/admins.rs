@@ -24,6 +24,11 @@ pub async fn insert_user(
     .await?)
 }
 
+/// Whether any portal user exists (start-up says how to create the first one if not).
+pub async fn any_user(db: &impl ConnectionTrait) -> AppResult<bool> {
+    Ok(admin_user::Entity::find().one(db).await?.is_some())
+}
+
 pub async fn find_user_by_email(
     db: &impl ConnectionTrait,
     email: &str,

@@ -48,6 +48,13 @@ impl WriteTxn<'_> {
         self.txn.commit().await?;
         Ok(())
     }
+
+    /// Records the change's audit event in this transaction and commits both: a change is
+    /// never stored without its audit record, nor the record without the change.
+    pub async fn commit_audited(self, event: audit::NewAuditEvent) -> AppResult<()> {
+        audit::insert_many(&self.txn, vec![event]).await?;
+        self.commit().await
+    }
 }
 
 impl Store {

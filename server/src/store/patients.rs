@@ -57,7 +57,7 @@ fn filtered(scope: &RowScope, filter: &PatientFilter) -> Condition {
         cond = cond.add(Column::ExternalPatientId.eq(ext.as_str()));
     }
     if let Some(name) = &filter.name {
-        let pattern = format!("%{}%", escape_like(&name.to_lowercase()));
+        let pattern = format!("%{}%", strip_like_wildcards(&name.to_lowercase()));
         cond = cond.add(
             Condition::any()
                 .add(Expr::expr(Func::lower(Expr::col(Column::FirstName))).like(pattern.as_str()))
@@ -75,7 +75,7 @@ fn filtered(scope: &RowScope, filter: &PatientFilter) -> Condition {
 
 /// Wildcards and the escape character are dropped from user input, portably across both
 /// backends: a search for `50%` must not mean "anything containing 50".
-fn escape_like(raw: &str) -> String {
+fn strip_like_wildcards(raw: &str) -> String {
     raw.replace(['\\', '%', '_'], "")
 }
 
@@ -159,9 +159,31 @@ pub fn parse_list(raw: &str) -> Vec<String> {
 
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn insert(db: &impl ConnectionTrait, new: NewPatient) -> AppResult<patient::Model> {
+    Ok(row(Uuid::now_v7(), new, Utc::now()).insert(db).await?)
+}
+
+/// Inserts many patients in one statement (bulk loads); returns their ids in order.
+/// The caller keeps the batch under the backend's bound-parameter limit (~500 rows).
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    batch: Vec<NewPatient>,
+) -> AppResult<Vec<Uuid>> {
     let now = Utc::now();
-    let model = patient::ActiveModel {
-        id: Set(Uuid::now_v7()),
+    let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
+    let rows: Vec<_> = ids
+        .iter()
+        .zip(batch)
+        .map(|(id, new)| row(*id, new, now))
+        .collect();
+    if !rows.is_empty() {
+        Entity::insert_many(rows).exec(db).await?;
+    }
+    Ok(ids)
+}
+
+fn row(id: Uuid, new: NewPatient, now: DateTime<Utc>) -> patient::ActiveModel {
+    patient::ActiveModel {
+        id: Set(id),
         client_id: Set(new.client_id),
         location_id: Set(new.location_id),
         external_patient_id: Set(new.external_patient_id),
@@ -180,8 +202,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPatient) -> AppResult<pat
         account_reason: Set(new.account_reason),
         created_at: Set(now),
         updated_at: Set(now),
-    };
-    Ok(model.insert(db).await?)
+    }
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

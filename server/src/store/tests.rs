@@ -128,9 +128,28 @@ pub async fn for_patients(
 
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_test::Model> {
+    Ok(row(Uuid::now_v7(), new, Utc::now()).insert(db).await?)
+}
+
+/// Inserts many tests in one statement (bulk loads); returns their ids in order. The caller
+/// keeps the batch under the backend's bound-parameter limit (~500 rows).
+pub async fn insert_many(db: &impl ConnectionTrait, batch: Vec<NewTest>) -> AppResult<Vec<Uuid>> {
     let now = Utc::now();
-    let model = lab_test::ActiveModel {
-        id: Set(Uuid::now_v7()),
+    let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
+    let rows: Vec<_> = ids
+        .iter()
+        .zip(batch)
+        .map(|(id, new)| row(*id, new, now))
+        .collect();
+    if !rows.is_empty() {
+        Entity::insert_many(rows).exec(db).await?;
+    }
+    Ok(ids)
+}
+
+fn row(id: Uuid, new: NewTest, now: DateTime<Utc>) -> lab_test::ActiveModel {
+    lab_test::ActiveModel {
+        id: Set(id),
         patient_id: Set(new.patient_id),
         client_id: Set(new.client_id),
         location_id: Set(new.location_id),
@@ -145,8 +164,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_te
         cancelled_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-    };
-    Ok(model.insert(db).await?)
+    }
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

@@ -212,7 +212,7 @@ impl Viewer {
 }
 
 /// One audited access or change.
-#[derive(SimpleObject)]
+#[derive(SimpleObject, Clone)]
 pub struct AuditEvent {
     pub id: ID,
     pub occurred_at: DateTime<Utc>,
@@ -257,27 +257,32 @@ pub struct AuditEventEdge {
 
 /// A page of audit events, newest first.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct AuditEventConnection {
     pub edges: Vec<AuditEventEdge>,
-    pub nodes: Vec<AuditEvent>,
     pub page_info: PageInfo,
+}
+
+#[ComplexObject]
+impl AuditEventConnection {
+    /// The events of this page (the edges' nodes).
+    async fn nodes(&self) -> Vec<AuditEvent> {
+        self.edges.iter().map(|e| e.node.clone()).collect()
+    }
 }
 
 impl AuditEventConnection {
     pub fn new(page: Page<audit_event::Model>) -> Self {
         let end_cursor = page.items.last().map(|e| cursor(e.id));
-        let edges: Vec<AuditEventEdge> = page
-            .items
-            .iter()
-            .cloned()
-            .map(|m| AuditEventEdge {
-                cursor: cursor(m.id),
-                node: m.into(),
-            })
-            .collect();
         AuditEventConnection {
-            nodes: page.items.into_iter().map(AuditEvent::from).collect(),
-            edges,
+            edges: page
+                .items
+                .into_iter()
+                .map(|m| AuditEventEdge {
+                    cursor: cursor(m.id),
+                    node: m.into(),
+                })
+                .collect(),
             page_info: PageInfo {
                 has_next_page: page.has_next_page,
                 end_cursor,
@@ -290,26 +295,27 @@ impl AuditEventConnection {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Client {
-    pub id: ID,
-    pub name: String,
-    pub environment: Environment,
     #[graphql(skip)]
     pub uuid: Uuid,
+    pub name: String,
+    pub environment: Environment,
 }
 
 impl From<client::Model> for Client {
     fn from(m: client::Model) -> Self {
         Client {
-            id: to_id(m.id),
+            uuid: m.id,
             name: m.name,
             environment: env(&m.environment),
-            uuid: m.id,
         }
     }
 }
 
 #[ComplexObject]
 impl Client {
+    async fn id(&self) -> ID {
+        to_id(self.uuid)
+    }
     async fn locations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Location>> {
         let rows = ctx.access()?.admin().locations_of(&[self.uuid]).await?;
         Ok(rows.into_iter().map(Location::from).collect())
