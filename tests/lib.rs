@@ -11,6 +11,7 @@ use switchboard::config::{
     AuditSettings, AuthSettings, DatabaseSettings, ServerSettings, Settings,
 };
 use switchboard::domain::role::Role;
+use switchboard::domain::scope::Scope;
 use switchboard::startup::{Application, StopHandle};
 use uuid::Uuid;
 
@@ -106,10 +107,6 @@ impl Drop for TestDb {
             .join();
         }
     }
-}
-
-pub fn settings(db_url: &str) -> Settings {
-    settings_with(db_url, DEFAULT_FLUSH_MS)
 }
 
 /// Long enough that, in tests, read-audit events reach the database only by an explicit flush
@@ -371,7 +368,7 @@ impl TestApp {
 
     /// A key with every scope.
     pub async fn full_key(&self) -> String {
-        self.key(ALL_SCOPES).await
+        self.key(&ALL_SCOPES).await
     }
 
     /// Creates a patient with `fields` merged into the input, as `token`.
@@ -420,10 +417,6 @@ impl TestApp {
         .await
     }
 
-    pub async fn flush_audit(&self) {
-        self.stop.flush_audit().await;
-    }
-
     /// Stops the server and starts a new one on the same database (a restart).
     pub async fn restart(&mut self) {
         self.stop.stop().await;
@@ -453,29 +446,20 @@ impl TestApp {
     }
 }
 
-pub const ALL_SCOPES: &[&str] = &[
-    "patients:create",
-    "patients:read",
-    "patients:update",
-    "tests:create",
-    "tests:read",
-    "tests:update",
-    "patients.demographics:read",
-    "patients.demographics:write",
-    "patients.contact:read",
-    "patients.contact:write",
-    "patients.clinical:read",
-    "patients.clinical:write",
-    "patients.billing:read",
-    "patients.billing:write",
-];
+/// Every scope name, from the server's own vocabulary.
+pub const ALL_SCOPES: [&str; Scope::ALL.len()] = {
+    let mut names = [""; Scope::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Scope::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 impl TestApp {
     /// Audit events in the database right now, read directly (no flush through the API).
     pub async fn audit_rows_for(&self, record_id: &str) -> usize {
-        let store = switchboard::store::Store::connect(&self.db.url, 1)
-            .await
-            .expect("connecting");
         let filter = switchboard::store::audit::AuditFilter {
             record_id: Some(record_id.to_owned()),
             ..Default::default()
@@ -484,23 +468,35 @@ impl TestApp {
             first: 100,
             after: None,
         };
-        let n = switchboard::store::audit::list(store.conn(), &filter, page)
+        switchboard::store::audit::list(self.store.conn(), &filter, page)
             .await
             .map_err(|e| e.message())
             .expect("listing audit")
             .items
-            .len();
-        store.close().await;
-        n
+            .len()
+    }
+
+    /// The server's store, for set-up and checks the API does not offer.
+    pub fn store(&self) -> &switchboard::store::Store {
+        &self.store
+    }
+
+    /// A portal user, as `switchboard admin create` makes one.
+    pub async fn create_portal_user(&self, email: &str, role: Role, password: &str) {
+        switchboard::seed::create_admin(&self.store, email, role, password.into())
+            .await
+            .map_err(|e| e.message())
+            .expect("creating a portal user");
+    }
+
+    /// Orders a test and returns its id (panics on errors).
+    pub async fn test_id(&self, token: &str, patient: &str, accession: &str) -> String {
+        let resp = self.create_test(token, patient, accession).await;
+        data(&resp)["createTest"]["id"].as_str().unwrap().to_owned()
     }
 
     /// Statements the server has executed so far.
     pub fn statements(&self) -> u64 {
         self.store.statements_executed()
-    }
-
-    /// The database of this app, for set-up the API does not offer (creating portal users).
-    pub fn db_url(&self) -> &str {
-        &self.db.url
     }
 }

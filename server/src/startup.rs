@@ -49,10 +49,6 @@ impl StopHandle {
         self.handle.stop(true).await;
         self.sink.shutdown().await;
     }
-
-    pub async fn flush_audit(&self) {
-        self.sink.flush().await;
-    }
 }
 
 impl Application {

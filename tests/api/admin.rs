@@ -40,18 +40,8 @@ async fn sessions_survive_a_restart_and_end_at_logout() {
 #[tokio::test]
 async fn staff_may_not_manage_keys_or_clients() {
     let app = spawn_app().await;
-    let store = switchboard::store::Store::connect(&app_db_url(&app), 2)
-        .await
-        .unwrap();
-    switchboard::seed::create_admin(
-        &store,
-        "staff@example.org",
-        Role::Staff,
-        "staff password 1".into(),
-    )
-    .await
-    .map_err(|e| e.message())
-    .unwrap();
+    app.create_portal_user("staff@example.org", Role::Staff, "staff password 1")
+        .await;
     let staff = app.login("staff@example.org", "staff password 1").await;
     let resp = app
         .gql_as(
@@ -74,8 +64,4 @@ async fn staff_may_not_manage_keys_or_clients() {
         .gql_as(&staff, "{ patients { totalCount } }", json!({}))
         .await;
     assert_eq!(data(&resp)["patients"]["totalCount"], 0);
-}
-
-fn app_db_url(app: &switchboard_tests::TestApp) -> String {
-    app.db_url().to_owned()
 }

@@ -121,3 +121,25 @@ async fn read_events_are_written_within_a_second() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_audit_trail_cannot_be_changed_or_deleted() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let id = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    assert_eq!(app.audit_rows_for(&id).await, 1);
+    // Even with the application's own database access, history cannot be rewritten.
+    let db = app.store().conn();
+    let rewrite = db
+        .execute_unprepared("UPDATE audit_events SET actor_label = 'someone else'")
+        .await;
+    assert!(rewrite.is_err(), "an audit event was updated");
+    let erase = db.execute_unprepared("DELETE FROM audit_events").await;
+    assert!(erase.is_err(), "audit events were deleted");
+    assert_eq!(app.audit_rows_for(&id).await, 1);
+    let mine = events(&app, json!({ "recordId": id })).await;
+    assert_ne!(mine[0]["actorLabel"], "someone else");
+}

@@ -107,9 +107,11 @@ async fn internal_errors_carry_a_correlation_id_and_no_details() {
     let app = spawn_app().await;
     let key = app.full_key().await;
     // Break the database under the running server.
-    let db = sea_orm::Database::connect(app.db_url()).await.unwrap();
-    db.execute_unprepared("DROP TABLE lab_tests").await.unwrap();
-    let _ = db.close().await;
+    app.store()
+        .conn()
+        .execute_unprepared("DROP TABLE lab_tests")
+        .await
+        .unwrap();
     let resp = app
         .gql_as(&key, "{ tests { totalCount } }", json!({}))
         .await;

@@ -35,6 +35,14 @@ async fn switching_the_developer_portal_off_hides_graphiql_and_the_schema() {
     assert_eq!(data(&resp)["__schema"]["queryType"]["name"], "Query");
     let resp = app.gql(None, INTROSPECT, json!({})).await;
     assert_eq!(codes(&resp), vec!["UNAUTHENTICATED"]);
+    let resp = app
+        .gql(
+            None,
+            "{ integrationSettings { developerPortalEnabled } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["UNAUTHENTICATED"]);
 
     // Only settings admins may switch it.
     let resp = set_portal(&app, &key, false).await;

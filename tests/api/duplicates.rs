@@ -1,5 +1,6 @@
+use serde_json::Value;
 use serde_json::json;
-use switchboard_tests::{codes, data, spawn_app};
+use switchboard_tests::{TestApp, codes, data, spawn_app};
 
 #[tokio::test]
 async fn twenty_concurrent_creates_of_one_external_id_make_one_patient() {
@@ -34,6 +35,21 @@ async fn twenty_concurrent_creates_of_one_external_id_make_one_patient() {
     assert_eq!(data(&resp)["patients"]["totalCount"], 1);
 }
 
+/// Creates client A's MRN-1 again as `key` in `location`; asserts that it is refused as a
+/// duplicate and returns the existing id the error discloses (null when hidden).
+async fn retry_mrn1(app: &TestApp, key: &str, location: &str) -> Value {
+    let resp = app
+        .create_patient(
+            key,
+            &app.fx.client_a,
+            location,
+            json!({ "externalPatientId": "MRN-1" }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["DUPLICATE_PATIENT"]);
+    resp["errors"][0]["extensions"]["existingPatientId"].clone()
+}
+
 #[tokio::test]
 async fn duplicates_are_per_client_and_the_existing_id_is_shown_only_to_who_may_see_it() {
     let app = spawn_app().await;
@@ -58,49 +74,17 @@ async fn duplicates_are_per_client_and_the_existing_id_is_shown_only_to_who_may_
     assert_ne!(first, other);
     // A create-only key learns that the patient exists, but not its id.
     let create_only = app.key(&["patients:create"]).await;
-    let resp = app
-        .create_patient(
-            &create_only,
-            &app.fx.client_a,
-            &app.fx.loc_a1,
-            json!({ "externalPatientId": "MRN-1" }),
-        )
-        .await;
-    assert_eq!(codes(&resp), vec!["DUPLICATE_PATIENT"]);
     assert_eq!(
-        resp["errors"][0]["extensions"]["existingPatientId"],
+        retry_mrn1(&app, &create_only, &app.fx.loc_a1).await,
         json!(null)
     );
     // A key limited to the other location cannot see it either.
     let (_, a2) = app
         .create_key_with(json!({ "name": "a2", "scopes": ["patients:create", "patients:read"], "environment": "SANDBOX", "locationIds": [app.fx.loc_a2] }))
         .await;
-    let resp = app
-        .create_patient(
-            &a2,
-            &app.fx.client_a,
-            &app.fx.loc_a2,
-            json!({ "externalPatientId": "MRN-1" }),
-        )
-        .await;
-    assert_eq!(codes(&resp), vec!["DUPLICATE_PATIENT"]);
-    assert_eq!(
-        resp["errors"][0]["extensions"]["existingPatientId"],
-        json!(null)
-    );
+    assert_eq!(retry_mrn1(&app, &a2, &app.fx.loc_a2).await, json!(null));
     // A reader sees it.
-    let resp = app
-        .create_patient(
-            &full,
-            &app.fx.client_a,
-            &app.fx.loc_a1,
-            json!({ "externalPatientId": "MRN-1" }),
-        )
-        .await;
-    assert_eq!(
-        resp["errors"][0]["extensions"]["existingPatientId"],
-        json!(first)
-    );
+    assert_eq!(retry_mrn1(&app, &full, &app.fx.loc_a1).await, json!(first));
     // Updating another patient to a taken external id is refused the same way.
     let second = app
         .patient_id(

@@ -90,10 +90,7 @@ async fn cancelling_and_accession_numbers() {
     let patient = app
         .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
-    let id = data(&app.create_test(&key, &patient, "ACC-200").await)["createTest"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.test_id(&key, &patient, "ACC-200").await;
     let resp = app
         .gql_as(
             &key,

@@ -48,10 +48,7 @@ async fn world(app: &TestApp) -> World {
         .await;
     app.create_test(&admin, &a1_patient, "ACC-A1").await;
     app.create_test(&admin, &a2_patient, "ACC-A2").await;
-    let b1_test = data(&app.create_test(&admin, &b1_patient, "ACC-B1").await)["createTest"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let b1_test = app.test_id(&admin, &b1_patient, "ACC-B1").await;
     World {
         a1_patient,
         a2_patient,

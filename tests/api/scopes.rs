@@ -146,10 +146,7 @@ async fn each_permission_is_required_for_its_operation() {
     let app = spawn_app().await;
     let full = app.full_key().await;
     let patient = full_patient(&app, &full).await;
-    let test = data(&app.create_test(&full, &patient, "ACC-1").await)["createTest"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let test = app.test_id(&full, &patient, "ACC-1").await;
     let no = |scope: &'static str| -> Vec<&'static str> {
         ALL_SCOPES.iter().copied().filter(|s| *s != scope).collect()
     };

@@ -5,8 +5,6 @@
 
 mod harness;
 
-use std::time::Duration;
-
 use harness::{Browser, browser_tests_enabled, portal_app};
 use serde_json::json;
 use switchboard::domain::role::Role;
@@ -161,18 +159,8 @@ async fn staff_see_no_integration_settings() {
         return;
     }
     let app = portal_app().await;
-    let store = switchboard::store::Store::connect(app.db_url(), 1)
-        .await
-        .unwrap();
-    switchboard::seed::create_admin(
-        &store,
-        "staff@example.org",
-        Role::Staff,
-        "staff password 1".into(),
-    )
-    .await
-    .map_err(|e| e.message())
-    .unwrap();
+    app.create_portal_user("staff@example.org", Role::Staff, "staff password 1")
+        .await;
     let browser = Browser::start("staff").await;
     browser
         .run(async |b| {
@@ -248,5 +236,4 @@ fn the_compressed_wasm_is_under_500_kb() {
         std::fs::metadata(&wasm).unwrap().len()
     );
     assert!(gz < 500 * 1024, "compressed wasm is {gz} bytes");
-    let _ = Duration::from_secs(0);
 }

@@ -40,7 +40,7 @@ impl Scope {
         Scope::BillingWrite,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Scope::PatientsCreate => "patients:create",
             Scope::PatientsRead => "patients:read",

@@ -82,6 +82,25 @@ mod portal_documents {
     include!("../../../portal/src/queries.rs");
 }
 
+#[test]
+fn the_portal_offers_exactly_the_server_scopes() {
+    let mut offered: Vec<&str> = portal_documents::PERMISSION_SCOPES
+        .iter()
+        .chain(portal_documents::CATEGORY_SCOPES)
+        .copied()
+        .collect();
+    offered.sort_unstable();
+    let mut known: Vec<&str> = crate::domain::scope::Scope::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    known.sort_unstable();
+    assert_eq!(
+        offered, known,
+        "portal/src/queries.rs lists other scopes than the server knows"
+    );
+}
+
 /// Stops after parsing and validation: the documents are checked, nothing is executed.
 struct ValidateOnly;
 
