@@ -1,8 +1,7 @@
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
-use super::{confirm, handle_error};
-use crate::api::gql;
+use super::{confirm, send, utc};
 use crate::queries::{
     API_KEYS, CATEGORY_SCOPES, CREATE_API_KEY, PERMISSION_SCOPES, REVOKE_API_KEY, ROTATE_API_KEY,
 };
@@ -14,13 +13,6 @@ fn scope_id(scope: &str) -> String {
 
 fn text(v: &Value) -> String {
     v.as_str().unwrap_or("—").to_owned()
-}
-
-/// A timestamp as `2026-11-21 14:03` (UTC), or a dash.
-fn when(v: &Value) -> String {
-    v.as_str()
-        .map(|s| s.get(..16).unwrap_or(s).replace('T', " "))
-        .unwrap_or_else(|| "—".into())
 }
 
 /// The form's checks, before anything is sent.
@@ -51,12 +43,17 @@ pub fn ApiConsole() -> impl IntoView {
     let (expires, set_expires) = signal(String::new());
 
     let load = move || {
-        leptos::task::spawn_local(async move {
-            match gql(API_KEYS, json!({})).await {
-                Ok(d) => set_data.set(Some(d)),
-                Err(e) => handle_error(e, set_message),
-            }
-        });
+        send(API_KEYS, json!({}), set_message, None, move |d| {
+            set_data.set(Some(d))
+        })
+    };
+    // A new or rotated key's secret, shown once.
+    let show_secret = move |issued: &Value| {
+        set_copied.set(false);
+        set_secret.set(Some((
+            text(&issued["apiKey"]["name"]),
+            text(&issued["secret"]),
+        )));
     };
     load();
 
@@ -83,27 +80,21 @@ pub fn ApiConsole() -> impl IntoView {
             input["expiresAt"] = json!(format!("{exp}:00Z"));
         }
         set_message.set(None);
-        set_busy.set(true);
-        leptos::task::spawn_local(async move {
-            let result = gql(CREATE_API_KEY, json!({ "input": input })).await;
-            set_busy.set(false);
-            match result {
-                Ok(d) => {
-                    let created = &d["createApiKey"];
-                    set_copied.set(false);
-                    set_secret.set(Some((
-                        text(&created["apiKey"]["name"]),
-                        text(&created["secret"]),
-                    )));
-                    set_name.set(String::new());
-                    set_scopes.set(Vec::new());
-                    set_clients.set(Vec::new());
-                    set_expires.set(String::new());
-                    load();
-                }
-                Err(e) => handle_error(e, set_message),
-            }
-        });
+        let vars = json!({ "input": input });
+        send(
+            CREATE_API_KEY,
+            vars,
+            set_message,
+            Some(set_busy),
+            move |d| {
+                show_secret(&d["createApiKey"]);
+                set_name.set(String::new());
+                set_scopes.set(Vec::new());
+                set_clients.set(Vec::new());
+                set_expires.set(String::new());
+                load();
+            },
+        );
     };
 
     let rotate = move |id: String, key_name: String| {
@@ -112,19 +103,10 @@ pub fn ApiConsole() -> impl IntoView {
         )) {
             return;
         }
-        leptos::task::spawn_local(async move {
-            match gql(ROTATE_API_KEY, json!({ "id": id, "grace": 86400 })).await {
-                Ok(d) => {
-                    let rotated = &d["rotateApiKey"];
-                    set_copied.set(false);
-                    set_secret.set(Some((
-                        text(&rotated["apiKey"]["name"]),
-                        text(&rotated["secret"]),
-                    )));
-                    load();
-                }
-                Err(e) => handle_error(e, set_message),
-            }
+        let vars = json!({ "id": id, "grace": 86400 });
+        send(ROTATE_API_KEY, vars, set_message, None, move |d| {
+            show_secret(&d["rotateApiKey"]);
+            load();
         });
     };
 
@@ -134,12 +116,13 @@ pub fn ApiConsole() -> impl IntoView {
         )) {
             return;
         }
-        leptos::task::spawn_local(async move {
-            match gql(REVOKE_API_KEY, json!({ "id": id })).await {
-                Ok(_) => load(),
-                Err(e) => handle_error(e, set_message),
-            }
-        });
+        send(
+            REVOKE_API_KEY,
+            json!({ "id": id }),
+            set_message,
+            None,
+            move |_| load(),
+        );
     };
 
     let copy = move |_| {
@@ -223,8 +206,8 @@ pub fn ApiConsole() -> impl IntoView {
                         <td>{text(&k["environment"])}</td>
                         <td class="scopes">{scopes}</td>
                         <td class="status">{status.clone()}</td>
-                        <td>{when(&k["lastUsedAt"])}</td>
-                        <td>{when(&k["expiresAt"])}</td>
+                        <td>{utc(k["lastUsedAt"].as_str(), false)}</td>
+                        <td>{utc(k["expiresAt"].as_str(), false)}</td>
                         <td class="actions">
                             <Show when=move || usable>
                                 <button class="rotate" on:click={

@@ -1,8 +1,7 @@
 use leptos::prelude::*;
 use serde_json::{Value, json};
 
-use super::handle_error;
-use crate::api::gql;
+use super::{send, utc};
 use crate::queries::AUDIT;
 
 fn list(v: &Value) -> String {
@@ -20,11 +19,8 @@ fn list(v: &Value) -> String {
 pub fn Audit() -> impl IntoView {
     let (events, set_events) = signal(None::<Vec<Value>>);
     let (message, set_message) = signal(None::<String>);
-    leptos::task::spawn_local(async move {
-        match gql(AUDIT, json!({})).await {
-            Ok(d) => set_events.set(d["auditEvents"]["nodes"].as_array().cloned()),
-            Err(e) => handle_error(e, set_message),
-        }
+    send(AUDIT, json!({}), set_message, None, move |d| {
+        set_events.set(d["auditEvents"]["nodes"].as_array().cloned())
     });
     let rows = move || {
         events
@@ -35,7 +31,7 @@ pub fn Audit() -> impl IntoView {
                 let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
                 view! {
                     <tr>
-                        <td>{s("occurredAt").get(..19).unwrap_or_default().replace('T', " ")}</td>
+                        <td>{utc(e["occurredAt"].as_str(), true)}</td>
                         <td>{s("actorLabel")}<br/><span class="muted">{s("actorKind")}</span></td>
                         <td>{s("action")}</td>
                         <td>{s("operation")}</td>

@@ -11,12 +11,56 @@ pub use settings::Settings;
 pub use shell::{Home, Shell};
 
 use leptos::prelude::*;
+use serde_json::Value;
 
-use crate::api::ApiError;
+use crate::api::{ApiError, gql};
 use crate::session;
 
+/// Sends a document and hands its data to `done`. Errors are shown in `set_message`; an
+/// expired session returns to the login screen. `busy`, when given, is set for the duration,
+/// so a button can show progress and not be pressed twice.
+pub fn send(
+    query: &'static str,
+    variables: Value,
+    set_message: WriteSignal<Option<String>>,
+    busy: Option<WriteSignal<bool>>,
+    done: impl FnOnce(Value) + 'static,
+) {
+    if let Some(b) = busy {
+        b.set(true);
+    }
+    leptos::task::spawn_local(async move {
+        let result = gql(query, variables).await;
+        if let Some(b) = busy {
+            b.set(false);
+        }
+        match result {
+            Ok(data) => done(data),
+            Err(e) => handle_error(e, set_message),
+        }
+    });
+}
+
+/// What roles without integration settings see in their place.
+#[component]
+pub fn NoSettings() -> impl IntoView {
+    view! {
+        <p id="no-settings" class="notice">
+            "Integration settings are available to System Administrators and Technical Leads."
+        </p>
+    }
+}
+
+/// An API timestamp (`2026-11-21T14:03:07.123Z`) as `2026-11-21 14:03` (or with seconds),
+/// UTC; a dash when there is none.
+pub fn utc(raw: Option<&str>, with_seconds: bool) -> String {
+    let len = if with_seconds { 19 } else { 16 };
+    raw.map(|s| s.get(..len).unwrap_or(s).replace('T', " "))
+        .unwrap_or_else(|| "—".into())
+}
+
 /// Shows an API error; an expired session returns to the login screen with a message.
-pub fn handle_error(err: ApiError, set_message: WriteSignal<Option<String>>) {
+fn handle_error(err: ApiError, set_message: WriteSignal<Option<String>>) {
     if err == ApiError::SessionExpired {
         expire_session();
     } else {

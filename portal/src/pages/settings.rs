@@ -1,8 +1,7 @@
 use leptos::prelude::*;
 use serde_json::json;
 
-use super::handle_error;
-use crate::api::gql;
+use super::send;
 use crate::queries::{SET_DEVELOPER_PORTAL, SETTINGS};
 
 #[component]
@@ -11,26 +10,23 @@ pub fn Settings() -> impl IntoView {
     let (message, set_message) = signal(None::<String>);
     let (saving, set_saving) = signal(false);
 
-    leptos::task::spawn_local(async move {
-        match gql(SETTINGS, json!({})).await {
-            Ok(d) => set_enabled.set(d["integrationSettings"]["developerPortalEnabled"].as_bool()),
-            Err(e) => handle_error(e, set_message),
-        }
+    send(SETTINGS, json!({}), set_message, None, move |d| {
+        set_enabled.set(d["integrationSettings"]["developerPortalEnabled"].as_bool())
     });
 
     let toggle = move |ev: leptos::ev::Event| {
         let on = event_target_checked(&ev);
-        set_saving.set(true);
         set_message.set(None);
-        leptos::task::spawn_local(async move {
-            let result = gql(SET_DEVELOPER_PORTAL, json!({ "enabled": on })).await;
-            set_saving.set(false);
-            match result {
-                Ok(d) => set_enabled
-                    .set(d["setDeveloperPortalEnabled"]["developerPortalEnabled"].as_bool()),
-                Err(e) => handle_error(e, set_message),
-            }
-        });
+        let vars = json!({ "enabled": on });
+        send(
+            SET_DEVELOPER_PORTAL,
+            vars,
+            set_message,
+            Some(set_saving),
+            move |d| {
+                set_enabled.set(d["setDeveloperPortalEnabled"]["developerPortalEnabled"].as_bool())
+            },
+        );
     };
 
     view! {

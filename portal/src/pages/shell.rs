@@ -9,6 +9,8 @@ use crate::api::gql;
 use crate::queries::LOGOUT;
 use crate::session;
 
+use super::NoSettings;
+
 /// The frame of every signed-in screen: navigation, who is signed in, log out. Screens of
 /// integration settings (`settings=true`) are not shown to roles that may not use them.
 #[component]
@@ -48,11 +50,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
                     <main class="content">
                         <Show
                             when=move || !settings || session.get().is_some_and(|s| s.manages_settings())
-                            fallback=|| view! {
-                                <p id="no-settings" class="notice">
-                                    "Integration settings are available to System Administrators and Technical Leads."
-                                </p>
-                            }
+                            fallback=NoSettings
                         >
                             {children.with_value(|c| c())}
                         </Show>
@@ -71,11 +69,7 @@ pub fn Home() -> impl IntoView {
         <h1>"Welcome"</h1>
         <Show
             when=move || session.get().is_some_and(|s| s.manages_settings())
-            fallback=|| view! {
-                <p id="no-settings" class="notice">
-                    "Integration settings are available to System Administrators and Technical Leads."
-                </p>
-            }
+            fallback=NoSettings
         >
             <p>"Manage API keys in the " <A href="/settings/api-console">"API Console"</A> "."</p>
         </Show>
