@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// A sample/order in the lab's order index. `results` is a JSON array of result lines.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "lab_tests")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

@@ -2,7 +2,7 @@ use sea_orm::entity::prelude::*;
 
 /// A patient. List-valued clinical fields are stored as JSON arrays in text columns so the
 /// same schema works on SQLite and PostgreSQL.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "patients")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

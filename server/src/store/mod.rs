@@ -5,6 +5,7 @@ pub mod admins;
 pub mod api_keys;
 pub mod audit;
 pub mod clients;
+mod json_rows;
 pub mod page;
 pub mod patients;
 pub mod scope;
@@ -74,6 +75,10 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+                    // The driver runs each connection on its own thread and hands rows over
+                    // a bounded channel; at the default of 50 a nested page (300 rows) made
+                    // the thread stop and be woken several times per query.
+                    .row_buffer_size(512)
             });
         let mut db = Database::connect(options)
             .await

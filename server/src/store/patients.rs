@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::json_rows;
 use super::page::{Page, PageRequest};
 use super::scope::condition;
 use crate::domain::patient::PatientWrite;
@@ -97,11 +98,10 @@ pub async fn find_many(
     scope: &RowScope,
     ids: &[Uuid],
 ) -> AppResult<Vec<patient::Model>> {
-    Ok(Entity::find()
+    let query = Entity::find()
         .filter(Column::Id.is_in(ids.iter().copied()))
-        .filter(condition(scope, Column::ClientId, Column::LocationId))
-        .all(db)
-        .await?)
+        .filter(condition(scope, Column::ClientId, Column::LocationId));
+    json_rows::all(db, query, Column::Id).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]
@@ -115,11 +115,8 @@ pub async fn list(
     if let Some(after) = page.after {
         query = query.filter(Column::Id.gt(after));
     }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(page.first + 1)
-        .all(db)
-        .await?;
+    let query = query.order_by_asc(Column::Id).limit(page.first + 1);
+    let rows = json_rows::all(db, query, Column::Id).await?;
     Ok(Page::from_overfetch(rows, page.first))
 }
 

@@ -6,6 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::json_rows;
 use super::page::{Page, PageRequest};
 use super::scope::condition;
 use crate::domain::row_scope::RowScope;
@@ -91,11 +92,8 @@ pub async fn list(
     if let Some(after) = page.after {
         query = query.filter(Column::Id.gt(after));
     }
-    let rows = query
-        .order_by_asc(Column::Id)
-        .limit(page.first + 1)
-        .all(db)
-        .await?;
+    let query = query.order_by_asc(Column::Id).limit(page.first + 1);
+    let rows = json_rows::all(db, query, Column::Id).await?;
     Ok(Page::from_overfetch(rows, page.first))
 }
 
@@ -118,12 +116,10 @@ pub async fn for_patients(
     scope: &RowScope,
     patient_ids: &[Uuid],
 ) -> AppResult<Vec<lab_test::Model>> {
-    Ok(Entity::find()
+    let query = Entity::find()
         .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
-        .filter(condition(scope, Column::ClientId, Column::LocationId))
-        .order_by_asc(Column::Id)
-        .all(db)
-        .await?)
+        .filter(condition(scope, Column::ClientId, Column::LocationId));
+    json_rows::all(db, query, Column::Id).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

@@ -1,0 +1,82 @@
+//! Lists fetched as one JSON document per query instead of one driver row per record.
+//!
+//! Why: sqlx's SQLite driver copies every value of every row on the connection's own thread
+//! and hands each row to the request's task through a channel, and sea-orm then looks every
+//! column up by name. For a page of 50 patients with their 250 tests that per-row cost was most
+//! of the request (see BENCHMARKS.md). Aggregating in SQL (`json_group_array` on SQLite,
+//! `json_agg` on PostgreSQL) returns the same rows as one text value, which serde turns into
+//! the models in one pass.
+
+use sea_orm::sea_query::ColumnType;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait,
+    Select, Statement,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::{AppError, AppResult};
+
+/// Runs `query` and returns its models in ascending `order`, in one round trip and one row.
+pub async fn all<E>(
+    db: &impl ConnectionTrait,
+    query: Select<E>,
+    order: E::Column,
+) -> AppResult<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    let backend = db.get_database_backend();
+    let inner = backend.build(query.as_query());
+    let order = quoted(order.as_str());
+    let sql = match backend {
+        DbBackend::Sqlite => format!(
+            "SELECT json_group_array(json_object({}) ORDER BY {order}) FROM ({}) AS t",
+            sqlite_members::<E>(),
+            inner.sql
+        ),
+        // Every column of the row becomes a member named after it; uuid, timestamptz and
+        // date have JSON forms that serde reads back as they are.
+        _ => format!(
+            "SELECT coalesce(json_agg(t ORDER BY t.{order}), '[]')::text FROM ({}) AS t",
+            inner.sql
+        ),
+    };
+    let statement = match inner.values {
+        Some(values) => Statement::from_sql_and_values(backend, sql, values),
+        None => Statement::from_string(backend, sql),
+    };
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Ok(Vec::new());
+    };
+    let text: String = row.try_get_by_index(0)?;
+    serde_json::from_str(&text).map_err(|err| {
+        AppError::Internal(anyhow::anyhow!(
+            "decoding the aggregated rows of {}: {err}",
+            E::default().table_name()
+        ))
+    })
+}
+
+/// `'name', "name", …` for `json_object`. SQLite stores uuids as 16-byte blobs, which JSON
+/// cannot hold: they go out as 32 hex digits, a form `Uuid` parses. Other stored values
+/// (text, numbers, NULL) are JSON as they are.
+fn sqlite_members<E: EntityTrait>() -> String {
+    E::Column::iter()
+        .map(|col| {
+            let name = col.as_str();
+            let value = match col.def().get_column_type() {
+                ColumnType::Uuid => format!("hex({})", quoted(name)),
+                _ => quoted(name),
+            };
+            format!("'{name}', {value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Column names come from the entity definitions, never from input; quoting keeps them
+/// valid identifiers on both backends.
+fn quoted(name: &str) -> String {
+    format!("\"{name}\"")
+}
