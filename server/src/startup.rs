@@ -11,7 +11,7 @@ use crate::access::Services;
 use crate::access::key_cache::KeyCache;
 use crate::audit::AuditSink;
 use crate::config::Settings;
-use crate::graphql::build_schema;
+use crate::graphql::Executor;
 use crate::http::{AppState, server};
 use crate::store::Store;
 
@@ -74,7 +74,7 @@ impl Application {
             session_ttl: chrono::Duration::minutes(settings.auth.session_ttl_minutes),
         };
         let state = AppState {
-            schema: build_schema(),
+            graphql: Executor::default(),
             services,
             settings: Arc::new(settings),
         };

@@ -243,3 +243,53 @@ async fn nested_fields_are_guarded_too() {
         "tests:read"
     );
 }
+
+/// A query whose every field is allowed runs without the per-field guard (`graphql::plan`);
+/// these try to get a refused field past that decision: through fragments, aliases, a query
+/// text the cache already approved for a stronger key, and a second operation.
+#[tokio::test]
+async fn refused_fields_stay_refused_however_the_query_is_written() {
+    let app = spawn_app().await;
+    let full = app.full_key().await;
+    let id = full_patient(&app, &full).await;
+    let weak = app
+        .key(&["patients:read", "patients.demographics:read"])
+        .await;
+    let queries = [
+        "query($id:ID!){ patient(id:$id){ firstName ...C } } fragment C on Patient { email }",
+        "query($id:ID!){ patient(id:$id){ firstName ... on Patient { email } } }",
+        "query($id:ID!){ patient(id:$id){ firstName ... { email } } }",
+        "query($id:ID!){ patient(id:$id){ firstName mail: email } }",
+        "query($id:ID!){ p: patient(id:$id){ firstName } patient(id:$id){ email } }",
+    ];
+    for query in queries {
+        // First the full key, so that the plan of this exact text is cached as allowed.
+        let resp = app.gql_as(&full, query, json!({ "id": id })).await;
+        assert!(resp["errors"].is_null(), "{query}: {resp}");
+        let resp = app.gql_as(&weak, query, json!({ "id": id })).await;
+        let text = resp["data"].to_string();
+        assert!(!text.contains("ada@example.org"), "{query} leaked: {resp}");
+        assert!(text.contains("Ada"), "{query}: the rest is served: {resp}");
+        let errors = resp["errors"].as_array().expect("a refusal");
+        assert!(!errors.is_empty(), "{query}");
+        for err in errors {
+            assert_eq!(err["extensions"]["code"], "FORBIDDEN", "{query}");
+            assert_eq!(
+                err["extensions"]["requiredScope"], "patients.contact:read",
+                "{query}"
+            );
+        }
+    }
+    // Two operations in one document: the allowed one runs unguarded, the other is refused.
+    let doc = "query A($id:ID!){ patient(id:$id){ firstName } } query B($id:ID!){ patient(id:$id){ email } }";
+    for (op, leaks) in [("A", false), ("B", true)] {
+        let (_, resp) = app
+            .post(
+                Some(&weak),
+                json!({ "query": doc, "operationName": op, "variables": { "id": id } }),
+            )
+            .await;
+        assert!(!resp.to_string().contains("ada@example.org"), "{op}");
+        assert_eq!(!resp["errors"].is_null(), leaks, "{op}: {resp}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Who may read each field of the API: the one table. Every object field of the exported
-//! schema must appear here; `graphql::guard` enforces it on every resolve and a test walks the
+//! schema must appear here; `graphql::plan` checks it once per request for the fields a query
+//! selects, `graphql::guard` field by field when anything is refused, and a test walks the
 //! schema to prove nothing is missing. A field without a rule is refused (fail closed).
 
 use std::collections::HashMap;

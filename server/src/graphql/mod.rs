@@ -7,6 +7,7 @@ mod inputs;
 pub mod introspection;
 mod loaders;
 mod mutation;
+mod plan;
 mod query;
 #[cfg(test)]
 mod schema_tests;
@@ -23,19 +24,64 @@ use crate::error::AppError;
 
 pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
 
-/// Built once at start-up and shared by every request.
+/// The schema with the field guard: what every request is held to.
 pub fn build_schema() -> AppSchema {
+    builder().extension(FieldGuard).finish()
+}
+
+fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         EmptySubscription,
     )
-    .extension(FieldGuard)
     // Bounded so that a single request cannot make the server do unbounded work.
     .limit_depth(10)
     .limit_complexity(5_000)
     .limit_recursive_depth(32)
-    .finish()
+}
+
+/// Runs requests. Built once at start-up and shared by every request.
+pub struct Executor {
+    guarded: AppSchema,
+    /// The same schema without the field guard, only for operations whose every selected
+    /// field the plan has shown the caller may read (see `plan`).
+    unguarded: AppSchema,
+    planner: plan::Planner,
+}
+
+impl Default for Executor {
+    fn default() -> Self {
+        let guarded = build_schema();
+        let planner = plan::Planner::new(&guarded.sdl());
+        Executor {
+            guarded,
+            unguarded: builder().finish(),
+            planner,
+        }
+    }
+}
+
+impl Executor {
+    pub async fn execute(&self, mut request: Request, access: &Access) -> Response {
+        if let Some(plan) = self.planner.plan(&request.query) {
+            // Parsed once per distinct query text, not once per request.
+            request.set_parsed_query(plan.document.clone());
+            if let Some(needs) = plan.needs(request.operation_name.as_deref())
+                && needs.allowed_for(access.principal())
+            {
+                for field in &needs.patient_fields {
+                    access.disclosed_patient_field(field);
+                }
+                let (request, _) = prepare(request, access.clone());
+                return self.unguarded.execute(request).await;
+            }
+        }
+        let (request, denied) = prepare(request, access.clone());
+        let mut response = self.guarded.execute(request).await;
+        response.errors.extend(denied.take());
+        response
+    }
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
@@ -58,7 +104,7 @@ impl ContextExt for async_graphql::Context<'_> {
 pub use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 
 /// Adds what a request needs to execute: its Access, the guard's collector and the loaders.
-pub fn prepare(request: Request, access: Access) -> (Request, DeniedFields) {
+fn prepare(request: Request, access: Access) -> (Request, DeniedFields) {
     let denied = DeniedFields::default();
     let loaders = Loaders::new(access.clone());
     let request = request.data(access).data(denied.clone()).data(loaders);

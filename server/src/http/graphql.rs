@@ -172,12 +172,10 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
     if reads_schema && let Err(err) = may_introspect(state, access).await {
         return Response::from_errors(vec![graphql::to_server_error(err)]);
     }
-    let (request, denied) = graphql::prepare(request, access.clone());
-    let mut response = state.schema.execute(request).await;
+    let mut response = state.graphql.execute(request, access).await;
     if reads_schema {
         graphql::introspection::annotate_scopes(&mut response.data);
     }
-    response.errors.extend(denied.take());
     // Errors raised by async-graphql itself (syntax, unknown fields, wrong types) carry no
     // code; they are all the caller's invalid input.
     for error in &mut response.errors {

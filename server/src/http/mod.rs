@@ -13,11 +13,11 @@ use actix_web::{App, HttpServer, web};
 
 use crate::access::Services;
 use crate::config::Settings;
-use crate::graphql::AppSchema;
+use crate::graphql::Executor;
 
 /// What every request handler shares. Built once; cheap to clone.
 pub struct AppState {
-    pub schema: AppSchema,
+    pub graphql: Executor,
     pub services: Services,
     pub settings: Arc<Settings>,
 }

@@ -9,8 +9,8 @@
 
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait,
-    Select, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait, Select,
+    Statement,
 };
 use serde::de::DeserializeOwned;
 
