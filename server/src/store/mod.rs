@@ -4,6 +4,7 @@
 pub mod admins;
 pub mod api_keys;
 pub mod audit;
+mod bulk;
 pub mod clients;
 mod json_rows;
 pub mod page;

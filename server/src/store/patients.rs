@@ -7,9 +7,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::json_rows;
 use super::page::{Page, PageRequest};
 use super::scope::condition;
+use super::{bulk, json_rows};
 use crate::domain::patient::PatientWrite;
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
@@ -159,23 +159,12 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPatient) -> AppResult<pat
     Ok(row(Uuid::now_v7(), new, Utc::now()).insert(db).await?)
 }
 
-/// Inserts many patients in one statement (bulk loads); returns their ids in order.
-/// The caller keeps the batch under the backend's bound-parameter limit (~500 rows).
+/// Inserts many patients in one statement (bulk loads); see `bulk::insert_with_ids`.
 pub async fn insert_many(
     db: &impl ConnectionTrait,
     batch: Vec<NewPatient>,
 ) -> AppResult<Vec<Uuid>> {
-    let now = Utc::now();
-    let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
-    let rows: Vec<_> = ids
-        .iter()
-        .zip(batch)
-        .map(|(id, new)| row(*id, new, now))
-        .collect();
-    if !rows.is_empty() {
-        Entity::insert_many(rows).exec(db).await?;
-    }
-    Ok(ids)
+    bulk::insert_with_ids(db, batch, row).await
 }
 
 fn row(id: Uuid, new: NewPatient, now: DateTime<Utc>) -> patient::ActiveModel {

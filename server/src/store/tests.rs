@@ -6,9 +6,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::json_rows;
 use super::page::{Page, PageRequest};
 use super::scope::condition;
+use super::{bulk, json_rows};
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
@@ -118,7 +118,8 @@ pub async fn for_patients(
 ) -> AppResult<Vec<lab_test::Model>> {
     let query = Entity::find()
         .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
-        .filter(condition(scope, Column::ClientId, Column::LocationId));
+        .filter(condition(scope, Column::ClientId, Column::LocationId))
+        .order_by_asc(Column::Id);
     json_rows::all(db, query, Column::Id).await
 }
 
@@ -127,20 +128,9 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_te
     Ok(row(Uuid::now_v7(), new, Utc::now()).insert(db).await?)
 }
 
-/// Inserts many tests in one statement (bulk loads); returns their ids in order. The caller
-/// keeps the batch under the backend's bound-parameter limit (~500 rows).
+/// Inserts many tests in one statement (bulk loads); see `bulk::insert_with_ids`.
 pub async fn insert_many(db: &impl ConnectionTrait, batch: Vec<NewTest>) -> AppResult<Vec<Uuid>> {
-    let now = Utc::now();
-    let ids: Vec<Uuid> = batch.iter().map(|_| Uuid::now_v7()).collect();
-    let rows: Vec<_> = ids
-        .iter()
-        .zip(batch)
-        .map(|(id, new)| row(*id, new, now))
-        .collect();
-    if !rows.is_empty() {
-        Entity::insert_many(rows).exec(db).await?;
-    }
-    Ok(ids)
+    bulk::insert_with_ids(db, batch, row).await
 }
 
 fn row(id: Uuid, new: NewTest, now: DateTime<Utc>) -> lab_test::ActiveModel {
