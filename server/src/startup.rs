@@ -25,15 +25,20 @@ pub struct Application {
     maintenance: tokio::task::JoinHandle<()>,
 }
 
+/// Stale statistics only cost speed, so a failure is reported and serving goes on.
+async fn refresh_statistics(store: &Store) {
+    if let Err(e) = store.optimize(false).await {
+        tracing::warn!(error = ?e, "refreshing planner statistics failed");
+    }
+}
+
 /// Keeps the planner's statistics current as data grows.
 async fn maintain(store: Store) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
     every.tick().await; // the first tick is immediate; start-up already did it
     loop {
         every.tick().await;
-        if let Err(e) = store.optimize(false).await {
-            tracing::warn!(error = ?e, "refreshing planner statistics failed");
-        }
+        refresh_statistics(&store).await;
     }
 }
 
@@ -56,9 +61,7 @@ impl Application {
         let url = settings.database_url()?;
         let store = Store::connect(&url, settings.database.max_connections).await?;
         store.migrate().await?;
-        if let Err(e) = store.optimize(false).await {
-            tracing::warn!(error = ?e, "refreshing planner statistics failed");
-        }
+        refresh_statistics(&store).await;
         let maintenance = tokio::spawn(maintain(store.clone()));
         let (sink, audit_task) = AuditSink::spawn(
             store.clone(),

@@ -13,8 +13,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{
-    BaseType, DocumentOperations, ExecutableDocument, OperationType, SelectionSet, TypeKind,
-    TypeSystemDefinition,
+    BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    TypeKind, TypeSystemDefinition,
 };
 use async_graphql::parser::{parse_query, parse_schema};
 
@@ -196,7 +196,6 @@ impl Planner {
         depth: usize,
         out: &mut BTreeSet<(String, String)>,
     ) -> Option<()> {
-        use async_graphql::parser::types::Selection;
         if depth > MAX_DEPTH {
             return None;
         }
