@@ -9,16 +9,18 @@
 
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryTrait, Select,
-    Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryOrder,
+    QueryTrait, Select, Statement,
 };
 use serde::de::DeserializeOwned;
 
 use crate::error::{AppError, AppResult};
 
-/// Runs `query` and returns its models; on SQLite as one row. `order` is the column the query
-/// sorts by, ascending, if it sorts: SQL does not promise that an aggregate sees a subquery's
-/// rows in the subquery's order, so the aggregate repeats it.
+/// Runs `query` and returns its models in ascending `order`; on SQLite as one row. The order is
+/// applied here: on SQLite inside the aggregate (SQL does not promise that an aggregate sees a
+/// subquery's rows in order), on PostgreSQL as ORDER BY. Callers sort only where a LIMIT needs
+/// it (PostgreSQL drops the repeated sort key); a sort that is not needed costs SQLite a second
+/// one (3–9% of Q1 when `for_patients` had it).
 pub async fn all<E>(
     db: &impl ConnectionTrait,
     query: Select<E>,
@@ -33,7 +35,7 @@ where
         // PostgreSQL's driver streams rows on the request's own task, so there is no per-row
         // hand-over to save, and building JSON on the server measured slower (Q1 355 → 217
         // req/s): plain rows there.
-        return Ok(query.all(db).await?);
+        return Ok(query.order_by_asc(order).all(db).await?);
     }
     let inner = backend.build(query.as_query());
     let sql = format!(

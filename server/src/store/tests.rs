@@ -118,8 +118,7 @@ pub async fn for_patients(
 ) -> AppResult<Vec<lab_test::Model>> {
     let query = Entity::find()
         .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
-        .filter(condition(scope, Column::ClientId, Column::LocationId))
-        .order_by_asc(Column::Id);
+        .filter(condition(scope, Column::ClientId, Column::LocationId));
     json_rows::all(db, query, Column::Id).await
 }
 
