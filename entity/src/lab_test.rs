@@ -1,7 +1,11 @@
 use sea_orm::entity::prelude::*;
 
 /// A sample/order in the lab's order index. `results` is a JSON array of result lines.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
+///
+/// `Default` and `serde(default)` serve lists that fetch only the columns a request reads
+/// (see the server's `store::columns`): a column not fetched is never read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
+#[serde(default)]
 #[sea_orm(table_name = "lab_tests")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

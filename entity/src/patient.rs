@@ -2,7 +2,11 @@ use sea_orm::entity::prelude::*;
 
 /// A patient. List-valued clinical fields are stored as JSON arrays in text columns so the
 /// same schema works on SQLite and PostgreSQL.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
+///
+/// `Default` and `serde(default)` serve lists that fetch only the columns a request reads
+/// (see the server's `store::columns`): a column not fetched is never read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
+#[serde(default)]
 #[sea_orm(table_name = "patients")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]

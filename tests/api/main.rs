@@ -9,5 +9,6 @@ mod developer_portal;
 mod duplicates;
 mod keys;
 mod lab_tests;
+mod projection;
 mod rows;
 mod scopes;

@@ -1,4 +1,4 @@
-use entity::patient::Model;
+use entity::patient::{Entity, Model};
 use uuid::Uuid;
 
 use super::Access;
@@ -7,6 +7,7 @@ use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
 use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::clients;
+use crate::store::columns::Columns;
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients::{self, NewPatient, PatientFilter};
 
@@ -38,18 +39,25 @@ impl<'a> Patients<'a> {
         Ok(row)
     }
 
-    pub async fn get_many(&self, ids: &[Uuid]) -> AppResult<Vec<Model>> {
+    /// `columns`: what the caller will read of each row (see `store::columns`).
+    pub async fn get_many(&self, ids: &[Uuid], columns: Columns<Entity>) -> AppResult<Vec<Model>> {
         self.require(Scope::PatientsRead)?;
         let p = self.access.principal();
-        let rows = patients::find_many(self.access.store().conn(), &p.rows, ids).await?;
+        let rows = patients::find_many(self.access.store().conn(), &p.rows, ids, columns).await?;
         self.access.read_patients(rows.iter().map(|r| r.id));
         Ok(rows)
     }
 
-    pub async fn list(&self, filter: &PatientFilter, page: PageRequest) -> AppResult<Page<Model>> {
+    pub async fn list(
+        &self,
+        filter: &PatientFilter,
+        page: PageRequest,
+        columns: Columns<Entity>,
+    ) -> AppResult<Page<Model>> {
         self.require(Scope::PatientsRead)?;
         let p = self.access.principal();
-        let page = patients::list(self.access.store().conn(), &p.rows, filter, page).await?;
+        let page =
+            patients::list(self.access.store().conn(), &p.rows, filter, page, columns).await?;
         self.access.read_patients(page.items.iter().map(|r| r.id));
         Ok(page)
     }

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use entity::lab_test::Model;
+use entity::lab_test::{Entity, Model};
 use uuid::Uuid;
 
 use super::Access;
@@ -7,6 +7,7 @@ use crate::domain::lab_result::ResultLine;
 use crate::domain::scope::Scope;
 use crate::domain::test_status::TestStatus;
 use crate::error::{AppError, AppResult, parse_stored};
+use crate::store::columns::Columns;
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients;
 use crate::store::tests::{self, NewTest, TestFilter, TestPatch};
@@ -51,13 +52,20 @@ impl<'a> Tests<'a> {
         Ok(row)
     }
 
-    pub async fn list(&self, filter: &TestFilter, page: PageRequest) -> AppResult<Page<Model>> {
+    /// `columns`: what the caller will read of each row (see `store::columns`).
+    pub async fn list(
+        &self,
+        filter: &TestFilter,
+        page: PageRequest,
+        columns: Columns<Entity>,
+    ) -> AppResult<Page<Model>> {
         self.require(Scope::TestsRead)?;
         let page = tests::list(
             self.access.store().conn(),
             &self.access.principal().rows,
             filter,
             page,
+            columns,
         )
         .await?;
         self.access.read_tests(page.items.iter().map(|t| t.id));
@@ -74,12 +82,17 @@ impl<'a> Tests<'a> {
         .await
     }
 
-    pub async fn of_patients(&self, patient_ids: &[Uuid]) -> AppResult<Vec<Model>> {
+    pub async fn of_patients(
+        &self,
+        patient_ids: &[Uuid],
+        columns: Columns<Entity>,
+    ) -> AppResult<Vec<Model>> {
         self.require(Scope::TestsRead)?;
         let rows = tests::for_patients(
             self.access.store().conn(),
             &self.access.principal().rows,
             patient_ids,
+            columns,
         )
         .await?;
         self.access.read_tests(rows.iter().map(|t| t.id));

@@ -1,5 +1,8 @@
 //! Batching of nested lookups, so a page of patients with their tests costs two queries, not
 //! one per patient. Loaders are per request because what they may load depends on the caller.
+//!
+//! Keys carry the columns the nested selection reads (`store::columns`); one batch may hold
+//! several selections (aliases of the same field), each fetched by its own query.
 
 use std::collections::HashMap;
 
@@ -8,6 +11,7 @@ use entity::{lab_test, patient};
 use uuid::Uuid;
 
 use crate::access::Access;
+use crate::store::columns::Columns;
 
 pub struct Loaders {
     pub patients: DataLoader<PatientLoader>,
@@ -23,30 +27,59 @@ impl Loaders {
     }
 }
 
+/// A patient's id with the columns to read of it.
+pub type PatientKey = (Uuid, Columns<patient::Entity>);
+
 pub struct PatientLoader(Access);
 
-impl Loader<Uuid> for PatientLoader {
+impl Loader<PatientKey> for PatientLoader {
     type Value = patient::Model;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let rows = self.0.patients().get_many(keys).await?;
-        Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    async fn load(
+        &self,
+        keys: &[PatientKey],
+    ) -> Result<HashMap<PatientKey, Self::Value>, Self::Error> {
+        let mut found = HashMap::new();
+        for (columns, ids) in by_columns(keys) {
+            let rows = self.0.patients().get_many(&ids, columns).await?;
+            found.extend(rows.into_iter().map(|p| ((p.id, columns), p)));
+        }
+        Ok(found)
     }
 }
 
+/// A patient's id with the columns to read of each of its tests.
+pub type TestsOfPatientKey = (Uuid, Columns<lab_test::Entity>);
+
 pub struct TestsOfPatientLoader(Access);
 
-impl Loader<Uuid> for TestsOfPatientLoader {
+impl Loader<TestsOfPatientKey> for TestsOfPatientLoader {
     type Value = Vec<lab_test::Model>;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let rows = self.0.tests().of_patients(keys).await?;
-        let mut by_patient: HashMap<Uuid, Vec<lab_test::Model>> = HashMap::new();
-        for row in rows {
-            by_patient.entry(row.patient_id).or_default().push(row);
+    async fn load(
+        &self,
+        keys: &[TestsOfPatientKey],
+    ) -> Result<HashMap<TestsOfPatientKey, Self::Value>, Self::Error> {
+        let mut by_patient: HashMap<TestsOfPatientKey, Vec<lab_test::Model>> = HashMap::new();
+        for (columns, ids) in by_columns(keys) {
+            for row in self.0.tests().of_patients(&ids, columns).await? {
+                by_patient
+                    .entry((row.patient_id, columns))
+                    .or_default()
+                    .push(row);
+            }
         }
         Ok(by_patient)
     }
+}
+
+/// The keys' ids grouped by the columns they ask for: one query per distinct selection.
+fn by_columns<E>(keys: &[(Uuid, Columns<E>)]) -> HashMap<Columns<E>, Vec<Uuid>> {
+    let mut groups: HashMap<Columns<E>, Vec<Uuid>> = HashMap::new();
+    for (id, columns) in keys {
+        groups.entry(*columns).or_default().push(*id);
+    }
+    groups
 }

@@ -4,6 +4,7 @@ use super::ContextExt;
 use super::ids::{page, parse_id};
 use super::inputs::{AuditFilterInput, PatientFilterInput, TestFilterInput};
 use super::types::admin::{ApiKey, AuditEventConnection, Client, IntegrationSettings, Viewer};
+use super::types::page::node_fields;
 use super::types::patient::{Patient, PatientConnection};
 use super::types::test::{Test, TestConnection};
 
@@ -54,7 +55,8 @@ impl DataQuery {
         } else {
             None
         };
-        let rows = patients.list(&filter, page).await?;
+        let columns = Patient::columns(node_fields(ctx));
+        let rows = patients.list(&filter, page, columns).await?;
         Ok(Some(PatientConnection::new(rows, total)))
     }
 
@@ -84,7 +86,8 @@ impl DataQuery {
         } else {
             None
         };
-        let rows = tests.list(&filter, page).await?;
+        let columns = Test::columns(node_fields(ctx));
+        let rows = tests.list(&filter, page, columns).await?;
         Ok(Some(TestConnection::new(rows, total)))
     }
 }

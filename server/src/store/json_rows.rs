@@ -14,6 +14,7 @@ use sea_orm::{
 };
 use serde::de::DeserializeOwned;
 
+use super::columns::Columns;
 use crate::error::{AppError, AppResult};
 
 /// Runs `query` and returns its models in ascending `order`; on SQLite as one row. The order is
@@ -21,10 +22,13 @@ use crate::error::{AppError, AppResult};
 /// subquery's rows in order), on PostgreSQL as ORDER BY. Callers sort only where a LIMIT needs
 /// it (PostgreSQL drops the repeated sort key); a sort that is not needed costs SQLite a second
 /// one (3–9% of Q1 when `for_patients` had it).
+///
+/// On SQLite only `columns` are fetched; the others keep their `Default` in the models.
 pub async fn all<E>(
     db: &impl ConnectionTrait,
     query: Select<E>,
     order: E::Column,
+    columns: Columns<E>,
 ) -> AppResult<Vec<E::Model>>
 where
     E: EntityTrait,
@@ -34,13 +38,14 @@ where
     if backend != DbBackend::Sqlite {
         // PostgreSQL's driver streams rows on the request's own task, so there is no per-row
         // hand-over to save, and building JSON on the server measured slower (Q1 355 → 217
-        // req/s): plain rows there.
+        // req/s): plain rows there, all columns, because sea-orm builds a model only from a
+        // full row.
         return Ok(query.order_by_asc(order).all(db).await?);
     }
     let inner = backend.build(query.as_query());
     let sql = format!(
         "SELECT json_group_array(json_object({}) ORDER BY {}) FROM ({}) AS t",
-        sqlite_members::<E>(),
+        sqlite_members(columns),
         quoted(order.as_str()),
         inner.sql
     );
@@ -60,11 +65,12 @@ where
     })
 }
 
-/// `'name', "name", …` for `json_object`. SQLite stores uuids as 16-byte blobs, which JSON
+/// `'name', "name", …` for `json_object`, for the columns in `columns`. SQLite stores uuids as 16-byte blobs, which JSON
 /// cannot hold: they go out as 32 hex digits, a form `Uuid` parses. Other stored values
 /// (text, numbers, NULL) are JSON as they are.
-fn sqlite_members<E: EntityTrait>() -> String {
+fn sqlite_members<E: EntityTrait>(columns: Columns<E>) -> String {
     E::Column::iter()
+        .filter(|col| columns.contains(*col))
         .map(|col| {
             let name = col.as_str();
             let value = match col.def().get_column_type() {

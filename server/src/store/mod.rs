@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 mod bulk;
 pub mod clients;
+pub mod columns;
 mod json_rows;
 pub mod page;
 pub mod patients;

@@ -3,11 +3,12 @@ use entity::patient::{self, Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
-use super::page::{Page, PageRequest};
+use super::columns::Columns;
+use super::page::{Page, PageRequest, rows_of_page};
 use super::scope::condition;
 use super::{bulk, json_rows};
 use crate::domain::patient::PatientWrite;
@@ -97,11 +98,12 @@ pub async fn find_many(
     db: &impl ConnectionTrait,
     scope: &RowScope,
     ids: &[Uuid],
+    columns: Columns<Entity>,
 ) -> AppResult<Vec<patient::Model>> {
     let query = Entity::find()
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));
-    json_rows::all(db, query, Column::Id).await
+    json_rows::all(db, query, Column::Id, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]
@@ -110,13 +112,14 @@ pub async fn list(
     scope: &RowScope,
     filter: &PatientFilter,
     page: PageRequest,
+    columns: Columns<Entity>,
 ) -> AppResult<Page<patient::Model>> {
-    let mut query = Entity::find().filter(filtered(scope, filter));
-    if let Some(after) = page.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    let query = query.order_by_asc(Column::Id).limit(page.first + 1);
-    let rows = json_rows::all(db, query, Column::Id).await?;
+    let query = rows_of_page(
+        Entity::find().filter(filtered(scope, filter)),
+        Column::Id,
+        page,
+    );
+    let rows = json_rows::all(db, query, Column::Id, columns).await?;
     Ok(Page::from_overfetch(rows, page.first))
 }
 

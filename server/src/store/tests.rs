@@ -2,11 +2,12 @@ use chrono::{DateTime, Utc};
 use entity::lab_test::{self, Column, Entity};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, Set,
 };
 use uuid::Uuid;
 
-use super::page::{Page, PageRequest};
+use super::columns::Columns;
+use super::page::{Page, PageRequest, rows_of_page};
 use super::scope::condition;
 use super::{bulk, json_rows};
 use crate::domain::row_scope::RowScope;
@@ -87,13 +88,14 @@ pub async fn list(
     scope: &RowScope,
     filter: &TestFilter,
     page: PageRequest,
+    columns: Columns<Entity>,
 ) -> AppResult<Page<lab_test::Model>> {
-    let mut query = Entity::find().filter(filtered(scope, filter));
-    if let Some(after) = page.after {
-        query = query.filter(Column::Id.gt(after));
-    }
-    let query = query.order_by_asc(Column::Id).limit(page.first + 1);
-    let rows = json_rows::all(db, query, Column::Id).await?;
+    let query = rows_of_page(
+        Entity::find().filter(filtered(scope, filter)),
+        Column::Id,
+        page,
+    );
+    let rows = json_rows::all(db, query, Column::Id, columns).await?;
     Ok(Page::from_overfetch(rows, page.first))
 }
 
@@ -115,11 +117,12 @@ pub async fn for_patients(
     db: &impl ConnectionTrait,
     scope: &RowScope,
     patient_ids: &[Uuid],
+    columns: Columns<Entity>,
 ) -> AppResult<Vec<lab_test::Model>> {
     let query = Entity::find()
         .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));
-    json_rows::all(db, query, Column::Id).await
+    json_rows::all(db, query, Column::Id, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

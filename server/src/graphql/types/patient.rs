@@ -1,12 +1,13 @@
-use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::patient::Model;
+use entity::patient::{Column, Entity, Model};
 
 use super::page::PageInfo;
 use super::test::Test;
 use crate::domain::patient::AccountDecision;
 use crate::graphql::ids::{cursor, to_id};
 use crate::graphql::loaders::Loaders;
+use crate::store::columns::Columns;
 use crate::store::page::Page;
 use crate::store::patients::parse_list;
 
@@ -74,6 +75,39 @@ fn reason(raw: Option<&str>) -> Option<NoAccountReason> {
         Some("NO_EMAIL") => Some(NoAccountReason::NoEmail),
         Some("INVALID_EMAIL") => Some(NoAccountReason::InvalidEmail),
         _ => None,
+    }
+}
+
+impl Patient {
+    /// The columns that resolving `fields` reads, plus the keys every row carries. A field not
+    /// named here reads every column, so a new field is correct before it is fast; a test
+    /// compares every field of a projected list with the same patient read whole.
+    pub fn columns<'a>(fields: impl IntoIterator<Item = SelectionField<'a>>) -> Columns<Entity> {
+        let mut set = Columns::of(&[Column::Id, Column::ClientId, Column::LocationId]);
+        for field in fields {
+            let col = match field.name() {
+                "id" | "clientId" | "locationId" | "tests" | "__typename" => continue,
+                "externalPatientId" => Column::ExternalPatientId,
+                "createdAt" => Column::CreatedAt,
+                "updatedAt" => Column::UpdatedAt,
+                "hasAccount" | "accountStatus" => Column::AccountStatus,
+                "accountReason" => Column::AccountReason,
+                "firstName" => Column::FirstName,
+                "lastName" => Column::LastName,
+                "dateOfBirth" => Column::DateOfBirth,
+                "sex" => Column::Sex,
+                "email" => Column::Email,
+                "phone" => Column::Phone,
+                "address" => Column::Address,
+                "diagnoses" => Column::Diagnoses,
+                "medications" => Column::Medications,
+                "insurance" => Column::Insurance,
+                "billingAccount" => Column::BillingAccount,
+                _ => return Columns::all(),
+            };
+            set = set.with(col);
+        }
+        set
     }
 }
 
@@ -149,7 +183,11 @@ impl Patient {
     /// The patient's tests visible to the caller, oldest first.
     async fn tests(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Test>>> {
         let loaders = ctx.data::<Loaders>()?;
-        let tests = loaders.tests_of_patient.load_one(self.0.id).await?;
+        let columns = Test::columns(ctx.field().selection_set());
+        let tests = loaders
+            .tests_of_patient
+            .load_one((self.0.id, columns))
+            .await?;
         Ok(Some(
             tests.unwrap_or_default().into_iter().map(Test).collect(),
         ))

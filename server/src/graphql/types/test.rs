@@ -1,6 +1,6 @@
-use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::lab_test::Model;
+use entity::lab_test::{Column, Entity, Model};
 
 use super::page::PageInfo;
 use super::patient::Patient;
@@ -8,6 +8,7 @@ use crate::domain::lab_result::ResultLine;
 use crate::domain::test_status::TestStatus as Status;
 use crate::graphql::ids::{cursor, to_id};
 use crate::graphql::loaders::Loaders;
+use crate::store::columns::Columns;
 use crate::store::page::Page;
 
 /// Lifecycle of a test: ORDERED → COLLECTED → IN_PROGRESS → RESULTED, or CANCELLED.
@@ -108,6 +109,41 @@ impl From<ResultLine> for TestResult {
 /// A lab test (a sample/order in the lab's order index).
 pub struct Test(pub Model);
 
+impl Test {
+    /// The columns that resolving `fields` reads, plus the keys every row carries (the
+    /// patient id groups nested lists and finds the test's patient). As for `Patient`, a field
+    /// not named here reads every column.
+    pub fn columns<'a>(fields: impl IntoIterator<Item = SelectionField<'a>>) -> Columns<Entity> {
+        let mut set = Columns::of(&[
+            Column::Id,
+            Column::PatientId,
+            Column::ClientId,
+            Column::LocationId,
+        ]);
+        for field in fields {
+            let col = match field.name() {
+                "id" | "patientId" | "clientId" | "locationId" | "patient" | "__typename" => {
+                    continue;
+                }
+                "testCode" => Column::TestCode,
+                "testName" => Column::TestName,
+                "accessionNumber" => Column::AccessionNumber,
+                "status" => Column::Status,
+                "results" => Column::Results,
+                "orderedAt" => Column::OrderedAt,
+                "collectedAt" => Column::CollectedAt,
+                "resultedAt" => Column::ResultedAt,
+                "cancelledAt" => Column::CancelledAt,
+                "createdAt" => Column::CreatedAt,
+                "updatedAt" => Column::UpdatedAt,
+                _ => return Columns::all(),
+            };
+            set = set.with(col);
+        }
+        set
+    }
+}
+
 /// A lab test (a sample/order in the lab's order index).
 #[Object]
 impl Test {
@@ -162,9 +198,10 @@ impl Test {
     /// The patient the test belongs to.
     async fn patient(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Patient>> {
         let loaders = ctx.data::<Loaders>()?;
+        let columns = Patient::columns(ctx.field().selection_set());
         Ok(loaders
             .patients
-            .load_one(self.0.patient_id)
+            .load_one((self.0.patient_id, columns))
             .await?
             .map(Patient))
     }

@@ -1,0 +1,198 @@
+//! Lists fetch only the columns their selection reads (`store::columns`). Every field of a
+//! patient and of a test, asked alone and together, through every list form (nodes, edges,
+//! a fragment, the nested lists and the nested patient), must equal the same record read
+//! whole by id. The data is chosen so that no field's true value is its empty default in
+//! every record: a field mapped to the wrong column, or to none, fails here.
+
+use serde_json::{Value, json};
+use switchboard_tests::{TestApp, data, spawn_app};
+
+/// The fields of `type_name`, each with the selection it needs: nothing for scalars and
+/// enums, and the scalar fields of the inner type for objects (left out when `nested`).
+async fn fields_of(app: &TestApp, key: &str, type_name: &str, nested: bool) -> Vec<String> {
+    let query = "query($t:String!){ __type(name:$t){ fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }";
+    let resp = app.gql_as(key, query, json!({ "t": type_name })).await;
+    let mut out = Vec::new();
+    for field in data(&resp)["__type"]["fields"].as_array().unwrap() {
+        let name = field["name"].as_str().unwrap();
+        let mut ty = &field["type"];
+        while ty["name"].is_null() {
+            ty = &ty["ofType"];
+        }
+        if ty["kind"] == "OBJECT" {
+            if nested {
+                continue;
+            }
+            let inner = Box::pin(fields_of(app, key, ty["name"].as_str().unwrap(), true)).await;
+            out.push(format!("{name} {{ {} }}", inner.join(" ")));
+        } else {
+            out.push(name.to_owned());
+        }
+    }
+    out
+}
+
+/// `nodes` by id, from a list of objects.
+fn by_id(list: &Value) -> Vec<(String, Value)> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap().to_owned(), n.clone()))
+        .collect()
+}
+
+struct World {
+    key: String,
+    patients: Vec<String>,
+    tests: Vec<String>,
+}
+
+/// Two patients: one with every field and an account, one with nothing optional and no
+/// account; three tests: resulted with results, cancelled, and just ordered.
+async fn world(app: &TestApp) -> World {
+    let key = app.full_key().await;
+    let (client, loc) = (&app.fx.client_a, &app.fx.loc_a1);
+    let full = app
+        .patient_id(
+            &key,
+            client,
+            loc,
+            json!({
+                "externalPatientId": "EXT-1", "firstName": "Ada", "lastName": "Lovelace",
+                "dateOfBirth": "1985-12-10", "sex": "FEMALE", "email": "ada@example.org",
+                "phone": "+44 20 7946 0000", "address": "12 St James's Square, London",
+                "diagnoses": ["J45"], "medications": ["salbutamol"],
+                "insurance": "NHS", "billingAccount": "B-77"
+            }),
+        )
+        .await;
+    let bare = app.patient_id(&key, client, loc, json!({})).await;
+    let resulted = app.test_id(&key, &full, "ACC-P1").await;
+    let update = "mutation($id:ID!,$i:UpdateTestInput!){ updateTest(id:$id, input:$i){ id } }";
+    for status in ["COLLECTED", "IN_PROGRESS"] {
+        app.gql_as(
+            &key,
+            update,
+            json!({ "id": resulted, "i": { "status": status } }),
+        )
+        .await;
+    }
+    let results = json!([{ "code": "718-7", "name": "Hemoglobin", "value": "13.5", "unit": "g/dL", "referenceRange": "12-16", "abnormalFlag": "NORMAL" }]);
+    let resp = app
+        .gql_as(
+            &key,
+            update,
+            json!({ "id": resulted, "i": { "status": "RESULTED", "results": results } }),
+        )
+        .await;
+    data(&resp);
+    let cancelled = app.test_id(&key, &full, "ACC-P2").await;
+    let resp = app
+        .gql_as(
+            &key,
+            update,
+            json!({ "id": cancelled, "i": { "status": "CANCELLED" } }),
+        )
+        .await;
+    data(&resp);
+    let ordered = app.test_id(&key, &bare, "ACC-P3").await;
+    World {
+        key,
+        patients: vec![full, bare],
+        tests: vec![resulted, cancelled, ordered],
+    }
+}
+
+#[tokio::test]
+async fn every_field_read_through_a_list_equals_the_record_read_alone() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let patient_fields = fields_of(&app, &w.key, "Patient", false).await;
+    let test_fields = fields_of(&app, &w.key, "Test", false).await;
+    assert!(patient_fields.len() >= 20 && test_fields.len() >= 15);
+    let all_patient = patient_fields.join(" ");
+    let all_test = test_fields.join(" ");
+
+    // Each field alone, then all of them together.
+    for sel in patient_fields.iter().chain([&all_patient]) {
+        let mut whole = Vec::new();
+        for id in &w.patients {
+            let q = format!("query($id:ID!){{ patient(id:$id){{ id {sel} }} }}");
+            let resp = app.gql_as(&w.key, &q, json!({ "id": id })).await;
+            whole.push((id.clone(), data(&resp)["patient"].clone()));
+        }
+        let q = format!(
+            "query($c:ID!){{ patients(filter:{{clientId:$c}}){{ nodes {{ id {sel} }} edges {{ node {{ id ...P }} }} }} \
+             byFragment: patients(filter:{{clientId:$c}}){{ nodes {{ ... on Patient {{ id {sel} }} }} }} }} \
+             fragment P on Patient {{ {sel} }}"
+        );
+        let resp = app
+            .gql_as(&w.key, &q, json!({ "c": app.fx.client_a }))
+            .await;
+        let d = data(&resp);
+        let edges: Vec<Value> = d["patients"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect();
+        for list in [
+            by_id(&d["patients"]["nodes"]),
+            by_id(&Value::Array(edges)),
+            by_id(&d["byFragment"]["nodes"]),
+        ] {
+            assert_eq!(list, whole, "patient selection `{sel}`");
+        }
+    }
+
+    for sel in test_fields.iter().chain([&all_test]) {
+        let mut whole = Vec::new();
+        for id in &w.tests {
+            let q = format!("query($id:ID!){{ test(id:$id){{ id {sel} }} }}");
+            let resp = app.gql_as(&w.key, &q, json!({ "id": id })).await;
+            whole.push((id.clone(), data(&resp)["test"].clone()));
+        }
+        let q = format!(
+            "query($c:ID!){{ tests(filter:{{clientId:$c}}){{ nodes {{ id {sel} }} edges {{ node {{ id {sel} }} }} }} \
+             patients(filter:{{clientId:$c}}){{ nodes {{ tests {{ id {sel} }} other: tests {{ id }} }} }} }}"
+        );
+        let resp = app
+            .gql_as(&w.key, &q, json!({ "c": app.fx.client_a }))
+            .await;
+        let d = data(&resp);
+        let edges: Vec<Value> = d["tests"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].clone())
+            .collect();
+        let mut nested = Vec::new();
+        for patient in d["patients"]["nodes"].as_array().unwrap() {
+            nested.extend(by_id(&patient["tests"]));
+            // An alias with another selection is loaded in the same batch, with its own columns.
+            let other: Vec<&Value> = patient["other"].as_array().unwrap().iter().collect();
+            assert_eq!(other.len(), patient["tests"].as_array().unwrap().len());
+        }
+        for list in [
+            by_id(&d["tests"]["nodes"]),
+            by_id(&Value::Array(edges)),
+            nested,
+        ] {
+            assert_eq!(list, whole, "test selection `{sel}`");
+        }
+    }
+
+    // The nested patient of a test (batched by its own loader) against the patient alone.
+    let q = format!(
+        "query($c:ID!){{ tests(filter:{{clientId:$c}}){{ nodes {{ patient {{ id {all_patient} }} }} }} }}"
+    );
+    let resp = app
+        .gql_as(&w.key, &q, json!({ "c": app.fx.client_a }))
+        .await;
+    for node in data(&resp)["tests"]["nodes"].as_array().unwrap() {
+        let id = node["patient"]["id"].as_str().unwrap();
+        let q = format!("query($id:ID!){{ patient(id:$id){{ id {all_patient} }} }}");
+        let alone = app.gql_as(&w.key, &q, json!({ "id": id })).await;
+        assert_eq!(node["patient"], data(&alone)["patient"]);
+    }
+}
