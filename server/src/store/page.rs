@@ -1,4 +1,6 @@
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select};
+use sea_orm::{
+    ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+};
 use uuid::Uuid;
 
 /// Keyset pagination over time-ordered (v7) ids: `id > after ORDER BY id LIMIT first + 1`.
@@ -25,20 +27,31 @@ impl<T> Page<T> {
     }
 }
 
-/// The rows of one page of `filtered`: the page's ids are chosen first, then only those rows
-/// are read. Why: a credential limited to several locations matches rows in several ranges of
-/// the scope index, so the database sorts them by id to find the page. Sorting rows made
-/// SQLite read every matching row of the client (2,000 for a page of 51); sorting ids reads
-/// the index alone (`EXPLAIN QUERY PLAN`: covering index), and then 51 rows by key.
-/// The result is unordered; `json_rows::all` applies the order.
-pub fn rows_of_page<E>(filtered: Select<E>, id: E::Column, page: PageRequest) -> Select<E>
+/// The rows of one page of `filtered`, unordered (`json_rows::all` applies the order).
+///
+/// On SQLite the page's ids are chosen first, then only those rows are read. Why: a credential
+/// limited to several locations matches rows in several ranges of the scope index, so SQLite
+/// sorts them by id to find the page, and sorting rows made it read every matching row of the
+/// client (2,000 for a page of 51); sorting ids reads the index alone (covering index), then
+/// 51 rows by key. PostgreSQL instead walks the primary key in order and stops after the page
+/// (`EXPLAIN ANALYZE`: 0.10 ms), where the two-step form cost it 0.32 ms and Q1 a sixth.
+pub fn rows_of_page<E>(
+    backend: DbBackend,
+    filtered: Select<E>,
+    id: E::Column,
+    page: PageRequest,
+) -> Select<E>
 where
     E: EntityTrait,
 {
-    let mut ids = filtered.select_only().column(id);
+    let mut query = filtered;
     if let Some(after) = page.after {
-        ids = ids.filter(id.gt(after));
+        query = query.filter(id.gt(after));
     }
-    let ids = ids.order_by_asc(id).limit(page.first + 1).into_query();
+    let query = query.order_by_asc(id).limit(page.first + 1);
+    if backend != DbBackend::Sqlite {
+        return query;
+    }
+    let ids = query.select_only().column(id).into_query();
     E::find().filter(id.in_subquery(ids))
 }

@@ -115,6 +115,7 @@ pub async fn list(
     columns: Columns<Entity>,
 ) -> AppResult<Page<patient::Model>> {
     let query = rows_of_page(
+        db.get_database_backend(),
         Entity::find().filter(filtered(scope, filter)),
         Column::Id,
         page,

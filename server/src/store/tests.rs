@@ -91,6 +91,7 @@ pub async fn list(
     columns: Columns<Entity>,
 ) -> AppResult<Page<lab_test::Model>> {
     let query = rows_of_page(
+        db.get_database_backend(),
         Entity::find().filter(filtered(scope, filter)),
         Column::Id,
         page,
