@@ -33,6 +33,16 @@ async fn twenty_concurrent_creates_of_one_external_id_make_one_patient() {
         )
         .await;
     assert_eq!(data(&resp)["patients"]["totalCount"], 1);
+    // The change and its audit row are written together: the 19 refused creates left none.
+    let resp = app
+        .admin(
+            "{ auditEvents(filter:{ action: \"CREATE\", recordType: \"patient\" }) { nodes { recordIds } } }",
+            json!({}),
+        )
+        .await;
+    let creates = data(&resp)["auditEvents"]["nodes"].as_array().unwrap();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+    assert_eq!(creates[0]["recordIds"], json!([winner]));
 }
 
 /// Creates client A's MRN-1 again as `key` in `location`; asserts that it is refused as a

@@ -147,26 +147,24 @@ impl<'a> Patients<'a> {
             account_status: decision.status().to_owned(),
             account_reason: decision.reason().map(str::to_owned),
         };
+        let (id, row) = patients::new_row(new);
+        let event = self.access.event(
+            "CREATE",
+            "createPatient",
+            "patient",
+            vec![id.to_string()],
+            fields,
+        );
         let txn = store.begin_write().await?;
-        let inserted = patients::insert(&txn.txn, new).await;
-        let patient = match inserted {
+        let patient = match txn.insert_audited(row, event).await {
             Ok(patient) => patient,
             Err(AppError::Conflict(_)) if external.is_some() => {
-                drop(txn);
                 return Err(self
                     .duplicate(req.client_id, external.as_deref(), env)
                     .await);
             }
             Err(other) => return Err(other),
         };
-        let event = self.access.event(
-            "CREATE",
-            "createPatient",
-            "patient",
-            vec![patient.id.to_string()],
-            fields,
-        );
-        txn.commit_audited(event).await?;
         Ok((patient, decision))
     }
 

@@ -109,33 +109,24 @@ impl<'a> Tests<'a> {
         let patient = patients::find(&txn.txn, &p.rows, req.patient_id)
             .await?
             .ok_or_else(|| AppError::invalid("input.patientId", "no such patient"))?;
-        let created = tests::insert(
-            &txn.txn,
-            NewTest {
-                patient_id: patient.id,
-                client_id: patient.client_id,
-                location_id: patient.location_id,
-                test_code: req.test_code,
-                test_name: req.test_name,
-                accession_number: req.accession_number,
-                ordered_at: req.ordered_at.unwrap_or_else(Utc::now),
-            },
-        )
-        .await
-        .map_err(|e| match e {
+        let (id, row) = tests::new_row(NewTest {
+            patient_id: patient.id,
+            client_id: patient.client_id,
+            location_id: patient.location_id,
+            test_code: req.test_code,
+            test_name: req.test_name,
+            accession_number: req.accession_number,
+            ordered_at: req.ordered_at.unwrap_or_else(Utc::now),
+        });
+        let event = self
+            .access
+            .event("CREATE", "createTest", "test", vec![id.to_string()], vec![]);
+        let created = txn.insert_audited(row, event).await.map_err(|e| match e {
             AppError::Conflict(_) => {
                 AppError::Conflict("this accession number is already used for this client".into())
             }
             other => other,
         })?;
-        let event = self.access.event(
-            "CREATE",
-            "createTest",
-            "test",
-            vec![created.id.to_string()],
-            vec![],
-        );
-        txn.commit_audited(event).await?;
         Ok(created)
     }
 

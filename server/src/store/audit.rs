@@ -1,7 +1,8 @@
 use chrono::{DateTime, Utc};
 use entity::audit_event::{self, Column, Entity};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -46,6 +47,11 @@ fn to_active(e: NewAuditEvent) -> audit_event::ActiveModel {
         fields: Set(serde_json::to_string(&e.fields).unwrap_or_else(|_| "[]".into())),
         ip: Set(e.ip),
     }
+}
+
+/// The INSERT of one event, for sending with the change it records (`WriteTxn::insert_audited`).
+pub fn insert_statement(event: NewAuditEvent) -> sea_orm::sea_query::InsertStatement {
+    Entity::insert(to_active(event)).into_query()
 }
 
 #[tracing::instrument(skip_all, err(Debug), fields(n = events.len()))]

@@ -160,7 +160,14 @@ pub fn parse_list(raw: &str) -> Vec<String> {
 
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn insert(db: &impl ConnectionTrait, new: NewPatient) -> AppResult<patient::Model> {
-    Ok(row(Uuid::now_v7(), new, Utc::now()).insert(db).await?)
+    Ok(new_row(new).1.insert(db).await?)
+}
+
+/// A patient ready to insert, with its new id (for an audit event written with it; see
+/// `WriteTxn::insert_audited`).
+pub fn new_row(new: NewPatient) -> (Uuid, patient::ActiveModel) {
+    let id = Uuid::now_v7();
+    (id, row(id, new, Utc::now()))
 }
 
 /// Inserts many patients in one statement (bulk loads); see `bulk::insert_with_ids`.

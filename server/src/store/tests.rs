@@ -128,7 +128,14 @@ pub async fn for_patients(
 
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_test::Model> {
-    Ok(row(Uuid::now_v7(), new, Utc::now()).insert(db).await?)
+    Ok(new_row(new).1.insert(db).await?)
+}
+
+/// A test ready to insert, with its new id (for an audit event written with it; see
+/// `WriteTxn::insert_audited`).
+pub fn new_row(new: NewTest) -> (Uuid, lab_test::ActiveModel) {
+    let id = Uuid::now_v7();
+    (id, row(id, new, Utc::now()))
 }
 
 /// Inserts many tests in one statement (bulk loads); see `bulk::insert_with_ids`.
