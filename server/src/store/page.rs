@@ -1,7 +1,13 @@
 use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select,
 };
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
+
+use super::columns::Columns;
+use super::json_rows;
+use crate::error::AppResult;
 
 /// Keyset pagination over time-ordered (v7) ids: `id > after ORDER BY id LIMIT first + 1`.
 /// The extra row tells whether there is a next page without a second query.
@@ -27,6 +33,24 @@ impl<T> Page<T> {
     }
 }
 
+/// One page of `filtered` in `id` order, with the `columns` the caller reads (all list
+/// queries page this way).
+pub async fn fetch_page<E>(
+    db: &impl ConnectionTrait,
+    filtered: Select<E>,
+    id: E::Column,
+    page: PageRequest,
+    columns: Columns<E>,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: DeserializeOwned,
+{
+    let query = rows_of_page(db.get_database_backend(), filtered, id, page);
+    let rows = json_rows::all(db, query, id, columns).await?;
+    Ok(Page::from_overfetch(rows, page.first))
+}
+
 /// The rows of one page of `filtered`, unordered (`json_rows::all` applies the order).
 ///
 /// On SQLite the page's ids are chosen first, then only those rows are read. Why: a credential
@@ -35,7 +59,7 @@ impl<T> Page<T> {
 /// client (2,000 for a page of 51); sorting ids reads the index alone (covering index), then
 /// 51 rows by key. PostgreSQL instead walks the primary key in order and stops after the page
 /// (`EXPLAIN ANALYZE`: 0.10 ms), where the two-step form cost it 0.32 ms and Q1 a sixth.
-pub fn rows_of_page<E>(
+fn rows_of_page<E>(
     backend: DbBackend,
     filtered: Select<E>,
     id: E::Column,

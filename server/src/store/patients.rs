@@ -8,7 +8,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::page::{Page, PageRequest, rows_of_page};
+use super::page::{Page, PageRequest, fetch_page};
 use super::scope::condition;
 use super::{bulk, json_rows};
 use crate::domain::patient::PatientWrite;
@@ -114,14 +114,8 @@ pub async fn list(
     page: PageRequest,
     columns: Columns<Entity>,
 ) -> AppResult<Page<patient::Model>> {
-    let query = rows_of_page(
-        db.get_database_backend(),
-        Entity::find().filter(filtered(scope, filter)),
-        Column::Id,
-        page,
-    );
-    let rows = json_rows::all(db, query, Column::Id, columns).await?;
-    Ok(Page::from_overfetch(rows, page.first))
+    let query = Entity::find().filter(filtered(scope, filter));
+    fetch_page(db, query, Column::Id, page, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]
