@@ -40,16 +40,20 @@ impl<E: EntityTrait> Columns<E> {
         }
     }
 
-    pub fn union(self, other: Self) -> Self {
-        Self::from_bits(self.bits | other.bits)
-    }
-
     pub fn contains(&self, col: E::Column) -> bool {
-        position::<E>(col).is_none_or(|i| self.bits & (1 << i) != 0)
+        position::<E>(col).is_none_or(|i| self.has(i))
     }
 
-    pub fn is_all(&self) -> bool {
-        E::Column::iter().all(|col| self.contains(col))
+    /// The columns in the set, in declaration order (one pass, no lookup per column).
+    pub fn iter(self) -> impl Iterator<Item = E::Column> {
+        E::Column::iter()
+            .enumerate()
+            .filter(move |(i, _)| *i >= 64 || self.has(*i))
+            .map(|(_, col)| col)
+    }
+
+    fn has(&self, i: usize) -> bool {
+        self.bits & (1 << i) != 0
     }
 
     fn from_bits(bits: u64) -> Self {
@@ -96,7 +100,7 @@ impl<E> fmt::Debug for Columns<E> {
 #[cfg(test)]
 mod tests {
     use entity::patient::{Column, Entity};
-    use sea_orm::Iterable;
+    use sea_orm::{IdenStatic, Iterable};
 
     use super::Columns;
 
@@ -105,17 +109,20 @@ mod tests {
         let set = Columns::<Entity>::of(&[Column::Id, Column::FirstName]);
         assert!(set.contains(Column::Id) && set.contains(Column::FirstName));
         assert!(!set.contains(Column::Email) && !set.contains(Column::CreatedAt));
-        assert!(!set.is_all());
-        let wider = set.union(Columns::of(&[Column::Email]));
+        assert!(!Column::iter().all(|c| set.contains(c)));
+        let wider = set.with(Column::Email);
         assert!(wider.contains(Column::Email) && !wider.contains(Column::Phone));
         assert_ne!(set, wider);
+        let listed: Vec<_> = wider.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, ["id", "first_name", "email"]);
     }
 
     #[test]
     fn all_holds_every_column() {
         let all = Columns::<Entity>::all();
         assert!(Column::iter().all(|c| all.contains(c)));
-        assert!(all.is_all());
-        assert!(Columns::<Entity>::of(&Column::iter().collect::<Vec<_>>()).is_all());
+        assert_eq!(all.iter().count(), Column::iter().count());
+        let listed = Columns::<Entity>::of(&Column::iter().collect::<Vec<_>>());
+        assert!(Column::iter().all(|c| listed.contains(c)));
     }
 }

@@ -9,8 +9,8 @@
 
 use sea_orm::sea_query::ColumnType;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable, QueryOrder,
-    QueryTrait, Select, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, QueryOrder, QueryTrait,
+    Select, Statement,
 };
 use serde::de::DeserializeOwned;
 
@@ -65,12 +65,12 @@ where
     })
 }
 
-/// `'name', "name", …` for `json_object`, for the columns in `columns`. SQLite stores uuids as 16-byte blobs, which JSON
-/// cannot hold: they go out as 32 hex digits, a form `Uuid` parses. Other stored values
-/// (text, numbers, NULL) are JSON as they are.
+/// `'name', "name", …` for `json_object`, for the columns in `columns`. SQLite stores uuids
+/// as 16-byte blobs, which JSON cannot hold: they go out as 32 hex digits, a form `Uuid`
+/// parses. Other stored values (text, numbers, NULL) are JSON as they are.
 fn sqlite_members<E: EntityTrait>(columns: Columns<E>) -> String {
-    E::Column::iter()
-        .filter(|col| columns.contains(*col))
+    columns
+        .iter()
         .map(|col| {
             let name = col.as_str();
             let value = match col.def().get_column_type() {
