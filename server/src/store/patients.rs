@@ -160,8 +160,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPatient) -> AppResult<pat
 /// A patient ready to insert, with its new id (for an audit event written with it; see
 /// `WriteTxn::insert_audited`).
 pub fn new_row(new: NewPatient) -> (Uuid, patient::ActiveModel) {
-    let id = Uuid::now_v7();
-    (id, row(id, new, Utc::now()))
+    bulk::with_new_id(new, row)
 }
 
 /// Inserts many patients in one statement (bulk loads); see `bulk::insert_with_ids`.

@@ -128,8 +128,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_te
 /// A test ready to insert, with its new id (for an audit event written with it; see
 /// `WriteTxn::insert_audited`).
 pub fn new_row(new: NewTest) -> (Uuid, lab_test::ActiveModel) {
-    let id = Uuid::now_v7();
-    (id, row(id, new, Utc::now()))
+    bulk::with_new_id(new, row)
 }
 
 /// Inserts many tests in one statement (bulk loads); see `bulk::insert_with_ids`.
