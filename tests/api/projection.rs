@@ -41,6 +41,43 @@ fn by_id(list: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// `edges { node }` of a connection, by id.
+fn edge_nodes(connection: &Value) -> Vec<(String, Value)> {
+    let nodes = connection["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    by_id(&Value::Array(nodes))
+}
+
+/// Each record read alone by id through `field` (`patient` or `test`), by id.
+async fn read_alone(
+    app: &TestApp,
+    key: &str,
+    field: &str,
+    sel: &str,
+    ids: &[String],
+) -> Vec<(String, Value)> {
+    let q = format!("query($id:ID!){{ {field}(id:$id){{ id {sel} }} }}");
+    let mut out = Vec::new();
+    for id in ids {
+        let resp = app.gql_as(key, &q, json!({ "id": id })).await;
+        out.push((id.clone(), data(&resp)[field].clone()));
+    }
+    out
+}
+
+/// Moves a test on (the response must carry no errors).
+async fn update_test(app: &TestApp, key: &str, id: &str, input: Value) {
+    let update = "mutation($id:ID!,$i:UpdateTestInput!){ updateTest(id:$id, input:$i){ id } }";
+    let resp = app
+        .gql_as(key, update, json!({ "id": id, "i": input }))
+        .await;
+    data(&resp);
+}
+
 struct World {
     key: String,
     patients: Vec<String>,
@@ -68,33 +105,14 @@ async fn world(app: &TestApp) -> World {
         .await;
     let bare = app.patient_id(&key, client, loc, json!({})).await;
     let resulted = app.test_id(&key, &full, "ACC-P1").await;
-    let update = "mutation($id:ID!,$i:UpdateTestInput!){ updateTest(id:$id, input:$i){ id } }";
     for status in ["COLLECTED", "IN_PROGRESS"] {
-        app.gql_as(
-            &key,
-            update,
-            json!({ "id": resulted, "i": { "status": status } }),
-        )
-        .await;
+        update_test(app, &key, &resulted, json!({ "status": status })).await;
     }
     let results = json!([{ "code": "718-7", "name": "Hemoglobin", "value": "13.5", "unit": "g/dL", "referenceRange": "12-16", "abnormalFlag": "NORMAL" }]);
-    let resp = app
-        .gql_as(
-            &key,
-            update,
-            json!({ "id": resulted, "i": { "status": "RESULTED", "results": results } }),
-        )
-        .await;
-    data(&resp);
+    let input = json!({ "status": "RESULTED", "results": results });
+    update_test(app, &key, &resulted, input).await;
     let cancelled = app.test_id(&key, &full, "ACC-P2").await;
-    let resp = app
-        .gql_as(
-            &key,
-            update,
-            json!({ "id": cancelled, "i": { "status": "CANCELLED" } }),
-        )
-        .await;
-    data(&resp);
+    update_test(app, &key, &cancelled, json!({ "status": "CANCELLED" })).await;
     let ordered = app.test_id(&key, &bare, "ACC-P3").await;
     World {
         key,
@@ -115,12 +133,7 @@ async fn every_field_read_through_a_list_equals_the_record_read_alone() {
 
     // Each field alone, then all of them together.
     for sel in patient_fields.iter().chain([&all_patient]) {
-        let mut whole = Vec::new();
-        for id in &w.patients {
-            let q = format!("query($id:ID!){{ patient(id:$id){{ id {sel} }} }}");
-            let resp = app.gql_as(&w.key, &q, json!({ "id": id })).await;
-            whole.push((id.clone(), data(&resp)["patient"].clone()));
-        }
+        let whole = read_alone(&app, &w.key, "patient", sel, &w.patients).await;
         let q = format!(
             "query($c:ID!){{ patients(filter:{{clientId:$c}}){{ nodes {{ id {sel} }} edges {{ node {{ id ...P }} }} }} \
              byFragment: patients(filter:{{clientId:$c}}){{ nodes {{ ... on Patient {{ id {sel} }} }} }} }} \
@@ -130,15 +143,9 @@ async fn every_field_read_through_a_list_equals_the_record_read_alone() {
             .gql_as(&w.key, &q, json!({ "c": app.fx.client_a }))
             .await;
         let d = data(&resp);
-        let edges: Vec<Value> = d["patients"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["node"].clone())
-            .collect();
         for list in [
             by_id(&d["patients"]["nodes"]),
-            by_id(&Value::Array(edges)),
+            edge_nodes(&d["patients"]),
             by_id(&d["byFragment"]["nodes"]),
         ] {
             assert_eq!(list, whole, "patient selection `{sel}`");
@@ -146,12 +153,7 @@ async fn every_field_read_through_a_list_equals_the_record_read_alone() {
     }
 
     for sel in test_fields.iter().chain([&all_test]) {
-        let mut whole = Vec::new();
-        for id in &w.tests {
-            let q = format!("query($id:ID!){{ test(id:$id){{ id {sel} }} }}");
-            let resp = app.gql_as(&w.key, &q, json!({ "id": id })).await;
-            whole.push((id.clone(), data(&resp)["test"].clone()));
-        }
+        let whole = read_alone(&app, &w.key, "test", sel, &w.tests).await;
         let q = format!(
             "query($c:ID!){{ tests(filter:{{clientId:$c}}){{ nodes {{ id {sel} }} edges {{ node {{ id {sel} }} }} }} \
              patients(filter:{{clientId:$c}}){{ nodes {{ tests {{ id {sel} }} other: tests {{ id }} }} }} }}"
@@ -160,24 +162,14 @@ async fn every_field_read_through_a_list_equals_the_record_read_alone() {
             .gql_as(&w.key, &q, json!({ "c": app.fx.client_a }))
             .await;
         let d = data(&resp);
-        let edges: Vec<Value> = d["tests"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["node"].clone())
-            .collect();
         let mut nested = Vec::new();
         for patient in d["patients"]["nodes"].as_array().unwrap() {
             nested.extend(by_id(&patient["tests"]));
             // An alias with another selection is loaded in the same batch, with its own columns.
-            let other: Vec<&Value> = patient["other"].as_array().unwrap().iter().collect();
+            let other = patient["other"].as_array().unwrap();
             assert_eq!(other.len(), patient["tests"].as_array().unwrap().len());
         }
-        for list in [
-            by_id(&d["tests"]["nodes"]),
-            by_id(&Value::Array(edges)),
-            nested,
-        ] {
+        for list in [by_id(&d["tests"]["nodes"]), edge_nodes(&d["tests"]), nested] {
             assert_eq!(list, whole, "test selection `{sel}`");
         }
     }
@@ -189,10 +181,14 @@ async fn every_field_read_through_a_list_equals_the_record_read_alone() {
     let resp = app
         .gql_as(&w.key, &q, json!({ "c": app.fx.client_a }))
         .await;
-    for node in data(&resp)["tests"]["nodes"].as_array().unwrap() {
-        let id = node["patient"]["id"].as_str().unwrap();
-        let q = format!("query($id:ID!){{ patient(id:$id){{ id {all_patient} }} }}");
-        let alone = app.gql_as(&w.key, &q, json!({ "id": id })).await;
-        assert_eq!(node["patient"], data(&alone)["patient"]);
-    }
+    let nested: Vec<Value> = data(&resp)["tests"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["patient"].clone())
+        .collect();
+    let nested = by_id(&Value::Array(nested));
+    let ids: Vec<String> = nested.iter().map(|(id, _)| id.clone()).collect();
+    let alone = read_alone(&app, &w.key, "patient", &all_patient, &ids).await;
+    assert_eq!(nested, alone);
 }
