@@ -45,6 +45,65 @@ async fn twenty_concurrent_creates_of_one_external_id_make_one_patient() {
     assert_eq!(creates[0]["recordIds"], json!([winner]));
 }
 
+/// Concurrent creates are stored together (SQLite group commit): refused ones among them must
+/// leave nothing behind and must not take the others down with them.
+#[tokio::test]
+async fn refused_creates_among_concurrent_ones_leave_the_others_stored_with_their_audit() {
+    let mut app = spawn_app().await;
+    let key = app.full_key().await;
+    let attempts = (0..30).map(|i| {
+        // Every third create reuses one external id; the others are unique.
+        let external = if i % 3 == 0 {
+            "MRN-SHARED".to_owned()
+        } else {
+            format!("MRN-{i}")
+        };
+        app.create_patient(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": external }),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut created = Vec::new();
+    for r in &results {
+        match r.get("errors") {
+            None => created.push(
+                r["data"]["createPatient"]["patient"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            Some(_) => assert_eq!(codes(r), vec!["DUPLICATE_PATIENT"], "{r}"),
+        }
+    }
+    assert_eq!(created.len(), 21, "20 unique ids and one of the 10 shared");
+    app.restart().await;
+    for id in &created {
+        assert_eq!(app.audit_rows_for(id).await, 1, "{id} has its audit row");
+    }
+    let resp = app
+        .gql_as(
+            &key,
+            "query($c:ID!){ patients(first: 100, filter:{ clientId:$c }) { nodes { id } } }",
+            json!({ "c": app.fx.client_a }),
+        )
+        .await;
+    let mut stored: Vec<String> = data(&resp)["patients"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_owned())
+        .collect();
+    stored.sort();
+    created.sort();
+    assert_eq!(
+        stored, created,
+        "exactly the accepted creates survive a restart"
+    );
+}
+
 /// Creates client A's MRN-1 again as `key` in `location`; asserts that it is refused as a
 /// duplicate and returns the existing id the error discloses (null when hidden).
 async fn retry_mrn1(app: &TestApp, key: &str, location: &str) -> Value {

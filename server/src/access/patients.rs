@@ -155,8 +155,7 @@ impl<'a> Patients<'a> {
             vec![id.to_string()],
             fields,
         );
-        let txn = store.begin_write().await?;
-        let patient = match txn.insert_audited(row, event).await {
+        let patient = match store.insert_audited(row, event).await {
             Ok(patient) => patient,
             Err(AppError::Conflict(_)) if external.is_some() => {
                 return Err(self

@@ -49,7 +49,7 @@ fn to_active(e: NewAuditEvent) -> audit_event::ActiveModel {
     }
 }
 
-/// The INSERT of one event, for sending with the change it records (`WriteTxn::insert_audited`).
+/// The INSERT of one event, for sending with the change it records (`Store::insert_audited`).
 pub fn insert_statement(event: NewAuditEvent) -> sea_orm::sea_query::InsertStatement {
     Entity::insert(to_active(event)).into_query()
 }

@@ -7,6 +7,7 @@ pub mod audit;
 mod bulk;
 pub mod clients;
 pub mod columns;
+mod group_commit;
 mod json_rows;
 pub mod page;
 pub mod patients;
@@ -28,6 +29,7 @@ use sea_orm::{
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{AppError, AppResult};
+use group_commit::GroupWriter;
 
 #[derive(Clone)]
 pub struct Store {
@@ -39,6 +41,8 @@ pub struct Store {
     /// Statements executed since start: an operational figure, and how the tests prove
     /// that nested lists are batched rather than one query per row.
     statements: Arc<AtomicU64>,
+    /// SQLite only: stores plain inserts from concurrent requests in shared transactions.
+    group: Option<GroupWriter>,
 }
 
 /// A write transaction, holding the SQLite writer lock for as long as it lives.
@@ -61,11 +65,8 @@ impl WriteTxn<'_> {
     }
 
     /// Inserts `row` and its audit `event` in this transaction, commits both, and returns the
-    /// stored row. On SQLite the two INSERTs reach the connection's thread as one call (two
-    /// statements): inside the serialised write each hand-over to that thread is time every
-    /// other writer waits, and this saves one of four (BEGIN, the change, the audit row,
-    /// COMMIT). Every statement of the call runs (`query_all`); an error in either rolls
-    /// both back with the transaction.
+    /// stored row. For writes that must read in the same transaction first; a plain insert
+    /// goes through `Store::insert_audited`.
     pub async fn insert_audited<A>(
         self,
         row: A,
@@ -82,26 +83,45 @@ impl WriteTxn<'_> {
             self.commit_audited(event).await?;
             return Ok(model);
         }
-        let mut change = <A::Entity as EntityTrait>::insert(row).into_query();
-        change.returning_all();
-        let change = backend.build(&change);
-        let audit = backend.build(&audit::insert_statement(event));
-        let values = [change.values, audit.values]
-            .into_iter()
-            .flatten()
-            .flat_map(|v| v.0)
-            .collect();
-        let sql = format!("{}; {}", change.sql, audit.sql);
-        let both = Statement::from_sql_and_values(backend, sql, sea_orm::Values(values));
-        let rows = self.txn.query_all_raw(both).await?;
-        let stored = rows
-            .first()
-            .map(|r| <A::Entity as EntityTrait>::Model::from_query_result(r, ""))
-            .transpose()?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the insert returned no row")))?;
+        let rows = self
+            .txn
+            .query_all_raw(insert_and_audit(backend, row, event))
+            .await?;
         self.commit().await?;
-        Ok(stored)
+        first_row::<A::Entity>(rows)
     }
+}
+
+/// The INSERT … RETURNING of `row` and the INSERT of its audit `event`, as one SQLite call of
+/// two statements. Inside the serialised write each hand-over to the connection's thread is
+/// time every other writer waits, and this saves one. Every statement of the call runs
+/// (`query_all`); an error in either rolls both back with the transaction (or savepoint).
+fn insert_and_audit<A>(backend: DbBackend, row: A, event: audit::NewAuditEvent) -> Statement
+where
+    A: ActiveModelTrait,
+{
+    let mut change = <A::Entity as EntityTrait>::insert(row).into_query();
+    change.returning_all();
+    let change = backend.build(&change);
+    let audit = backend.build(&audit::insert_statement(event));
+    let values = [change.values, audit.values]
+        .into_iter()
+        .flatten()
+        .flat_map(|v| v.0)
+        .collect();
+    let sql = format!("{}; {}", change.sql, audit.sql);
+    Statement::from_sql_and_values(backend, sql, sea_orm::Values(values))
+}
+
+/// The row an INSERT … RETURNING gave back.
+fn first_row<E: EntityTrait>(rows: Vec<sea_orm::QueryResult>) -> AppResult<E::Model>
+where
+    E::Model: FromQueryResult,
+{
+    rows.first()
+        .map(|r| E::Model::from_query_result(r, ""))
+        .transpose()?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the insert returned no row")))
 }
 
 /// Connections opened at once at start-up on PostgreSQL (see `Store::connect`).
@@ -156,10 +176,14 @@ impl Store {
         });
         let write_lock =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let group = write_lock
+            .as_ref()
+            .map(|lock| GroupWriter::start(db.clone(), lock.clone()));
         Ok(Store {
             db,
             write_lock,
             statements,
+            group,
         })
     }
 
@@ -189,6 +213,29 @@ impl Store {
         };
         let txn = self.db.begin().await?;
         Ok(WriteTxn { txn, _guard: guard })
+    }
+
+    /// Inserts `row` and its audit `event`, committed together, and returns the stored row.
+    /// On SQLite it joins concurrent inserts in one transaction (`group_commit`); on
+    /// PostgreSQL, whose writers do not wait for each other, it has a transaction of its own.
+    pub async fn insert_audited<A>(
+        &self,
+        row: A,
+        event: audit::NewAuditEvent,
+    ) -> AppResult<<A::Entity as EntityTrait>::Model>
+    where
+        A: ActiveModelTrait + ActiveModelBehavior + Send,
+        <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + FromQueryResult,
+    {
+        match &self.group {
+            Some(group) => {
+                let rows = group
+                    .write(insert_and_audit(self.backend(), row, event))
+                    .await?;
+                first_row::<A::Entity>(rows)
+            }
+            None => self.begin_write().await?.insert_audited(row, event).await,
+        }
     }
 
     /// Refreshes the query planner's statistics. Without them SQLite guesses, and for
