@@ -192,3 +192,26 @@ async fn every_field_read_through_a_list_equals_the_record_read_alone() {
     let alone = read_alone(&app, &w.key, "patient", &all_patient, &ids).await;
     assert_eq!(nested, alone);
 }
+
+/// Lists resolve plain fields their own way (`graphql/types/plain.rs`); aliases, `__typename`
+/// and a field asked twice must come out exactly as when the record is read alone.
+#[tokio::test]
+async fn aliases_typenames_and_repeated_fields_in_a_list_equal_the_record_read_alone() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    for sel in [
+        "__typename first: firstName last: lastName tests { __typename code: testCode status s: status id }",
+        "firstName firstName name: lastName tests { id id testCode }",
+    ] {
+        let whole = read_alone(&app, &w.key, "patient", sel, &w.patients).await;
+        let q = format!(
+            "query($c:ID!){{ patients(filter:{{clientId:$c}}){{ nodes {{ id {sel} }} edges {{ node {{ id {sel} }} }} }} }}"
+        );
+        let resp = app
+            .gql_as(&w.key, &q, json!({ "c": app.fx.client_a }))
+            .await;
+        let d = data(&resp);
+        assert_eq!(by_id(&d["patients"]["nodes"]), whole, "`{sel}`");
+        assert_eq!(edge_nodes(&d["patients"]), whole, "`{sel}`");
+    }
+}

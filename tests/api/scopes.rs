@@ -3,7 +3,38 @@
 use serde_json::{Value, json};
 use switchboard_tests::{ALL_SCOPES, codes, data, spawn_app};
 
-const PATIENT_FIELDS: &str = "query($id:ID!){ patient(id:$id){ id externalPatientId firstName lastName dateOfBirth sex email phone address diagnoses medications insurance billingAccount } }";
+const PATIENT_FIELDS: &str = "id externalPatientId firstName lastName dateOfBirth sex email phone address diagnoses medications insurance billingAccount";
+
+/// Every way to read one patient: alone and through both list forms, whose objects are
+/// resolved another way (`graphql/types/plain.rs`). Each is (query, path to the patient).
+fn read_forms() -> Vec<(String, Value)> {
+    let list = r#"patients(filter:{ externalPatientId: "EXT-1" })"#;
+    vec![
+        (
+            format!("query($id:ID!){{ patient(id:$id){{ {PATIENT_FIELDS} }} }}"),
+            json!(["patient"]),
+        ),
+        (
+            format!("{{ {list} {{ nodes {{ {PATIENT_FIELDS} }} }} }}"),
+            json!(["patients", "nodes", 0]),
+        ),
+        (
+            format!("{{ {list} {{ edges {{ node {{ {PATIENT_FIELDS} }} }} }} }}"),
+            json!(["patients", "edges", 0, "node"]),
+        ),
+    ]
+}
+
+/// The value at `path` (keys and indexes) under `root`.
+fn at<'a>(root: &'a Value, path: &Value) -> &'a Value {
+    path.as_array()
+        .unwrap()
+        .iter()
+        .fold(root, |v, step| match step {
+            Value::Number(i) => &v[i.as_u64().unwrap() as usize],
+            other => &v[other.as_str().unwrap()],
+        })
+}
 
 /// (category, its fields, a value for one of them in a create input)
 fn categories() -> Vec<(&'static str, &'static [&'static str], Value)> {
@@ -54,43 +85,45 @@ async fn each_category_is_readable_only_with_its_read_scope() {
     for (category, fields, _) in categories() {
         let read = format!("{category}:read");
         let with = app.key(&["patients:read", &read]).await;
-        let resp = app.gql_as(&with, PATIENT_FIELDS, json!({ "id": id })).await;
-        let patient = &resp["data"]["patient"];
-        for field in fields {
-            assert!(
-                !patient[field].is_null(),
-                "{field} should be served with {read}"
-            );
-        }
-        // Every refusal names a scope of another category, never this one.
-        for err in resp["errors"].as_array().unwrap() {
-            assert_eq!(err["extensions"]["code"], "FORBIDDEN");
-            assert_ne!(err["extensions"]["requiredScope"], json!(read));
-        }
         let others: Vec<&str> = ALL_SCOPES.iter().copied().filter(|s| *s != read).collect();
         let without = app.key(&others).await;
-        let resp = app
-            .gql_as(&without, PATIENT_FIELDS, json!({ "id": id }))
-            .await;
-        let patient = &resp["data"]["patient"];
-        assert_eq!(
-            patient["id"],
-            json!(id),
-            "the rest of the response is served"
-        );
-        for field in fields {
-            assert!(
-                patient[field].is_null(),
-                "{field} must be hidden without {read}"
+        for (query, path) in read_forms() {
+            let resp = app.gql_as(&with, &query, json!({ "id": id })).await;
+            let patient = at(&resp["data"], &path);
+            for field in fields {
+                assert!(
+                    !patient[field].is_null(),
+                    "{field} should be served with {read}: {query}"
+                );
+            }
+            // Every refusal names a scope of another category, never this one.
+            for err in resp["errors"].as_array().unwrap() {
+                assert_eq!(err["extensions"]["code"], "FORBIDDEN");
+                assert_ne!(err["extensions"]["requiredScope"], json!(read));
+            }
+            let resp = app.gql_as(&without, &query, json!({ "id": id })).await;
+            let patient = at(&resp["data"], &path);
+            assert_eq!(
+                patient["id"],
+                json!(id),
+                "the rest of the response is served: {query}"
             );
-            let err = resp["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["path"] == json!(["patient", field]))
-                .unwrap_or_else(|| panic!("no error for {field}: {resp}"));
-            assert_eq!(err["extensions"]["code"], "FORBIDDEN");
-            assert_eq!(err["extensions"]["requiredScope"], json!(read));
+            for field in fields {
+                assert!(
+                    patient[field].is_null(),
+                    "{field} must be hidden without {read}: {query}"
+                );
+                let mut field_path = path.as_array().unwrap().clone();
+                field_path.push(json!(field));
+                let err = resp["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["path"] == json!(field_path))
+                    .unwrap_or_else(|| panic!("no error for {field}: {resp}"));
+                assert_eq!(err["extensions"]["code"], "FORBIDDEN");
+                assert_eq!(err["extensions"]["requiredScope"], json!(read));
+            }
         }
     }
 }
@@ -135,8 +168,9 @@ async fn writing_a_category_needs_its_write_scope_and_writes_nothing_otherwise()
         .await;
     assert_eq!(data(&count)["patients"]["totalCount"], 5);
     // The refused updates changed nothing.
+    let (read_alone, _) = &read_forms()[0];
     let resp = app
-        .gql_as(&full, PATIENT_FIELDS, json!({ "id": existing }))
+        .gql_as(&full, read_alone, json!({ "id": existing }))
         .await;
     assert_eq!(data(&resp)["patient"]["phone"], "+1-555-0100");
 }

@@ -1,4 +1,5 @@
 pub mod admin;
 pub mod page;
 pub mod patient;
+pub mod plain;
 pub mod test;

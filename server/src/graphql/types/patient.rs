@@ -1,8 +1,11 @@
-use async_graphql::{ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject};
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject, Value,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::patient::{Column, Entity, Model};
 
 use super::page::PageInfo;
+use super::plain::{Plain, PlainFields, text};
 use super::test::Test;
 use crate::domain::patient::AccountDecision;
 use crate::graphql::ids::{cursor, to_id};
@@ -111,9 +114,30 @@ impl Patient {
     }
 }
 
+impl PlainFields for Patient {
+    fn plain(&self, name: &str) -> Option<Value> {
+        let p = &self.0;
+        Some(match name {
+            "id" => Value::String(to_id(p.id).0),
+            "clientId" => Value::String(to_id(p.client_id).0),
+            "locationId" => Value::String(to_id(p.location_id).0),
+            "externalPatientId" => text(p.external_patient_id.as_deref()),
+            "firstName" => text(p.first_name.as_deref()),
+            "lastName" => text(p.last_name.as_deref()),
+            "email" => text(p.email.as_deref()),
+            "phone" => text(p.phone.as_deref()),
+            "address" => text(p.address.as_deref()),
+            "insurance" => text(p.insurance.as_deref()),
+            "billingAccount" => text(p.billing_account.as_deref()),
+            "hasAccount" => Value::Boolean(p.account_status != "NONE"),
+            _ => return None,
+        })
+    }
+}
+
 /// A patient of a client organisation. Fields are grouped in data categories; each field
 /// states the scope it needs, and a caller without it gets `null` and a FORBIDDEN error.
-#[Object]
+#[Object(serial)]
 impl Patient {
     /// Switchboard's id of the patient.
     async fn id(&self) -> Option<ID> {
@@ -181,7 +205,7 @@ impl Patient {
         self.0.billing_account.as_deref()
     }
     /// The patient's tests visible to the caller, oldest first.
-    async fn tests(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Test>>> {
+    async fn tests(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Plain<Test>>>> {
         let loaders = ctx.data::<Loaders>()?;
         let columns = Test::columns(ctx.field().selection_set());
         let tests = loaders
@@ -189,7 +213,11 @@ impl Patient {
             .load_one((self.0.id, columns))
             .await?;
         Ok(Some(
-            tests.unwrap_or_default().into_iter().map(Test).collect(),
+            tests
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| Plain(Test(t)))
+                .collect(),
         ))
     }
 }
@@ -236,7 +264,7 @@ pub struct UpdatePatientPayload {
 #[derive(SimpleObject)]
 pub struct PatientEdge {
     pub cursor: String,
-    pub node: Patient,
+    pub node: Plain<Patient>,
 }
 
 /// A page of patients.
@@ -252,10 +280,10 @@ pub struct PatientConnection {
 #[ComplexObject]
 impl PatientConnection {
     /// The patients of this page (the edges' nodes).
-    async fn nodes(&self) -> Vec<Patient> {
+    async fn nodes(&self) -> Vec<Plain<Patient>> {
         self.edges
             .iter()
-            .map(|e| Patient(e.node.0.clone()))
+            .map(|e| Plain(Patient(e.node.0.0.clone())))
             .collect()
     }
     /// All patients matching the filter, across pages.
@@ -273,7 +301,7 @@ impl PatientConnection {
                 .into_iter()
                 .map(|p| PatientEdge {
                     cursor: cursor(p.id),
-                    node: Patient(p),
+                    node: Plain(Patient(p)),
                 })
                 .collect(),
             page_info: PageInfo {

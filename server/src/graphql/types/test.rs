@@ -1,9 +1,13 @@
-use async_graphql::{ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject};
+use async_graphql::resolver_utils::enum_value;
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject, Value,
+};
 use chrono::{DateTime, Utc};
 use entity::lab_test::{Column, Entity, Model};
 
 use super::page::PageInfo;
 use super::patient::Patient;
+use super::plain::{Plain, PlainFields};
 use crate::domain::lab_result::ResultLine;
 use crate::domain::test_status::TestStatus as Status;
 use crate::graphql::ids::{cursor, to_id};
@@ -144,8 +148,28 @@ impl Test {
     }
 }
 
+impl PlainFields for Test {
+    fn plain(&self, name: &str) -> Option<Value> {
+        let t = &self.0;
+        Some(match name {
+            "id" => Value::String(to_id(t.id).0),
+            "patientId" => Value::String(to_id(t.patient_id).0),
+            "clientId" => Value::String(to_id(t.client_id).0),
+            "locationId" => Value::String(to_id(t.location_id).0),
+            "testCode" => Value::String(t.test_code.clone()),
+            "testName" => Value::String(t.test_name.clone()),
+            "accessionNumber" => Value::String(t.accession_number.clone()),
+            "status" => match t.status.parse::<Status>() {
+                Ok(status) => enum_value(TestStatus::from(status)),
+                Err(_) => Value::Null,
+            },
+            _ => return None,
+        })
+    }
+}
+
 /// A lab test (a sample/order in the lab's order index).
-#[Object]
+#[Object(serial)]
 impl Test {
     async fn id(&self) -> Option<ID> {
         Some(to_id(self.0.id))
@@ -211,7 +235,7 @@ impl Test {
 #[derive(SimpleObject)]
 pub struct TestEdge {
     pub cursor: String,
-    pub node: Test,
+    pub node: Plain<Test>,
 }
 
 /// A page of tests.
@@ -227,8 +251,11 @@ pub struct TestConnection {
 #[ComplexObject]
 impl TestConnection {
     /// The tests of this page (the edges' nodes).
-    async fn nodes(&self) -> Vec<Test> {
-        self.edges.iter().map(|e| Test(e.node.0.clone())).collect()
+    async fn nodes(&self) -> Vec<Plain<Test>> {
+        self.edges
+            .iter()
+            .map(|e| Plain(Test(e.node.0.0.clone())))
+            .collect()
     }
     /// All tests matching the filter, across pages.
     async fn total_count(&self) -> Option<u64> {
@@ -245,7 +272,7 @@ impl TestConnection {
                 .into_iter()
                 .map(|t| TestEdge {
                     cursor: cursor(t.id),
-                    node: Test(t),
+                    node: Plain(Test(t)),
                 })
                 .collect(),
             page_info: PageInfo {
