@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migration::MigratorTrait;
+use sea_orm::sea_query::{CommonTableExpression, PostgresQueryBuilder, WithClause};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ConnectOptions, ConnectionTrait, Database,
     DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult,
@@ -77,12 +78,6 @@ impl WriteTxn<'_> {
         <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + FromQueryResult,
     {
         let backend = self.txn.get_database_backend();
-        if backend != DbBackend::Sqlite {
-            // PostgreSQL prepares one statement per call.
-            let model = row.insert(&self.txn).await?;
-            self.commit_audited(event).await?;
-            return Ok(model);
-        }
         let rows = self
             .txn
             .query_all_raw(insert_and_audit(backend, row, event))
@@ -92,18 +87,29 @@ impl WriteTxn<'_> {
     }
 }
 
-/// The INSERT … RETURNING of `row` and the INSERT of its audit `event`, as one SQLite call of
-/// two statements. Inside the serialised write each hand-over to the connection's thread is
-/// time every other writer waits, and this saves one. Every statement of the call runs
-/// (`query_all`); an error in either rolls both back with the transaction (or savepoint).
+/// The INSERT … RETURNING of `row` together with the INSERT of its audit `event`, as one call:
+/// each call is a round trip to PostgreSQL, and on SQLite a hand-over to the connection's
+/// thread, which inside the serialised write is time every other writer waits. On PostgreSQL
+/// it is one statement (the audit INSERT in a `WITH`), atomic on its own; on SQLite, which has
+/// no INSERT in `WITH`, two statements that the caller runs in a transaction or savepoint.
+/// Either way an error in one leaves neither stored.
 fn insert_and_audit<A>(backend: DbBackend, row: A, event: audit::NewAuditEvent) -> Statement
 where
     A: ActiveModelTrait,
 {
     let mut change = <A::Entity as EntityTrait>::insert(row).into_query();
     change.returning_all();
+    let audit = audit::insert_statement(event);
+    if backend == DbBackend::Postgres {
+        let mut cte = CommonTableExpression::new();
+        cte.query(audit).table_name("audit");
+        let mut clause = WithClause::new();
+        clause.cte(cte);
+        let (sql, values) = change.with(clause).build(PostgresQueryBuilder);
+        return Statement::from_sql_and_values(backend, sql, values);
+    }
     let change = backend.build(&change);
-    let audit = backend.build(&audit::insert_statement(event));
+    let audit = backend.build(&audit);
     let values = [change.values, audit.values]
         .into_iter()
         .flatten()
@@ -217,7 +223,8 @@ impl Store {
 
     /// Inserts `row` and its audit `event`, committed together, and returns the stored row.
     /// On SQLite it joins concurrent inserts in one transaction (`group_commit`); on
-    /// PostgreSQL, whose writers do not wait for each other, it has a transaction of its own.
+    /// PostgreSQL, whose writers do not wait for each other, it is one statement of its own
+    /// (no BEGIN and COMMIT round trips).
     pub async fn insert_audited<A>(
         &self,
         row: A,
@@ -234,7 +241,13 @@ impl Store {
                     .await?;
                 first_row::<A::Entity>(rows)
             }
-            None => self.begin_write().await?.insert_audited(row, event).await,
+            None => {
+                let rows = self
+                    .db
+                    .query_all_raw(insert_and_audit(self.backend(), row, event))
+                    .await?;
+                first_row::<A::Entity>(rows)
+            }
         }
     }
 
