@@ -31,6 +31,9 @@ done
 
 command -v wrk >/dev/null 2>&1 || apt_install wrk
 cargo build --release --bin switchboard
+# The build leaves hundreds of MiB of dirty pages; written back during the first start-up they
+# stalled its few fsyncs (326 and 692 ms against ~30 ms otherwise). Flush them first.
+sync
 bin=target/release/switchboard
 mkdir -p target/bench
 report="target/bench/$(date -u +%Y%m%dT%H%M%SZ)-${patients}.md"
