@@ -23,9 +23,9 @@ use anyhow::Context;
 use migration::MigratorTrait;
 use sea_orm::sea_query::{CommonTableExpression, PostgresQueryBuilder, WithClause};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult,
-    IntoActiveModel, QueryTrait, Statement, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryTrait, Statement,
+    TransactionTrait,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -74,8 +74,8 @@ impl WriteTxn<'_> {
         event: audit::NewAuditEvent,
     ) -> AppResult<<A::Entity as EntityTrait>::Model>
     where
-        A: ActiveModelTrait + ActiveModelBehavior + Send,
-        <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + FromQueryResult,
+        A: ActiveModelTrait + Send,
+        <A::Entity as EntityTrait>::Model: FromQueryResult,
     {
         let backend = self.txn.get_database_backend();
         let rows = self
@@ -231,8 +231,8 @@ impl Store {
         event: audit::NewAuditEvent,
     ) -> AppResult<<A::Entity as EntityTrait>::Model>
     where
-        A: ActiveModelTrait + ActiveModelBehavior + Send,
-        <A::Entity as EntityTrait>::Model: IntoActiveModel<A> + FromQueryResult,
+        A: ActiveModelTrait + Send,
+        <A::Entity as EntityTrait>::Model: FromQueryResult,
     {
         match &self.group {
             Some(group) => {
