@@ -103,10 +103,12 @@ impl<'a> Tests<'a> {
         self.require(Scope::TestsCreate)?;
         let store = self.access.store();
         let p = self.access.principal();
-        let txn = store.begin_write().await?;
         // The patient must be visible to the caller: a test cannot be attached to a patient
-        // outside the credential's clients or locations.
-        let patient = patients::find(&txn.txn, &p.rows, req.patient_id)
+        // outside the credential's clients or locations. Read before the write, not in its
+        // transaction: a patient's client and location never change and patients are never
+        // deleted, so what this read decides still holds at the insert (whose foreign key
+        // refuses a missing patient regardless).
+        let patient = patients::find(store.conn(), &p.rows, req.patient_id)
             .await?
             .ok_or_else(|| AppError::invalid("input.patientId", "no such patient"))?;
         let (id, row) = tests::new_row(NewTest {
@@ -121,12 +123,15 @@ impl<'a> Tests<'a> {
         let event = self
             .access
             .event("CREATE", "createTest", "test", vec![id.to_string()], vec![]);
-        let created = txn.insert_audited(row, event).await.map_err(|e| match e {
-            AppError::Conflict(_) => {
-                AppError::Conflict("this accession number is already used for this client".into())
-            }
-            other => other,
-        })?;
+        let created = store
+            .insert_audited(row, event)
+            .await
+            .map_err(|e| match e {
+                AppError::Conflict(_) => AppError::Conflict(
+                    "this accession number is already used for this client".into(),
+                ),
+                other => other,
+            })?;
         Ok(created)
     }
 

@@ -64,34 +64,13 @@ impl WriteTxn<'_> {
         audit::insert_many(&self.txn, vec![event]).await?;
         self.commit().await
     }
-
-    /// Inserts `row` and its audit `event` in this transaction, commits both, and returns the
-    /// stored row. For writes that must read in the same transaction first; a plain insert
-    /// goes through `Store::insert_audited`.
-    pub async fn insert_audited<A>(
-        self,
-        row: A,
-        event: audit::NewAuditEvent,
-    ) -> AppResult<<A::Entity as EntityTrait>::Model>
-    where
-        A: ActiveModelTrait + Send,
-        <A::Entity as EntityTrait>::Model: FromQueryResult,
-    {
-        let backend = self.txn.get_database_backend();
-        let rows = self
-            .txn
-            .query_all_raw(insert_and_audit(backend, row, event))
-            .await?;
-        self.commit().await?;
-        first_row::<A::Entity>(rows)
-    }
 }
 
 /// The INSERT … RETURNING of `row` together with the INSERT of its audit `event`, as one call:
 /// each call is a round trip to PostgreSQL, and on SQLite a hand-over to the connection's
 /// thread, which inside the serialised write is time every other writer waits. On PostgreSQL
 /// it is one statement (the audit INSERT in a `WITH`), atomic on its own; on SQLite, which has
-/// no INSERT in `WITH`, two statements that the caller runs in a transaction or savepoint.
+/// no INSERT in `WITH`, two statements that the group writer runs in a savepoint.
 /// Either way an error in one leaves neither stored.
 fn insert_and_audit<A>(backend: DbBackend, row: A, event: audit::NewAuditEvent) -> Statement
 where
@@ -234,21 +213,12 @@ impl Store {
         A: ActiveModelTrait + Send,
         <A::Entity as EntityTrait>::Model: FromQueryResult,
     {
-        match &self.group {
-            Some(group) => {
-                let rows = group
-                    .write(insert_and_audit(self.backend(), row, event))
-                    .await?;
-                first_row::<A::Entity>(rows)
-            }
-            None => {
-                let rows = self
-                    .db
-                    .query_all_raw(insert_and_audit(self.backend(), row, event))
-                    .await?;
-                first_row::<A::Entity>(rows)
-            }
-        }
+        let statement = insert_and_audit(self.backend(), row, event);
+        let rows = match &self.group {
+            Some(group) => group.write(statement).await?,
+            None => self.db.query_all_raw(statement).await?,
+        };
+        first_row::<A::Entity>(rows)
     }
 
     /// Refreshes the query planner's statistics. Without them SQLite guesses, and for

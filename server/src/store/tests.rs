@@ -126,7 +126,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_te
 }
 
 /// A test ready to insert, with its new id (for an audit event written with it; see
-/// `WriteTxn::insert_audited`).
+/// `Store::insert_audited`).
 pub fn new_row(new: NewTest) -> (Uuid, lab_test::ActiveModel) {
     bulk::with_new_id(new, row)
 }
