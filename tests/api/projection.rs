@@ -202,6 +202,8 @@ async fn aliases_typenames_and_repeated_fields_in_a_list_equal_the_record_read_a
     for sel in [
         "__typename first: firstName last: lastName tests { __typename code: testCode status s: status id }",
         "firstName firstName name: lastName tests { id id testCode }",
+        // One key twice with different selections: the two must be merged.
+        "tests { id } tests { testCode }",
     ] {
         let whole = read_alone(&app, &w.key, "patient", sel, &w.patients).await;
         let q = format!(

@@ -76,9 +76,8 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let guard = lock.lock().await;
-        let jobs: Vec<Job> = std::mem::take(&mut batch);
         let (statements, replies): (Vec<_>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.statement, j.reply)).unzip();
+            batch.drain(..).map(|j| (j.statement, j.reply)).unzip();
         let outcomes = match store_batch(&db, statements).await {
             Ok(outcomes) => outcomes,
             Err(e) => {

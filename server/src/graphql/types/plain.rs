@@ -58,46 +58,47 @@ impl<T: PlainFields> OutputType for Plain<T> {
         ctx: &ContextSelectionSet<'_>,
         _field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        match understood(ctx) {
-            Some(fields) => Ok(resolve_fields(ctx, &self.0, fields).await),
+        if understood(ctx) {
+            Ok(resolve_fields(ctx, &self.0).await)
+        } else {
             // The fields of an object have no ordering constraint between them, and these
             // objects come in lists whose items already run concurrently: serial is enough
             // and avoids a concurrent join per object.
-            None => resolve_container_serial(ctx, &self.0).await,
+            resolve_container_serial(ctx, &self.0).await
         }
     }
 }
 
-/// The selected fields, when the request is cleared and the selection has nothing but fields
-/// without directives, each response key once.
-fn understood<'a>(ctx: &ContextSelectionSet<'a>) -> Option<Vec<&'a Positioned<Field>>> {
-    ctx.data_opt::<Cleared>()?;
+/// Whether the request is cleared and the selection has nothing but fields without
+/// directives, each response key once.
+fn understood(ctx: &ContextSelectionSet<'_>) -> bool {
+    if ctx.data_opt::<Cleared>().is_none() {
+        return false;
+    }
     let items = &ctx.item.node.items;
-    let mut fields: Vec<&Positioned<Field>> = Vec::with_capacity(items.len());
-    for item in items {
+    items.iter().enumerate().all(|(i, item)| {
         let Selection::Field(field) = &item.node else {
-            return None;
+            return false;
         };
         let key = &field.node.response_key().node;
-        if !field.node.directives.is_empty()
-            || fields.iter().any(|f| &f.node.response_key().node == key)
-        {
-            return None;
-        }
-        fields.push(field);
-    }
-    Some(fields)
+        field.node.directives.is_empty()
+            && !items[..i].iter().any(|earlier| match &earlier.node {
+                Selection::Field(f) => &f.node.response_key().node == key,
+                _ => false,
+            })
+    })
 }
 
 /// As async-graphql resolves a container, without a future per plain field: a field's error
-/// is recorded and the field left out, as there.
-async fn resolve_fields<T: PlainFields>(
-    ctx: &ContextSelectionSet<'_>,
-    object: &T,
-    fields: Vec<&Positioned<Field>>,
-) -> Value {
-    let mut values = IndexMap::with_capacity(fields.len());
-    for field in fields {
+/// is recorded and the field left out, as there. Only for selections `understood` accepted
+/// (all of them fields), so nothing is skipped by the `continue` below.
+async fn resolve_fields<T: PlainFields>(ctx: &ContextSelectionSet<'_>, object: &T) -> Value {
+    let items = &ctx.item.node.items;
+    let mut values = IndexMap::with_capacity(items.len());
+    for item in items {
+        let Selection::Field(field) = &item.node else {
+            continue;
+        };
         let name = field.node.name.node.as_str();
         let key = field.node.response_key().node.clone();
         let value = if name == "__typename" {
