@@ -133,7 +133,9 @@ pub fn settings_full(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) 
             url: Some(SecretString::from(db_url.to_owned())),
             url_file: None,
             data_dir: PathBuf::from("data"),
-            max_connections: 8,
+            // SQLite: the default, so the tests run with the pool users get. PostgreSQL:
+            // fewer than its default, as every test's server shares one database server.
+            max_connections: db_url.starts_with("postgres").then_some(8),
         },
         auth: AuthSettings {
             session_ttl_minutes: 60,

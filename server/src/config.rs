@@ -36,7 +36,8 @@ pub struct DatabaseSettings {
     pub url_file: Option<PathBuf>,
     /// Directory of the embedded SQLite database used when no URL is configured.
     pub data_dir: PathBuf,
-    pub max_connections: u32,
+    /// Pool size; unset, each backend's default (`Store::connect`).
+    pub max_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,7 +60,6 @@ impl Settings {
             .set_default("server.graphiql_assets_dir", "tools/graphiql/node_modules")?
             .set_default("server.max_body_bytes", 1_048_576)?
             .set_default("database.data_dir", "data")?
-            .set_default("database.max_connections", 16)?
             .set_default("auth.session_ttl_minutes", 480)?
             .set_default("audit.flush_interval_ms", 500)?;
         if let Some(path) = file {

@@ -7,6 +7,7 @@ pub mod audit;
 mod bulk;
 pub mod clients;
 pub mod columns;
+mod conn;
 mod group_commit;
 mod json_rows;
 pub mod page;
@@ -23,18 +24,18 @@ use anyhow::Context;
 use migration::MigratorTrait;
 use sea_orm::sea_query::{CommonTableExpression, PostgresQueryBuilder, WithClause};
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, QueryTrait, Statement,
-    TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseTransaction, DbBackend,
+    EntityTrait, FromQueryResult, QueryTrait, Statement, TransactionTrait,
 };
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{AppError, AppResult};
+pub use conn::Conn;
 use group_commit::GroupWriter;
 
 #[derive(Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    db: Conn,
     /// SQLite allows one writer at a time and reports contention as SQLITE_BUSY on lock
     /// upgrades, which its busy timeout cannot retry. Serialising writers in-process avoids
     /// that without slowing anything down (the database would serialise them anyway).
@@ -109,12 +110,26 @@ where
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the insert returned no row")))
 }
 
+/// Pool sizes unless configured. SQLite's connections each run on a thread of their own and
+/// hold about 5 MiB under load; with statements run off the request workers (`conn`) four keep
+/// both cores busy: from 16 to 4, Q1's peak RSS went from 105–110 to 71 MiB at the same req/s,
+/// and M1 and M2 lost their 100+ ms p99 (BENCHMARKS.md). Three saved 5 MiB more but cost Q2 a
+/// tenth. A PostgreSQL connection is a socket and a server process, and each waits out a round
+/// trip per statement, so more of them pay off.
+const SQLITE_CONNECTIONS: u32 = 4;
+const POSTGRES_CONNECTIONS: u32 = 16;
+
 /// Connections opened at once at start-up on PostgreSQL (see `Store::connect`).
 const STARTUP_CONNECTIONS: usize = 3;
 
 impl Store {
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Store> {
         let postgres = url.starts_with("postgres");
+        let max_connections = max_connections.unwrap_or(if postgres {
+            POSTGRES_CONNECTIONS
+        } else {
+            SQLITE_CONNECTIONS
+        });
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .connect_lazy(postgres)
@@ -141,7 +156,7 @@ impl Store {
                     // the thread stop and be woken several times per query.
                     .row_buffer_size(512)
             });
-        let mut db = Database::connect(options)
+        let mut pool = Database::connect(options)
             .await
             .with_context(|| format!("connecting to the database ({})", redact(url)))?;
         if postgres {
@@ -150,20 +165,21 @@ impl Store {
             // connections one after the other, each about 95 ms with TLS (sqlx's socket does
             // not set TCP_NODELAY, and the handshake stalls twice on delayed ACKs; strace).
             // Opened together they cost one handshake: start-up 210–330 ms → about 130 ms.
-            futures_util::future::try_join_all((0..STARTUP_CONNECTIONS).map(|_| db.ping()))
+            futures_util::future::try_join_all((0..STARTUP_CONNECTIONS).map(|_| pool.ping()))
                 .await
                 .with_context(|| format!("connecting to the database ({})", redact(url)))?;
         }
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
-        db.set_metric_callback(move |_| {
+        pool.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let write_lock =
-            (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let write_lock = (!postgres).then(|| Arc::new(Mutex::new(())));
         let group = write_lock
             .as_ref()
-            .map(|lock| GroupWriter::start(db.clone(), lock.clone()));
+            .map(|lock| GroupWriter::start(pool.clone(), lock.clone()));
+        let runtime = (!postgres).then(tokio::runtime::Handle::current);
+        let db = Conn::new(pool, runtime);
         Ok(Store {
             db,
             write_lock,
@@ -173,7 +189,7 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        migration::Migrator::up(&self.db, None)
+        migration::Migrator::up(self.db.pool(), None)
             .await
             .context("running database migrations")
     }
@@ -187,7 +203,7 @@ impl Store {
         self.db.get_database_backend()
     }
 
-    pub fn conn(&self) -> &DatabaseConnection {
+    pub fn conn(&self) -> &Conn {
         &self.db
     }
 
@@ -196,7 +212,7 @@ impl Store {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        let txn = self.db.begin().await?;
+        let txn = self.db.pool().begin().await?;
         Ok(WriteTxn { txn, _guard: guard })
     }
 
@@ -249,7 +265,7 @@ impl Store {
     }
 
     pub async fn close(self) {
-        let _ = self.db.close().await;
+        let _ = self.db.into_pool().close().await;
     }
 }
 

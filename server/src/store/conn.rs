@@ -1,0 +1,92 @@
+//! The connection that statements outside a write transaction go through.
+//!
+//! Why a wrapper: sqlx's pool takes a connection back by a task spawned on the runtime of the
+//! request that used it. Requests run on actix's single-threaded workers, where one poll of a
+//! GraphQL page takes about a millisecond, so that task (and the request itself, which must
+//! take the rows before it lets go) waits behind every other request on the worker: a SQLite
+//! connection was held five times longer than its statement ran. Sixteen connections hid the
+//! wait, but on SQLite each one is a thread with its own malloc arena and page cache, about
+//! 5 MiB under load, and that was most of the server's memory (BENCHMARKS.md).
+//!
+//! On SQLite each statement therefore runs on the runtime `Store::connect` was called on (the
+//! server's multi-threaded one, otherwise idle): the connection goes back to the pool as soon
+//! as the statement has finished, and four connections keep both cores busy.
+//! PostgreSQL's driver does its I/O on the calling task and has no thread per connection, so
+//! statements there run in place.
+
+use std::future::Future;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
+};
+use tokio::runtime::Handle;
+
+#[derive(Clone)]
+pub struct Conn {
+    db: DatabaseConnection,
+    /// Where SQLite statements run; `None` runs them on the caller's task.
+    runtime: Option<Handle>,
+}
+
+impl Conn {
+    pub(super) fn new(db: DatabaseConnection, runtime: Option<Handle>) -> Conn {
+        Conn { db, runtime }
+    }
+
+    /// The pool itself, for what must stay on one connection (transactions).
+    pub(super) fn pool(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub(super) fn into_pool(self) -> DatabaseConnection {
+        self.db
+    }
+
+    async fn run<T, F, Fut>(&self, statement: F) -> Result<T, DbErr>
+    where
+        F: FnOnce(DatabaseConnection) -> Fut,
+        Fut: Future<Output = Result<T, DbErr>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(runtime) = &self.runtime else {
+            return statement(self.db.clone()).await;
+        };
+        runtime
+            .spawn(statement(self.db.clone()))
+            .await
+            // Only a panic in the driver or a runtime shutting down gets here.
+            .map_err(|err| DbErr::Custom(format!("the statement's task did not finish: {err}")))?
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Conn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.run(|db| async move { db.execute_raw(stmt).await })
+            .await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let sql = sql.to_owned();
+        self.run(|db| async move { db.execute_unprepared(&sql).await })
+            .await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.run(|db| async move { db.query_one_raw(stmt).await })
+            .await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.run(|db| async move { db.query_all_raw(stmt).await })
+            .await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.db.support_returning()
+    }
+}
