@@ -14,12 +14,11 @@
 //! PostgreSQL's driver does its I/O on the calling task and has no thread per connection, so
 //! statements there run in place.
 
-use std::future::Future;
-
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
 };
 use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 
 #[derive(Clone)]
 pub struct Conn {
@@ -41,22 +40,16 @@ impl Conn {
     pub(super) fn into_pool(self) -> DatabaseConnection {
         self.db
     }
+}
 
-    async fn run<T, F, Fut>(&self, statement: F) -> Result<T, DbErr>
-    where
-        F: FnOnce(DatabaseConnection) -> Fut,
-        Fut: Future<Output = Result<T, DbErr>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let Some(runtime) = &self.runtime else {
-            return statement(self.db.clone()).await;
-        };
-        runtime
-            .spawn(statement(self.db.clone()))
-            .await
-            // Only a panic in the driver or a runtime shutting down gets here.
-            .map_err(|err| DbErr::Custom(format!("the statement's task did not finish: {err}")))?
-    }
+/// The outcome of a statement run on the statement runtime.
+async fn joined<T>(task: JoinHandle<Result<T, DbErr>>) -> Result<T, DbErr> {
+    // Only a panic in the driver or a runtime shutting down gets an error here.
+    task.await.unwrap_or_else(|err| {
+        Err(DbErr::Custom(format!(
+            "the statement's task did not finish: {err}"
+        )))
+    })
 }
 
 #[async_trait::async_trait]
@@ -66,24 +59,43 @@ impl ConnectionTrait for Conn {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.run(|db| async move { db.execute_raw(stmt).await })
-            .await
+        match &self.runtime {
+            None => self.db.execute_raw(stmt).await,
+            Some(runtime) => {
+                let db = self.db.clone();
+                joined(runtime.spawn(async move { db.execute_raw(stmt).await })).await
+            }
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let sql = sql.to_owned();
-        self.run(|db| async move { db.execute_unprepared(&sql).await })
-            .await
+        match &self.runtime {
+            None => self.db.execute_unprepared(sql).await,
+            Some(runtime) => {
+                let (db, sql) = (self.db.clone(), sql.to_owned());
+                joined(runtime.spawn(async move { db.execute_unprepared(&sql).await })).await
+            }
+        }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.run(|db| async move { db.query_one_raw(stmt).await })
-            .await
+        match &self.runtime {
+            None => self.db.query_one_raw(stmt).await,
+            Some(runtime) => {
+                let db = self.db.clone();
+                joined(runtime.spawn(async move { db.query_one_raw(stmt).await })).await
+            }
+        }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.run(|db| async move { db.query_all_raw(stmt).await })
-            .await
+        match &self.runtime {
+            None => self.db.query_all_raw(stmt).await,
+            Some(runtime) => {
+                let db = self.db.clone();
+                joined(runtime.spawn(async move { db.query_all_raw(stmt).await })).await
+            }
+        }
     }
 
     fn support_returning(&self) -> bool {
