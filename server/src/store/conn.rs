@@ -42,6 +42,24 @@ impl Conn {
     }
 }
 
+/// Runs `$call` (an expression using `$db`, the pool) in place or on the statement runtime.
+/// A macro rather than a function: the call moves the statement, and only the arm taken may
+/// move it, which a closure shared by both arms could not do.
+macro_rules! on_runtime {
+    ($conn:expr, |$db:ident| $call:expr) => {
+        match &$conn.runtime {
+            None => {
+                let $db = &$conn.db;
+                $call.await
+            }
+            Some(runtime) => {
+                let $db = $conn.db.clone();
+                joined(runtime.spawn(async move { $call.await })).await
+            }
+        }
+    };
+}
+
 /// The outcome of a statement run on the statement runtime.
 async fn joined<T>(task: JoinHandle<Result<T, DbErr>>) -> Result<T, DbErr> {
     // Only a panic in the driver or a runtime shutting down gets an error here.
@@ -59,43 +77,20 @@ impl ConnectionTrait for Conn {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match &self.runtime {
-            None => self.db.execute_raw(stmt).await,
-            Some(runtime) => {
-                let db = self.db.clone();
-                joined(runtime.spawn(async move { db.execute_raw(stmt).await })).await
-            }
-        }
+        on_runtime!(self, |db| db.execute_raw(stmt))
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match &self.runtime {
-            None => self.db.execute_unprepared(sql).await,
-            Some(runtime) => {
-                let (db, sql) = (self.db.clone(), sql.to_owned());
-                joined(runtime.spawn(async move { db.execute_unprepared(&sql).await })).await
-            }
-        }
+        let sql = sql.to_owned();
+        on_runtime!(self, |db| db.execute_unprepared(&sql))
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match &self.runtime {
-            None => self.db.query_one_raw(stmt).await,
-            Some(runtime) => {
-                let db = self.db.clone();
-                joined(runtime.spawn(async move { db.query_one_raw(stmt).await })).await
-            }
-        }
+        on_runtime!(self, |db| db.query_one_raw(stmt))
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match &self.runtime {
-            None => self.db.query_all_raw(stmt).await,
-            Some(runtime) => {
-                let db = self.db.clone();
-                joined(runtime.spawn(async move { db.query_all_raw(stmt).await })).await
-            }
-        }
+        on_runtime!(self, |db| db.query_all_raw(stmt))
     }
 
     fn support_returning(&self) -> bool {

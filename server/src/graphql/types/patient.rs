@@ -112,6 +112,11 @@ impl Patient {
         }
         set
     }
+
+    /// Whether the patient has an account (the field and its plain copy share it).
+    fn has_account_value(&self) -> bool {
+        self.0.account_status != "NONE"
+    }
 }
 
 impl PlainFields for Patient {
@@ -129,7 +134,7 @@ impl PlainFields for Patient {
             "address" => text(p.address.as_deref()),
             "insurance" => text(p.insurance.as_deref()),
             "billingAccount" => text(p.billing_account.as_deref()),
-            "hasAccount" => Value::Boolean(p.account_status != "NONE"),
+            "hasAccount" => Value::Boolean(self.has_account_value()),
             _ => return None,
         })
     }
@@ -161,7 +166,7 @@ impl Patient {
     }
     /// Whether the patient has (or has been invited to) a patient account.
     async fn has_account(&self) -> Option<bool> {
-        Some(self.0.account_status != "NONE")
+        Some(self.has_account_value())
     }
     async fn account_status(&self) -> Option<AccountStatus> {
         Some(status(&self.0.account_status))

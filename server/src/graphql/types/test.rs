@@ -146,6 +146,11 @@ impl Test {
         }
         set
     }
+
+    /// The stored status as the API's enum (the field and its plain copy share it).
+    fn status_value(&self) -> Option<TestStatus> {
+        self.0.status.parse::<Status>().ok().map(TestStatus::from)
+    }
 }
 
 impl PlainFields for Test {
@@ -159,10 +164,7 @@ impl PlainFields for Test {
             "testCode" => Value::String(t.test_code.clone()),
             "testName" => Value::String(t.test_name.clone()),
             "accessionNumber" => Value::String(t.accession_number.clone()),
-            "status" => match t.status.parse::<Status>() {
-                Ok(status) => enum_value(TestStatus::from(status)),
-                Err(_) => Value::Null,
-            },
+            "status" => self.status_value().map_or(Value::Null, enum_value),
             _ => return None,
         })
     }
@@ -195,7 +197,7 @@ impl Test {
         Some(&self.0.accession_number)
     }
     async fn status(&self) -> Option<TestStatus> {
-        self.0.status.parse::<Status>().ok().map(TestStatus::from)
+        self.status_value()
     }
     async fn results(&self) -> Option<Vec<TestResult>> {
         let lines: Vec<ResultLine> = serde_json::from_str(&self.0.results).unwrap_or_default();
