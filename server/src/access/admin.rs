@@ -283,7 +283,7 @@ impl<'a> Admin<'a> {
                     self.access
                         .event("LOGIN_FAILED", "login", "admin_user", vec![], vec![]);
                 event.actor_label = email.chars().take(254).collect();
-                audit::insert_many(db, vec![event]).await?;
+                audit::insert_many(db, &[event]).await?;
                 return Err(AppError::Unauthenticated("invalid email or password"));
             }
         };

@@ -62,8 +62,7 @@ impl AuditSink {
 async fn write(store: &Store, buffer: &mut Vec<NewAuditEvent>) {
     while !buffer.is_empty() {
         let take = buffer.len().min(BATCH);
-        let batch: Vec<_> = buffer[..take].to_vec();
-        match insert_many(store.conn(), batch).await {
+        match insert_many(store.conn(), &buffer[..take]).await {
             Ok(()) => {
                 buffer.drain(..take);
             }

@@ -33,39 +33,54 @@ pub struct AuditFilter {
     pub record_id: Option<String>,
 }
 
-fn to_active(e: NewAuditEvent) -> audit_event::ActiveModel {
+fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
     audit_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         occurred_at: Set(e.occurred_at),
-        actor_kind: Set(e.actor_kind),
-        actor_id: Set(e.actor_id),
-        actor_label: Set(e.actor_label),
-        action: Set(e.action),
-        operation: Set(e.operation),
-        record_type: Set(e.record_type),
+        actor_kind: Set(e.actor_kind.clone()),
+        actor_id: Set(e.actor_id.clone()),
+        actor_label: Set(e.actor_label.clone()),
+        action: Set(e.action.clone()),
+        operation: Set(e.operation.clone()),
+        record_type: Set(e.record_type.clone()),
         record_ids: Set(serde_json::to_string(&e.record_ids).unwrap_or_else(|_| "[]".into())),
         fields: Set(serde_json::to_string(&e.fields).unwrap_or_else(|_| "[]".into())),
-        ip: Set(e.ip),
+        ip: Set(e.ip.clone()),
     }
 }
 
 /// The INSERT of one event, for sending with the change it records (`Store::insert_audited`).
 pub fn insert_statement(event: NewAuditEvent) -> sea_orm::sea_query::InsertStatement {
-    Entity::insert(to_active(event)).into_query()
+    Entity::insert(to_active(&event)).into_query()
 }
 
+/// The most events one INSERT carries: under SQLite's bound-parameter limit.
+const MAX_CHUNK: usize = 128;
+
+/// Writes `events`, borrowed so that a failed batch can be retried without having been
+/// copied first.
+///
+/// Chunks are powers of two up to `MAX_CHUNK`. Why: both drivers keep every statement text
+/// they have prepared, per connection (100 each), and a multi-row INSERT is one text per row
+/// count; with batches of any size from 1 to 200 the audit writer filled those caches with
+/// up to 100 programs of up to 2,200 parameters each. Powers of two make eight texts in all.
 #[tracing::instrument(skip_all, err(Debug), fields(n = events.len()))]
-pub async fn insert_many(db: &impl ConnectionTrait, events: Vec<NewAuditEvent>) -> AppResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    // Chunked so that a large batch stays under SQLite's bound-parameter limit.
-    let mut events = events.into_iter().peekable();
-    while events.peek().is_some() {
-        let chunk: Vec<_> = events.by_ref().take(200).map(to_active).collect();
-        Entity::insert_many(chunk).exec(db).await?;
+pub async fn insert_many(db: &impl ConnectionTrait, events: &[NewAuditEvent]) -> AppResult<()> {
+    let mut rest = events;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+        Entity::insert_many(chunk.iter().map(to_active))
+            .exec(db)
+            .await?;
+        rest = tail;
     }
     Ok(())
+}
+
+/// The largest power of two not above `remaining` or `MAX_CHUNK`.
+fn chunk_len(remaining: usize) -> usize {
+    let cap = remaining.min(MAX_CHUNK);
+    1 << cap.ilog2()
 }
 
 pub async fn list(
@@ -98,4 +113,27 @@ pub async fn list(
         .all(db)
         .await?;
     Ok(Page::from_overfetch(rows, page.first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_CHUNK, chunk_len};
+
+    #[test]
+    fn chunks_are_powers_of_two_that_cover_the_batch() {
+        let mut shapes = std::collections::BTreeSet::new();
+        for n in 1..=1000 {
+            let mut left = n;
+            while left > 0 {
+                let len = chunk_len(left);
+                assert!(len.is_power_of_two() && len <= left && len <= MAX_CHUNK);
+                shapes.insert(len);
+                left -= len;
+            }
+        }
+        assert_eq!(shapes.len(), 8, "{shapes:?}");
+        assert_eq!(chunk_len(500), 128);
+        assert_eq!(chunk_len(100), 64);
+        assert_eq!(chunk_len(1), 1);
+    }
 }

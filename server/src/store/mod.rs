@@ -62,7 +62,7 @@ impl WriteTxn<'_> {
     /// Records the change's audit event in this transaction and commits both: a change is
     /// never stored without its audit record, nor the record without the change.
     pub async fn commit_audited(self, event: audit::NewAuditEvent) -> AppResult<()> {
-        audit::insert_many(&self.txn, vec![event]).await?;
+        audit::insert_many(&self.txn, &[event]).await?;
         self.commit().await
     }
 }
