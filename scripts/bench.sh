@@ -119,7 +119,8 @@ PY
         reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
         errs=$(sed -E 's/.*errors=([0-9]+) socket_errors=([0-9]+).*/\1+\2/' <<<"$line")
         [ "$scenario" = healthz ] && healthz_rps=$rps
-        ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.2f}')")
+        # Four decimals: Q1 is under a hundredth of /healthz, and two would print 0.00 or 0.01.
+        ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.4f}')")
         echo "| $scenario | $rps | $p50 | $p99 | $reqs | $errs | $ratio |" | tee -a "$report"
     done
     peak_kib=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")
