@@ -2,6 +2,9 @@
 //! `flush_interval`, on demand, and on shutdown. Write events do not come through here: they
 //! are inserted in the same transaction as the change they record.
 
+mod backlog;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -9,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::store::Store;
 use crate::store::audit::{NewAuditEvent, insert_many};
+use backlog::{Backlog, weight};
 
 enum Command {
     Record(Vec<NewAuditEvent>),
@@ -19,6 +23,7 @@ enum Command {
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::UnboundedSender<Command>,
+    backlog: Arc<Backlog>,
 }
 
 /// Events kept in memory at most while the database refuses writes; beyond it, the oldest
@@ -26,19 +31,43 @@ pub struct AuditSink {
 const MAX_BUFFERED: usize = 100_000;
 const BATCH: usize = 500;
 
+/// Queued audit weight (events plus record ids, about 60 bytes each) above which a read
+/// waits for the writer before it is answered (`backlog`): about 12 MB.
+const BACKLOG_LIMIT: usize = 200_000;
+/// The longest one read waits for that: past it the database is down rather than slow.
+const BACKLOG_WAIT: Duration = Duration::from_secs(5);
+
 impl AuditSink {
     pub fn spawn(store: Store, flush_interval: Duration) -> (AuditSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::spawn(run(store, rx, flush_interval));
-        (AuditSink { tx }, handle)
+        let backlog = Arc::new(Backlog::default());
+        let handle = tokio::spawn(run(store, rx, flush_interval, backlog.clone()));
+        (AuditSink { tx, backlog }, handle)
     }
 
     pub fn record(&self, events: Vec<NewAuditEvent>) {
         if events.is_empty() {
             return;
         }
+        let queued = weight(&events);
+        self.backlog.add(queued);
         if self.tx.send(Command::Record(events)).is_err() {
+            self.backlog.done(queued);
             tracing::error!("audit writer has stopped; read audit events were not recorded");
+        }
+    }
+
+    /// Waits while more read-audit work is queued than the writer should have to catch up
+    /// with (`BACKLOG_LIMIT`), at most `BACKLOG_WAIT`. Called before a read is answered.
+    pub async fn room(&self) {
+        if self.backlog.queued() <= BACKLOG_LIMIT {
+            return;
+        }
+        if !self.backlog.room(BACKLOG_LIMIT, BACKLOG_WAIT).await {
+            tracing::warn!(
+                queued = self.backlog.queued(),
+                "read-audit writer is not catching up; answering without waiting longer"
+            );
         }
     }
 
@@ -59,11 +88,12 @@ impl AuditSink {
     }
 }
 
-async fn write(store: &Store, buffer: &mut Vec<NewAuditEvent>) {
+async fn write(store: &Store, buffer: &mut Vec<NewAuditEvent>, backlog: &Backlog) {
     while !buffer.is_empty() {
         let take = buffer.len().min(BATCH);
         match insert_many(store.conn(), &buffer[..take]).await {
             Ok(()) => {
+                backlog.done(weight(&buffer[..take]));
                 buffer.drain(..take);
             }
             Err(err) => {
@@ -74,6 +104,7 @@ async fn write(store: &Store, buffer: &mut Vec<NewAuditEvent>) {
                         dropped = excess,
                         "audit buffer full; dropping oldest events"
                     );
+                    backlog.done(weight(&buffer[..excess]));
                     buffer.drain(..excess);
                 }
                 return;
@@ -82,7 +113,12 @@ async fn write(store: &Store, buffer: &mut Vec<NewAuditEvent>) {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, every: Duration) {
+async fn run(
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    every: Duration,
+    backlog: Arc<Backlog>,
+) {
     let mut buffer = Vec::new();
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -92,11 +128,11 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, every: Dura
                 Some(Command::Record(events)) => {
                     buffer.extend(events);
                     if buffer.len() >= BATCH {
-                        write(&store, &mut buffer).await;
+                        write(&store, &mut buffer, &backlog).await;
                     }
                 }
                 Some(Command::Flush(done)) => {
-                    write(&store, &mut buffer).await;
+                    write(&store, &mut buffer, &backlog).await;
                     let _ = done.send(());
                 }
                 Some(Command::Shutdown(done)) => {
@@ -104,16 +140,57 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, every: Dura
                     while let Ok(Command::Record(events)) = rx.try_recv() {
                         buffer.extend(events);
                     }
-                    write(&store, &mut buffer).await;
+                    write(&store, &mut buffer, &backlog).await;
                     let _ = done.send(());
                     return;
                 }
                 None => {
-                    write(&store, &mut buffer).await;
+                    write(&store, &mut buffer, &backlog).await;
                     return;
                 }
             },
-            _ = tick.tick() => write(&store, &mut buffer).await,
+            _ = tick.tick() => write(&store, &mut buffer, &backlog).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::Utc;
+
+    use super::AuditSink;
+    use crate::store::Store;
+    use crate::store::audit::NewAuditEvent;
+
+    fn read_of(ids: usize) -> NewAuditEvent {
+        NewAuditEvent {
+            occurred_at: Utc::now(),
+            actor_kind: "api_key".into(),
+            actor_id: "key".into(),
+            actor_label: "key".into(),
+            action: "READ".into(),
+            operation: "test".into(),
+            record_type: "patient".into(),
+            record_ids: (0..ids).map(|i| format!("id-{i}")).collect(),
+            fields: Vec::new(),
+            ip: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_backlog_holds_what_is_queued_until_it_is_written() {
+        let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        let (sink, _task) = AuditSink::spawn(store, Duration::from_secs(3600));
+        sink.record(vec![read_of(3), read_of(0)]);
+        assert_eq!(sink.backlog.queued(), 5, "two events and three record ids");
+        sink.flush().await;
+        assert_eq!(sink.backlog.queued(), 0, "written, so no longer queued");
+        tokio::time::timeout(Duration::from_secs(1), sink.room())
+            .await
+            .expect("an empty queue has room at once");
+        sink.shutdown().await;
     }
 }

@@ -191,5 +191,7 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
         }
     }
     access.finish(&operation);
+    // Before answering: if the audit writer is behind, this read waits for it (audit::backlog).
+    access.sink().room().await;
     response
 }
