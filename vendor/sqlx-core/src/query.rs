@@ -546,8 +546,7 @@ where
 ///
 /// Your first instinct might be to do something like this:
 /// ```rust,no_run
-/// # async fn example() -> sqlx::Result<()> {
-/// # let mut conn: sqlx::PgConnection = unimplemented!();
+/// # async fn example(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
 /// // Imagine this is input from the user, e.g. a search form on a website.
 /// let user_input = "possibly untrustworthy input!";
 ///
@@ -606,8 +605,7 @@ where
 /// In both cases, the placeholder syntax acts as a variable expression representing the bound value:
 ///
 /// ```rust,no_run
-/// # async fn example2() -> sqlx::Result<()> {
-/// # let mut conn: sqlx::PgConnection = unimplemented!();
+/// # async fn example2(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
 /// let user_input = "Alice's Apples";
 ///
 /// // Postgres and SQLite
