@@ -137,8 +137,10 @@ impl Access {
         }
     }
 
-    /// Hands the request's reads to the audit writer. Called once, after execution.
-    pub fn finish(&self, operation: &str) {
+    /// Hands the request's reads to the audit writer. Called once, after execution and
+    /// before the answer: a request that read records waits while the writer is too far
+    /// behind (`AuditSink::room`); one that read none adds nothing to the queue and does not.
+    pub async fn finish(&self, operation: &str) {
         let draft = std::mem::take(&mut *self.reads());
         let mut events = Vec::new();
         if !draft.patients.is_empty() {
@@ -159,6 +161,10 @@ impl Access {
                 Vec::new(),
             ));
         }
+        if events.is_empty() {
+            return;
+        }
         self.sink().record(events);
+        self.sink().room().await;
     }
 }

@@ -60,9 +60,6 @@ impl AuditSink {
     /// Waits while more read-audit work is queued than the writer should have to catch up
     /// with (`BACKLOG_LIMIT`), at most `BACKLOG_WAIT`. Called before a read is answered.
     pub async fn room(&self) {
-        if self.backlog.queued() <= BACKLOG_LIMIT {
-            return;
-        }
         if !self.backlog.room(BACKLOG_LIMIT, BACKLOG_WAIT).await {
             tracing::warn!(
                 queued = self.backlog.queued(),

@@ -190,8 +190,6 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
                 .set("code", "VALIDATION_FAILED");
         }
     }
-    access.finish(&operation);
-    // Before answering: if the audit writer is behind, this read waits for it (audit::backlog).
-    access.sink().room().await;
+    access.finish(&operation).await;
     response
 }
