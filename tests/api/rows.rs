@@ -386,3 +386,114 @@ async fn nested_lists_cost_the_same_number_of_queries_for_any_page_size() {
     );
     assert!(costs[1] <= 5, "too many queries for one request: {costs:?}");
 }
+
+/// A page of patients reads their tests ahead in one query per selection
+/// (`Loaders::prefetch_tests`): patients without tests, two selections and one selection
+/// asked through both `nodes` and `edges` included. The answer and the audit are those of the
+/// field-by-field way, which a directive forces (the plan leaves such requests to the guard).
+#[tokio::test]
+async fn tests_read_ahead_for_a_page_answer_and_audit_as_read_field_by_field() {
+    let mut app = spawn_app().await;
+    let (key_id, key) = app
+        .create_key_with(json!({ "name": "ahead", "scopes": ALL_SCOPES, "environment": "SANDBOX" }))
+        .await;
+    // A client of its own, so that the page holds these patients alone.
+    let client = app.create_client("Read ahead", "SANDBOX").await;
+    let loc = app.create_location(&client, "Read ahead 1").await;
+    let mut all_tests = Vec::new();
+    for i in 0..4 {
+        let p = app
+            .patient_id(
+                &key,
+                &client,
+                &loc,
+                json!({ "externalPatientId": format!("RA-{i}") }),
+            )
+            .await;
+        // The first patient has none.
+        for j in 0..i {
+            all_tests.push(app.test_id(&key, &p, &format!("RA-{i}-{j}")).await);
+        }
+    }
+    all_tests.sort();
+    let query = |name: &str, directive: &str| {
+        format!(
+            "query {name}($c:ID!){{ patients(filter:{{clientId:$c}}){{ \
+             nodes {{ id {directive} t: tests {{ id }} s: tests {{ id status testCode }} }} \
+             edges {{ node {{ id t: tests {{ id }} }} }} }} }}"
+        )
+    };
+    let vars = json!({ "c": client });
+    // Warm up: the key's last-use write happens on first use only.
+    statements_and_data(&app, &key, "Warm", &query("Warm", ""), &vars).await;
+    let page_only = "query Page($c:ID!){ patients(filter:{clientId:$c}){ nodes { id } } }";
+    let (page_alone, _) = statements_and_data(&app, &key, "Page", page_only, &vars).await;
+    let (ahead, ahead_data) =
+        statements_and_data(&app, &key, "Ahead", &query("Ahead", ""), &vars).await;
+    let one_by_one_query = query("OneByOne", "@include(if: true)");
+    let (one_by_one, one_by_one_data) =
+        statements_and_data(&app, &key, "OneByOne", &one_by_one_query, &vars).await;
+    assert_eq!(ahead_data, one_by_one_data);
+    assert_eq!(
+        (ahead, one_by_one),
+        (page_alone + 2, page_alone + 2),
+        "one query per distinct selection of tests, none per patient"
+    );
+    let nodes = ahead_data["patients"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4);
+    let mut served: Vec<String> = nodes
+        .iter()
+        .flat_map(|n| n["s"].as_array().unwrap().iter())
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    served.sort();
+    assert_eq!(served, all_tests);
+    assert_eq!(nodes[0]["t"], json!([]), "a patient without tests");
+    for (node, edge) in nodes
+        .iter()
+        .zip(ahead_data["patients"]["edges"].as_array().unwrap())
+    {
+        assert_eq!(node["t"], edge["node"]["t"]);
+    }
+    // Audit: each request recorded reading exactly the tests it served.
+    app.restart().await;
+    let resp = app
+        .admin(
+            "query($f:AuditFilterInput){ auditEvents(filter:$f, first: 100){ nodes { action operation recordType recordIds } } }",
+            json!({ "f": { "actorId": key_id, "recordType": "test" } }),
+        )
+        .await;
+    let events = data(&resp)["auditEvents"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for operation in ["Ahead", "OneByOne"] {
+        let read = events
+            .iter()
+            .find(|e| e["action"] == "READ" && e["operation"] == operation)
+            .unwrap_or_else(|| panic!("{operation} audited"));
+        let mut ids: Vec<String> = read["recordIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, all_tests, "{operation}");
+    }
+}
+
+/// The statements one request for operation `name` costs, with its data.
+async fn statements_and_data(
+    app: &TestApp,
+    key: &str,
+    name: &str,
+    query: &str,
+    vars: &serde_json::Value,
+) -> (u64, serde_json::Value) {
+    let before = app.statements();
+    let body = json!({ "query": query, "operationName": name, "variables": vars });
+    let (status, resp) = app.post(Some(key), body).await;
+    assert_eq!(status, 200, "{resp}");
+    (app.statements() - before, data(&resp).clone())
+}

@@ -1,12 +1,17 @@
-use async_graphql::{Context, ID, MergedObject, Object};
+use async_graphql::{Context, ID, MergedObject, Object, SelectionField};
+use entity::{lab_test, patient};
+use uuid::Uuid;
 
 use super::ContextExt;
 use super::ids::{page, parse_id};
 use super::inputs::{AuditFilterInput, PatientFilterInput, TestFilterInput};
+use super::loaders::Loaders;
 use super::types::admin::{ApiKey, AuditEventConnection, Client, IntegrationSettings, Viewer};
 use super::types::page::node_fields;
 use super::types::patient::{Patient, PatientConnection};
+use super::types::plain::Cleared;
 use super::types::test::{Test, TestConnection};
+use crate::store::columns::Columns;
 
 // Resolvers return async-graphql errors; `?` on an `AppError` goes through
 // `graphql::error`, which sets the stable code.
@@ -22,6 +27,38 @@ pub struct DataQuery;
 /// Whether the client asked for `totalCount`: counting is a second query, so only on demand.
 fn wants_total(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
+}
+
+/// Reads ahead the tests of a page of patients, once per distinct `tests` selection, when
+/// the request is cleared: every selected field then resolves, so each patient's `tests`
+/// field will take exactly what was read (see `Loaders::prefetch_tests`). Otherwise, or if
+/// it fails, the fields go to the loader as before, which reports any error in place.
+async fn prefetch_tests(ctx: &Context<'_>, fields: &[SelectionField<'_>], page: &[patient::Model]) {
+    if page.is_empty() || ctx.data_opt::<Cleared>().is_none() {
+        return;
+    }
+    let (Ok(access), Ok(loaders)) = (ctx.access(), ctx.data::<Loaders>()) else {
+        return;
+    };
+    // Each distinct selection with the number of fields selecting it.
+    let mut selections: Vec<(Columns<lab_test::Entity>, usize)> = Vec::new();
+    for field in fields.iter().filter(|f| f.name() == "tests") {
+        let columns = Test::columns(field.selection_set());
+        match selections.iter_mut().find(|(c, _)| *c == columns) {
+            Some((_, n)) => *n += 1,
+            None => selections.push((columns, 1)),
+        }
+    }
+    if selections.is_empty() {
+        return;
+    }
+    let ids: Vec<Uuid> = page.iter().map(|p| p.id).collect();
+    for (columns, n) in selections {
+        if let Err(err) = loaders.prefetch_tests(access, &ids, columns, n).await {
+            tracing::debug!(error = ?err, "reading tests ahead failed; left to the loader");
+            return;
+        }
+    }
 }
 
 #[Object]
@@ -55,8 +92,10 @@ impl DataQuery {
         } else {
             None
         };
-        let columns = Patient::columns(node_fields(ctx));
+        let fields = node_fields(ctx);
+        let columns = Patient::columns(fields.iter().copied());
         let rows = patients.list(&filter, page, columns).await?;
+        prefetch_tests(ctx, &fields, &rows.items).await;
         Ok(Some(PatientConnection::new(rows, total)))
     }
 

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::json_rows;
+use super::json_rows::{self, Listed};
 use crate::error::AppResult;
 
 /// Keyset pagination over time-ordered (v7) ids: `id > after ORDER BY id LIMIT first + 1`.
@@ -38,16 +38,15 @@ impl<T> Page<T> {
 pub async fn fetch_page<E>(
     db: &impl ConnectionTrait,
     filtered: Select<E>,
-    id: E::Column,
     page: PageRequest,
     columns: Columns<E>,
 ) -> AppResult<Page<E::Model>>
 where
-    E: EntityTrait,
+    E: Listed,
     E::Model: DeserializeOwned,
 {
-    let query = rows_of_page(db.get_database_backend(), filtered, id, page);
-    let rows = json_rows::all(db, query, id, columns).await?;
+    let query = rows_of_page(db.get_database_backend(), filtered, E::ID, page);
+    let rows = json_rows::all(db, query, columns).await?;
     Ok(Page::from_overfetch(rows, page.first))
 }
 

@@ -15,6 +15,14 @@ use crate::domain::patient::PatientWrite;
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
+impl json_rows::Listed for Entity {
+    const ID: Column = Column::Id;
+
+    fn id_of(model: &patient::Model) -> Uuid {
+        model.id
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PatientFilter {
     pub client_id: Option<Uuid>,
@@ -103,7 +111,7 @@ pub async fn find_many(
     let query = Entity::find()
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));
-    json_rows::all(db, query, Column::Id, columns).await
+    json_rows::all(db, query, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]
@@ -115,7 +123,7 @@ pub async fn list(
     columns: Columns<Entity>,
 ) -> AppResult<Page<patient::Model>> {
     let query = Entity::find().filter(filtered(scope, filter));
-    fetch_page(db, query, Column::Id, page, columns).await
+    fetch_page(db, query, page, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

@@ -13,6 +13,14 @@ use super::{bulk, json_rows};
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
+impl json_rows::Listed for Entity {
+    const ID: Column = Column::Id;
+
+    fn id_of(model: &lab_test::Model) -> Uuid {
+        model.id
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct TestFilter {
     pub client_id: Option<Uuid>,
@@ -91,7 +99,7 @@ pub async fn list(
     columns: Columns<Entity>,
 ) -> AppResult<Page<lab_test::Model>> {
     let query = Entity::find().filter(filtered(scope, filter));
-    fetch_page(db, query, Column::Id, page, columns).await
+    fetch_page(db, query, page, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]
@@ -117,7 +125,7 @@ pub async fn for_patients(
     let query = Entity::find()
         .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));
-    json_rows::all(db, query, Column::Id, columns).await
+    json_rows::all(db, query, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

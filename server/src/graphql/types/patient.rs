@@ -212,18 +212,16 @@ impl Patient {
     /// The patient's tests visible to the caller, oldest first.
     async fn tests(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Plain<Test>>>> {
         let loaders = ctx.data::<Loaders>()?;
-        let columns = Test::columns(ctx.field().selection_set());
-        let tests = loaders
-            .tests_of_patient
-            .load_one((self.0.id, columns))
-            .await?;
-        Ok(Some(
-            tests
-                .unwrap_or_default()
-                .into_iter()
-                .map(|t| Plain(Test(t)))
-                .collect(),
-        ))
+        let key = (self.0.id, Test::columns(ctx.field().selection_set()));
+        let tests = match loaders.take_tests(&key) {
+            Some(tests) => tests,
+            None => loaders
+                .tests_of_patient
+                .load_one(key)
+                .await?
+                .unwrap_or_default(),
+        };
+        Ok(Some(tests.into_iter().map(|t| Plain(Test(t))).collect()))
     }
 }
 
@@ -285,11 +283,8 @@ pub struct PatientConnection {
 #[ComplexObject]
 impl PatientConnection {
     /// The patients of this page (the edges' nodes).
-    async fn nodes(&self) -> Vec<Plain<Patient>> {
-        self.edges
-            .iter()
-            .map(|e| Plain(Patient(e.node.0.0.clone())))
-            .collect()
+    async fn nodes(&self) -> Vec<&Plain<Patient>> {
+        self.edges.iter().map(|e| &e.node).collect()
     }
     /// All patients matching the filter, across pages.
     async fn total_count(&self) -> Option<u64> {
