@@ -119,7 +119,7 @@ impl<'a> Admin<'a> {
             "CREATE",
             "createApiKey",
             "api_key",
-            vec![key.id.to_string()],
+            vec![key.id],
             vec!["scopes".into(), "clientIds".into(), "locationIds".into()],
         );
         txn.commit_audited(event).await?;
@@ -182,7 +182,7 @@ impl<'a> Admin<'a> {
             "ROTATE",
             "rotateApiKey",
             "api_key",
-            vec![old_id.to_string(), new_key.id.to_string()],
+            vec![old_id, new_key.id],
             vec![],
         );
         txn.commit_audited(event).await?;
@@ -198,13 +198,9 @@ impl<'a> Admin<'a> {
             .await?
             .ok_or(AppError::NotFound("api key"))?;
         api_keys::revoke(&txn.txn, id).await?;
-        let event = self.access.event(
-            "REVOKE",
-            "revokeApiKey",
-            "api_key",
-            vec![id.to_string()],
-            vec![],
-        );
+        let event = self
+            .access
+            .event("REVOKE", "revokeApiKey", "api_key", vec![id], vec![]);
         let key = api_keys::find(&txn.txn, id)
             .await?
             .ok_or(AppError::NotFound("api key"))?;
@@ -227,13 +223,9 @@ impl<'a> Admin<'a> {
         self.settings()?;
         let txn = self.access.store().begin_write().await?;
         let client = clients::insert_client(&txn.txn, name, env).await?;
-        let event = self.access.event(
-            "CREATE",
-            "createClient",
-            "client",
-            vec![client.id.to_string()],
-            vec![],
-        );
+        let event = self
+            .access
+            .event("CREATE", "createClient", "client", vec![client.id], vec![]);
         txn.commit_audited(event).await?;
         Ok(client)
     }
@@ -249,7 +241,7 @@ impl<'a> Admin<'a> {
             "CREATE",
             "createLocation",
             "location",
-            vec![location.id.to_string()],
+            vec![location.id],
             vec![],
         );
         txn.commit_audited(event).await?;
@@ -279,9 +271,13 @@ impl<'a> Admin<'a> {
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => {
-                let mut event =
-                    self.access
-                        .event("LOGIN_FAILED", "login", "admin_user", vec![], vec![]);
+                let mut event = self.access.event(
+                    "LOGIN_FAILED",
+                    "login",
+                    "admin_user",
+                    Vec::<Uuid>::new(),
+                    vec![],
+                );
                 event.actor_label = email.chars().take(254).collect();
                 audit::insert_many(db, &[event]).await?;
                 return Err(AppError::Unauthenticated("invalid email or password"));
@@ -291,13 +287,9 @@ impl<'a> Admin<'a> {
         let expires_at = Utc::now() + self.access.session_ttl();
         let txn = self.access.store().begin_write().await?;
         admins::insert_session(&txn.txn, user.id, &token.hash, expires_at).await?;
-        let mut event = self.access.event(
-            "LOGIN",
-            "login",
-            "admin_user",
-            vec![user.id.to_string()],
-            vec![],
-        );
+        let mut event = self
+            .access
+            .event("LOGIN", "login", "admin_user", vec![user.id], vec![]);
         event.actor_kind = "ADMIN".into();
         event.actor_id = user.id.to_string();
         event.actor_label = user.email.clone();

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::audit::AuditSink;
 use crate::store::Store;
-use crate::store::audit::NewAuditEvent;
+use crate::store::audit::{NewAuditEvent, RecordIds};
 pub use principal::{Actor, Principal};
 
 /// What every request's handles share: built once at start-up.
@@ -119,7 +119,7 @@ impl Access {
         action: &str,
         operation: &str,
         record_type: &str,
-        record_ids: Vec<String>,
+        record_ids: impl Into<RecordIds>,
         fields: Vec<String>,
     ) -> NewAuditEvent {
         let p = self.principal();
@@ -131,7 +131,7 @@ impl Access {
             action: action.to_owned(),
             operation: operation.to_owned(),
             record_type: record_type.to_owned(),
-            record_ids,
+            record_ids: record_ids.into(),
             fields,
             ip: self.0.ip.clone(),
         }
@@ -148,7 +148,7 @@ impl Access {
                 "READ",
                 operation,
                 "patient",
-                draft.patients.iter().map(Uuid::to_string).collect(),
+                draft.patients.into_iter().collect::<Vec<_>>(),
                 draft.patient_fields.into_iter().collect(),
             ));
         }
@@ -157,7 +157,7 @@ impl Access {
                 "READ",
                 operation,
                 "test",
-                draft.tests.iter().map(Uuid::to_string).collect(),
+                draft.tests.into_iter().collect::<Vec<_>>(),
                 Vec::new(),
             ));
         }

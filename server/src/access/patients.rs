@@ -148,13 +148,9 @@ impl<'a> Patients<'a> {
             account_reason: decision.reason().map(str::to_owned),
         };
         let (id, row) = patients::new_row(new);
-        let event = self.access.event(
-            "CREATE",
-            "createPatient",
-            "patient",
-            vec![id.to_string()],
-            fields,
-        );
+        let event = self
+            .access
+            .event("CREATE", "createPatient", "patient", vec![id], fields);
         let patient = match store.insert_audited(row, event).await {
             Ok(patient) => patient,
             Err(AppError::Conflict(_)) if external.is_some() => {
@@ -219,7 +215,7 @@ impl<'a> Patients<'a> {
             "UPDATE",
             "updatePatient",
             "patient",
-            vec![updated.id.to_string()],
+            vec![updated.id],
             fields,
         );
         txn.commit_audited(event).await?;

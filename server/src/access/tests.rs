@@ -122,7 +122,7 @@ impl<'a> Tests<'a> {
         });
         let event = self
             .access
-            .event("CREATE", "createTest", "test", vec![id.to_string()], vec![]);
+            .event("CREATE", "createTest", "test", vec![id], vec![]);
         let created = store
             .insert_audited(row, event)
             .await
@@ -183,13 +183,9 @@ impl<'a> Tests<'a> {
             fields.push("results".to_owned());
         }
         let updated = tests::update(&txn.txn, current, patch).await?;
-        let event = self.access.event(
-            "UPDATE",
-            "updateTest",
-            "test",
-            vec![updated.id.to_string()],
-            fields,
-        );
+        let event = self
+            .access
+            .event("UPDATE", "updateTest", "test", vec![updated.id], fields);
         txn.commit_audited(event).await?;
         Ok(updated)
     }

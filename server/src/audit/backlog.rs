@@ -24,7 +24,7 @@ pub struct Backlog {
 /// What a batch of events costs the queue: an event is small, a list read's record ids are
 /// most of its memory (a page of 50 patients with their tests records 300 ids).
 pub fn weight(events: &[NewAuditEvent]) -> usize {
-    events.iter().map(|e| 1 + e.record_ids.len()).sum()
+    events.iter().map(|e| 1 + e.record_ids.count()).sum()
 }
 
 impl Backlog {

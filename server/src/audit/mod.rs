@@ -170,7 +170,10 @@ mod tests {
             action: "READ".into(),
             operation: "test".into(),
             record_type: "patient".into(),
-            record_ids: (0..ids).map(|i| format!("id-{i}")).collect(),
+            record_ids: (0..ids as u128)
+                .map(uuid::Uuid::from_u128)
+                .collect::<Vec<_>>()
+                .into(),
             fields: Vec::new(),
             ip: None,
         }

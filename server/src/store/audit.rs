@@ -19,7 +19,7 @@ pub struct NewAuditEvent {
     pub action: String,
     pub operation: String,
     pub record_type: String,
-    pub record_ids: Vec<String>,
+    pub record_ids: RecordIds,
     pub fields: Vec<String>,
     pub ip: Option<String>,
 }
@@ -43,9 +43,61 @@ fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
         action: Set(e.action.clone()),
         operation: Set(e.operation.clone()),
         record_type: Set(e.record_type.clone()),
-        record_ids: Set(serde_json::to_string(&e.record_ids).unwrap_or_else(|_| "[]".into())),
+        record_ids: Set(e.record_ids.to_json()),
         fields: Set(serde_json::to_string(&e.fields).unwrap_or_else(|_| "[]".into())),
         ip: Set(e.ip.clone()),
+    }
+}
+
+/// The records an event is about: row ids, or the names of settings.
+#[derive(Clone, Debug)]
+pub enum RecordIds {
+    Ids(Vec<Uuid>),
+    Names(Vec<String>),
+}
+
+impl RecordIds {
+    pub fn count(&self) -> usize {
+        match self {
+            RecordIds::Ids(ids) => ids.len(),
+            RecordIds::Names(names) => names.len(),
+        }
+    }
+
+    /// The stored form, a JSON list of strings. Ids are written straight into it, without a
+    /// string each: a page of patients with their tests records 300 per request.
+    fn to_json(&self) -> String {
+        let ids = match self {
+            RecordIds::Names(names) => {
+                return serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+            }
+            RecordIds::Ids(ids) => ids,
+        };
+        let mut out = String::with_capacity(2 + ids.len() * (uuid::fmt::Hyphenated::LENGTH + 3));
+        out.push('[');
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('"');
+            out.push_str(id.hyphenated().encode_lower(&mut buf));
+            out.push('"');
+        }
+        out.push(']');
+        out
+    }
+}
+
+impl From<Vec<Uuid>> for RecordIds {
+    fn from(ids: Vec<Uuid>) -> Self {
+        RecordIds::Ids(ids)
+    }
+}
+
+impl From<Vec<String>> for RecordIds {
+    fn from(names: Vec<String>) -> Self {
+        RecordIds::Names(names)
     }
 }
 
@@ -117,7 +169,20 @@ pub async fn list(
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_CHUNK, chunk_len};
+    use uuid::Uuid;
+
+    use super::{MAX_CHUNK, RecordIds, chunk_len};
+
+    #[test]
+    fn ids_are_stored_as_serde_writes_their_strings() {
+        for n in [0, 1, 3, 300] {
+            let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+            let strings: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+            let expected = serde_json::to_string(&strings).unwrap();
+            assert_eq!(RecordIds::from(ids).to_json(), expected);
+            assert_eq!(RecordIds::from(strings).to_json(), expected);
+        }
+    }
 
     #[test]
     fn chunks_are_powers_of_two_that_cover_the_batch() {

@@ -7,11 +7,11 @@
 //! same rows as one text value, which serde turns into the models in one pass. On SQLite
 //! only: see `all`.
 
-use sea_orm::sea_query::ColumnType;
+use sea_orm::sea_query::{ColumnType, Expr};
 use sea_orm::sqlx::Row;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, QueryOrder, QueryTrait,
-    Select, Statement,
+    ColumnDef, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Iterable,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -38,7 +38,8 @@ pub trait Listed: EntityTrait {
 /// few hundred models joins in microseconds. Callers sort only where a LIMIT needs it
 /// (PostgreSQL drops the repeated sort key).
 ///
-/// On SQLite only `columns` are fetched; the others keep their `Default` in the models.
+/// Only `columns` are fetched; the others keep their `Default` in the models (on PostgreSQL
+/// see `placeholders`).
 pub async fn all<E>(
     db: &impl ConnectionTrait,
     query: Select<E>,
@@ -52,9 +53,11 @@ where
     if backend != DbBackend::Sqlite {
         // PostgreSQL's driver streams rows on the request's own task, so there is no per-row
         // hand-over to save, and building JSON on the server measured slower (Q1 355 → 217
-        // req/s): plain rows there, all columns, because sea-orm builds a model only from a
-        // full row.
-        return Ok(query.order_by_asc(E::ID).all(db).await?);
+        // req/s): plain rows there.
+        return Ok(placeholders(query, columns)
+            .order_by_asc(E::ID)
+            .all(db)
+            .await?);
     }
     let names: Vec<&'static str> = columns.iter().map(|col| col.as_str()).collect();
     let inner = backend.build(query.as_query());
@@ -88,6 +91,36 @@ where
     })?;
     models.sort_by_key(E::id_of);
     Ok(models)
+}
+
+/// Every column, those not in `columns` as a constant of their type (NULL, '', the nil uuid,
+/// the epoch): sea-orm builds a model only from a full row, but a constant costs PostgreSQL
+/// nothing to send and the driver nothing to decode. The models get what `Default` gives
+/// them on SQLite. A column of another type is fetched.
+fn placeholders<E: EntityTrait>(query: Select<E>, columns: Columns<E>) -> Select<E> {
+    if E::Column::iter().all(|col| columns.contains(col)) {
+        return query;
+    }
+    let mut query = query.select_only();
+    for col in E::Column::iter() {
+        query = match placeholder(&col.def()) {
+            Some(constant) if !columns.contains(col) => query.expr_as(Expr::cust(constant), col),
+            _ => query.column(col),
+        };
+    }
+    query
+}
+
+fn placeholder(def: &ColumnDef) -> Option<&'static str> {
+    if def.is_null() {
+        return Some("NULL");
+    }
+    match def.get_column_type() {
+        ColumnType::Text | ColumnType::String(_) => Some("''"),
+        ColumnType::Uuid => Some("'00000000-0000-0000-0000-000000000000'::uuid"),
+        ColumnType::TimestampWithTimeZone => Some("'epoch'::timestamptz"),
+        _ => None,
+    }
 }
 
 /// The values of the columns in `columns`, in declaration order, for `json_array`. SQLite
