@@ -1,3 +1,4 @@
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, Select,
@@ -56,7 +57,8 @@ where
 /// limited to several locations matches rows in several ranges of the scope index, so SQLite
 /// sorts them by id to find the page, and sorting rows made it read every matching row of the
 /// client (2,000 for a page of 51); sorting ids reads the index alone (covering index), then
-/// 51 rows by key. PostgreSQL instead walks the primary key in order and stops after the page
+/// 51 rows by key: by rowid, which the index holds, rather than by id, which would cost each
+/// row a second lookup through the primary key index (page 112 → 98 µs). PostgreSQL instead walks the primary key in order and stops after the page
 /// (`EXPLAIN ANALYZE`: 0.10 ms), where the two-step form cost it 0.32 ms and Q1 a sixth.
 fn rows_of_page<E>(
     backend: DbBackend,
@@ -75,6 +77,8 @@ where
     if backend != DbBackend::Sqlite {
         return query;
     }
-    let ids = query.select_only().column(id).into_query();
-    E::find().filter(id.in_subquery(ids))
+    // Every table here is a rowid table (none is declared WITHOUT ROWID).
+    let rowid = || Expr::cust(format!("\"{}\".rowid", E::default().table_name()));
+    let rowids = query.select_only().expr(rowid()).into_query();
+    E::find().filter(rowid().in_subquery(rowids))
 }

@@ -1,3 +1,5 @@
+use std::sync::LazyLock;
+
 use async_graphql::resolver_utils::enum_value;
 use async_graphql::{
     ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject, Value,
@@ -153,6 +155,29 @@ impl Test {
     }
 }
 
+/// A status as a response value. The names are made once: `enum_value` would allocate one for
+/// each of a page's hundreds of tests.
+fn status_name(status: TestStatus) -> Value {
+    static NAMES: LazyLock<[Value; 5]> = LazyLock::new(|| {
+        [
+            TestStatus::Ordered,
+            TestStatus::Collected,
+            TestStatus::InProgress,
+            TestStatus::Resulted,
+            TestStatus::Cancelled,
+        ]
+        .map(enum_value)
+    });
+    let i = match status {
+        TestStatus::Ordered => 0,
+        TestStatus::Collected => 1,
+        TestStatus::InProgress => 2,
+        TestStatus::Resulted => 3,
+        TestStatus::Cancelled => 4,
+    };
+    NAMES[i].clone()
+}
+
 impl PlainFields for Test {
     fn plain(&self, name: &str) -> Option<Value> {
         let t = &self.0;
@@ -164,7 +189,7 @@ impl PlainFields for Test {
             "testCode" => Value::String(t.test_code.clone()),
             "testName" => Value::String(t.test_name.clone()),
             "accessionNumber" => Value::String(t.accession_number.clone()),
-            "status" => self.status_value().map_or(Value::Null, enum_value),
+            "status" => self.status_value().map_or(Value::Null, status_name),
             _ => return None,
         })
     }
