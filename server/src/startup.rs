@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
+use sea_orm::DbBackend;
 
 use crate::access::Services;
 use crate::access::key_cache::KeyCache;
@@ -42,6 +43,21 @@ async fn maintain(store: Store) {
     }
 }
 
+/// The store the read-audit writer writes through. On PostgreSQL, a pool of its own. Why: a
+/// connection belongs to the runtime that opened it, and pooled connections opened while
+/// serving requests belong to the HTTP workers' runtimes, which are gone by the time the last
+/// events are written at shutdown; those writes failed ("A Tokio 1.x context was found, but it
+/// is being shutdown") and the events were lost. The writer opens its own connection, on the
+/// main runtime. SQLite's connections run on threads of their own, and its writes must share
+/// the store's write lock, so there it is the same store.
+async fn audit_store(url: &str, store: &Store) -> anyhow::Result<Store> {
+    if store.backend() != DbBackend::Postgres {
+        return Ok(store.clone());
+    }
+    // One writer task, one statement at a time.
+    Store::connect(url, Some(1)).await
+}
+
 /// Stops a running application: in-flight requests finish, pending audit is written.
 #[derive(Clone)]
 pub struct StopHandle {
@@ -64,7 +80,7 @@ impl Application {
         refresh_statistics(&store).await;
         let maintenance = tokio::spawn(maintain(store.clone()));
         let (sink, audit_task) = AuditSink::spawn(
-            store.clone(),
+            audit_store(&url, &store).await?,
             Duration::from_millis(settings.audit.flush_interval_ms),
         );
         let address = format!("{}:{}", settings.server.host, settings.server.port);

@@ -471,7 +471,7 @@ async fn tests_read_ahead_for_a_page_answer_and_audit_as_read_field_by_field() {
         let read = events
             .iter()
             .find(|e| e["action"] == "READ" && e["operation"] == operation)
-            .unwrap_or_else(|| panic!("{operation} audited"));
+            .unwrap_or_else(|| panic!("{operation} audited: {events:?}"));
         let mut ids: Vec<String> = read["recordIds"]
             .as_array()
             .unwrap()
@@ -496,4 +496,67 @@ async fn statements_and_data(
     let (status, resp) = app.post(Some(key), body).await;
     assert_eq!(status, 200, "{resp}");
     (app.statements() - before, data(&resp).clone())
+}
+
+/// Queries leave out the per-row environment check when a key's clients were checked when
+/// it was loaded (`RowScope::clients_in_environment`). Keys are only made with clients of
+/// their environment; this one, written to the database directly, lists a production client
+/// on a sandbox key, and still sees nothing of it.
+#[tokio::test]
+async fn a_key_listing_a_client_of_the_other_environment_sees_none_of_its_rows() {
+    use switchboard::domain::api_key::new_api_key;
+    use switchboard::domain::environment::Environment;
+    use switchboard::store::api_keys::{NewApiKey, insert};
+
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let uuid = |s: &str| s.parse::<uuid::Uuid>().unwrap();
+    let secret = new_api_key(Environment::Sandbox);
+    insert(
+        app.store().conn(),
+        NewApiKey {
+            name: "mixed".into(),
+            prefix: secret.prefix,
+            secret_hash: secret.hash,
+            scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+            client_ids: Some(vec![uuid(&app.fx.client_a), uuid(&app.fx.client_p)]),
+            location_ids: None,
+            environment: "SANDBOX".into(),
+            expires_at: None,
+            created_by: None,
+        },
+    )
+    .await
+    .unwrap();
+    let key = secret.secret;
+    let resp = app
+        .gql_as(&key, "{ patients { totalCount nodes { id } } }", json!({}))
+        .await;
+    let mut seen = ids(&resp, "patients");
+    seen.sort();
+    let mut expected = vec![w.a1_patient.clone(), w.a2_patient.clone()];
+    expected.sort();
+    assert_eq!(seen, expected, "client A's patients only");
+    assert_eq!(data(&resp)["patients"]["totalCount"], 2);
+    let resp = app
+        .gql_as(
+            &key,
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": w.p1_patient }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patient"], json!(null));
+    let resp = app
+        .gql_as(
+            &key,
+            "query($c:ID!){ patients(filter:{clientId:$c}){ totalCount } tests(filter:{clientId:$c}){ totalCount } }",
+            json!({ "c": app.fx.client_p }),
+        )
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 0);
+    assert_eq!(data(&resp)["tests"]["totalCount"], 0);
+    let resp = app
+        .create_patient(&key, &app.fx.client_p, &app.fx.loc_p1, json!({}))
+        .await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
 }

@@ -42,12 +42,9 @@ async fn api_key(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Princ
             if key.revoked_at.is_some() {
                 return Err(AppError::Unauthenticated(INVALID));
             }
-            let entry = CachedKey::new(
-                principal_of(&key)?,
-                key.id,
-                key.expires_at,
-                key.last_used_at,
-            );
+            let mut principal = principal_of(&key)?;
+            confine_clients(store, &mut principal.rows).await?;
+            let entry = CachedKey::new(principal, key.id, key.expires_at, key.last_used_at);
             keys.put(hash.clone(), entry.clone());
             entry
         }
@@ -93,8 +90,26 @@ fn principal_of(key: &entity::api_key::Model) -> AppResult<Principal> {
             clients,
             locations,
             environment: Some(environment),
+            clients_in_environment: false,
         },
     })
+}
+
+/// Keeps of a key's client list only the clients of its environment, and records that they
+/// are, so that queries need not check each row's environment (see `RowScope`). Keys are
+/// made with clients of their environment only; this holds even for a key that was not.
+async fn confine_clients(store: &Store, rows: &mut RowScope) -> AppResult<()> {
+    let (Some(clients), Some(env)) = (&rows.clients, rows.environment) else {
+        return Ok(());
+    };
+    let confined = if clients.is_empty() {
+        Vec::new()
+    } else {
+        store::clients::in_environment(store.conn(), clients, env).await?
+    };
+    rows.clients = Some(confined);
+    rows.clients_in_environment = true;
+    Ok(())
 }
 
 async fn session(store: &Store, token: &str) -> AppResult<Principal> {

@@ -9,6 +9,11 @@ pub struct RowScope {
     pub clients: Option<Vec<Uuid>>,
     pub locations: Option<Vec<Uuid>>,
     pub environment: Option<Environment>,
+    /// Every client in `clients` is known to be in `environment`: checked against the
+    /// database when the credential was loaded (`access::credentials`), and a client's
+    /// environment never changes. Its rows then need no environment check of their own,
+    /// which was a fifth of the cost of reading a page's tests on SQLite (BENCHMARKS.md).
+    pub clients_in_environment: bool,
 }
 
 impl RowScope {
@@ -44,6 +49,7 @@ mod tests {
             clients: Some(vec![c1]),
             locations: Some(vec![l1]),
             environment: Some(Environment::Sandbox),
+            clients_in_environment: false,
         };
         assert!(scope.allows(c1, l1, Environment::Sandbox));
         assert!(!scope.allows(c2, l1, Environment::Sandbox));

@@ -1,7 +1,8 @@
 use chrono::Utc;
 use entity::{client, location};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -63,6 +64,22 @@ pub async fn list_locations(
     Ok(location::Entity::find()
         .filter(location::Column::ClientId.is_in(client_ids.iter().copied()))
         .order_by_asc(location::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Those of `client_ids` that are clients of `env`.
+pub async fn in_environment(
+    db: &impl ConnectionTrait,
+    client_ids: &[Uuid],
+    env: Environment,
+) -> AppResult<Vec<Uuid>> {
+    Ok(client::Entity::find()
+        .select_only()
+        .column(client::Column::Id)
+        .filter(client::Column::Id.is_in(client_ids.iter().copied()))
+        .filter(client::Column::Environment.eq(env.as_str()))
+        .into_tuple()
         .all(db)
         .await?)
 }

@@ -12,7 +12,9 @@ pub fn condition<C: ColumnTrait>(scope: &RowScope, client_col: C, location_col: 
     if let Some(locations) = &scope.locations {
         cond = cond.add(location_col.is_in(locations.iter().copied()));
     }
-    if let Some(env) = scope.environment {
+    // Listed clients already checked to be in the environment restrict the rows to it.
+    let confined = scope.clients.is_some() && scope.clients_in_environment;
+    if let Some(env) = scope.environment.filter(|_| !confined) {
         cond = cond.add(
             client_col.in_subquery(
                 Query::select()
