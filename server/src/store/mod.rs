@@ -156,7 +156,12 @@ impl Store {
                     // a bounded channel; at the default of 50 a nested page (300 rows) made
                     // the thread stop and be woken several times per query.
                     .row_buffer_size(512)
-            });
+            })
+            // Generic plans: every statement here is prepared and reused, and with custom
+            // plans PostgreSQL planned each execution again, an eighth of its CPU under Q1
+            // (BENCHMARKS.md, seventh pass). Our queries' best plans do not depend on the
+            // values bound (keys, scopes, pages), so one plan per statement serves all.
+            .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_generic_plan")]));
         let mut pool = Database::connect(options)
             .await
             .with_context(|| format!("connecting to the database ({})", redact(url)))?;
