@@ -48,25 +48,18 @@ impl Loaders {
         columns: Columns<lab_test::Entity>,
         fields: usize,
     ) -> AppResult<()> {
-        let rows = access.tests().of_patients(patient_ids, columns).await?;
+        let mut found = by_patient(
+            access.tests().of_patients(patient_ids, columns).await?,
+            columns,
+        );
         // Every patient gets an entry, those without tests too: none of them goes back to
         // the loader for a second query.
-        let mut found: HashMap<TestsOfPatientKey, Prefetched> = patient_ids
-            .iter()
-            .map(|id| {
-                let entry = Prefetched {
-                    tests: Vec::new(),
-                    fields,
-                };
-                ((*id, columns), entry)
-            })
-            .collect();
-        for row in rows {
-            if let Some(entry) = found.get_mut(&(row.patient_id, columns)) {
-                entry.tests.push(row);
-            }
-        }
-        self.prefetched().extend(found);
+        let entries = patient_ids.iter().map(|id| {
+            let key = (*id, columns);
+            let tests = found.remove(&key).unwrap_or_default();
+            (key, Prefetched { tests, fields })
+        });
+        self.prefetched().extend(entries);
         Ok(())
     }
 
@@ -131,17 +124,30 @@ impl Loader<TestsOfPatientKey> for TestsOfPatientLoader {
         &self,
         keys: &[TestsOfPatientKey],
     ) -> Result<HashMap<TestsOfPatientKey, Self::Value>, Self::Error> {
-        let mut by_patient: HashMap<TestsOfPatientKey, Vec<lab_test::Model>> = HashMap::new();
+        let mut found = HashMap::new();
         for (columns, ids) in by_columns(keys) {
-            for row in self.0.tests().of_patients(&ids, columns).await? {
-                by_patient
-                    .entry((row.patient_id, columns))
-                    .or_default()
-                    .push(row);
-            }
+            found.extend(by_patient(
+                self.0.tests().of_patients(&ids, columns).await?,
+                columns,
+            ));
         }
-        Ok(by_patient)
+        Ok(found)
     }
+}
+
+/// Tests read with `columns`, under their patient's key.
+fn by_patient(
+    rows: Vec<lab_test::Model>,
+    columns: Columns<lab_test::Entity>,
+) -> HashMap<TestsOfPatientKey, Vec<lab_test::Model>> {
+    let mut grouped: HashMap<TestsOfPatientKey, Vec<lab_test::Model>> = HashMap::new();
+    for row in rows {
+        grouped
+            .entry((row.patient_id, columns))
+            .or_default()
+            .push(row);
+    }
+    grouped
 }
 
 /// The keys' ids grouped by the columns they ask for: one query per distinct selection.

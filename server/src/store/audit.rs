@@ -49,8 +49,11 @@ fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
     }
 }
 
-/// The records an event is about: row ids, or the names of settings.
-#[derive(Clone, Debug)]
+/// The records an event is about: row ids, or the names of settings. Stored as a JSON list
+/// of strings either way; uuid's `Serialize` writes each id without a string of its own (a
+/// page of patients with their tests records 300 per request).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
 pub enum RecordIds {
     Ids(Vec<Uuid>),
     Names(Vec<String>),
@@ -64,28 +67,8 @@ impl RecordIds {
         }
     }
 
-    /// The stored form, a JSON list of strings. Ids are written straight into it, without a
-    /// string each: a page of patients with their tests records 300 per request.
     fn to_json(&self) -> String {
-        let ids = match self {
-            RecordIds::Names(names) => {
-                return serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
-            }
-            RecordIds::Ids(ids) => ids,
-        };
-        let mut out = String::with_capacity(2 + ids.len() * (uuid::fmt::Hyphenated::LENGTH + 3));
-        out.push('[');
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        for (i, id) in ids.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push('"');
-            out.push_str(id.hyphenated().encode_lower(&mut buf));
-            out.push('"');
-        }
-        out.push(']');
-        out
+        serde_json::to_string(self).unwrap_or_else(|_| "[]".into())
     }
 }
 

@@ -73,17 +73,13 @@ where
     let Some(row) = db.query_one_raw(statement).await? else {
         return Ok(Vec::new());
     };
-    let decoded = match row.try_as_sqlite_row() {
-        // Borrowed from the row: the document (30 KB for Q1's tests) is not copied again.
-        Some(row) => {
-            let text: &str = row
-                .try_get(0)
-                .map_err(|err| AppError::Internal(anyhow::anyhow!("reading a list: {err}")))?;
-            positional::from_str(text, &names)
-        }
-        None => positional::from_str(&row.try_get_by_index::<String>(0)?, &names),
-    };
-    let mut models: Vec<E::Model> = decoded.map_err(|err| {
+    // Borrowed from the driver's row: the document (30 KB for Q1's tests) is not copied again.
+    let text: &str = row
+        .try_as_sqlite_row()
+        .ok_or_else(|| anyhow::anyhow!("a SQLite query returned no SQLite row"))
+        .and_then(|row| Ok(row.try_get(0)?))
+        .map_err(|err| AppError::Internal(err.context("reading a list")))?;
+    let mut models: Vec<E::Model> = positional::from_str(text, &names).map_err(|err| {
         AppError::Internal(anyhow::anyhow!(
             "decoding the aggregated rows of {}: {err}",
             E::default().table_name()

@@ -9,7 +9,7 @@ pub mod clients;
 pub mod columns;
 mod conn;
 mod group_commit;
-pub(crate) mod json_rows;
+mod json_rows;
 pub mod page;
 pub mod patients;
 mod positional;
@@ -171,7 +171,9 @@ impl Store {
             // connections one after the other, each about 95 ms with TLS (sqlx's socket does
             // not set TCP_NODELAY, and the handshake stalls twice on delayed ACKs; strace).
             // Opened together they cost one handshake: start-up 210–330 ms → about 130 ms.
-            futures_util::future::try_join_all((0..STARTUP_CONNECTIONS).map(|_| pool.ping()))
+            // No more than the pool holds (the audit writer's pool holds one).
+            let opened = STARTUP_CONNECTIONS.min(max_connections as usize);
+            futures_util::future::try_join_all((0..opened).map(|_| pool.ping()))
                 .await
                 .with_context(|| format!("connecting to the database ({})", redact(url)))?;
         }

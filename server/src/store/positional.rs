@@ -80,17 +80,11 @@ impl<'de, T: de::Deserialize<'de>> Visitor<'de> for Row<'_, T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
-        let mut values = Values {
+        // Values left unread (a row longer than `names`) are reported by the JSON reader.
+        T::deserialize(&mut Values {
             seq,
             names: self.names.iter(),
-        };
-        let row = T::deserialize(&mut values)?;
-        // A struct reads every key offered; one that stopped early (an error aside) would
-        // leave values behind, which the JSON reader reports as a malformed row.
-        if values.names.next().is_some() {
-            return Err(de::Error::custom("a row was not read to its end"));
-        }
-        Ok(row)
+        })
     }
 }
 
