@@ -217,3 +217,37 @@ async fn aliases_typenames_and_repeated_fields_in_a_list_equal_the_record_read_a
         assert_eq!(edge_nodes(&d["patients"]), whole, "`{sel}`");
     }
 }
+
+/// On PostgreSQL, list rows are decoded by position without sqlx's per-value type check
+/// (`store::pg_rows`); the types are checked once per query instead. A column whose type
+/// drifted from the entity must fail the list with an error, not be read as text: an
+/// integer's four bytes are valid UTF-8 and would come out as a garbled test code.
+#[tokio::test]
+async fn a_list_column_of_an_unexpected_type_is_an_error_not_garbage() {
+    use sea_orm::ConnectionTrait;
+    use switchboard_tests::{Backend, backend, codes};
+
+    if backend() != Backend::Postgres {
+        // SQLite's lists come as JSON (`store::json_rows`), where a wrong type is a JSON
+        // error that `store::positional`'s unit tests cover.
+        return;
+    }
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let list = "query($c:ID!){ tests(filter:{clientId:$c}){ nodes { id testCode } } }";
+    let vars = json!({ "c": app.fx.client_a });
+    let before = app.gql_as(&w.key, list, vars.clone()).await;
+    assert_eq!(data(&before)["tests"]["nodes"][0]["testCode"], "CBC");
+
+    app.store()
+        .conn()
+        .execute_unprepared("ALTER TABLE lab_tests ALTER COLUMN test_code TYPE integer USING 7")
+        .await
+        .unwrap();
+    let after = app.gql_as(&w.key, list, vars).await;
+    assert_eq!(codes(&after), ["INTERNAL"], "{after}");
+    assert!(
+        after["data"].is_null() || after["data"]["tests"].is_null(),
+        "{after}"
+    );
+}

@@ -12,6 +12,7 @@ mod group_commit;
 mod json_rows;
 pub mod page;
 pub mod patients;
+mod pg_rows;
 mod positional;
 pub mod scope;
 pub mod settings;
