@@ -31,7 +31,7 @@ async fn reads_and_writes_of_patient_data_are_audited_with_the_fields_disclosed(
     let resp = app
         .post(
             Some(&key),
-            json!({ "query": "query Chart($id:ID!){ patient(id:$id){ firstName email } }", "operationName": "Chart", "variables": { "id": id } }),
+            json!({ "query": "query Chart($id:ID!){ patient(id:$id){ firstName email } again: patient(id:$id){ firstName } }", "operationName": "Chart", "variables": { "id": id } }),
         )
         .await
         .1;
@@ -49,6 +49,7 @@ async fn reads_and_writes_of_patient_data_are_audited_with_the_fields_disclosed(
         .iter()
         .find(|e| e["action"] == "READ" && e["operation"] == "Chart")
         .expect("read audited");
+    // Read twice in one request, listed once.
     assert_eq!(read["recordIds"], json!([id]));
     // Only what was served counts as disclosed: email was refused.
     assert_eq!(read["fields"], json!(["firstName"]));

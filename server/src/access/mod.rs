@@ -42,11 +42,21 @@ struct Inner {
 }
 
 /// What a request has read so far; written as audit events when the request ends.
+///
+/// Ids are collected as they come and sorted and deduplicated once at the end: a page of
+/// tests adds hundreds, and inserting each into an ordered set was 2% of Q1's CPU.
 #[derive(Default)]
 struct ReadDraft {
-    patients: BTreeSet<Uuid>,
-    tests: BTreeSet<Uuid>,
+    patients: Vec<Uuid>,
+    tests: Vec<Uuid>,
     patient_fields: BTreeSet<String>,
+}
+
+/// `ids` in order, each once: the record ids of one read event.
+fn distinct(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 impl Access {
@@ -148,18 +158,12 @@ impl Access {
                 "READ",
                 operation,
                 "patient",
-                draft.patients.into_iter().collect::<Vec<_>>(),
+                distinct(draft.patients),
                 draft.patient_fields.into_iter().collect(),
             ));
         }
         if !draft.tests.is_empty() {
-            events.push(self.event(
-                "READ",
-                operation,
-                "test",
-                draft.tests.into_iter().collect::<Vec<_>>(),
-                Vec::new(),
-            ));
+            events.push(self.event("READ", operation, "test", distinct(draft.tests), Vec::new()));
         }
         if events.is_empty() {
             return;

@@ -129,9 +129,13 @@ where
     if let Some(first) = rows.first() {
         pg_rows::check_types(first, &selected).map_err(decoding)?;
     }
-    rows.into_iter()
-        .map(|row| pg_rows::from_row(row, &selected).map_err(decoding))
-        .collect()
+    // Sized up front: a collect through `Result` cannot know the length, and growing a
+    // vector of a few hundred models copies them several times.
+    let mut models = Vec::with_capacity(rows.len());
+    for row in rows {
+        models.push(pg_rows::from_row(row, &selected).map_err(decoding)?);
+    }
+    Ok(models)
 }
 
 /// The values of the columns in `columns`, in declaration order, for `json_array`. SQLite
