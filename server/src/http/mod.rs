@@ -23,10 +23,10 @@ pub struct AppState {
 }
 
 pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
-    let workers = state.settings.server.workers;
+    let workers = state.settings.server.workers.unwrap_or_else(default_workers);
     let portal_dir = state.settings.server.portal_dir.clone();
     let state = web::Data::new(state);
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .route("/graphql", web::post().to(graphql::post))
@@ -40,9 +40,16 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
     })
     // Graceful stop: in-flight requests get this long to finish.
     .shutdown_timeout(10)
+    .workers(workers)
     .listen(listener)?;
-    if let Some(n) = workers {
-        server = server.workers(n);
-    }
     Ok(server.disable_signals().run())
+}
+
+/// One request worker more than the machine has cores, unless configured. Why: the database
+/// shares the cores with the workers (SQLite's connection threads in this process, or a
+/// PostgreSQL on the same machine), and a worker whose core the database has taken holds up
+/// every request it owns. A third worker on this 2-core machine raised every scenario
+/// measured, and a fourth lowered M1 and Q2 again (BENCHMARKS.md, eighth pass).
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
 }
