@@ -23,7 +23,11 @@ pub struct AppState {
 }
 
 pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
-    let workers = state.settings.server.workers.unwrap_or_else(default_workers);
+    let workers = state
+        .settings
+        .server
+        .workers
+        .unwrap_or_else(default_workers);
     let portal_dir = state.settings.server.portal_dir.clone();
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {

@@ -5,7 +5,7 @@
 //! column up by name. For a page of 50 patients with their 250 tests that per-row cost was most
 //! of the request (see BENCHMARKS.md). Aggregating in SQL (`json_group_array`) returns the
 //! same rows as one text value, which serde turns into the models in one pass. On SQLite
-//! only: see `all`.
+//! only; on PostgreSQL each row is decoded by position instead (`pg_rows`): see `all`.
 
 use sea_orm::sea_query::ColumnType;
 use sea_orm::sqlx::Row;
@@ -54,7 +54,10 @@ where
         // PostgreSQL's driver streams rows on the request's own task, so there is no per-row
         // hand-over to save, and building JSON on the server measured slower (Q1 355 → 217
         // req/s): plain rows there, decoded by position (`pg_rows`).
-        let mut models = postgres_rows(db, query, columns).await?;
+        let (query, selected) = postgres_selection(query, columns)?;
+        let statement = backend.build(query.as_query());
+        let table = E::default().table_name();
+        let mut models: Vec<E::Model> = pg_rows::all(db, statement, &selected, table).await?;
         models.sort_by_key(E::id_of);
         return Ok(models);
     }
@@ -88,24 +91,18 @@ where
     Ok(models)
 }
 
-/// `query` with only `columns` selected, each row decoded by position.
-async fn postgres_rows<E>(
-    db: &impl ConnectionTrait,
+/// `query` selecting only `columns`, and how `pg_rows` reads each of them.
+fn postgres_selection<E: EntityTrait>(
     query: Select<E>,
     columns: Columns<E>,
-) -> AppResult<Vec<E::Model>>
-where
-    E: Listed,
-    E::Model: DeserializeOwned,
-{
-    let table = || E::default().table_name();
+) -> AppResult<(Select<E>, Vec<pg_rows::Column>)> {
     let mut selected = Vec::new();
     let mut query = query.select_only();
     for col in columns.iter() {
         let kind = pg_rows::Kind::of(col.def().get_column_type()).ok_or_else(|| {
             anyhow::anyhow!(
                 "{}.{} has a column type lists do not decode yet",
-                table(),
+                E::default().table_name(),
                 col.as_str()
             )
         })?;
@@ -115,27 +112,7 @@ where
         });
         query = query.column(col);
     }
-    let statement = db.get_database_backend().build(query.as_query());
-    let rows = db.query_all_raw(statement).await?;
-    let decoding =
-        |err| AppError::Internal(anyhow::anyhow!("decoding a row of {}: {err}", table()));
-    let rows = rows
-        .iter()
-        .map(|row| {
-            row.try_as_pg_row()
-                .ok_or_else(|| anyhow::anyhow!("a PostgreSQL query returned no PostgreSQL row"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(first) = rows.first() {
-        pg_rows::check_types(first, &selected).map_err(decoding)?;
-    }
-    // Sized up front: a collect through `Result` cannot know the length, and growing a
-    // vector of a few hundred models copies them several times.
-    let mut models = Vec::with_capacity(rows.len());
-    for row in rows {
-        models.push(pg_rows::from_row(row, &selected).map_err(decoding)?);
-    }
-    Ok(models)
+    Ok((query, selected))
 }
 
 /// The values of the columns in `columns`, in declaration order, for `json_array`. SQLite

@@ -12,9 +12,12 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::sea_query::ColumnType;
 use sea_orm::sqlx::postgres::{PgRow, PgValueRef};
 use sea_orm::sqlx::{Column as _, Decode, Postgres, Row, Type, ValueRef};
+use sea_orm::{ConnectionTrait, Statement};
 use serde::de::value::{BorrowedStrDeserializer, Error};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
 
 /// How a column's value is handed to the model's `Deserialize`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +53,37 @@ pub struct Column {
     pub kind: Kind,
 }
 
+/// Runs `statement`, whose values are those of `columns` in order, and builds a `T` from
+/// each row; `table` names the rows in errors.
+pub async fn all<T: DeserializeOwned>(
+    db: &impl ConnectionTrait,
+    statement: Statement,
+    columns: &[Column],
+    table: &str,
+) -> AppResult<Vec<T>> {
+    let rows = db.query_all_raw(statement).await?;
+    let decoding = |err| AppError::Internal(anyhow::anyhow!("decoding a row of {table}: {err}"));
+    let rows = rows
+        .iter()
+        .map(|row| {
+            row.try_as_pg_row()
+                .ok_or_else(|| anyhow::anyhow!("a PostgreSQL query returned no PostgreSQL row"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(first) = rows.first() {
+        check_types(first, columns).map_err(decoding)?;
+    }
+    // Sized up front: a collect through `Result` cannot know the length, and growing a
+    // vector of a few hundred models copies them several times.
+    let mut models = Vec::with_capacity(rows.len());
+    for row in rows {
+        models.push(from_row(row, columns).map_err(decoding)?);
+    }
+    Ok(models)
+}
+
 /// Builds a `T` from `row`, whose values are those of `columns` in order.
-pub fn from_row<T: DeserializeOwned>(row: &PgRow, columns: &[Column]) -> Result<T, Error> {
+fn from_row<T: DeserializeOwned>(row: &PgRow, columns: &[Column]) -> Result<T, Error> {
     if row.len() != columns.len() {
         return Err(de::Error::custom(format_args!(
             "a row has {} values for {} columns",
@@ -69,7 +101,7 @@ pub fn from_row<T: DeserializeOwned>(row: &PgRow, columns: &[Column]) -> Result<
 /// Checks once per query that the row's columns have the types `columns` expects, which
 /// `from_row` then takes for granted: a schema that drifted from the entities is reported
 /// here, by column, instead of decoding bytes of another type.
-pub fn check_types(row: &PgRow, columns: &[Column]) -> Result<(), Error> {
+fn check_types(row: &PgRow, columns: &[Column]) -> Result<(), Error> {
     for (column, info) in columns
         .iter()
         .zip(row.columns().iter().map(|c| c.type_info()))
