@@ -10,8 +10,7 @@
 use sea_orm::sea_query::ColumnType;
 use sea_orm::sqlx::Row;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, QuerySelect, QueryTrait,
-    Select, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, QueryTrait, Select, Statement,
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -54,7 +53,7 @@ where
         // PostgreSQL's driver streams rows on the request's own task, so there is no per-row
         // hand-over to save, and building JSON on the server measured slower (Q1 355 → 217
         // req/s): plain rows there, decoded by position (`pg_rows`).
-        let (query, selected) = postgres_selection(query, columns)?;
+        let (query, selected) = pg_rows::select(query, columns)?;
         let statement = backend.build(query.as_query());
         let table = E::default().table_name();
         let mut models: Vec<E::Model> = pg_rows::all(db, statement, &selected, table).await?;
@@ -89,30 +88,6 @@ where
     })?;
     models.sort_by_key(E::id_of);
     Ok(models)
-}
-
-/// `query` selecting only `columns`, and how `pg_rows` reads each of them.
-fn postgres_selection<E: EntityTrait>(
-    query: Select<E>,
-    columns: Columns<E>,
-) -> AppResult<(Select<E>, Vec<pg_rows::Column>)> {
-    let mut selected = Vec::new();
-    let mut query = query.select_only();
-    for col in columns.iter() {
-        let kind = pg_rows::Kind::of(col.def().get_column_type()).ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}.{} has a column type lists do not decode yet",
-                E::default().table_name(),
-                col.as_str()
-            )
-        })?;
-        selected.push(pg_rows::Column {
-            name: col.as_str(),
-            kind,
-        });
-        query = query.column(col);
-    }
-    Ok((query, selected))
 }
 
 /// The values of the columns in `columns`, in declaration order, for `json_array`. SQLite

@@ -58,8 +58,9 @@ where
 /// sorts them by id to find the page, and sorting rows made it read every matching row of the
 /// client (2,000 for a page of 51); sorting ids reads the index alone (covering index), then
 /// 51 rows by key: by rowid, which the index holds, rather than by id, which would cost each
-/// row a second lookup through the primary key index (page 112 → 98 µs). PostgreSQL instead walks the primary key in order and stops after the page
-/// (`EXPLAIN ANALYZE`: 0.10 ms), where the two-step form cost it 0.32 ms and Q1 a sixth.
+/// row a second lookup through the primary key index (page 112 → 98 µs). PostgreSQL instead
+/// walks the primary key in order and stops after the page (`EXPLAIN ANALYZE`: 0.10 ms),
+/// where the two-step form cost it 0.32 ms and Q1 a sixth.
 fn rows_of_page<E>(
     backend: DbBackend,
     filtered: Select<E>,

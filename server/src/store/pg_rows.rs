@@ -12,16 +12,19 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::sea_query::ColumnType;
 use sea_orm::sqlx::postgres::{PgRow, PgValueRef};
 use sea_orm::sqlx::{Column as _, Decode, Postgres, Row, Type, ValueRef};
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, QuerySelect, Select, Statement,
+};
 use serde::de::value::{BorrowedStrDeserializer, Error};
 use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use uuid::Uuid;
 
+use super::columns::Columns;
 use crate::error::{AppError, AppResult};
 
 /// How a column's value is handed to the model's `Deserialize`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+enum Kind {
     /// As its 16 bytes (the form `Uuid` asks a non-human-readable format for).
     Uuid,
     /// As a string borrowed from the row.
@@ -35,7 +38,7 @@ pub enum Kind {
 impl Kind {
     /// The kind for a column type; `None` for types no listed entity has yet, which the
     /// caller reports rather than guesses at.
-    pub fn of(column_type: &ColumnType) -> Option<Kind> {
+    fn of(column_type: &ColumnType) -> Option<Kind> {
         match column_type {
             ColumnType::Uuid => Some(Kind::Uuid),
             ColumnType::Text | ColumnType::String(_) => Some(Kind::Text),
@@ -49,8 +52,32 @@ impl Kind {
 /// A selected column: the model's field it fills and how its value is read.
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
-    pub name: &'static str,
-    pub kind: Kind,
+    name: &'static str,
+    kind: Kind,
+}
+
+/// `query` selecting only `columns`, in declaration order, and how each is read.
+pub fn select<E: EntityTrait>(
+    query: Select<E>,
+    columns: Columns<E>,
+) -> AppResult<(Select<E>, Vec<Column>)> {
+    let mut selected = Vec::new();
+    let mut query = query.select_only();
+    for col in columns.iter() {
+        let kind = Kind::of(col.def().get_column_type()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}.{} has a column type lists do not decode yet",
+                E::default().table_name(),
+                col.as_str()
+            )
+        })?;
+        selected.push(Column {
+            name: col.as_str(),
+            kind,
+        });
+        query = query.column(col);
+    }
+    Ok((query, selected))
 }
 
 /// Runs `statement`, whose values are those of `columns` in order, and builds a `T` from
@@ -182,8 +209,9 @@ struct Value<'de> {
 
 impl<'de> Value<'de> {
     /// Decodes without sqlx's per-value type check, which `check_types` made once per query.
-    fn get<T: Decode<'de, Postgres>>(&self) -> Result<T, Error> {
-        T::decode(self.value.clone()).map_err(|err| self.column.error(err))
+    fn get<T: Decode<'de, Postgres>>(self) -> Result<T, Error> {
+        let column = self.column;
+        T::decode(self.value).map_err(|err| column.error(err))
     }
 }
 
