@@ -58,6 +58,13 @@ async fn world(app: &TestApp) -> World {
     }
 }
 
+/// What `key` reads of `field` (`patient` or `test`) by `id`: `null` when it may not see it.
+async fn by_id(app: &TestApp, key: &str, field: &str, id: &str) -> serde_json::Value {
+    let query = format!("query($id:ID!){{ {field}(id:$id){{ id }} }}");
+    let resp = app.gql_as(key, &query, json!({ "id": id })).await;
+    data(&resp)[field].clone()
+}
+
 fn ids(resp: &serde_json::Value, list: &str) -> Vec<String> {
     data(resp)[list]["nodes"]
         .as_array()
@@ -98,22 +105,11 @@ async fn a_client_restricted_key_sees_only_its_client_everywhere() {
         .await;
     assert_eq!(data(&resp)["tests"]["totalCount"], 2);
     // Lookups by id.
-    let resp = app
-        .gql_as(
-            &key,
-            "query($id:ID!){ patient(id:$id){ id } }",
-            json!({ "id": w.b1_patient }),
-        )
-        .await;
-    assert_eq!(data(&resp)["patient"], json!(null));
-    let resp = app
-        .gql_as(
-            &key,
-            "query($id:ID!){ test(id:$id){ id } }",
-            json!({ "id": w.b1_test }),
-        )
-        .await;
-    assert_eq!(data(&resp)["test"], json!(null));
+    assert_eq!(
+        by_id(&app, &key, "patient", &w.b1_patient).await,
+        json!(null)
+    );
+    assert_eq!(by_id(&app, &key, "test", &w.b1_test).await, json!(null));
     // Mutation targets.
     let resp = app
         .gql_as(
@@ -182,14 +178,10 @@ async fn a_location_restricted_key_sees_only_its_location_including_nested_field
         data(&resp)["tests"]["nodes"],
         json!([{ "accessionNumber": "ACC-A1", "patient": { "id": w.a1_patient } }])
     );
-    let resp = app
-        .gql_as(
-            &key,
-            "query($id:ID!){ patient(id:$id){ id } }",
-            json!({ "id": w.a2_patient }),
-        )
-        .await;
-    assert_eq!(data(&resp)["patient"], json!(null));
+    assert_eq!(
+        by_id(&app, &key, "patient", &w.a2_patient).await,
+        json!(null)
+    );
     // Creating in the other location of the same client is refused; in its own, allowed.
     let resp = app
         .create_patient(&key, &app.fx.client_a, &app.fx.loc_a2, json!({}))
@@ -206,14 +198,10 @@ async fn sandbox_and_production_never_mix() {
     let app = spawn_app().await;
     let w = world(&app).await;
     let sandbox = app.full_key().await;
-    let resp = app
-        .gql_as(
-            &sandbox,
-            "query($id:ID!){ patient(id:$id){ id } }",
-            json!({ "id": w.p1_patient }),
-        )
-        .await;
-    assert_eq!(data(&resp)["patient"], json!(null));
+    assert_eq!(
+        by_id(&app, &sandbox, "patient", &w.p1_patient).await,
+        json!(null)
+    );
     let resp = app
         .gql_as(&sandbox, "{ patients { totalCount } }", json!({}))
         .await;
@@ -538,14 +526,10 @@ async fn a_key_listing_a_client_of_the_other_environment_sees_none_of_its_rows()
     expected.sort();
     assert_eq!(seen, expected, "client A's patients only");
     assert_eq!(data(&resp)["patients"]["totalCount"], 2);
-    let resp = app
-        .gql_as(
-            &key,
-            "query($id:ID!){ patient(id:$id){ id } }",
-            json!({ "id": w.p1_patient }),
-        )
-        .await;
-    assert_eq!(data(&resp)["patient"], json!(null));
+    assert_eq!(
+        by_id(&app, &key, "patient", &w.p1_patient).await,
+        json!(null)
+    );
     let resp = app
         .gql_as(
             &key,
