@@ -139,6 +139,9 @@ pub fn settings_full(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) 
         },
         auth: AuthSettings {
             session_ttl_minutes: 60,
+            login_failures_per_account: 5,
+            login_failures_per_address: 20,
+            login_lockout_seconds: 30,
         },
         audit: AuditSettings { flush_interval_ms },
     }
@@ -389,7 +392,7 @@ impl TestApp {
         }
         self.gql_as(
             token,
-            "mutation($i:CreatePatientInput!){ createPatient(input:$i){ patient { id externalPatientId } account { hasAccount status reason } } }",
+            "mutation($i:CreatePatientInput!){ createPatient(input:$i){ patient { id } account { hasAccount status reason } } }",
             json!({ "i": input }),
         )
         .await

@@ -12,7 +12,10 @@ pub struct Model {
     pub actor_id: String,
     pub actor_label: String,
     pub action: String,
+    /// What executed: the operation type and its root fields, or the mutation's name.
     pub operation: String,
+    /// The name the caller gave the operation, if any (truncated): a label only.
+    pub operation_name: Option<String>,
     pub record_type: String,
     pub record_ids: String,
     pub fields: String,

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_foundation;
 mod m20261122_000001_postgres_planning;
+mod m20261129_000001_audit_operation_name;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_foundation::Migration),
             Box::new(m20261122_000001_postgres_planning::Migration),
+            Box::new(m20261129_000001_audit_operation_name::Migration),
         ]
     }
 }

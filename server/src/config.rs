@@ -43,6 +43,12 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub session_ttl_minutes: i64,
+    /// Failed logins an account may have before it is locked for a while.
+    pub login_failures_per_account: u32,
+    /// Failed logins (for any accounts) one client address may have before it is locked.
+    pub login_failures_per_address: u32,
+    /// The first lock's length; each further failure doubles it, up to an hour.
+    pub login_lockout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +67,9 @@ impl Settings {
             .set_default("server.max_body_bytes", 1_048_576)?
             .set_default("database.data_dir", "data")?
             .set_default("auth.session_ttl_minutes", 480)?
+            .set_default("auth.login_failures_per_account", 5)?
+            .set_default("auth.login_failures_per_address", 20)?
+            .set_default("auth.login_lockout_seconds", 30)?
             .set_default("audit.flush_interval_ms", 500)?;
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));

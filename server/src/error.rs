@@ -13,10 +13,19 @@ use crate::domain::validate::Invalid;
 #[derive(Debug)]
 pub enum AppError {
     Unauthenticated(&'static str),
+    /// Always says what is missing: a scope name, or `role:…` for what only a portal user
+    /// of those roles may do.
     Forbidden {
-        required_scope: Option<String>,
+        required_scope: String,
         message: String,
     },
+    /// Too many attempts; the caller may try again after `retry_after_secs`.
+    RateLimited {
+        retry_after_secs: u64,
+        message: String,
+    },
+    /// The request would cost more than any request may; refused before it runs.
+    TooComplex(String),
     NotFound(&'static str),
     Validation(Invalid),
     DuplicatePatient {
@@ -39,6 +48,8 @@ impl AppError {
         match self {
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden { .. } => "FORBIDDEN",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::TooComplex(_) => "QUERY_TOO_COMPLEX",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Validation(_) => "VALIDATION_FAILED",
             AppError::DuplicatePatient { .. } => "DUPLICATE_PATIENT",
@@ -52,6 +63,8 @@ impl AppError {
         match self {
             AppError::Unauthenticated(m) => (*m).to_owned(),
             AppError::Forbidden { message, .. } => message.clone(),
+            AppError::RateLimited { message, .. } => message.clone(),
+            AppError::TooComplex(m) => m.clone(),
             AppError::NotFound(what) => format!("{what} not found"),
             AppError::Validation(invalid) => invalid.to_string(),
             AppError::DuplicatePatient { .. } => {
@@ -64,14 +77,15 @@ impl AppError {
 
     pub fn missing_scope(scope: impl std::fmt::Display) -> Self {
         AppError::Forbidden {
-            required_scope: Some(scope.to_string()),
+            required_scope: scope.to_string(),
             message: format!("this credential lacks the scope `{scope}`"),
         }
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    /// Refused for want of something other than a scope: `required` names it (`role:…`).
+    pub fn forbidden(required: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::Forbidden {
-            required_scope: None,
+            required_scope: required.into(),
             message: message.into(),
         }
     }

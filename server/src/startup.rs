@@ -8,6 +8,7 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use sea_orm::DbBackend;
 
+use crate::access::login_throttle::{LoginThrottle, Policy};
 use crate::access::Services;
 use crate::access::key_cache::KeyCache;
 use crate::audit::AuditSink;
@@ -91,6 +92,12 @@ impl Application {
             sink: sink.clone(),
             keys: KeyCache::default(),
             session_ttl: chrono::Duration::minutes(settings.auth.session_ttl_minutes),
+            security: Default::default(),
+            logins: Arc::new(LoginThrottle::new(Policy {
+                per_account: settings.auth.login_failures_per_account,
+                per_address: settings.auth.login_failures_per_address,
+                first_lock: Duration::from_secs(settings.auth.login_lockout_seconds),
+            })),
         };
         let state = AppState {
             graphql: Executor::default(),

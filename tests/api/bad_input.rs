@@ -98,7 +98,7 @@ async fn too_deep_queries_are_refused() {
     let app = spawn_app().await;
     let deep = "{ tests { nodes { patient { tests { patient { tests { patient { tests { patient { tests { patient { id } } } } } } } } } } } }";
     let resp = app.admin(deep, json!({})).await;
-    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    assert_eq!(codes(&resp), vec!["QUERY_TOO_COMPLEX"]);
 }
 
 #[tokio::test]

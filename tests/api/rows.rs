@@ -1,7 +1,8 @@
 //! Client/location restrictions and environments: rows outside them do not exist.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_tests::{ALL_SCOPES, TestApp, codes, data, spawn_app};
+use uuid::Uuid;
 
 struct World {
     a1_patient: String,
@@ -129,10 +130,11 @@ async fn a_client_restricted_key_sees_only_its_client_everywhere() {
     assert_eq!(codes(&resp), vec!["NOT_FOUND"]);
     let resp = app.create_test(&key, &w.b1_patient, "ACC-HACK").await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    // Outside the key's clients, a client answers exactly as one that does not exist.
     let resp = app
         .create_patient(&key, &app.fx.client_b, &app.fx.loc_b1, json!({}))
         .await;
-    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    assert_same_refusal(&app, &key, &resp).await;
     // Nothing of B changed.
     let resp = app
         .admin(
@@ -186,7 +188,12 @@ async fn a_location_restricted_key_sees_only_its_location_including_nested_field
     let resp = app
         .create_patient(&key, &app.fx.client_a, &app.fx.loc_a2, json!({}))
         .await;
-    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    let unknown = app
+        .create_patient(&key, &app.fx.client_a, &Uuid::now_v7().to_string(), json!({}))
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    assert_eq!(resp["errors"][0]["message"], unknown["errors"][0]["message"]);
+    assert_eq!(resp["errors"][0]["extensions"], unknown["errors"][0]["extensions"]);
     let resp = app
         .create_patient(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
@@ -209,7 +216,7 @@ async fn sandbox_and_production_never_mix() {
     let resp = app
         .create_patient(&sandbox, &app.fx.client_p, &app.fx.loc_p1, json!({}))
         .await;
-    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    assert_same_refusal(&app, &sandbox, &resp).await;
     let (_, live) = app
         .create_key_with(
             json!({ "name": "live", "scopes": ALL_SCOPES, "environment": "PRODUCTION" }),
@@ -447,7 +454,7 @@ async fn tests_read_ahead_for_a_page_answer_and_audit_as_read_field_by_field() {
     app.restart().await;
     let resp = app
         .admin(
-            "query($f:AuditFilterInput){ auditEvents(filter:$f, first: 100){ nodes { action operation recordType recordIds } } }",
+            "query($f:AuditFilterInput){ auditEvents(filter:$f, first: 100){ nodes { action operation operationName recordType recordIds } } }",
             json!({ "f": { "actorId": key_id, "recordType": "test" } }),
         )
         .await;
@@ -458,7 +465,7 @@ async fn tests_read_ahead_for_a_page_answer_and_audit_as_read_field_by_field() {
     for operation in ["Ahead", "OneByOne"] {
         let read = events
             .iter()
-            .find(|e| e["action"] == "READ" && e["operation"] == operation)
+            .find(|e| e["action"] == "READ" && e["operationName"] == operation)
             .unwrap_or_else(|| panic!("{operation} audited: {events:?}"));
         let mut ids: Vec<String> = read["recordIds"]
             .as_array()
@@ -542,5 +549,24 @@ async fn a_key_listing_a_client_of_the_other_environment_sees_none_of_its_rows()
     let resp = app
         .create_patient(&key, &app.fx.client_p, &app.fx.loc_p1, json!({}))
         .await;
-    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    assert_same_refusal(&app, &key, &resp).await;
+}
+
+/// `resp` is the answer a create for a client that does not exist gets: same code, message
+/// and extensions, so it tells nothing about which clients exist.
+async fn assert_same_refusal(app: &TestApp, key: &str, resp: &Value) {
+    let unknown = app
+        .create_patient(
+            key,
+            &Uuid::now_v7().to_string(),
+            &Uuid::now_v7().to_string(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(codes(resp), vec!["VALIDATION_FAILED"], "{resp}");
+    assert_eq!(resp["errors"][0]["message"], unknown["errors"][0]["message"]);
+    assert_eq!(
+        resp["errors"][0]["extensions"],
+        unknown["errors"][0]["extensions"]
+    );
 }

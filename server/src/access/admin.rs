@@ -54,34 +54,51 @@ impl<'a> Admin<'a> {
         api_keys::list(self.access.store().conn(), include_revoked).await
     }
 
-    async fn check_grants(&self, req: &CreateKey) -> AppResult<()> {
+    /// A key's client and location limits must name records of its own environment, and
+    /// its locations must belong to its listed clients (when it lists clients): a limit that
+    /// can never match is a mistake the administrator should hear about now.
+    async fn check_grants(
+        &self,
+        environment: Environment,
+        client_ids: Option<&[Uuid]>,
+        location_ids: Option<&[Uuid]>,
+    ) -> AppResult<()> {
         let db = self.access.store().conn();
-        for (i, id) in req.client_ids.iter().flatten().enumerate() {
-            let client = clients::find_client(db, *id).await?;
-            match client {
-                Some(c) if c.environment == req.environment.as_str() => {}
+        for (i, id) in client_ids.into_iter().flatten().enumerate() {
+            let field = format!("input.clientIds[{i}]");
+            match clients::find_client(db, *id).await? {
+                Some(c) if c.environment == environment.as_str() => {}
                 Some(_) => {
                     return Err(AppError::invalid(
-                        format!("input.clientIds[{i}]"),
+                        field,
                         format!(
-                            "client belongs to another environment than {}",
-                            req.environment.as_str()
+                            "client {id} belongs to another environment than {}",
+                            environment.as_str()
                         ),
                     ));
                 }
-                None => {
-                    return Err(AppError::invalid(
-                        format!("input.clientIds[{i}]"),
-                        "no such client",
-                    ));
-                }
+                None => return Err(AppError::invalid(field, format!("no such client: {id}"))),
             }
         }
-        for (i, id) in req.location_ids.iter().flatten().enumerate() {
-            if clients::find_location(db, *id).await?.is_none() {
+        for (i, id) in location_ids.into_iter().flatten().enumerate() {
+            let field = format!("input.locationIds[{i}]");
+            let Some(location) = clients::find_location(db, *id).await? else {
+                return Err(AppError::invalid(field, format!("no such location: {id}")));
+            };
+            if client_ids.is_some_and(|c| !c.contains(&location.client_id)) {
                 return Err(AppError::invalid(
-                    format!("input.locationIds[{i}]"),
-                    "no such location",
+                    field,
+                    format!("location {id} belongs to none of the key's clients"),
+                ));
+            }
+            let client = clients::find_client(db, location.client_id).await?;
+            if client.is_none_or(|c| c.environment != environment.as_str()) {
+                return Err(AppError::invalid(
+                    field,
+                    format!(
+                        "location {id} belongs to another environment than {}",
+                        environment.as_str()
+                    ),
                 ));
             }
         }
@@ -97,7 +114,12 @@ impl<'a> Admin<'a> {
                 "must be in the future",
             ));
         }
-        self.check_grants(&req).await?;
+        self.check_grants(
+            req.environment,
+            req.client_ids.as_deref(),
+            req.location_ids.as_deref(),
+        )
+        .await?;
         let secret = new_api_key(req.environment);
         let txn = self.access.store().begin_write().await?;
         let key = api_keys::insert(
@@ -155,12 +177,19 @@ impl<'a> Admin<'a> {
             ));
         }
         let env: Environment = parse_stored(&old.environment)?;
-        let secret = new_api_key(env);
         let json_ids = |raw: &str| {
             serde_json::from_str::<Option<Vec<Uuid>>>(raw)
                 .ok()
                 .flatten()
         };
+        // Keys made before grants were checked this closely must not carry a bad grant on.
+        self.check_grants(
+            env,
+            json_ids(&old.client_ids).as_deref(),
+            json_ids(&old.location_ids).as_deref(),
+        )
+        .await?;
+        let secret = new_api_key(env);
         let new_key = api_keys::insert(
             &txn.txn,
             NewApiKey {
@@ -191,22 +220,53 @@ impl<'a> Admin<'a> {
         Ok((new_key, secret.secret))
     }
 
+    /// Revokes a key with every secret of its rotation chain (the old secret of a rotation
+    /// and the new one are one key to an administrator), at once.
     pub async fn revoke_key(&self, id: Uuid) -> AppResult<api_key::Model> {
         self.settings()?;
         let txn = self.access.store().begin_write().await?;
-        api_keys::find(&txn.txn, id)
-            .await?
-            .ok_or(AppError::NotFound("api key"))?;
-        api_keys::revoke(&txn.txn, id).await?;
+        let chain = api_keys::lineage(&txn.txn, id).await?;
+        if chain.is_empty() {
+            return Err(AppError::NotFound("api key"));
+        }
+        let ids: Vec<Uuid> = chain.iter().map(|k| k.id).collect();
+        api_keys::revoke(&txn.txn, &ids).await?;
         let event = self
             .access
-            .event("REVOKE", "revokeApiKey", "api_key", vec![id], vec![]);
+            .event("REVOKE", "revokeApiKey", "api_key", ids, vec![]);
         let key = api_keys::find(&txn.txn, id)
             .await?
             .ok_or(AppError::NotFound("api key"))?;
         txn.commit_audited(event).await?;
         self.access.key_cache().clear();
         Ok(key)
+    }
+
+    /// Cuts a rotation short: the old secrets of the key's chain stop working now, and the
+    /// newest keeps working. Answers with the newest key.
+    pub async fn end_rotation(&self, id: Uuid) -> AppResult<api_key::Model> {
+        self.settings()?;
+        let now = Utc::now();
+        let txn = self.access.store().begin_write().await?;
+        let chain = api_keys::lineage(&txn.txn, id).await?;
+        let Some(newest) = chain.iter().find(|k| k.rotated_to.is_none()).cloned() else {
+            return Err(AppError::NotFound("api key"));
+        };
+        let old: Vec<Uuid> = chain
+            .iter()
+            .filter(|k| k.rotated_to.is_some())
+            .map(|k| k.id)
+            .collect();
+        if old.is_empty() {
+            return Err(AppError::Conflict("this key has not been rotated".into()));
+        }
+        api_keys::expire(&txn.txn, &old, now).await?;
+        let event = self
+            .access
+            .event("EXPIRE", "endApiKeyRotation", "api_key", old, vec![]);
+        txn.commit_audited(event).await?;
+        self.access.key_cache().clear();
+        Ok(newest)
     }
 
     pub async fn clients(&self) -> AppResult<Vec<client::Model>> {
@@ -260,17 +320,37 @@ impl<'a> Admin<'a> {
     }
 
     /// Logs a portal user in. The same answer for an unknown email and a wrong password.
+    /// One attempt per request, and locked accounts and addresses are refused before the
+    /// password is checked (`login_throttle`).
     pub async fn login(
         &self,
         email: &str,
         password: String,
     ) -> AppResult<(String, DateTime<Utc>, admin_user::Model)> {
+        if !self.access.first_login_attempt() {
+            return Err(AppError::invalid(
+                "login",
+                "one login per request: aliases and batches cannot carry more",
+            ));
+        }
+        let email = email.trim().to_lowercase();
+        let ip = self.access.ip();
+        if let Some(wait) = self.access.logins().wait(&email, ip) {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(AppError::RateLimited {
+                retry_after_secs: secs.max(1),
+                message: format!(
+                    "too many failed logins for this account or from this address; try again in {secs} s"
+                ),
+            });
+        }
         let db = self.access.store().conn();
-        let user = admins::find_user_by_email(db, &email.trim().to_lowercase()).await?;
+        let user = admins::find_user_by_email(db, &email).await?;
         let ok = verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         let user = match (ok, user) {
             (true, Some(user)) => user,
             _ => {
+                self.access.logins().failed(&email, ip);
                 let mut event = self.access.event(
                     "LOGIN_FAILED",
                     "login",
@@ -283,6 +363,7 @@ impl<'a> Admin<'a> {
                 return Err(AppError::Unauthenticated("invalid email or password"));
             }
         };
+        self.access.logins().succeeded(&email);
         let token = new_session_token();
         let expires_at = Utc::now() + self.access.session_ttl();
         let txn = self.access.store().begin_write().await?;
@@ -325,7 +406,10 @@ impl<'a> Admin<'a> {
 
     pub async fn logout(&self) -> AppResult<bool> {
         let Actor::Admin { session_id, .. } = &self.access.principal().actor else {
-            return Err(AppError::forbidden("only a portal session can log out"));
+            return Err(AppError::forbidden(
+                super::principal::PORTAL_SESSION,
+                "only a portal session can log out",
+            ));
         };
         admins::revoke_session(self.access.store().conn(), *session_id).await?;
         Ok(true)

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod credentials;
 pub mod key_cache;
+pub mod login_throttle;
 pub mod patients;
 pub mod principal;
 pub mod rules;
@@ -17,9 +18,26 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::audit::AuditSink;
+use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::audit::{NewAuditEvent, RecordIds};
 pub use principal::{Actor, Principal};
+
+/// A kind of record a refused attempt aimed at.
+#[derive(Clone, Copy)]
+pub enum Target {
+    Patient,
+    Test,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Patient => "patient",
+            Target::Test => "test",
+        }
+    }
+}
 
 /// What every request's handles share: built once at start-up.
 #[derive(Clone)]
@@ -28,6 +46,10 @@ pub struct Services {
     pub sink: AuditSink,
     pub keys: key_cache::KeyCache,
     pub session_ttl: chrono::Duration,
+    /// Bounds the security events one credential can write (`DENIED`).
+    pub security: Arc<crate::audit::security::Throttle>,
+    /// Failed portal logins per account and per address.
+    pub logins: Arc<login_throttle::LoginThrottle>,
 }
 
 /// Everything a request may do, bound to its principal.
@@ -39,6 +61,8 @@ struct Inner {
     services: Services,
     ip: Option<String>,
     reads: Mutex<ReadDraft>,
+    /// Set by the first `login` of the request (or batch): one guess per request.
+    login_attempted: std::sync::atomic::AtomicBool,
 }
 
 /// What a request has read so far; written as audit events when the request ends.
@@ -50,6 +74,46 @@ struct ReadDraft {
     patients: Vec<Uuid>,
     tests: Vec<Uuid>,
     patient_fields: BTreeSet<String>,
+    /// Records a mutation wrote and whose fields its answer selects: read only if a field
+    /// beyond the id was served (`finish`).
+    answered_patients: Vec<Uuid>,
+    answered_tests: Vec<Uuid>,
+    /// Filter fields (and `totalCount`) used per record type: searches disclose what they
+    /// match even when no row is returned.
+    searches: Vec<(&'static str, BTreeSet<&'static str>)>,
+    /// Refused attempts, written as security events.
+    denied: Vec<NewAuditEvent>,
+    /// Fields refused to this request (`Type.field`), written as one security event.
+    denied_fields: BTreeSet<String>,
+    /// Records returned so far (`MAX_ROWS_RETURNED`); kept across `finish`, which ends one
+    /// request of a batch, not the batch.
+    rows: usize,
+}
+
+/// Refused attempts recorded for one request at most; the rest of a hostile request adds
+/// nothing (`security::Throttle` bounds them per credential over time).
+const DENIED_PER_REQUEST: usize = 5;
+/// Distinct refused fields named in one request's security event at most.
+const DENIED_FIELDS_MAX: usize = 50;
+
+/// Characters of a caller's operation name kept in the audit trail.
+const OPERATION_NAME_MAX: usize = 100;
+
+/// Records one HTTP request (a batch included) may return. `graphql::cost` refuses documents
+/// whose page sizes could exceed its own estimate up front; this counts what is really read,
+/// for lists whose length is the data's (a patient's tests).
+pub const MAX_ROWS_RETURNED: usize = 5_000;
+
+impl ReadDraft {
+    fn take_rows(&mut self, n: usize) -> AppResult<()> {
+        if self.rows + n > MAX_ROWS_RETURNED {
+            return Err(AppError::TooComplex(format!(
+                "the request would return more than {MAX_ROWS_RETURNED} records; ask for smaller pages"
+            )));
+        }
+        self.rows += n;
+        Ok(())
+    }
 }
 
 /// `ids` in order, each once: the record ids of one read event.
@@ -66,6 +130,7 @@ impl Access {
             services,
             ip,
             reads: Mutex::new(ReadDraft::default()),
+            login_attempted: Default::default(),
         }))
     }
 
@@ -97,6 +162,22 @@ impl Access {
         &self.0.services.keys
     }
 
+    pub(crate) fn ip(&self) -> Option<&str> {
+        self.0.ip.as_deref()
+    }
+
+    pub(crate) fn logins(&self) -> &login_throttle::LoginThrottle {
+        &self.0.services.logins
+    }
+
+    /// True for the first login attempt of this request only.
+    pub(crate) fn first_login_attempt(&self) -> bool {
+        !self
+            .0
+            .login_attempted
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn session_ttl(&self) -> chrono::Duration {
         self.0.services.session_ttl
     }
@@ -107,12 +188,86 @@ impl Access {
         self.0.reads.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn read_patients(&self, ids: impl IntoIterator<Item = Uuid>) {
-        self.reads().patients.extend(ids);
+    /// Records that these patients are answered; refused once the request (a whole batch)
+    /// would return more than `MAX_ROWS_RETURNED` records.
+    pub(crate) fn read_patients(&self, ids: impl ExactSizeIterator<Item = Uuid>) -> AppResult<()> {
+        let mut reads = self.reads();
+        reads.take_rows(ids.len())?;
+        reads.patients.extend(ids);
+        Ok(())
     }
 
-    pub(crate) fn read_tests(&self, ids: impl IntoIterator<Item = Uuid>) {
-        self.reads().tests.extend(ids);
+    pub(crate) fn read_tests(&self, ids: impl ExactSizeIterator<Item = Uuid>) -> AppResult<()> {
+        let mut reads = self.reads();
+        reads.take_rows(ids.len())?;
+        reads.tests.extend(ids);
+        Ok(())
+    }
+
+    /// A patient written by this request's mutation whose answer selects its fields.
+    pub(crate) fn answered_patient(&self, id: Uuid) {
+        self.reads().answered_patients.push(id);
+    }
+
+    /// A test written by this request's mutation whose answer selects fields beyond its id.
+    pub(crate) fn answered_test(&self, id: Uuid) {
+        self.reads().answered_tests.push(id);
+    }
+
+    /// A list or count of `record_type` narrowed by these filter fields (or counted).
+    pub(crate) fn searched(&self, record_type: &'static str, fields: Vec<&'static str>) {
+        if fields.is_empty() {
+            return;
+        }
+        let mut reads = self.reads();
+        match reads.searches.iter_mut().find(|(t, _)| *t == record_type) {
+            Some((_, set)) => set.extend(fields),
+            None => reads.searches.push((record_type, fields.into_iter().collect())),
+        }
+    }
+
+    /// A refused attempt: `what` says what was tried (a field, a target id).
+    pub(crate) fn denied(
+        &self,
+        operation: &str,
+        record_type: &str,
+        record_ids: impl Into<RecordIds>,
+        what: Vec<String>,
+    ) {
+        let event = self.event("DENIED", operation, record_type, record_ids, what);
+        let mut reads = self.reads();
+        if reads.denied.len() < DENIED_PER_REQUEST {
+            reads.denied.push(event);
+        }
+    }
+
+    /// A lookup, update or order aimed at a record that this credential cannot see: if the
+    /// record exists (outside the credential's limits), the attempt is a security event.
+    /// Asked on every miss, so a miss costs the same whether the record exists or not.
+    pub(crate) async fn refused_target(&self, operation: &str, target: Target, id: Uuid) {
+        let db = self.store().conn();
+        let everywhere = crate::domain::row_scope::RowScope::unrestricted();
+        let exists = match target {
+            Target::Patient => crate::store::patients::find(db, &everywhere, id)
+                .await
+                .map(|r| r.is_some()),
+            Target::Test => crate::store::tests::find(db, &everywhere, id)
+                .await
+                .map(|r| r.is_some()),
+        };
+        match exists {
+            Ok(true) => self.denied(operation, target.name(), vec![id], vec![]),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = ?e, "could not check a refused target"),
+        }
+    }
+
+    /// Called by the field guard for a field it refused.
+    pub fn denied_field(&self, parent: &str, field: &str) {
+        let mut reads = self.reads();
+        if reads.denied_fields.len() < DENIED_FIELDS_MAX {
+            reads.denied_fields.insert(format!("{parent}.{field}"));
+        }
     }
 
     /// Called by the field guard for every patient field actually served.
@@ -144,15 +299,52 @@ impl Access {
             record_ids: record_ids.into(),
             fields,
             ip: self.0.ip.clone(),
+            operation_name: None,
         }
     }
 
     /// Hands the request's reads to the audit writer. Called once, after execution and
     /// before the answer: a request that read records waits while the writer is too far
     /// behind (`AuditSink::room`); one that read none adds nothing to the queue and does not.
-    pub async fn finish(&self, operation: &str) {
-        let draft = std::mem::take(&mut *self.reads());
+    /// `operation` says what executed (`graphql::Executor::operation`); `operation_name` is
+    /// the caller's label for it, kept beside it (bounded) and never instead of it.
+    pub async fn finish(&self, operation: &str, operation_name: Option<&str>) {
+        let mut draft = {
+            let mut reads = self.reads();
+            let rows = reads.rows;
+            let draft = std::mem::take(&mut *reads);
+            reads.rows = rows;
+            draft
+        };
         let mut events = Vec::new();
+        if draft.patient_fields.iter().any(|f| f != "id") {
+            draft.patients.append(&mut draft.answered_patients);
+        }
+        draft.tests.append(&mut draft.answered_tests);
+        for (record_type, fields) in draft.searches {
+            events.push(self.event(
+                "SEARCH",
+                operation,
+                record_type,
+                Vec::<Uuid>::new(),
+                fields.into_iter().map(str::to_owned).collect(),
+            ));
+        }
+        if !draft.denied_fields.is_empty() {
+            let event = self.event(
+                "DENIED",
+                operation,
+                "field",
+                Vec::<Uuid>::new(),
+                draft.denied_fields.into_iter().collect(),
+            );
+            draft.denied.push(event);
+        }
+        if !draft.denied.is_empty() {
+            let actor = self.principal().id();
+            let allowed = self.0.services.security.admit(&actor, draft.denied.len());
+            events.extend(draft.denied.into_iter().take(allowed));
+        }
         if !draft.patients.is_empty() {
             events.push(self.event(
                 "READ",
@@ -167,6 +359,11 @@ impl Access {
         }
         if events.is_empty() {
             return;
+        }
+        let label: Option<String> =
+            operation_name.map(|n| n.chars().take(OPERATION_NAME_MAX).collect());
+        for event in &mut events {
+            event.operation_name.clone_from(&label);
         }
         self.sink().record(events);
         self.sink().room().await;

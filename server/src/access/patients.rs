@@ -1,7 +1,7 @@
 use entity::patient::{Entity, Model};
 use uuid::Uuid;
 
-use super::Access;
+use super::{Access, Target};
 use crate::domain::environment::Environment;
 use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
 use crate::domain::scope::Scope;
@@ -35,7 +35,12 @@ impl<'a> Patients<'a> {
         self.require(Scope::PatientsRead)?;
         let p = self.access.principal();
         let row = patients::find(self.access.store().conn(), &p.rows, id).await?;
-        self.access.read_patients(row.iter().map(|r| r.id));
+        if row.is_none() {
+            self.access
+                .refused_target("patient", Target::Patient, id)
+                .await;
+        }
+        self.access.read_patients(row.iter().map(|r| r.id))?;
         Ok(row)
     }
 
@@ -44,8 +49,26 @@ impl<'a> Patients<'a> {
         self.require(Scope::PatientsRead)?;
         let p = self.access.principal();
         let rows = patients::find_many(self.access.store().conn(), &p.rows, ids, columns).await?;
-        self.access.read_patients(rows.iter().map(|r| r.id));
+        self.access.read_patients(rows.iter().map(|r| r.id))?;
         Ok(rows)
+    }
+
+    /// A filter on a field reads that field: it needs the field's read scope, checked before
+    /// any query runs, and the search is audited with the filter fields it used.
+    fn search(&self, filter: &PatientFilter, counted: bool, first: Option<u64>) -> AppResult<()> {
+        self.require(Scope::PatientsRead)?;
+        if filter.name.is_some() {
+            self.require(Scope::DemographicsRead)?;
+        }
+        let mut used = filter_fields(filter);
+        if counted {
+            used.push("totalCount");
+        }
+        if first == Some(0) {
+            used.push("first:0");
+        }
+        self.access.searched("patient", used);
+        Ok(())
     }
 
     pub async fn list(
@@ -54,16 +77,16 @@ impl<'a> Patients<'a> {
         page: PageRequest,
         columns: Columns<Entity>,
     ) -> AppResult<Page<Model>> {
-        self.require(Scope::PatientsRead)?;
+        self.search(filter, false, Some(page.first))?;
         let p = self.access.principal();
         let page =
             patients::list(self.access.store().conn(), &p.rows, filter, page, columns).await?;
-        self.access.read_patients(page.items.iter().map(|r| r.id));
+        self.access.read_patients(page.items.iter().map(|r| r.id))?;
         Ok(page)
     }
 
     pub async fn count(&self, filter: &PatientFilter) -> AppResult<u64> {
-        self.require(Scope::PatientsRead)?;
+        self.search(filter, true, None)?;
         patients::count(
             self.access.store().conn(),
             &self.access.principal().rows,
@@ -89,6 +112,42 @@ impl<'a> Patients<'a> {
         .then_some(existing.id)
     }
 
+    /// The environment of the client and location a new patient goes to. Ids outside the
+    /// credential's limits get the same answer as ids that do not exist, after the same
+    /// queries, so neither the answer nor its timing tells which clients exist; the attempt
+    /// is recorded as a security event.
+    async fn target(&self, client_id: Uuid, location_id: Uuid) -> AppResult<Environment> {
+        let db = self.access.store().conn();
+        let rows = &self.access.principal().rows;
+        let located = match clients::location_environment(db, client_id, location_id).await? {
+            Some(env) => Some(parse_stored::<Environment>(&env)?),
+            None => None,
+        };
+        if let Some(env) = located
+            && rows.allows(client_id, location_id, env)
+        {
+            return Ok(env);
+        }
+        let client = match clients::find_client(db, client_id).await? {
+            Some(c) => Some(parse_stored::<Environment>(&c.environment)?),
+            None => None,
+        };
+        let client_visible = client.is_some_and(|env| rows.allows_client(client_id, env));
+        if located.is_some() || client.is_some() {
+            self.access.denied(
+                "createPatient",
+                "location",
+                vec![client_id, location_id],
+                vec!["clientId".into(), "locationId".into()],
+            );
+        }
+        Err(if client_visible {
+            AppError::invalid("input.locationId", "no such location for this client")
+        } else {
+            AppError::invalid("input.clientId", "no such client")
+        })
+    }
+
     async fn client_environment(&self, client_id: Uuid, field: &str) -> AppResult<Environment> {
         let client = clients::find_client(self.access.store().conn(), client_id)
             .await?
@@ -100,30 +159,7 @@ impl<'a> Patients<'a> {
         self.require(Scope::PatientsCreate)?;
         self.require_category_writes(&req.write)?;
         let store = self.access.store();
-        let env = match clients::location_environment(store.conn(), req.client_id, req.location_id)
-            .await?
-        {
-            Some(env) => parse_stored::<Environment>(&env)?,
-            // Only on this error path: find out which of the two ids is wrong.
-            None => {
-                self.client_environment(req.client_id, "input.clientId")
-                    .await?;
-                return Err(AppError::invalid(
-                    "input.locationId",
-                    "no such location for this client",
-                ));
-            }
-        };
-        if !self
-            .access
-            .principal()
-            .rows
-            .allows(req.client_id, req.location_id, env)
-        {
-            return Err(AppError::forbidden(
-                "this credential may not create patients for this client or location",
-            ));
-        }
+        let env = self.target(req.client_id, req.location_id).await?;
         let w = req.write;
         let email = w.email.clone().flatten();
         let decision = AccountDecision::for_email(email.as_deref());
@@ -187,13 +223,20 @@ impl<'a> Patients<'a> {
         write: PatientWrite,
     ) -> AppResult<(Model, AccountDecision)> {
         self.require(Scope::PatientsUpdate)?;
+        if write.field_names().is_empty() {
+            return Err(AppError::invalid("input", "names no field to change"));
+        }
         self.require_category_writes(&write)?;
         let store = self.access.store();
         let p = self.access.principal();
         let txn = store.begin_write().await?;
-        let current = patients::find(&txn.txn, &p.rows, id)
-            .await?
-            .ok_or(AppError::NotFound("patient"))?;
+        let Some(current) = patients::find(&txn.txn, &p.rows, id).await? else {
+            drop(txn);
+            self.access
+                .refused_target("updatePatient", Target::Patient, id)
+                .await;
+            return Err(AppError::NotFound("patient"));
+        };
         let client_id = current.client_id;
         let email = match &write.email {
             Some(new) => new.clone(),
@@ -222,4 +265,21 @@ impl<'a> Patients<'a> {
         let decision = AccountDecision::for_email(updated.email.as_deref());
         Ok((updated, decision))
     }
+}
+
+/// The GraphQL names of the filter fields a search uses, for its audit event.
+fn filter_fields(f: &PatientFilter) -> Vec<&'static str> {
+    let mut used = Vec::new();
+    let mut add = |present: bool, name| {
+        if present {
+            used.push(name);
+        }
+    };
+    add(f.client_id.is_some(), "clientId");
+    add(f.location_id.is_some(), "locationId");
+    add(f.external_patient_id.is_some(), "externalPatientId");
+    add(f.name.is_some(), "name");
+    add(f.created_from.is_some(), "createdFrom");
+    add(f.created_to.is_some(), "createdTo");
+    used
 }

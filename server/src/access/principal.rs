@@ -23,6 +23,11 @@ pub enum Actor {
     },
 }
 
+/// What a `FORBIDDEN` names when only a settings administrator may do something.
+pub const SETTINGS_ROLES: &str = "role:SYSTEM_ADMINISTRATOR|TECHNICAL_LEAD";
+/// What a `FORBIDDEN` names when only a portal session (any role) may do something.
+pub const PORTAL_SESSION: &str = "role:SYSTEM_ADMINISTRATOR|TECHNICAL_LEAD|STAFF";
+
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub actor: Actor,
@@ -96,10 +101,10 @@ impl Principal {
         self.authenticated()?;
         match self.role() {
             Some(role) if role.manages_settings() => Ok(()),
-            _ => Err(AppError::Forbidden {
-                required_scope: Some("role:SYSTEM_ADMINISTRATOR|TECHNICAL_LEAD".into()),
-                message: "only a System Administrator or Technical Lead may do this".into(),
-            }),
+            _ => Err(AppError::forbidden(
+                SETTINGS_ROLES,
+                "only a System Administrator or Technical Lead may do this",
+            )),
         }
     }
 
@@ -116,6 +121,7 @@ impl Principal {
                     Err(AppError::missing_scope(scopes[0]))
                 }
             }
+            Rule::AllOf(scopes) => scopes.iter().try_for_each(|s| self.require(*s)),
             Rule::SettingsAdmin => self.require_settings_admin(),
         }
     }

@@ -18,13 +18,22 @@ pub enum Rule {
     Scope(Scope),
     /// Any one of these; the first is named when none is held.
     AnyOf(&'static [Scope]),
+    /// Every one of these; the first missing is named.
+    AllOf(&'static [Scope]),
     /// A portal user with the System Administrator or Technical Lead role.
     SettingsAdmin,
 }
 
 use Rule::{Authenticated, Public, SettingsAdmin};
 
+/// A patient's or test's id is also the answer of the write that made or changed it; every
+/// other field, in a mutation's answer too, is a read and needs the read scope.
 const PATIENT_ID: Rule = Rule::AnyOf(&[PatientsRead, PatientsCreate, PatientsUpdate]);
+const DEMOGRAPHICS: Rule = Rule::AllOf(&[PatientsRead, DemographicsRead]);
+const CONTACT: Rule = Rule::AllOf(&[PatientsRead, ContactRead]);
+const CLINICAL: Rule = Rule::AllOf(&[PatientsRead, ClinicalRead]);
+const BILLING: Rule = Rule::AllOf(&[PatientsRead, BillingRead]);
+const PATIENT_TESTS: Rule = Rule::AllOf(&[PatientsRead, TestsRead]);
 const TEST_ID: Rule = Rule::AnyOf(&[TestsRead, TestsCreate, TestsUpdate]);
 const fn s(scope: Scope) -> Rule {
     Rule::Scope(scope)
@@ -59,6 +68,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("createApiKey", SettingsAdmin),
             ("rotateApiKey", SettingsAdmin),
             ("revokeApiKey", SettingsAdmin),
+            ("endApiKeyRotation", SettingsAdmin),
             ("createClient", SettingsAdmin),
             ("createLocation", SettingsAdmin),
             ("setDeveloperPortalEnabled", SettingsAdmin),
@@ -68,26 +78,26 @@ pub const FIELD_RULES: &[Entry] = &[
         "Patient",
         &[
             ("id", PATIENT_ID),
-            ("externalPatientId", PATIENT_ID),
-            ("clientId", PATIENT_ID),
-            ("locationId", PATIENT_ID),
-            ("createdAt", PATIENT_ID),
-            ("updatedAt", PATIENT_ID),
-            ("hasAccount", PATIENT_ID),
-            ("accountStatus", PATIENT_ID),
-            ("accountReason", PATIENT_ID),
-            ("firstName", s(DemographicsRead)),
-            ("lastName", s(DemographicsRead)),
-            ("dateOfBirth", s(DemographicsRead)),
-            ("sex", s(DemographicsRead)),
-            ("email", s(ContactRead)),
-            ("phone", s(ContactRead)),
-            ("address", s(ContactRead)),
-            ("diagnoses", s(ClinicalRead)),
-            ("medications", s(ClinicalRead)),
-            ("insurance", s(BillingRead)),
-            ("billingAccount", s(BillingRead)),
-            ("tests", s(TestsRead)),
+            ("externalPatientId", s(PatientsRead)),
+            ("clientId", s(PatientsRead)),
+            ("locationId", s(PatientsRead)),
+            ("createdAt", s(PatientsRead)),
+            ("updatedAt", s(PatientsRead)),
+            ("hasAccount", s(PatientsRead)),
+            ("accountStatus", s(PatientsRead)),
+            ("accountReason", s(PatientsRead)),
+            ("firstName", DEMOGRAPHICS),
+            ("lastName", DEMOGRAPHICS),
+            ("dateOfBirth", DEMOGRAPHICS),
+            ("sex", DEMOGRAPHICS),
+            ("email", CONTACT),
+            ("phone", CONTACT),
+            ("address", CONTACT),
+            ("diagnoses", CLINICAL),
+            ("medications", CLINICAL),
+            ("insurance", BILLING),
+            ("billingAccount", BILLING),
+            ("tests", PATIENT_TESTS),
         ],
     ),
     (
@@ -160,7 +170,9 @@ pub const FIELD_RULES: &[Entry] = &[
     ),
     (
         "UpdatePatientPayload",
-        &[("patient", Public), ("account", Public)],
+        // The account of a patient the caller did not just give an email tells whether the
+        // patient has a valid one: a read.
+        &[("patient", Public), ("account", s(PatientsRead))],
     ),
     (
         "ApiKey",
@@ -215,6 +227,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("actorLabel", SettingsAdmin),
             ("action", SettingsAdmin),
             ("operation", SettingsAdmin),
+            ("operationName", SettingsAdmin),
             ("recordType", SettingsAdmin),
             ("recordIds", SettingsAdmin),
             ("fields", SettingsAdmin),
@@ -275,6 +288,14 @@ pub fn describe(rule: Rule) -> String {
         Rule::Scope(scope) => format!("Requires scope: `{scope}`."),
         Rule::AnyOf(scopes) => format!(
             "Requires one of the scopes: {}.",
+            scopes
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Rule::AllOf(scopes) => format!(
+            "Requires all of the scopes: {}.",
             scopes
                 .iter()
                 .map(|s| format!("`{s}`"))

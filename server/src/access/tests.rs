@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use entity::lab_test::{Entity, Model};
 use uuid::Uuid;
 
-use super::Access;
+use super::{Access, Target};
 use crate::domain::lab_result::ResultLine;
 use crate::domain::scope::Scope;
 use crate::domain::test_status::TestStatus;
@@ -48,18 +48,36 @@ impl<'a> Tests<'a> {
             id,
         )
         .await?;
-        self.access.read_tests(row.iter().map(|t| t.id));
+        if row.is_none() {
+            self.access.refused_target("test", Target::Test, id).await;
+        }
+        self.access.read_tests(row.iter().map(|t| t.id))?;
         Ok(row)
     }
 
     /// `columns`: what the caller will read of each row (see `store::columns`).
+    /// Every test filter reads a test field (`tests:read`); the search is audited with the
+    /// filter fields it used.
+    fn search(&self, filter: &TestFilter, counted: bool, first: Option<u64>) -> AppResult<()> {
+        self.require(Scope::TestsRead)?;
+        let mut used = filter_fields(filter);
+        if counted {
+            used.push("totalCount");
+        }
+        if first == Some(0) {
+            used.push("first:0");
+        }
+        self.access.searched("test", used);
+        Ok(())
+    }
+
     pub async fn list(
         &self,
         filter: &TestFilter,
         page: PageRequest,
         columns: Columns<Entity>,
     ) -> AppResult<Page<Model>> {
-        self.require(Scope::TestsRead)?;
+        self.search(filter, false, Some(page.first))?;
         let page = tests::list(
             self.access.store().conn(),
             &self.access.principal().rows,
@@ -68,12 +86,12 @@ impl<'a> Tests<'a> {
             columns,
         )
         .await?;
-        self.access.read_tests(page.items.iter().map(|t| t.id));
+        self.access.read_tests(page.items.iter().map(|t| t.id))?;
         Ok(page)
     }
 
     pub async fn count(&self, filter: &TestFilter) -> AppResult<u64> {
-        self.require(Scope::TestsRead)?;
+        self.search(filter, true, None)?;
         tests::count(
             self.access.store().conn(),
             &self.access.principal().rows,
@@ -95,7 +113,7 @@ impl<'a> Tests<'a> {
             columns,
         )
         .await?;
-        self.access.read_tests(rows.iter().map(|t| t.id));
+        self.access.read_tests(rows.iter().map(|t| t.id))?;
         Ok(rows)
     }
 
@@ -108,9 +126,18 @@ impl<'a> Tests<'a> {
         // transaction: a patient's client and location never change and patients are never
         // deleted, so what this read decides still holds at the insert (whose foreign key
         // refuses a missing patient regardless).
-        let patient = patients::find(store.conn(), &p.rows, req.patient_id)
-            .await?
-            .ok_or_else(|| AppError::invalid("input.patientId", "no such patient"))?;
+        if req.ordered_at.is_some_and(|at| at > Utc::now()) {
+            return Err(AppError::invalid(
+                "input.orderedAt",
+                "must not be in the future",
+            ));
+        }
+        let Some(patient) = patients::find(store.conn(), &p.rows, req.patient_id).await? else {
+            self.access
+                .refused_target("createTest", Target::Patient, req.patient_id)
+                .await;
+            return Err(AppError::invalid("input.patientId", "no such patient"));
+        };
         let (id, row) = tests::new_row(NewTest {
             patient_id: patient.id,
             client_id: patient.client_id,
@@ -137,14 +164,32 @@ impl<'a> Tests<'a> {
 
     pub async fn update(&self, id: Uuid, change: ChangeTest) -> AppResult<Model> {
         self.require(Scope::TestsUpdate)?;
+        if change.status.is_none() && change.results.is_none() && change.collected_at.is_none() {
+            return Err(AppError::invalid("input", "names no field to change"));
+        }
         let store = self.access.store();
         let p = self.access.principal();
         let txn = store.begin_write().await?;
-        let current = tests::find(&txn.txn, &p.rows, id)
-            .await?
-            .ok_or(AppError::NotFound("test"))?;
+        let Some(current) = tests::find(&txn.txn, &p.rows, id).await? else {
+            drop(txn);
+            self.access
+                .refused_target("updateTest", Target::Test, id)
+                .await;
+            return Err(AppError::NotFound("test"));
+        };
         let from: TestStatus = parse_stored(&current.status)?;
         let now = Utc::now();
+        if from.is_final() {
+            return final_unchanged(from, &change).map(|()| current);
+        }
+        if let Some(at) = change.collected_at
+            && (at < current.ordered_at || at > now)
+        {
+            return Err(AppError::invalid(
+                "input.collectedAt",
+                "must be between the order time and now",
+            ));
+        }
         let mut patch = TestPatch::default();
         let mut fields = Vec::new();
         if let Some(to) = change.status {
@@ -172,12 +217,6 @@ impl<'a> Tests<'a> {
             fields.push("collectedAt".to_owned());
         }
         if let Some(results) = change.results {
-            if matches!(from, TestStatus::Resulted | TestStatus::Cancelled) {
-                return Err(AppError::invalid(
-                    "input.results",
-                    format!("results of a {} test cannot be changed", from.as_str()),
-                ));
-            }
             patch.results =
                 Some(serde_json::to_string(&results).map_err(|e| AppError::Internal(e.into()))?);
             fields.push("results".to_owned());
@@ -189,4 +228,49 @@ impl<'a> Tests<'a> {
         txn.commit_audited(event).await?;
         Ok(updated)
     }
+}
+
+/// A final test changes no more: the same status again (a retried update) is answered with
+/// the test as it is, without a write; anything else is refused.
+fn final_unchanged(from: TestStatus, change: &ChangeTest) -> AppResult<()> {
+    let refuse = |field: &str| {
+        Err(AppError::invalid(
+            field,
+            format!("a {} test cannot be changed", from.as_str()),
+        ))
+    };
+    if change.results.is_some() {
+        return Err(AppError::invalid(
+            "input.results",
+            format!("results of a {} test cannot be changed", from.as_str()),
+        ));
+    }
+    if change.collected_at.is_some() {
+        return refuse("input.collectedAt");
+    }
+    match change.status {
+        Some(to) if to != from => Err(AppError::invalid(
+            "input.status",
+            format!("a test cannot go from {} to {}", from.as_str(), to.as_str()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The GraphQL names of the filter fields a search uses, for its audit event.
+fn filter_fields(f: &TestFilter) -> Vec<&'static str> {
+    let mut used = Vec::new();
+    let mut add = |present: bool, name| {
+        if present {
+            used.push(name);
+        }
+    };
+    add(f.client_id.is_some(), "clientId");
+    add(f.location_id.is_some(), "locationId");
+    add(f.patient_id.is_some(), "patientId");
+    add(f.status.is_some(), "status");
+    add(f.accession_number.is_some(), "accessionNumber");
+    add(f.ordered_from.is_some(), "orderedFrom");
+    add(f.ordered_to.is_some(), "orderedTo");
+    used
 }

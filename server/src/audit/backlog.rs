@@ -16,15 +16,16 @@ use crate::store::audit::NewAuditEvent;
 
 #[derive(Default)]
 pub struct Backlog {
-    /// Queued weight (`weight`): events plus their record ids.
+    /// Queued weight (`weight`): the bytes the queued events hold.
     queued: AtomicUsize,
     written: Notify,
 }
 
-/// What a batch of events costs the queue: an event is small, a list read's record ids are
-/// most of its memory (a page of 50 patients with their tests records 300 ids).
+/// What a batch of events costs the queue, in bytes held: each event's fixed part, its
+/// texts and its record ids. Bytes, not events, because what a caller controls (the length of
+/// a label, the number of ids a page reads) is what fills memory.
 pub fn weight(events: &[NewAuditEvent]) -> usize {
-    events.iter().map(|e| 1 + e.record_ids.count()).sum()
+    events.iter().map(NewAuditEvent::approx_bytes).sum()
 }
 
 impl Backlog {

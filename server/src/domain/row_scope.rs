@@ -31,6 +31,12 @@ impl RowScope {
                 .is_none_or(|l| l.contains(&location_id))
             && self.environment.is_none_or(|e| e == environment)
     }
+
+    /// Whether some rows of this client may be visible (its location aside).
+    pub fn allows_client(&self, client_id: Uuid, environment: Environment) -> bool {
+        self.clients.as_ref().is_none_or(|c| c.contains(&client_id))
+            && self.environment.is_none_or(|e| e == environment)
+    }
 }
 
 #[cfg(test)]

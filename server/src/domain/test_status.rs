@@ -21,6 +21,11 @@ impl TestStatus {
         }
     }
 
+    /// A final test's status, timestamps and results are never changed again.
+    pub fn is_final(self) -> bool {
+        matches!(self, TestStatus::Resulted | TestStatus::Cancelled)
+    }
+
     /// Whether a test may move from `self` to `next`. Staying in place is allowed so that a
     /// retried update is idempotent. Steps may not be skipped backwards; forward skips are
     /// allowed because many LIS report COLLECTED and RESULTED without IN_PROGRESS.

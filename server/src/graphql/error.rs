@@ -16,10 +16,12 @@ impl From<AppError> for Error {
         Error::new(message).extend_with(|_, ext| {
             ext.set("code", code);
             match &err {
-                AppError::Forbidden {
-                    required_scope: Some(scope),
-                    ..
-                } => ext.set("requiredScope", scope.as_str()),
+                AppError::Forbidden { required_scope, .. } => {
+                    ext.set("requiredScope", required_scope.as_str())
+                }
+                AppError::RateLimited {
+                    retry_after_secs, ..
+                } => ext.set("retryAfterSeconds", *retry_after_secs),
                 AppError::Validation(invalid) => ext.set("field", invalid.field.as_str()),
                 AppError::DuplicatePatient { existing_id } => {
                     ext.set("existingPatientId", existing_id.map(|id| id.to_string()))

@@ -76,7 +76,10 @@ impl Extension for FieldGuardExtension {
                     field = info.name,
                     "field has no access rule; refusing"
                 );
-                Err(AppError::forbidden("this field has no access rule"))
+                Err(AppError::forbidden(
+                    "unavailable",
+                    "this field has no access rule",
+                ))
             }
         };
         match verdict {
@@ -87,6 +90,7 @@ impl Extension for FieldGuardExtension {
                 next.run(ctx, info).await
             }
             Err(err) => {
+                access.denied_field(info.parent_type, info.name);
                 let mut server_error = super::to_server_error(err);
                 server_error.locations = vec![info.field.name.pos];
                 server_error.path = path_of(&info);

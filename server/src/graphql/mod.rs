@@ -1,6 +1,8 @@
 //! The GraphQL API: the only module that imports async-graphql.
 
+mod cost;
 mod error;
+mod field_types;
 pub mod guard;
 mod ids;
 mod inputs;
@@ -11,6 +13,7 @@ mod plan;
 mod query;
 #[cfg(test)]
 mod schema_tests;
+mod text_input;
 mod types;
 
 use async_graphql::{EmptySubscription, Schema};
@@ -36,9 +39,9 @@ fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, E
         mutation::Mutation::default(),
         EmptySubscription,
     )
-    // Bounded so that a single request cannot make the server do unbounded work.
-    .limit_depth(10)
-    .limit_complexity(5_000)
+    // Depth, size and cost are bounded by `cost` before a document reaches the schema, in
+    // linear time; the schema's own checks walk fragments once per spread. This one bounds
+    // the parser's recursion.
     .limit_recursive_depth(32)
 }
 
@@ -66,6 +69,9 @@ impl Default for Executor {
 impl Executor {
     pub async fn execute(&self, mut request: Request, access: &Access) -> Response {
         if let Some(plan) = self.planner.plan(&request.query) {
+            if let Err(err) = admissible(&plan, &self.planner.types, &request) {
+                return Response::from_errors(vec![to_server_error(err)]);
+            }
             // Parsed once per distinct query text, not once per request.
             request.set_parsed_query(plan.document.clone());
             if let Some(needs) = plan.needs(request.operation_name.as_deref())
@@ -83,6 +89,39 @@ impl Executor {
         response.errors.extend(denied.take());
         response
     }
+}
+
+impl Executor {
+    /// What a request executes, for the audit trail (`Plan::executed`); `invalid` for a
+    /// document that does not parse (it executes nothing).
+    pub fn operation(&self, request: &Request) -> String {
+        match self.planner.plan(&request.query) {
+            Some(plan) => plan.executed(request.operation_name.as_deref()),
+            None => "invalid".into(),
+        }
+    }
+}
+
+/// Refuses, before anything runs, a document that costs too much or a string argument with
+/// control characters.
+fn admissible(
+    plan: &plan::Plan,
+    types: &field_types::FieldTypes,
+    request: &Request,
+) -> Result<(), AppError> {
+    if let Some(why) = &plan.refusal {
+        return Err(AppError::TooComplex(why.clone()));
+    }
+    cost::check(&plan.document, types, &request.variables)
+        .map_err(|r| AppError::TooComplex(r.message().to_owned()))?;
+    if let Some(at) = text_input::control_character(&plan.document, &request.variables) {
+        let field = if at.is_empty() { "query".to_owned() } else { at };
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

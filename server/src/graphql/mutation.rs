@@ -1,4 +1,4 @@
-use async_graphql::{Context, ID, MergedObject, Object};
+use async_graphql::{Context, ID, MergedObject, Object, SelectionField};
 
 use super::ContextExt;
 use super::ids::parse_id;
@@ -11,6 +11,7 @@ use super::types::admin::{
 };
 use super::types::patient::{CreatePatientPayload, Patient, PatientAccount, UpdatePatientPayload};
 use super::types::test::Test;
+use crate::domain::scope::Scope;
 use crate::domain::validate::bounded_text;
 use crate::error::AppError;
 
@@ -25,6 +26,28 @@ pub struct Mutation(DataMutation, AdminMutation);
 #[derive(Default)]
 pub struct DataMutation;
 
+/// Whether the answer selects anything of the written record (below `field`, if given) but
+/// its id: that is a read of the record, audited like one (`Access::finish`).
+fn selects_beyond_id(ctx: &Context<'_>, field: Option<&str>) -> bool {
+    let here = ctx.field();
+    let beyond = |f: SelectionField<'_>| !matches!(f.name(), "id" | "__typename");
+    match field {
+        None => here.selection_set().any(beyond),
+        Some(name) => here
+            .selection_set()
+            .filter(|f| f.name() == name)
+            .any(|f| f.selection_set().any(beyond)),
+    }
+}
+
+/// A test a mutation answers with more than its id is read, if the caller may read tests
+/// (otherwise the guard refuses those fields and nothing is disclosed).
+fn answered_test(ctx: &Context<'_>, access: &crate::access::Access, test: &entity::lab_test::Model) {
+    if access.principal().scopes.contains(Scope::TestsRead) && selects_beyond_id(ctx, None) {
+        access.answered_test(test.id);
+    }
+}
+
 #[Object]
 impl DataMutation {
     /// Creates a patient. With an `externalPatientId` that the client already uses, nothing is
@@ -36,7 +59,11 @@ impl DataMutation {
         #[graphql(desc = "The patient to create.")] input: CreatePatientInput,
     ) -> R<Option<CreatePatientPayload>> {
         let req = input.parse()?;
-        let (patient, decision) = ctx.access()?.patients().create(req).await?;
+        let access = ctx.access()?;
+        let (patient, decision) = access.patients().create(req).await?;
+        if selects_beyond_id(ctx, Some("patient")) {
+            access.answered_patient(patient.id);
+        }
         Ok(Some(CreatePatientPayload {
             account: PatientAccount::of(&patient, decision),
             patient: Patient(patient),
@@ -52,9 +79,13 @@ impl DataMutation {
     ) -> R<Option<UpdatePatientPayload>> {
         let id = parse_id("id", &id)?;
         let write = input.parse()?;
-        let (patient, decision) = ctx.access()?.patients().update(id, write).await?;
+        let access = ctx.access()?;
+        let (patient, decision) = access.patients().update(id, write).await?;
+        if selects_beyond_id(ctx, Some("patient")) {
+            access.answered_patient(patient.id);
+        }
         Ok(Some(UpdatePatientPayload {
-            account: PatientAccount::of(&patient, decision),
+            account: Some(PatientAccount::of(&patient, decision)),
             patient: Patient(patient),
         }))
     }
@@ -66,7 +97,10 @@ impl DataMutation {
         #[graphql(desc = "The test to order.")] input: CreateTestInput,
     ) -> R<Option<Test>> {
         let req = input.parse()?;
-        Ok(Some(Test(ctx.access()?.tests().create(req).await?)))
+        let access = ctx.access()?;
+        let test = access.tests().create(req).await?;
+        answered_test(ctx, access, &test);
+        Ok(Some(Test(test)))
     }
 
     /// Moves a test along its lifecycle and/or records results.
@@ -78,7 +112,10 @@ impl DataMutation {
     ) -> R<Option<Test>> {
         let id = parse_id("id", &id)?;
         let change = input.parse()?;
-        Ok(Some(Test(ctx.access()?.tests().update(id, change).await?)))
+        let access = ctx.access()?;
+        let test = access.tests().update(id, change).await?;
+        answered_test(ctx, access, &test);
+        Ok(Some(Test(test)))
     }
 }
 
@@ -146,7 +183,8 @@ impl AdminMutation {
         }))
     }
 
-    /// Revokes a key at once.
+    /// Revokes a key at once, with every secret of its rotation (old and new): `id` may be
+    /// either.
     async fn revoke_api_key(
         &self,
         ctx: &Context<'_>,
@@ -154,6 +192,17 @@ impl AdminMutation {
     ) -> R<Option<ApiKey>> {
         let id = parse_id("id", &id)?;
         Ok(Some(ApiKey(ctx.access()?.admin().revoke_key(id).await?)))
+    }
+
+    /// Ends a rotation now: the old secrets of the key's rotation stop working at once and the
+    /// newest keeps working. Answers with the newest key. `id` may be any key of the rotation.
+    async fn end_api_key_rotation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Any key of the rotation (old or new).")] id: ID,
+    ) -> R<Option<ApiKey>> {
+        let id = parse_id("id", &id)?;
+        Ok(Some(ApiKey(ctx.access()?.admin().end_rotation(id).await?)))
     }
 
     /// Turns the developer documentation (GraphiQL at `/graphiql` and schema introspection

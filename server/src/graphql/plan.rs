@@ -12,11 +12,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{
-    BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
-    TypeKind, TypeSystemDefinition,
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
-use async_graphql::parser::{parse_query, parse_schema};
+
+use super::cost::{self, Refusal};
+use super::field_types::FieldTypes;
 
 use crate::access::Principal;
 use crate::access::rules::{Rule, rule_for};
@@ -28,47 +30,6 @@ const MAX_ENTRIES: usize = 512;
 const MAX_CACHED_QUERY: usize = 16 * 1024;
 /// Deeper nesting than the schema's own depth limit is left to the guarded path.
 const MAX_DEPTH: usize = 32;
-
-/// Field return types of the schema's object types, read from its SDL.
-struct FieldTypes(HashMap<String, HashMap<String, String>>);
-
-impl FieldTypes {
-    fn from_sdl(sdl: &str) -> FieldTypes {
-        let mut types = HashMap::new();
-        // The SDL comes from our own schema; if it ever failed to parse, no field would have a
-        // known type and every request would take the guarded path.
-        if let Ok(doc) = parse_schema(sdl) {
-            for def in doc.definitions {
-                let TypeSystemDefinition::Type(ty) = def else {
-                    continue;
-                };
-                let TypeKind::Object(object) = &ty.node.kind else {
-                    continue;
-                };
-                let fields = object
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        let mut base = &f.node.ty.node.base;
-                        while let BaseType::List(inner) = base {
-                            base = &inner.base;
-                        }
-                        let BaseType::Named(name) = base else {
-                            unreachable!("list types were unwrapped above")
-                        };
-                        (f.node.name.node.to_string(), name.to_string())
-                    })
-                    .collect();
-                types.insert(ty.node.name.node.to_string(), fields);
-            }
-        }
-        FieldTypes(types)
-    }
-
-    fn of(&self, parent: &str, field: &str) -> Option<&str> {
-        self.0.get(parent)?.get(field).map(String::as_str)
-    }
-}
 
 /// The rules one operation's fields need, or `None` when only the guarded path will do.
 #[derive(Debug, PartialEq)]
@@ -88,9 +49,71 @@ impl Needs {
 pub struct Plan {
     pub document: ExecutableDocument,
     operations: Vec<(Option<String>, Option<Needs>)>,
+    /// Why the document is refused whatever its variables (`cost::Refusal::Shape`); its
+    /// operations were then not walked at all.
+    pub refusal: Option<String>,
 }
 
+/// Characters of the executed-operation label kept for the audit trail.
+const OPERATION_MAX: usize = 200;
+
 impl Plan {
+    /// What the operation a request runs executes, for the audit trail: its type and its
+    /// root fields (`query patients,test`), from the document, not from the caller's
+    /// `operationName`. Root-level fragments are followed, each once.
+    pub fn executed(&self, operation_name: Option<&str>) -> String {
+        let op = match (&self.document.operations, operation_name) {
+            (DocumentOperations::Single(op), _) => Some(&op.node),
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+                ops.values().next().map(|op| &op.node)
+            }
+            (DocumentOperations::Multiple(_), None) => None,
+        };
+        let Some(op) = op else {
+            return "unknown".into();
+        };
+        let mut roots: Vec<&str> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut stack = vec![&op.selection_set.node];
+        while let Some(set) = stack.pop() {
+            for item in &set.items {
+                match &item.node {
+                    Selection::Field(f) => {
+                        let name = f.node.name.node.as_str();
+                        if !roots.contains(&name) {
+                            roots.push(name);
+                        }
+                    }
+                    Selection::InlineFragment(f) => stack.push(&f.node.selection_set.node),
+                    Selection::FragmentSpread(s) => {
+                        let name = s.node.fragment_name.node.as_str();
+                        if !seen.contains(&name)
+                            && let Some(fragment) = self.document.fragments.get(name)
+                        {
+                            seen.push(name);
+                            stack.push(&fragment.node.selection_set.node);
+                        }
+                    }
+                }
+            }
+        }
+        let kind = match op.ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        };
+        let mut label = format!("{kind} {}", roots.join(","));
+        if label.len() > OPERATION_MAX {
+            let mut end = OPERATION_MAX;
+            while !label.is_char_boundary(end) {
+                end -= 1;
+            }
+            label.truncate(end);
+        }
+        label
+    }
+
     /// The needs of the operation a request runs, as async-graphql picks it: the named one,
     /// or the only one.
     pub fn needs(&self, operation_name: Option<&str>) -> Option<&Needs> {
@@ -107,7 +130,7 @@ impl Plan {
 }
 
 pub struct Planner {
-    types: FieldTypes,
+    pub types: FieldTypes,
     cache: Mutex<HashMap<String, Arc<Plan>>>,
 }
 
@@ -128,6 +151,29 @@ impl Planner {
         }
         drop(cache);
         let document = parse_query(query).ok()?;
+        let plan = Arc::new(self.plan_document(document));
+        if query.len() <= MAX_CACHED_QUERY {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= MAX_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(query.to_owned(), plan.clone());
+        }
+        Some(plan)
+    }
+
+    fn plan_document(&self, document: ExecutableDocument) -> Plan {
+        // Shape first: walking the operations below is only safe once their expansion is
+        // known to be bounded.
+        if let Err(Refusal::Shape(why)) =
+            cost::check(&document, &self.types, &Default::default())
+        {
+            return Plan {
+                document,
+                operations: Vec::new(),
+                refusal: Some(why),
+            };
+        }
         let operations = match &document.operations {
             DocumentOperations::Single(op) => vec![(None, &op.node)],
             DocumentOperations::Multiple(ops) => ops
@@ -151,18 +197,11 @@ impl Planner {
                 (name, needs)
             })
             .collect();
-        let plan = Arc::new(Plan {
+        Plan {
             document,
             operations,
-        });
-        if query.len() <= MAX_CACHED_QUERY {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= MAX_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(query.to_owned(), plan.clone());
+            refusal: None,
         }
-        Some(plan)
     }
 
     fn needs(&self, doc: &ExecutableDocument, root: &str, set: &SelectionSet) -> Option<Needs> {
@@ -210,7 +249,7 @@ impl Planner {
                     if name == "__typename" {
                         continue;
                     }
-                    let ty = self.types.of(parent, name)?;
+                    let ty = &self.types.of(parent, name)?.ty;
                     out.insert((parent.to_owned(), name.to_owned()));
                     if !field.selection_set.node.items.is_empty() {
                         self.walk(doc, ty, &field.selection_set.node, depth + 1, out)?;

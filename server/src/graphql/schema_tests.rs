@@ -36,7 +36,9 @@ fn every_object_field_has_an_access_rule() {
                 None => missing.push(format!("{name}.{field_name}")),
                 // A refused data field is answered with null; it must be nullable so that
                 // the refusal does not wipe out its parent.
-                Some(Rule::Scope(_) | Rule::AnyOf(_)) if !field.node.ty.node.nullable => {
+                Some(Rule::Scope(_) | Rule::AnyOf(_) | Rule::AllOf(_))
+                    if !field.node.ty.node.nullable =>
+                {
                     nullable_violations.push(format!("{name}.{field_name}"));
                 }
                 Some(_) => {}

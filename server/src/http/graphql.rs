@@ -1,5 +1,5 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -140,10 +140,17 @@ pub async fn post(
     // Grown from a few KB rather than from nothing: a page of nested records (30 KB) was
     // reallocated a dozen times.
     let mut bytes = Vec::with_capacity(RESPONSE_CAPACITY);
+    let retry = retry_after(&response);
     match serde_json::to_writer(&mut bytes, &response) {
-        Ok(()) => HttpResponse::Ok()
-            .content_type("application/json")
-            .body(bytes),
+        Ok(()) => match retry {
+            None => HttpResponse::Ok()
+                .content_type("application/json")
+                .body(bytes),
+            Some(seconds) => HttpResponse::TooManyRequests()
+                .content_type("application/json")
+                .insert_header((RETRY_AFTER, seconds.to_string()))
+                .body(bytes),
+        },
         Err(err) => {
             let err = graphql::to_server_error(AppError::Internal(err.into()));
             HttpResponse::InternalServerError().json(json!({ "errors": [err] }))
@@ -163,16 +170,16 @@ async fn may_introspect(state: &AppState, access: &Access) -> Result<(), AppErro
         Ok(())
     } else {
         Err(AppError::forbidden(
+            crate::access::principal::SETTINGS_ROLES,
             "schema documentation is switched off by an administrator",
         ))
     }
 }
 
 async fn execute(state: &AppState, request: Request, access: &Access) -> Response {
-    let operation = request
-        .operation_name
-        .clone()
-        .unwrap_or_else(|| "anonymous".to_owned());
+    // What executed, from the document: the caller's operation name is only a label.
+    let operation = state.graphql.operation(&request);
+    let operation_name = request.operation_name.clone();
     let reads_schema = graphql::introspection::asks_for_schema(&request.query);
     if reads_schema && let Err(err) = may_introspect(state, access).await {
         return Response::from_errors(vec![graphql::to_server_error(err)]);
@@ -195,6 +202,41 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
                 .set("code", "VALIDATION_FAILED");
         }
     }
-    access.finish(&operation).await;
+    if response.errors.iter().any(|e| e.message.contains(SUGGESTION))
+        && may_introspect(state, access).await.is_err()
+    {
+        for error in &mut response.errors {
+            strip_suggestion(&mut error.message);
+        }
+    }
+    access.finish(&operation, operation_name.as_deref()).await;
     response
+}
+
+/// How async-graphql's validation errors suggest names of the schema.
+const SUGGESTION: &str = " Did you mean";
+
+/// Without schema documentation, an error must not teach the schema: the suggestions of
+/// field, type and argument names go.
+fn strip_suggestion(message: &mut String) {
+    if let Some(at) = message.find(SUGGESTION) {
+        message.truncate(at);
+    }
+}
+
+/// Seconds to wait before retrying, when some error of the response is `RATE_LIMITED`.
+fn retry_after(response: &BatchResponse) -> Option<u64> {
+    let responses: &[Response] = match response {
+        BatchResponse::Single(r) => std::slice::from_ref(r),
+        BatchResponse::Batch(rs) => rs,
+    };
+    responses
+        .iter()
+        .flat_map(|r| &r.errors)
+        .filter_map(|e| e.extensions.as_ref()?.get("retryAfterSeconds"))
+        .filter_map(|v| match v {
+            async_graphql::Value::Number(n) => n.as_u64(),
+            _ => None,
+        })
+        .max()
 }

@@ -68,11 +68,61 @@ pub async fn list(
     Ok(query.order_by_asc(Column::Id).all(db).await?)
 }
 
-pub async fn revoke(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
+/// Every key of one rotation chain: `id`, the keys it was rotated from and the keys it was
+/// rotated to. To an administrator they are one key with several secrets.
+pub async fn lineage(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Vec<api_key::Model>> {
+    let Some(first) = find(db, id).await? else {
+        return Ok(Vec::new());
+    };
+    let mut chain = vec![first];
+    // Successors: each key names the one it was rotated to.
+    while let Some(next) = chain.last().and_then(|k| k.rotated_to) {
+        if chain.iter().any(|k| k.id == next) {
+            break;
+        }
+        match find(db, next).await? {
+            Some(key) => chain.push(key),
+            None => break,
+        }
+    }
+    // Predecessors: the keys that name one of the chain as their successor.
+    let mut frontier = vec![id];
+    while !frontier.is_empty() {
+        let older = Entity::find()
+            .filter(Column::RotatedTo.is_in(frontier.clone()))
+            .all(db)
+            .await?;
+        frontier = older
+            .iter()
+            .filter(|k| !chain.iter().any(|c| c.id == k.id))
+            .map(|k| k.id)
+            .collect();
+        chain.extend(older.into_iter().filter(|k| frontier.contains(&k.id)));
+    }
+    Ok(chain)
+}
+
+/// Revokes these keys (those not revoked already).
+pub async fn revoke(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<()> {
     Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(Column::Id.eq(id))
+        .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Ends the life of these keys now, unless it ends sooner already.
+pub async fn expire(db: &impl ConnectionTrait, ids: &[Uuid], now: DateTime<Utc>) -> AppResult<()> {
+    Entity::update_many()
+        .col_expr(Column::ExpiresAt, Expr::value(now))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .filter(
+            Condition::any()
+                .add(Column::ExpiresAt.is_null())
+                .add(Column::ExpiresAt.gt(now)),
+        )
         .exec(db)
         .await?;
     Ok(())

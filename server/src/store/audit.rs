@@ -18,10 +18,32 @@ pub struct NewAuditEvent {
     pub actor_label: String,
     pub action: String,
     pub operation: String,
+    pub operation_name: Option<String>,
     pub record_type: String,
     pub record_ids: RecordIds,
     pub fields: Vec<String>,
     pub ip: Option<String>,
+}
+
+impl NewAuditEvent {
+    /// About how many bytes the event holds in memory.
+    pub fn approx_bytes(&self) -> usize {
+        let ids = match &self.record_ids {
+            RecordIds::Ids(ids) => ids.len() * std::mem::size_of::<Uuid>(),
+            RecordIds::Names(names) => names.iter().map(|n| n.len() + 24).sum(),
+        };
+        std::mem::size_of::<Self>()
+            + self.actor_kind.len()
+            + self.actor_id.len()
+            + self.actor_label.len()
+            + self.action.len()
+            + self.operation.len()
+            + self.operation_name.as_ref().map_or(0, String::len)
+            + self.record_type.len()
+            + self.fields.iter().map(|f| f.len() + 24).sum::<usize>()
+            + self.ip.as_ref().map_or(0, String::len)
+            + ids
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -42,6 +64,7 @@ fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
         actor_label: Set(e.actor_label.clone()),
         action: Set(e.action.clone()),
         operation: Set(e.operation.clone()),
+        operation_name: Set(e.operation_name.clone()),
         record_type: Set(e.record_type.clone()),
         record_ids: Set(e.record_ids.to_json()),
         fields: Set(serde_json::to_string(&e.fields).unwrap_or_else(|_| "[]".into())),

@@ -220,12 +220,18 @@ pub struct AuditEvent {
     pub actor_kind: String,
     pub actor_id: String,
     pub actor_label: String,
-    /// READ, CREATE, UPDATE, ROTATE, REVOKE, LOGIN, LOGIN_FAILED.
+    /// READ, SEARCH, CREATE, UPDATE, ROTATE, REVOKE, EXPIRE, LOGIN, LOGIN_FAILED, or DENIED
+    /// (a refused attempt: a record outside the credential's limits, a refused field).
     pub action: String,
+    /// What executed: a write's mutation, or a read's operation type and root fields
+    /// (`query patients`).
     pub operation: String,
+    /// The name the caller gave the operation, if any: a label of the caller's choosing.
+    pub operation_name: Option<String>,
     pub record_type: String,
     pub record_ids: Vec<String>,
-    /// The fields disclosed (reads) or written (writes).
+    /// The fields disclosed (reads), written (writes), searched by (searches: the filter
+    /// fields, `totalCount`, `first:0`) or refused (DENIED).
     pub fields: Vec<String>,
     pub ip: Option<String>,
 }
@@ -240,6 +246,7 @@ impl From<audit_event::Model> for AuditEvent {
             actor_label: m.actor_label,
             action: m.action,
             operation: m.operation,
+            operation_name: m.operation_name,
             record_type: m.record_type,
             record_ids: serde_json::from_str(&m.record_ids).unwrap_or_default(),
             fields: serde_json::from_str(&m.fields).unwrap_or_default(),

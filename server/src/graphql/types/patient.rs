@@ -260,7 +260,9 @@ pub struct CreatePatientPayload {
 #[derive(SimpleObject)]
 pub struct UpdatePatientPayload {
     pub patient: Patient,
-    pub account: PatientAccount,
+    /// The patient's account after the update. Needs `patients:read`: unless the update
+    /// gave the email, it tells whether the patient has a valid one.
+    pub account: Option<PatientAccount>,
 }
 
 /// A patient and its cursor.

@@ -1,0 +1,93 @@
+//! Control characters in string input, refused for every argument at once.
+//!
+//! Why: no field of ours means a NUL or a terminal escape, and some reach places that choke on
+//! them (PostgreSQL refuses NUL in text and the error surfaced as INTERNAL). Checking every
+//! string of a request here, before execution, covers every argument, present and future.
+
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Value as ConstValue, Variables};
+
+/// Line breaks and tabs are ordinary text (addresses, notes); every other control is not.
+fn bad(s: &str) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+fn const_has(value: &ConstValue) -> bool {
+    match value {
+        ConstValue::String(s) => bad(s),
+        ConstValue::List(items) => items.iter().any(const_has),
+        ConstValue::Object(map) => map.iter().any(|(k, v)| bad(k) || const_has(v)),
+        _ => false,
+    }
+}
+
+
+/// A literal argument, its variables left out (they are checked on their own).
+macro_rules! literal_has {
+    ($value:expr) => {
+        $value
+            .clone()
+            .into_const_with(|_| Ok::<_, ()>(ConstValue::Null))
+            .is_ok_and(|v| const_has(&v))
+    };
+}
+
+fn set_has(set: &SelectionSet) -> bool {
+    set.items.iter().any(|item| {
+        let directives = item.node.directives().iter().any(|d| {
+            d.node
+                .arguments
+                .iter()
+                .any(|(_, v)| literal_has!(v.node))
+        });
+        directives
+            || match &item.node {
+                Selection::Field(f) => {
+                    f.node.arguments.iter().any(|(_, v)| literal_has!(v.node))
+                        || set_has(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(f) => set_has(&f.node.selection_set.node),
+                Selection::FragmentSpread(_) => false,
+            }
+    })
+}
+
+/// The name of the first variable holding a control character, or `""` for a literal in the
+/// document; `None` when there is none.
+pub fn control_character(doc: &ExecutableDocument, variables: &Variables) -> Option<String> {
+    if let Some((name, _)) = variables.iter().find(|(_, v)| const_has(v)) {
+        return Some(format!("${name}"));
+    }
+    let in_operations = doc.operations.iter().any(|(_, op)| {
+        set_has(&op.node.selection_set.node)
+            || op
+                .node
+                .variable_definitions
+                .iter()
+                .any(|d| d.node.default_value.as_ref().is_some_and(|v| const_has(&v.node)))
+    });
+    let in_fragments = doc
+        .fragments
+        .values()
+        .any(|f| set_has(&f.node.selection_set.node));
+    (in_operations || in_fragments).then(String::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_query;
+
+    use super::*;
+
+    #[test]
+    fn controls_are_found_in_literals_and_variables() {
+        let doc = parse_query(r#"{ patients(filter: { name: "a\u0000b" }) { totalCount } }"#).unwrap();
+        assert_eq!(control_character(&doc, &Variables::default()), Some(String::new()));
+        let doc = parse_query("query($e: String!) { login(email: $e, password: \"x\") { token } }").unwrap();
+        let vars = Variables::from_json(serde_json::json!({ "e": "a\u{1b}[31m@example.org" }));
+        assert_eq!(control_character(&doc, &vars), Some("$e".into()));
+        let vars = Variables::from_json(serde_json::json!({ "e": "line\nbreak\tand tab" }));
+        assert_eq!(control_character(&doc, &vars), None);
+    }
+}
