@@ -371,6 +371,29 @@ impl TestApp {
         .1
     }
 
+    /// A sandbox key with these scopes; returns (id, secret).
+    pub async fn key_with_id(&self, scopes: &[&str]) -> (String, String) {
+        self.create_key_with(
+            json!({ "name": "test key", "scopes": scopes, "environment": "SANDBOX" }),
+        )
+        .await
+    }
+
+    /// Audit events matching `filter` (an `AuditFilterInput`), newest first, as an
+    /// administrator reads them (which writes what is pending first).
+    pub async fn audit_events(&self, filter: Value) -> Vec<Value> {
+        let resp = self
+            .admin(
+                "query($f:AuditFilterInput){ auditEvents(filter:$f, first: 100){ nodes { actorKind actorId actorLabel action operation operationName recordType recordIds fields ip } } }",
+                json!({ "f": filter }),
+            )
+            .await;
+        data(&resp)["auditEvents"]["nodes"]
+            .as_array()
+            .expect("audit events")
+            .clone()
+    }
+
     /// A key with every scope.
     pub async fn full_key(&self) -> String {
         self.key(&ALL_SCOPES).await

@@ -123,3 +123,54 @@ async fn internal_errors_carry_a_correlation_id_and_no_details() {
         "no internal detail leaks: {resp}"
     );
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_in_every_string_argument() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let patient = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    let nul = "a\u{0}b";
+    let cases = [
+        (
+            "mutation($i:CreatePatientInput!){ createPatient(input:$i){ patient { id } } }",
+            json!({ "i": { "clientId": app.fx.client_a, "locationId": app.fx.loc_a1, "externalPatientId": "X-1", "address": nul } }),
+        ),
+        (
+            "query($n:String!){ patients(filter:{ name: $n }){ totalCount } }",
+            json!({ "n": nul }),
+        ),
+        (
+            "query($a:String!){ tests(filter:{ accessionNumber: $a }){ totalCount } }",
+            json!({ "a": "\u{7}bell" }),
+        ),
+        (
+            "query($c:String){ patients(after: $c){ totalCount } }",
+            json!({ "c": nul }),
+        ),
+        (
+            "mutation($id:ID!){ updatePatient(id:$id, input:{ firstName: \"a\\u0000b\" }){ patient { id } } }",
+            json!({ "id": patient }),
+        ),
+    ];
+    for (query, vars) in cases {
+        let resp = app.gql_as(&key, query, vars.clone()).await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{query} {vars}: {resp}");
+        assert!(resp["data"].is_null(), "nothing ran: {resp}");
+    }
+    // Nothing was written.
+    let resp = app
+        .gql_as(&key, "{ patients { totalCount } }", json!({}))
+        .await;
+    assert_eq!(data(&resp)["patients"]["totalCount"], 1);
+    // Line breaks and tabs are text.
+    let resp = app
+        .gql_as(
+            &key,
+            "mutation($id:ID!,$a:String!){ updatePatient(id:$id, input:{ address: $a }){ patient { address } } }",
+            json!({ "id": patient, "a": "1 Example Road\nExample Town" }),
+        )
+        .await;
+    assert_eq!(data(&resp)["updatePatient"]["patient"]["address"], "1 Example Road\nExample Town");
+}

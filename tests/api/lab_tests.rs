@@ -124,3 +124,84 @@ async fn cancelling_and_accession_numbers() {
         .await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
 }
+
+#[tokio::test]
+async fn final_tests_stay_final_and_timestamps_keep_their_order() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let patient = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    let ordered_at = "2026-01-10T08:00:00Z";
+    let resp = app
+        .gql_as(
+            &key,
+            "mutation($i:CreateTestInput!){ createTest(input:$i){ id orderedAt } }",
+            json!({ "i": { "patientId": patient, "testCode": "CBC", "testName": "Blood count", "accessionNumber": "ACC-1", "orderedAt": ordered_at } }),
+        )
+        .await;
+    let id = data(&resp)["createTest"]["id"].as_str().unwrap().to_owned();
+    // Collected before it was ordered, or in the future: refused.
+    for at in ["2026-01-09T08:00:00Z", "2999-01-01T00:00:00Z"] {
+        let resp = app
+            .gql_as(&key, UPDATE, json!({ "id": id, "i": { "status": "COLLECTED", "collectedAt": at } }))
+            .await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{at}");
+        assert_eq!(resp["errors"][0]["extensions"]["field"], "input.collectedAt");
+    }
+    // An order in the future: refused.
+    let resp = app
+        .gql_as(
+            &key,
+            "mutation($i:CreateTestInput!){ createTest(input:$i){ id } }",
+            json!({ "i": { "patientId": patient, "testCode": "CBC", "testName": "Blood count", "accessionNumber": "ACC-2", "orderedAt": "2999-01-01T00:00:00Z" } }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    let resp = app
+        .gql_as(&key, UPDATE, json!({ "id": id, "i": { "status": "COLLECTED", "collectedAt": "2026-01-11T08:00:00Z" } }))
+        .await;
+    data(&resp);
+    let resp = app
+        .gql_as(
+            &key,
+            UPDATE,
+            json!({ "id": id, "i": { "status": "RESULTED", "results": [{ "code": "718-7", "value": "13.5", "unit": "g/dL" }] } }),
+        )
+        .await;
+    let resulted = data(&resp)["updateTest"].clone();
+    // Nothing of a resulted test can be rewritten: not its results, not its timestamps.
+    for (input, field) in [
+        (json!({ "results": [{ "code": "718-7", "value": "99" }] }), "input.results"),
+        (json!({ "collectedAt": "2026-01-12T08:00:00Z" }), "input.collectedAt"),
+        (json!({ "status": "RESULTED", "collectedAt": "2026-01-12T08:00:00Z" }), "input.collectedAt"),
+        (json!({ "status": "CANCELLED" }), "input.status"),
+    ] {
+        let resp = app.gql_as(&key, UPDATE, json!({ "id": id, "i": input })).await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{input}");
+        assert_eq!(resp["errors"][0]["extensions"]["field"], field, "{input}");
+    }
+    // A retried RESULTED is answered with the test as it is, unchanged.
+    let resp = app
+        .gql_as(&key, UPDATE, json!({ "id": id, "i": { "status": "RESULTED" } }))
+        .await;
+    assert_eq!(data(&resp)["updateTest"], resulted);
+    let resp = app
+        .gql_as(
+            &key,
+            "query($id:ID!){ test(id:$id){ orderedAt collectedAt resultedAt updatedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let t = &data(&resp)["test"];
+    let at = |f: &str| chrono::DateTime::parse_from_rfc3339(t[f].as_str().unwrap()).unwrap();
+    assert!(at("orderedAt") <= at("collectedAt") && at("collectedAt") <= at("resultedAt"));
+    assert_eq!(t["resultedAt"], resulted["resultedAt"]);
+    // A cancelled test is final too.
+    let other = app.test_id(&key, &patient, "ACC-3").await;
+    data(&app.gql_as(&key, UPDATE, json!({ "id": other, "i": { "status": "CANCELLED" } })).await);
+    let resp = app
+        .gql_as(&key, UPDATE, json!({ "id": other, "i": { "collectedAt": "2026-01-12T08:00:00Z" } }))
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+}

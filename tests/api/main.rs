@@ -3,12 +3,18 @@
 
 mod accounts;
 mod admin;
+mod answers;
 mod audit;
 mod bad_input;
+mod cost;
 mod developer_portal;
 mod duplicates;
+mod key_lineage;
 mod keys;
 mod lab_tests;
+mod login;
 mod projection;
+mod refusals;
 mod rows;
 mod scopes;
+mod searching;

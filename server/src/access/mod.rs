@@ -83,7 +83,7 @@ struct ReadDraft {
     searches: Vec<(&'static str, BTreeSet<&'static str>)>,
     /// Refused attempts, written as security events.
     denied: Vec<NewAuditEvent>,
-    /// Fields refused to this request (`Type.field`), written as one security event.
+    /// What this request was refused (`FORBIDDEN`s), written as one security event.
     denied_fields: BTreeSet<String>,
     /// Records returned so far (`MAX_ROWS_RETURNED`); kept across `finish`, which ends one
     /// request of a batch, not the batch.
@@ -93,7 +93,7 @@ struct ReadDraft {
 /// Refused attempts recorded for one request at most; the rest of a hostile request adds
 /// nothing (`security::Throttle` bounds them per credential over time).
 const DENIED_PER_REQUEST: usize = 5;
-/// Distinct refused fields named in one request's security event at most.
+/// Distinct refusals named in one request's security event at most.
 const DENIED_FIELDS_MAX: usize = 50;
 
 /// Characters of a caller's operation name kept in the audit trail.
@@ -226,15 +226,15 @@ impl Access {
         }
     }
 
-    /// A refused attempt: `what` says what was tried (a field, a target id).
+    /// A refused attempt at records of `record_type`; `what` says what was tried. Its
+    /// operation is the request's, set when the request ends (`finish`).
     pub(crate) fn denied(
         &self,
-        operation: &str,
         record_type: &str,
         record_ids: impl Into<RecordIds>,
         what: Vec<String>,
     ) {
-        let event = self.event("DENIED", operation, record_type, record_ids, what);
+        let event = self.event("DENIED", "", record_type, record_ids, what);
         let mut reads = self.reads();
         if reads.denied.len() < DENIED_PER_REQUEST {
             reads.denied.push(event);
@@ -244,7 +244,7 @@ impl Access {
     /// A lookup, update or order aimed at a record that this credential cannot see: if the
     /// record exists (outside the credential's limits), the attempt is a security event.
     /// Asked on every miss, so a miss costs the same whether the record exists or not.
-    pub(crate) async fn refused_target(&self, operation: &str, target: Target, id: Uuid) {
+    pub(crate) async fn refused_target(&self, attempt: &str, target: Target, id: Uuid) {
         let db = self.store().conn();
         let everywhere = crate::domain::row_scope::RowScope::unrestricted();
         let exists = match target {
@@ -256,17 +256,18 @@ impl Access {
                 .map(|r| r.is_some()),
         };
         match exists {
-            Ok(true) => self.denied(operation, target.name(), vec![id], vec![]),
+            Ok(true) => self.denied(target.name(), vec![id], vec![attempt.to_owned()]),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = ?e, "could not check a refused target"),
         }
     }
 
-    /// Called by the field guard for a field it refused.
-    pub fn denied_field(&self, parent: &str, field: &str) {
+    /// A `FORBIDDEN` this request was answered with: `what` names where and what was
+    /// missing (`patients.0.email: patients.contact:read`).
+    pub fn refused(&self, what: String) {
         let mut reads = self.reads();
         if reads.denied_fields.len() < DENIED_FIELDS_MAX {
-            reads.denied_fields.insert(format!("{parent}.{field}"));
+            reads.denied_fields.insert(what);
         }
     }
 
@@ -334,13 +335,16 @@ impl Access {
             let event = self.event(
                 "DENIED",
                 operation,
-                "field",
+                "request",
                 Vec::<Uuid>::new(),
                 draft.denied_fields.into_iter().collect(),
             );
             draft.denied.push(event);
         }
         if !draft.denied.is_empty() {
+            for event in &mut draft.denied {
+                operation.clone_into(&mut event.operation);
+            }
             let actor = self.principal().id();
             let allowed = self.0.services.security.admit(&actor, draft.denied.len());
             events.extend(draft.denied.into_iter().take(allowed));

@@ -135,10 +135,9 @@ impl<'a> Patients<'a> {
         let client_visible = client.is_some_and(|env| rows.allows_client(client_id, env));
         if located.is_some() || client.is_some() {
             self.access.denied(
-                "createPatient",
                 "location",
                 vec![client_id, location_id],
-                vec!["clientId".into(), "locationId".into()],
+                vec!["createPatient".into()],
             );
         }
         Err(if client_visible {

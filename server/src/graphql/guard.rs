@@ -90,7 +90,6 @@ impl Extension for FieldGuardExtension {
                 next.run(ctx, info).await
             }
             Err(err) => {
-                access.denied_field(info.parent_type, info.name);
                 let mut server_error = super::to_server_error(err);
                 server_error.locations = vec![info.field.name.pos];
                 server_error.path = path_of(&info);

@@ -209,8 +209,37 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
             strip_suggestion(&mut error.message);
         }
     }
+    record_refusals(&response, access);
     access.finish(&operation, operation_name.as_deref()).await;
     response
+}
+
+/// Every `FORBIDDEN` of the answer, whoever raised it (the field guard, a handle's scope
+/// check, a role check), goes to the audit trail as a refused attempt.
+fn record_refusals(response: &Response, access: &Access) {
+    for error in &response.errors {
+        let Some(ext) = error.extensions.as_ref() else {
+            continue;
+        };
+        if !matches!(ext.get("code"), Some(async_graphql::Value::String(c)) if c == "FORBIDDEN") {
+            continue;
+        }
+        let required = match ext.get("requiredScope") {
+            Some(async_graphql::Value::String(s)) => s.as_str(),
+            _ => "",
+        };
+        let path: Vec<String> = error
+            .path
+            .iter()
+            .map(|p| match p {
+                async_graphql::PathSegment::Field(f) => f.clone(),
+                async_graphql::PathSegment::Index(i) => i.to_string(),
+            })
+            .collect();
+        let mut what = format!("{}: {required}", path.join("."));
+        what.truncate(what.floor_char_boundary(200));
+        access.refused(what);
+    }
 }
 
 /// How async-graphql's validation errors suggest names of the schema.
