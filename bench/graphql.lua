@@ -42,8 +42,33 @@ local Q2 = '{"query":"query Q2($id:ID!){ patient(id: $id) { id externalPatientId
 local M1 = '{"query":"mutation M1($i:CreatePatientInput!){ createPatient(input: $i) { patient { id } } }","variables":{"i":{"clientId":"%s","locationId":"%s","externalPatientId":"M1-%s-%d","firstName":"Load","lastName":"Test"}}}'
 local M2 = '{"query":"mutation M2($id:ID!){ updateTest(id: $id, input: { status: RESULTED }) { id status } }","variables":{"id":"%s"}}'
 
+-- Hostile documents (scenario "hostile", run beside Q2 by bench.sh's "q2h"): fragments that
+-- double at every level, 500 aliased lists, and a selection set too large. Each must be
+-- refused with QUERY_TOO_COMPLEX; anything else counts as an error.
+local function doubling(depth)
+  local parts = { "query { ...F0 }" }
+  for i = 0, depth - 1 do
+    parts[#parts + 1] = string.format("fragment F%d on Query { ...F%d ...F%d viewer { kind } }", i, i + 1, i + 1)
+  end
+  parts[#parts + 1] = string.format("fragment F%d on Query { patients { nodes { id tests { id } } } }", depth)
+  return table.concat(parts, " ")
+end
+local function aliases(n)
+  local parts = {}
+  for i = 1, n do parts[#parts + 1] = string.format("a%d: patients(first: 100) { nodes { id } }", i) end
+  return "{ " .. table.concat(parts, " ") .. " }"
+end
+local HOSTILE = {
+  '{"query":"' .. doubling(40) .. '"}',
+  '{"query":"' .. aliases(500) .. '"}',
+  '{"query":"{ viewer { ' .. string.rep("kind ", 1500) .. '} }"}',
+}
+
 function request()
   counter = counter + 1
+  if scenario == "hostile" then
+    return wrk.format(nil, "/graphql", nil, HOSTILE[counter % #HOSTILE + 1])
+  end
   if scenario == "healthz" then
     return wrk.format("GET", "/healthz", {}, nil)
   elseif scenario == "q1" then
@@ -59,6 +84,12 @@ function request()
 end
 
 function response(status, headers, body)
+  if scenario == "hostile" then
+    if status ~= 200 or not string.find(body, "QUERY_TOO_COMPLEX", 1, true) then
+      errors = errors + 1
+    end
+    return
+  end
   if status ~= 200 or (scenario ~= "healthz" and string.find(body, '"errors"', 1, true)) then
     errors = errors + 1
   end

@@ -3,7 +3,9 @@
 # fresh database (default 10,000 patients across 5 clients × 4 locations, 5 tests each), starts
 # the server, measures start-up to ready, then drives each scenario with wrk from a separate
 # process and records requests/s, p50/p99, errors, the server's peak RSS, and /healthz in the
-# same run. Results go to stdout and target/bench/.
+# same run. Results go to stdout and target/bench/. Scenario q2h is Q2 again while a second
+# wrk sends hostile documents (bench/graphql.lua) that must all be refused: its row is Q2's,
+# and the hostile load's own figures follow the table.
 #
 #   scripts/bench.sh [--patients N] [--backends "sqlite postgres"] [--duration S] [--connections C]
 set -euo pipefail
@@ -17,7 +19,7 @@ patients=10000
 backends="sqlite postgres"
 duration=10
 connections=32
-scenarios="healthz q2 q1 m1 m2"
+scenarios="healthz q2 q2h q1 m1 m2"
 while [ $# -gt 0 ]; do
     case "$1" in
         --patients) patients=$2; shift 2 ;;
@@ -110,9 +112,21 @@ PY
         echo "|---|---:|---:|---:|---:|---:|---:|"
     } | tee -a "$report"
     healthz_rps=""
+    hostile_line=""
     for scenario in $scenarios; do
-        line=$(SCENARIO=$scenario FIXTURE_DIR=$work wrk -t2 -c"$connections" -d"${duration}s" \
+        run=$scenario
+        if [ "$scenario" = q2h ]; then
+            run=q2
+            SCENARIO=hostile FIXTURE_DIR=$work wrk -t1 -c4 -d"${duration}s" \
+                -s bench/graphql.lua "http://127.0.0.1:$port" >"$work/hostile.out" &
+            hostile_pid=$!
+        fi
+        line=$(SCENARIO=$run FIXTURE_DIR=$work wrk -t2 -c"$connections" -d"${duration}s" \
             -s bench/graphql.lua "http://127.0.0.1:$port" | grep '^RESULT')
+        if [ "$scenario" = q2h ]; then
+            wait "$hostile_pid"
+            hostile_line=$(grep '^RESULT' "$work/hostile.out")
+        fi
         rps=$(sed -E 's/.*rps=([0-9.]+).*/\1/' <<<"$line")
         p50=$(sed -E 's/.*p50_ms=([0-9.]+).*/\1/' <<<"$line")
         p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")
@@ -125,6 +139,12 @@ PY
     done
     peak_kib=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")
     stop_server
+    if [ -n "$hostile_line" ]; then
+        {
+            echo
+            echo "Hostile documents beside q2h (4 connections; every answer must be QUERY_TOO_COMPLEX): \`${hostile_line#RESULT }\`."
+        } | tee -a "$report"
+    fi
     {
         echo
         echo "Peak server RSS (VmHWM): **$((peak_kib / 1024)) MiB**."

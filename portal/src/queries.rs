@@ -15,6 +15,9 @@ pub const ROTATE_API_KEY: &str = "mutation RotateApiKey($id: ID!, $grace: Int!) 
 pub const REVOKE_API_KEY: &str =
     "mutation RevokeApiKey($id: ID!) { revokeApiKey(id: $id) { id status } }";
 
+pub const END_API_KEY_ROTATION: &str =
+    "mutation EndApiKeyRotation($id: ID!) { endApiKeyRotation(id: $id) { id status } }";
+
 pub const SETTINGS: &str = "query Settings { integrationSettings { developerPortalEnabled } }";
 
 pub const SET_DEVELOPER_PORTAL: &str = "mutation SetDeveloperPortal($enabled: Boolean!) { setDeveloperPortalEnabled(enabled: $enabled) { developerPortalEnabled } }";
@@ -30,6 +33,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("CREATE_API_KEY", CREATE_API_KEY),
     ("ROTATE_API_KEY", ROTATE_API_KEY),
     ("REVOKE_API_KEY", REVOKE_API_KEY),
+    ("END_API_KEY_ROTATION", END_API_KEY_ROTATION),
     ("SETTINGS", SETTINGS),
     ("SET_DEVELOPER_PORTAL", SET_DEVELOPER_PORTAL),
     ("AUDIT", AUDIT),

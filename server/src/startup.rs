@@ -8,9 +8,9 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use sea_orm::DbBackend;
 
-use crate::access::login_throttle::{LoginThrottle, Policy};
 use crate::access::Services;
 use crate::access::key_cache::KeyCache;
+use crate::access::login_throttle::{LoginThrottle, Policy};
 use crate::audit::AuditSink;
 use crate::config::Settings;
 use crate::graphql::Executor;

@@ -20,7 +20,10 @@ fn refused_paths(resp: &Value) -> Vec<(String, String)> {
                 .collect();
             (
                 path.join("."),
-                e["extensions"]["requiredScope"].as_str().unwrap().to_owned(),
+                e["extensions"]["requiredScope"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
             )
         })
         .collect();
@@ -51,7 +54,11 @@ async fn an_update_answer_without_patients_read_gives_only_the_id() {
         ])
         .await;
     let resp = app
-        .gql_as(&key, UPDATE, json!({ "id": id, "i": { "firstName": "Grace" } }))
+        .gql_as(
+            &key,
+            UPDATE,
+            json!({ "id": id, "i": { "firstName": "Grace" } }),
+        )
         .await;
     let answer = &resp["data"]["updatePatient"];
     assert_eq!(answer["patient"]["id"], json!(id));
@@ -63,18 +70,30 @@ async fn an_update_answer_without_patients_read_gives_only_the_id() {
         refused_paths(&resp),
         vec![
             ("updatePatient.account".into(), "patients:read".into()),
-            ("updatePatient.patient.diagnoses".into(), "patients:read".into()),
+            (
+                "updatePatient.patient.diagnoses".into(),
+                "patients:read".into()
+            ),
             (
                 "updatePatient.patient.externalPatientId".into(),
                 "patients:read".into()
             ),
-            ("updatePatient.patient.firstName".into(), "patients:read".into()),
-            ("updatePatient.patient.updatedAt".into(), "patients:read".into()),
+            (
+                "updatePatient.patient.firstName".into(),
+                "patients:read".into()
+            ),
+            (
+                "updatePatient.patient.updatedAt".into(),
+                "patients:read".into()
+            ),
         ]
     );
     // The write itself happened.
     let resp = app
-        .admin("query($id:ID!){ patient(id:$id){ firstName } }", json!({ "id": id }))
+        .admin(
+            "query($id:ID!){ patient(id:$id){ firstName } }",
+            json!({ "id": id }),
+        )
         .await;
     assert_eq!(data(&resp)["patient"]["firstName"], "Grace");
     // With patients:read too, the answer is the same read as patient(id).
@@ -92,7 +111,10 @@ async fn an_update_answer_without_patients_read_gives_only_the_id() {
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(resp["data"]["updatePatient"]["patient"]["firstName"], "Grace");
+    assert_eq!(
+        resp["data"]["updatePatient"]["patient"]["firstName"],
+        "Grace"
+    );
     assert_eq!(
         refused_paths(&resp),
         vec![(
@@ -108,14 +130,20 @@ async fn an_empty_update_is_refused_and_changes_nothing() {
     let id = patient(&app).await;
     let key = app.full_key().await;
     let before = app
-        .admin("query($id:ID!){ patient(id:$id){ updatedAt firstName } }", json!({ "id": id }))
+        .admin(
+            "query($id:ID!){ patient(id:$id){ updatedAt firstName } }",
+            json!({ "id": id }),
+        )
         .await;
     let resp = app.gql_as(&key, UPDATE, json!({ "id": id, "i": {} })).await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
     assert_eq!(resp["errors"][0]["extensions"]["field"], "input");
     assert_eq!(resp["data"]["updatePatient"], json!(null));
     let after = app
-        .admin("query($id:ID!){ patient(id:$id){ updatedAt firstName } }", json!({ "id": id }))
+        .admin(
+            "query($id:ID!){ patient(id:$id){ updatedAt firstName } }",
+            json!({ "id": id }),
+        )
         .await;
     assert_eq!(data(&before), data(&after), "updatedAt untouched");
     let updates = app
@@ -153,14 +181,19 @@ async fn create_answers_without_read_scopes_give_only_the_id() {
         )
         .await;
     let created = &resp["data"]["createPatient"];
-    let id = created["patient"]["id"].as_str().expect("the id is the write's answer");
+    let id = created["patient"]["id"]
+        .as_str()
+        .expect("the id is the write's answer");
     assert_eq!(created["patient"]["firstName"], json!(null));
     // The account outcome follows from the caller's own input.
     assert_eq!(created["account"]["hasAccount"], false);
     assert_eq!(
         refused_paths(&resp),
         vec![
-            ("createPatient.patient.firstName".into(), "patients:read".into()),
+            (
+                "createPatient.patient.firstName".into(),
+                "patients:read".into()
+            ),
             ("createPatient.patient.tests".into(), "patients:read".into()),
         ]
     );

@@ -1,18 +1,5 @@
-use serde_json::{Value, json};
-use switchboard_tests::{codes, data, spawn_app};
-
-async fn events(app: &switchboard_tests::TestApp, filter: Value) -> Vec<Value> {
-    let resp = app
-        .admin(
-            "query($f:AuditFilterInput){ auditEvents(filter:$f, first: 100){ nodes { actorKind actorId actorLabel action operation operationName recordType recordIds fields ip } } }",
-            json!({ "f": filter }),
-        )
-        .await;
-    data(&resp)["auditEvents"]["nodes"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
+use serde_json::json;
+use switchboard_tests::{codes, spawn_app};
 
 #[tokio::test]
 async fn reads_and_writes_of_patient_data_are_audited_with_the_fields_disclosed() {
@@ -36,7 +23,7 @@ async fn reads_and_writes_of_patient_data_are_audited_with_the_fields_disclosed(
         .await
         .1;
     assert_eq!(resp["data"]["patient"]["firstName"], "Ada");
-    let mine = events(&app, json!({ "actorId": key_id })).await;
+    let mine = app.audit_events(json!({ "actorId": key_id })).await;
     let write = mine
         .iter()
         .find(|e| e["action"] == "CREATE")
@@ -57,7 +44,7 @@ async fn reads_and_writes_of_patient_data_are_audited_with_the_fields_disclosed(
     assert_eq!(read["fields"], json!(["firstName"]));
     // The trail survives a restart.
     app.restart().await;
-    let after = events(&app, json!({ "recordId": id })).await;
+    let after = app.audit_events(json!({ "recordId": id })).await;
     assert!(after.len() >= 2);
 }
 
@@ -70,7 +57,7 @@ async fn the_audit_trail_is_for_settings_admins_only() {
         .await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
     // Settings changes are audited too.
-    let all = events(&app, json!({ "recordType": "api_key" })).await;
+    let all = app.audit_events(json!({ "recordType": "api_key" })).await;
     assert!(
         all.iter()
             .any(|e| e["action"] == "CREATE" && e["actorKind"] == "ADMIN")
@@ -149,6 +136,6 @@ async fn the_audit_trail_cannot_be_changed_or_deleted() {
     let erase = db.execute_unprepared("DELETE FROM audit_events").await;
     assert!(erase.is_err(), "audit events were deleted");
     assert_eq!(app.audit_rows_for(&id).await, 1);
-    let mine = events(&app, json!({ "recordId": id })).await;
+    let mine = app.audit_events(json!({ "recordId": id })).await;
     assert_ne!(mine[0]["actorLabel"], "someone else");
 }

@@ -156,7 +156,11 @@ async fn control_characters_are_refused_in_every_string_argument() {
     ];
     for (query, vars) in cases {
         let resp = app.gql_as(&key, query, vars.clone()).await;
-        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{query} {vars}: {resp}");
+        assert_eq!(
+            codes(&resp),
+            vec!["VALIDATION_FAILED"],
+            "{query} {vars}: {resp}"
+        );
         assert!(resp["data"].is_null(), "nothing ran: {resp}");
     }
     // Nothing was written.
@@ -172,5 +176,8 @@ async fn control_characters_are_refused_in_every_string_argument() {
             json!({ "id": patient, "a": "1 Example Road\nExample Town" }),
         )
         .await;
-    assert_eq!(data(&resp)["updatePatient"]["patient"]["address"], "1 Example Road\nExample Town");
+    assert_eq!(
+        data(&resp)["updatePatient"]["patient"]["address"],
+        "1 Example Road\nExample Town"
+    );
 }

@@ -16,9 +16,8 @@ fn doubling_document(depth: usize) -> String {
             n = i + 1
         );
     }
-    doc += &format!(
-        "fragment F{depth} on Query {{ patients {{ nodes {{ id tests {{ id }} }} }} }}"
-    );
+    doc +=
+        &format!("fragment F{depth} on Query {{ patients {{ nodes {{ id tests {{ id }} }} }} }}");
     doc
 }
 
@@ -37,7 +36,10 @@ async fn exponential_fragments_are_refused_in_milliseconds_even_anonymously() {
     }
     // Cycles and self-spreads too.
     let resp = app
-        .admin("query { ...A } fragment A on Query { viewer { kind } ...A }", json!({}))
+        .admin(
+            "query { ...A } fragment A on Query { viewer { kind } ...A }",
+            json!({}),
+        )
         .await;
     assert_eq!(codes(&resp), vec!["QUERY_TOO_COMPLEX"]);
 }
@@ -61,7 +63,10 @@ async fn hostile_documents_do_not_stall_other_requests() {
     for (_, body) in answers {
         assert_eq!(codes(&body), vec!["QUERY_TOO_COMPLEX"]);
     }
-    assert!(worst < Duration::from_millis(250), "/healthz took {worst:?}");
+    assert!(
+        worst < Duration::from_millis(250),
+        "/healthz took {worst:?}"
+    );
 }
 
 #[tokio::test]

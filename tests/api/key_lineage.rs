@@ -45,9 +45,21 @@ async fn location_limits_must_exist_in_the_environment_and_belong_to_the_listed_
     let fx = app.fx.clone();
     let unknown = Uuid::now_v7().to_string();
     let cases = [
-        (json!({ "locationIds": [fx.loc_p1] }), "SANDBOX", fx.loc_p1.clone()),
-        (json!({ "locationIds": [fx.loc_a1] }), "PRODUCTION", fx.loc_a1.clone()),
-        (json!({ "locationIds": [fx.loc_a1, unknown] }), "SANDBOX", unknown.clone()),
+        (
+            json!({ "locationIds": [fx.loc_p1] }),
+            "SANDBOX",
+            fx.loc_p1.clone(),
+        ),
+        (
+            json!({ "locationIds": [fx.loc_a1] }),
+            "PRODUCTION",
+            fx.loc_a1.clone(),
+        ),
+        (
+            json!({ "locationIds": [fx.loc_a1, unknown] }),
+            "SANDBOX",
+            unknown.clone(),
+        ),
         (
             json!({ "clientIds": [fx.client_a], "locationIds": [fx.loc_a1, fx.loc_b1] }),
             "SANDBOX",
@@ -67,15 +79,22 @@ async fn location_limits_must_exist_in_the_environment_and_belong_to_the_listed_
             .await;
         assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{input}: {resp}");
         let err = &resp["errors"][0];
-        assert!(err["extensions"]["field"].as_str().unwrap().starts_with("input.locationIds["));
+        assert!(
+            err["extensions"]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("input.locationIds[")
+        );
         assert!(err["message"].as_str().unwrap().contains(&bad), "{err}");
     }
     let keys = app.admin("{ apiKeys { id } }", json!({})).await;
     assert_eq!(data(&keys)["apiKeys"], json!([]), "nothing was created");
     // Well-formed limits are accepted.
-    app.create_key_with(json!({ "name": "ok", "scopes": ["patients:read"], "environment": "SANDBOX",
-        "clientIds": [fx.client_a], "locationIds": [fx.loc_a1, fx.loc_a2] }))
-        .await;
+    app.create_key_with(
+        json!({ "name": "ok", "scopes": ["patients:read"], "environment": "SANDBOX",
+        "clientIds": [fx.client_a], "locationIds": [fx.loc_a1, fx.loc_a2] }),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -107,7 +126,12 @@ async fn a_key_made_with_a_bad_grant_cannot_be_rotated_into_a_new_one() {
         )
         .await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
-    assert!(resp["errors"][0]["message"].as_str().unwrap().contains(&app.fx.loc_p1));
+    assert!(
+        resp["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&app.fx.loc_p1)
+    );
 }
 
 #[tokio::test]
@@ -116,7 +140,10 @@ async fn revoking_either_secret_of_a_rotated_key_ends_both() {
     for revoke_new in [true, false] {
         let (old_id, old) = app.key_with_id(&["patients:read"]).await;
         let (new_id, new) = rotate(&app, &old_id).await;
-        assert!(works(&app, &old).await && works(&app, &new).await, "both during the grace");
+        assert!(
+            works(&app, &old).await && works(&app, &new).await,
+            "both during the grace"
+        );
         let target = if revoke_new { &new_id } else { &old_id };
         let resp = app
             .admin(
@@ -125,8 +152,14 @@ async fn revoking_either_secret_of_a_rotated_key_ends_both() {
             )
             .await;
         assert_eq!(data(&resp)["revokeApiKey"]["status"], "REVOKED");
-        assert!(!works(&app, &old).await, "old secret ended (revoked the new: {revoke_new})");
-        assert!(!works(&app, &new).await, "new secret ended (revoked the new: {revoke_new})");
+        assert!(
+            !works(&app, &old).await,
+            "old secret ended (revoked the new: {revoke_new})"
+        );
+        assert!(
+            !works(&app, &new).await,
+            "new secret ended (revoked the new: {revoke_new})"
+        );
         let resp = app
             .admin("{ apiKeys(includeRevoked: true) { id status } }", json!({}))
             .await;
@@ -136,7 +169,10 @@ async fn revoking_either_secret_of_a_rotated_key_ends_both() {
             }
         }
         app.restart().await;
-        assert!(!works(&app, &old).await && !works(&app, &new).await, "after a restart");
+        assert!(
+            !works(&app, &old).await && !works(&app, &new).await,
+            "after a restart"
+        );
     }
 }
 
@@ -153,7 +189,11 @@ async fn a_rotation_can_be_cut_short() {
             json!({ "id": old_id }),
         )
         .await;
-    assert_eq!(data(&resp)["endApiKeyRotation"]["id"], json!(new_id), "the newest");
+    assert_eq!(
+        data(&resp)["endApiKeyRotation"]["id"],
+        json!(new_id),
+        "the newest"
+    );
     assert!(!works(&app, &old).await && !works(&app, &mid).await);
     assert!(works(&app, &new).await, "the newest keeps working");
     let resp = app
@@ -162,7 +202,11 @@ async fn a_rotation_can_be_cut_short() {
             json!({ "id": new_id }),
         )
         .await;
-    assert_eq!(data(&resp)["endApiKeyRotation"]["id"], json!(new_id), "idempotent");
+    assert_eq!(
+        data(&resp)["endApiKeyRotation"]["id"],
+        json!(new_id),
+        "idempotent"
+    );
     let (plain_id, _) = app.key_with_id(&["patients:read"]).await;
     let resp = app
         .admin(

@@ -144,10 +144,17 @@ async fn final_tests_stay_final_and_timestamps_keep_their_order() {
     // Collected before it was ordered, or in the future: refused.
     for at in ["2026-01-09T08:00:00Z", "2999-01-01T00:00:00Z"] {
         let resp = app
-            .gql_as(&key, UPDATE, json!({ "id": id, "i": { "status": "COLLECTED", "collectedAt": at } }))
+            .gql_as(
+                &key,
+                UPDATE,
+                json!({ "id": id, "i": { "status": "COLLECTED", "collectedAt": at } }),
+            )
             .await;
         assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{at}");
-        assert_eq!(resp["errors"][0]["extensions"]["field"], "input.collectedAt");
+        assert_eq!(
+            resp["errors"][0]["extensions"]["field"],
+            "input.collectedAt"
+        );
     }
     // An order in the future: refused.
     let resp = app
@@ -172,18 +179,33 @@ async fn final_tests_stay_final_and_timestamps_keep_their_order() {
     let resulted = data(&resp)["updateTest"].clone();
     // Nothing of a resulted test can be rewritten: not its results, not its timestamps.
     for (input, field) in [
-        (json!({ "results": [{ "code": "718-7", "value": "99" }] }), "input.results"),
-        (json!({ "collectedAt": "2026-01-12T08:00:00Z" }), "input.collectedAt"),
-        (json!({ "status": "RESULTED", "collectedAt": "2026-01-12T08:00:00Z" }), "input.collectedAt"),
+        (
+            json!({ "results": [{ "code": "718-7", "value": "99" }] }),
+            "input.results",
+        ),
+        (
+            json!({ "collectedAt": "2026-01-12T08:00:00Z" }),
+            "input.collectedAt",
+        ),
+        (
+            json!({ "status": "RESULTED", "collectedAt": "2026-01-12T08:00:00Z" }),
+            "input.collectedAt",
+        ),
         (json!({ "status": "CANCELLED" }), "input.status"),
     ] {
-        let resp = app.gql_as(&key, UPDATE, json!({ "id": id, "i": input })).await;
+        let resp = app
+            .gql_as(&key, UPDATE, json!({ "id": id, "i": input }))
+            .await;
         assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{input}");
         assert_eq!(resp["errors"][0]["extensions"]["field"], field, "{input}");
     }
     // A retried RESULTED is answered with the test as it is, unchanged.
     let resp = app
-        .gql_as(&key, UPDATE, json!({ "id": id, "i": { "status": "RESULTED" } }))
+        .gql_as(
+            &key,
+            UPDATE,
+            json!({ "id": id, "i": { "status": "RESULTED" } }),
+        )
         .await;
     assert_eq!(data(&resp)["updateTest"], resulted);
     let resp = app
@@ -199,9 +221,20 @@ async fn final_tests_stay_final_and_timestamps_keep_their_order() {
     assert_eq!(t["resultedAt"], resulted["resultedAt"]);
     // A cancelled test is final too.
     let other = app.test_id(&key, &patient, "ACC-3").await;
-    data(&app.gql_as(&key, UPDATE, json!({ "id": other, "i": { "status": "CANCELLED" } })).await);
+    data(
+        &app.gql_as(
+            &key,
+            UPDATE,
+            json!({ "id": other, "i": { "status": "CANCELLED" } }),
+        )
+        .await,
+    );
     let resp = app
-        .gql_as(&key, UPDATE, json!({ "id": other, "i": { "collectedAt": "2026-01-12T08:00:00Z" } }))
+        .gql_as(
+            &key,
+            UPDATE,
+            json!({ "id": other, "i": { "collectedAt": "2026-01-12T08:00:00Z" } }),
+        )
         .await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
 }

@@ -45,7 +45,12 @@ async fn wrong_passwords_lock_the_account_and_the_right_one_waits() {
         assert!(body["data"]["login"].is_null());
     }
     // The email is matched as the login matches it: case and spaces do not give new tries.
-    let (status, _, _) = login(&app, &format!("  {}", ADMIN_EMAIL.to_uppercase()), ADMIN_PASSWORD).await;
+    let (status, _, _) = login(
+        &app,
+        &format!("  {}", ADMIN_EMAIL.to_uppercase()),
+        ADMIN_PASSWORD,
+    )
+    .await;
     assert_eq!(status, 429);
     // Another account is not locked by this one.
     app.create_portal_user("staff@example.org", Role::Staff, "another long password")
@@ -73,7 +78,9 @@ async fn one_address_cannot_try_every_account() {
 async fn aliases_and_batches_carry_one_guess() {
     let app = spawn_app().await;
     let guesses: String = (0..50)
-        .map(|i| format!("g{i}: login(email: \"{ADMIN_EMAIL}\", password: \"guess {i}\") {{ token }} "))
+        .map(|i| {
+            format!("g{i}: login(email: \"{ADMIN_EMAIL}\", password: \"guess {i}\") {{ token }} ")
+        })
         .collect();
     let resp = app
         .gql(None, &format!("mutation {{ {guesses} }}"), json!({}))
@@ -81,13 +88,19 @@ async fn aliases_and_batches_carry_one_guess() {
     let codes = codes(&resp);
     assert_eq!(codes.len(), 50);
     assert_eq!(codes[0], "UNAUTHENTICATED");
-    assert!(codes[1..].iter().all(|c| c == "VALIDATION_FAILED"), "{codes:?}");
+    assert!(
+        codes[1..].iter().all(|c| c == "VALIDATION_FAILED"),
+        "{codes:?}"
+    );
     let batch: Vec<_> = (0..10)
         .map(|i| json!({ "query": LOGIN, "variables": { "e": ADMIN_EMAIL, "p": format!("guess {i}") } }))
         .collect();
     let (_, body) = app.post(None, json!(batch)).await;
     let answers = body.as_array().unwrap();
-    assert_eq!(switchboard_tests::codes(&answers[0]), vec!["UNAUTHENTICATED"]);
+    assert_eq!(
+        switchboard_tests::codes(&answers[0]),
+        vec!["UNAUTHENTICATED"]
+    );
     for answer in &answers[1..] {
         assert_eq!(switchboard_tests::codes(answer), vec!["VALIDATION_FAILED"]);
     }

@@ -56,8 +56,14 @@ async fn attempts_outside_a_keys_limits_are_security_events() {
         }))
         .await;
     let attempts = [
-        ("query($id:ID!){ patient(id:$id){ id } }", json!({ "id": b_patient })),
-        ("query($id:ID!){ test(id:$id){ id } }", json!({ "id": b_test })),
+        (
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": b_patient }),
+        ),
+        (
+            "query($id:ID!){ test(id:$id){ id } }",
+            json!({ "id": b_test }),
+        ),
         (
             "mutation($id:ID!){ updatePatient(id:$id, input:{ firstName: \"X\" }){ patient { id } } }",
             json!({ "id": b_patient }),
@@ -74,7 +80,12 @@ async fn attempts_outside_a_keys_limits_are_security_events() {
     for (query, vars) in &attempts {
         let resp = app.gql_as(&key, query, vars.clone()).await;
         assert!(
-            resp["errors"].is_array() || resp["data"].as_object().unwrap().values().all(|v| v.is_null()),
+            resp["errors"].is_array()
+                || resp["data"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .all(|v| v.is_null()),
             "{resp}"
         );
     }
@@ -106,7 +117,11 @@ async fn attempts_outside_a_keys_limits_are_security_events() {
         .collect();
     seen.sort();
     let mut expected = vec![
-        ("createPatient".to_owned(), "location".to_owned(), app.fx.client_b.clone()),
+        (
+            "createPatient".to_owned(),
+            "location".to_owned(),
+            app.fx.client_b.clone(),
+        ),
         ("createTest".into(), "patient".into(), b_patient.clone()),
         ("patient".into(), "patient".into(), b_patient.clone()),
         ("test".into(), "test".into(), b_test.clone()),
@@ -125,7 +140,12 @@ async fn refused_fields_are_security_events_and_cannot_flood_the_trail() {
     let app = spawn_app().await;
     let full = app.full_key().await;
     let id = app
-        .patient_id(&full, &app.fx.client_a, &app.fx.loc_a1, json!({ "email": "a@example.org" }))
+        .patient_id(
+            &full,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "email": "a@example.org" }),
+        )
         .await;
     let (key_id, key) = app.key_with_id(&["patients:read"]).await;
     let resp = app
@@ -168,13 +188,18 @@ async fn every_forbidden_names_what_is_missing() {
     let key = app.key(&["patients:read"]).await;
     app.create_portal_user("staff@example.org", Role::Staff, "a long staff password")
         .await;
-    let staff = app.login("staff@example.org", "a long staff password").await;
+    let staff = app
+        .login("staff@example.org", "a long staff password")
+        .await;
     let cases = [
         (key.as_str(), "mutation { logout }"),
         (key.as_str(), "{ apiKeys { id } }"),
         (key.as_str(), "{ tests { totalCount } }"),
         (staff.as_str(), "{ apiKeys { id } }"),
-        (staff.as_str(), "mutation { createClient(name: \"x\", environment: SANDBOX) { id } }"),
+        (
+            staff.as_str(),
+            "mutation { createClient(name: \"x\", environment: SANDBOX) { id } }",
+        ),
         (key.as_str(), "{ __schema { queryType { name } } }"),
     ];
     for (token, query) in cases {
@@ -207,10 +232,20 @@ async fn errors_suggest_no_schema_names_when_the_documentation_is_closed() {
     assert!(!message.contains("firstName"), "{message}");
     // Administrators, and developers once the documentation is open, get the hint.
     let resp = app.admin(typo, json!({})).await;
-    assert!(resp["errors"][0]["message"].as_str().unwrap().contains("Did you mean"));
+    assert!(
+        resp["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean")
+    );
     set_documentation(&app, true).await;
     let resp = app.gql_as(&key, typo, json!({})).await;
-    assert!(resp["errors"][0]["message"].as_str().unwrap().contains("Did you mean"));
+    assert!(
+        resp["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean")
+    );
 }
 
 async fn set_documentation(app: &switchboard_tests::TestApp, on: bool) {
@@ -220,5 +255,8 @@ async fn set_documentation(app: &switchboard_tests::TestApp, on: bool) {
             json!({ "on": on }),
         )
         .await;
-    assert_eq!(data(&resp)["setDeveloperPortalEnabled"]["developerPortalEnabled"], on);
+    assert_eq!(
+        data(&resp)["setDeveloperPortalEnabled"]["developerPortalEnabled"],
+        on
+    );
 }

@@ -20,7 +20,10 @@ async fn a_name_filter_needs_the_demographics_read_scope_and_runs_nothing_withou
     .await;
     let (_, ids_only) = app.key_with_id(&["patients:read"]).await;
     // Warm up the key (its first use is recorded), then count statements.
-    data(&app.gql_as(&ids_only, "{ viewer { kind } }", json!({})).await);
+    data(
+        &app.gql_as(&ids_only, "{ viewer { kind } }", json!({}))
+            .await,
+    );
     let before = app.statements();
     for probe in ["a", "Lov", "zzz"] {
         let resp = app.gql_as(&ids_only, BY_NAME, json!({ "n": probe })).await;

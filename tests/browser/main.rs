@@ -90,13 +90,38 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
                 .await;
             assert_eq!(status, 200, "the old secret works during the grace period");
 
-            // Revoke the new key: asks first; dismissing changes nothing.
+            // Cut the rotation short: the old secret stops at once, the new one works on.
+            let rotating = r#"tr[data-key-name="Browser key"] .end-rotation"#;
+            b.wait_for(By::Css(rotating)).await?;
+            b.click(By::Css(rotating)).await?;
+            let question = b.driver.get_alert_text().await?;
+            assert!(question.contains("old secret stops"), "{question}");
+            b.driver.accept_alert().await?;
+            b.wait_until(async || {
+                let (status, _) = app
+                    .post(Some(&secret), json!({ "query": "{ viewer { kind } }" }))
+                    .await;
+                status == 401
+            })
+            .await?;
+            b.wait_gone(By::Css(rotating)).await?;
+            let (status, _) = app
+                .post(Some(&rotated), json!({ "query": "{ viewer { kind } }" }))
+                .await;
+            assert_eq!(status, 200, "the new secret works on");
+
+            // Rotate again, then revoke the new key: asks first; dismissing changes nothing;
+            // revoking ends the old secret of the rotation too.
             let active = r#"tr[data-key-name="Browser key"]:has(.rotate)"#;
-            b.wait_for(By::Css(active)).await?;
+            b.click(By::Css(format!("{active} .rotate"))).await?;
+            b.driver.accept_alert().await?;
+            let newest = b.wait_text(By::Id("new-secret"), "sb_test_").await?;
+            b.click(By::Id("secret-done")).await?;
+            b.wait_for(By::Css(rotating)).await?;
             b.click(By::Css(format!("{active} .revoke"))).await?;
             b.driver.dismiss_alert().await?;
             let (status, _) = app
-                .post(Some(&rotated), json!({ "query": "{ viewer { kind } }" }))
+                .post(Some(&newest), json!({ "query": "{ viewer { kind } }" }))
                 .await;
             assert_eq!(status, 200);
             b.click(By::Css(format!("{active} .revoke"))).await?;
@@ -109,13 +134,15 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
             b.driver.accept_alert().await?;
             b.wait_for(By::Css(r#"tr[data-key-name="Browser key"] .status"#))
                 .await?;
-            b.wait_until(async || {
-                let (status, _) = app
-                    .post(Some(&rotated), json!({ "query": "{ viewer { kind } }" }))
-                    .await;
-                status == 401
-            })
-            .await?;
+            for old_or_new in [&rotated, &newest] {
+                b.wait_until(async || {
+                    let (status, _) = app
+                        .post(Some(old_or_new), json!({ "query": "{ viewer { kind } }" }))
+                        .await;
+                    status == 401
+                })
+                .await?;
+            }
             b.wait_text(By::Css("#keys tbody"), "REVOKED").await?;
 
             // Switch the developer portal off: GraphiQL disappears.

@@ -3,7 +3,8 @@ use serde_json::{Value, json};
 
 use super::{confirm, send, utc};
 use crate::queries::{
-    API_KEYS, CATEGORY_SCOPES, CREATE_API_KEY, PERMISSION_SCOPES, REVOKE_API_KEY, ROTATE_API_KEY,
+    API_KEYS, CATEGORY_SCOPES, CREATE_API_KEY, END_API_KEY_ROTATION, PERMISSION_SCOPES,
+    REVOKE_API_KEY, ROTATE_API_KEY,
 };
 
 /// `patients.contact:read` → `scope-patients-contact-read`, an id usable in the DOM.
@@ -112,12 +113,28 @@ pub fn ApiConsole() -> impl IntoView {
 
     let revoke = move |id: String, key_name: String| {
         if !confirm(&format!(
-            "Revoke \"{key_name}\"? Integrations using it stop working immediately. This cannot be undone."
+            "Revoke \"{key_name}\"? Every secret of this key, the old and the new one of a rotation included, stops working immediately. This cannot be undone."
         )) {
             return;
         }
         send(
             REVOKE_API_KEY,
+            json!({ "id": id }),
+            set_message,
+            None,
+            move |_| load(),
+        );
+    };
+
+    // A leaked old secret should not have to wait out the grace period.
+    let end_rotation = move |id: String, key_name: String| {
+        if !confirm(&format!(
+            "End the rotation of \"{key_name}\" now? Its old secret stops working immediately; the new one keeps working."
+        )) {
+            return;
+        }
+        send(
+            END_API_KEY_ROTATION,
             json!({ "id": id }),
             set_message,
             None,
@@ -199,6 +216,8 @@ pub fn ApiConsole() -> impl IntoView {
                     .unwrap_or_default();
                 let (rid, rname) = (id.clone(), key_name.clone());
                 let (vid, vname) = (id.clone(), key_name.clone());
+                let (eid, ename) = (id.clone(), key_name.clone());
+                let rotating = status == "ROTATING";
                 let row_name = key_name.clone();
                 view! {
                     <tr data-key-name=row_name data-key-id=id>
@@ -214,6 +233,12 @@ pub fn ApiConsole() -> impl IntoView {
                                     let (rid, rname) = (rid.clone(), rname.clone());
                                     move |_| rotate(rid.clone(), rname.clone())
                                 }>"Rotate"</button>
+                            </Show>
+                            <Show when=move || rotating>
+                                <button class="end-rotation" on:click={
+                                    let (eid, ename) = (eid.clone(), ename.clone());
+                                    move |_| end_rotation(eid.clone(), ename.clone())
+                                }>"Expire old secret now"</button>
                             </Show>
                             <Show when={let s = status.clone(); move || s != "REVOKED"}>
                                 <button class="revoke danger" on:click={

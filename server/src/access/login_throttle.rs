@@ -135,7 +135,9 @@ mod tests {
         t.failed("a", Some("1.2.3.4"));
         assert!(t.wait("a", Some("1.2.3.4")).is_none());
         t.failed("a", Some("1.2.3.4"));
-        let first = t.wait("a", Some("9.9.9.9")).expect("locked from any address");
+        let first = t
+            .wait("a", Some("9.9.9.9"))
+            .expect("locked from any address");
         assert!(first <= Duration::from_secs(30) && first > Duration::from_secs(25));
         t.failed("a", None);
         let second = t.wait("a", None).unwrap();
@@ -151,6 +153,19 @@ mod tests {
         }
         assert!(t.wait("fresh", Some("1.2.3.4")).is_some());
         assert!(t.wait("fresh", Some("5.6.7.8")).is_none());
+    }
+
+    #[test]
+    fn a_lock_ends() {
+        let t = LoginThrottle::new(Policy {
+            per_account: 1,
+            per_address: 100,
+            first_lock: Duration::from_millis(20),
+        });
+        t.failed("a", None);
+        assert!(t.wait("a", None).is_some());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(t.wait("a", None).is_none());
     }
 
     #[test]

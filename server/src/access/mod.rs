@@ -214,15 +214,31 @@ impl Access {
         self.reads().answered_tests.push(id);
     }
 
-    /// A list or count of `record_type` narrowed by these filter fields (or counted).
-    pub(crate) fn searched(&self, record_type: &'static str, fields: Vec<&'static str>) {
+    /// A list or count of `record_type` narrowed by these filter fields, counted
+    /// (`totalCount`) or asked for no rows (`first: 0`, an existence check): a search, which
+    /// discloses what matched even when no row is returned.
+    pub(crate) fn searched(
+        &self,
+        record_type: &'static str,
+        mut fields: Vec<&'static str>,
+        counted: bool,
+        first: Option<u64>,
+    ) {
+        if counted {
+            fields.push("totalCount");
+        }
+        if first == Some(0) {
+            fields.push("first:0");
+        }
         if fields.is_empty() {
             return;
         }
         let mut reads = self.reads();
         match reads.searches.iter_mut().find(|(t, _)| *t == record_type) {
             Some((_, set)) => set.extend(fields),
-            None => reads.searches.push((record_type, fields.into_iter().collect())),
+            None => reads
+                .searches
+                .push((record_type, fields.into_iter().collect())),
         }
     }
 
@@ -371,5 +387,23 @@ impl Access {
         }
         self.sink().record(events);
         self.sink().room().await;
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn a_request_returns_at_most_its_budget_of_records() {
+        let mut draft = ReadDraft::default();
+        draft.take_rows(MAX_ROWS_RETURNED - 10).unwrap();
+        draft.take_rows(10).unwrap();
+        let refused = draft.take_rows(1).unwrap_err();
+        assert_eq!(refused.code(), "QUERY_TOO_COMPLEX");
+        assert_eq!(
+            draft.rows, MAX_ROWS_RETURNED,
+            "a refused read takes nothing"
+        );
     }
 }

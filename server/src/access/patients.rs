@@ -60,14 +60,8 @@ impl<'a> Patients<'a> {
         if filter.name.is_some() {
             self.require(Scope::DemographicsRead)?;
         }
-        let mut used = filter_fields(filter);
-        if counted {
-            used.push("totalCount");
-        }
-        if first == Some(0) {
-            used.push("first:0");
-        }
-        self.access.searched("patient", used);
+        self.access
+            .searched("patient", filter_fields(filter), counted, first);
         Ok(())
     }
 
@@ -268,17 +262,15 @@ impl<'a> Patients<'a> {
 
 /// The GraphQL names of the filter fields a search uses, for its audit event.
 fn filter_fields(f: &PatientFilter) -> Vec<&'static str> {
-    let mut used = Vec::new();
-    let mut add = |present: bool, name| {
-        if present {
-            used.push(name);
-        }
-    };
-    add(f.client_id.is_some(), "clientId");
-    add(f.location_id.is_some(), "locationId");
-    add(f.external_patient_id.is_some(), "externalPatientId");
-    add(f.name.is_some(), "name");
-    add(f.created_from.is_some(), "createdFrom");
-    add(f.created_to.is_some(), "createdTo");
-    used
+    [
+        (f.client_id.is_some(), "clientId"),
+        (f.location_id.is_some(), "locationId"),
+        (f.external_patient_id.is_some(), "externalPatientId"),
+        (f.name.is_some(), "name"),
+        (f.created_from.is_some(), "createdFrom"),
+        (f.created_to.is_some(), "createdTo"),
+    ]
+    .into_iter()
+    .filter_map(|(used, name)| used.then_some(name))
+    .collect()
 }

@@ -60,14 +60,8 @@ impl<'a> Tests<'a> {
     /// filter fields it used.
     fn search(&self, filter: &TestFilter, counted: bool, first: Option<u64>) -> AppResult<()> {
         self.require(Scope::TestsRead)?;
-        let mut used = filter_fields(filter);
-        if counted {
-            used.push("totalCount");
-        }
-        if first == Some(0) {
-            used.push("first:0");
-        }
-        self.access.searched("test", used);
+        self.access
+            .searched("test", filter_fields(filter), counted, first);
         Ok(())
     }
 
@@ -259,18 +253,16 @@ fn final_unchanged(from: TestStatus, change: &ChangeTest) -> AppResult<()> {
 
 /// The GraphQL names of the filter fields a search uses, for its audit event.
 fn filter_fields(f: &TestFilter) -> Vec<&'static str> {
-    let mut used = Vec::new();
-    let mut add = |present: bool, name| {
-        if present {
-            used.push(name);
-        }
-    };
-    add(f.client_id.is_some(), "clientId");
-    add(f.location_id.is_some(), "locationId");
-    add(f.patient_id.is_some(), "patientId");
-    add(f.status.is_some(), "status");
-    add(f.accession_number.is_some(), "accessionNumber");
-    add(f.ordered_from.is_some(), "orderedFrom");
-    add(f.ordered_to.is_some(), "orderedTo");
-    used
+    [
+        (f.client_id.is_some(), "clientId"),
+        (f.location_id.is_some(), "locationId"),
+        (f.patient_id.is_some(), "patientId"),
+        (f.status.is_some(), "status"),
+        (f.accession_number.is_some(), "accessionNumber"),
+        (f.ordered_from.is_some(), "orderedFrom"),
+        (f.ordered_to.is_some(), "orderedTo"),
+    ]
+    .into_iter()
+    .filter_map(|(used, name)| used.then_some(name))
+    .collect()
 }

@@ -9,10 +9,10 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{Value as ConstValue, Variables};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
+use async_graphql::{Value as ConstValue, Variables};
 
 use super::field_types::{FieldTypes, Many};
 use super::ids::MAX_PAGE;
@@ -132,7 +132,12 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn set(&mut self, parent: &str, set: &'a SelectionSet, in_schema: bool) -> Result<Summary, Refusal> {
+    fn set(
+        &mut self,
+        parent: &str,
+        set: &'a SelectionSet,
+        in_schema: bool,
+    ) -> Result<Summary, Refusal> {
         let mut sum = Summary::default();
         let same_rows = parent.ends_with("Connection") || parent.ends_with("Edge");
         for item in &set.items {
@@ -177,17 +182,20 @@ impl<'a> Walk<'a> {
                     } else {
                         n
                     };
-                    sum.add(Summary {
-                        fields: child.fields.saturating_add(1),
-                        depth: if schema { 0 } else { child.depth + 1 },
-                        schema_depth: if schema {
-                            child.depth.max(child.schema_depth) + 1
-                        } else {
-                            child.schema_depth
+                    sum.add(
+                        Summary {
+                            fields: child.fields.saturating_add(1),
+                            depth: if schema { 0 } else { child.depth + 1 },
+                            schema_depth: if schema {
+                                child.depth.max(child.schema_depth) + 1
+                            } else {
+                                child.schema_depth
+                            },
+                            complexity: child.complexity.saturating_mul(n).saturating_add(1),
+                            rows: child.rows.saturating_mul(n).saturating_add(rows),
                         },
-                        complexity: child.complexity.saturating_mul(n).saturating_add(1),
-                        rows: child.rows.saturating_mul(n).saturating_add(rows),
-                    }, same_rows);
+                        same_rows,
+                    );
                 }
                 Selection::InlineFragment(inline) => {
                     let inline = &inline.node;
@@ -196,7 +204,10 @@ impl<'a> Walk<'a> {
                         .as_ref()
                         .map_or(parent, |c| c.node.on.node.as_str());
                     let on = on.to_owned();
-                    sum.add(self.set(&on, &inline.selection_set.node, in_schema)?, same_rows);
+                    sum.add(
+                        self.set(&on, &inline.selection_set.node, in_schema)?,
+                        same_rows,
+                    );
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.node.fragment_name.node.as_str();
@@ -228,7 +239,11 @@ impl<'a> Walk<'a> {
         let on = fragment.node.type_condition.node.on.node.as_str();
         // A fragment is summed once, in the first place it is spread; introspection fragments
         // are only ever spread below `__schema`/`__type`, data ones only outside.
-        let sum = self.set(on, &fragment.node.selection_set.node, in_schema || on.starts_with("__"))?;
+        let sum = self.set(
+            on,
+            &fragment.node.selection_set.node,
+            in_schema || on.starts_with("__"),
+        )?;
         self.memo.insert(name, Some(sum));
         Ok(sum)
     }
@@ -324,7 +339,10 @@ mod tests {
         let many: String = (0..60)
             .map(|i| format!("a{i}: patients(first: 100) {{ nodes {{ id }} }} "))
             .collect();
-        assert!(matches!(run(&format!("{{ {many} }}")), Err(Refusal::Load(_))));
+        assert!(matches!(
+            run(&format!("{{ {many} }}")),
+            Err(Refusal::Load(_))
+        ));
         let few: String = (0..5)
             .map(|i| format!("a{i}: patients(first: 100) {{ nodes {{ id }} }} "))
             .collect();

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
+use async_graphql::Value as ConstValue;
 use async_graphql::parser::parse_schema;
 use async_graphql::parser::types::{BaseType, TypeKind, TypeSystemDefinition};
-use async_graphql::Value as ConstValue;
 
 /// How many items a field returns, for the cost of what is selected below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +15,9 @@ pub enum Many {
     /// A plain list (`[Test]`): its length is the data's.
     List,
     /// A connection: its `first` argument, with this default.
-    Page { default_first: u64 },
+    Page {
+        default_first: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -55,10 +57,18 @@ impl FieldTypes {
                         let BaseType::Named(name) = base else {
                             unreachable!("list types were unwrapped above")
                         };
-                        let first = f.node.arguments.iter().find(|a| a.node.name.node == "first");
+                        let first = f
+                            .node
+                            .arguments
+                            .iter()
+                            .find(|a| a.node.name.node == "first");
                         let many = match first {
                             Some(arg) if name.ends_with("Connection") => Many::Page {
-                                default_first: match arg.node.default_value.as_ref().map(|v| &v.node)
+                                default_first: match arg
+                                    .node
+                                    .default_value
+                                    .as_ref()
+                                    .map(|v| &v.node)
                                 {
                                     Some(ConstValue::Number(n)) => n.as_u64().unwrap_or(0),
                                     _ => 0,
@@ -86,8 +96,8 @@ impl FieldTypes {
             .collect();
         for fields in types.values_mut() {
             for info in fields.values_mut() {
-                info.record = with_id.contains(&info.ty)
-                    || (matches!(info.many, Many::Page { .. }));
+                info.record =
+                    with_id.contains(&info.ty) || (matches!(info.many, Many::Page { .. }));
             }
         }
         FieldTypes(types)

@@ -115,7 +115,11 @@ fn admissible(
     cost::check(&plan.document, types, &request.variables)
         .map_err(|r| AppError::TooComplex(r.message().to_owned()))?;
     if let Some(at) = text_input::control_character(&plan.document, &request.variables) {
-        let field = if at.is_empty() { "query".to_owned() } else { at };
+        let field = if at.is_empty() {
+            "query".to_owned()
+        } else {
+            at
+        };
         return Err(AppError::invalid(
             field,
             "must not contain control characters",

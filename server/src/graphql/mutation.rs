@@ -42,7 +42,11 @@ fn selects_beyond_id(ctx: &Context<'_>, field: Option<&str>) -> bool {
 
 /// A test a mutation answers with more than its id is read, if the caller may read tests
 /// (otherwise the guard refuses those fields and nothing is disclosed).
-fn answered_test(ctx: &Context<'_>, access: &crate::access::Access, test: &entity::lab_test::Model) {
+fn answered_test(
+    ctx: &Context<'_>,
+    access: &crate::access::Access,
+    test: &entity::lab_test::Model,
+) {
     if access.principal().scopes.contains(Scope::TestsRead) && selects_beyond_id(ctx, None) {
         access.answered_test(test.id);
     }

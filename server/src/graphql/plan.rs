@@ -165,9 +165,7 @@ impl Planner {
     fn plan_document(&self, document: ExecutableDocument) -> Plan {
         // Shape first: walking the operations below is only safe once their expansion is
         // known to be bounded.
-        if let Err(Refusal::Shape(why)) =
-            cost::check(&document, &self.types, &Default::default())
-        {
+        if let Err(Refusal::Shape(why)) = cost::check(&document, &self.types, &Default::default()) {
             return Plan {
                 document,
                 operations: Vec::new(),

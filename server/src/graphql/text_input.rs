@@ -22,7 +22,6 @@ fn const_has(value: &ConstValue) -> bool {
     }
 }
 
-
 /// A literal argument, its variables left out (they are checked on their own).
 macro_rules! literal_has {
     ($value:expr) => {
@@ -35,12 +34,11 @@ macro_rules! literal_has {
 
 fn set_has(set: &SelectionSet) -> bool {
     set.items.iter().any(|item| {
-        let directives = item.node.directives().iter().any(|d| {
-            d.node
-                .arguments
-                .iter()
-                .any(|(_, v)| literal_has!(v.node))
-        });
+        let directives = item
+            .node
+            .directives()
+            .iter()
+            .any(|d| d.node.arguments.iter().any(|(_, v)| literal_has!(v.node)));
         directives
             || match &item.node {
                 Selection::Field(f) => {
@@ -61,11 +59,12 @@ pub fn control_character(doc: &ExecutableDocument, variables: &Variables) -> Opt
     }
     let in_operations = doc.operations.iter().any(|(_, op)| {
         set_has(&op.node.selection_set.node)
-            || op
-                .node
-                .variable_definitions
-                .iter()
-                .any(|d| d.node.default_value.as_ref().is_some_and(|v| const_has(&v.node)))
+            || op.node.variable_definitions.iter().any(|d| {
+                d.node
+                    .default_value
+                    .as_ref()
+                    .is_some_and(|v| const_has(&v.node))
+            })
     });
     let in_fragments = doc
         .fragments
@@ -82,9 +81,14 @@ mod tests {
 
     #[test]
     fn controls_are_found_in_literals_and_variables() {
-        let doc = parse_query(r#"{ patients(filter: { name: "a\u0000b" }) { totalCount } }"#).unwrap();
-        assert_eq!(control_character(&doc, &Variables::default()), Some(String::new()));
-        let doc = parse_query("query($e: String!) { login(email: $e, password: \"x\") { token } }").unwrap();
+        let doc =
+            parse_query(r#"{ patients(filter: { name: "a\u0000b" }) { totalCount } }"#).unwrap();
+        assert_eq!(
+            control_character(&doc, &Variables::default()),
+            Some(String::new())
+        );
+        let doc = parse_query("query($e: String!) { login(email: $e, password: \"x\") { token } }")
+            .unwrap();
         let vars = Variables::from_json(serde_json::json!({ "e": "a\u{1b}[31m@example.org" }));
         assert_eq!(control_character(&doc, &vars), Some("$e".into()));
         let vars = Variables::from_json(serde_json::json!({ "e": "line\nbreak\tand tab" }));

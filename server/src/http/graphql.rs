@@ -202,7 +202,10 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
                 .set("code", "VALIDATION_FAILED");
         }
     }
-    if response.errors.iter().any(|e| e.message.contains(SUGGESTION))
+    if response
+        .errors
+        .iter()
+        .any(|e| e.message.contains(SUGGESTION))
         && may_introspect(state, access).await.is_err()
     {
         for error in &mut response.errors {
