@@ -361,7 +361,11 @@ impl Access {
             for event in &mut draft.denied {
                 operation.clone_into(&mut event.operation);
             }
-            let actor = self.principal().id();
+            // Anonymous callers are told apart by their address.
+            let actor = match self.principal().id() {
+                id if id.is_empty() => format!("ip:{}", self.ip().unwrap_or("unknown")),
+                id => id,
+            };
             let allowed = self.0.services.security.admit(&actor, draft.denied.len());
             events.extend(draft.denied.into_iter().take(allowed));
         }
