@@ -94,13 +94,33 @@ async fn counts_existence_checks_and_filters_are_audited_as_searches() {
         test["fields"],
         json!(["accessionNumber", "status", "totalCount"])
     );
-    // A plain page without filters or counts is a read, not a search.
-    let resp = app
-        .gql_as(&key, "{ patients { nodes { id } } }", json!({}))
+    // A page without filters, or narrowed only by where records belong and finding some,
+    // discloses exactly the rows its READ records: no search of its own.
+    let full = app.full_key().await;
+    app.patient_id(&full, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
-    data(&resp);
+    let by_client = "query($c:ID!){ patients(filter:{ clientId: $c }){ nodes { id } } }";
+    for query in ["{ patients { nodes { id } } }", by_client] {
+        let resp = app
+            .gql_as(&key, query, json!({ "c": app.fx.client_a }))
+            .await;
+        assert_eq!(
+            data(&resp)["patients"]["nodes"].as_array().unwrap().len(),
+            1
+        );
+    }
     let after = app
         .audit_events(json!({ "actorId": key_id, "action": "SEARCH" }))
         .await;
     assert_eq!(after.len(), searches.len());
+    // Finding nothing is an existence check, however it was narrowed.
+    let resp = app
+        .gql_as(&key, by_client, json!({ "c": app.fx.client_b }))
+        .await;
+    assert_eq!(data(&resp)["patients"]["nodes"], json!([]));
+    let after = app
+        .audit_events(json!({ "actorId": key_id, "action": "SEARCH" }))
+        .await;
+    assert_eq!(after.len(), searches.len() + 1);
+    assert_eq!(after[0]["fields"], json!(["clientId"]));
 }

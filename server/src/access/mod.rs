@@ -23,6 +23,16 @@ use crate::store::Store;
 use crate::store::audit::{NewAuditEvent, RecordIds};
 pub use principal::{Actor, Principal};
 
+/// How a search was asked (`Access::searched`).
+#[derive(Clone, Copy)]
+pub enum Search {
+    Count,
+    Page { first: u64, found: bool },
+}
+
+/// Filter fields that say where records belong rather than what they hold.
+const STRUCTURAL: [&str; 3] = ["clientId", "locationId", "patientId"];
+
 /// A kind of record a refused attempt aimed at.
 #[derive(Clone, Copy)]
 pub enum Target {
@@ -214,21 +224,24 @@ impl Access {
         self.reads().answered_tests.push(id);
     }
 
-    /// A list or count of `record_type` narrowed by these filter fields, counted
-    /// (`totalCount`) or asked for no rows (`first: 0`, an existence check): a search, which
-    /// discloses what matched even when no row is returned.
+    /// A list or count of `record_type` narrowed by these filter fields: a search, which
+    /// discloses what matched even when no row is returned. Recorded with the filter fields
+    /// used, `totalCount` for a count and `first:0` for an existence check. A page that
+    /// found rows, narrowed only by where records belong (client, location, patient),
+    /// discloses exactly the rows its READ records, and adds no search of its own.
     pub(crate) fn searched(
         &self,
         record_type: &'static str,
         mut fields: Vec<&'static str>,
-        counted: bool,
-        first: Option<u64>,
+        how: Search,
     ) {
-        if counted {
-            fields.push("totalCount");
-        }
-        if first == Some(0) {
-            fields.push("first:0");
+        match how {
+            Search::Count => fields.push("totalCount"),
+            Search::Page { first: 0, .. } => fields.push("first:0"),
+            Search::Page { found: true, .. } if fields.iter().all(|f| STRUCTURAL.contains(f)) => {
+                return;
+            }
+            Search::Page { .. } => {}
         }
         if fields.is_empty() {
             return;

@@ -1,7 +1,7 @@
 use entity::patient::{Entity, Model};
 use uuid::Uuid;
 
-use super::{Access, Target};
+use super::{Access, Search, Target};
 use crate::domain::environment::Environment;
 use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
 use crate::domain::scope::Scope;
@@ -54,14 +54,12 @@ impl<'a> Patients<'a> {
     }
 
     /// A filter on a field reads that field: it needs the field's read scope, checked before
-    /// any query runs, and the search is audited with the filter fields it used.
-    fn search(&self, filter: &PatientFilter, counted: bool, first: Option<u64>) -> AppResult<()> {
+    /// any query runs. The search is audited once it ran (`Access::searched`).
+    fn may_search(&self, filter: &PatientFilter) -> AppResult<()> {
         self.require(Scope::PatientsRead)?;
         if filter.name.is_some() {
             self.require(Scope::DemographicsRead)?;
         }
-        self.access
-            .searched("patient", filter_fields(filter), counted, first);
         Ok(())
     }
 
@@ -71,16 +69,25 @@ impl<'a> Patients<'a> {
         page: PageRequest,
         columns: Columns<Entity>,
     ) -> AppResult<Page<Model>> {
-        self.search(filter, false, Some(page.first))?;
+        self.may_search(filter)?;
+        let first = page.first;
         let p = self.access.principal();
         let page =
             patients::list(self.access.store().conn(), &p.rows, filter, page, columns).await?;
         self.access.read_patients(page.items.iter().map(|r| r.id))?;
+        let found = !page.items.is_empty();
+        self.access.searched(
+            "patient",
+            filter_fields(filter),
+            Search::Page { first, found },
+        );
         Ok(page)
     }
 
     pub async fn count(&self, filter: &PatientFilter) -> AppResult<u64> {
-        self.search(filter, true, None)?;
+        self.may_search(filter)?;
+        self.access
+            .searched("patient", filter_fields(filter), Search::Count);
         patients::count(
             self.access.store().conn(),
             &self.access.principal().rows,

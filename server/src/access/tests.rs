@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use entity::lab_test::{Entity, Model};
 use uuid::Uuid;
 
-use super::{Access, Target};
+use super::{Access, Search, Target};
 use crate::domain::lab_result::ResultLine;
 use crate::domain::scope::Scope;
 use crate::domain::test_status::TestStatus;
@@ -55,23 +55,20 @@ impl<'a> Tests<'a> {
         Ok(row)
     }
 
-    /// `columns`: what the caller will read of each row (see `store::columns`).
-    /// Every test filter reads a test field (`tests:read`); the search is audited with the
-    /// filter fields it used.
-    fn search(&self, filter: &TestFilter, counted: bool, first: Option<u64>) -> AppResult<()> {
-        self.require(Scope::TestsRead)?;
-        self.access
-            .searched("test", filter_fields(filter), counted, first);
-        Ok(())
+    /// Every test filter reads a test field, which `tests:read` covers.
+    fn may_search(&self, _filter: &TestFilter) -> AppResult<()> {
+        self.require(Scope::TestsRead)
     }
 
+    /// `columns`: what the caller will read of each row (see `store::columns`).
     pub async fn list(
         &self,
         filter: &TestFilter,
         page: PageRequest,
         columns: Columns<Entity>,
     ) -> AppResult<Page<Model>> {
-        self.search(filter, false, Some(page.first))?;
+        self.may_search(filter)?;
+        let first = page.first;
         let page = tests::list(
             self.access.store().conn(),
             &self.access.principal().rows,
@@ -81,11 +78,16 @@ impl<'a> Tests<'a> {
         )
         .await?;
         self.access.read_tests(page.items.iter().map(|t| t.id))?;
+        let found = !page.items.is_empty();
+        self.access
+            .searched("test", filter_fields(filter), Search::Page { first, found });
         Ok(page)
     }
 
     pub async fn count(&self, filter: &TestFilter) -> AppResult<u64> {
-        self.search(filter, true, None)?;
+        self.may_search(filter)?;
+        self.access
+            .searched("test", filter_fields(filter), Search::Count);
         tests::count(
             self.access.store().conn(),
             &self.access.principal().rows,

@@ -67,10 +67,15 @@ impl Default for Executor {
 }
 
 impl Executor {
-    pub async fn execute(&self, mut request: Request, access: &Access) -> Response {
+    /// Runs a request; answers with what it executed too, for the audit trail: the
+    /// operation's type and root fields, from the document (`Plan::executed`), or `invalid`
+    /// for a document that does not parse.
+    pub async fn execute(&self, mut request: Request, access: &Access) -> (Response, String) {
+        let mut operation = "invalid".to_owned();
         if let Some(plan) = self.planner.plan(&request.query) {
+            operation = plan.executed(request.operation_name.as_deref());
             if let Err(err) = admissible(&plan, &self.planner.types, &request) {
-                return Response::from_errors(vec![to_server_error(err)]);
+                return (Response::from_errors(vec![to_server_error(err)]), operation);
             }
             // Parsed once per distinct query text, not once per request.
             request.set_parsed_query(plan.document.clone());
@@ -81,24 +86,14 @@ impl Executor {
                     access.disclosed_patient_field(field);
                 }
                 let (request, _) = prepare(request, access.clone());
-                return self.unguarded.execute(request.data(Cleared)).await;
+                let response = self.unguarded.execute(request.data(Cleared)).await;
+                return (response, operation);
             }
         }
         let (request, denied) = prepare(request, access.clone());
         let mut response = self.guarded.execute(request).await;
         response.errors.extend(denied.take());
-        response
-    }
-}
-
-impl Executor {
-    /// What a request executes, for the audit trail (`Plan::executed`); `invalid` for a
-    /// document that does not parse (it executes nothing).
-    pub fn operation(&self, request: &Request) -> String {
-        match self.planner.plan(&request.query) {
-            Some(plan) => plan.executed(request.operation_name.as_deref()),
-            None => "invalid".into(),
-        }
+        (response, operation)
     }
 }
 

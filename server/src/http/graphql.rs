@@ -177,14 +177,13 @@ async fn may_introspect(state: &AppState, access: &Access) -> Result<(), AppErro
 }
 
 async fn execute(state: &AppState, request: Request, access: &Access) -> Response {
-    // What executed, from the document: the caller's operation name is only a label.
-    let operation = state.graphql.operation(&request);
+    // The caller's operation name is only a label; what executed comes from the document.
     let operation_name = request.operation_name.clone();
     let reads_schema = graphql::introspection::asks_for_schema(&request.query);
     if reads_schema && let Err(err) = may_introspect(state, access).await {
         return Response::from_errors(vec![graphql::to_server_error(err)]);
     }
-    let mut response = state.graphql.execute(request, access).await;
+    let (mut response, operation) = state.graphql.execute(request, access).await;
     if reads_schema {
         graphql::introspection::annotate_scopes(&mut response.data);
     }
