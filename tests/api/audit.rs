@@ -1,5 +1,5 @@
 use serde_json::json;
-use switchboard_tests::{codes, spawn_app};
+use switchboard_tests::{codes, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn reads_and_writes_of_patient_data_are_audited_with_the_fields_disclosed() {
@@ -138,4 +138,47 @@ async fn the_audit_trail_cannot_be_changed_or_deleted() {
     assert_eq!(app.audit_rows_for(&id).await, 1);
     let mine = app.audit_events(json!({ "recordId": id })).await;
     assert_ne!(mine[0]["actorLabel"], "someone else");
+}
+
+/// Reads are audited by a writer of their own while updates run in transactions that read
+/// before they write. On SQLite an audit batch committed between an update's read and its
+/// write made the update fail (SQLITE_BUSY_SNAPSHOT, answered INTERNAL); every writer now
+/// holds the same lock.
+#[tokio::test]
+async fn audited_reads_beside_updates_fail_nothing() {
+    let app = spawn_app_with(5).await;
+    let key = app.full_key().await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(
+            app.patient_id(
+                &key,
+                &app.fx.client_a,
+                &app.fx.loc_a1,
+                json!({ "firstName": format!("P{i}") }),
+            )
+            .await,
+        );
+    }
+    let requests = (0..240).map(|i| {
+        let id = ids[i % ids.len()].clone();
+        let key = key.clone();
+        let app = &app;
+        async move {
+            if i % 2 == 0 {
+                app.gql_as(
+                    &key,
+                    "mutation($id:ID!,$n:String!){ updatePatient(id:$id, input:{ lastName: $n }){ patient { id firstName } } }",
+                    json!({ "id": id, "n": format!("L{i}") }),
+                )
+                .await
+            } else {
+                app.gql_as(&key, "query($id:ID!){ patient(id:$id){ id firstName } }", json!({ "id": id }))
+                    .await
+            }
+        }
+    });
+    for resp in futures_util::future::join_all(requests).await {
+        assert!(codes(&resp).is_empty(), "{resp}");
+    }
 }

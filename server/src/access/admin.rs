@@ -359,7 +359,7 @@ impl<'a> Admin<'a> {
                     vec![],
                 );
                 event.actor_label = email.chars().take(254).collect();
-                audit::insert_many(db, &[event]).await?;
+                self.access.store().insert_audit_events(&[event]).await?;
                 return Err(AppError::Unauthenticated("invalid email or password"));
             }
         };

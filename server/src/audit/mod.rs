@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-use crate::store::audit::{NewAuditEvent, insert_many};
+use crate::store::audit::NewAuditEvent;
 use backlog::{Backlog, weight};
 
 enum Command {
@@ -89,7 +89,7 @@ impl AuditSink {
 async fn write(store: &Store, buffer: &mut Vec<NewAuditEvent>, backlog: &Backlog) {
     while !buffer.is_empty() {
         let take = buffer.len().min(BATCH);
-        match insert_many(store.conn(), &buffer[..take]).await {
+        match store.insert_audit_events(&buffer[..take]).await {
             Ok(()) => {
                 backlog.done(weight(&buffer[..take]));
                 buffer.drain(..take);

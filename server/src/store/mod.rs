@@ -225,6 +225,18 @@ impl Store {
         Ok(WriteTxn { txn, _guard: guard })
     }
 
+    /// Audit events written on their own (the read-audit writer's batches, failed logins).
+    /// On SQLite they hold the writer lock like every other write: a write transaction
+    /// (`begin_write`) that read before another connection committed could not upgrade to
+    /// writing (SQLITE_BUSY_SNAPSHOT) and failed.
+    pub async fn insert_audit_events(&self, events: &[audit::NewAuditEvent]) -> AppResult<()> {
+        let _guard = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        audit::insert_many(self.conn(), events).await
+    }
+
     /// Inserts `row` and its audit `event`, committed together, and returns the stored row.
     /// On SQLite it joins concurrent inserts in one transaction (`group_commit`); on
     /// PostgreSQL, whose writers do not wait for each other, it is one statement of its own
