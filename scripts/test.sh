@@ -25,7 +25,8 @@ SWITCHBOARD_TEST_DB=sqlite SWITCHBOARD_BROWSER_TESTS=1 cargo test --workspace
 
 if [ "$have_pg" = 1 ]; then
     echo "==> API suite on PostgreSQL"
-    SWITCHBOARD_TEST_DB=postgres cargo test -p switchboard-tests --test api
+    # --workspace, as above: the same feature set, so the build of the first pass is reused.
+    SWITCHBOARD_TEST_DB=postgres cargo test --workspace --test api
     drop_stale_test_databases
 else
     cat >&2 <<'MSG'
