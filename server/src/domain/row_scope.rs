@@ -12,7 +12,7 @@ pub struct RowScope {
     /// Every client in `clients` is known to be in `environment`: checked against the
     /// database when the credential was loaded (`access::credentials`), and a client's
     /// environment never changes. Its rows then need no environment check of their own,
-    /// which was a fifth of the cost of reading a page's tests on SQLite (BENCHMARKS.md).
+    /// which was a fifth of the cost of reading a page's tests on SQLite (docs/benchmarks-history.md).
     pub clients_in_environment: bool,
 }
 

@@ -3,7 +3,7 @@
 //! Why: the field guard (`guard.rs`) is an async-graphql extension, and any extension makes
 //! async-graphql build resolve information and chain boxed futures around every field of every
 //! object: for a page of 50 patients with their tests, about a thousand times per request
-//! (a third of Q1's time, BENCHMARKS.md). Most requests select only fields their credential
+//! (a third of Q1's time, docs/benchmarks-history.md). Most requests select only fields their credential
 //! may read. For those, the rules can be checked once, on the (type, field) pairs the document
 //! selects, and the request can run on a schema without the extension. Anything refused, and
 //! anything this module does not fully understand (directives, introspection, unknown types or

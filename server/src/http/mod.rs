@@ -53,7 +53,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
 /// shares the cores with the workers (SQLite's connection threads in this process, or a
 /// PostgreSQL on the same machine), and a worker whose core the database has taken holds up
 /// every request it owns. A third worker on this 2-core machine raised every scenario
-/// measured, and a fourth lowered M1 and Q2 again (BENCHMARKS.md, eighth pass).
+/// measured, and a fourth lowered M1 and Q2 again (docs/benchmarks-history.md, eighth pass).
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()) + 1
 }

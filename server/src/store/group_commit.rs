@@ -5,7 +5,7 @@
 //! plus a WAL append of every page the change touched. Under load the writers queue anyway, so
 //! one task takes all that are waiting and stores them in one transaction: one BEGIN and one
 //! COMMIT for the lot, and each page written to the WAL once. M1 (createPatient) was limited
-//! by that serial section, with CPU to spare (BENCHMARKS.md).
+//! by that serial section, with CPU to spare (docs/benchmarks-history.md).
 //!
 //! Each write runs inside its own SAVEPOINT, so one that fails (a duplicate external id) is
 //! rolled back alone and the others still commit. No caller hears of success before the COMMIT

@@ -3,7 +3,7 @@
 //! Why: sqlx's SQLite driver copies every value of every row on the connection's own thread
 //! and hands each row to the request's task through a channel, and sea-orm then looks every
 //! column up by name. For a page of 50 patients with their 250 tests that per-row cost was most
-//! of the request (see BENCHMARKS.md). Aggregating in SQL (`json_group_array`) returns the
+//! of the request (see docs/benchmarks-history.md). Aggregating in SQL (`json_group_array`) returns the
 //! same rows as one text value, which serde turns into the models in one pass. On SQLite
 //! only; on PostgreSQL each row is decoded by position instead (`pg_rows`): see `all`.
 

@@ -115,7 +115,7 @@ where
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own and
 /// hold about 5 MiB under load; with statements run off the request workers (`conn`) four keep
 /// both cores busy: from 16 to 4, Q1's peak RSS went from 105–110 to 71 MiB at the same req/s,
-/// and M1 and M2 lost their 100+ ms p99 (BENCHMARKS.md). Three saved 5 MiB more but cost Q2 a
+/// and M1 and M2 lost their 100+ ms p99 (docs/benchmarks-history.md). Three saved 5 MiB more but cost Q2 a
 /// tenth. A PostgreSQL connection is a socket and a server process, and each waits out a round
 /// trip per statement, so more of them pay off.
 const SQLITE_CONNECTIONS: u32 = 4;
@@ -160,7 +160,7 @@ impl Store {
             })
             // Generic plans: every statement here is prepared and reused, and with custom
             // plans PostgreSQL planned each execution again, an eighth of its CPU under Q1
-            // (BENCHMARKS.md, seventh pass). Our queries' best plans do not depend on the
+            // (docs/benchmarks-history.md, seventh pass). Our queries' best plans do not depend on the
             // values bound (keys, scopes, pages), so one plan per statement serves all.
             .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_generic_plan")]));
         let mut pool = Database::connect(options)

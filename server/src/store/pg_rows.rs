@@ -2,7 +2,7 @@
 //!
 //! Why: sea-orm builds a model only from a full row and finds each column by name (a hashed
 //! lookup and a formatted key per column per row). For Q1's page of 50 patients with their
-//! 250 tests that was a fifth to a third of the server's CPU (BENCHMARKS.md, eighth pass).
+//! 250 tests that was a fifth to a third of the server's CPU (docs/benchmarks-history.md, eighth pass).
 //! Here the query selects only the columns a request reads, their names and types are worked
 //! out once per query, and each row is offered to the model as a map of those names to the
 //! values at their positions; the columns not selected keep their `Default`, as on SQLite

@@ -2,7 +2,7 @@
 //!
 //! Why: an aggregated list (`json_rows`) repeated every column name in every row when it was
 //! built with `json_object`. Arrays leave the names out: SQLite builds a third less JSON
-//! (`json_array` 264 µs against `json_object` 313 µs for Q1's 250 tests, BENCHMARKS.md) and
+//! (`json_array` 264 µs against `json_object` 313 µs for Q1's 250 tests, docs/benchmarks-history.md) and
 //! the decoder matches no keys. The names are known once per query, so each row is handed
 //! to the struct's `Deserialize` as a map whose keys come from that list.
 

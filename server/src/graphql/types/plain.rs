@@ -3,7 +3,7 @@
 //! async-graphql resolves every field of every object as a boxed future of its own, with a
 //! context, a name lookup and a join, even when the field only copies a value out of the row:
 //! about a thousand of them for a page of 50 patients with their tests, which was the largest
-//! cost of Q1 after the database (BENCHMARKS.md). `Plain<T>` is the same GraphQL type as `T`
+//! cost of Q1 after the database (docs/benchmarks-history.md). `Plain<T>` is the same GraphQL type as `T`
 //! (same name, same fields, nothing new in the schema) whose plain fields are copied into the
 //! response directly; every other field still goes through `T`'s own resolver.
 //!
