@@ -155,3 +155,85 @@ async fn standard_tooling_can_read_the_schema() {
     let resp = app.admin(&deep, json!({})).await;
     assert_eq!(codes(&resp), vec!["QUERY_TOO_COMPLEX"]);
 }
+
+/// Lists whose length is the data's (a patient's tests) are counted as they are read: one
+/// HTTP request, a batch included, returns at most 5,000 records.
+#[tokio::test]
+async fn the_records_really_returned_are_bounded_per_request() {
+    use switchboard::store::patients::{NewPatient, insert_many as insert_patients};
+    use switchboard::store::tests::{NewTest, insert_many as insert_tests};
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let (client, location) = (
+        app.fx.client_a.parse().unwrap(),
+        app.fx.loc_a1.parse().unwrap(),
+    );
+    let patients: Vec<NewPatient> = (0..100)
+        .map(|i| NewPatient {
+            client_id: client,
+            location_id: location,
+            external_patient_id: Some(format!("BULK-{i}")),
+            first_name: None,
+            last_name: None,
+            date_of_birth: None,
+            sex: None,
+            email: None,
+            phone: None,
+            address: None,
+            diagnoses: vec![],
+            medications: vec![],
+            insurance: None,
+            billing_account: None,
+            account_status: "NONE".into(),
+            account_reason: Some("NO_EMAIL".into()),
+        })
+        .collect();
+    let ids = insert_patients(app.store().conn(), patients)
+        .await
+        .map_err(|e| e.message())
+        .unwrap();
+    let tests: Vec<NewTest> = ids
+        .iter()
+        .flat_map(|p| (0..50).map(move |t| (*p, t)))
+        .map(|(p, t)| NewTest {
+            patient_id: p,
+            client_id: client,
+            location_id: location,
+            test_code: "CBC".into(),
+            test_name: "Blood count".into(),
+            accession_number: format!("{p}-{t}"),
+            ordered_at: chrono::Utc::now(),
+        })
+        .collect();
+    // In chunks, as `seed-bench` writes them: one statement holds a bounded number of values.
+    for chunk in tests.chunks(500) {
+        insert_tests(app.store().conn(), chunk.to_vec())
+            .await
+            .map_err(|e| e.message())
+            .unwrap();
+    }
+    let page = |n: u32| json!({ "query": format!("{{ patients(first: {n}) {{ nodes {{ id tests {{ id }} }} }} }}") });
+    // 100 patients with 50 tests each: 5,100 records, over the budget while being read.
+    let (_, body) = app.post(Some(&key), page(100)).await;
+    let codes = codes(&body);
+    assert!(
+        !codes.is_empty() && codes.iter().all(|c| c == "QUERY_TOO_COMPLEX"),
+        "{codes:?}"
+    );
+    // 10 patients: 510 records, fine alone; a batch of ten such pages shares one budget.
+    let (_, body) = app.post(Some(&key), page(10)).await;
+    data(&body);
+    let (_, body) = app.post(Some(&key), json!(vec![page(10); 10])).await;
+    let answers = body.as_array().unwrap();
+    for answer in &answers[..9] {
+        data(answer);
+    }
+    assert!(
+        switchboard_tests::codes(&answers[9])
+            .iter()
+            .all(|c| c == "QUERY_TOO_COMPLEX")
+            && !switchboard_tests::codes(&answers[9]).is_empty(),
+        "{}",
+        answers[9]
+    );
+}

@@ -55,11 +55,6 @@ impl<'a> Tests<'a> {
         Ok(row)
     }
 
-    /// Every test filter reads a test field, which `tests:read` covers.
-    fn may_search(&self, _filter: &TestFilter) -> AppResult<()> {
-        self.require(Scope::TestsRead)
-    }
-
     /// `columns`: what the caller will read of each row (see `store::columns`).
     pub async fn list(
         &self,
@@ -67,7 +62,8 @@ impl<'a> Tests<'a> {
         page: PageRequest,
         columns: Columns<Entity>,
     ) -> AppResult<Page<Model>> {
-        self.may_search(filter)?;
+        // Every test filter reads a test field, which `tests:read` covers.
+        self.require(Scope::TestsRead)?;
         let first = page.first;
         let page = tests::list(
             self.access.store().conn(),
@@ -85,7 +81,7 @@ impl<'a> Tests<'a> {
     }
 
     pub async fn count(&self, filter: &TestFilter) -> AppResult<u64> {
-        self.may_search(filter)?;
+        self.require(Scope::TestsRead)?;
         self.access
             .searched("test", filter_fields(filter), Search::Count);
         tests::count(
@@ -229,28 +225,26 @@ impl<'a> Tests<'a> {
 /// A final test changes no more: the same status again (a retried update) is answered with
 /// the test as it is, without a write; anything else is refused.
 fn final_unchanged(from: TestStatus, change: &ChangeTest) -> AppResult<()> {
-    let refuse = |field: &str| {
-        Err(AppError::invalid(
-            field,
-            format!("a {} test cannot be changed", from.as_str()),
-        ))
-    };
-    if change.results.is_some() {
-        return Err(AppError::invalid(
+    let (field, message) = if change.results.is_some() {
+        (
             "input.results",
             format!("results of a {} test cannot be changed", from.as_str()),
-        ));
-    }
-    if change.collected_at.is_some() {
-        return refuse("input.collectedAt");
-    }
-    match change.status {
-        Some(to) if to != from => Err(AppError::invalid(
-            "input.status",
-            format!("a test cannot go from {} to {}", from.as_str(), to.as_str()),
-        )),
-        _ => Ok(()),
-    }
+        )
+    } else if change.collected_at.is_some() {
+        (
+            "input.collectedAt",
+            format!("a {} test cannot be changed", from.as_str()),
+        )
+    } else {
+        match change.status {
+            Some(to) if to != from => (
+                "input.status",
+                format!("a test cannot go from {} to {}", from.as_str(), to.as_str()),
+            ),
+            _ => return Ok(()),
+        }
+    };
+    Err(AppError::invalid(field, message))
 }
 
 /// The GraphQL names of the filter fields a search uses, for its audit event.

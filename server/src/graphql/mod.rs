@@ -1,5 +1,6 @@
 //! The GraphQL API: the only module that imports async-graphql.
 
+pub mod answer;
 mod cost;
 mod error;
 mod field_types;
@@ -109,12 +110,12 @@ fn admissible(
     }
     cost::check(&plan.document, types, &request.variables)
         .map_err(|r| AppError::TooComplex(r.message().to_owned()))?;
-    if let Some(at) = text_input::control_character(&plan.document, &request.variables) {
-        let field = if at.is_empty() {
-            "query".to_owned()
-        } else {
-            at
-        };
+    let field = if plan.control_character {
+        Some("query".to_owned())
+    } else {
+        text_input::in_variables(&request.variables)
+    };
+    if let Some(field) = field {
         return Err(AppError::invalid(
             field,
             "must not contain control characters",

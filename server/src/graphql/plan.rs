@@ -19,6 +19,7 @@ use async_graphql::parser::types::{
 
 use super::cost::{self, Refusal};
 use super::field_types::FieldTypes;
+use super::text_input;
 
 use crate::access::Principal;
 use crate::access::rules::{Rule, rule_for};
@@ -52,6 +53,8 @@ pub struct Plan {
     /// Why the document is refused whatever its variables (`cost::Refusal::Shape`); its
     /// operations were then not walked at all.
     pub refusal: Option<String>,
+    /// Whether a string literal of the document holds a control character.
+    pub control_character: bool,
 }
 
 /// Characters of the executed-operation label kept for the audit trail.
@@ -170,6 +173,7 @@ impl Planner {
                 document,
                 operations: Vec::new(),
                 refusal: Some(why),
+                control_character: false,
             };
         }
         let operations = match &document.operations {
@@ -195,10 +199,12 @@ impl Planner {
                 (name, needs)
             })
             .collect();
+        let control_character = text_input::in_document(&document);
         Plan {
             document,
             operations,
             refusal: None,
+            control_character,
         }
     }
 

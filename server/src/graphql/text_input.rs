@@ -51,12 +51,18 @@ fn set_has(set: &SelectionSet) -> bool {
     })
 }
 
-/// The name of the first variable holding a control character, or `""` for a literal in the
-/// document; `None` when there is none.
-pub fn control_character(doc: &ExecutableDocument, variables: &Variables) -> Option<String> {
-    if let Some((name, _)) = variables.iter().find(|(_, v)| const_has(v)) {
-        return Some(format!("${name}"));
-    }
+/// The name of the first variable holding a control character, as `$name`.
+pub fn in_variables(variables: &Variables) -> Option<String> {
+    variables
+        .iter()
+        .find(|(_, v)| const_has(v))
+        .map(|(name, _)| format!("${name}"))
+}
+
+/// Whether a string literal of the document (an argument, a directive's argument, a
+/// variable's default) holds a control character. Depends on the text alone, so it is
+/// decided once per document (`plan`), not per request.
+pub fn in_document(doc: &ExecutableDocument) -> bool {
     let in_operations = doc.operations.iter().any(|(_, op)| {
         set_has(&op.node.selection_set.node)
             || op.node.variable_definitions.iter().any(|d| {
@@ -66,11 +72,11 @@ pub fn control_character(doc: &ExecutableDocument, variables: &Variables) -> Opt
                     .is_some_and(|v| const_has(&v.node))
             })
     });
-    let in_fragments = doc
-        .fragments
-        .values()
-        .any(|f| set_has(&f.node.selection_set.node));
-    (in_operations || in_fragments).then(String::new)
+    in_operations
+        || doc
+            .fragments
+            .values()
+            .any(|f| set_has(&f.node.selection_set.node))
 }
 
 #[cfg(test)]
@@ -83,15 +89,13 @@ mod tests {
     fn controls_are_found_in_literals_and_variables() {
         let doc =
             parse_query(r#"{ patients(filter: { name: "a\u0000b" }) { totalCount } }"#).unwrap();
-        assert_eq!(
-            control_character(&doc, &Variables::default()),
-            Some(String::new())
-        );
+        assert!(in_document(&doc));
         let doc = parse_query("query($e: String!) { login(email: $e, password: \"x\") { token } }")
             .unwrap();
         let vars = Variables::from_json(serde_json::json!({ "e": "a\u{1b}[31m@example.org" }));
-        assert_eq!(control_character(&doc, &vars), Some("$e".into()));
+        assert!(!in_document(&doc));
+        assert_eq!(in_variables(&vars), Some("$e".into()));
         let vars = Variables::from_json(serde_json::json!({ "e": "line\nbreak\tand tab" }));
-        assert_eq!(control_character(&doc, &vars), None);
+        assert_eq!(in_variables(&vars), None);
     }
 }

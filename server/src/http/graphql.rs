@@ -140,7 +140,7 @@ pub async fn post(
     // Grown from a few KB rather than from nothing: a page of nested records (30 KB) was
     // reallocated a dozen times.
     let mut bytes = Vec::with_capacity(RESPONSE_CAPACITY);
-    let retry = retry_after(&response);
+    let retry = graphql::answer::retry_after(&response);
     match serde_json::to_writer(&mut bytes, &response) {
         Ok(()) => match retry {
             None => HttpResponse::Ok()
@@ -201,73 +201,12 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
                 .set("code", "VALIDATION_FAILED");
         }
     }
-    if response
-        .errors
-        .iter()
-        .any(|e| e.message.contains(SUGGESTION))
-        && may_introspect(state, access).await.is_err()
-    {
-        for error in &mut response.errors {
-            strip_suggestion(&mut error.message);
-        }
+    if graphql::answer::suggests_names(&response) && may_introspect(state, access).await.is_err() {
+        graphql::answer::strip_suggestions(&mut response);
     }
-    record_refusals(&response, access);
+    for refusal in graphql::answer::refusals(&response) {
+        access.refused(refusal);
+    }
     access.finish(&operation, operation_name.as_deref()).await;
     response
-}
-
-/// Every `FORBIDDEN` of the answer, whoever raised it (the field guard, a handle's scope
-/// check, a role check), goes to the audit trail as a refused attempt.
-fn record_refusals(response: &Response, access: &Access) {
-    for error in &response.errors {
-        let Some(ext) = error.extensions.as_ref() else {
-            continue;
-        };
-        if !matches!(ext.get("code"), Some(async_graphql::Value::String(c)) if c == "FORBIDDEN") {
-            continue;
-        }
-        let required = match ext.get("requiredScope") {
-            Some(async_graphql::Value::String(s)) => s.as_str(),
-            _ => "",
-        };
-        let path: Vec<String> = error
-            .path
-            .iter()
-            .map(|p| match p {
-                async_graphql::PathSegment::Field(f) => f.clone(),
-                async_graphql::PathSegment::Index(i) => i.to_string(),
-            })
-            .collect();
-        let mut what = format!("{}: {required}", path.join("."));
-        what.truncate(what.floor_char_boundary(200));
-        access.refused(what);
-    }
-}
-
-/// How async-graphql's validation errors suggest names of the schema.
-const SUGGESTION: &str = " Did you mean";
-
-/// Without schema documentation, an error must not teach the schema: the suggestions of
-/// field, type and argument names go.
-fn strip_suggestion(message: &mut String) {
-    if let Some(at) = message.find(SUGGESTION) {
-        message.truncate(at);
-    }
-}
-
-/// Seconds to wait before retrying, when some error of the response is `RATE_LIMITED`.
-fn retry_after(response: &BatchResponse) -> Option<u64> {
-    let responses: &[Response] = match response {
-        BatchResponse::Single(r) => std::slice::from_ref(r),
-        BatchResponse::Batch(rs) => rs,
-    };
-    responses
-        .iter()
-        .flat_map(|r| &r.errors)
-        .filter_map(|e| e.extensions.as_ref()?.get("retryAfterSeconds"))
-        .filter_map(|v| match v {
-            async_graphql::Value::Number(n) => n.as_u64(),
-            _ => None,
-        })
-        .max()
 }
