@@ -11,6 +11,8 @@ pub struct Model {
     pub actor_kind: String,
     pub actor_id: String,
     pub actor_label: String,
+    /// The user on whose behalf the actor acted (a partner app's grant); null otherwise.
+    pub actor_on_behalf_of: Option<String>,
     pub action: String,
     /// What executed: the operation type and its root fields, or the mutation's name.
     pub operation: String,

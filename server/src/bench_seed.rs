@@ -9,9 +9,9 @@ use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
 use crate::error::AppResult;
 use crate::store::api_keys::NewApiKey;
+use crate::store::lab_tests::NewTest;
 use crate::store::patients::NewPatient;
-use crate::store::tests::NewTest;
-use crate::store::{Store, api_keys, clients, patients, tests};
+use crate::store::{Store, api_keys, clients, lab_tests, patients};
 
 pub struct BenchShape {
     pub clients: usize,
@@ -110,7 +110,7 @@ pub async fn seed_bench(store: &Store, shape: &BenchShape) -> AppResult<BenchFix
         let mut test_ids = Vec::with_capacity(new_tests.len());
         while !new_tests.is_empty() {
             let rest = new_tests.split_off(new_tests.len().min(CHUNK));
-            test_ids.extend(tests::insert_many(&txn.txn, new_tests).await?);
+            test_ids.extend(lab_tests::insert_many(&txn.txn, new_tests).await?);
             new_tests = rest;
         }
         txn.commit().await?;

@@ -9,9 +9,9 @@ use crate::domain::patient::AccountDecision;
 use crate::domain::role::Role;
 use crate::domain::validate::Email;
 use crate::error::{AppError, AppResult};
+use crate::store::lab_tests::NewTest;
 use crate::store::patients::NewPatient;
-use crate::store::tests::NewTest;
-use crate::store::{Store, admins, clients, patients, tests};
+use crate::store::{Store, admins, clients, lab_tests, patients};
 
 pub async fn create_admin(
     store: &Store,
@@ -99,7 +99,7 @@ pub async fn seed_demo(store: &Store, patient_count: usize) -> AppResult<DemoSum
         )
         .await?;
         let (code, name) = TEST_CATALOGUE[i % TEST_CATALOGUE.len()];
-        tests::insert(
+        lab_tests::insert(
             &txn.txn,
             NewTest {
                 patient_id: patient.id,

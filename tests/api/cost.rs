@@ -160,8 +160,8 @@ async fn standard_tooling_can_read_the_schema() {
 /// HTTP request, a batch included, returns at most 5,000 records.
 #[tokio::test]
 async fn the_records_really_returned_are_bounded_per_request() {
+    use switchboard::store::lab_tests::{NewTest, insert_many as insert_tests};
     use switchboard::store::patients::{NewPatient, insert_many as insert_patients};
-    use switchboard::store::tests::{NewTest, insert_many as insert_tests};
     let app = spawn_app().await;
     let key = app.full_key().await;
     let (client, location) = (

@@ -219,7 +219,7 @@ async fn aliases_typenames_and_repeated_fields_in_a_list_equal_the_record_read_a
 }
 
 /// On PostgreSQL, list rows are decoded by position without sqlx's per-value type check
-/// (`store::pg_rows`); the types are checked once per query instead. A column whose type
+/// (`store::pg_decode`); the types are checked once per query instead. A column whose type
 /// drifted from the entity must fail the list with an error, not be read as text: an
 /// integer's four bytes are valid UTF-8 and would come out as a garbled test code.
 #[tokio::test]
@@ -228,8 +228,8 @@ async fn a_list_column_of_an_unexpected_type_is_an_error_not_garbage() {
     use switchboard_tests::{Backend, backend, codes};
 
     if backend() != Backend::Postgres {
-        // SQLite's lists come as JSON (`store::json_rows`), where a wrong type is a JSON
-        // error that `store::positional`'s unit tests cover.
+        // SQLite's lists come as JSON (`store::list_fetch`), where a wrong type is a JSON
+        // error that `store::json_array_decode`'s unit tests cover.
         return;
     }
     let app = spawn_app().await;

@@ -1,21 +1,19 @@
-//! Settings that only portal administrators manage (keys, clients) and the audit trail, plus
-//! the portal's own log-in.
+//! Settings that only portal administrators manage (keys, clients) and the audit trail.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{admin_user, api_key, audit_event, client, location};
+use entity::{api_key, audit_event, client, location};
 use uuid::Uuid;
 
 use super::Access;
-use super::credentials::verify_password;
 use super::principal::Actor;
-use crate::domain::api_key::{new_api_key, new_session_token};
+use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
 use crate::domain::scope::ScopeSet;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::api_keys::NewApiKey;
 use crate::store::audit::AuditFilter;
 use crate::store::page::{Page, PageRequest};
-use crate::store::{admins, api_keys, audit, clients, settings};
+use crate::store::{api_keys, audit, clients, settings};
 
 pub struct Admin<'a> {
     access: &'a Access,
@@ -319,65 +317,6 @@ impl<'a> Admin<'a> {
         audit::list(self.access.store().conn(), filter, page).await
     }
 
-    /// Logs a portal user in. The same answer for an unknown email and a wrong password.
-    /// One attempt per request, and locked accounts and addresses are refused before the
-    /// password is checked (`login_throttle`).
-    pub async fn login(
-        &self,
-        email: &str,
-        password: String,
-    ) -> AppResult<(String, DateTime<Utc>, admin_user::Model)> {
-        if !self.access.first_login_attempt() {
-            return Err(AppError::invalid(
-                "login",
-                "one login per request: aliases and batches cannot carry more",
-            ));
-        }
-        let email = email.trim().to_lowercase();
-        let ip = self.access.ip();
-        if let Some(wait) = self.access.logins().wait(&email, ip) {
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Err(AppError::RateLimited {
-                retry_after_secs: secs.max(1),
-                message: format!(
-                    "too many failed logins for this account or from this address; try again in {secs} s"
-                ),
-            });
-        }
-        let db = self.access.store().conn();
-        let user = admins::find_user_by_email(db, &email).await?;
-        let ok = verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
-        let user = match (ok, user) {
-            (true, Some(user)) => user,
-            _ => {
-                self.access.logins().failed(&email, ip);
-                let mut event = self.access.event(
-                    "LOGIN_FAILED",
-                    "login",
-                    "admin_user",
-                    Vec::<Uuid>::new(),
-                    vec![],
-                );
-                event.actor_label = email.chars().take(254).collect();
-                self.access.store().insert_audit_events(&[event]).await?;
-                return Err(AppError::Unauthenticated("invalid email or password"));
-            }
-        };
-        self.access.logins().succeeded(&email);
-        let token = new_session_token();
-        let expires_at = Utc::now() + self.access.session_ttl();
-        let txn = self.access.store().begin_write().await?;
-        admins::insert_session(&txn.txn, user.id, &token.hash, expires_at).await?;
-        let mut event = self
-            .access
-            .event("LOGIN", "login", "admin_user", vec![user.id], vec![]);
-        event.actor_kind = "ADMIN".into();
-        event.actor_id = user.id.to_string();
-        event.actor_label = user.email.clone();
-        txn.commit_audited(event).await?;
-        Ok((token.secret, expires_at, user))
-    }
-
     /// Whether GraphiQL and schema introspection are offered to developers.
     pub async fn developer_portal_enabled(&self) -> AppResult<bool> {
         self.access.principal().authenticated()?;
@@ -402,16 +341,5 @@ impl<'a> Admin<'a> {
         );
         txn.commit_audited(event).await?;
         Ok(enabled)
-    }
-
-    pub async fn logout(&self) -> AppResult<bool> {
-        let Actor::Admin { session_id, .. } = &self.access.principal().actor else {
-            return Err(AppError::forbidden(
-                super::principal::PORTAL_SESSION,
-                "only a portal session can log out",
-            ));
-        };
-        admins::revoke_session(self.access.store().conn(), *session_id).await?;
-        Ok(true)
     }
 }

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use uuid::Uuid;
 
 use super::key_cache::{CachedKey, KeyCache};
-use super::principal::{Actor, Principal};
+use super::principal::{Actor, Grant, Principal};
 use crate::domain::api_key::{TokenKind, hash_secret, token_kind};
 use crate::domain::environment::Environment;
 use crate::domain::role::Role;
@@ -43,7 +43,7 @@ async fn api_key(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Princ
                 return Err(AppError::Unauthenticated(INVALID));
             }
             let mut principal = principal_of(&key)?;
-            confine_clients(store, &mut principal.rows).await?;
+            confine_clients(store, &mut principal.grant.rows).await?;
             let entry = CachedKey::new(principal, key.id, key.expires_at, key.last_used_at);
             keys.put(hash.clone(), entry.clone());
             entry
@@ -85,12 +85,15 @@ fn principal_of(key: &entity::api_key::Model) -> AppResult<Principal> {
             id: key.id,
             name: key.name.clone(),
         },
-        scopes,
-        rows: RowScope {
-            clients,
-            locations,
-            environment: Some(environment),
-            clients_in_environment: false,
+        grant: Grant {
+            scopes,
+            rows: RowScope {
+                clients,
+                locations,
+                environment: Some(environment),
+                clients_in_environment: false,
+            },
+            ..Grant::default()
         },
     })
 }
@@ -131,8 +134,7 @@ async fn session(store: &Store, token: &str) -> AppResult<Principal> {
         },
         // Portal users work across all clients; what they may change in settings is decided
         // by role, not scope.
-        scopes: ScopeSet::all(),
-        rows: RowScope::unrestricted(),
+        grant: Grant::everything(),
     })
 }
 

@@ -5,11 +5,12 @@
 pub mod admin;
 pub mod credentials;
 pub mod key_cache;
+pub mod lab_tests;
 pub mod login_throttle;
 pub mod patients;
 pub mod principal;
 pub mod rules;
-pub mod tests;
+pub mod sessions;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -152,12 +153,16 @@ impl Access {
         patients::Patients::new(self)
     }
 
-    pub fn tests(&self) -> tests::Tests<'_> {
-        tests::Tests::new(self)
+    pub fn tests(&self) -> lab_tests::Tests<'_> {
+        lab_tests::Tests::new(self)
     }
 
     pub fn admin(&self) -> admin::Admin<'_> {
         admin::Admin::new(self)
+    }
+
+    pub fn sessions(&self) -> sessions::Sessions<'_> {
+        sessions::Sessions::new(self)
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -280,7 +285,7 @@ impl Access {
             Target::Patient => crate::store::patients::find(db, &everywhere, id)
                 .await
                 .map(|r| r.is_some()),
-            Target::Test => crate::store::tests::find(db, &everywhere, id)
+            Target::Test => crate::store::lab_tests::find(db, &everywhere, id)
                 .await
                 .map(|r| r.is_some()),
         };
@@ -317,12 +322,9 @@ impl Access {
         record_ids: impl Into<RecordIds>,
         fields: Vec<String>,
     ) -> NewAuditEvent {
-        let p = self.principal();
         NewAuditEvent {
             occurred_at: Utc::now(),
-            actor_kind: p.kind().to_owned(),
-            actor_id: p.id(),
-            actor_label: p.label(),
+            who: self.principal().who(),
             action: action.to_owned(),
             operation: operation.to_owned(),
             record_type: record_type.to_owned(),
@@ -376,8 +378,8 @@ impl Access {
             }
             // Anonymous callers are told apart by their address.
             let actor = match self.principal().id() {
-                id if id.is_empty() => format!("ip:{}", self.ip().unwrap_or("unknown")),
-                id => id,
+                None => format!("ip:{}", self.ip().unwrap_or("unknown")),
+                Some(id) => id.to_string(),
             };
             let allowed = self.0.services.security.admit(&actor, draft.denied.len());
             events.extend(draft.denied.into_iter().take(allowed));

@@ -34,7 +34,7 @@ impl<'a> Patients<'a> {
     pub async fn get(&self, id: Uuid) -> AppResult<Option<Model>> {
         self.require(Scope::PatientsRead)?;
         let p = self.access.principal();
-        let row = patients::find(self.access.store().conn(), &p.rows, id).await?;
+        let row = patients::find(self.access.store().conn(), &p.grant.rows, id).await?;
         if row.is_none() {
             self.access
                 .refused_target("patient", Target::Patient, id)
@@ -48,7 +48,8 @@ impl<'a> Patients<'a> {
     pub async fn get_many(&self, ids: &[Uuid], columns: Columns<Entity>) -> AppResult<Vec<Model>> {
         self.require(Scope::PatientsRead)?;
         let p = self.access.principal();
-        let rows = patients::find_many(self.access.store().conn(), &p.rows, ids, columns).await?;
+        let rows =
+            patients::find_many(self.access.store().conn(), &p.grant.rows, ids, columns).await?;
         self.access.read_patients(rows.iter().map(|r| r.id))?;
         Ok(rows)
     }
@@ -72,8 +73,14 @@ impl<'a> Patients<'a> {
         self.may_search(filter)?;
         let first = page.first;
         let p = self.access.principal();
-        let page =
-            patients::list(self.access.store().conn(), &p.rows, filter, page, columns).await?;
+        let page = patients::list(
+            self.access.store().conn(),
+            &p.grant.rows,
+            filter,
+            page,
+            columns,
+        )
+        .await?;
         self.access.read_patients(page.items.iter().map(|r| r.id))?;
         let found = !page.items.is_empty();
         self.access.searched(
@@ -90,7 +97,7 @@ impl<'a> Patients<'a> {
             .searched("patient", filter_fields(filter), Search::Count);
         patients::count(
             self.access.store().conn(),
-            &self.access.principal().rows,
+            &self.access.principal().grant.rows,
             filter,
         )
         .await
@@ -108,8 +115,10 @@ impl<'a> Patients<'a> {
     /// The existing patient's id, if the caller would be allowed to see that patient.
     fn visible_id(&self, existing: &Model, env: Environment) -> Option<Uuid> {
         let p = self.access.principal();
-        (p.scopes.contains(Scope::PatientsRead)
-            && p.rows.allows(existing.client_id, existing.location_id, env))
+        (p.grant.scopes.contains(Scope::PatientsRead)
+            && p.grant
+                .rows
+                .allows(existing.client_id, existing.location_id, env))
         .then_some(existing.id)
     }
 
@@ -119,7 +128,7 @@ impl<'a> Patients<'a> {
     /// is recorded as a security event.
     async fn target(&self, client_id: Uuid, location_id: Uuid) -> AppResult<Environment> {
         let db = self.access.store().conn();
-        let rows = &self.access.principal().rows;
+        let rows = &self.access.principal().grant.rows;
         let located = match clients::location_environment(db, client_id, location_id).await? {
             Some(env) => Some(parse_stored::<Environment>(&env)?),
             None => None,
@@ -230,7 +239,7 @@ impl<'a> Patients<'a> {
         let store = self.access.store();
         let p = self.access.principal();
         let txn = store.begin_write().await?;
-        let Some(current) = patients::find(&txn.txn, &p.rows, id).await? else {
+        let Some(current) = patients::find(&txn.txn, &p.grant.rows, id).await? else {
             drop(txn);
             self.access
                 .refused_target("updatePatient", Target::Patient, id)

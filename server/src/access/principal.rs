@@ -1,13 +1,22 @@
+//! The one credential model. Every kind of credential (API keys and portal sessions today,
+//! partner-app tokens next) is resolved, once per HTTP request (`http::auth`), to a
+//! `Principal`: who is acting (`Actor`) and what they may reach (`Grant`). Every check is made
+//! against it the same way, whatever the credential was.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use uuid::Uuid;
 
 use super::rules::Rule;
+use crate::domain::actor::{ActorKind, Who};
 use crate::domain::role::Role;
 use crate::domain::row_scope::RowScope;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::error::{AppError, AppResult};
 
-/// Who is calling. API keys, admin sessions (and later OAuth tokens) all become one of these,
-/// and every check is made against it the same way.
+/// Who is calling. A new kind of credential is a new variant here, resolved in
+/// `access::credentials`; the checks below need no change.
 #[derive(Clone, Debug)]
 pub enum Actor {
     Anonymous,
@@ -23,6 +32,45 @@ pub enum Actor {
     },
 }
 
+/// A request rate a credential may not exceed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// What a credential may reach, the same for every kind of credential: its scopes, the rows
+/// it may see (clients, locations, environment), and the network and rate limits it is held
+/// to. `allowed_ips` and `rate_limit` are `None` (no limit of their own) until credentials
+/// carry them.
+#[derive(Clone, Debug, Default)]
+pub struct Grant {
+    pub scopes: ScopeSet,
+    pub rows: RowScope,
+    /// The addresses the credential may be used from; `None` is anywhere.
+    pub allowed_ips: Option<Vec<IpNet>>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Grant {
+    /// Everything: what a portal user's session may reach (their role decides settings).
+    pub fn everything() -> Self {
+        Grant {
+            scopes: ScopeSet::all(),
+            ..Grant::default()
+        }
+    }
+
+    /// Whether a request from `ip` may use this grant.
+    pub fn admits(&self, ip: Option<IpAddr>) -> bool {
+        match (&self.allowed_ips, ip) {
+            (None, _) => true,
+            (Some(nets), Some(ip)) => nets.iter().any(|net| net.contains(&ip)),
+            (Some(_), None) => false,
+        }
+    }
+}
+
 /// What a `FORBIDDEN` names when only a settings administrator may do something.
 pub const SETTINGS_ROLES: &str = "role:SYSTEM_ADMINISTRATOR|TECHNICAL_LEAD";
 /// What a `FORBIDDEN` names when only a portal session (any role) may do something.
@@ -31,16 +79,14 @@ pub const PORTAL_SESSION: &str = "role:SYSTEM_ADMINISTRATOR|TECHNICAL_LEAD|STAFF
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub actor: Actor,
-    pub scopes: ScopeSet,
-    pub rows: RowScope,
+    pub grant: Grant,
 }
 
 impl Principal {
     pub fn anonymous() -> Self {
         Principal {
             actor: Actor::Anonymous,
-            scopes: ScopeSet::default(),
-            rows: RowScope::unrestricted(),
+            grant: Grant::default(),
         }
     }
 
@@ -55,27 +101,32 @@ impl Principal {
         }
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ActorKind {
         match self.actor {
-            Actor::Anonymous => "ANONYMOUS",
-            Actor::ApiKey { .. } => "API_KEY",
-            Actor::Admin { .. } => "ADMIN",
+            Actor::Anonymous => ActorKind::Anonymous,
+            Actor::ApiKey { .. } => ActorKind::ApiKey,
+            Actor::Admin { .. } => ActorKind::Admin,
         }
     }
 
-    pub fn id(&self) -> String {
+    pub fn id(&self) -> Option<Uuid> {
         match &self.actor {
-            Actor::Anonymous => String::new(),
-            Actor::ApiKey { id, .. } | Actor::Admin { id, .. } => id.to_string(),
+            Actor::Anonymous => None,
+            Actor::ApiKey { id, .. } | Actor::Admin { id, .. } => Some(*id),
         }
     }
 
-    pub fn label(&self) -> String {
+    pub fn label(&self) -> &str {
         match &self.actor {
-            Actor::Anonymous => "anonymous".into(),
-            Actor::ApiKey { name, .. } => name.clone(),
-            Actor::Admin { email, .. } => email.clone(),
+            Actor::Anonymous => "anonymous",
+            Actor::ApiKey { name, .. } => name,
+            Actor::Admin { email, .. } => email,
         }
+    }
+
+    /// Who this principal is, as the audit trail records it.
+    pub fn who(&self) -> Who {
+        Who::new(self.kind(), self.id(), self.label())
     }
 
     pub fn authenticated(&self) -> AppResult<()> {
@@ -90,7 +141,7 @@ impl Principal {
 
     pub fn require(&self, scope: Scope) -> AppResult<()> {
         self.authenticated()?;
-        if self.scopes.contains(scope) {
+        if self.grant.scopes.contains(scope) {
             Ok(())
         } else {
             Err(AppError::missing_scope(scope))
@@ -115,7 +166,7 @@ impl Principal {
             Rule::Scope(scope) => self.require(*scope),
             Rule::AnyOf(scopes) => {
                 self.authenticated()?;
-                if scopes.iter().any(|s| self.scopes.contains(*s)) {
+                if scopes.iter().any(|s| self.grant.scopes.contains(*s)) {
                     Ok(())
                 } else {
                     Err(AppError::missing_scope(scopes[0]))
@@ -124,5 +175,139 @@ impl Principal {
             Rule::AllOf(scopes) => scopes.iter().try_for_each(|s| self.require(*s)),
             Rule::SettingsAdmin => self.require_settings_admin(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::scope::Scope::*;
+
+    fn key(scopes: &[Scope]) -> Principal {
+        Principal {
+            actor: Actor::ApiKey {
+                id: Uuid::now_v7(),
+                name: "k".into(),
+            },
+            grant: Grant {
+                scopes: scopes.iter().copied().collect(),
+                ..Grant::default()
+            },
+        }
+    }
+
+    fn admin(role: Role) -> Principal {
+        Principal {
+            actor: Actor::Admin {
+                id: Uuid::now_v7(),
+                email: "a@example.org".into(),
+                role,
+                session_id: Uuid::now_v7(),
+            },
+            grant: Grant::everything(),
+        }
+    }
+
+    fn code(result: AppResult<()>) -> &'static str {
+        result.err().map_or("OK", |e| e.code())
+    }
+
+    fn required(result: AppResult<()>) -> String {
+        match result {
+            Err(AppError::Forbidden { required_scope, .. }) => required_scope,
+            other => panic!("expected FORBIDDEN, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn anonymous_callers_pass_public_rules_only() {
+        let nobody = Principal::anonymous();
+        assert_eq!(code(nobody.check(&Rule::Public)), "OK");
+        for rule in [
+            Rule::Authenticated,
+            Rule::Scope(PatientsRead),
+            Rule::AnyOf(&[PatientsRead]),
+            Rule::AllOf(&[PatientsRead]),
+            Rule::SettingsAdmin,
+        ] {
+            assert_eq!(code(nobody.check(&rule)), "UNAUTHENTICATED", "{rule:?}");
+        }
+    }
+
+    #[test]
+    fn scopes_are_checked_one_by_one_and_the_missing_one_is_named() {
+        let reader = key(&[PatientsRead, ContactRead]);
+        assert_eq!(code(reader.check(&Rule::Scope(PatientsRead))), "OK");
+        assert_eq!(
+            required(reader.check(&Rule::Scope(TestsRead))),
+            "tests:read"
+        );
+        assert_eq!(
+            code(reader.check(&Rule::AllOf(&[PatientsRead, ContactRead]))),
+            "OK"
+        );
+        assert_eq!(
+            required(reader.check(&Rule::AllOf(&[PatientsRead, BillingRead]))),
+            "patients.billing:read"
+        );
+        assert_eq!(
+            code(reader.check(&Rule::AnyOf(&[TestsRead, PatientsRead]))),
+            "OK"
+        );
+        assert_eq!(
+            required(reader.check(&Rule::AnyOf(&[TestsRead, TestsCreate]))),
+            "tests:read",
+            "the first of the alternatives is named"
+        );
+        assert_eq!(code(key(&[]).check(&Rule::Authenticated)), "OK");
+    }
+
+    #[test]
+    fn settings_need_an_administrator_role_not_scopes() {
+        let every_scope = key(&ScopeSet::all().iter().collect::<Vec<_>>());
+        assert_eq!(
+            required(every_scope.check(&Rule::SettingsAdmin)),
+            SETTINGS_ROLES
+        );
+        assert_eq!(
+            required(admin(Role::Staff).check(&Rule::SettingsAdmin)),
+            SETTINGS_ROLES
+        );
+        assert_eq!(
+            code(admin(Role::SystemAdministrator).check(&Rule::SettingsAdmin)),
+            "OK"
+        );
+        assert_eq!(
+            code(admin(Role::TechnicalLead).check(&Rule::SettingsAdmin)),
+            "OK"
+        );
+    }
+
+    #[test]
+    fn who_names_the_actor() {
+        let k = key(&[]);
+        let who = k.who();
+        assert_eq!(who.kind, ActorKind::ApiKey);
+        assert_eq!(who.id, k.id());
+        assert_eq!(who.label, "k");
+        assert_eq!(Principal::anonymous().who().id_text(), "");
+        assert_eq!(admin(Role::Staff).who().kind.as_str(), "ADMIN");
+    }
+
+    #[test]
+    fn a_grant_limited_to_networks_admits_only_their_addresses() {
+        let open = Grant::default();
+        assert!(open.admits(None) && open.admits(Some("203.0.113.9".parse().unwrap())));
+        let limited = Grant {
+            allowed_ips: Some(vec![
+                "10.0.0.0/8".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ]),
+            ..Grant::default()
+        };
+        assert!(limited.admits(Some("10.1.2.3".parse().unwrap())));
+        assert!(limited.admits(Some("2001:db8::1".parse().unwrap())));
+        assert!(!limited.admits(Some("11.0.0.1".parse().unwrap())));
+        assert!(!limited.admits(None), "an unknown address is not admitted");
     }
 }

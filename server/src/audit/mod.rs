@@ -165,9 +165,11 @@ mod tests {
     fn read_of(ids: usize) -> NewAuditEvent {
         NewAuditEvent {
             occurred_at: Utc::now(),
-            actor_kind: "api_key".into(),
-            actor_id: "key".into(),
-            actor_label: "key".into(),
+            who: crate::domain::actor::Who::new(
+                crate::domain::actor::ActorKind::ApiKey,
+                Some(uuid::Uuid::nil()),
+                "key",
+            ),
             action: "READ".into(),
             operation: "test".into(),
             record_type: "patient".into(),

@@ -1,5 +1,6 @@
 //! Types and rules of the domain. No I/O: everything here is testable as plain functions.
 
+pub mod actor;
 pub mod api_key;
 pub mod environment;
 pub mod lab_result;

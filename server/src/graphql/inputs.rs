@@ -8,8 +8,8 @@ use super::types::admin::Environment;
 use super::types::patient::Sex;
 use super::types::test::{AbnormalFlag, TestStatus};
 use crate::access::admin::CreateKey;
+use crate::access::lab_tests::{ChangeTest, CreateTest};
 use crate::access::patients::CreatePatient;
-use crate::access::tests::{ChangeTest, CreateTest};
 use crate::domain::lab_result::ResultLine;
 use crate::domain::patient::PatientWrite;
 use crate::domain::scope::ScopeSet;
@@ -396,8 +396,8 @@ pub struct TestFilterInput {
 }
 
 impl TestFilterInput {
-    pub fn parse(self) -> Result<crate::store::tests::TestFilter, AppError> {
-        Ok(crate::store::tests::TestFilter {
+    pub fn parse(self) -> Result<crate::store::lab_tests::TestFilter, AppError> {
+        Ok(crate::store::lab_tests::TestFilter {
             client_id: self
                 .client_id
                 .map(|id| parse_id("filter.clientId", &id))

@@ -47,7 +47,7 @@ fn answered_test(
     access: &crate::access::Access,
     test: &entity::lab_test::Model,
 ) {
-    if access.principal().scopes.contains(Scope::TestsRead) && selects_beyond_id(ctx, None) {
+    if access.principal().grant.scopes.contains(Scope::TestsRead) && selects_beyond_id(ctx, None) {
         access.answered_test(test.id);
     }
 }
@@ -138,7 +138,7 @@ impl AdminMutation {
         if email.len() > 254 || password.len() > 1024 {
             return Err(AppError::Unauthenticated("invalid email or password").into());
         }
-        let (token, expires_at, user) = ctx.access()?.admin().login(&email, password).await?;
+        let (token, expires_at, user) = ctx.access()?.sessions().login(&email, password).await?;
         Ok(Some(LoginPayload {
             token,
             expires_at,
@@ -148,7 +148,7 @@ impl AdminMutation {
 
     /// Ends the current portal session.
     async fn logout(&self, ctx: &Context<'_>) -> R<Option<bool>> {
-        Ok(Some(ctx.access()?.admin().logout().await?))
+        Ok(Some(ctx.access()?.sessions().logout().await?))
     }
 
     /// Creates an API key. The secret is in this answer only.

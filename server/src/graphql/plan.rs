@@ -306,8 +306,10 @@ mod tests {
                 id: uuid::Uuid::nil(),
                 name: "plan test".into(),
             },
-            scopes: scopes.iter().copied().collect(),
-            rows: crate::domain::row_scope::RowScope::unrestricted(),
+            grant: crate::access::principal::Grant {
+                scopes: scopes.iter().copied().collect(),
+                ..Default::default()
+            },
         }
     }
 

@@ -1,12 +1,12 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::RETRY_AFTER;
+use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::json;
 
 use super::AppState;
-use crate::access::credentials::authenticate;
-use crate::access::{Access, Principal};
+use super::auth::Caller;
+use crate::access::Access;
 use crate::error::AppError;
 use crate::graphql::{self, BatchRequest, BatchResponse, Request, Response};
 use crate::store;
@@ -17,33 +17,13 @@ const MAX_BATCH: usize = 10;
 /// Bytes reserved for a response body up front.
 const RESPONSE_CAPACITY: usize = 4 * 1024;
 
-fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
-    }))
+/// A GraphQL-shaped error answer with one error.
+pub(super) fn error_json(code: &str, message: &str) -> serde_json::Value {
+    json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
 }
 
-/// The presented secret: `Authorization: Bearer …` or `X-Api-Key`.
-fn credential(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
-    if let Some(value) = headers.get(AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| "malformed Authorization header")?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or("the Authorization header must be `Bearer <token>`")?;
-        return Ok(Some(token.trim()));
-    }
-    if let Some(value) = headers.get("x-api-key") {
-        return Ok(Some(
-            value
-                .to_str()
-                .map_err(|_| "malformed X-Api-Key header")?
-                .trim(),
-        ));
-    }
-    Ok(None)
+fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(error_json(code, message))
 }
 
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
@@ -70,7 +50,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
 
 pub async fn post(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Caller,
     payload: web::Payload,
 ) -> HttpResponse {
     let body = match read_body(payload, state.settings.server.max_body_bytes).await {
@@ -98,26 +78,8 @@ pub async fn post(
             "the request has no query",
         );
     }
-    let principal = match credential(req.headers()) {
-        Err(message) => return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message),
-        Ok(None) => Principal::anonymous(),
-        Ok(Some(token)) => {
-            match authenticate(&state.services.store, &state.services.keys, token).await {
-                Ok(principal) => principal,
-                Err(AppError::Unauthenticated(message)) => {
-                    return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message);
-                }
-                Err(other) => {
-                    let err = graphql::to_server_error(other);
-                    return HttpResponse::InternalServerError().json(json!({ "errors": [err] }));
-                }
-            }
-        }
-    };
-    // Only the direct peer: forwarded-for headers are client-controlled unless a trusted
-    // proxy is configured, and an audit trail must not record a forged address.
-    let ip = req.peer_addr().map(|a| a.ip().to_string());
-    let access = Access::new(principal, state.services.clone(), ip);
+    let ip = caller.ip.map(|ip| ip.to_string());
+    let access = Access::new(caller.principal, state.services.clone(), ip);
     let response = match batch {
         BatchRequest::Single(request) => {
             BatchResponse::Single(execute(&state, request, &access).await)

@@ -1,5 +1,6 @@
 //! The HTTP surface: the only module that imports actix-web.
 
+mod auth;
 mod graphiql;
 mod graphql;
 mod health;

@@ -7,15 +7,14 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::page::{Page, PageRequest};
+use crate::domain::actor::Who;
 use crate::error::AppResult;
 
 /// An audit record before it is written.
 #[derive(Clone, Debug)]
 pub struct NewAuditEvent {
     pub occurred_at: DateTime<Utc>,
-    pub actor_kind: String,
-    pub actor_id: String,
-    pub actor_label: String,
+    pub who: Who,
     pub action: String,
     pub operation: String,
     pub operation_name: Option<String>,
@@ -33,9 +32,7 @@ impl NewAuditEvent {
             RecordIds::Names(names) => names.iter().map(|n| n.len() + 24).sum(),
         };
         std::mem::size_of::<Self>()
-            + self.actor_kind.len()
-            + self.actor_id.len()
-            + self.actor_label.len()
+            + self.who.label.len()
             + self.action.len()
             + self.operation.len()
             + self.operation_name.as_ref().map_or(0, String::len)
@@ -59,9 +56,10 @@ fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
     audit_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         occurred_at: Set(e.occurred_at),
-        actor_kind: Set(e.actor_kind.clone()),
-        actor_id: Set(e.actor_id.clone()),
-        actor_label: Set(e.actor_label.clone()),
+        actor_kind: Set(e.who.kind.as_str().to_owned()),
+        actor_id: Set(e.who.id_text()),
+        actor_label: Set(e.who.label.clone()),
+        actor_on_behalf_of: Set(e.who.on_behalf_of.map(|id| id.to_string())),
         action: Set(e.action.clone()),
         operation: Set(e.operation.clone()),
         operation_name: Set(e.operation_name.clone()),

@@ -1,7 +1,7 @@
 //! Which columns of an entity a list query fetches.
 //!
 //! Why: a GraphQL list usually reads a few fields of each row, and on SQLite every column
-//! fetched is copied, turned into JSON and parsed again (see `json_rows`). Fetching only what
+//! fetched is copied, turned into JSON and parsed again (see `list_fetch`). Fetching only what
 //! the selection reads halved the cost of a page of patients with their tests (docs/benchmarks-history.md).
 //! Columns not fetched keep their `Default` in the model; the GraphQL layer decides the set
 //! from the fields it will resolve, so a column not fetched is never read.

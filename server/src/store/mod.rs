@@ -9,14 +9,14 @@ pub mod clients;
 pub mod columns;
 mod conn;
 mod group_commit;
-mod json_rows;
+mod json_array_decode;
+pub mod lab_tests;
+mod list_fetch;
 pub mod page;
 pub mod patients;
-mod pg_rows;
-mod positional;
+mod pg_decode;
 pub mod scope;
 pub mod settings;
-pub mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

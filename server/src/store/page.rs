@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::json_rows::{self, Listed};
+use super::list_fetch::{self, Listed};
 use crate::error::AppResult;
 
 /// Keyset pagination over time-ordered (v7) ids: `id > after ORDER BY id LIMIT first + 1`.
@@ -47,11 +47,11 @@ where
     E::Model: DeserializeOwned,
 {
     let query = rows_of_page(db.get_database_backend(), filtered, E::ID, page);
-    let rows = json_rows::all(db, query, columns).await?;
+    let rows = list_fetch::all(db, query, columns).await?;
     Ok(Page::from_overfetch(rows, page.first))
 }
 
-/// The rows of one page of `filtered`, unordered (`json_rows::all` applies the order).
+/// The rows of one page of `filtered`, unordered (`list_fetch::all` applies the order).
 ///
 /// On SQLite the page's ids are chosen first, then only those rows are read. Why: a credential
 /// limited to several locations matches rows in several ranges of the scope index, so SQLite

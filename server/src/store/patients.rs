@@ -10,12 +10,12 @@ use uuid::Uuid;
 use super::columns::Columns;
 use super::page::{Page, PageRequest, fetch_page};
 use super::scope::condition;
-use super::{bulk, json_rows};
+use super::{bulk, list_fetch};
 use crate::domain::patient::PatientWrite;
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
-impl json_rows::Listed for Entity {
+impl list_fetch::Listed for Entity {
     const ID: Column = Column::Id;
 
     fn id_of(model: &patient::Model) -> Uuid {
@@ -111,7 +111,7 @@ pub async fn find_many(
     let query = Entity::find()
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));
-    json_rows::all(db, query, columns).await
+    list_fetch::all(db, query, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

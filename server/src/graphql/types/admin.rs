@@ -178,22 +178,23 @@ pub struct Viewer(pub Principal);
 impl Viewer {
     /// API_KEY or ADMIN.
     async fn kind(&self) -> Option<&str> {
-        Some(self.0.kind())
+        Some(self.0.kind().as_str())
     }
     async fn id(&self) -> Option<ID> {
-        Some(ID(self.0.id()))
+        Some(ID(self.0.id().map(|id| id.to_string()).unwrap_or_default()))
     }
     async fn name(&self) -> Option<String> {
-        Some(self.0.label())
+        Some(self.0.label().to_owned())
     }
     async fn role(&self) -> Option<Role> {
         self.0.role().map(Role::from)
     }
     async fn scopes(&self) -> Option<Vec<String>> {
-        Some(self.0.scopes.names())
+        Some(self.0.grant.scopes.names())
     }
     async fn client_ids(&self) -> Option<Vec<ID>> {
         self.0
+            .grant
             .rows
             .clients
             .as_ref()
@@ -201,13 +202,14 @@ impl Viewer {
     }
     async fn location_ids(&self) -> Option<Vec<ID>> {
         self.0
+            .grant
             .rows
             .locations
             .as_ref()
             .map(|ids| ids.iter().copied().map(to_id).collect())
     }
     async fn environment(&self) -> Option<Environment> {
-        self.0.rows.environment.map(|e| env(e.as_str()))
+        self.0.grant.rows.environment.map(|e| env(e.as_str()))
     }
 }
 

@@ -6,7 +6,7 @@
 //! Here the query selects only the columns a request reads, their names and types are worked
 //! out once per query, and each row is offered to the model as a map of those names to the
 //! values at their positions; the columns not selected keep their `Default`, as on SQLite
-//! (`positional`).
+//! (`json_array_decode`).
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::sea_query::ColumnType;

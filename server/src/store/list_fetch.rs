@@ -5,7 +5,7 @@
 //! column up by name. For a page of 50 patients with their 250 tests that per-row cost was most
 //! of the request (see docs/benchmarks-history.md). Aggregating in SQL (`json_group_array`) returns the
 //! same rows as one text value, which serde turns into the models in one pass. On SQLite
-//! only; on PostgreSQL each row is decoded by position instead (`pg_rows`): see `all`.
+//! only; on PostgreSQL each row is decoded by position instead (`pg_decode`): see `all`.
 
 use sea_orm::sea_query::ColumnType;
 use sea_orm::sqlx::Row;
@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::columns::Columns;
-use super::{pg_rows, positional};
+use super::{json_array_decode, pg_decode};
 use crate::error::{AppError, AppResult};
 
 /// An entity whose lists come in the order of its (time-ordered) id.
@@ -52,11 +52,11 @@ where
     if backend != DbBackend::Sqlite {
         // PostgreSQL's driver streams rows on the request's own task, so there is no per-row
         // hand-over to save, and building JSON on the server measured slower (Q1 355 → 217
-        // req/s): plain rows there, decoded by position (`pg_rows`).
-        let (query, selected) = pg_rows::select(query, columns)?;
+        // req/s): plain rows there, decoded by position (`pg_decode`).
+        let (query, selected) = pg_decode::select(query, columns)?;
         let statement = backend.build(query.as_query());
         let table = E::default().table_name();
-        let mut models: Vec<E::Model> = pg_rows::all(db, statement, &selected, table).await?;
+        let mut models: Vec<E::Model> = pg_decode::all(db, statement, &selected, table).await?;
         models.sort_by_key(E::id_of);
         return Ok(models);
     }
@@ -80,7 +80,7 @@ where
         .ok_or_else(|| anyhow::anyhow!("a SQLite query returned no SQLite row"))
         .and_then(|row| Ok(row.try_get(0)?))
         .map_err(|err| AppError::Internal(err.context("reading a list")))?;
-    let mut models: Vec<E::Model> = positional::from_str(text, &names).map_err(|err| {
+    let mut models: Vec<E::Model> = json_array_decode::from_str(text, &names).map_err(|err| {
         AppError::Internal(anyhow::anyhow!(
             "decoding the aggregated rows of {}: {err}",
             E::default().table_name()

@@ -9,11 +9,11 @@ use uuid::Uuid;
 use super::columns::Columns;
 use super::page::{Page, PageRequest, fetch_page};
 use super::scope::condition;
-use super::{bulk, json_rows};
+use super::{bulk, list_fetch};
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
-impl json_rows::Listed for Entity {
+impl list_fetch::Listed for Entity {
     const ID: Column = Column::Id;
 
     fn id_of(model: &lab_test::Model) -> Uuid {
@@ -125,7 +125,7 @@ pub async fn for_patients(
     let query = Entity::find()
         .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));
-    json_rows::all(db, query, columns).await
+    list_fetch::all(db, query, columns).await
 }
 
 #[tracing::instrument(skip_all, err(Debug))]

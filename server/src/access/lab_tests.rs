@@ -8,9 +8,9 @@ use crate::domain::scope::Scope;
 use crate::domain::test_status::TestStatus;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::columns::Columns;
+use crate::store::lab_tests::{self as tests, NewTest, TestFilter, TestPatch};
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients;
-use crate::store::tests::{self, NewTest, TestFilter, TestPatch};
 
 pub struct Tests<'a> {
     access: &'a Access,
@@ -44,7 +44,7 @@ impl<'a> Tests<'a> {
         self.require(Scope::TestsRead)?;
         let row = tests::find(
             self.access.store().conn(),
-            &self.access.principal().rows,
+            &self.access.principal().grant.rows,
             id,
         )
         .await?;
@@ -67,7 +67,7 @@ impl<'a> Tests<'a> {
         let first = page.first;
         let page = tests::list(
             self.access.store().conn(),
-            &self.access.principal().rows,
+            &self.access.principal().grant.rows,
             filter,
             page,
             columns,
@@ -86,7 +86,7 @@ impl<'a> Tests<'a> {
             .searched("test", filter_fields(filter), Search::Count);
         tests::count(
             self.access.store().conn(),
-            &self.access.principal().rows,
+            &self.access.principal().grant.rows,
             filter,
         )
         .await
@@ -100,7 +100,7 @@ impl<'a> Tests<'a> {
         self.require(Scope::TestsRead)?;
         let rows = tests::for_patients(
             self.access.store().conn(),
-            &self.access.principal().rows,
+            &self.access.principal().grant.rows,
             patient_ids,
             columns,
         )
@@ -124,7 +124,8 @@ impl<'a> Tests<'a> {
                 "must not be in the future",
             ));
         }
-        let Some(patient) = patients::find(store.conn(), &p.rows, req.patient_id).await? else {
+        let Some(patient) = patients::find(store.conn(), &p.grant.rows, req.patient_id).await?
+        else {
             self.access
                 .refused_target("createTest", Target::Patient, req.patient_id)
                 .await;
@@ -162,7 +163,7 @@ impl<'a> Tests<'a> {
         let store = self.access.store();
         let p = self.access.principal();
         let txn = store.begin_write().await?;
-        let Some(current) = tests::find(&txn.txn, &p.rows, id).await? else {
+        let Some(current) = tests::find(&txn.txn, &p.grant.rows, id).await? else {
             drop(txn);
             self.access
                 .refused_target("updateTest", Target::Test, id)

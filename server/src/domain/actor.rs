@@ -1,0 +1,59 @@
+//! Who did something, as the audit trail records it: a typed value, built from the caller's
+//! principal (`access::Principal::who`) and stored as plain columns.
+
+use uuid::Uuid;
+
+/// The kind of party behind a request. The stored names are part of the audit trail's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActorKind {
+    /// No credential (a failed login, a refused anonymous request).
+    Anonymous,
+    ApiKey,
+    /// A portal user's session.
+    Admin,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Anonymous => "ANONYMOUS",
+            ActorKind::ApiKey => "API_KEY",
+            ActorKind::Admin => "ADMIN",
+        }
+    }
+}
+
+/// Who an audit event is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Who {
+    pub kind: ActorKind,
+    /// The credential's or user's id; none for anonymous callers.
+    pub id: Option<Uuid>,
+    /// A human label: a key's name, a user's email, or the email a failed login named.
+    pub label: String,
+    /// The user on whose behalf a delegated credential acted (a partner app's grant).
+    pub on_behalf_of: Option<Uuid>,
+}
+
+/// Characters of a label kept (an email's longest form).
+const LABEL_MAX: usize = 254;
+
+impl Who {
+    pub fn new(kind: ActorKind, id: Option<Uuid>, label: &str) -> Self {
+        Who {
+            kind,
+            id,
+            label: label.chars().take(LABEL_MAX).collect(),
+            on_behalf_of: None,
+        }
+    }
+
+    pub fn anonymous(label: &str) -> Self {
+        Who::new(ActorKind::Anonymous, None, label)
+    }
+
+    /// The stored actor id: empty for anonymous callers.
+    pub fn id_text(&self) -> String {
+        self.id.map(|id| id.to_string()).unwrap_or_default()
+    }
+}
