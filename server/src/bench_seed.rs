@@ -11,7 +11,7 @@ use crate::error::AppResult;
 use crate::store::api_keys::NewApiKey;
 use crate::store::lab_tests::NewTest;
 use crate::store::patients::NewPatient;
-use crate::store::{Store, api_keys, clients, lab_tests, patients};
+use crate::store::{Effects, Store, api_keys, clients, lab_tests, patients};
 
 pub struct BenchShape {
     pub clients: usize,
@@ -113,7 +113,7 @@ pub async fn seed_bench(store: &Store, shape: &BenchShape) -> AppResult<BenchFix
             test_ids.extend(lab_tests::insert_many(&txn.txn, new_tests).await?);
             new_tests = rest;
         }
-        txn.commit().await?;
+        txn.commit(Effects::none()).await?;
         // The load generator's key sees the first client: sample its patients and tests.
         let first = locations[0].0;
         for (k, id) in ids.iter().enumerate() {

@@ -11,7 +11,7 @@ use crate::domain::validate::Email;
 use crate::error::{AppError, AppResult};
 use crate::store::lab_tests::NewTest;
 use crate::store::patients::NewPatient;
-use crate::store::{Store, admins, clients, lab_tests, patients};
+use crate::store::{Effects, Store, admins, clients, lab_tests, patients};
 
 pub async fn create_admin(
     store: &Store,
@@ -40,7 +40,7 @@ pub async fn create_admin(
         AppError::Conflict(_) => AppError::Conflict("an admin with this email exists".into()),
         other => other,
     })?;
-    txn.commit().await?;
+    txn.commit(Effects::none()).await?;
     Ok(user.id)
 }
 
@@ -114,7 +114,7 @@ pub async fn seed_demo(store: &Store, patient_count: usize) -> AppResult<DemoSum
         .await?;
         test_count += 1;
     }
-    txn.commit().await?;
+    txn.commit(Effects::none()).await?;
     Ok(DemoSummary {
         client_id: client.id,
         location_ids: vec![north.id, south.id],

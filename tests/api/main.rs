@@ -18,3 +18,4 @@ mod refusals;
 mod rows;
 mod scopes;
 mod searching;
+mod writes;

@@ -10,6 +10,7 @@ use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
 use crate::domain::scope::ScopeSet;
 use crate::error::{AppError, AppResult, parse_stored};
+use crate::store::Effects;
 use crate::store::api_keys::NewApiKey;
 use crate::store::audit::AuditFilter;
 use crate::store::page::{Page, PageRequest};
@@ -142,7 +143,7 @@ impl<'a> Admin<'a> {
             vec![key.id],
             vec!["scopes".into(), "clientIds".into(), "locationIds".into()],
         );
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         Ok((key, secret.secret))
     }
 
@@ -212,7 +213,7 @@ impl<'a> Admin<'a> {
             vec![old_id, new_key.id],
             vec![],
         );
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         // The old key's shortened life must apply at once on this replica.
         self.access.key_cache().clear();
         Ok((new_key, secret.secret))
@@ -235,7 +236,7 @@ impl<'a> Admin<'a> {
         let key = api_keys::find(&txn.txn, id)
             .await?
             .ok_or(AppError::NotFound("api key"))?;
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         self.access.key_cache().clear();
         Ok(key)
     }
@@ -262,7 +263,7 @@ impl<'a> Admin<'a> {
         let event = self
             .access
             .event("EXPIRE", "endApiKeyRotation", "api_key", old, vec![]);
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         self.access.key_cache().clear();
         Ok(newest)
     }
@@ -284,7 +285,7 @@ impl<'a> Admin<'a> {
         let event = self
             .access
             .event("CREATE", "createClient", "client", vec![client.id], vec![]);
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         Ok(client)
     }
 
@@ -302,7 +303,7 @@ impl<'a> Admin<'a> {
             vec![location.id],
             vec![],
         );
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         Ok(location)
     }
 
@@ -339,7 +340,7 @@ impl<'a> Admin<'a> {
             vec![settings::DEVELOPER_PORTAL.to_owned()],
             vec![format!("enabled={enabled}")],
         );
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         Ok(enabled)
     }
 }

@@ -7,6 +7,7 @@ use crate::domain::lab_result::ResultLine;
 use crate::domain::scope::Scope;
 use crate::domain::test_status::TestStatus;
 use crate::error::{AppError, AppResult, parse_stored};
+use crate::store::Effects;
 use crate::store::columns::Columns;
 use crate::store::lab_tests::{self as tests, NewTest, TestFilter, TestPatch};
 use crate::store::page::{Page, PageRequest};
@@ -144,7 +145,7 @@ impl<'a> Tests<'a> {
             .access
             .event("CREATE", "createTest", "test", vec![id], vec![]);
         let created = store
-            .insert_audited(row, event)
+            .insert(row, Effects::audited(event))
             .await
             .map_err(|e| match e {
                 AppError::Conflict(_) => AppError::Conflict(
@@ -218,7 +219,7 @@ impl<'a> Tests<'a> {
         let event = self
             .access
             .event("UPDATE", "updateTest", "test", vec![updated.id], fields);
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         Ok(updated)
     }
 }

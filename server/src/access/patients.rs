@@ -6,6 +6,7 @@ use crate::domain::environment::Environment;
 use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
 use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult, parse_stored};
+use crate::store::Effects;
 use crate::store::clients;
 use crate::store::columns::Columns;
 use crate::store::page::{Page, PageRequest};
@@ -196,7 +197,7 @@ impl<'a> Patients<'a> {
         let event = self
             .access
             .event("CREATE", "createPatient", "patient", vec![id], fields);
-        let patient = match store.insert_audited(row, event).await {
+        let patient = match store.insert(row, Effects::audited(event)).await {
             Ok(patient) => patient,
             Err(AppError::Conflict(_)) if external.is_some() => {
                 return Err(self
@@ -270,7 +271,7 @@ impl<'a> Patients<'a> {
             vec![updated.id],
             fields,
         );
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         let decision = AccountDecision::for_email(updated.email.as_deref());
         Ok((updated, decision))
     }

@@ -11,6 +11,7 @@ use super::principal::{Actor, PORTAL_SESSION};
 use crate::domain::actor::{ActorKind, Who};
 use crate::domain::api_key::new_session_token;
 use crate::error::{AppError, AppResult};
+use crate::store::Effects;
 use crate::store::admins;
 
 pub struct Sessions<'a> {
@@ -76,7 +77,7 @@ impl<'a> Sessions<'a> {
             .access
             .event("LOGIN", "login", "admin_user", vec![user.id], vec![]);
         event.who = Who::new(ActorKind::Admin, Some(user.id), &user.email);
-        txn.commit_audited(event).await?;
+        txn.commit(Effects::audited(event)).await?;
         Ok((token.secret, expires_at, user))
     }
 

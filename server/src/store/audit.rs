@@ -105,9 +105,9 @@ impl From<Vec<String>> for RecordIds {
     }
 }
 
-/// The INSERT of one event, for sending with the change it records (`Store::insert_audited`).
-pub fn insert_statement(event: NewAuditEvent) -> sea_orm::sea_query::InsertStatement {
-    Entity::insert(to_active(&event)).into_query()
+/// The INSERT of one event, for writing with the change it records (`store::write`).
+pub fn insert_statement(event: &NewAuditEvent) -> sea_orm::sea_query::InsertStatement {
+    Entity::insert(to_active(event)).into_query()
 }
 
 /// The most events one INSERT carries: under SQLite's bound-parameter limit.

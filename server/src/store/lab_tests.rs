@@ -134,7 +134,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_te
 }
 
 /// A test ready to insert, with its new id (for an audit event written with it; see
-/// `Store::insert_audited`).
+/// `Store::insert`).
 pub fn new_row(new: NewTest) -> (Uuid, lab_test::ActiveModel) {
     bulk::with_new_id(new, row)
 }

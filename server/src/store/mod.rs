@@ -17,6 +17,7 @@ pub mod patients;
 mod pg_decode;
 pub mod scope;
 pub mod settings;
+pub mod write;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,16 +25,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migration::MigratorTrait;
-use sea_orm::sea_query::{CommonTableExpression, PostgresQueryBuilder, WithClause};
-use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseTransaction, DbBackend,
-    EntityTrait, FromQueryResult, QueryTrait, Statement, TransactionTrait,
-};
-use tokio::sync::{Mutex, MutexGuard};
 
-use crate::error::{AppError, AppResult};
+use sea_orm::{
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DbBackend, EntityTrait,
+    FromQueryResult, TransactionTrait,
+};
+use tokio::sync::Mutex;
+
+use crate::error::AppResult;
 pub use conn::Conn;
 use group_commit::GroupWriter;
+pub use write::{Effect, Effects, WriteTxn};
 
 #[derive(Clone)]
 pub struct Store {
@@ -47,69 +49,6 @@ pub struct Store {
     statements: Arc<AtomicU64>,
     /// SQLite only: stores plain inserts from concurrent requests in shared transactions.
     group: Option<GroupWriter>,
-}
-
-/// A write transaction, holding the SQLite writer lock for as long as it lives.
-pub struct WriteTxn<'a> {
-    pub txn: DatabaseTransaction,
-    _guard: Option<MutexGuard<'a, ()>>,
-}
-
-impl WriteTxn<'_> {
-    pub async fn commit(self) -> AppResult<()> {
-        self.txn.commit().await?;
-        Ok(())
-    }
-
-    /// Records the change's audit event in this transaction and commits both: a change is
-    /// never stored without its audit record, nor the record without the change.
-    pub async fn commit_audited(self, event: audit::NewAuditEvent) -> AppResult<()> {
-        audit::insert_many(&self.txn, &[event]).await?;
-        self.commit().await
-    }
-}
-
-/// The INSERT … RETURNING of `row` together with the INSERT of its audit `event`, as one call:
-/// each call is a round trip to PostgreSQL, and on SQLite a hand-over to the connection's
-/// thread, which inside the serialised write is time every other writer waits. On PostgreSQL
-/// it is one statement (the audit INSERT in a `WITH`), atomic on its own; on SQLite, which has
-/// no INSERT in `WITH`, two statements that the group writer runs in a savepoint.
-/// Either way an error in one leaves neither stored.
-fn insert_and_audit<A>(backend: DbBackend, row: A, event: audit::NewAuditEvent) -> Statement
-where
-    A: ActiveModelTrait,
-{
-    let mut change = <A::Entity as EntityTrait>::insert(row).into_query();
-    change.returning_all();
-    let audit = audit::insert_statement(event);
-    if backend == DbBackend::Postgres {
-        let mut cte = CommonTableExpression::new();
-        cte.query(audit).table_name("audit");
-        let mut clause = WithClause::new();
-        clause.cte(cte);
-        let (sql, values) = change.with(clause).build(PostgresQueryBuilder);
-        return Statement::from_sql_and_values(backend, sql, values);
-    }
-    let change = backend.build(&change);
-    let audit = backend.build(&audit);
-    let values = [change.values, audit.values]
-        .into_iter()
-        .flatten()
-        .flat_map(|v| v.0)
-        .collect();
-    let sql = format!("{}; {}", change.sql, audit.sql);
-    Statement::from_sql_and_values(backend, sql, sea_orm::Values(values))
-}
-
-/// The row an INSERT … RETURNING gave back.
-fn first_row<E: EntityTrait>(rows: Vec<sea_orm::QueryResult>) -> AppResult<E::Model>
-where
-    E::Model: FromQueryResult,
-{
-    rows.first()
-        .map(|r| E::Model::from_query_result(r, ""))
-        .transpose()?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the insert returned no row")))
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own and
@@ -237,25 +176,25 @@ impl Store {
         audit::insert_many(self.conn(), events).await
     }
 
-    /// Inserts `row` and its audit `event`, committed together, and returns the stored row.
+    /// Inserts `row` and its `effects`, committed together, and returns the stored row.
     /// On SQLite it joins concurrent inserts in one transaction (`group_commit`); on
     /// PostgreSQL, whose writers do not wait for each other, it is one statement of its own
     /// (no BEGIN and COMMIT round trips).
-    pub async fn insert_audited<A>(
+    pub async fn insert<A>(
         &self,
         row: A,
-        event: audit::NewAuditEvent,
+        effects: Effects,
     ) -> AppResult<<A::Entity as EntityTrait>::Model>
     where
         A: ActiveModelTrait + Send,
         <A::Entity as EntityTrait>::Model: FromQueryResult,
     {
-        let statement = insert_and_audit(self.backend(), row, event);
+        let statement = write::insert_statement(self.backend(), row, &effects);
         let rows = match &self.group {
             Some(group) => group.write(statement).await?,
             None => self.db.query_all_raw(statement).await?,
         };
-        first_row::<A::Entity>(rows)
+        write::first_row::<A::Entity>(rows)
     }
 
     /// Refreshes the query planner's statistics. Without them SQLite guesses, and for

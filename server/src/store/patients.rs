@@ -166,7 +166,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewPatient) -> AppResult<pat
 }
 
 /// A patient ready to insert, with its new id (for an audit event written with it; see
-/// `Store::insert_audited`).
+/// `Store::insert`).
 pub fn new_row(new: NewPatient) -> (Uuid, patient::ActiveModel) {
     bulk::with_new_id(new, row)
 }

@@ -1,0 +1,210 @@
+//! The one write path: a change and what it causes, committed as one unit.
+//!
+//! Every write that changes records also writes rows that must exist if and only if the
+//! change does: its audit event today, next the webhook outbox's events. They are `Effects`,
+//! handed to the store with the change: `Store::insert` for a single new row (batched with
+//! other writers on SQLite, one statement on PostgreSQL) and `WriteTxn::commit` for a change
+//! made in a transaction of its own. A new kind of side effect is a variant of `Effect` and its
+//! INSERT below; no caller changes.
+
+use sea_orm::sea_query::{
+    CommonTableExpression, InsertStatement, PostgresQueryBuilder, WithClause,
+};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, QueryTrait, Statement,
+};
+use tokio::sync::MutexGuard;
+
+use super::audit::{self, NewAuditEvent};
+use crate::error::{AppError, AppResult};
+
+/// One row a change causes.
+#[derive(Clone, Debug)]
+pub enum Effect {
+    Audit(NewAuditEvent),
+}
+
+impl Effect {
+    fn insert_statement(&self) -> InsertStatement {
+        match self {
+            Effect::Audit(event) => audit::insert_statement(event),
+        }
+    }
+}
+
+/// What a change causes, written in the change's transaction.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct Effects(Vec<Effect>);
+
+impl Effects {
+    /// Nothing: only for bulk loads that are not requests (demo and benchmark data).
+    pub fn none() -> Self {
+        Effects::default()
+    }
+
+    /// The change's audit event: every change through the API has one.
+    pub fn audited(event: NewAuditEvent) -> Self {
+        Effects(vec![Effect::Audit(event)])
+    }
+
+    pub fn and(mut self, effect: Effect) -> Self {
+        self.0.push(effect);
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Effect> {
+        self.0.iter()
+    }
+
+    /// Writes the effects in `txn`, before its commit: one INSERT each (a change has one or
+    /// two).
+    async fn write(&self, txn: &DatabaseTransaction) -> AppResult<()> {
+        let backend = txn.get_database_backend();
+        for effect in &self.0 {
+            txn.execute_raw(backend.build(&effect.insert_statement()))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// A write transaction, holding the SQLite writer lock for as long as it lives.
+pub struct WriteTxn<'a> {
+    pub txn: DatabaseTransaction,
+    pub(super) _guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTxn<'_> {
+    /// Writes the change's `effects` in this transaction and commits both: a change is never
+    /// stored without them, nor they without the change.
+    pub async fn commit(self, effects: Effects) -> AppResult<()> {
+        effects.write(&self.txn).await?;
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// The INSERT … RETURNING of `row` together with the INSERTs of its `effects`, as one call:
+/// each call is a round trip to PostgreSQL, and on SQLite a hand-over to the connection's
+/// thread, which inside the serialised write is time every other writer waits. On PostgreSQL
+/// it is one statement (the effects' INSERTs in a `WITH`), atomic on its own; on SQLite, which
+/// has no INSERT in `WITH`, statements in a row that the group writer runs in a savepoint.
+/// Either way an error in one leaves none stored.
+pub(super) fn insert_statement<A>(backend: DbBackend, row: A, effects: &Effects) -> Statement
+where
+    A: ActiveModelTrait,
+{
+    let mut change = <A::Entity as EntityTrait>::insert(row).into_query();
+    change.returning_all();
+    if backend == DbBackend::Postgres {
+        let mut clause = WithClause::new();
+        for (i, effect) in effects.iter().enumerate() {
+            let mut cte = CommonTableExpression::new();
+            cte.query(effect.insert_statement())
+                .table_name(format!("effect{i}"));
+            clause.cte(cte);
+        }
+        let (sql, values) = if effects.0.is_empty() {
+            change.build(PostgresQueryBuilder)
+        } else {
+            change.with(clause).build(PostgresQueryBuilder)
+        };
+        return Statement::from_sql_and_values(backend, sql, values);
+    }
+    let parts: Vec<Statement> = std::iter::once(backend.build(&change))
+        .chain(effects.iter().map(|e| backend.build(&e.insert_statement())))
+        .collect();
+    let sql = parts
+        .iter()
+        .map(|s| s.sql.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let values = parts
+        .into_iter()
+        .flat_map(|s| s.values.map(|v| v.0).unwrap_or_default())
+        .collect();
+    Statement::from_sql_and_values(backend, sql, sea_orm::Values(values))
+}
+
+/// The row an INSERT … RETURNING gave back.
+pub(super) fn first_row<E: EntityTrait>(rows: Vec<sea_orm::QueryResult>) -> AppResult<E::Model>
+where
+    E::Model: FromQueryResult,
+{
+    rows.first()
+        .map(|r| E::Model::from_query_result(r, ""))
+        .transpose()?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the insert returned no row")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use entity::client;
+    use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, Set};
+    use uuid::Uuid;
+
+    use super::{Effect, Effects};
+    use crate::domain::actor::Who;
+    use crate::store::Store;
+    use crate::store::audit::NewAuditEvent;
+
+    fn event(action: &str) -> NewAuditEvent {
+        NewAuditEvent {
+            occurred_at: Utc::now(),
+            who: Who::anonymous("test"),
+            action: action.into(),
+            operation: "test".into(),
+            operation_name: None,
+            record_type: "client".into(),
+            record_ids: Vec::<Uuid>::new().into(),
+            fields: vec![],
+            ip: None,
+        }
+    }
+
+    fn row(name: &str) -> client::ActiveModel {
+        client::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name.into()),
+            environment: Set("SANDBOX".into()),
+            created_at: Set(Utc::now()),
+        }
+    }
+
+    async fn counts(store: &Store) -> (u64, u64) {
+        let db = store.conn();
+        (
+            client::Entity::find().count(db).await.unwrap(),
+            entity::audit_event::Entity::find().count(db).await.unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_row_and_all_its_effects_are_stored_or_none_is() {
+        let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        let two = Effects::audited(event("CREATE")).and(Effect::Audit(event("NOTE")));
+        let stored = store.insert(row("a"), two.clone()).await.unwrap();
+        assert_eq!(stored.name, "a", "the stored row comes back");
+        assert_eq!(counts(&store).await, (1, 2));
+
+        // The same change whose second effect cannot be written: nothing is stored, through
+        // either path.
+        store
+            .conn()
+            .execute_unprepared("CREATE TRIGGER no_notes BEFORE INSERT ON audit_events WHEN NEW.action = 'NOTE' BEGIN SELECT RAISE(ABORT, 'refused'); END")
+            .await
+            .unwrap();
+        assert!(store.insert(row("b"), two.clone()).await.is_err());
+        let txn = store.begin_write().await.unwrap();
+        client::Entity::insert(row("c"))
+            .exec(&txn.txn)
+            .await
+            .unwrap();
+        assert!(txn.commit(two).await.is_err());
+        assert_eq!(counts(&store).await, (1, 2));
+    }
+}
