@@ -31,8 +31,35 @@ pub enum AppError {
     DuplicatePatient {
         existing_id: Option<Uuid>,
     },
+    /// A write broke a uniqueness rule of the schema (`store::constraints`).
+    Duplicate(Unique),
     Conflict(String),
     Internal(anyhow::Error),
+}
+
+/// The uniqueness rules a caller can break, told apart by the database's report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unique {
+    /// A patient's external id within its client.
+    PatientExternalId,
+    /// A test's accession number within its client.
+    TestAccession,
+    AdminEmail,
+    /// Any other unique index.
+    Other,
+}
+
+impl Unique {
+    fn message(self) -> &'static str {
+        match self {
+            Unique::PatientExternalId => {
+                "a patient with this externalPatientId already exists for this client"
+            }
+            Unique::TestAccession => "this accession number is already used for this client",
+            Unique::AdminEmail => "an admin with this email exists",
+            Unique::Other => "the record conflicts with an existing one",
+        }
+    }
 }
 
 impl From<anyhow::Error> for AppError {
@@ -53,7 +80,7 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Validation(_) => "VALIDATION_FAILED",
             AppError::DuplicatePatient { .. } => "DUPLICATE_PATIENT",
-            AppError::Conflict(_) => "CONFLICT",
+            AppError::Duplicate(_) | AppError::Conflict(_) => "CONFLICT",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -70,6 +97,7 @@ impl AppError {
             AppError::DuplicatePatient { .. } => {
                 "a patient with this externalPatientId already exists for this client".into()
             }
+            AppError::Duplicate(rule) => rule.message().to_owned(),
             AppError::Conflict(m) => m.clone(),
             AppError::Internal(_) => "internal error".into(),
         }
@@ -106,24 +134,19 @@ where
         .map_err(|e: T::Err| AppError::Internal(anyhow::anyhow!("stored value `{raw}`: {e}")))
 }
 
-impl From<Invalid> for AppError {
-    fn from(value: Invalid) -> Self {
-        AppError::Validation(value)
+/// For the command line and other callers outside a request: the error with its whole
+/// cause, or its code and the caller's message.
+impl From<AppError> for anyhow::Error {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Internal(cause) => cause,
+            other => anyhow::anyhow!("{}: {}", other.code(), other.message()),
+        }
     }
 }
 
-impl From<sea_orm::DbErr> for AppError {
-    /// Constraint violations are the caller's conflict, not our failure: they must never
-    /// surface as a 500.
-    fn from(err: sea_orm::DbErr) -> Self {
-        match err.sql_err() {
-            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                AppError::Conflict("the record conflicts with an existing one".into())
-            }
-            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
-                AppError::Conflict("the record refers to something that does not exist".into())
-            }
-            _ => AppError::Internal(anyhow::Error::new(err)),
-        }
+impl From<Invalid> for AppError {
+    fn from(value: Invalid) -> Self {
+        AppError::Validation(value)
     }
 }

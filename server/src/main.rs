@@ -1,7 +1,7 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use base64::Engine;
 use clap::{Parser, Subcommand};
 use switchboard::config::Settings;
@@ -77,8 +77,27 @@ fn generated_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Errors are printed with their causes, one per line, and exit with status 1.
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => return report(anyhow::Error::new(err).context("starting the runtime")),
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => report(err),
+    }
+}
+
+fn report(err: anyhow::Error) -> std::process::ExitCode {
+    eprintln!("error: {err}");
+    for cause in err.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    std::process::ExitCode::FAILURE
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::ExportSchema) = cli.command {
         print!("{}", graphql::sdl());
@@ -112,10 +131,10 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             let store = store(&settings).await?;
-            match seed::create_admin(&store, &email, role, password.clone()).await {
-                Ok(_) => {}
-                Err(e) => bail!("could not create the admin: {}", e.message()),
-            }
+            seed::create_admin(&store, &email, role, password.clone())
+                .await
+                .map_err(anyhow::Error::from)
+                .context("could not create the admin")?;
             println!("created {} ({})", email, role.as_str());
             if generated {
                 println!("one-time password: {password}");
@@ -125,9 +144,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::SeedDemo { patients } => {
             let store = store(&settings).await?;
-            let summary = seed::seed_demo(&store, patients)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let summary = seed::seed_demo(&store, patients).await?;
             println!(
                 "demo client {} with locations {:?}: {} patients, {} tests",
                 summary.client_id, summary.location_ids, summary.patients, summary.tests
@@ -147,9 +164,7 @@ async fn main() -> anyhow::Result<()> {
                 patients,
                 tests_per_patient,
             };
-            let fixture = switchboard::bench_seed::seed_bench(&store, &shape)
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let fixture = switchboard::bench_seed::seed_bench(&store, &shape).await?;
             println!("{}", serde_json::to_string(&fixture)?);
             Ok(())
         }
@@ -160,9 +175,7 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let addr = app.addr();
-    let has_admin = switchboard::store::admins::any_user(app.store().conn())
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message()))?;
+    let has_admin = switchboard::store::admins::any_user(app.store().conn()).await?;
     eprintln!("Switchboard listening on http://{addr}  (GraphQL: POST http://{addr}/graphql)");
     if has_admin {
         eprintln!(

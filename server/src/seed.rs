@@ -35,11 +35,7 @@ pub async fn create_admin(
         role.as_str(),
         &hash,
     )
-    .await
-    .map_err(|e| match e {
-        AppError::Conflict(_) => AppError::Conflict("an admin with this email exists".into()),
-        other => other,
-    })?;
+    .await?;
     txn.commit(Effects::none()).await?;
     Ok(user.id)
 }

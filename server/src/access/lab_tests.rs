@@ -144,16 +144,9 @@ impl<'a> Tests<'a> {
         let event = self
             .access
             .event("CREATE", "createTest", "test", vec![id], vec![]);
-        let created = store
-            .insert(row, Effects::audited(event))
-            .await
-            .map_err(|e| match e {
-                AppError::Conflict(_) => AppError::Conflict(
-                    "this accession number is already used for this client".into(),
-                ),
-                other => other,
-            })?;
-        Ok(created)
+        // A reused accession number is `AppError::Duplicate(Unique::TestAccession)`, which
+        // says so to the caller.
+        store.insert(row, Effects::audited(event)).await
     }
 
     pub async fn update(&self, id: Uuid, change: ChangeTest) -> AppResult<Model> {

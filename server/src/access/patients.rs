@@ -5,7 +5,7 @@ use super::{Access, Search, Target};
 use crate::domain::environment::Environment;
 use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
 use crate::domain::scope::Scope;
-use crate::error::{AppError, AppResult, parse_stored};
+use crate::error::{AppError, AppResult, Unique, parse_stored};
 use crate::store::Effects;
 use crate::store::clients;
 use crate::store::columns::Columns;
@@ -199,7 +199,7 @@ impl<'a> Patients<'a> {
             .event("CREATE", "createPatient", "patient", vec![id], fields);
         let patient = match store.insert(row, Effects::audited(event)).await {
             Ok(patient) => patient,
-            Err(AppError::Conflict(_)) if external.is_some() => {
+            Err(AppError::Duplicate(Unique::PatientExternalId)) => {
                 return Err(self
                     .duplicate(req.client_id, external.as_deref(), env)
                     .await);
@@ -257,7 +257,7 @@ impl<'a> Patients<'a> {
         let external = write.external_patient_id.clone().flatten();
         let updated = match patients::update(&txn.txn, current, write, account).await {
             Ok(model) => model,
-            Err(AppError::Conflict(_)) if external.is_some() => {
+            Err(AppError::Duplicate(Unique::PatientExternalId)) => {
                 drop(txn);
                 let env = self.client_environment(client_id, "id").await?;
                 return Err(self.duplicate(client_id, external.as_deref(), env).await);

@@ -190,7 +190,7 @@ mod tests {
             .iter()
             .map(|o| match o {
                 Ok(_) => "ok",
-                Err(AppError::Conflict(_)) => "conflict",
+                Err(AppError::Duplicate(_)) => "conflict",
                 Err(_) => "other",
             })
             .collect();

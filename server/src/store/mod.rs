@@ -8,6 +8,7 @@ mod bulk;
 pub mod clients;
 pub mod columns;
 mod conn;
+mod constraints;
 mod group_commit;
 mod json_array_decode;
 pub mod lab_tests;
@@ -113,9 +114,12 @@ impl Store {
             // Opened together they cost one handshake: start-up 210–330 ms → about 130 ms.
             // No more than the pool holds (the audit writer's pool holds one).
             let opened = STARTUP_CONNECTIONS.min(max_connections as usize);
-            futures_util::future::try_join_all((0..opened).map(|_| pool.ping()))
-                .await
-                .with_context(|| format!("connecting to the database ({})", redact(url)))?;
+            if let Err(err) =
+                futures_util::future::try_join_all((0..opened).map(|_| pool.ping())).await
+            {
+                return Err(why_postgres_refused(url, err).await)
+                    .with_context(|| format!("connecting to the database ({})", redact(url)));
+            }
         }
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
@@ -226,6 +230,20 @@ impl Store {
 
     pub async fn close(self) {
         let _ = self.db.into_pool().close().await;
+    }
+}
+
+/// Why PostgreSQL could not be reached. The pool reports only that it timed out waiting for a
+/// connection; one connection opened directly says what went wrong (refused, unknown host,
+/// authentication, no such database).
+async fn why_postgres_refused(url: &str, pool_error: sea_orm::DbErr) -> anyhow::Error {
+    use sea_orm::sqlx::Connection;
+    match sea_orm::sqlx::PgConnection::connect(url).await {
+        Err(cause) => anyhow::Error::new(cause),
+        Ok(conn) => {
+            let _ = conn.close().await;
+            anyhow::Error::new(pool_error)
+        }
     }
 }
 

@@ -1,0 +1,61 @@
+//! The command line says why it failed, with the cause, and exits non-zero.
+
+use std::process::Command;
+
+fn switchboard(database_url: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "error")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("running switchboard");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_database_that_cannot_be_opened_is_reported_with_its_cause() {
+    let (status, stderr) = switchboard("sqlite:///nonexistent-dir/x/switchboard.db", &["migrate"]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(
+        stderr.contains("error: connecting to the database"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("caused by:"), "{stderr}");
+    assert!(stderr.contains("unable to open database file"), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+
+    let (status, stderr) = switchboard("mysql://db.example/x", &["seed-demo"]);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("no supporting driver"), "{stderr}");
+}
+
+#[test]
+fn a_good_database_migrates_and_exits_zero() {
+    let dir = std::env::temp_dir().join(format!("sb-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("x.db").display());
+    let (status, stderr) = switchboard(&url, &["migrate"]);
+    assert_eq!(status, 0, "{stderr}");
+    assert!(stderr.contains("migrations applied"), "{stderr}");
+    // The same admin twice: the second is refused, saying why.
+    let create = [
+        "admin",
+        "create",
+        "--email",
+        "a@example.org",
+        "--role",
+        "STAFF",
+    ];
+    assert_eq!(switchboard(&url, &create).0, 0);
+    let (status, stderr) = switchboard(&url, &create);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(
+        stderr.contains("an admin with this email exists"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
