@@ -110,6 +110,11 @@ async fn cancelling_and_accession_numbers() {
     // An accession number is unique within a client.
     let resp = app.create_test(&key, &patient, "ACC-200").await;
     assert_eq!(codes(&resp), vec!["CONFLICT"]);
+    // Told by the database's report of which rule broke, not guessed from the input.
+    assert_eq!(
+        resp["errors"][0]["message"],
+        "this accession number is already used for this client"
+    );
     // Filters: by status and patient.
     let resp = app
         .gql_as(
