@@ -8,7 +8,7 @@ use crate::domain::scope::Scope;
 use crate::domain::test_status::TestStatus;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::Effects;
-use crate::store::columns::Columns;
+use crate::store::columns::{Columns, Projected};
 use crate::store::lab_tests::{self as tests, NewTest, TestFilter, TestPatch};
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients;
@@ -62,7 +62,7 @@ impl<'a> Tests<'a> {
         filter: &TestFilter,
         page: PageRequest,
         columns: Columns<Entity>,
-    ) -> AppResult<Page<Model>> {
+    ) -> AppResult<Page<Projected<Entity>>> {
         // Every test filter reads a test field, which `tests:read` covers.
         self.require(Scope::TestsRead)?;
         let first = page.first;
@@ -74,7 +74,7 @@ impl<'a> Tests<'a> {
             columns,
         )
         .await?;
-        self.access.read_tests(page.items.iter().map(|t| t.id))?;
+        self.access.read_tests(page.items.iter().map(|t| t.id()))?;
         let found = !page.items.is_empty();
         self.access
             .searched("test", filter_fields(filter), Search::Page { first, found });
@@ -97,7 +97,7 @@ impl<'a> Tests<'a> {
         &self,
         patient_ids: &[Uuid],
         columns: Columns<Entity>,
-    ) -> AppResult<Vec<Model>> {
+    ) -> AppResult<Vec<Projected<Entity>>> {
         self.require(Scope::TestsRead)?;
         let rows = tests::for_patients(
             self.access.store().conn(),
@@ -106,7 +106,7 @@ impl<'a> Tests<'a> {
             columns,
         )
         .await?;
-        self.access.read_tests(rows.iter().map(|t| t.id))?;
+        self.access.read_tests(rows.iter().map(|t| t.id()))?;
         Ok(rows)
     }
 

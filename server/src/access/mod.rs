@@ -24,6 +24,19 @@ use crate::store::Store;
 use crate::store::audit::{NewAuditEvent, RecordIds};
 pub use principal::{Actor, Principal};
 
+/// What reading a field tells about a patient, for the read audit: each record field declares
+/// it (`graphql::types::record`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disclosure {
+    /// Nothing about a patient (a test's own fields, structure).
+    None,
+    /// Which patient: named in the read event, but an answer that holds only this of a
+    /// patient the request just wrote is not a read.
+    Identity,
+    /// Patient data: named in the read event.
+    Data,
+}
+
 /// How a search was asked (`Access::searched`).
 #[derive(Clone, Copy)]
 pub enum Search {
@@ -85,6 +98,8 @@ struct ReadDraft {
     patients: Vec<Uuid>,
     tests: Vec<Uuid>,
     patient_fields: BTreeSet<String>,
+    /// Whether a field of `patient_fields` discloses patient data (not identity alone).
+    patient_data: bool,
     /// Records a mutation wrote and whose fields its answer selects: read only if a field
     /// beyond the id was served (`finish`).
     answered_patients: Vec<Uuid>,
@@ -305,9 +320,14 @@ impl Access {
         }
     }
 
-    /// Called by the field guard for every patient field actually served.
-    pub fn disclosed_patient_field(&self, field: &str) {
+    /// A patient field served (by the field guard, or for a cleared request by the plan),
+    /// with what its declaration says it discloses.
+    pub fn disclosed(&self, field: &str, disclosure: Disclosure) {
+        if disclosure == Disclosure::None {
+            return;
+        }
         let mut reads = self.reads();
+        reads.patient_data |= disclosure == Disclosure::Data;
         if !reads.patient_fields.contains(field) {
             reads.patient_fields.insert(field.to_owned());
         }
@@ -349,7 +369,7 @@ impl Access {
             draft
         };
         let mut events = Vec::new();
-        if draft.patient_fields.iter().any(|f| f != "id") {
+        if draft.patient_data {
             draft.patients.append(&mut draft.answered_patients);
         }
         draft.tests.append(&mut draft.answered_tests);

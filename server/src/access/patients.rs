@@ -8,7 +8,7 @@ use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult, Unique, parse_stored};
 use crate::store::Effects;
 use crate::store::clients;
-use crate::store::columns::Columns;
+use crate::store::columns::{Columns, Projected};
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients::{self, NewPatient, PatientFilter};
 
@@ -46,12 +46,16 @@ impl<'a> Patients<'a> {
     }
 
     /// `columns`: what the caller will read of each row (see `store::columns`).
-    pub async fn get_many(&self, ids: &[Uuid], columns: Columns<Entity>) -> AppResult<Vec<Model>> {
+    pub async fn get_many(
+        &self,
+        ids: &[Uuid],
+        columns: Columns<Entity>,
+    ) -> AppResult<Vec<Projected<Entity>>> {
         self.require(Scope::PatientsRead)?;
         let p = self.access.principal();
         let rows =
             patients::find_many(self.access.store().conn(), &p.grant.rows, ids, columns).await?;
-        self.access.read_patients(rows.iter().map(|r| r.id))?;
+        self.access.read_patients(rows.iter().map(|r| r.id()))?;
         Ok(rows)
     }
 
@@ -70,7 +74,7 @@ impl<'a> Patients<'a> {
         filter: &PatientFilter,
         page: PageRequest,
         columns: Columns<Entity>,
-    ) -> AppResult<Page<Model>> {
+    ) -> AppResult<Page<Projected<Entity>>> {
         self.may_search(filter)?;
         let first = page.first;
         let p = self.access.principal();
@@ -82,7 +86,8 @@ impl<'a> Patients<'a> {
             columns,
         )
         .await?;
-        self.access.read_patients(page.items.iter().map(|r| r.id))?;
+        self.access
+            .read_patients(page.items.iter().map(|r| r.id()))?;
         let found = !page.items.is_empty();
         self.access.searched(
             "patient",

@@ -1,10 +1,9 @@
-//! Who may read each field of the API: the one table. Every object field of the exported
-//! schema must appear here; `graphql::plan` checks it once per request for the fields a query
-//! selects, `graphql::guard` field by field when anything is refused, and a test walks the
-//! schema to prove nothing is missing. A field without a rule is refused (fail closed).
-
-use std::collections::HashMap;
-use std::sync::LazyLock;
+//! Who may read each field of the API. The fields of records (`Patient`, `Test`) declare
+//! their rules where they are declared (`graphql::types::record`); every other object's fields
+//! are in `FIELD_RULES` below. `graphql::field_rules` joins the two: `graphql::plan` checks
+//! them once per request for the fields a query selects, `graphql::guard` field by field when
+//! anything is refused, and a test walks the schema to prove no field lacks one. A field
+//! without a rule is refused (fail closed).
 
 use crate::domain::scope::Scope::{self, *};
 
@@ -28,14 +27,14 @@ use Rule::{Authenticated, Public, SettingsAdmin};
 
 /// A patient's or test's id is also the answer of the write that made or changed it; every
 /// other field, in a mutation's answer too, is a read and needs the read scope.
-const PATIENT_ID: Rule = Rule::AnyOf(&[PatientsRead, PatientsCreate, PatientsUpdate]);
-const DEMOGRAPHICS: Rule = Rule::AllOf(&[PatientsRead, DemographicsRead]);
-const CONTACT: Rule = Rule::AllOf(&[PatientsRead, ContactRead]);
-const CLINICAL: Rule = Rule::AllOf(&[PatientsRead, ClinicalRead]);
-const BILLING: Rule = Rule::AllOf(&[PatientsRead, BillingRead]);
-const PATIENT_TESTS: Rule = Rule::AllOf(&[PatientsRead, TestsRead]);
-const TEST_ID: Rule = Rule::AnyOf(&[TestsRead, TestsCreate, TestsUpdate]);
-const fn s(scope: Scope) -> Rule {
+pub const PATIENT_ID: Rule = Rule::AnyOf(&[PatientsRead, PatientsCreate, PatientsUpdate]);
+pub const DEMOGRAPHICS: Rule = Rule::AllOf(&[PatientsRead, DemographicsRead]);
+pub const CONTACT: Rule = Rule::AllOf(&[PatientsRead, ContactRead]);
+pub const CLINICAL: Rule = Rule::AllOf(&[PatientsRead, ClinicalRead]);
+pub const BILLING: Rule = Rule::AllOf(&[PatientsRead, BillingRead]);
+pub const PATIENT_TESTS: Rule = Rule::AllOf(&[PatientsRead, TestsRead]);
+pub const TEST_ID: Rule = Rule::AnyOf(&[TestsRead, TestsCreate, TestsUpdate]);
+pub const fn s(scope: Scope) -> Rule {
     Rule::Scope(scope)
 }
 
@@ -72,53 +71,6 @@ pub const FIELD_RULES: &[Entry] = &[
             ("createClient", SettingsAdmin),
             ("createLocation", SettingsAdmin),
             ("setDeveloperPortalEnabled", SettingsAdmin),
-        ],
-    ),
-    (
-        "Patient",
-        &[
-            ("id", PATIENT_ID),
-            ("externalPatientId", s(PatientsRead)),
-            ("clientId", s(PatientsRead)),
-            ("locationId", s(PatientsRead)),
-            ("createdAt", s(PatientsRead)),
-            ("updatedAt", s(PatientsRead)),
-            ("hasAccount", s(PatientsRead)),
-            ("accountStatus", s(PatientsRead)),
-            ("accountReason", s(PatientsRead)),
-            ("firstName", DEMOGRAPHICS),
-            ("lastName", DEMOGRAPHICS),
-            ("dateOfBirth", DEMOGRAPHICS),
-            ("sex", DEMOGRAPHICS),
-            ("email", CONTACT),
-            ("phone", CONTACT),
-            ("address", CONTACT),
-            ("diagnoses", CLINICAL),
-            ("medications", CLINICAL),
-            ("insurance", BILLING),
-            ("billingAccount", BILLING),
-            ("tests", PATIENT_TESTS),
-        ],
-    ),
-    (
-        "Test",
-        &[
-            ("id", TEST_ID),
-            ("patientId", s(TestsRead)),
-            ("clientId", s(TestsRead)),
-            ("locationId", s(TestsRead)),
-            ("testCode", s(TestsRead)),
-            ("testName", s(TestsRead)),
-            ("accessionNumber", s(TestsRead)),
-            ("status", s(TestsRead)),
-            ("results", s(TestsRead)),
-            ("orderedAt", s(TestsRead)),
-            ("collectedAt", s(TestsRead)),
-            ("resultedAt", s(TestsRead)),
-            ("cancelledAt", s(TestsRead)),
-            ("createdAt", s(TestsRead)),
-            ("updatedAt", s(TestsRead)),
-            ("patient", s(PatientsRead)),
         ],
     ),
     (
@@ -268,17 +220,6 @@ pub const FIELD_RULES: &[Entry] = &[
         ],
     ),
 ];
-
-static INDEX: LazyLock<HashMap<(&'static str, &'static str), Rule>> = LazyLock::new(|| {
-    FIELD_RULES
-        .iter()
-        .flat_map(|(ty, fields)| fields.iter().map(move |(f, rule)| ((*ty, *f), *rule)))
-        .collect()
-});
-
-pub fn rule_for(type_name: &str, field: &str) -> Option<Rule> {
-    INDEX.get(&(type_name, field)).copied()
-}
 
 /// A human sentence for the schema documentation.
 pub fn describe(rule: Rule) -> String {

@@ -7,8 +7,8 @@ use async_graphql::extensions::{
 };
 use async_graphql::{PathSegment, QueryPathSegment, ServerError, ServerResult, Value};
 
+use super::field_rules::{disclosure, rule_for};
 use crate::access::Access;
-use crate::access::rules::rule_for;
 use crate::error::AppError;
 
 /// Errors of refused fields. The guard answers a refused field with `null` (the rest of the
@@ -84,9 +84,7 @@ impl Extension for FieldGuardExtension {
         };
         match verdict {
             Ok(()) => {
-                if info.parent_type == "Patient" {
-                    access.disclosed_patient_field(info.name);
-                }
+                access.disclosed(info.name, disclosure(info.parent_type, info.name));
                 next.run(ctx, info).await
             }
             Err(err) => {

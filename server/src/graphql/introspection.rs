@@ -6,7 +6,8 @@ use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
 use async_graphql::{Name, Value};
 
-use crate::access::rules::{describe, rule_for};
+use super::field_rules::rule_for;
+use crate::access::rules::describe;
 
 fn selects_schema(set: &SelectionSet) -> bool {
     set.items.iter().any(|item| match &item.node {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::access::Access;
 use crate::error::AppResult;
-use crate::store::columns::Columns;
+use crate::store::columns::{Columns, Projected};
 
 pub struct Loaders {
     pub patients: DataLoader<PatientLoader>,
@@ -65,7 +65,7 @@ impl Loaders {
 
     /// The tests read ahead for this patient and selection: a copy while other fields are
     /// still to take them, the list itself for the last. `None` sends the field to the loader.
-    pub fn take_tests(&self, key: &TestsOfPatientKey) -> Option<Vec<lab_test::Model>> {
+    pub fn take_tests(&self, key: &TestsOfPatientKey) -> Option<Vec<Projected<lab_test::Entity>>> {
         let mut prefetched = self.prefetched();
         let entry = prefetched.get_mut(key)?;
         if entry.fields > 1 {
@@ -84,7 +84,7 @@ impl Loaders {
 }
 
 struct Prefetched {
-    tests: Vec<lab_test::Model>,
+    tests: Vec<Projected<lab_test::Entity>>,
     /// `tests` fields still to take them.
     fields: usize,
 }
@@ -95,7 +95,7 @@ pub type PatientKey = (Uuid, Columns<patient::Entity>);
 pub struct PatientLoader(Access);
 
 impl Loader<PatientKey> for PatientLoader {
-    type Value = patient::Model;
+    type Value = Projected<patient::Entity>;
     type Error = async_graphql::Error;
 
     async fn load(
@@ -105,7 +105,7 @@ impl Loader<PatientKey> for PatientLoader {
         let mut found = HashMap::new();
         for (columns, ids) in by_columns(keys) {
             let rows = self.0.patients().get_many(&ids, columns).await?;
-            found.extend(rows.into_iter().map(|p| ((p.id, columns), p)));
+            found.extend(rows.into_iter().map(|p| ((p.id(), columns), p)));
         }
         Ok(found)
     }
@@ -117,7 +117,7 @@ pub type TestsOfPatientKey = (Uuid, Columns<lab_test::Entity>);
 pub struct TestsOfPatientLoader(Access);
 
 impl Loader<TestsOfPatientKey> for TestsOfPatientLoader {
-    type Value = Vec<lab_test::Model>;
+    type Value = Vec<Projected<lab_test::Entity>>;
     type Error = async_graphql::Error;
 
     async fn load(
@@ -137,15 +137,20 @@ impl Loader<TestsOfPatientKey> for TestsOfPatientLoader {
 
 /// Tests read with `columns`, under their patient's key.
 fn by_patient(
-    rows: Vec<lab_test::Model>,
+    rows: Vec<Projected<lab_test::Entity>>,
     columns: Columns<lab_test::Entity>,
-) -> HashMap<TestsOfPatientKey, Vec<lab_test::Model>> {
-    let mut grouped: HashMap<TestsOfPatientKey, Vec<lab_test::Model>> = HashMap::new();
+) -> HashMap<TestsOfPatientKey, Vec<Projected<lab_test::Entity>>> {
+    let mut grouped: HashMap<TestsOfPatientKey, Vec<Projected<lab_test::Entity>>> = HashMap::new();
     for row in rows {
-        grouped
-            .entry((row.patient_id, columns))
-            .or_default()
-            .push(row);
+        // Every read of tests fetches the patient id (`Test::columns`' keys).
+        let Some(patient_id) = row
+            .with(&[lab_test::Column::PatientId])
+            .map(|t| t.patient_id)
+        else {
+            tracing::error!("tests were read without their patient ids");
+            continue;
+        };
+        grouped.entry((patient_id, columns)).or_default().push(row);
     }
     grouped
 }

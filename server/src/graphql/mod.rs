@@ -3,6 +3,7 @@
 pub mod answer;
 mod cost;
 mod error;
+mod field_rules;
 mod field_types;
 pub mod guard;
 mod ids;
@@ -83,8 +84,8 @@ impl Executor {
             if let Some(needs) = plan.needs(request.operation_name.as_deref())
                 && needs.allowed_for(access.principal())
             {
-                for field in &needs.patient_fields {
-                    access.disclosed_patient_field(field);
+                for (field, disclosure) in &needs.patient_fields {
+                    access.disclosed(field, *disclosure);
                 }
                 let (request, _) = prepare(request, access.clone());
                 let response = self.unguarded.execute(request.data(Cleared)).await;

@@ -70,7 +70,7 @@ impl DataMutation {
         }
         Ok(Some(CreatePatientPayload {
             account: PatientAccount::of(&patient, decision),
-            patient: Patient(patient),
+            patient: Patient::whole(patient),
         }))
     }
 
@@ -90,7 +90,7 @@ impl DataMutation {
         }
         Ok(Some(UpdatePatientPayload {
             account: Some(PatientAccount::of(&patient, decision)),
-            patient: Patient(patient),
+            patient: Patient::whole(patient),
         }))
     }
 
@@ -104,7 +104,7 @@ impl DataMutation {
         let access = ctx.access()?;
         let test = access.tests().create(req).await?;
         answered_test(ctx, access, &test);
-        Ok(Some(Test(test)))
+        Ok(Some(Test::whole(test)))
     }
 
     /// Moves a test along its lifecycle and/or records results.
@@ -119,7 +119,7 @@ impl DataMutation {
         let access = ctx.access()?;
         let test = access.tests().update(id, change).await?;
         answered_test(ctx, access, &test);
-        Ok(Some(Test(test)))
+        Ok(Some(Test::whole(test)))
     }
 }
 

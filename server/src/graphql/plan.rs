@@ -21,8 +21,10 @@ use super::cost::{self, Refusal};
 use super::field_types::FieldTypes;
 use super::text_input;
 
+use super::field_rules::{disclosure, rule_for};
+use crate::access::Disclosure;
 use crate::access::Principal;
-use crate::access::rules::{Rule, rule_for};
+use crate::access::rules::Rule;
 
 /// Query texts kept at most; a full cache is emptied rather than grown (partners send a
 /// handful of distinct queries, so it refills at once).
@@ -36,8 +38,8 @@ const MAX_DEPTH: usize = 32;
 #[derive(Debug, PartialEq)]
 pub struct Needs {
     rules: Vec<Rule>,
-    /// Patient fields the operation selects, for the read audit.
-    pub patient_fields: Vec<String>,
+    /// Fields the operation selects that disclose patient data, for the read audit.
+    pub patient_fields: Vec<(String, Disclosure)>,
 }
 
 impl Needs {
@@ -219,8 +221,9 @@ impl Planner {
             if !rules.contains(&rule) {
                 rules.push(rule);
             }
-            if ty == "Patient" {
-                patient_fields.push(field.clone());
+            match disclosure(ty, field) {
+                Disclosure::None => {}
+                d => patient_fields.push((field.clone(), d)),
             }
         }
         Some(Needs {
@@ -320,7 +323,8 @@ mod tests {
              fragment P on Patient { firstName tests { status } }",
         );
         let n = plan.needs(None).expect("plannable");
-        assert_eq!(n.patient_fields, ["email", "firstName", "tests"]);
+        let fields: Vec<&str> = n.patient_fields.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["email", "firstName", "tests"]);
         let demographics = key_with(&[Scope::PatientsRead, Scope::DemographicsRead]);
         assert!(!n.allowed_for(&demographics), "email needs contact:read");
         let contact = key_with(&[

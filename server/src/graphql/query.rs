@@ -11,7 +11,7 @@ use super::types::page::node_fields;
 use super::types::patient::{Patient, PatientConnection};
 use super::types::plain::Cleared;
 use super::types::test::{Test, TestConnection};
-use crate::store::columns::Columns;
+use crate::store::columns::{Columns, Projected};
 
 // Resolvers return async-graphql errors; `?` on an `AppError` goes through
 // `graphql::error`, which sets the stable code.
@@ -33,7 +33,11 @@ fn wants_total(ctx: &Context<'_>) -> bool {
 /// the request is cleared: every selected field then resolves, so each patient's `tests`
 /// field will take exactly what was read (see `Loaders::prefetch_tests`). Otherwise, or if
 /// it fails, the fields go to the loader as before, which reports any error in place.
-async fn prefetch_tests(ctx: &Context<'_>, fields: &[SelectionField<'_>], page: &[patient::Model]) {
+async fn prefetch_tests(
+    ctx: &Context<'_>,
+    fields: &[SelectionField<'_>],
+    page: &[Projected<patient::Entity>],
+) {
     if page.is_empty() || ctx.data_opt::<Cleared>().is_none() {
         return;
     }
@@ -52,7 +56,7 @@ async fn prefetch_tests(ctx: &Context<'_>, fields: &[SelectionField<'_>], page: 
     if selections.is_empty() {
         return;
     }
-    let ids: Vec<Uuid> = page.iter().map(|p| p.id).collect();
+    let ids: Vec<Uuid> = page.iter().map(|p| p.id()).collect();
     for (columns, n) in selections {
         if let Err(err) = loaders.prefetch_tests(access, &ids, columns, n).await {
             tracing::debug!(error = ?err, "reading tests ahead failed; left to the loader");
@@ -71,7 +75,7 @@ impl DataQuery {
         #[graphql(desc = "The patient's Switchboard id.")] id: ID,
     ) -> R<Option<Patient>> {
         let id = parse_id("id", &id)?;
-        Ok(ctx.access()?.patients().get(id).await?.map(Patient))
+        Ok(ctx.access()?.patients().get(id).await?.map(Patient::whole))
     }
 
     /// Patients visible to the caller, oldest first.
@@ -106,7 +110,7 @@ impl DataQuery {
         #[graphql(desc = "The test's id.")] id: ID,
     ) -> R<Option<Test>> {
         let id = parse_id("id", &id)?;
-        Ok(ctx.access()?.tests().get(id).await?.map(Test))
+        Ok(ctx.access()?.tests().get(id).await?.map(Test::whole))
     }
 
     /// Tests visible to the caller, oldest first.

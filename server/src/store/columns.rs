@@ -3,14 +3,15 @@
 //! Why: a GraphQL list usually reads a few fields of each row, and on SQLite every column
 //! fetched is copied, turned into JSON and parsed again (see `list_fetch`). Fetching only what
 //! the selection reads halved the cost of a page of patients with their tests (docs/benchmarks-history.md).
-//! Columns not fetched keep their `Default` in the model; the GraphQL layer decides the set
-//! from the fields it will resolve, so a column not fetched is never read.
+//! Columns not fetched keep their `Default` in the model, which is not data: such a row is a
+//! `Projected` row, whose columns are read only through a check that they were fetched.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 
 use sea_orm::{EntityTrait, IdenStatic, Iterable};
+use uuid::Uuid;
 
 /// A set of `E`'s columns, one bit per column in declaration order.
 pub struct Columns<E> {
@@ -56,7 +57,13 @@ impl<E: EntityTrait> Columns<E> {
         self.bits & (1 << i) != 0
     }
 
-    fn from_bits(bits: u64) -> Self {
+    /// Whether every column of `bits` (same numbering) is in the set.
+    pub fn has_bits(&self, bits: u64) -> bool {
+        self.bits & bits == bits
+    }
+
+    /// The set of the columns numbered by `bits` (declaration order, as `iter`).
+    pub fn from_bits(bits: u64) -> Self {
         Columns {
             bits,
             entity: PhantomData,
@@ -71,6 +78,71 @@ fn position<E: EntityTrait>(col: E::Column) -> Option<usize> {
     E::Column::iter()
         .position(|c| c.as_str() == col.as_str())
         .filter(|&i| i < 64)
+}
+
+/// An entity whose lists come in the order of its (time-ordered) id.
+pub trait Listed: EntityTrait {
+    /// The id column.
+    const ID: Self::Column;
+    /// A model's id: the sort key.
+    fn id_of(model: &Self::Model) -> Uuid;
+}
+
+/// A row read with only some of its columns (`columns`): the others hold `Default` values
+/// that are not data, so the row is not handed out as a model. Its columns are read through
+/// `with`, which answers only if they were fetched; its id (always fetched) through `id`.
+pub struct Projected<E: EntityTrait> {
+    model: E::Model,
+    columns: Columns<E>,
+}
+
+impl<E: EntityTrait> Projected<E> {
+    pub fn new(model: E::Model, columns: Columns<E>) -> Self {
+        Projected { model, columns }
+    }
+
+    /// A row read whole.
+    pub fn whole(model: E::Model) -> Self {
+        Projected {
+            model,
+            columns: Columns::all(),
+        }
+    }
+
+    /// The row, for reading the columns numbered by `bits`; `None` if any was not fetched.
+    pub fn with_bits(&self, bits: u64) -> Option<&E::Model> {
+        self.columns.has_bits(bits).then_some(&self.model)
+    }
+
+    /// The row, for reading `cols`; `None` if any was not fetched.
+    pub fn with(&self, cols: &[E::Column]) -> Option<&E::Model> {
+        cols.iter()
+            .all(|c| self.columns.contains(*c))
+            .then_some(&self.model)
+    }
+
+    pub fn columns(&self) -> Columns<E> {
+        self.columns
+    }
+}
+
+impl<E: Listed> Projected<E> {
+    /// The row's id, which every read fetches.
+    pub fn id(&self) -> Uuid {
+        E::id_of(&self.model)
+    }
+}
+
+impl<E: EntityTrait> Clone for Projected<E>
+where
+    E::Model: Clone,
+{
+    fn clone(&self) -> Self {
+        Projected {
+            model: self.model.clone(),
+            columns: self.columns,
+        }
+    }
 }
 
 // Written out because derives would require `E` itself to be Copy, Eq and Hash.

@@ -6,14 +6,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::columns::Columns;
+use super::columns::{Columns, Listed, Projected};
 use super::page::{Page, PageRequest, fetch_page};
 use super::scope::condition;
 use super::{bulk, list_fetch};
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
-impl list_fetch::Listed for Entity {
+impl Listed for Entity {
     const ID: Column = Column::Id;
 
     fn id_of(model: &lab_test::Model) -> Uuid {
@@ -97,7 +97,7 @@ pub async fn list(
     filter: &TestFilter,
     page: PageRequest,
     columns: Columns<Entity>,
-) -> AppResult<Page<lab_test::Model>> {
+) -> AppResult<Page<Projected<Entity>>> {
     let query = Entity::find().filter(filtered(scope, filter));
     fetch_page(db, query, page, columns).await
 }
@@ -121,7 +121,7 @@ pub async fn for_patients(
     scope: &RowScope,
     patient_ids: &[Uuid],
     columns: Columns<Entity>,
-) -> AppResult<Vec<lab_test::Model>> {
+) -> AppResult<Vec<Projected<Entity>>> {
     let query = Entity::find()
         .filter(Column::PatientId.is_in(patient_ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));

@@ -13,19 +13,10 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, QueryTrait, Select, Statement,
 };
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
-use super::columns::Columns;
+use super::columns::{Columns, Listed, Projected};
 use super::{json_array_decode, pg_decode};
 use crate::error::{AppError, AppResult};
-
-/// An entity whose lists come in the order of its (time-ordered) id.
-pub trait Listed: EntityTrait {
-    /// The id column.
-    const ID: Self::Column;
-    /// A model's id: the sort key.
-    fn id_of(model: &Self::Model) -> Uuid;
-}
 
 /// Runs `query` and returns its models in ascending id order; on SQLite as one row.
 ///
@@ -38,12 +29,12 @@ pub trait Listed: EntityTrait {
 /// of that query's execution (`EXPLAIN ANALYZE` 0.27 ms, the sort 0.08 ms). Callers sort in
 /// SQL only where a LIMIT needs it.
 ///
-/// Only `columns` are fetched; the others keep their `Default` in the models.
+/// Only `columns` are fetched: the rows are `Projected` to them.
 pub async fn all<E>(
     db: &impl ConnectionTrait,
     query: Select<E>,
     columns: Columns<E>,
-) -> AppResult<Vec<E::Model>>
+) -> AppResult<Vec<Projected<E>>>
 where
     E: Listed,
     E::Model: DeserializeOwned,
@@ -58,7 +49,7 @@ where
         let table = E::default().table_name();
         let mut models: Vec<E::Model> = pg_decode::all(db, statement, &selected, table).await?;
         models.sort_by_key(E::id_of);
-        return Ok(models);
+        return Ok(projected(models, columns));
     }
     let names: Vec<&'static str> = columns.iter().map(|col| col.as_str()).collect();
     let inner = backend.build(query.as_query());
@@ -87,7 +78,14 @@ where
         ))
     })?;
     models.sort_by_key(E::id_of);
-    Ok(models)
+    Ok(projected(models, columns))
+}
+
+fn projected<E: EntityTrait>(models: Vec<E::Model>, columns: Columns<E>) -> Vec<Projected<E>> {
+    models
+        .into_iter()
+        .map(|m| Projected::new(m, columns))
+        .collect()
 }
 
 /// The values of the columns in `columns`, in declaration order, for `json_array`. SQLite

@@ -6,8 +6,8 @@ use sea_orm::{
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::columns::Columns;
-use super::list_fetch::{self, Listed};
+use super::columns::{Columns, Listed, Projected};
+use super::list_fetch;
 use crate::error::AppResult;
 
 /// Keyset pagination over time-ordered (v7) ids: `id > after ORDER BY id LIMIT first + 1`.
@@ -41,7 +41,7 @@ pub async fn fetch_page<E>(
     filtered: Select<E>,
     page: PageRequest,
     columns: Columns<E>,
-) -> AppResult<Page<E::Model>>
+) -> AppResult<Page<Projected<E>>>
 where
     E: Listed,
     E::Model: DeserializeOwned,

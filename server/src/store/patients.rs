@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::columns::Columns;
+use super::columns::{Columns, Listed, Projected};
 use super::page::{Page, PageRequest, fetch_page};
 use super::scope::condition;
 use super::{bulk, list_fetch};
@@ -15,7 +15,7 @@ use crate::domain::patient::PatientWrite;
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
-impl list_fetch::Listed for Entity {
+impl Listed for Entity {
     const ID: Column = Column::Id;
 
     fn id_of(model: &patient::Model) -> Uuid {
@@ -107,7 +107,7 @@ pub async fn find_many(
     scope: &RowScope,
     ids: &[Uuid],
     columns: Columns<Entity>,
-) -> AppResult<Vec<patient::Model>> {
+) -> AppResult<Vec<Projected<Entity>>> {
     let query = Entity::find()
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(condition(scope, Column::ClientId, Column::LocationId));
@@ -121,7 +121,7 @@ pub async fn list(
     filter: &PatientFilter,
     page: PageRequest,
     columns: Columns<Entity>,
-) -> AppResult<Page<patient::Model>> {
+) -> AppResult<Page<Projected<Entity>>> {
     let query = Entity::find().filter(filtered(scope, filter));
     fetch_page(db, query, page, columns).await
 }

@@ -1,22 +1,26 @@
-use async_graphql::{
-    ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject, Value,
-};
+use async_graphql::{ComplexObject, Enum, ID, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::patient::{Column, Entity, Model};
+use entity::patient::{Entity, Model};
 
 use super::page::PageInfo;
-use super::plain::{Plain, PlainFields, text};
+use super::plain::Plain;
+use super::record::{plain_enums, record_object};
 use super::test::Test;
+use crate::access::Disclosure;
+use crate::access::rules::{
+    BILLING, CLINICAL, CONTACT, DEMOGRAPHICS, PATIENT_ID, PATIENT_TESTS, s,
+};
 use crate::domain::patient::AccountDecision;
+use crate::domain::scope::Scope::PatientsRead;
 use crate::graphql::ids::{cursor, to_id};
 use crate::graphql::loaders::Loaders;
-use crate::store::columns::Columns;
+use crate::store::columns::Projected;
 use crate::store::page::Page;
 use crate::store::patients::parse_list;
 
-/// A patient of a client organisation. Fields are grouped in data categories; each field
-/// names the scope it needs, and a caller without it gets `null` and a FORBIDDEN error.
-pub struct Patient(pub Model);
+/// A patient (see the declaration below), as read: whole, or projected to the columns a
+/// list's query reads.
+pub struct Patient(pub Projected<Entity>);
 
 /// Administrative sex.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +69,8 @@ pub enum NoAccountReason {
     InvalidEmail,
 }
 
+plain_enums!(Sex, AccountStatus, NoAccountReason);
+
 fn status(raw: &str) -> AccountStatus {
     match raw {
         "INVITED" => AccountStatus::Invited,
@@ -82,146 +88,77 @@ fn reason(raw: Option<&str>) -> Option<NoAccountReason> {
 }
 
 impl Patient {
-    /// The columns that resolving `fields` reads, plus the keys every row carries. A field not
-    /// named here reads every column, so a new field is correct before it is fast; a test
-    /// compares every field of a projected list with the same patient read whole.
-    pub fn columns<'a>(fields: impl IntoIterator<Item = SelectionField<'a>>) -> Columns<Entity> {
-        let mut set = Columns::of(&[Column::Id, Column::ClientId, Column::LocationId]);
-        for field in fields {
-            let col = match field.name() {
-                "id" | "clientId" | "locationId" | "tests" | "__typename" => continue,
-                "externalPatientId" => Column::ExternalPatientId,
-                "createdAt" => Column::CreatedAt,
-                "updatedAt" => Column::UpdatedAt,
-                "hasAccount" | "accountStatus" => Column::AccountStatus,
-                "accountReason" => Column::AccountReason,
-                "firstName" => Column::FirstName,
-                "lastName" => Column::LastName,
-                "dateOfBirth" => Column::DateOfBirth,
-                "sex" => Column::Sex,
-                "email" => Column::Email,
-                "phone" => Column::Phone,
-                "address" => Column::Address,
-                "diagnoses" => Column::Diagnoses,
-                "medications" => Column::Medications,
-                "insurance" => Column::Insurance,
-                "billingAccount" => Column::BillingAccount,
-                _ => return Columns::all(),
+    pub fn whole(model: Model) -> Self {
+        Patient(Projected::whole(model))
+    }
+}
+
+/// Whether a stored account status means the patient has an account.
+fn has_account(status: &str) -> bool {
+    status != "NONE"
+}
+
+record_object! {
+    /// A patient of a client organisation. Fields are grouped in data categories; each field
+    /// states the scope it needs, and a caller without it gets `null` and a FORBIDDEN error.
+    Patient for patient, keys [id, client_id, location_id] {
+        /// Switchboard's id of the patient.
+        "id" id: Option<ID>, PATIENT_ID, Disclosure::Identity, [id] plain => Some(to_id(*id));
+        /// The id given by the integrated party, unique within the client.
+        "externalPatientId" external_patient_id: Option<&str>, s(PatientsRead), Disclosure::Data,
+            [external_patient_id] plain => external_patient_id.as_deref();
+        "clientId" client_id: Option<ID>, s(PatientsRead), Disclosure::Data,
+            [client_id] plain => Some(to_id(*client_id));
+        "locationId" location_id: Option<ID>, s(PatientsRead), Disclosure::Data,
+            [location_id] plain => Some(to_id(*location_id));
+        "createdAt" created_at: Option<DateTime<Utc>>, s(PatientsRead), Disclosure::Data,
+            [created_at] plain => Some(*created_at);
+        "updatedAt" updated_at: Option<DateTime<Utc>>, s(PatientsRead), Disclosure::Data,
+            [updated_at] plain => Some(*updated_at);
+        /// Whether the patient has (or has been invited to) a patient account.
+        "hasAccount" has_account: Option<bool>, s(PatientsRead), Disclosure::Data,
+            [account_status] plain => Some(has_account(account_status));
+        "accountStatus" account_status: Option<AccountStatus>, s(PatientsRead), Disclosure::Data,
+            [account_status] plain => Some(status(account_status));
+        /// Why the patient has no account; null when they have one.
+        "accountReason" account_reason: Option<NoAccountReason>, s(PatientsRead), Disclosure::Data,
+            [account_reason] plain => reason(account_reason.as_deref());
+        "firstName" first_name: Option<&str>, DEMOGRAPHICS, Disclosure::Data,
+            [first_name] plain => first_name.as_deref();
+        "lastName" last_name: Option<&str>, DEMOGRAPHICS, Disclosure::Data,
+            [last_name] plain => last_name.as_deref();
+        "dateOfBirth" date_of_birth: Option<NaiveDate>, DEMOGRAPHICS, Disclosure::Data,
+            [date_of_birth] plain => *date_of_birth;
+        "sex" sex: Option<Sex>, DEMOGRAPHICS, Disclosure::Data,
+            [sex] plain => sex.as_deref().and_then(Sex::parse);
+        "email" email: Option<&str>, CONTACT, Disclosure::Data, [email] plain => email.as_deref();
+        "phone" phone: Option<&str>, CONTACT, Disclosure::Data, [phone] plain => phone.as_deref();
+        "address" address: Option<&str>, CONTACT, Disclosure::Data,
+            [address] plain => address.as_deref();
+        /// Diagnosis codes or descriptions.
+        "diagnoses" diagnoses: Option<Vec<String>>, CLINICAL, Disclosure::Data,
+            [diagnoses] plain => Some(parse_list(diagnoses));
+        "medications" medications: Option<Vec<String>>, CLINICAL, Disclosure::Data,
+            [medications] plain => Some(parse_list(medications));
+        "insurance" insurance: Option<&str>, BILLING, Disclosure::Data,
+            [insurance] plain => insurance.as_deref();
+        "billingAccount" billing_account: Option<&str>, BILLING, Disclosure::Data,
+            [billing_account] plain => billing_account.as_deref();
+        /// The patient's tests visible to the caller, oldest first.
+        "tests" tests(ctx): Option<Vec<Plain<Test>>>, PATIENT_TESTS, Disclosure::Data,
+            [id] resolve => {
+                let loaders = ctx.data::<Loaders>()?;
+                let key = (*id, Test::columns(ctx.field().selection_set()));
+                let tests = match loaders.take_tests(&key) {
+                    Some(tests) => tests,
+                    None => loaders
+                        .tests_of_patient
+                        .load_one(key)
+                        .await?
+                        .unwrap_or_default(),
+                };
+                Ok(Some(tests.into_iter().map(|t| Plain(Test(t))).collect()))
             };
-            set = set.with(col);
-        }
-        set
-    }
-
-    /// Whether the patient has an account (the field and its plain copy share it).
-    fn has_account_value(&self) -> bool {
-        self.0.account_status != "NONE"
-    }
-}
-
-impl PlainFields for Patient {
-    fn plain(&self, name: &str) -> Option<Value> {
-        let p = &self.0;
-        Some(match name {
-            "id" => Value::String(to_id(p.id).0),
-            "clientId" => Value::String(to_id(p.client_id).0),
-            "locationId" => Value::String(to_id(p.location_id).0),
-            "externalPatientId" => text(p.external_patient_id.as_deref()),
-            "firstName" => text(p.first_name.as_deref()),
-            "lastName" => text(p.last_name.as_deref()),
-            "email" => text(p.email.as_deref()),
-            "phone" => text(p.phone.as_deref()),
-            "address" => text(p.address.as_deref()),
-            "insurance" => text(p.insurance.as_deref()),
-            "billingAccount" => text(p.billing_account.as_deref()),
-            "hasAccount" => Value::Boolean(self.has_account_value()),
-            _ => return None,
-        })
-    }
-}
-
-/// A patient of a client organisation. Fields are grouped in data categories; each field
-/// states the scope it needs, and a caller without it gets `null` and a FORBIDDEN error.
-#[Object(serial)]
-impl Patient {
-    /// Switchboard's id of the patient.
-    async fn id(&self) -> Option<ID> {
-        Some(to_id(self.0.id))
-    }
-    /// The id given by the integrated party, unique within the client.
-    async fn external_patient_id(&self) -> Option<&str> {
-        self.0.external_patient_id.as_deref()
-    }
-    async fn client_id(&self) -> Option<ID> {
-        Some(to_id(self.0.client_id))
-    }
-    async fn location_id(&self) -> Option<ID> {
-        Some(to_id(self.0.location_id))
-    }
-    async fn created_at(&self) -> Option<DateTime<Utc>> {
-        Some(self.0.created_at)
-    }
-    async fn updated_at(&self) -> Option<DateTime<Utc>> {
-        Some(self.0.updated_at)
-    }
-    /// Whether the patient has (or has been invited to) a patient account.
-    async fn has_account(&self) -> Option<bool> {
-        Some(self.has_account_value())
-    }
-    async fn account_status(&self) -> Option<AccountStatus> {
-        Some(status(&self.0.account_status))
-    }
-    /// Why the patient has no account; null when they have one.
-    async fn account_reason(&self) -> Option<NoAccountReason> {
-        reason(self.0.account_reason.as_deref())
-    }
-    async fn first_name(&self) -> Option<&str> {
-        self.0.first_name.as_deref()
-    }
-    async fn last_name(&self) -> Option<&str> {
-        self.0.last_name.as_deref()
-    }
-    async fn date_of_birth(&self) -> Option<NaiveDate> {
-        self.0.date_of_birth
-    }
-    async fn sex(&self) -> Option<Sex> {
-        self.0.sex.as_deref().and_then(Sex::parse)
-    }
-    async fn email(&self) -> Option<&str> {
-        self.0.email.as_deref()
-    }
-    async fn phone(&self) -> Option<&str> {
-        self.0.phone.as_deref()
-    }
-    async fn address(&self) -> Option<&str> {
-        self.0.address.as_deref()
-    }
-    /// Diagnosis codes or descriptions.
-    async fn diagnoses(&self) -> Option<Vec<String>> {
-        Some(parse_list(&self.0.diagnoses))
-    }
-    async fn medications(&self) -> Option<Vec<String>> {
-        Some(parse_list(&self.0.medications))
-    }
-    async fn insurance(&self) -> Option<&str> {
-        self.0.insurance.as_deref()
-    }
-    async fn billing_account(&self) -> Option<&str> {
-        self.0.billing_account.as_deref()
-    }
-    /// The patient's tests visible to the caller, oldest first.
-    async fn tests(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Vec<Plain<Test>>>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let key = (self.0.id, Test::columns(ctx.field().selection_set()));
-        let tests = match loaders.take_tests(&key) {
-            Some(tests) => tests,
-            None => loaders
-                .tests_of_patient
-                .load_one(key)
-                .await?
-                .unwrap_or_default(),
-        };
-        Ok(Some(tests.into_iter().map(|t| Plain(Test(t))).collect()))
     }
 }
 
@@ -295,14 +232,14 @@ impl PatientConnection {
 }
 
 impl PatientConnection {
-    pub fn new(page: Page<Model>, total: Option<u64>) -> Self {
-        let end_cursor = page.items.last().map(|p| cursor(p.id));
+    pub fn new(page: Page<Projected<Entity>>, total: Option<u64>) -> Self {
+        let end_cursor = page.items.last().map(|p| cursor(p.id()));
         PatientConnection {
             edges: page
                 .items
                 .into_iter()
                 .map(|p| PatientEdge {
-                    cursor: cursor(p.id),
+                    cursor: cursor(p.id()),
                     node: Plain(Patient(p)),
                 })
                 .collect(),

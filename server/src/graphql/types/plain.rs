@@ -122,8 +122,3 @@ async fn resolve_fields<T: PlainFields>(ctx: &ContextSelectionSet<'_>, object: &
         Value::Object(values)
     }
 }
-
-/// A nullable string field's value.
-pub fn text(value: Option<&str>) -> Value {
-    value.map_or(Value::Null, |s| Value::String(s.to_owned()))
-}

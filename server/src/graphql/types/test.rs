@@ -1,20 +1,19 @@
-use std::sync::LazyLock;
-
-use async_graphql::resolver_utils::{EnumType, enum_value};
-use async_graphql::{
-    ComplexObject, Context, Enum, ID, Object, SelectionField, SimpleObject, Value,
-};
+use async_graphql::{ComplexObject, Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::lab_test::{Column, Entity, Model};
+use entity::lab_test::{Entity, Model};
 
 use super::page::PageInfo;
 use super::patient::Patient;
-use super::plain::{Plain, PlainFields};
+use super::plain::Plain;
+use super::record::{plain_enums, record_object};
+use crate::access::Disclosure;
+use crate::access::rules::{TEST_ID, s};
 use crate::domain::lab_result::ResultLine;
+use crate::domain::scope::Scope::{PatientsRead, TestsRead};
 use crate::domain::test_status::TestStatus as Status;
 use crate::graphql::ids::{cursor, to_id};
 use crate::graphql::loaders::Loaders;
-use crate::store::columns::Columns;
+use crate::store::columns::Projected;
 use crate::store::page::Page;
 
 /// Lifecycle of a test: ORDERED → COLLECTED → IN_PROGRESS → RESULTED, or CANCELLED.
@@ -112,141 +111,66 @@ impl From<ResultLine> for TestResult {
     }
 }
 
-/// A lab test (a sample/order in the lab's order index).
-pub struct Test(pub Model);
+/// A test (see the declaration below), as read: whole, or projected to the columns a list's
+/// query reads.
+pub struct Test(pub Projected<Entity>);
 
 impl Test {
-    /// The columns that resolving `fields` reads, plus the keys every row carries (the
-    /// patient id groups nested lists and finds the test's patient). As for `Patient`, a field
-    /// not named here reads every column.
-    pub fn columns<'a>(fields: impl IntoIterator<Item = SelectionField<'a>>) -> Columns<Entity> {
-        let mut set = Columns::of(&[
-            Column::Id,
-            Column::PatientId,
-            Column::ClientId,
-            Column::LocationId,
-        ]);
-        for field in fields {
-            let col = match field.name() {
-                "id" | "patientId" | "clientId" | "locationId" | "patient" | "__typename" => {
-                    continue;
-                }
-                "testCode" => Column::TestCode,
-                "testName" => Column::TestName,
-                "accessionNumber" => Column::AccessionNumber,
-                "status" => Column::Status,
-                "results" => Column::Results,
-                "orderedAt" => Column::OrderedAt,
-                "collectedAt" => Column::CollectedAt,
-                "resultedAt" => Column::ResultedAt,
-                "cancelledAt" => Column::CancelledAt,
-                "createdAt" => Column::CreatedAt,
-                "updatedAt" => Column::UpdatedAt,
-                _ => return Columns::all(),
+    pub fn whole(model: Model) -> Self {
+        Test(Projected::whole(model))
+    }
+}
+
+plain_enums!(TestStatus);
+
+record_object! {
+    /// A lab test (a sample/order in the lab's order index).
+    Test for lab_test, keys [id, patient_id, client_id, location_id] {
+        "id" id: Option<ID>, TEST_ID, Disclosure::None, [id] plain => Some(to_id(*id));
+        "patientId" patient_id: Option<ID>, s(TestsRead), Disclosure::None,
+            [patient_id] plain => Some(to_id(*patient_id));
+        "clientId" client_id: Option<ID>, s(TestsRead), Disclosure::None,
+            [client_id] plain => Some(to_id(*client_id));
+        "locationId" location_id: Option<ID>, s(TestsRead), Disclosure::None,
+            [location_id] plain => Some(to_id(*location_id));
+        /// The ordered test's code in the lab's catalogue.
+        "testCode" test_code: Option<&str>, s(TestsRead), Disclosure::None,
+            [test_code] plain => Some(test_code.as_str());
+        "testName" test_name: Option<&str>, s(TestsRead), Disclosure::None,
+            [test_name] plain => Some(test_name.as_str());
+        /// The sample's accession number, unique within the client.
+        "accessionNumber" accession_number: Option<&str>, s(TestsRead), Disclosure::None,
+            [accession_number] plain => Some(accession_number.as_str());
+        "status" status: Option<TestStatus>, s(TestsRead), Disclosure::None,
+            [status] plain => status.parse::<Status>().ok().map(TestStatus::from);
+        "results" results: Option<Vec<TestResult>>, s(TestsRead), Disclosure::None,
+            [results] resolve => {
+                let lines: Vec<ResultLine> = serde_json::from_str(results).unwrap_or_default();
+                Ok(Some(lines.into_iter().map(TestResult::from).collect()))
             };
-            set = set.with(col);
-        }
-        set
-    }
-
-    /// The stored status as the API's enum (the field and its plain copy share it).
-    fn status_value(&self) -> Option<TestStatus> {
-        self.0.status.parse::<Status>().ok().map(TestStatus::from)
-    }
-}
-
-/// A status as a response value. The names are made once, from the enum's own list:
-/// `enum_value` would allocate one for each of a page's hundreds of tests.
-fn status_name(status: TestStatus) -> Value {
-    static NAMES: LazyLock<Vec<(TestStatus, Value)>> = LazyLock::new(|| {
-        TestStatus::items()
-            .iter()
-            .map(|item| (item.value, enum_value(item.value)))
-            .collect()
-    });
-    NAMES
-        .iter()
-        .find(|(s, _)| *s == status)
-        .map_or(Value::Null, |(_, name)| name.clone())
-}
-
-impl PlainFields for Test {
-    fn plain(&self, name: &str) -> Option<Value> {
-        let t = &self.0;
-        Some(match name {
-            "id" => Value::String(to_id(t.id).0),
-            "patientId" => Value::String(to_id(t.patient_id).0),
-            "clientId" => Value::String(to_id(t.client_id).0),
-            "locationId" => Value::String(to_id(t.location_id).0),
-            "testCode" => Value::String(t.test_code.clone()),
-            "testName" => Value::String(t.test_name.clone()),
-            "accessionNumber" => Value::String(t.accession_number.clone()),
-            "status" => self.status_value().map_or(Value::Null, status_name),
-            _ => return None,
-        })
-    }
-}
-
-/// A lab test (a sample/order in the lab's order index).
-#[Object(serial)]
-impl Test {
-    async fn id(&self) -> Option<ID> {
-        Some(to_id(self.0.id))
-    }
-    async fn patient_id(&self) -> Option<ID> {
-        Some(to_id(self.0.patient_id))
-    }
-    async fn client_id(&self) -> Option<ID> {
-        Some(to_id(self.0.client_id))
-    }
-    async fn location_id(&self) -> Option<ID> {
-        Some(to_id(self.0.location_id))
-    }
-    /// The ordered test's code in the lab's catalogue.
-    async fn test_code(&self) -> Option<&str> {
-        Some(&self.0.test_code)
-    }
-    async fn test_name(&self) -> Option<&str> {
-        Some(&self.0.test_name)
-    }
-    /// The sample's accession number, unique within the client.
-    async fn accession_number(&self) -> Option<&str> {
-        Some(&self.0.accession_number)
-    }
-    async fn status(&self) -> Option<TestStatus> {
-        self.status_value()
-    }
-    async fn results(&self) -> Option<Vec<TestResult>> {
-        let lines: Vec<ResultLine> = serde_json::from_str(&self.0.results).unwrap_or_default();
-        Some(lines.into_iter().map(TestResult::from).collect())
-    }
-    async fn ordered_at(&self) -> Option<DateTime<Utc>> {
-        Some(self.0.ordered_at)
-    }
-    async fn collected_at(&self) -> Option<DateTime<Utc>> {
-        self.0.collected_at
-    }
-    async fn resulted_at(&self) -> Option<DateTime<Utc>> {
-        self.0.resulted_at
-    }
-    async fn cancelled_at(&self) -> Option<DateTime<Utc>> {
-        self.0.cancelled_at
-    }
-    async fn created_at(&self) -> Option<DateTime<Utc>> {
-        Some(self.0.created_at)
-    }
-    async fn updated_at(&self) -> Option<DateTime<Utc>> {
-        Some(self.0.updated_at)
-    }
-    /// The patient the test belongs to.
-    async fn patient(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Patient>> {
-        let loaders = ctx.data::<Loaders>()?;
-        let columns = Patient::columns(ctx.field().selection_set());
-        Ok(loaders
-            .patients
-            .load_one((self.0.patient_id, columns))
-            .await?
-            .map(Patient))
+        "orderedAt" ordered_at: Option<DateTime<Utc>>, s(TestsRead), Disclosure::None,
+            [ordered_at] plain => Some(*ordered_at);
+        "collectedAt" collected_at: Option<DateTime<Utc>>, s(TestsRead), Disclosure::None,
+            [collected_at] plain => *collected_at;
+        "resultedAt" resulted_at: Option<DateTime<Utc>>, s(TestsRead), Disclosure::None,
+            [resulted_at] plain => *resulted_at;
+        "cancelledAt" cancelled_at: Option<DateTime<Utc>>, s(TestsRead), Disclosure::None,
+            [cancelled_at] plain => *cancelled_at;
+        "createdAt" created_at: Option<DateTime<Utc>>, s(TestsRead), Disclosure::None,
+            [created_at] plain => Some(*created_at);
+        "updatedAt" updated_at: Option<DateTime<Utc>>, s(TestsRead), Disclosure::None,
+            [updated_at] plain => Some(*updated_at);
+        /// The patient the test belongs to.
+        "patient" patient(ctx): Option<Patient>, s(PatientsRead), Disclosure::None,
+            [patient_id] resolve => {
+                let loaders = ctx.data::<Loaders>()?;
+                let columns = Patient::columns(ctx.field().selection_set());
+                Ok(loaders
+                    .patients
+                    .load_one((*patient_id, columns))
+                    .await?
+                    .map(Patient))
+            };
     }
 }
 
@@ -283,14 +207,14 @@ impl TestConnection {
 }
 
 impl TestConnection {
-    pub fn new(page: Page<Model>, total: Option<u64>) -> Self {
-        let end_cursor = page.items.last().map(|t| cursor(t.id));
+    pub fn new(page: Page<Projected<Entity>>, total: Option<u64>) -> Self {
+        let end_cursor = page.items.last().map(|t| cursor(t.id()));
         TestConnection {
             edges: page
                 .items
                 .into_iter()
                 .map(|t| TestEdge {
-                    cursor: cursor(t.id),
+                    cursor: cursor(t.id()),
                     node: Plain(Test(t)),
                 })
                 .collect(),
