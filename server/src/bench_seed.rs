@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
+use crate::domain::patient::{AccountStatus, Sex};
 use crate::error::AppResult;
 use crate::store::api_keys::NewApiKey;
 use crate::store::lab_tests::NewTest;
@@ -47,7 +48,7 @@ fn synthetic_patient(i: usize, client_id: Uuid, location_id: Uuid) -> NewPatient
             1 + (i % 12) as u32,
             1 + (i % 28) as u32,
         ),
-        sex: Some(["FEMALE", "MALE"][i % 2].into()),
+        sex: Some([Sex::Female, Sex::Male][i % 2]),
         email: Some(format!("bench{i}@example.test")),
         phone: Some("+1-555-0100".into()),
         address: Some("1 Bench Street".into()),
@@ -55,7 +56,7 @@ fn synthetic_patient(i: usize, client_id: Uuid, location_id: Uuid) -> NewPatient
         medications: vec![],
         insurance: None,
         billing_account: None,
-        account_status: "INVITED".into(),
+        account_status: AccountStatus::Invited,
         account_reason: None,
     }
 }

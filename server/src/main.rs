@@ -115,7 +115,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Create { email, role },
         } => {
-            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let role = Role::from_cli(&role).map_err(anyhow::Error::msg)?;
             let (password, generated) = if std::io::stdin().is_terminal() {
                 (generated_password(), true)
             } else {

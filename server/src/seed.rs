@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::access::credentials::hash_password;
 use crate::domain::environment::Environment;
-use crate::domain::patient::AccountDecision;
+use crate::domain::patient::{AccountDecision, Sex};
 use crate::domain::role::Role;
 use crate::domain::validate::Email;
 use crate::error::{AppError, AppResult};
@@ -81,7 +81,7 @@ pub async fn seed_demo(store: &Store, patient_count: usize) -> AppResult<DemoSum
                     1 + (i % 12) as u32,
                     1 + (i % 28) as u32,
                 ),
-                sex: Some(["FEMALE", "MALE", "OTHER", "UNKNOWN"][i % 4].into()),
+                sex: Some(Sex::ALL[i % Sex::ALL.len()]),
                 email,
                 phone: Some(format!("+1-555-01{:02}", i % 100)),
                 address: Some(format!("{i} Example Street, Demo Town")),
@@ -89,8 +89,8 @@ pub async fn seed_demo(store: &Store, patient_count: usize) -> AppResult<DemoSum
                 medications: vec![],
                 insurance: Some("Demo Insurance Co.".into()),
                 billing_account: Some(format!("DEMO-BA-{i:05}")),
-                account_status: decision.status().into(),
-                account_reason: decision.reason().map(Into::into),
+                account_status: decision.status(),
+                account_reason: decision.reason(),
             },
         )
         .await?;

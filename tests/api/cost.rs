@@ -184,8 +184,8 @@ async fn the_records_really_returned_are_bounded_per_request() {
             medications: vec![],
             insurance: None,
             billing_account: None,
-            account_status: "NONE".into(),
-            account_reason: Some("NO_EMAIL".into()),
+            account_status: switchboard::domain::patient::AccountStatus::None,
+            account_reason: Some(switchboard::domain::patient::NoAccountReason::NoEmail),
         })
         .collect();
     let ids = insert_patients(app.store().conn(), patients)

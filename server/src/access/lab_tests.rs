@@ -4,8 +4,8 @@ use uuid::Uuid;
 
 use super::{Access, Search, Target};
 use crate::domain::lab_result::ResultLine;
+use crate::domain::lab_test::TestStatus;
 use crate::domain::scope::Scope;
-use crate::domain::test_status::TestStatus;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::Effects;
 use crate::store::columns::{Columns, Projected};
@@ -187,7 +187,7 @@ impl<'a> Tests<'a> {
                 ));
             }
             if to != from {
-                patch.status = Some(to.as_str().to_owned());
+                patch.status = Some(to);
                 match to {
                     TestStatus::Collected if current.collected_at.is_none() => {
                         patch.collected_at = Some(change.collected_at.unwrap_or(now));

@@ -3,7 +3,7 @@ use uuid::Uuid;
 
 use super::{Access, Search, Target};
 use crate::domain::environment::Environment;
-use crate::domain::patient::{AccountDecision, PatientWrite, next_account};
+use crate::domain::patient::{AccountDecision, AccountStatus, PatientWrite, next_account};
 use crate::domain::scope::Scope;
 use crate::error::{AppError, AppResult, Unique, parse_stored};
 use crate::store::Effects;
@@ -195,8 +195,8 @@ impl<'a> Patients<'a> {
             medications: w.medications.unwrap_or_default(),
             insurance: w.insurance.flatten(),
             billing_account: w.billing_account.flatten(),
-            account_status: decision.status().to_owned(),
-            account_reason: decision.reason().map(str::to_owned),
+            account_status: decision.status(),
+            account_reason: decision.reason(),
         };
         let (id, row) = patients::new_row(new);
         let event = self
@@ -257,7 +257,10 @@ impl<'a> Patients<'a> {
             Some(new) => new.clone(),
             None => current.email.clone(),
         };
-        let account = next_account(&current.account_status, email.as_deref());
+        let account = next_account(
+            AccountStatus::from_stored(&current.account_status),
+            email.as_deref(),
+        );
         let fields = write.field_names();
         let external = write.external_patient_id.clone().flatten();
         let updated = match patients::update(&txn.txn, current, write, account).await {

@@ -1,29 +1,18 @@
-use std::str::FromStr;
+use super::stored_enum::stored_enum;
 
-/// Sandbox and production never mix: a key of one environment sees only that environment's
-/// clients and their data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Environment {
-    Sandbox,
-    Production,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Environment::Sandbox => "SANDBOX",
-            Environment::Production => "PRODUCTION",
-        }
+stored_enum! {
+    /// Sandbox and production are separate: keys, clients and data never mix.
+    pub enum Environment {
+        /// Test data and `sb_test_` keys; never mixed with production.
+        Sandbox = "SANDBOX",
+        Production = "PRODUCTION",
     }
 }
 
-impl FromStr for Environment {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "SANDBOX" => Ok(Environment::Sandbox),
-            "PRODUCTION" => Ok(Environment::Production),
-            other => Err(format!("unknown environment `{other}`")),
-        }
+impl Environment {
+    /// A stored environment; one this build does not know reads as sandbox, where no
+    /// production data is.
+    pub fn from_stored(raw: &str) -> Self {
+        raw.parse().unwrap_or(Environment::Sandbox)
     }
 }

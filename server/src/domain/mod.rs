@@ -4,9 +4,11 @@ pub mod actor;
 pub mod api_key;
 pub mod environment;
 pub mod lab_result;
+pub mod lab_test;
 pub mod patient;
 pub mod role;
 pub mod row_scope;
 pub mod scope;
-pub mod test_status;
+mod stored_enum;
+
 pub mod validate;

@@ -5,7 +5,64 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 
 use super::scope::Category;
+use super::stored_enum::stored_enum;
 use super::validate::Email;
+
+/// Longest first or last name, and longest name searched for.
+pub const NAME_MAX: usize = 100;
+/// Longest address or insurance text.
+pub const TEXT_MAX: usize = 500;
+pub const PHONE_MAX: usize = 40;
+/// Longest email kept (RFC 5321's path limit).
+pub const EMAIL_MAX: usize = 254;
+pub const BILLING_ACCOUNT_MAX: usize = 64;
+/// Most diagnoses or medications on one patient, and the longest of each.
+pub const LIST_MAX: usize = 100;
+pub const LIST_ITEM_MAX: usize = 200;
+/// Earliest date of birth accepted.
+pub const BORN_FROM: (i32, u32, u32) = (1880, 1, 1);
+
+stored_enum! {
+    /// Administrative sex.
+    pub enum Sex {
+        Female = "FEMALE",
+        Male = "MALE",
+        Other = "OTHER",
+        Unknown = "UNKNOWN",
+    }
+}
+
+stored_enum! {
+    /// Whether the patient can log in to see results.
+    pub enum AccountStatus {
+        /// Invited by email; not yet activated.
+        Invited = "INVITED",
+        /// Active account.
+        Active = "ACTIVE",
+        /// No account (see `accountReason`).
+        None = "NONE",
+    }
+}
+
+stored_enum! {
+    /// Why a patient has no account.
+    pub enum NoAccountReason {
+        NoEmail = "NO_EMAIL",
+        InvalidEmail = "INVALID_EMAIL",
+    }
+}
+
+impl AccountStatus {
+    /// A stored status; one this build does not know reads as no account, which grants
+    /// nothing.
+    pub fn from_stored(raw: &str) -> Self {
+        raw.parse().unwrap_or(AccountStatus::None)
+    }
+
+    pub fn has_account(self) -> bool {
+        self != AccountStatus::None
+    }
+}
 
 /// Validated values to write to a patient. For each field `None` leaves it alone and
 /// `Some(None)` clears it; a create starts from an empty patient.
@@ -15,7 +72,7 @@ pub struct PatientWrite {
     pub first_name: Option<Option<String>>,
     pub last_name: Option<Option<String>>,
     pub date_of_birth: Option<Option<NaiveDate>>,
-    pub sex: Option<Option<String>>,
+    pub sex: Option<Option<Sex>>,
     pub email: Option<Option<String>>,
     pub phone: Option<Option<String>>,
     pub address: Option<Option<String>>,
@@ -90,32 +147,32 @@ impl AccountDecision {
             Some(_) => AccountDecision::InvalidEmail,
         }
     }
-    pub fn status(self) -> &'static str {
+    pub fn status(self) -> AccountStatus {
         match self {
-            AccountDecision::Invited => "INVITED",
-            _ => "NONE",
+            AccountDecision::Invited => AccountStatus::Invited,
+            _ => AccountStatus::None,
         }
     }
-    pub fn reason(self) -> Option<&'static str> {
+    pub fn reason(self) -> Option<NoAccountReason> {
         match self {
             AccountDecision::Invited => None,
-            AccountDecision::NoEmail => Some("NO_EMAIL"),
-            AccountDecision::InvalidEmail => Some("INVALID_EMAIL"),
+            AccountDecision::NoEmail => Some(NoAccountReason::NoEmail),
+            AccountDecision::InvalidEmail => Some(NoAccountReason::InvalidEmail),
         }
     }
 }
 
+/// A patient's account: its status, and why there is none.
+pub type Account = (AccountStatus, Option<NoAccountReason>);
+
 /// Once invited, a patient keeps the account status they reached even if the email is later
 /// removed; only a patient without an account is re-evaluated.
-pub fn next_account(current_status: &str, email: Option<&str>) -> (String, Option<String>) {
-    if current_status != "NONE" {
-        return (current_status.to_owned(), None);
+pub fn next_account(current: AccountStatus, email: Option<&str>) -> Account {
+    if current.has_account() {
+        return (current, None);
     }
     let decision = AccountDecision::for_email(email);
-    (
-        decision.status().to_owned(),
-        decision.reason().map(str::to_owned),
-    )
+    (decision.status(), decision.reason())
 }
 
 #[cfg(test)]
@@ -150,9 +207,17 @@ mod tests {
             AccountDecision::InvalidEmail
         );
         assert_eq!(
-            next_account("NONE", Some("a@b.org")),
-            ("INVITED".into(), None)
+            next_account(AccountStatus::None, Some("a@b.org")),
+            (AccountStatus::Invited, None)
         );
-        assert_eq!(next_account("INVITED", None), ("INVITED".into(), None));
+        assert_eq!(
+            next_account(AccountStatus::Invited, None),
+            (AccountStatus::Invited, None)
+        );
+        assert_eq!(
+            next_account(AccountStatus::None, Some("nope")),
+            (AccountStatus::None, Some(NoAccountReason::InvalidEmail))
+        );
+        assert_eq!(AccountStatus::from_stored(""), AccountStatus::None);
     }
 }

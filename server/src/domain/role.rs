@@ -1,37 +1,30 @@
-use std::str::FromStr;
+use super::stored_enum::stored_enum;
 
-/// Portal roles. Integration settings (keys, later webhooks and connections) belong to the
-/// first two only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    SystemAdministrator,
-    TechnicalLead,
-    Staff,
+stored_enum! {
+    /// A portal user's role. Integration settings belong to the first two.
+    pub enum Role {
+        SystemAdministrator = "SYSTEM_ADMINISTRATOR",
+        TechnicalLead = "TECHNICAL_LEAD",
+        Staff = "STAFF",
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::SystemAdministrator => "SYSTEM_ADMINISTRATOR",
-            Role::TechnicalLead => "TECHNICAL_LEAD",
-            Role::Staff => "STAFF",
-        }
-    }
     pub fn manages_settings(self) -> bool {
         matches!(self, Role::SystemAdministrator | Role::TechnicalLead)
     }
 }
 
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_uppercase().replace('-', "_").as_str() {
-            "SYSTEM_ADMINISTRATOR" => Ok(Role::SystemAdministrator),
-            "TECHNICAL_LEAD" => Ok(Role::TechnicalLead),
-            "STAFF" => Ok(Role::Staff),
-            other => Err(format!(
-                "unknown role `{other}`; expected SYSTEM_ADMINISTRATOR, TECHNICAL_LEAD or STAFF"
-            )),
-        }
+impl Role {
+    /// A role as typed on the command line: any case, `-` for `_`.
+    pub fn from_cli(raw: &str) -> Result<Self, String> {
+        raw.to_ascii_uppercase()
+            .replace('-', "_")
+            .parse()
+            .map_err(|_| {
+                format!(
+                    "unknown role `{raw}`; expected SYSTEM_ADMINISTRATOR, TECHNICAL_LEAD or STAFF"
+                )
+            })
     }
 }

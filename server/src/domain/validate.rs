@@ -82,15 +82,21 @@ impl Email {
     }
 }
 
-/// An identifier given by an integrated party. Printable ASCII, at most 64 characters.
+/// An identifier given by an integrated party. Printable ASCII, at most
+/// `EXTERNAL_ID_MAX` characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalPatientId(String);
+
+pub const EXTERNAL_ID_MAX: usize = 64;
 
 impl ExternalPatientId {
     pub fn parse(field: &str, raw: &str) -> Result<Self, Invalid> {
         let value = raw.trim();
-        if value.is_empty() || value.len() > 64 {
-            return Err(Invalid::new(field, "must be 1 to 64 characters"));
+        if value.is_empty() || value.len() > EXTERNAL_ID_MAX {
+            return Err(Invalid::new(
+                field,
+                format!("must be 1 to {EXTERNAL_ID_MAX} characters"),
+            ));
         }
         if !value.chars().all(|c| c.is_ascii_graphic()) {
             return Err(Invalid::new(

@@ -4,21 +4,23 @@ use async_graphql::{ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::ids::{parse_id, parse_ids};
-use super::types::admin::Environment;
-use super::types::patient::Sex;
-use super::types::test::{AbnormalFlag, TestStatus};
 use crate::access::admin::CreateKey;
 use crate::access::lab_tests::{ChangeTest, CreateTest};
 use crate::access::patients::CreatePatient;
-use crate::domain::lab_result::ResultLine;
-use crate::domain::patient::PatientWrite;
+use crate::domain::environment::Environment;
+use crate::domain::lab_result::{self, AbnormalFlag, ResultLine};
+use crate::domain::lab_test::{self, TestStatus};
+use crate::domain::patient::{
+    BILLING_ACCOUNT_MAX, BORN_FROM, EMAIL_MAX, LIST_ITEM_MAX, LIST_MAX, NAME_MAX, PHONE_MAX,
+    PatientWrite, Sex, TEXT_MAX,
+};
 use crate::domain::scope::ScopeSet;
-use crate::domain::validate::{ExternalPatientId, Invalid, bounded_text};
+use crate::domain::validate::{EXTERNAL_ID_MAX, ExternalPatientId, Invalid, bounded_text};
 use crate::error::AppError;
 
-const NAME_MAX: usize = 100;
-const TEXT_MAX: usize = 500;
-const LIST_MAX: usize = 100;
+/// Longest audit-filter values: an id, a record type or an action name.
+const AUDIT_ID_MAX: usize = 64;
+const AUDIT_NAME_MAX: usize = 32;
 
 fn text(path: &str, raw: &str, max: usize) -> Result<String, Invalid> {
     bounded_text(path, raw, max)
@@ -34,13 +36,14 @@ fn list(path: &str, raw: &[String]) -> Result<Vec<String>, Invalid> {
     }
     raw.iter()
         .enumerate()
-        .map(|(i, v)| text(&format!("{path}[{i}]"), v, 200))
+        .map(|(i, v)| text(&format!("{path}[{i}]"), v, LIST_ITEM_MAX))
         .collect()
 }
 
 fn date_of_birth(path: &str, d: NaiveDate) -> Result<NaiveDate, Invalid> {
     let today = Utc::now().date_naive();
-    if d > today || d < NaiveDate::from_ymd_opt(1880, 1, 1).unwrap_or(d) {
+    let (y, m, day) = BORN_FROM;
+    if d > today || d < NaiveDate::from_ymd_opt(y, m, day).unwrap_or(d) {
         return Err(Invalid::new(
             path,
             "must be a real date of birth, not in the future",
@@ -56,7 +59,7 @@ fn email(path: &str, raw: &str) -> Result<Option<String>, Invalid> {
     if trimmed.is_empty() {
         return Ok(None);
     }
-    text(path, trimmed, 254).map(Some)
+    text(path, trimmed, EMAIL_MAX).map(Some)
 }
 
 /// A patient to create.
@@ -109,9 +112,9 @@ impl CreatePatientInput {
                 .date_of_birth
                 .map(|d| date_of_birth(&p("dateOfBirth"), d).map(Some))
                 .transpose()?,
-            sex: self.sex.map(|s| Some(s.as_str().to_owned())),
+            sex: self.sex.map(Some),
             email: self.email.map(|e| email(&p("email"), &e)).transpose()?,
-            phone: opt_text(&p("phone"), self.phone.as_ref(), 40)?.map(Some),
+            phone: opt_text(&p("phone"), self.phone.as_ref(), PHONE_MAX)?.map(Some),
             address: opt_text(&p("address"), self.address.as_ref(), TEXT_MAX)?.map(Some),
             diagnoses: self
                 .diagnoses
@@ -122,8 +125,12 @@ impl CreatePatientInput {
                 .map(|l| list(&p("medications"), &l))
                 .transpose()?,
             insurance: opt_text(&p("insurance"), self.insurance.as_ref(), TEXT_MAX)?.map(Some),
-            billing_account: opt_text(&p("billingAccount"), self.billing_account.as_ref(), 64)?
-                .map(Some),
+            billing_account: opt_text(
+                &p("billingAccount"),
+                self.billing_account.as_ref(),
+                BILLING_ACCOUNT_MAX,
+            )?
+            .map(Some),
         };
         Ok(CreatePatient {
             client_id: parse_id("input.clientId", &self.client_id)?,
@@ -189,14 +196,16 @@ impl UpdatePatientInput {
             first_name: patch(self.first_name, |v| text(&p("firstName"), &v, NAME_MAX))?,
             last_name: patch(self.last_name, |v| text(&p("lastName"), &v, NAME_MAX))?,
             date_of_birth: patch(self.date_of_birth, |d| date_of_birth(&p("dateOfBirth"), d))?,
-            sex: patch(self.sex, |s| Ok(s.as_str().to_owned()))?,
+            sex: patch(self.sex, Ok)?,
             email: patch(self.email, |e| email(&p("email"), &e))?.map(Option::flatten),
-            phone: patch(self.phone, |v| text(&p("phone"), &v, 40))?,
+            phone: patch(self.phone, |v| text(&p("phone"), &v, PHONE_MAX))?,
             address: patch(self.address, |v| text(&p("address"), &v, TEXT_MAX))?,
             diagnoses: list_patch(self.diagnoses, p("diagnoses"))?,
             medications: list_patch(self.medications, p("medications"))?,
             insurance: patch(self.insurance, |v| text(&p("insurance"), &v, TEXT_MAX))?,
-            billing_account: patch(self.billing_account, |v| text(&p("billingAccount"), &v, 64))?,
+            billing_account: patch(self.billing_account, |v| {
+                text(&p("billingAccount"), &v, BILLING_ACCOUNT_MAX)
+            })?,
         })
     }
 }
@@ -220,9 +229,13 @@ impl CreateTestInput {
     pub fn parse(self) -> Result<CreateTest, AppError> {
         Ok(CreateTest {
             patient_id: parse_id("input.patientId", &self.patient_id)?,
-            test_code: text("input.testCode", &self.test_code, 32)?,
-            test_name: text("input.testName", &self.test_name, 200)?,
-            accession_number: text("input.accessionNumber", &self.accession_number, 64)?,
+            test_code: text("input.testCode", &self.test_code, lab_test::CODE_MAX)?,
+            test_name: text("input.testName", &self.test_name, lab_test::NAME_MAX)?,
+            accession_number: text(
+                "input.accessionNumber",
+                &self.accession_number,
+                lab_test::ACCESSION_MAX,
+            )?,
             ordered_at: self.ordered_at,
         })
     }
@@ -260,10 +273,10 @@ impl UpdateTestInput {
     pub fn parse(self) -> Result<ChangeTest, AppError> {
         let results = match self.results {
             None => None,
-            Some(lines) if lines.len() > LIST_MAX => {
+            Some(lines) if lines.len() > lab_result::LINES_MAX => {
                 return Err(AppError::invalid(
                     "input.results",
-                    format!("at most {LIST_MAX} result lines"),
+                    format!("at most {} result lines", lab_result::LINES_MAX),
                 ));
             }
             Some(lines) => Some(
@@ -278,14 +291,14 @@ impl UpdateTestInput {
                             &r.value,
                             r.unit.as_deref(),
                             r.reference_range.as_deref(),
-                            r.abnormal_flag.map(|f| f.as_str()),
+                            r.abnormal_flag,
                         )
                     })
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
         Ok(ChangeTest {
-            status: self.status.map(Into::into),
+            status: self.status,
             results,
             collected_at: self.collected_at,
         })
@@ -330,7 +343,7 @@ impl CreateApiKeyInput {
                 .location_ids
                 .map(|ids| parse_ids("input.locationIds", &ids))
                 .transpose()?,
-            environment: self.environment.into(),
+            environment: self.environment,
             expires_at: self.expires_at,
         })
     }
@@ -367,7 +380,7 @@ impl PatientFilterInput {
             external_patient_id: opt_text(
                 "filter.externalPatientId",
                 self.external_patient_id.as_ref(),
-                64,
+                EXTERNAL_ID_MAX,
             )?,
             name: opt_text("filter.name", self.name.as_ref(), NAME_MAX)?,
             created_from: self.created_from,
@@ -410,15 +423,11 @@ impl TestFilterInput {
                 .patient_id
                 .map(|id| parse_id("filter.patientId", &id))
                 .transpose()?,
-            status: self.status.map(|s| {
-                crate::domain::test_status::TestStatus::from(s)
-                    .as_str()
-                    .to_owned()
-            }),
+            status: self.status,
             accession_number: opt_text(
                 "filter.accessionNumber",
                 self.accession_number.as_ref(),
-                64,
+                lab_test::ACCESSION_MAX,
             )?,
             ordered_from: self.ordered_from,
             ordered_to: self.ordered_to,
@@ -442,9 +451,13 @@ pub struct AuditFilterInput {
 impl AuditFilterInput {
     pub fn parse(self) -> Result<crate::store::audit::AuditFilter, AppError> {
         Ok(crate::store::audit::AuditFilter {
-            actor_id: opt_text("filter.actorId", self.actor_id.as_ref(), 64)?,
-            record_type: opt_text("filter.recordType", self.record_type.as_ref(), 32)?,
-            action: opt_text("filter.action", self.action.as_ref(), 32)?,
+            actor_id: opt_text("filter.actorId", self.actor_id.as_ref(), AUDIT_ID_MAX)?,
+            record_type: opt_text(
+                "filter.recordType",
+                self.record_type.as_ref(),
+                AUDIT_NAME_MAX,
+            )?,
+            action: opt_text("filter.action", self.action.as_ref(), AUDIT_NAME_MAX)?,
             record_id: self
                 .record_id
                 .map(|id| parse_id("filter.recordId", &id).map(|u| u.to_string()))

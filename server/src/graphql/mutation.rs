@@ -6,11 +6,10 @@ use super::inputs::{
     CreateApiKeyInput, CreatePatientInput, CreateTestInput, UpdatePatientInput, UpdateTestInput,
 };
 use super::types::admin::IntegrationSettings;
-use super::types::admin::{
-    AdminUser, ApiKey, ApiKeySecretPayload, Client, Environment, Location, LoginPayload,
-};
+use super::types::admin::{AdminUser, ApiKey, ApiKeySecretPayload, Client, Location, LoginPayload};
 use super::types::patient::{CreatePatientPayload, Patient, PatientAccount, UpdatePatientPayload};
 use super::types::test::Test;
+use crate::domain::environment::Environment;
 use crate::domain::scope::Scope;
 use crate::domain::validate::bounded_text;
 use crate::error::AppError;
@@ -237,7 +236,7 @@ impl AdminMutation {
         let client = ctx
             .access()?
             .admin()
-            .create_client(&name, environment.into())
+            .create_client(&name, environment)
             .await?;
         Ok(Some(client.into()))
     }

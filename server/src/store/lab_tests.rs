@@ -10,6 +10,7 @@ use super::columns::{Columns, Listed, Projected};
 use super::page::{Page, PageRequest, fetch_page};
 use super::scope::condition;
 use super::{bulk, list_fetch};
+use crate::domain::lab_test::TestStatus;
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
@@ -26,7 +27,7 @@ pub struct TestFilter {
     pub client_id: Option<Uuid>,
     pub location_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,
-    pub status: Option<String>,
+    pub status: Option<TestStatus>,
     pub accession_number: Option<String>,
     pub ordered_from: Option<DateTime<Utc>>,
     pub ordered_to: Option<DateTime<Utc>>,
@@ -45,7 +46,7 @@ pub struct NewTest {
 
 #[derive(Clone, Debug, Default)]
 pub struct TestPatch {
-    pub status: Option<String>,
+    pub status: Option<TestStatus>,
     pub results: Option<String>,
     pub collected_at: Option<DateTime<Utc>>,
     pub resulted_at: Option<DateTime<Utc>>,
@@ -153,7 +154,7 @@ fn row(id: Uuid, new: NewTest, now: DateTime<Utc>) -> lab_test::ActiveModel {
         test_code: Set(new.test_code),
         test_name: Set(new.test_name),
         accession_number: Set(new.accession_number),
-        status: Set("ORDERED".into()),
+        status: Set(TestStatus::Ordered.as_str().to_owned()),
         results: Set("[]".into()),
         ordered_at: Set(new.ordered_at),
         collected_at: Set(None),
@@ -172,7 +173,7 @@ pub async fn update(
 ) -> AppResult<lab_test::Model> {
     let mut model: lab_test::ActiveModel = current.into();
     if let Some(status) = patch.status {
-        model.status = Set(status);
+        model.status = Set(status.as_str().to_owned());
     }
     if let Some(results) = patch.results {
         model.results = Set(results);

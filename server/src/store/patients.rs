@@ -11,7 +11,7 @@ use super::columns::{Columns, Listed, Projected};
 use super::page::{Page, PageRequest, fetch_page};
 use super::scope::condition;
 use super::{bulk, list_fetch};
-use crate::domain::patient::PatientWrite;
+use crate::domain::patient::{Account, AccountStatus, NoAccountReason, PatientWrite, Sex};
 use crate::domain::row_scope::RowScope;
 use crate::error::AppResult;
 
@@ -43,7 +43,7 @@ pub struct NewPatient {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
-    pub sex: Option<String>,
+    pub sex: Option<Sex>,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub address: Option<String>,
@@ -51,8 +51,8 @@ pub struct NewPatient {
     pub medications: Vec<String>,
     pub insurance: Option<String>,
     pub billing_account: Option<String>,
-    pub account_status: String,
-    pub account_reason: Option<String>,
+    pub account_status: AccountStatus,
+    pub account_reason: Option<NoAccountReason>,
 }
 
 fn filtered(scope: &RowScope, filter: &PatientFilter) -> Condition {
@@ -188,7 +188,7 @@ fn row(id: Uuid, new: NewPatient, now: DateTime<Utc>) -> patient::ActiveModel {
         first_name: Set(new.first_name),
         last_name: Set(new.last_name),
         date_of_birth: Set(new.date_of_birth),
-        sex: Set(new.sex),
+        sex: Set(new.sex.map(|s| s.as_str().to_owned())),
         email: Set(new.email),
         phone: Set(new.phone),
         address: Set(new.address),
@@ -196,8 +196,8 @@ fn row(id: Uuid, new: NewPatient, now: DateTime<Utc>) -> patient::ActiveModel {
         medications: Set(json_list(&new.medications)),
         insurance: Set(new.insurance),
         billing_account: Set(new.billing_account),
-        account_status: Set(new.account_status),
-        account_reason: Set(new.account_reason),
+        account_status: Set(new.account_status.as_str().to_owned()),
+        account_reason: Set(new.account_reason.map(|r| r.as_str().to_owned())),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -208,7 +208,7 @@ pub async fn update(
     db: &impl ConnectionTrait,
     current: patient::Model,
     patch: PatientWrite,
-    account: (String, Option<String>),
+    account: Account,
 ) -> AppResult<patient::Model> {
     let mut model: patient::ActiveModel = current.into();
     macro_rules! apply {
@@ -221,21 +221,23 @@ pub async fn update(
         first_name,
         last_name,
         date_of_birth,
-        sex,
         email,
         phone,
         address,
         insurance,
         billing_account
     );
+    if let Some(sex) = patch.sex {
+        model.sex = Set(sex.map(|s| s.as_str().to_owned()));
+    }
     if let Some(list) = patch.diagnoses {
         model.diagnoses = Set(json_list(&list));
     }
     if let Some(list) = patch.medications {
         model.medications = Set(json_list(&list));
     }
-    model.account_status = Set(account.0);
-    model.account_reason = Set(account.1);
+    model.account_status = Set(account.0.as_str().to_owned());
+    model.account_reason = Set(account.1.map(|r| r.as_str().to_owned()));
     model.updated_at = Set(Utc::now());
     Ok(model.update(db).await?)
 }

@@ -5,53 +5,11 @@ use uuid::Uuid;
 
 use super::page::PageInfo;
 use crate::access::Principal;
+use crate::domain::environment::Environment;
+use crate::domain::role::Role;
 use crate::graphql::ContextExt;
 use crate::graphql::ids::{cursor, to_id};
 use crate::store::page::Page;
-
-/// Sandbox and production are separate: keys, clients and data never mix.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    /// Test data and `sb_test_` keys; never mixed with production.
-    Sandbox,
-    Production,
-}
-
-impl From<Environment> for crate::domain::environment::Environment {
-    fn from(e: Environment) -> Self {
-        match e {
-            Environment::Sandbox => Self::Sandbox,
-            Environment::Production => Self::Production,
-        }
-    }
-}
-
-fn env(raw: &str) -> Environment {
-    if raw == "PRODUCTION" {
-        Environment::Production
-    } else {
-        Environment::Sandbox
-    }
-}
-
-/// A portal user's role. Integration settings belong to the first two.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    SystemAdministrator,
-    TechnicalLead,
-    Staff,
-}
-
-impl From<crate::domain::role::Role> for Role {
-    fn from(r: crate::domain::role::Role) -> Self {
-        use crate::domain::role::Role as R;
-        match r {
-            R::SystemAdministrator => Role::SystemAdministrator,
-            R::TechnicalLead => Role::TechnicalLead,
-            R::Staff => Role::Staff,
-        }
-    }
-}
 
 /// Whether a key is accepted now.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +56,7 @@ impl ApiKey {
         uuid_list(&self.0.location_ids)
     }
     async fn environment(&self) -> Option<Environment> {
-        Some(env(&self.0.environment))
+        Some(Environment::from_stored(&self.0.environment))
     }
     async fn status(&self) -> Option<ApiKeyStatus> {
         let now = Utc::now();
@@ -148,11 +106,7 @@ pub struct AdminUser {
 
 impl AdminUser {
     pub fn from_model(m: &admin_user::Model) -> Self {
-        let role = m
-            .role
-            .parse::<crate::domain::role::Role>()
-            .map(Role::from)
-            .unwrap_or(Role::Staff);
+        let role = m.role.parse::<Role>().unwrap_or(Role::Staff);
         AdminUser {
             id: to_id(m.id),
             email: m.email.clone(),
@@ -187,7 +141,7 @@ impl Viewer {
         Some(self.0.label().to_owned())
     }
     async fn role(&self) -> Option<Role> {
-        self.0.role().map(Role::from)
+        self.0.role()
     }
     async fn scopes(&self) -> Option<Vec<String>> {
         Some(self.0.grant.scopes.names())
@@ -209,7 +163,7 @@ impl Viewer {
             .map(|ids| ids.iter().copied().map(to_id).collect())
     }
     async fn environment(&self) -> Option<Environment> {
-        self.0.grant.rows.environment.map(|e| env(e.as_str()))
+        self.0.grant.rows.environment
     }
 }
 
@@ -315,7 +269,7 @@ impl From<client::Model> for Client {
         Client {
             uuid: m.id,
             name: m.name,
-            environment: env(&m.environment),
+            environment: Environment::from_stored(&m.environment),
         }
     }
 }

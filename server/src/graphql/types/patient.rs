@@ -1,4 +1,4 @@
-use async_graphql::{ComplexObject, Enum, ID, SimpleObject};
+use async_graphql::{ComplexObject, ID, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::patient::{Entity, Model};
 
@@ -10,7 +10,7 @@ use crate::access::Disclosure;
 use crate::access::rules::{
     BILLING, CLINICAL, CONTACT, DEMOGRAPHICS, PATIENT_ID, PATIENT_TESTS, s,
 };
-use crate::domain::patient::AccountDecision;
+use crate::domain::patient::{AccountDecision, AccountStatus, NoAccountReason, Sex};
 use crate::domain::scope::Scope::PatientsRead;
 use crate::graphql::ids::{cursor, to_id};
 use crate::graphql::loaders::Loaders;
@@ -22,80 +22,12 @@ use crate::store::patients::parse_list;
 /// list's query reads.
 pub struct Patient(pub Projected<Entity>);
 
-/// Administrative sex.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum Sex {
-    Female,
-    Male,
-    Other,
-    Unknown,
-}
-
-impl Sex {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sex::Female => "FEMALE",
-            Sex::Male => "MALE",
-            Sex::Other => "OTHER",
-            Sex::Unknown => "UNKNOWN",
-        }
-    }
-    fn parse(raw: &str) -> Option<Sex> {
-        match raw {
-            "FEMALE" => Some(Sex::Female),
-            "MALE" => Some(Sex::Male),
-            "OTHER" => Some(Sex::Other),
-            "UNKNOWN" => Some(Sex::Unknown),
-            _ => None,
-        }
-    }
-}
-
-/// Whether the patient can log in to see results.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum AccountStatus {
-    /// Invited by email; not yet activated.
-    Invited,
-    /// Active account.
-    Active,
-    /// No account (see `accountReason`).
-    None,
-}
-
-/// Why a patient has no account.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum NoAccountReason {
-    NoEmail,
-    InvalidEmail,
-}
-
 plain_enums!(Sex, AccountStatus, NoAccountReason);
-
-fn status(raw: &str) -> AccountStatus {
-    match raw {
-        "INVITED" => AccountStatus::Invited,
-        "ACTIVE" => AccountStatus::Active,
-        _ => AccountStatus::None,
-    }
-}
-
-fn reason(raw: Option<&str>) -> Option<NoAccountReason> {
-    match raw {
-        Some("NO_EMAIL") => Some(NoAccountReason::NoEmail),
-        Some("INVALID_EMAIL") => Some(NoAccountReason::InvalidEmail),
-        _ => None,
-    }
-}
 
 impl Patient {
     pub fn whole(model: Model) -> Self {
         Patient(Projected::whole(model))
     }
-}
-
-/// Whether a stored account status means the patient has an account.
-fn has_account(status: &str) -> bool {
-    status != "NONE"
 }
 
 record_object! {
@@ -117,12 +49,12 @@ record_object! {
             [updated_at] plain => Some(*updated_at);
         /// Whether the patient has (or has been invited to) a patient account.
         "hasAccount" has_account: Option<bool>, s(PatientsRead), Disclosure::Data,
-            [account_status] plain => Some(has_account(account_status));
+            [account_status] plain => Some(AccountStatus::from_stored(account_status).has_account());
         "accountStatus" account_status: Option<AccountStatus>, s(PatientsRead), Disclosure::Data,
-            [account_status] plain => Some(status(account_status));
+            [account_status] plain => Some(AccountStatus::from_stored(account_status));
         /// Why the patient has no account; null when they have one.
         "accountReason" account_reason: Option<NoAccountReason>, s(PatientsRead), Disclosure::Data,
-            [account_reason] plain => reason(account_reason.as_deref());
+            [account_reason] plain => account_reason.as_deref().and_then(|r| r.parse::<NoAccountReason>().ok());
         "firstName" first_name: Option<&str>, DEMOGRAPHICS, Disclosure::Data,
             [first_name] plain => first_name.as_deref();
         "lastName" last_name: Option<&str>, DEMOGRAPHICS, Disclosure::Data,
@@ -130,7 +62,7 @@ record_object! {
         "dateOfBirth" date_of_birth: Option<NaiveDate>, DEMOGRAPHICS, Disclosure::Data,
             [date_of_birth] plain => *date_of_birth;
         "sex" sex: Option<Sex>, DEMOGRAPHICS, Disclosure::Data,
-            [sex] plain => sex.as_deref().and_then(Sex::parse);
+            [sex] plain => sex.as_deref().and_then(|s| s.parse::<Sex>().ok());
         "email" email: Option<&str>, CONTACT, Disclosure::Data, [email] plain => email.as_deref();
         "phone" phone: Option<&str>, CONTACT, Disclosure::Data, [phone] plain => phone.as_deref();
         "address" address: Option<&str>, CONTACT, Disclosure::Data,
@@ -173,14 +105,14 @@ pub struct PatientAccount {
 
 impl PatientAccount {
     pub fn of(model: &Model, decision: AccountDecision) -> Self {
-        let st = status(&model.account_status);
+        let status = AccountStatus::from_stored(&model.account_status);
         PatientAccount {
-            has_account: st != AccountStatus::None,
-            status: st,
-            reason: if st == AccountStatus::None {
-                reason(decision.reason())
-            } else {
+            has_account: status.has_account(),
+            status,
+            reason: if status.has_account() {
                 None
+            } else {
+                decision.reason()
             },
         }
     }

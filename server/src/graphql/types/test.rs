@@ -1,4 +1,4 @@
-use async_graphql::{ComplexObject, Enum, ID, SimpleObject};
+use async_graphql::{ComplexObject, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::lab_test::{Entity, Model};
 
@@ -8,83 +8,13 @@ use super::plain::Plain;
 use super::record::{plain_enums, record_object};
 use crate::access::Disclosure;
 use crate::access::rules::{TEST_ID, s};
-use crate::domain::lab_result::ResultLine;
+use crate::domain::lab_result::{AbnormalFlag, ResultLine};
+use crate::domain::lab_test::TestStatus;
 use crate::domain::scope::Scope::{PatientsRead, TestsRead};
-use crate::domain::test_status::TestStatus as Status;
 use crate::graphql::ids::{cursor, to_id};
 use crate::graphql::loaders::Loaders;
 use crate::store::columns::Projected;
 use crate::store::page::Page;
-
-/// Lifecycle of a test: ORDERED → COLLECTED → IN_PROGRESS → RESULTED, or CANCELLED.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum TestStatus {
-    Ordered,
-    Collected,
-    InProgress,
-    Resulted,
-    Cancelled,
-}
-
-impl From<TestStatus> for Status {
-    fn from(s: TestStatus) -> Self {
-        match s {
-            TestStatus::Ordered => Status::Ordered,
-            TestStatus::Collected => Status::Collected,
-            TestStatus::InProgress => Status::InProgress,
-            TestStatus::Resulted => Status::Resulted,
-            TestStatus::Cancelled => Status::Cancelled,
-        }
-    }
-}
-
-impl From<Status> for TestStatus {
-    fn from(s: Status) -> Self {
-        match s {
-            Status::Ordered => TestStatus::Ordered,
-            Status::Collected => TestStatus::Collected,
-            Status::InProgress => TestStatus::InProgress,
-            Status::Resulted => TestStatus::Resulted,
-            Status::Cancelled => TestStatus::Cancelled,
-        }
-    }
-}
-
-/// How a result compares with its reference range.
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum AbnormalFlag {
-    Normal,
-    Low,
-    High,
-    CriticalLow,
-    CriticalHigh,
-    Abnormal,
-}
-
-impl AbnormalFlag {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AbnormalFlag::Normal => "NORMAL",
-            AbnormalFlag::Low => "LOW",
-            AbnormalFlag::High => "HIGH",
-            AbnormalFlag::CriticalLow => "CRITICAL_LOW",
-            AbnormalFlag::CriticalHigh => "CRITICAL_HIGH",
-            AbnormalFlag::Abnormal => "ABNORMAL",
-        }
-    }
-    fn parse(raw: &str) -> Option<Self> {
-        [
-            AbnormalFlag::Normal,
-            AbnormalFlag::Low,
-            AbnormalFlag::High,
-            AbnormalFlag::CriticalLow,
-            AbnormalFlag::CriticalHigh,
-            AbnormalFlag::Abnormal,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == raw)
-    }
-}
 
 /// One analyte of a test's result.
 #[derive(SimpleObject)]
@@ -106,7 +36,7 @@ impl From<ResultLine> for TestResult {
             value: r.value,
             unit: r.unit,
             reference_range: r.reference_range,
-            abnormal_flag: r.abnormal_flag.as_deref().and_then(AbnormalFlag::parse),
+            abnormal_flag: r.abnormal_flag,
         }
     }
 }
@@ -142,7 +72,7 @@ record_object! {
         "accessionNumber" accession_number: Option<&str>, s(TestsRead), Disclosure::None,
             [accession_number] plain => Some(accession_number.as_str());
         "status" status: Option<TestStatus>, s(TestsRead), Disclosure::None,
-            [status] plain => status.parse::<Status>().ok().map(TestStatus::from);
+            [status] plain => status.parse::<TestStatus>().ok();
         "results" results: Option<Vec<TestResult>>, s(TestsRead), Disclosure::None,
             [results] resolve => {
                 let lines: Vec<ResultLine> = serde_json::from_str(results).unwrap_or_default();

@@ -1,26 +1,24 @@
-use std::str::FromStr;
+//! Rules about lab tests (orders) that do not depend on storage.
 
-/// The lifecycle of a lab test. `RESULTED` and `CANCELLED` are final.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TestStatus {
-    Ordered,
-    Collected,
-    InProgress,
-    Resulted,
-    Cancelled,
+use super::stored_enum::stored_enum;
+
+/// Longest test code, test name and accession number of an order.
+pub const CODE_MAX: usize = 32;
+pub const NAME_MAX: usize = 200;
+pub const ACCESSION_MAX: usize = 64;
+
+stored_enum! {
+    /// Lifecycle of a test: ORDERED → COLLECTED → IN_PROGRESS → RESULTED, or CANCELLED.
+    pub enum TestStatus {
+        Ordered = "ORDERED",
+        Collected = "COLLECTED",
+        InProgress = "IN_PROGRESS",
+        Resulted = "RESULTED",
+        Cancelled = "CANCELLED",
+    }
 }
 
 impl TestStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TestStatus::Ordered => "ORDERED",
-            TestStatus::Collected => "COLLECTED",
-            TestStatus::InProgress => "IN_PROGRESS",
-            TestStatus::Resulted => "RESULTED",
-            TestStatus::Cancelled => "CANCELLED",
-        }
-    }
-
     /// A final test's status, timestamps and results are never changed again.
     pub fn is_final(self) -> bool {
         matches!(self, TestStatus::Resulted | TestStatus::Cancelled)
@@ -41,20 +39,6 @@ impl TestStatus {
             (Collected, InProgress | Resulted) => true,
             (InProgress, Resulted) => true,
             _ => false,
-        }
-    }
-}
-
-impl FromStr for TestStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "ORDERED" => Ok(TestStatus::Ordered),
-            "COLLECTED" => Ok(TestStatus::Collected),
-            "IN_PROGRESS" => Ok(TestStatus::InProgress),
-            "RESULTED" => Ok(TestStatus::Resulted),
-            "CANCELLED" => Ok(TestStatus::Cancelled),
-            other => Err(format!("unknown test status `{other}`")),
         }
     }
 }
