@@ -1,15 +1,13 @@
 //! Helpers of the black-box tests: a real server on port 0 over a fresh database (a SQLite
 //! file, or a new PostgreSQL database when `SWITCHBOARD_TEST_DB=postgres`), driven over HTTP.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use switchboard::config::{
-    AuditSettings, AuthSettings, DatabaseSettings, ServerSettings, Settings,
-};
+use switchboard::config::Settings;
 use switchboard::domain::role::Role;
 use switchboard::domain::scope::Scope;
 use switchboard::startup::{Application, StopHandle};
@@ -113,38 +111,39 @@ impl Drop for TestDb {
 /// (the `auditEvents` query), at shutdown, or in the tests that lower it on purpose.
 pub const DEFAULT_FLUSH_MS: u64 = 60_000;
 
-pub fn settings_with(db_url: &str, flush_interval_ms: u64) -> Settings {
-    settings_full(db_url, flush_interval_ms, PathBuf::from("portal/dist"))
+/// The server's settings for a test: the defaults (`Settings::defaults`), with what a test
+/// needs changed, so that a new setting needs nothing here.
+fn test_settings(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) -> Settings {
+    let mut s = Settings::defaults().expect("the default settings");
+    s.server.port = 0;
+    s.server.portal_dir = portal_dir;
+    // The tests run from tests/; the assets are installed at the workspace root.
+    s.server.graphiql_assets_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tools/graphiql/node_modules");
+    s.server.workers = Some(2);
+    s.database.url = Some(SecretString::from(db_url.to_owned()));
+    // SQLite: the default, so the tests run with the pool users get. PostgreSQL: fewer than
+    // its default, as every test's server shares one database server.
+    s.database.max_connections = db_url.starts_with("postgres").then_some(8);
+    s.auth.session_ttl_minutes = 60;
+    s.audit.flush_interval_ms = flush_interval_ms;
+    s
 }
 
-pub fn settings_full(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) -> Settings {
-    Settings {
-        server: ServerSettings {
-            host: "127.0.0.1".into(),
-            port: 0,
-            portal_dir,
-            // The tests run from tests/; the assets are installed at the workspace root.
-            graphiql_assets_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../tools/graphiql/node_modules"),
-            max_body_bytes: 1_048_576,
-            workers: Some(2),
-        },
-        database: DatabaseSettings {
-            url: Some(SecretString::from(db_url.to_owned())),
-            url_file: None,
-            data_dir: PathBuf::from("data"),
-            // SQLite: the default, so the tests run with the pool users get. PostgreSQL:
-            // fewer than its default, as every test's server shares one database server.
-            max_connections: db_url.starts_with("postgres").then_some(8),
-        },
-        auth: AuthSettings {
-            session_ttl_minutes: 60,
-            login_failures_per_account: 5,
-            login_failures_per_address: 20,
-            login_lockout_seconds: 30,
-        },
-        audit: AuditSettings { flush_interval_ms },
+/// `TEST_LOG=1` shows the server's log (`RUST_LOG` sets the level) in a failing test's output.
+fn init_test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
     }
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
 }
 
 /// Fixture ids: two sandbox clients (A with two locations, B with one) and a production
@@ -167,14 +166,14 @@ pub struct TestApp {
     pub fx: Fixture,
     stop: StopHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    db: TestDb,
-    flush_ms: u64,
-    portal_dir: PathBuf,
+    /// Kept for its `Drop`, which removes the database after the test.
+    _db: TestDb,
+    settings: Settings,
     store: switchboard::store::Store,
 }
 
-async fn start(db_url: &str, flush_ms: u64, portal: &Path) -> (String, StopHandle, Application) {
-    let app = Application::build(settings_full(db_url, flush_ms, portal.to_path_buf()))
+async fn start(settings: &Settings) -> (String, StopHandle, Application) {
+    let app = Application::build(settings.clone())
         .await
         .expect("building the application");
     let base = format!("http://{}", app.addr());
@@ -182,71 +181,93 @@ async fn start(db_url: &str, flush_ms: u64, portal: &Path) -> (String, StopHandl
     (base, stop, app)
 }
 
+/// A test server with the first admin, logged in, and the fixture's clients and locations.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(DEFAULT_FLUSH_MS).await
+    TestApp::builder().spawn().await
 }
 
-pub async fn spawn_app_with(flush_ms: u64) -> TestApp {
-    spawn_app_full(flush_ms, PathBuf::from("portal/dist")).await
+/// How a test's server differs from the usual one.
+pub struct TestAppBuilder {
+    flush_ms: u64,
+    portal_dir: PathBuf,
 }
 
-/// A server that serves the portal from `portal_dir`.
-pub async fn spawn_app_serving(portal_dir: PathBuf) -> TestApp {
-    spawn_app_full(DEFAULT_FLUSH_MS, portal_dir).await
+impl TestApp {
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder {
+            flush_ms: DEFAULT_FLUSH_MS,
+            portal_dir: PathBuf::from("portal/dist"),
+        }
+    }
 }
 
-pub async fn spawn_app_full(flush_ms: u64, portal_dir: PathBuf) -> TestApp {
-    let db = TestDb::new().await;
-    let (base, stop, app) = start(&db.url, flush_ms, &portal_dir).await;
-    switchboard::seed::create_admin(
-        app.store(),
-        ADMIN_EMAIL,
-        Role::SystemAdministrator,
-        ADMIN_PASSWORD.into(),
-    )
-    .await
-    .map_err(|e| e.message())
-    .expect("creating the first admin");
-    let store = app.store().clone();
-    let task = tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("http client");
-    let mut test_app = TestApp {
-        base,
-        http,
-        admin_token: String::new(),
-        fx: Fixture {
-            client_a: String::new(),
-            loc_a1: String::new(),
-            loc_a2: String::new(),
-            client_b: String::new(),
-            loc_b1: String::new(),
-            client_p: String::new(),
-            loc_p1: String::new(),
-        },
-        stop,
-        task: Some(task),
-        db,
-        flush_ms,
-        portal_dir,
-        store,
-    };
-    test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let client_a = test_app.create_client("Client A", "SANDBOX").await;
-    let client_b = test_app.create_client("Client B", "SANDBOX").await;
-    let client_p = test_app.create_client("Client P", "PRODUCTION").await;
-    test_app.fx = Fixture {
-        loc_a1: test_app.create_location(&client_a, "A1").await,
-        loc_a2: test_app.create_location(&client_a, "A2").await,
-        loc_b1: test_app.create_location(&client_b, "B1").await,
-        loc_p1: test_app.create_location(&client_p, "P1").await,
-        client_a,
-        client_b,
-        client_p,
-    };
-    test_app
+impl TestAppBuilder {
+    /// How long read-audit events wait before they are written.
+    pub fn flush_ms(mut self, ms: u64) -> Self {
+        self.flush_ms = ms;
+        self
+    }
+
+    /// Where the server finds the built portal.
+    pub fn portal_dir(mut self, dir: PathBuf) -> Self {
+        self.portal_dir = dir;
+        self
+    }
+
+    pub async fn spawn(self) -> TestApp {
+        init_test_log();
+        let db = TestDb::new().await;
+        let settings = test_settings(&db.url, self.flush_ms, self.portal_dir);
+        let (base, stop, app) = start(&settings).await;
+        switchboard::seed::create_admin(
+            app.store(),
+            ADMIN_EMAIL,
+            Role::SystemAdministrator,
+            ADMIN_PASSWORD.into(),
+        )
+        .await
+        .map_err(|e| e.message())
+        .expect("creating the first admin");
+        let store = app.store().clone();
+        let task = tokio::spawn(app.run_until_stopped());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        let mut test_app = TestApp {
+            base,
+            http,
+            admin_token: String::new(),
+            fx: Fixture {
+                client_a: String::new(),
+                loc_a1: String::new(),
+                loc_a2: String::new(),
+                client_b: String::new(),
+                loc_b1: String::new(),
+                client_p: String::new(),
+                loc_p1: String::new(),
+            },
+            stop,
+            task: Some(task),
+            _db: db,
+            settings,
+            store,
+        };
+        test_app.admin_token = test_app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let client_a = test_app.create_client("Client A", "SANDBOX").await;
+        let client_b = test_app.create_client("Client B", "SANDBOX").await;
+        let client_p = test_app.create_client("Client P", "PRODUCTION").await;
+        test_app.fx = Fixture {
+            loc_a1: test_app.create_location(&client_a, "A1").await,
+            loc_a2: test_app.create_location(&client_a, "A2").await,
+            loc_b1: test_app.create_location(&client_b, "B1").await,
+            loc_p1: test_app.create_location(&client_p, "P1").await,
+            client_a,
+            client_b,
+            client_p,
+        };
+        test_app
+    }
 }
 
 /// `data` of a response, panicking with the whole response if it has errors.
@@ -451,7 +472,7 @@ impl TestApp {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        let (base, stop, app) = start(&self.db.url, self.flush_ms, &self.portal_dir).await;
+        let (base, stop, app) = start(&self.settings).await;
         self.base = base;
         self.stop = stop;
         self.store = app.store().clone();

@@ -58,19 +58,19 @@ pub struct AuditSettings {
 }
 
 impl Settings {
+    /// Every setting at its default, with no file or environment read: what an embedded use
+    /// (the tests) starts from and changes what it must, so that a new setting needs no
+    /// change there.
+    pub fn defaults() -> anyhow::Result<Self> {
+        defaults()?
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .context("a default setting has an invalid value")
+    }
+
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut builder = config::Config::builder()
-            .set_default("server.host", "127.0.0.1")?
-            .set_default("server.port", 8080)?
-            .set_default("server.portal_dir", "portal/dist")?
-            .set_default("server.graphiql_assets_dir", "tools/graphiql/node_modules")?
-            .set_default("server.max_body_bytes", 1_048_576)?
-            .set_default("database.data_dir", "data")?
-            .set_default("auth.session_ttl_minutes", 480)?
-            .set_default("auth.login_failures_per_account", 5)?
-            .set_default("auth.login_failures_per_address", 20)?
-            .set_default("auth.login_lockout_seconds", 30)?
-            .set_default("audit.flush_interval_ms", 500)?;
+        let mut builder = defaults()?;
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));
         } else {
@@ -120,4 +120,20 @@ impl Settings {
             }
         }
     }
+}
+
+/// The defaults of every setting that has one.
+fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultState>> {
+    Ok(config::Config::builder()
+        .set_default("server.host", "127.0.0.1")?
+        .set_default("server.port", 8080)?
+        .set_default("server.portal_dir", "portal/dist")?
+        .set_default("server.graphiql_assets_dir", "tools/graphiql/node_modules")?
+        .set_default("server.max_body_bytes", 1_048_576)?
+        .set_default("database.data_dir", "data")?
+        .set_default("auth.session_ttl_minutes", 480)?
+        .set_default("auth.login_failures_per_account", 5)?
+        .set_default("auth.login_failures_per_address", 20)?
+        .set_default("auth.login_lockout_seconds", 30)?
+        .set_default("audit.flush_interval_ms", 500)?)
 }

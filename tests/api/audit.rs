@@ -1,5 +1,5 @@
 use serde_json::json;
-use switchboard_tests::{codes, spawn_app, spawn_app_with};
+use switchboard_tests::{TestApp, codes, spawn_app};
 
 #[tokio::test]
 async fn reads_and_writes_of_patient_data_are_audited_with_the_fields_disclosed() {
@@ -97,7 +97,7 @@ async fn pending_read_events_are_written_at_shutdown() {
 async fn read_events_are_written_within_a_second() {
     // The default interval is 500 ms; a shorter one leaves the bound below room for a loaded
     // machine while still proving the timer path (no explicit flush happens here).
-    let app = switchboard_tests::spawn_app_with(300).await;
+    let app = TestApp::builder().flush_ms(300).spawn().await;
     let key = app.full_key().await;
     let id = app
         .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
@@ -146,7 +146,7 @@ async fn the_audit_trail_cannot_be_changed_or_deleted() {
 /// holds the same lock.
 #[tokio::test]
 async fn audited_reads_beside_updates_fail_nothing() {
-    let app = spawn_app_with(5).await;
+    let app = TestApp::builder().flush_ms(5).spawn().await;
     let key = app.full_key().await;
     let mut ids = Vec::new();
     for i in 0..8 {

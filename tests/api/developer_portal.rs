@@ -1,7 +1,7 @@
 //! The developer-documentation toggle: GraphiQL and schema introspection.
 
 use serde_json::json;
-use switchboard_tests::{TestApp, codes, data, spawn_app, spawn_app_serving};
+use switchboard_tests::{TestApp, codes, data, spawn_app};
 
 const INTROSPECT: &str = "{ __schema { queryType { name } } }";
 
@@ -159,7 +159,7 @@ async fn the_portal_is_served_with_client_routes_falling_back_to_index() {
     )
     .unwrap();
     std::fs::write(dir.join("portal_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let app = spawn_app_serving(dir.clone()).await;
+    let app = TestApp::builder().portal_dir(dir.clone()).spawn().await;
     for path in ["/", "/settings/api-console", "/login"] {
         let resp = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");

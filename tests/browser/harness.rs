@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
-use switchboard_tests::{TestApp, spawn_app_serving};
+use switchboard_tests::TestApp;
 use thirtyfour::prelude::*;
 
 pub type Res = Result<(), Box<dyn std::error::Error>>;
@@ -32,7 +32,7 @@ pub async fn portal_app() -> TestApp {
         dist.join("index.html").is_file(),
         "the portal is not built: run scripts/build-portal.sh"
     );
-    spawn_app_serving(dist).await
+    TestApp::builder().portal_dir(dist).spawn().await
 }
 
 const TIMEOUT: Duration = Duration::from_secs(15);
