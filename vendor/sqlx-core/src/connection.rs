@@ -245,8 +245,13 @@ pub trait ConnectOptions: 'static + Send + Sync + FromStr<Err = Error> + Debug +
     /// Additional settings are driver-specific. Refer to the source of a given implementation
     /// to see which options are preserved in the URL.
     ///
-    /// Each driver implements this (upstream gives it a default that panics).
-    fn to_url_lossy(&self) -> Url;
+    /// ### Panics
+    /// This defaults to `unimplemented!()`.
+    ///
+    /// Individual drivers should override this to implement the intended behavior.
+    fn to_url_lossy(&self) -> Url {
+        unimplemented!()
+    }
 
     /// Establish a new database connection with the options specified by `self`.
     fn connect(&self) -> impl Future<Output = Result<Self::Connection, Error>> + Send + '_

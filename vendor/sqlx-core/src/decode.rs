@@ -23,13 +23,18 @@ use crate::value::ValueRef;
 /// ```rust
 /// # use sqlx_core::database::{Database};
 /// # use sqlx_core::decode::Decode;
+/// # use sqlx_core::types::Type;
 /// # use std::error::Error;
 /// #
 /// struct MyType;
 ///
+/// # impl<DB: Database> Type<DB> for MyType {
+/// # fn type_info() -> DB::TypeInfo { todo!() }
+/// # }
+/// #
 /// # impl std::str::FromStr for MyType {
 /// # type Err = sqlx_core::error::Error;
-/// # fn from_str(_: &str) -> Result<Self, Self::Err> { Ok(MyType) }
+/// # fn from_str(s: &str) -> Result<Self, Self::Err> { todo!() }
 /// # }
 /// #
 /// // DB is the database driver

@@ -546,7 +546,8 @@ where
 ///
 /// Your first instinct might be to do something like this:
 /// ```rust,no_run
-/// # async fn example(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
+/// # async fn example() -> sqlx::Result<()> {
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// // Imagine this is input from the user, e.g. a search form on a website.
 /// let user_input = "possibly untrustworthy input!";
 ///
@@ -605,7 +606,8 @@ where
 /// In both cases, the placeholder syntax acts as a variable expression representing the bound value:
 ///
 /// ```rust,no_run
-/// # async fn example2(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
+/// # async fn example2() -> sqlx::Result<()> {
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// let user_input = "Alice's Apples";
 ///
 /// // Postgres and SQLite

@@ -203,7 +203,8 @@ where
 /// If you just want to look up a single value with little fanfare, this API is perfect for you:
 ///
 /// ```rust,no_run
-/// # async fn example_lookup(mut conn: sqlx::PgConnection) -> Result<(), Box<dyn std::error::Error>> {
+/// # async fn example_lookup() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// use uuid::Uuid;
 ///
 /// // MySQL and MariaDB: use `?`
@@ -228,7 +229,8 @@ where
 /// can conveniently extract the result:
 ///
 /// ```rust,no_run
-/// # async fn example_count(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
+/// # async fn example_count() -> sqlx::Result<()> {
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// // Note that `usize` is not used here because unsigned integers are generally not supported,
 /// // and `usize` doesn't even make sense as a mapping because the database server may have
 /// // a completely different architecture.
@@ -252,7 +254,8 @@ where
 /// To test if a row exists or not, use `SELECT EXISTS(<query>)`:
 ///
 /// ```rust,no_run
-/// # async fn example_exists(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
+/// # async fn example_exists() -> sqlx::Result<()> {
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// // MySQL and MariaDB: use `?`
 /// let username_taken: bool = sqlx::query_scalar(
 ///     "SELECT EXISTS(SELECT 1 FROM users WHERE username = $1)"
@@ -269,7 +272,8 @@ where
 /// Be aware that most other aggregate functions return `NULL` if the query yields an empty set:
 ///
 /// ```rust,no_run
-/// # async fn example_aggregate(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
+/// # async fn example_aggregate() -> sqlx::Result<()> {
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// let max_upvotes: Option<i64> = sqlx::query_scalar("SELECT MAX(upvotes) FROM posts")
 ///     // Use `&mut` where `conn` is a connection or a transaction, or use `&` for a `Pool`.
 ///     .fetch_one(&mut conn)
@@ -291,7 +295,8 @@ where
 /// try `.fetch_all()`:
 ///
 /// ```rust,no_run
-/// # async fn example_vec(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
+/// # async fn example_vec() -> sqlx::Result<()> {
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// let top_users: Vec<String> = sqlx::query_scalar(
 ///     // Note the `LIMIT` to ensure that this doesn't return *all* users:
 ///     "SELECT username

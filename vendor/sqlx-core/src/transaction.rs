@@ -64,8 +64,9 @@ pub trait TransactionManager {
 /// A transaction can be used as an [`Executor`] when performing queries:
 /// ```rust,no_run
 /// # use sqlx_core::acquire::Acquire;
-/// # async fn example(mut conn: sqlx::PgConnection) -> sqlx::Result<()> {
+/// # async fn example() -> sqlx::Result<()> {
 /// # let id = 1;
+/// # let mut conn: sqlx::PgConnection = unimplemented!();
 /// let mut tx = conn.begin().await?;
 ///
 /// let result = sqlx::query("DELETE FROM \"testcases\" WHERE id = $1")
