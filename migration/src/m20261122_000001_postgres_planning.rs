@@ -1,14 +1,13 @@
 //! PostgreSQL only: what its planner and storage need to serve lists and the audit cheaply
-//! (BENCHMARKS.md, seventh pass). SQLite has nothing to change.
+//! (docs/benchmarks-history.md, seventh pass, has the figures). SQLite has nothing to change.
 //!
 //! - A location belongs to one client, so `client_id` and `location_id` are dependent. Without
-//!   statistics saying so the planner multiplies their selectivities, estimated a client's
-//!   tests at 2,014 rows instead of 10,000, and read the nested tests of a page by AND-ing the
-//!   client/location index (all 10,000 entries) with the patient index: 1.7 ms instead of
-//!   0.46 ms through the patient index alone.
-//! - An audit row's record ids (10 KB for a page of 50 patients' 250 tests) were compressed
-//!   with pglz on every insert, a tenth of PostgreSQL's CPU under Q1. They are stored out of
-//!   line uncompressed instead.
+//!   statistics saying so the planner multiplies their selectivities, underestimated a
+//!   client's tests, and read the nested tests of a page by AND-ing the whole client/location
+//!   index with the patient index, several times slower than the patient index alone.
+//! - An audit row's record ids (kilobytes for a page of patients with their tests) were
+//!   compressed with pglz on every insert, a visible share of PostgreSQL's CPU under Q1. They
+//!   are stored out of line uncompressed instead.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;

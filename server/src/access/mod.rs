@@ -92,7 +92,7 @@ struct Inner {
 /// What a request has read so far; written as audit events when the request ends.
 ///
 /// Ids are collected as they come and sorted and deduplicated once at the end: a page of
-/// tests adds hundreds, and inserting each into an ordered set was 2% of Q1's CPU.
+/// tests adds hundreds, and inserting each into an ordered set showed in Q1's profile.
 #[derive(Default)]
 struct ReadDraft {
     patients: Vec<Uuid>,

@@ -1,8 +1,8 @@
 //! How much read-audit work is queued but not yet written, and waiting for it to shrink.
 //!
 //! Why: reads are recorded faster than the writer stores them whenever the database is
-//! slower than the load (before the `TCP_NODELAY` fix, PostgreSQL's writer managed 4,000
-//! events/s against 5,000 reads/s and its queue grew 2.5 MiB/s; docs/benchmarks-history.md). Dropping
+//! slower than the load (before the `TCP_NODELAY` fix PostgreSQL's writer fell behind Q2 and
+//! its queue grew without bound; docs/benchmarks-history.md). Dropping
 //! audit records is not an answer, so a read whose records find the queue over its limit
 //! waits for the writer before it is answered: under overload reads slow down to the rate
 //! at which their audit can be stored, and memory stays bounded.

@@ -6,8 +6,9 @@
 //!
 //! A page of patients whose `tests` are selected reads them ahead, in the same single query
 //! (`prefetch_tests`). Why: going through the loader costs every patient of the page a key
-//! set, a one-shot channel, a copy of its tests and a 1 ms batching timer for the first —
-//! about 8% of Q1's CPU (docs/benchmarks-history.md) — for a batch that is known when the page is read.
+//! set, a one-shot channel, a copy of its tests and a batching timer for the first — a
+//! measurable share of Q1's CPU (docs/benchmarks-history.md) — for a batch that is known when
+//! the page is read.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};

@@ -99,8 +99,8 @@ pub async fn post(
             BatchResponse::Batch(responses)
         }
     };
-    // Grown from a few KB rather than from nothing: a page of nested records (30 KB) was
-    // reallocated a dozen times.
+    // Grown from a few KB rather than from nothing: a page of nested records was otherwise
+    // reallocated many times over.
     let mut bytes = Vec::with_capacity(RESPONSE_CAPACITY);
     let retry = graphql::answer::retry_after(&response);
     match serde_json::to_writer(&mut bytes, &response) {

@@ -5,8 +5,8 @@
 //! GraphQL page takes about a millisecond, so that task (and the request itself, which must
 //! take the rows before it lets go) waits behind every other request on the worker: a SQLite
 //! connection was held five times longer than its statement ran. Sixteen connections hid the
-//! wait, but on SQLite each one is a thread with its own malloc arena and page cache, about
-//! 5 MiB under load, and that was most of the server's memory (docs/benchmarks-history.md).
+//! wait, but on SQLite each one is a thread with its own malloc arena and page cache, and
+//! together they were most of the server's memory (docs/benchmarks-history.md).
 //!
 //! On SQLite each statement therefore runs on the runtime `Store::connect` was called on (the
 //! server's multi-threaded one, otherwise idle): the connection goes back to the pool as soon

@@ -24,10 +24,9 @@ use crate::error::{AppError, AppResult};
 /// in runs already ordered by id (a page in id order, a patient's tests in index order),
 /// which a merge sort of a few hundred models joins in microseconds, while an ORDER BY sorts
 /// them all again in the database: on SQLite (inside the aggregate, as SQL does not promise
-/// that an aggregate sees a subquery's rows in order) through a temporary B-tree, a quarter
-/// of the tests query of Q1 (409 against 313 µs); on PostgreSQL a quicksort that was a third
-/// of that query's execution (`EXPLAIN ANALYZE` 0.27 ms, the sort 0.08 ms). Callers sort in
-/// SQL only where a LIMIT needs it.
+/// that an aggregate sees a subquery's rows in order) through a temporary B-tree, on
+/// PostgreSQL through a quicksort, each a large part of the tests query of Q1
+/// (docs/benchmarks-history.md). Callers sort in SQL only where a LIMIT needs it.
 ///
 /// Only `columns` are fetched: the rows are `Projected` to them.
 pub async fn all<E>(
@@ -42,8 +41,8 @@ where
     let backend = db.get_database_backend();
     if backend != DbBackend::Sqlite {
         // PostgreSQL's driver streams rows on the request's own task, so there is no per-row
-        // hand-over to save, and building JSON on the server measured slower (Q1 355 → 217
-        // req/s): plain rows there, decoded by position (`pg_decode`).
+        // hand-over to save, and building JSON on the server measured slower: plain rows
+        // there, decoded by position (`pg_decode`).
         let (query, selected) = pg_decode::select(query, columns)?;
         let statement = backend.build(query.as_query());
         let table = E::default().table_name();
@@ -65,7 +64,8 @@ where
     let Some(row) = db.query_one_raw(statement).await? else {
         return Ok(Vec::new());
     };
-    // Borrowed from the driver's row: the document (30 KB for Q1's tests) is not copied again.
+    // Borrowed from the driver's row: the document (tens of KB for Q1's tests) is not copied
+    // again.
     let text: &str = row
         .try_as_sqlite_row()
         .ok_or_else(|| anyhow::anyhow!("a SQLite query returned no SQLite row"))

@@ -52,12 +52,12 @@ pub struct Store {
     group: Option<GroupWriter>,
 }
 
-/// Pool sizes unless configured. SQLite's connections each run on a thread of their own and
-/// hold about 5 MiB under load; with statements run off the request workers (`conn`) four keep
-/// both cores busy: from 16 to 4, Q1's peak RSS went from 105–110 to 71 MiB at the same req/s,
-/// and M1 and M2 lost their 100+ ms p99 (docs/benchmarks-history.md). Three saved 5 MiB more but cost Q2 a
-/// tenth. A PostgreSQL connection is a socket and a server process, and each waits out a round
-/// trip per statement, so more of them pay off.
+/// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
+/// its own memory; with statements run off the request workers (`conn`) four keep both cores
+/// busy, and fewer than sixteen lowered peak memory and the writes' tail latency at the same
+/// throughput, while three cost Q2 throughput (docs/benchmarks-history.md). A PostgreSQL
+/// connection is a socket and a server process, and each waits out a round trip per
+/// statement, so more of them pay off.
 const SQLITE_CONNECTIONS: u32 = 4;
 const POSTGRES_CONNECTIONS: u32 = 16;
 
@@ -78,9 +78,10 @@ impl Store {
             .max_connections(max_connections)
             .min_connections(1)
             // sqlx pings every pooled connection before handing it out: one more round trip
-            // per statement (on SQLite one more hand-over to the connection's thread; Q2 went
-            // up 12% on SQLite and 19% on PostgreSQL without it). Under load connections are never idle for long, so only those
-            // idle for a while are checked, which still catches a database that restarted.
+            // per statement (on SQLite one more hand-over to the connection's thread; Q2 was
+            // faster on both backends without it, docs/benchmarks-history.md). Under load
+            // connections are never idle for long, so only those idle for a while are
+            // checked, which still catches a database that restarted.
             .test_before_acquire_if_idle_for(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .acquire_timeout(Duration::from_secs(10))
@@ -109,9 +110,9 @@ impl Store {
         if postgres {
             // Start-up runs its statements back to back, and sqlx returns a connection to the
             // pool asynchronously, so each found none idle and opened another: three
-            // connections one after the other, each about 95 ms with TLS (sqlx's socket does
-            // not set TCP_NODELAY, and the handshake stalls twice on delayed ACKs; strace).
-            // Opened together they cost one handshake: start-up 210–330 ms → about 130 ms.
+            // connections one after the other, each a full handshake (with TLS, and before the
+            // vendored TCP_NODELAY fix stalled on delayed ACKs; strace). Opened together they
+            // cost one handshake's time (start-up figures: docs/benchmarks-history.md).
             // No more than the pool holds (the audit writer's pool holds one).
             let opened = STARTUP_CONNECTIONS.min(max_connections as usize);
             if let Err(err) =
@@ -203,8 +204,8 @@ impl Store {
 
     /// Refreshes the query planner's statistics. Without them SQLite guesses, and for
     /// `lab_tests WHERE patient_id IN (…) AND client_id … AND location_id …` it guesses the
-    /// client/location index and scans every test of the client (8 ms instead of 0.9 ms at
-    /// 10k patients). On SQLite `PRAGMA optimize` only analyses tables whose statistics are
+    /// client/location index and scans every test of the client, an order of magnitude
+    /// slower than the patient index. On SQLite `PRAGMA optimize` only analyses tables whose statistics are
     /// missing or stale, with a bounded sample, so it is cheap to call at start-up and
     /// periodically; PostgreSQL's autovacuum keeps its own, and gets an explicit ANALYZE only
     /// after bulk loads.

@@ -56,11 +56,11 @@ where
 /// On SQLite the page's ids are chosen first, then only those rows are read. Why: a credential
 /// limited to several locations matches rows in several ranges of the scope index, so SQLite
 /// sorts them by id to find the page, and sorting rows made it read every matching row of the
-/// client (2,000 for a page of 51); sorting ids reads the index alone (covering index), then
-/// 51 rows by key: by rowid, which the index holds, rather than by id, which would cost each
-/// row a second lookup through the primary key index (page 112 → 98 µs). PostgreSQL instead
-/// walks the primary key in order and stops after the page (`EXPLAIN ANALYZE`: 0.10 ms),
-/// where the two-step form cost it 0.32 ms and Q1 a sixth.
+/// client; sorting ids reads the index alone (covering index), then only the page's rows by
+/// key: by rowid, which the index holds, rather than by id, which would cost each row a
+/// second lookup through the primary key index. PostgreSQL instead walks the primary key in
+/// order and stops after the page, where the two-step form was slower
+/// (`EXPLAIN ANALYZE`; docs/benchmarks-history.md).
 fn rows_of_page<E>(
     backend: DbBackend,
     filtered: Select<E>,
