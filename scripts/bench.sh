@@ -8,6 +8,7 @@
 # and the hostile load's own figures follow the table.
 #
 #   scripts/bench.sh [--patients N] [--backends "sqlite postgres"] [--duration S] [--connections C]
+#                    [--scenarios "q2 q1 …"] [--bin PATH]   (--bin: run that binary, no build; for A/B)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/postgres.sh
@@ -27,16 +28,19 @@ while [ $# -gt 0 ]; do
         --duration) duration=$2; shift 2 ;;
         --connections) connections=$2; shift 2 ;;
         --scenarios) scenarios=$2; shift 2 ;;
+        --bin) bin=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 
 command -v wrk >/dev/null 2>&1 || apt_install wrk
-cargo build --release --bin switchboard
+if [ -z "${bin:-}" ]; then
+    cargo build --release --bin switchboard
+    bin=target/release/switchboard
+fi
 # The build leaves hundreds of MiB of dirty pages; written back during the first start-up they
 # stalled its few fsyncs (326 and 692 ms against ~30 ms otherwise). Flush them first.
 sync
-bin=target/release/switchboard
 mkdir -p target/bench
 report="target/bench/$(date -u +%Y%m%dT%H%M%SZ)-${patients}.md"
 

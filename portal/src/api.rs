@@ -1,7 +1,7 @@
 //! The portal's only way to the server: POST /graphql, the same API partners use.
 
 use gloo_net::http::Request;
-use serde_json::{Value, json};
+use graphql_client::{GraphQLQuery, Response};
 
 use crate::session;
 
@@ -21,6 +21,14 @@ impl ApiError {
             ApiError::Message(m) => m.clone(),
         }
     }
+}
+
+/// An enum value of an answer as the API spells it (`SYSTEM_ADMINISTRATOR`).
+pub fn name_of<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// A readable sentence for each stable error code of the API.
@@ -60,37 +68,44 @@ fn humanize(field: &str) -> String {
     out
 }
 
-/// Runs a document and returns its `data`, or the first error made readable.
-pub async fn gql(query: &str, variables: Value) -> Result<Value, ApiError> {
+/// Runs operation `Q` and returns its typed `data`, or the first error made readable.
+pub async fn run<Q: GraphQLQuery>(variables: Q::Variables) -> Result<Q::ResponseData, ApiError> {
     let mut request = Request::post("/graphql").header("Content-Type", "application/json");
     if let Some(token) = session::token() {
         request = request.header("Authorization", &format!("Bearer {token}"));
     }
     let response = request
-        .json(&json!({ "query": query, "variables": variables }))
+        .json(&Q::build_query(variables))
         .map_err(|e| ApiError::Message(e.to_string()))?
         .send()
         .await
         .map_err(|_| ApiError::Message("Cannot reach the server. Check your connection.".into()))?;
     let status = response.status();
-    let body: Value = response
+    let body: Response<Q::ResponseData> = response
         .json()
         .await
         .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))?;
-    if let Some(first) = body["errors"].as_array().and_then(|e| e.first()) {
-        let code = first["extensions"]["code"].as_str().unwrap_or("");
+    if let Some(first) = body.errors.as_ref().and_then(|e| e.first()) {
+        let ext = |key: &str| {
+            first
+                .extensions
+                .as_ref()
+                .and_then(|x| x.get(key))
+                .and_then(|v| v.as_str())
+        };
+        let code = ext("code").unwrap_or("");
         if code == "UNAUTHENTICATED" && session::token().is_some() {
             session::clear();
             return Err(ApiError::SessionExpired);
         }
-        let message = first["message"].as_str().unwrap_or("unknown error");
         return Err(ApiError::Message(describe(
             code,
-            message,
-            first["extensions"]["field"].as_str(),
+            &first.message,
+            ext("field"),
         )));
     }
-    Ok(body["data"].clone())
+    body.data
+        .ok_or_else(|| ApiError::Message(format!("The server answered with status {status}.")))
 }
 
 #[cfg(test)]

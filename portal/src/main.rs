@@ -2,8 +2,9 @@
 
 mod api;
 mod pages;
-/// Every GraphQL document the portal sends.
+/// Every GraphQL operation the portal sends, typed from the schema.
 mod queries;
+mod scopes;
 mod session;
 
 use leptos::prelude::*;

@@ -1,19 +1,29 @@
 use leptos::prelude::*;
-use serde_json::{Value, json};
 
 use super::{confirm, send, utc};
+use crate::api::name_of;
 use crate::queries::{
-    API_KEYS, CATEGORY_SCOPES, CREATE_API_KEY, END_API_KEY_ROTATION, PERMISSION_SCOPES,
-    REVOKE_API_KEY, ROTATE_API_KEY,
+    ApiKeys, CreateApiKey, EndApiKeyRotation, RevokeApiKey, RotateApiKey, api_keys, create_api_key,
+    end_api_key_rotation, revoke_api_key, rotate_api_key,
 };
+use crate::scopes::{CATEGORY_SCOPES, PERMISSION_SCOPES};
 
 /// `patients.contact:read` → `scope-patients-contact-read`, an id usable in the DOM.
 fn scope_id(scope: &str) -> String {
     format!("scope-{}", scope.replace([':', '.'], "-"))
 }
 
-fn text(v: &Value) -> String {
-    v.as_str().unwrap_or("—").to_owned()
+/// A value the answer may leave out, for display.
+fn text(value: Option<String>) -> String {
+    value.unwrap_or_else(|| "—".into())
+}
+
+/// The environment chosen in the form, as the API's enum.
+fn environment_of(raw: &str) -> create_api_key::Environment {
+    match raw {
+        "PRODUCTION" => create_api_key::Environment::PRODUCTION,
+        _ => create_api_key::Environment::SANDBOX,
+    }
 }
 
 /// The form's checks, before anything is sent.
@@ -31,7 +41,7 @@ fn check_form(name: &str, scopes: &[String]) -> Option<&'static str> {
 
 #[component]
 pub fn ApiConsole() -> impl IntoView {
-    let (data, set_data) = signal(None::<Value>);
+    let (data, set_data) = signal(None::<api_keys::ResponseData>);
     let (message, set_message) = signal(None::<String>);
     let (secret, set_secret) = signal(None::<(String, String)>);
     let (copied, set_copied) = signal(false);
@@ -44,17 +54,14 @@ pub fn ApiConsole() -> impl IntoView {
     let (expires, set_expires) = signal(String::new());
 
     let load = move || {
-        send(API_KEYS, json!({}), set_message, None, move |d| {
+        send::<ApiKeys>(api_keys::Variables, set_message, None, move |d| {
             set_data.set(Some(d))
         })
     };
     // A new or rotated key's secret, shown once.
-    let show_secret = move |issued: &Value| {
+    let show_secret = move |name: String, secret: String| {
         set_copied.set(false);
-        set_secret.set(Some((
-            text(&issued["apiKey"]["name"]),
-            text(&issued["secret"]),
-        )));
+        set_secret.set(Some((name, secret)));
     };
     load();
 
@@ -65,30 +72,27 @@ pub fn ApiConsole() -> impl IntoView {
             set_message.set(Some(problem.into()));
             return;
         }
-        let mut input = json!({
-            "name": name.get_untracked().trim(),
-            "scopes": chosen,
-            "environment": environment.get_untracked(),
-        });
         let restrict = clients.get_untracked();
-        if !restrict.is_empty() {
-            input["clientIds"] = json!(restrict);
-        }
         let exp = expires.get_untracked();
-        if !exp.is_empty() {
+        let input = create_api_key::CreateApiKeyInput {
+            name: name.get_untracked().trim().to_owned(),
+            scopes: chosen,
+            environment: environment_of(&environment.get_untracked()),
+            client_ids: (!restrict.is_empty()).then_some(restrict),
+            location_ids: None,
             // datetime-local gives local wall time without a zone; the portal treats it as UTC
             // and says so next to the field.
-            input["expiresAt"] = json!(format!("{exp}:00Z"));
-        }
+            expires_at: (!exp.is_empty()).then(|| format!("{exp}:00Z")),
+        };
         set_message.set(None);
-        let vars = json!({ "input": input });
-        send(
-            CREATE_API_KEY,
-            vars,
+        send::<CreateApiKey>(
+            create_api_key::Variables { input },
             set_message,
             Some(set_busy),
             move |d| {
-                show_secret(&d["createApiKey"]);
+                if let Some(issued) = d.create_api_key {
+                    show_secret(text(issued.api_key.name), issued.secret);
+                }
                 set_name.set(String::new());
                 set_scopes.set(Vec::new());
                 set_clients.set(Vec::new());
@@ -104,9 +108,11 @@ pub fn ApiConsole() -> impl IntoView {
         )) {
             return;
         }
-        let vars = json!({ "id": id, "grace": 86400 });
-        send(ROTATE_API_KEY, vars, set_message, None, move |d| {
-            show_secret(&d["rotateApiKey"]);
+        let vars = rotate_api_key::Variables { id, grace: 86400 };
+        send::<RotateApiKey>(vars, set_message, None, move |d| {
+            if let Some(issued) = d.rotate_api_key {
+                show_secret(text(issued.api_key.name), issued.secret);
+            }
             load();
         });
     };
@@ -117,9 +123,8 @@ pub fn ApiConsole() -> impl IntoView {
         )) {
             return;
         }
-        send(
-            REVOKE_API_KEY,
-            json!({ "id": id }),
+        send::<RevokeApiKey>(
+            revoke_api_key::Variables { id },
             set_message,
             None,
             move |_| load(),
@@ -133,9 +138,8 @@ pub fn ApiConsole() -> impl IntoView {
         )) {
             return;
         }
-        send(
-            END_API_KEY_ROTATION,
-            json!({ "id": id }),
+        send::<EndApiKeyRotation>(
+            end_api_key_rotation::Variables { id },
             set_message,
             None,
             move |_| load(),
@@ -170,14 +174,11 @@ pub fn ApiConsole() -> impl IntoView {
 
     let client_boxes = move || {
         let env = environment.get();
-        let list = data
-            .get()
-            .and_then(|d| d["clients"].as_array().cloned())
-            .unwrap_or_default();
+        let list = data.get().and_then(|d| d.clients).unwrap_or_default();
         list.into_iter()
-            .filter(|c| c["environment"].as_str() == Some(env.as_str()))
+            .filter(|c| name_of(&c.environment) == env)
             .map(|c| {
-                let id = text(&c["id"]);
+                let id = c.id;
                 let dom_id = format!("client-{id}");
                 let label_for = dom_id.clone();
                 let id_for_check = id.clone();
@@ -190,30 +191,23 @@ pub fn ApiConsole() -> impl IntoView {
                                 let id = id.clone();
                                 set_clients.update(|l| { l.retain(|c| *c != id); if on { l.push(id); } });
                             }/>
-                        {text(&c["name"])}
+                        {c.name}
                     </label>
                 }
             })
             .collect_view()
     };
 
-    let rows =
-        move || {
-            let keys = data
-                .get()
-                .and_then(|d| d["apiKeys"].as_array().cloned())
-                .unwrap_or_default();
-            keys.into_iter()
+    let rows = move || {
+        let keys = data.get().and_then(|d| d.api_keys).unwrap_or_default();
+        keys.into_iter()
             .rev()
             .map(|k| {
-                let id = text(&k["id"]);
-                let key_name = text(&k["name"]);
-                let status = text(&k["status"]);
+                let id = text(k.id.clone());
+                let key_name = text(k.name.clone());
+                let status = k.status.as_ref().map(name_of).unwrap_or_default();
                 let usable = status == "ACTIVE";
-                let scopes = k["scopes"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default();
+                let scopes = k.scopes.clone().unwrap_or_default().join(", ");
                 let (rid, rname) = (id.clone(), key_name.clone());
                 let (vid, vname) = (id.clone(), key_name.clone());
                 let (eid, ename) = (id.clone(), key_name.clone());
@@ -221,12 +215,12 @@ pub fn ApiConsole() -> impl IntoView {
                 let row_name = key_name.clone();
                 view! {
                     <tr data-key-name=row_name data-key-id=id>
-                        <td>{key_name}<br/><code class="muted">{text(&k["prefix"])}"…"</code></td>
-                        <td>{text(&k["environment"])}</td>
+                        <td>{key_name}<br/><code class="muted">{text(k.prefix.clone())}"…"</code></td>
+                        <td>{text(k.environment.as_ref().map(name_of))}</td>
                         <td class="scopes">{scopes}</td>
                         <td class="status">{status.clone()}</td>
-                        <td>{utc(k["lastUsedAt"].as_str(), false)}</td>
-                        <td>{utc(k["expiresAt"].as_str(), false)}</td>
+                        <td>{utc(k.last_used_at.as_deref(), false)}</td>
+                        <td>{utc(k.expires_at.as_deref(), false)}</td>
                         <td class="actions">
                             <Show when=move || usable>
                                 <button class="rotate" on:click={
@@ -251,7 +245,7 @@ pub fn ApiConsole() -> impl IntoView {
                 }
             })
             .collect_view()
-        };
+    };
 
     view! {
         <h1>"API Console"</h1>

@@ -1,43 +1,32 @@
 use leptos::prelude::*;
-use serde_json::{Value, json};
 
 use super::{send, utc};
-use crate::queries::AUDIT;
+use crate::queries::{Audit as AuditQuery, audit};
 
-fn list(v: &Value) -> String {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
-}
+type Event = audit::AuditAuditEventsNodes;
 
 #[component]
 pub fn Audit() -> impl IntoView {
-    let (events, set_events) = signal(None::<Vec<Value>>);
+    let (events, set_events) = signal(None::<Vec<Event>>);
     let (message, set_message) = signal(None::<String>);
-    send(AUDIT, json!({}), set_message, None, move |d| {
-        set_events.set(d["auditEvents"]["nodes"].as_array().cloned())
+    send::<AuditQuery>(audit::Variables, set_message, None, move |d| {
+        set_events.set(d.audit_events.map(|c| c.nodes))
     });
     let rows = move || {
         events
             .get()
             .unwrap_or_default()
             .into_iter()
-            .map(|e| {
-                let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
+            .map(|e: Event| {
                 view! {
                     <tr>
-                        <td>{utc(e["occurredAt"].as_str(), true)}</td>
-                        <td>{s("actorLabel")}<br/><span class="muted">{s("actorKind")}</span></td>
-                        <td>{s("action")}</td>
-                        <td>{s("operation")}</td>
-                        <td>{s("recordType")}" "<span class="muted">{list(&e["recordIds"])}</span></td>
-                        <td>{list(&e["fields"])}</td>
-                        <td>{s("ip")}</td>
+                        <td>{utc(Some(&e.occurred_at), true)}</td>
+                        <td>{e.actor_label}<br/><span class="muted">{e.actor_kind}</span></td>
+                        <td>{e.action}</td>
+                        <td>{e.operation}</td>
+                        <td>{e.record_type}" "<span class="muted">{e.record_ids.join(", ")}</span></td>
+                        <td>{e.fields.join(", ")}</td>
+                        <td>{e.ip.unwrap_or_default()}</td>
                     </tr>
                 }
             })

@@ -1,11 +1,10 @@
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use serde_json::json;
 
 use crate::SessionSignal;
-use crate::api::gql;
-use crate::queries::LOGIN;
+use crate::api::{name_of, run};
+use crate::queries::{Login as LoginOperation, login};
 use crate::session::{self, Session};
 
 /// Checks the form before anything is sent.
@@ -41,21 +40,18 @@ pub fn Login() -> impl IntoView {
         set_busy.set(true);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
-            let result = gql(LOGIN, json!({ "email": e, "password": p })).await;
+            let result = run::<LoginOperation>(login::Variables {
+                email: e,
+                password: p,
+            })
+            .await;
             set_busy.set(false);
-            match result {
-                Ok(data) => {
-                    let login = &data["login"];
+            match result.map(|data| data.login) {
+                Ok(Some(login)) => {
                     let s = Session {
-                        token: login["token"].as_str().unwrap_or_default().to_owned(),
-                        email: login["user"]["email"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        role: login["user"]["role"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
+                        token: login.token,
+                        email: login.user.email,
+                        role: name_of(&login.user.role),
                     };
                     session::save(&s);
                     let target = if s.manages_settings() {
@@ -66,7 +62,9 @@ pub fn Login() -> impl IntoView {
                     session.set(Some(s));
                     navigate(target, NavigateOptions::default());
                 }
-                Err(_) => set_error.set(Some("The email or password is not right.".into())),
+                Ok(None) | Err(_) => {
+                    set_error.set(Some("The email or password is not right.".into()))
+                }
             }
         });
     };

@@ -10,27 +10,26 @@ pub use login::Login;
 pub use settings::Settings;
 pub use shell::{Home, Shell};
 
+use graphql_client::GraphQLQuery;
 use leptos::prelude::*;
-use serde_json::Value;
 
-use crate::api::{ApiError, gql};
+use crate::api::{ApiError, run};
 use crate::session;
 
-/// Sends a document and hands its data to `done`. Errors are shown in `set_message`; an
+/// Sends operation `Q` and hands its data to `done`. Errors are shown in `set_message`; an
 /// expired session returns to the login screen. `busy`, when given, is set for the duration,
 /// so a button can show progress and not be pressed twice.
-pub fn send(
-    query: &'static str,
-    variables: Value,
+pub fn send<Q: GraphQLQuery + 'static>(
+    variables: Q::Variables,
     set_message: WriteSignal<Option<String>>,
     busy: Option<WriteSignal<bool>>,
-    done: impl FnOnce(Value) + 'static,
+    done: impl FnOnce(Q::ResponseData) + 'static,
 ) {
     if let Some(b) = busy {
         b.set(true);
     }
     leptos::task::spawn_local(async move {
-        let result = gql(query, variables).await;
+        let result = run::<Q>(variables).await;
         if let Some(b) = busy {
             b.set(false);
         }

@@ -1,8 +1,9 @@
 use leptos::prelude::*;
-use serde_json::json;
 
 use super::send;
-use crate::queries::{SET_DEVELOPER_PORTAL, SETTINGS};
+use crate::queries::{
+    SetDeveloperPortal, Settings as SettingsQuery, set_developer_portal, settings,
+};
 
 #[component]
 pub fn Settings() -> impl IntoView {
@@ -10,21 +11,22 @@ pub fn Settings() -> impl IntoView {
     let (message, set_message) = signal(None::<String>);
     let (saving, set_saving) = signal(false);
 
-    send(SETTINGS, json!({}), set_message, None, move |d| {
-        set_enabled.set(d["integrationSettings"]["developerPortalEnabled"].as_bool())
+    send::<SettingsQuery>(settings::Variables, set_message, None, move |d| {
+        set_enabled.set(d.integration_settings.map(|s| s.developer_portal_enabled))
     });
 
     let toggle = move |ev: leptos::ev::Event| {
         let on = event_target_checked(&ev);
         set_message.set(None);
-        let vars = json!({ "enabled": on });
-        send(
-            SET_DEVELOPER_PORTAL,
-            vars,
+        send::<SetDeveloperPortal>(
+            set_developer_portal::Variables { enabled: on },
             set_message,
             Some(set_saving),
             move |d| {
-                set_enabled.set(d["setDeveloperPortalEnabled"]["developerPortalEnabled"].as_bool())
+                set_enabled.set(
+                    d.set_developer_portal_enabled
+                        .map(|s| s.developer_portal_enabled),
+                )
             },
         );
     };

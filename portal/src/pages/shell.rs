@@ -2,11 +2,10 @@ use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 use leptos_router::components::{A, Redirect};
 use leptos_router::hooks::use_navigate;
-use serde_json::json;
 
 use crate::SessionSignal;
-use crate::api::gql;
-use crate::queries::LOGOUT;
+use crate::api::run;
+use crate::queries::{Logout, logout};
 use crate::session;
 
 use super::NoSettings;
@@ -21,7 +20,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             // Ends the session on the server; the local copy goes either way.
-            let _ = gql(LOGOUT, json!({})).await;
+            let _ = run::<Logout>(logout::Variables).await;
             session::clear();
             session.set(None);
             navigate("/login", NavigateOptions::default());

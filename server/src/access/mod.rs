@@ -4,6 +4,8 @@
 
 pub mod admin;
 pub mod credentials;
+#[cfg(test)]
+mod handle_tests;
 pub mod key_cache;
 pub mod lab_tests;
 pub mod login_throttle;
