@@ -13,6 +13,8 @@ pub struct Model {
     pub actor_label: String,
     /// The user on whose behalf the actor acted (a partner app's grant); null otherwise.
     pub actor_on_behalf_of: Option<String>,
+    /// A portal user's role when the event was recorded; null for other actors.
+    pub actor_role: Option<String>,
     pub action: String,
     /// What executed: the operation type and its root fields, or the mutation's name.
     pub operation: String,

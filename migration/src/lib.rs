@@ -5,7 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_foundation;
 mod m20261122_000001_postgres_planning;
 mod m20261129_000001_audit_operation_name;
-mod m20261129_000002_audit_on_behalf_of;
+mod m20261129_000002_audit_actor;
 
 pub struct Migrator;
 
@@ -16,7 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_foundation::Migration),
             Box::new(m20261122_000001_postgres_planning::Migration),
             Box::new(m20261129_000001_audit_operation_name::Migration),
-            Box::new(m20261129_000002_audit_on_behalf_of::Migration),
+            Box::new(m20261129_000002_audit_actor::Migration),
         ]
     }
 }

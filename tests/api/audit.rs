@@ -182,3 +182,49 @@ async fn audited_reads_beside_updates_fail_nothing() {
         assert!(codes(&resp).is_empty(), "{resp}");
     }
 }
+
+/// A portal user's events carry their role: a STAFF user reading a patient is not recorded as
+/// an administrator; keys have no role.
+#[tokio::test]
+async fn portal_users_are_recorded_in_their_role() {
+    use switchboard::domain::role::Role;
+    let app = spawn_app().await;
+    let (key_id, key) = app
+        .create_key_with(json!({ "name": "feed", "scopes": ["patients:create", "patients:read"], "environment": "SANDBOX" }))
+        .await;
+    let id = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    app.create_portal_user("staff@example.org", Role::Staff, "a long enough password")
+        .await;
+    let staff = app
+        .login("staff@example.org", "a long enough password")
+        .await;
+    let read = app
+        .gql_as(
+            &staff,
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(codes(&read).is_empty(), "{read}");
+    let events = app.audit_events(json!({ "recordId": id })).await;
+    let by_staff = events
+        .iter()
+        .find(|e| e["action"] == "READ")
+        .expect("the staff read is audited");
+    assert_eq!(by_staff["actorKind"], "ADMIN");
+    assert_eq!(by_staff["actorRole"], "STAFF");
+    assert_eq!(by_staff["actorLabel"], "staff@example.org");
+    let logins = app.audit_events(json!({ "action": "LOGIN" })).await;
+    let roles: Vec<&str> = logins
+        .iter()
+        .filter_map(|e| e["actorRole"].as_str())
+        .collect();
+    assert!(
+        roles.contains(&"STAFF") && roles.contains(&"SYSTEM_ADMINISTRATOR"),
+        "{roles:?}"
+    );
+    let by_key = app.audit_events(json!({ "actorId": key_id })).await;
+    assert!(!by_key.is_empty() && by_key.iter().all(|e| e["actorRole"].is_null()));
+}

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
 use super::{send, utc};
+use crate::api::name_of;
 use crate::queries::{Audit as AuditQuery, audit};
 
 type Event = audit::AuditAuditEventsNodes;
@@ -21,7 +22,10 @@ pub fn Audit() -> impl IntoView {
                 view! {
                     <tr>
                         <td>{utc(Some(&e.occurred_at), true)}</td>
-                        <td>{e.actor_label}<br/><span class="muted">{e.actor_kind}</span></td>
+                        <td>{e.actor_label}<br/><span class="muted">{
+                            // A portal user is shown in their role, not as an administrator.
+                            e.actor_role.as_ref().map(name_of).unwrap_or(e.actor_kind)
+                        }</span></td>
                         <td>{e.action}</td>
                         <td>{e.operation}</td>
                         <td>{e.record_type}" "<span class="muted">{e.record_ids.join(", ")}</span></td>

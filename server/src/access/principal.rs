@@ -126,7 +126,12 @@ impl Principal {
 
     /// Who this principal is, as the audit trail records it.
     pub fn who(&self) -> Who {
-        Who::new(self.kind(), self.id(), self.label())
+        match &self.actor {
+            Actor::Admin {
+                id, email, role, ..
+            } => Who::portal_user(*id, email, *role),
+            _ => Who::new(self.kind(), self.id(), self.label()),
+        }
     }
 
     pub fn authenticated(&self) -> AppResult<()> {
@@ -291,7 +296,14 @@ mod tests {
         assert_eq!(who.id, k.id());
         assert_eq!(who.label, "k");
         assert_eq!(Principal::anonymous().who().id_text(), "");
-        assert_eq!(admin(Role::Staff).who().kind.as_str(), "ADMIN");
+        let staff = admin(Role::Staff).who();
+        assert_eq!(staff.kind.as_str(), "ADMIN");
+        assert_eq!(
+            staff.role,
+            Some(Role::Staff),
+            "a STAFF user is not labelled an administrator"
+        );
+        assert_eq!(k.who().role, None);
     }
 
     #[test]

@@ -177,6 +177,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("actorKind", SettingsAdmin),
             ("actorId", SettingsAdmin),
             ("actorLabel", SettingsAdmin),
+            ("actorRole", SettingsAdmin),
             ("action", SettingsAdmin),
             ("operation", SettingsAdmin),
             ("operationName", SettingsAdmin),

@@ -8,9 +8,10 @@ use uuid::Uuid;
 use super::Access;
 use super::credentials::verify_password;
 use super::principal::{Actor, PORTAL_SESSION};
-use crate::domain::actor::{ActorKind, Who};
+use crate::domain::actor::Who;
 use crate::domain::api_key::new_session_token;
-use crate::error::{AppError, AppResult};
+use crate::domain::role::Role;
+use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::Effects;
 use crate::store::admins;
 
@@ -62,8 +63,8 @@ impl<'a> Sessions<'a> {
                     Vec::<Uuid>::new(),
                     vec![],
                 );
-                // The caller's credential, if any, is not who failed: the email named is.
-                event.who.label = Who::new(event.who.kind, event.who.id, &email).label;
+                // Labelled with the email tried: whose account is being guessed at.
+                event.who = event.who.labelled(&email);
                 self.access.store().insert_audit_events(&[event]).await?;
                 return Err(AppError::Unauthenticated("invalid email or password"));
             }
@@ -76,7 +77,8 @@ impl<'a> Sessions<'a> {
         let mut event = self
             .access
             .event("LOGIN", "login", "admin_user", vec![user.id], vec![]);
-        event.who = Who::new(ActorKind::Admin, Some(user.id), &user.email);
+        let role = parse_stored::<Role>(&user.role)?;
+        event.who = Who::portal_user(user.id, &user.email, role);
         txn.commit(Effects::audited(event)).await?;
         Ok((token.secret, expires_at, user))
     }

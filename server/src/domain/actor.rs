@@ -3,6 +3,8 @@
 
 use uuid::Uuid;
 
+use super::role::Role;
+
 /// The kind of party behind a request. The stored names are part of the audit trail's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ActorKind {
@@ -33,6 +35,8 @@ pub struct Who {
     pub label: String,
     /// The user on whose behalf a delegated credential acted (a partner app's grant).
     pub on_behalf_of: Option<Uuid>,
+    /// A portal user's role when they acted.
+    pub role: Option<Role>,
 }
 
 /// Characters of a label kept (an email's longest form).
@@ -45,6 +49,23 @@ impl Who {
             id,
             label: label.chars().take(LABEL_MAX).collect(),
             on_behalf_of: None,
+            role: None,
+        }
+    }
+
+    /// The same actor under another label (a failed login is labelled with the email tried).
+    pub fn labelled(self, label: &str) -> Self {
+        Who {
+            label: label.chars().take(LABEL_MAX).collect(),
+            ..self
+        }
+    }
+
+    /// A portal user in their role.
+    pub fn portal_user(id: Uuid, email: &str, role: Role) -> Self {
+        Who {
+            role: Some(role),
+            ..Who::new(ActorKind::Admin, Some(id), email)
         }
     }
 

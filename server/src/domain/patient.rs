@@ -64,69 +64,57 @@ impl AccountStatus {
     }
 }
 
-/// Validated values to write to a patient. For each field `None` leaves it alone and
-/// `Some(None)` clears it; a create starts from an empty patient.
-#[derive(Clone, Debug, Default)]
-pub struct PatientWrite {
-    pub external_patient_id: Option<Option<String>>,
-    pub first_name: Option<Option<String>>,
-    pub last_name: Option<Option<String>>,
-    pub date_of_birth: Option<Option<NaiveDate>>,
-    pub sex: Option<Option<Sex>>,
-    pub email: Option<Option<String>>,
-    pub phone: Option<Option<String>>,
-    pub address: Option<Option<String>>,
-    pub diagnoses: Option<Vec<String>>,
-    pub medications: Option<Vec<String>>,
-    pub insurance: Option<Option<String>>,
-    pub billing_account: Option<Option<String>>,
+/// Declares `PatientWrite` from one line per writable field: its type, its GraphQL name (for
+/// the audit trail) and the data category whose `:write` scope writing it needs.
+macro_rules! patient_write {
+    ($($field:ident: $ty:ty => $name:literal, $category:expr;)*) => {
+        /// Validated values to write to a patient. For each field `None` leaves it alone and
+        /// `Some(None)` clears it (a list is replaced); a create starts from an empty patient.
+        #[derive(Clone, Debug, Default)]
+        pub struct PatientWrite {
+            $(pub $field: Option<$ty>,)*
+        }
+
+        impl PatientWrite {
+            /// The data categories this write touches; each needs its `:write` scope.
+            pub fn categories(&self) -> BTreeSet<Category> {
+                let mut set = BTreeSet::new();
+                $(
+                    let category: Option<Category> = $category;
+                    if let (Some(_), Some(c)) = (&self.$field, category) {
+                        set.insert(c);
+                    }
+                )*
+                set
+            }
+
+            /// The GraphQL names of the fields written, for the audit trail.
+            pub fn field_names(&self) -> Vec<String> {
+                let mut names = Vec::new();
+                $(
+                    if self.$field.is_some() {
+                        names.push($name.to_owned());
+                    }
+                )*
+                names
+            }
+        }
+    };
 }
 
-impl PatientWrite {
-    /// The data categories this write touches; each needs its `:write` scope.
-    pub fn categories(&self) -> BTreeSet<Category> {
-        let mut set = BTreeSet::new();
-        if self.first_name.is_some()
-            || self.last_name.is_some()
-            || self.date_of_birth.is_some()
-            || self.sex.is_some()
-        {
-            set.insert(Category::Demographics);
-        }
-        if self.email.is_some() || self.phone.is_some() || self.address.is_some() {
-            set.insert(Category::Contact);
-        }
-        if self.diagnoses.is_some() || self.medications.is_some() {
-            set.insert(Category::Clinical);
-        }
-        if self.insurance.is_some() || self.billing_account.is_some() {
-            set.insert(Category::Billing);
-        }
-        set
-    }
-
-    /// The GraphQL names of the fields written, for the audit trail.
-    pub fn field_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut add = |present: bool, name: &str| {
-            if present {
-                names.push(name.to_owned());
-            }
-        };
-        add(self.external_patient_id.is_some(), "externalPatientId");
-        add(self.first_name.is_some(), "firstName");
-        add(self.last_name.is_some(), "lastName");
-        add(self.date_of_birth.is_some(), "dateOfBirth");
-        add(self.sex.is_some(), "sex");
-        add(self.email.is_some(), "email");
-        add(self.phone.is_some(), "phone");
-        add(self.address.is_some(), "address");
-        add(self.diagnoses.is_some(), "diagnoses");
-        add(self.medications.is_some(), "medications");
-        add(self.insurance.is_some(), "insurance");
-        add(self.billing_account.is_some(), "billingAccount");
-        names
-    }
+patient_write! {
+    external_patient_id: Option<String> => "externalPatientId", None;
+    first_name: Option<String> => "firstName", Some(Category::Demographics);
+    last_name: Option<String> => "lastName", Some(Category::Demographics);
+    date_of_birth: Option<NaiveDate> => "dateOfBirth", Some(Category::Demographics);
+    sex: Option<Sex> => "sex", Some(Category::Demographics);
+    email: Option<String> => "email", Some(Category::Contact);
+    phone: Option<String> => "phone", Some(Category::Contact);
+    address: Option<String> => "address", Some(Category::Contact);
+    diagnoses: Vec<String> => "diagnoses", Some(Category::Clinical);
+    medications: Vec<String> => "medications", Some(Category::Clinical);
+    insurance: Option<String> => "insurance", Some(Category::Billing);
+    billing_account: Option<String> => "billingAccount", Some(Category::Billing);
 }
 
 /// Whether a patient gets a portal account, and why not.
@@ -188,7 +176,17 @@ mod tests {
         };
         let cats: Vec<_> = write.categories().into_iter().collect();
         assert_eq!(cats, vec![Category::Demographics, Category::Billing]);
+        assert_eq!(write.field_names(), ["firstName", "billingAccount"]);
         assert!(PatientWrite::default().categories().is_empty());
+        let external = PatientWrite {
+            external_patient_id: Some(Some("X".into())),
+            ..Default::default()
+        };
+        assert!(
+            external.categories().is_empty(),
+            "an external id needs no category"
+        );
+        assert_eq!(external.field_names(), ["externalPatientId"]);
     }
 
     #[test]

@@ -60,6 +60,7 @@ fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
         actor_id: Set(e.who.id_text()),
         actor_label: Set(e.who.label.clone()),
         actor_on_behalf_of: Set(e.who.on_behalf_of.map(|id| id.to_string())),
+        actor_role: Set(e.who.role.map(|r| r.as_str().to_owned())),
         action: Set(e.action.clone()),
         operation: Set(e.operation.clone()),
         operation_name: Set(e.operation_name.clone()),

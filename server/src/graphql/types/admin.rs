@@ -176,6 +176,9 @@ pub struct AuditEvent {
     pub actor_kind: String,
     pub actor_id: String,
     pub actor_label: String,
+    /// A portal user's role when the event was recorded (for `ADMIN` actors, whatever
+    /// their role: a `STAFF` user's events carry `STAFF`); null for other actors.
+    pub actor_role: Option<Role>,
     /// READ, SEARCH, CREATE, UPDATE, ROTATE, REVOKE, EXPIRE, LOGIN, LOGIN_FAILED, or DENIED
     /// (a refused attempt: a record outside the credential's limits, a refused field).
     pub action: String,
@@ -200,6 +203,7 @@ impl From<audit_event::Model> for AuditEvent {
             actor_kind: m.actor_kind,
             actor_id: m.actor_id,
             actor_label: m.actor_label,
+            actor_role: m.actor_role.and_then(|r| r.parse().ok()),
             action: m.action,
             operation: m.operation,
             operation_name: m.operation_name,
