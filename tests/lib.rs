@@ -510,7 +510,7 @@ impl TestApp {
     /// Audit events in the database right now, read directly (no flush through the API).
     pub async fn audit_rows_for(&self, record_id: &str) -> usize {
         let filter = switchboard::store::audit::AuditFilter {
-            record_id: Some(record_id.to_owned()),
+            record_ids: Some(vec![record_id.to_owned()]),
             ..Default::default()
         };
         let page = switchboard::store::page::PageRequest {

@@ -6,6 +6,7 @@ mod m20261121_000001_foundation;
 mod m20261122_000001_postgres_planning;
 mod m20261129_000001_audit_operation_name;
 mod m20261129_000002_audit_actor;
+mod m20261129_000003_audit_filters;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_postgres_planning::Migration),
             Box::new(m20261129_000001_audit_operation_name::Migration),
             Box::new(m20261129_000002_audit_actor::Migration),
+            Box::new(m20261129_000003_audit_filters::Migration),
         ]
     }
 }

@@ -228,3 +228,75 @@ async fn portal_users_are_recorded_in_their_role() {
     let by_key = app.audit_events(json!({ "actorId": key_id })).await;
     assert!(!by_key.is_empty() && by_key.iter().all(|e| e["actorRole"].is_null()));
 }
+
+/// "Who read patient X?" in one filter: by the patient's external id (or its id), with a time
+/// range, among the events of other patients.
+#[tokio::test]
+async fn the_trail_is_searched_by_external_id_and_time() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = app
+            .patient_id(
+                &key,
+                &app.fx.client_a,
+                &app.fx.loc_a1,
+                json!({ "externalPatientId": format!("EXT-{i}") }),
+            )
+            .await;
+        ids.push(id);
+    }
+    let before_reads = chrono::Utc::now();
+    for id in &ids {
+        app.gql_as(
+            &key,
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    let found = app
+        .audit_events(json!({ "externalPatientId": "EXT-3", "action": "READ" }))
+        .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["recordIds"], json!([ids[3]]));
+    // The create of that patient happened before the reads: outside the range.
+    let in_range = app
+        .audit_events(json!({ "externalPatientId": "EXT-3", "occurredFrom": before_reads }))
+        .await;
+    assert!(
+        in_range.iter().all(|e| e["action"] == "READ"),
+        "{in_range:?}"
+    );
+    let until = app
+        .audit_events(json!({ "recordId": ids[3], "occurredTo": before_reads }))
+        .await;
+    assert!(
+        !until.is_empty() && until.iter().all(|e| e["action"] == "CREATE"),
+        "{until:?}"
+    );
+    // An external id no patient has finds nothing, even combined with a record id.
+    assert!(
+        app.audit_events(json!({ "externalPatientId": "NOPE" }))
+            .await
+            .is_empty()
+    );
+    assert!(
+        app.audit_events(json!({ "externalPatientId": "EXT-1", "recordId": ids[3] }))
+            .await
+            .is_empty()
+    );
+    // A range that ends before it starts is refused with the field named.
+    let resp = app
+        .admin(
+            "query($f:AuditFilterInput){ auditEvents(filter:$f){ nodes { id } } }",
+            json!({ "f": { "occurredFrom": "2026-01-02T00:00:00Z", "occurredTo": "2026-01-01T00:00:00Z" } }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    assert_eq!(
+        resp["errors"][0]["extensions"]["field"],
+        "filter.occurredTo"
+    );
+}

@@ -14,10 +14,18 @@ use crate::store::Effects;
 use crate::store::api_keys::NewApiKey;
 use crate::store::audit::AuditFilter;
 use crate::store::page::{Page, PageRequest};
-use crate::store::{api_keys, audit, clients, settings};
+use crate::store::{api_keys, audit, clients, patients, settings};
 
 pub struct Admin<'a> {
     access: &'a Access,
+}
+
+/// A search of the audit trail: the stored filter, and a patient's external id to turn into
+/// the patients' ids first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditSearch {
+    pub filter: AuditFilter,
+    pub external_patient_id: Option<String>,
 }
 
 pub struct CreateKey {
@@ -309,13 +317,28 @@ impl<'a> Admin<'a> {
 
     pub async fn audit_events(
         &self,
-        filter: &AuditFilter,
+        search: &AuditSearch,
         page: PageRequest,
     ) -> AppResult<Page<audit_event::Model>> {
         self.settings()?;
         // Make this replica's pending reads visible, so an auditor sees what just happened.
         self.access.sink().flush().await;
-        audit::list(self.access.store().conn(), filter, page).await
+        let db = self.access.store().conn();
+        let mut filter = search.filter.clone();
+        if let Some(external) = &search.external_patient_id {
+            // Administrators see every client: the patients of any client with this id.
+            let ids: Vec<String> = patients::ids_by_external_id(db, external)
+                .await?
+                .into_iter()
+                .map(|id| id.to_string())
+                .collect();
+            filter.record_ids = Some(match filter.record_ids.take() {
+                // Both given: the events about that record, if it is one of these patients.
+                Some(given) => given.into_iter().filter(|id| ids.contains(id)).collect(),
+                None => ids,
+            });
+        }
+        audit::list(db, &filter, page).await
     }
 
     /// Whether GraphiQL and schema introspection are offered to developers.

@@ -4,7 +4,7 @@ use async_graphql::{ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::ids::{parse_id, parse_ids};
-use crate::access::admin::CreateKey;
+use crate::access::admin::{AuditSearch, CreateKey};
 use crate::access::lab_tests::{ChangeTest, CreateTest};
 use crate::access::patients::CreatePatient;
 use crate::domain::environment::Environment;
@@ -444,13 +444,33 @@ pub struct AuditFilterInput {
     pub record_type: Option<String>,
     /// READ, CREATE, UPDATE, ROTATE, REVOKE, LOGIN, LOGIN_FAILED.
     pub action: Option<String>,
-    /// Only events about this record.
+    /// Only events about this record (a patient, a test, a key…).
     pub record_id: Option<ID>,
+    /// Only events about the patients with this external id (in any client).
+    pub external_patient_id: Option<String>,
+    /// Only events at or after this time.
+    pub occurred_from: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    pub occurred_to: Option<DateTime<Utc>>,
 }
 
 impl AuditFilterInput {
-    pub fn parse(self) -> Result<crate::store::audit::AuditFilter, AppError> {
-        Ok(crate::store::audit::AuditFilter {
+    pub fn parse(self) -> Result<AuditSearch, AppError> {
+        if let (Some(from), Some(to)) = (self.occurred_from, self.occurred_to)
+            && from >= to
+        {
+            return Err(AppError::invalid(
+                "filter.occurredTo",
+                "must be after occurredFrom",
+            ));
+        }
+        let external_patient_id = self
+            .external_patient_id
+            .map(|v| {
+                ExternalPatientId::parse("filter.externalPatientId", &v).map(|e| e.into_inner())
+            })
+            .transpose()?;
+        let filter = crate::store::audit::AuditFilter {
             actor_id: opt_text("filter.actorId", self.actor_id.as_ref(), AUDIT_ID_MAX)?,
             record_type: opt_text(
                 "filter.recordType",
@@ -458,10 +478,16 @@ impl AuditFilterInput {
                 AUDIT_NAME_MAX,
             )?,
             action: opt_text("filter.action", self.action.as_ref(), AUDIT_NAME_MAX)?,
-            record_id: self
+            record_ids: self
                 .record_id
-                .map(|id| parse_id("filter.recordId", &id).map(|u| u.to_string()))
+                .map(|id| parse_id("filter.recordId", &id).map(|u| vec![u.to_string()]))
                 .transpose()?,
+            occurred_from: self.occurred_from,
+            occurred_to: self.occurred_to,
+        };
+        Ok(AuditSearch {
+            filter,
+            external_patient_id,
         })
     }
 }

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use entity::audit_event::{self, Column, Entity};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, Set,
@@ -48,8 +49,10 @@ pub struct AuditFilter {
     pub actor_id: Option<String>,
     pub record_type: Option<String>,
     pub action: Option<String>,
-    /// Events whose record ids include this id.
-    pub record_id: Option<String>,
+    /// Events whose record ids include any of these; an empty list matches nothing.
+    pub record_ids: Option<Vec<String>>,
+    pub occurred_from: Option<DateTime<Utc>>,
+    pub occurred_to: Option<DateTime<Utc>>,
 }
 
 fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
@@ -155,9 +158,23 @@ pub async fn list(
     if let Some(action) = &filter.action {
         cond = cond.add(Column::Action.eq(action.as_str()));
     }
-    if let Some(id) = &filter.record_id {
-        // Ids are uuids (no LIKE wildcards), stored quoted inside a JSON array.
-        cond = cond.add(Column::RecordIds.contains(format!("\"{id}\"")));
+    if let Some(ids) = &filter.record_ids {
+        // Ids are uuids (no LIKE wildcards), stored quoted inside a JSON array. A scan of the
+        // rows the other filters leave: record ids have no index of their own.
+        let mut any = Condition::any();
+        for id in ids {
+            any = any.add(Column::RecordIds.contains(format!("\"{id}\"")));
+        }
+        if ids.is_empty() {
+            any = any.add(Expr::val(1).eq(0));
+        }
+        cond = cond.add(any);
+    }
+    if let Some(from) = filter.occurred_from {
+        cond = cond.add(Column::OccurredAt.gte(from));
+    }
+    if let Some(to) = filter.occurred_to {
+        cond = cond.add(Column::OccurredAt.lt(to));
     }
     // Newest first: an auditor looks at what just happened.
     let mut query = Entity::find().filter(cond);

@@ -152,6 +152,21 @@ pub async fn find_by_external_id(
         .await?)
 }
 
+/// Every patient with this external id, in any client (for administrators' audit searches).
+pub async fn ids_by_external_id(
+    db: &impl ConnectionTrait,
+    external_patient_id: &str,
+) -> AppResult<Vec<Uuid>> {
+    use sea_orm::QuerySelect;
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::ExternalPatientId.eq(external_patient_id))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
