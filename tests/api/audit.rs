@@ -300,3 +300,103 @@ async fn the_trail_is_searched_by_external_id_and_time() {
         "filter.occurredTo"
     );
 }
+
+/// The filtered events export as CSV or NDJSON, for administrators only; a spreadsheet does
+/// not run a caller's label as a formula; the export is itself audited.
+#[tokio::test]
+async fn the_filtered_trail_exports_as_csv_and_ndjson() {
+    let app = spawn_app().await;
+    let (_, key) = app
+        .create_key_with(json!({ "name": "=HYPERLINK(\"x\")", "scopes": ["patients:create", "patients:read"], "environment": "SANDBOX" }))
+        .await;
+    let id = app
+        .patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "EXP-1" }),
+        )
+        .await;
+    app.gql_as(
+        &key,
+        "query($id:ID!){ patient(id:$id){ id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let get = |token: Option<String>, query: &'static str| {
+        let mut request = app.http.get(app.url(&format!("/audit/export?{query}")));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let resp = request.send().await.expect("export request");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            (status, headers, resp.text().await.unwrap_or_default())
+        }
+    };
+    let (status, headers, csv) = get(
+        Some(app.admin_token.clone()),
+        "format=csv&externalPatientId=EXP-1",
+    )
+    .await;
+    assert_eq!(status, 200, "{csv}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("id,occurredAt,actorKind,actorRole"));
+    assert_eq!(lines.len(), 3, "the create and the read: {csv}");
+    assert!(lines.iter().skip(1).all(|l| l.contains(&id)));
+    assert!(
+        lines.iter().any(|l| l.contains(",READ,")) && lines.iter().any(|l| l.contains(",CREATE,"))
+    );
+    // The key's name starts with `=`: quoted and prefixed, never a formula.
+    assert!(csv.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{csv}");
+
+    let (status, headers, ndjson) = get(
+        Some(app.admin_token.clone()),
+        "format=ndjson&externalPatientId=EXP-1&action=READ",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    let rows: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["recordIds"], json!([id]));
+    assert_eq!(rows[0]["actorRole"], serde_json::Value::Null);
+
+    // Only administrators; bad input is refused with its field.
+    assert_eq!(get(Some(key.clone()), "format=csv").await.0, 403);
+    assert_eq!(get(None, "format=csv").await.0, 401);
+    let (status, _, body) = get(Some(app.admin_token.clone()), "format=xml").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("VALIDATION_FAILED"));
+    assert_eq!(
+        get(Some(app.admin_token.clone()), "recordId=not-a-uuid")
+            .await
+            .0,
+        400
+    );
+
+    let exports = app.audit_events(json!({ "action": "EXPORT" })).await;
+    assert!(
+        exports
+            .iter()
+            .any(|e| e["fields"] == json!(["externalPatientId"])
+                && e["actorRole"] == "SYSTEM_ADMINISTRATOR"),
+        "{exports:?}"
+    );
+}

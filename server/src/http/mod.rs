@@ -1,5 +1,6 @@
 //! The HTTP surface: the only module that imports actix-web.
 
+mod audit_export;
 mod auth;
 mod graphiql;
 mod graphql;
@@ -35,6 +36,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
         App::new()
             .app_data(state.clone())
             .route("/graphql", web::post().to(graphql::post))
+            .route("/audit/export", web::get().to(audit_export::export))
             .route("/healthz", web::get().to(health::live))
             .route("/readyz", web::get().to(health::ready))
             .route("/graphiql", web::get().to(graphiql::page))
