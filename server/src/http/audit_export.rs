@@ -241,7 +241,8 @@ pub async fn export(
         ("occurredTo", query.occurred_to.is_some()),
     ]
     .into_iter()
-    .filter_map(|(name, set)| set.then(|| name.to_owned()))
+    .filter(|(_, set)| *set)
+    .map(|(name, _)| name.to_owned())
     .collect();
     let event = access.event(
         "EXPORT",
