@@ -23,6 +23,52 @@ impl ApiError {
     }
 }
 
+/// Fetches `path` (an export) as the signed-in user and saves it as `filename`.
+pub async fn download(path: &str, filename: &str) -> Result<(), ApiError> {
+    use wasm_bindgen::JsCast;
+    let mut request = Request::get(path);
+    if let Some(token) = session::token() {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|_| ApiError::Message("Cannot reach the server. Check your connection.".into()))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))?;
+    if !response.ok() {
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let first = &body["errors"][0];
+        let code = first["extensions"]["code"].as_str().unwrap_or("");
+        if code == "UNAUTHENTICATED" && session::token().is_some() {
+            session::clear();
+            return Err(ApiError::SessionExpired);
+        }
+        return Err(ApiError::Message(describe(
+            code,
+            first["message"].as_str().unwrap_or("the export failed"),
+            first["extensions"]["field"].as_str(),
+        )));
+    }
+    let failed = |_| ApiError::Message("The browser could not save the file.".into());
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(&text));
+    let blob = web_sys::Blob::new_with_str_sequence(&parts).map_err(failed)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(failed)?;
+    let anchor = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.create_element("a").ok())
+        .and_then(|a| a.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+        .ok_or_else(|| ApiError::Message("The browser could not save the file.".into()))?;
+    anchor.set_href(&url);
+    anchor.set_download(filename);
+    anchor.click();
+    let _ = web_sys::Url::revoke_object_url(&url);
+    Ok(())
+}
+
 /// An enum value of an answer as the API spells it (`SYSTEM_ADMINISTRATOR`).
 pub fn name_of<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)

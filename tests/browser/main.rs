@@ -240,6 +240,92 @@ async fn an_expired_session_returns_to_login_with_a_message() {
         .await;
 }
 
+/// "Who read patient X?" in one filter, among many events; older events page in; a STAFF
+/// user's events show their role.
+#[tokio::test]
+async fn the_audit_screen_finds_who_read_a_patient() {
+    if !browser_tests_enabled() {
+        return;
+    }
+    let app = portal_app().await;
+    let key = app.full_key().await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let id = app
+            .patient_id(
+                &key,
+                &app.fx.client_a,
+                &app.fx.loc_a1,
+                json!({ "externalPatientId": format!("AUD-{i}") }),
+            )
+            .await;
+        ids.push(id);
+    }
+    app.create_portal_user("staff@example.org", Role::Staff, "staff password 1")
+        .await;
+    let staff = app.login("staff@example.org", "staff password 1").await;
+    for (i, id) in ids.iter().enumerate() {
+        let token = if i == 7 { &staff } else { &key };
+        app.gql_as(
+            token,
+            "query($id:ID!){ patient(id:$id){ id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    let browser = Browser::start("audit_search").await;
+    browser
+        .run(async |b| {
+            b.goto(&app.url("/login")).await?;
+            b.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+            b.wait_text(By::Tag("h1"), "API Console").await?;
+            b.click(By::Id("nav-audit")).await?;
+            b.wait_for(By::Css("#audit tbody tr")).await?;
+            // Over 60 events: the newest 50 first, then older ones on request.
+            let first_page = b.driver.find_all(By::Css("#audit tbody tr")).await?.len();
+            assert_eq!(first_page, 50);
+            b.click(By::Id("audit-more")).await?;
+            b.wait_until(async || {
+                b.driver
+                    .find_all(By::Css("#audit tbody tr"))
+                    .await
+                    .map(|r| r.len())
+                    .unwrap_or(0)
+                    > 50
+            })
+            .await?;
+
+            b.type_into(By::Id("audit-record"), "AUD-7").await?;
+            b.driver
+                .find(By::Css("#audit-action option[value='READ']"))
+                .await?
+                .click()
+                .await?;
+            b.click(By::Id("audit-search")).await?;
+            b.wait_until(async || {
+                b.driver
+                    .find_all(By::Css("#audit tbody tr"))
+                    .await
+                    .map(|r| r.len())
+                    .unwrap_or(0)
+                    == 1
+            })
+            .await?;
+            let row = b.wait_text(By::Css("#audit tbody tr"), "READ").await?;
+            assert!(row.contains(&ids[7]), "{row}");
+            assert!(
+                row.contains("staff@example.org") && row.contains("STAFF"),
+                "{row}"
+            );
+            assert!(
+                b.driver.find(By::Id("audit-more")).await.is_err(),
+                "one event, one page"
+            );
+            Ok(())
+        })
+        .await;
+}
+
 #[test]
 fn the_compressed_wasm_is_under_500_kb() {
     if !browser_tests_enabled() {

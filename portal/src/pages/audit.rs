@@ -1,18 +1,199 @@
 use leptos::prelude::*;
 
-use super::{send, utc};
-use crate::api::name_of;
+use super::{handle_error, send, utc};
+use crate::api::{download, name_of};
 use crate::queries::{Audit as AuditQuery, audit};
 
 type Event = audit::AuditAuditEventsNodes;
 
+/// Actions and record types the trail records, offered as filters.
+const ACTIONS: &[&str] = &[
+    "READ",
+    "SEARCH",
+    "CREATE",
+    "UPDATE",
+    "ROTATE",
+    "REVOKE",
+    "EXPIRE",
+    "LOGIN",
+    "LOGIN_FAILED",
+    "DENIED",
+    "EXPORT",
+];
+const RECORD_TYPES: &[&str] = &[
+    "patient",
+    "test",
+    "api_key",
+    "client",
+    "location",
+    "admin_user",
+    "setting",
+    "request",
+    "audit_event",
+];
+
+/// Record ids shown before the rest are folded away.
+const IDS_SHOWN: usize = 3;
+
+/// The filter form's values.
+#[derive(Clone, Default, PartialEq)]
+struct Filter {
+    record: String,
+    actor: String,
+    action: String,
+    record_type: String,
+    from: String,
+    to: String,
+}
+
+fn some(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// A datetime-local value (local wall time, no zone) taken as UTC, as the form says.
+fn utc_input(v: &str) -> Option<String> {
+    some(v).map(|v| format!("{v}:00Z"))
+}
+
+/// A patient's or test's id is 36 characters of hex and dashes; anything else in the record
+/// field is a patient's external id.
+fn is_id(v: &str) -> bool {
+    v.len() == 36 && v.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+impl Filter {
+    fn input(&self) -> audit::AuditFilterInput {
+        let record = some(&self.record);
+        let (record_id, external_patient_id) = match record {
+            Some(r) if is_id(&r) => (Some(r), None),
+            other => (None, other),
+        };
+        audit::AuditFilterInput {
+            actor_id: some(&self.actor),
+            action: some(&self.action),
+            record_type: some(&self.record_type),
+            record_id,
+            external_patient_id,
+            occurred_from: utc_input(&self.from),
+            occurred_to: utc_input(&self.to),
+        }
+    }
+
+    /// The same filter as the export's query string.
+    fn query(&self, format: &str) -> String {
+        let f = self.input();
+        let mut parts = vec![format!("format={format}")];
+        let mut add = |key: &str, value: Option<String>| {
+            if let Some(v) = value {
+                parts.push(format!(
+                    "{key}={}",
+                    String::from(js_sys::encode_uri_component(&v))
+                ));
+            }
+        };
+        add("actorId", f.actor_id);
+        add("action", f.action);
+        add("recordType", f.record_type);
+        add("recordId", f.record_id);
+        add("externalPatientId", f.external_patient_id);
+        add("occurredFrom", f.occurred_from);
+        add("occurredTo", f.occurred_to);
+        parts.join("&")
+    }
+}
+
+/// A long list of record ids as a count that opens to the full list.
+fn record_ids(ids: Vec<String>) -> AnyView {
+    if ids.len() <= IDS_SHOWN {
+        return view! { <span class="muted">{ids.join(", ")}</span> }.into_any();
+    }
+    let n = ids.len();
+    view! {
+        <details class="ids">
+            <summary>{format!("{n} records")}</summary>
+            <span class="muted">{ids.join(", ")}</span>
+        </details>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn Audit() -> impl IntoView {
     let (events, set_events) = signal(None::<Vec<Event>>);
+    let (next, set_next) = signal(None::<String>);
     let (message, set_message) = signal(None::<String>);
-    send::<AuditQuery>(audit::Variables, set_message, None, move |d| {
-        set_events.set(d.audit_events.map(|c| c.nodes))
-    });
+    let (busy, set_busy) = signal(false);
+    let form = RwSignal::new(Filter::default());
+    // The filter the shown events were found with (the form may have changed since).
+    let shown = RwSignal::new(Filter::default());
+
+    let fetch = move |filter: Filter, after: Option<String>| {
+        let variables = audit::Variables {
+            filter: Some(filter.input()),
+            after: after.clone(),
+        };
+        set_message.set(None);
+        send::<AuditQuery>(variables, set_message, Some(set_busy), move |d| {
+            let Some(page) = d.audit_events else {
+                return;
+            };
+            set_next.set(
+                page.page_info
+                    .has_next_page
+                    .then_some(page.page_info.end_cursor)
+                    .flatten(),
+            );
+            if after.is_some() {
+                set_events.update(|list| list.get_or_insert_default().extend(page.nodes));
+            } else {
+                set_events.set(Some(page.nodes));
+            }
+        });
+    };
+    fetch(Filter::default(), None);
+
+    let search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let filter = form.get_untracked();
+        shown.set(filter.clone());
+        fetch(filter, None);
+    };
+    let more = move |_| fetch(shown.get_untracked(), next.get_untracked());
+    let export = move |format: &'static str| {
+        let query = shown.get_untracked().query(format);
+        set_message.set(None);
+        leptos::task::spawn_local(async move {
+            let name = format!("audit-events.{format}");
+            if let Err(err) = download(&format!("/audit/export?{query}"), &name).await {
+                handle_error(err, set_message);
+            }
+        });
+    };
+
+    let field = move |id: &'static str,
+                      label: &'static str,
+                      get: fn(&Filter) -> String,
+                      set: fn(&mut Filter, String)| {
+        view! {
+            <label for=id>{label}</label>
+            <input id=id type="text" prop:value=move || get(&form.get())
+                on:input=move |ev| form.update(|f| set(f, event_target_value(&ev)))/>
+        }
+    };
+    let choice = move |id: &'static str,
+                       label: &'static str,
+                       options: &'static [&'static str],
+                       set: fn(&mut Filter, String)| {
+        view! {
+            <label for=id>{label}</label>
+            <select id=id on:change=move |ev| form.update(|f| set(f, event_target_value(&ev)))>
+                <option value="">"Any"</option>
+                {options.iter().map(|o| view! { <option value=*o>{*o}</option> }).collect_view()}
+            </select>
+        }
+    };
+
     let rows = move || {
         events
             .get()
@@ -25,10 +206,10 @@ pub fn Audit() -> impl IntoView {
                         <td>{e.actor_label}<br/><span class="muted">{
                             // A portal user is shown in their role, not as an administrator.
                             e.actor_role.as_ref().map(name_of).unwrap_or(e.actor_kind)
-                        }</span></td>
-                        <td>{e.action}</td>
+                        }</span><br/><code class="muted actor-id">{e.actor_id}</code></td>
+                        <td class="action">{e.action}</td>
                         <td>{e.operation}</td>
-                        <td>{e.record_type}" "<span class="muted">{e.record_ids.join(", ")}</span></td>
+                        <td>{e.record_type}" "{record_ids(e.record_ids)}</td>
                         <td>{e.fields.join(", ")}</td>
                         <td>{e.ip.unwrap_or_default()}</td>
                     </tr>
@@ -40,8 +221,28 @@ pub fn Audit() -> impl IntoView {
         <h1>"Audit"</h1>
         <p class="muted">"Every access to patient data and every settings change, newest first. The trail cannot be edited."</p>
         <Show when=move || message.get().is_some()>
-            <p class="error" role="alert">{move || message.get()}</p>
+            <p class="error" role="alert" id="audit-message">{move || message.get()}</p>
         </Show>
+        <section class="card">
+            <h2>"Find events"</h2>
+            <form id="audit-filter" on:submit=search novalidate>
+                {field("audit-record", "Record (a patient or test id, or a patient's external id)", |f| f.record.clone(), |f, v| f.record = v)}
+                {field("audit-actor", "Who (a key's or user's id)", |f| f.actor.clone(), |f, v| f.actor = v)}
+                {choice("audit-action", "Action", ACTIONS, |f, v| f.action = v)}
+                {choice("audit-record-type", "Record type", RECORD_TYPES, |f, v| f.record_type = v)}
+                <label for="audit-from">"From (UTC)"</label>
+                <input id="audit-from" type="datetime-local" prop:value=move || form.get().from
+                    on:input=move |ev| form.update(|f| f.from = event_target_value(&ev))/>
+                <label for="audit-to">"Until (UTC)"</label>
+                <input id="audit-to" type="datetime-local" prop:value=move || form.get().to
+                    on:input=move |ev| form.update(|f| f.to = event_target_value(&ev))/>
+                <div class="row">
+                    <button id="audit-search" type="submit" disabled=busy>"Search"</button>
+                    <button id="audit-export-csv" type="button" class="link" on:click=move |_| export("csv")>"Export CSV"</button>
+                    <button id="audit-export-ndjson" type="button" class="link" on:click=move |_| export("ndjson")>"Export NDJSON"</button>
+                </div>
+            </form>
+        </section>
         <table id="audit">
             <thead><tr>
                 <th scope="col">"When (UTC)"</th><th scope="col">"Who"</th><th scope="col">"Action"</th>
@@ -49,5 +250,11 @@ pub fn Audit() -> impl IntoView {
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>
+        <Show when=move || events.get().is_some_and(|e| e.is_empty())>
+            <p class="muted" id="audit-empty">"No events match."</p>
+        </Show>
+        <Show when=move || next.get().is_some()>
+            <button id="audit-more" on:click=more disabled=busy>"Show older events"</button>
+        </Show>
     }
 }

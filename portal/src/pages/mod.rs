@@ -59,7 +59,7 @@ pub fn utc(raw: Option<&str>, with_seconds: bool) -> String {
 }
 
 /// Shows an API error; an expired session returns to the login screen with a message.
-fn handle_error(err: ApiError, set_message: WriteSignal<Option<String>>) {
+pub fn handle_error(err: ApiError, set_message: WriteSignal<Option<String>>) {
     if err == ApiError::SessionExpired {
         expire_session();
     } else {
