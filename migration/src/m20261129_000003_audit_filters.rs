@@ -1,17 +1,16 @@
-//! The audit trail is searched by who acted, by action and by record type, newest first:
-//! each of those filters walks its own index backwards by id and stops after a page, instead of
-//! scanning the trail. (Time ranges use `ix_audit_events_occurred` from the foundation.)
+//! "What did this key do?" walks an index of the actor's events backwards by id and stops
+//! after a page, instead of scanning the trail (time ranges use `ix_audit_events_occurred`
+//! from the foundation). Action and record type have a dozen values each and get no index of
+//! their own: every audited request pays for each index of this table, and indexes on them
+//! too measurably slowed every scenario (BENCHMARKS.md); narrowed by time, they are
+//! served by the time index.
 
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const INDEXES: [(&str, &str); 3] = [
-    ("ix_audit_events_actor", "actor_id"),
-    ("ix_audit_events_action", "action"),
-    ("ix_audit_events_record_type", "record_type"),
-];
+const INDEXES: [(&str, &str); 1] = [("ix_audit_events_actor", "actor_id")];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
