@@ -55,6 +55,19 @@ async fn switching_the_developer_portal_off_hides_graphiql_and_the_schema() {
 
     // Off: no playground, no schema for non-admins, normal queries unaffected.
     assert_eq!(status_of(&app, "/graphiql").await, 404);
+    let said = app
+        .http
+        .get(app.url("/graphiql"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        said.contains("Developer documentation is switched off"),
+        "{said}"
+    );
     assert_eq!(status_of(&app, "/graphiql/assets/graphiql.js").await, 404);
     let resp = app.gql_as(&key, INTROSPECT, json!({})).await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
@@ -130,6 +143,8 @@ async fn graphiql_is_served_with_local_assets_only() {
         .await
         .unwrap();
     assert!(page.contains("/graphiql/assets/graphiql.js"));
+    // No request is sent with a placeholder for a key (it would open on an error).
+    assert!(!page.contains("<your API key>"));
     assert!(
         !page.contains("https://"),
         "no CDN: the machines have no internet"

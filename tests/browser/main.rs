@@ -159,15 +159,19 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
                     .is_selected()
                     .await?
             );
+            b.wait_for(By::Id("graphiql-link")).await?;
             b.click(By::Id("developer-portal")).await?;
             b.wait_text(By::Css("label[for=developer-portal]"), "is off")
                 .await?;
+            // Saving says so, and the playground's link goes with the playground.
+            b.wait_text(By::Id("settings-saved"), "Saved").await?;
+            b.wait_gone(By::Id("graphiql-link")).await?;
             assert_eq!(
                 app.http.get(app.url("/graphiql")).send().await?.status(),
                 404
             );
             b.goto(&app.url("/graphiql")).await?;
-            b.wait_text(By::Tag("body"), "not found").await?;
+            b.wait_text(By::Tag("body"), "switched off").await?;
 
             // Log out: back to the login screen, and settings need a new login.
             b.goto(&app.url("/settings/general")).await?;

@@ -34,13 +34,24 @@ fn not_found() -> HttpResponse {
         .body("not found")
 }
 
-/// GraphiQL, while the developer portal is switched on; otherwise it does not exist.
+/// What `/graphiql` says while the developer portal is switched off.
+const SWITCHED_OFF: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>Developer documentation is switched off</title></head><body><main>\
+<h1>Developer documentation is switched off</h1>\
+<p>An administrator of this Switchboard has switched off the GraphQL playground and the schema \
+documentation. The API itself keeps working for your keys; ask an administrator to switch the \
+documentation on (Settings, Developer portal).</p></main></body></html>";
+
+/// GraphiQL, while the developer portal is switched on; otherwise a page saying so in words
+/// (still a 404: there is no playground to reach).
 pub async fn page(state: web::Data<AppState>) -> HttpResponse {
     match enabled(&state).await {
         Ok(true) => HttpResponse::Ok()
             .content_type("text/html; charset=utf-8")
             .body(PAGE),
-        Ok(false) => not_found(),
+        Ok(false) => HttpResponse::NotFound()
+            .content_type("text/html; charset=utf-8")
+            .body(SWITCHED_OFF),
         Err(resp) => resp,
     }
 }
