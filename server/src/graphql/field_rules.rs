@@ -30,14 +30,12 @@ static INDEX: LazyLock<Index> = LazyLock::new(|| {
 });
 
 pub fn rule_for(type_name: &str, field: &str) -> Option<Rule> {
-    INDEX.get(&(type_name, field)).map(|(rule, _)| *rule)
+    field_rule(type_name, field).map(|(rule, _)| rule)
 }
 
-/// What serving the field discloses of a patient.
-pub fn disclosure(type_name: &str, field: &str) -> Disclosure {
-    INDEX
-        .get(&(type_name, field))
-        .map_or(Disclosure::None, |(_, d)| *d)
+/// The field's rule and what serving it discloses of a patient, in one lookup.
+pub fn field_rule(type_name: &str, field: &str) -> Option<(Rule, Disclosure)> {
+    INDEX.get(&(type_name, field)).copied()
 }
 
 /// Every (type, field) with a rule.

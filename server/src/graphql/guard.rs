@@ -7,8 +7,9 @@ use async_graphql::extensions::{
 };
 use async_graphql::{PathSegment, QueryPathSegment, ServerError, ServerResult, Value};
 
-use super::field_rules::{disclosure, rule_for};
+use super::field_rules::field_rule;
 use crate::access::Access;
+use crate::access::Disclosure;
 use crate::error::AppError;
 
 /// Errors of refused fields. The guard answers a refused field with `null` (the rest of the
@@ -68,23 +69,21 @@ impl Extension for FieldGuardExtension {
         let Some(access) = ctx.data_opt::<Access>() else {
             return Err(ServerError::new("request has no credentials context", None));
         };
-        let verdict = match rule_for(info.parent_type, info.name) {
-            Some(rule) => access.principal().check(&rule),
+        let (verdict, disclosure) = match field_rule(info.parent_type, info.name) {
+            Some((rule, disclosure)) => (access.principal().check(&rule), disclosure),
             None => {
                 tracing::error!(
                     parent = info.parent_type,
                     field = info.name,
                     "field has no access rule; refusing"
                 );
-                Err(AppError::forbidden(
-                    "unavailable",
-                    "this field has no access rule",
-                ))
+                let refused = AppError::forbidden("unavailable", "this field has no access rule");
+                (Err(refused), Disclosure::None)
             }
         };
         match verdict {
             Ok(()) => {
-                access.disclosed(info.name, disclosure(info.parent_type, info.name));
+                access.disclosed(info.name, disclosure);
                 next.run(ctx, info).await
             }
             Err(err) => {

@@ -21,7 +21,7 @@ use super::cost::{self, Refusal};
 use super::field_types::FieldTypes;
 use super::text_input;
 
-use super::field_rules::{disclosure, rule_for};
+use super::field_rules::field_rule;
 use crate::access::Disclosure;
 use crate::access::Principal;
 use crate::access::rules::Rule;
@@ -217,11 +217,11 @@ impl Planner {
         let mut patient_fields = Vec::new();
         for (ty, field) in &pairs {
             // A field without a rule is refused by the guard; leave it to the guard.
-            let rule = rule_for(ty, field)?;
+            let (rule, disclosure) = field_rule(ty, field)?;
             if !rules.contains(&rule) {
                 rules.push(rule);
             }
-            match disclosure(ty, field) {
+            match disclosure {
                 Disclosure::None => {}
                 d => patient_fields.push((field.clone(), d)),
             }
