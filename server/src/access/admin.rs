@@ -320,13 +320,49 @@ impl<'a> Admin<'a> {
         search: &AuditSearch,
         page: PageRequest,
     ) -> AppResult<Page<audit_event::Model>> {
-        self.settings()?;
-        // Make this replica's pending reads visible, so an auditor sees what just happened.
-        self.access.sink().flush().await;
+        let filter = self.audit_filter(search).await?;
+        audit::list(self.access.store().conn(), &filter, page).await
+    }
+
+    /// Every event `search` finds, newest first, handed to `visit` page by page: the trail is
+    /// flushed and the search resolved once, not per page. More than `max` events is refused.
+    pub async fn each_audit_event(
+        &self,
+        search: &AuditSearch,
+        max: usize,
+        mut visit: impl FnMut(&audit_event::Model),
+    ) -> AppResult<()> {
+        const PAGE: u64 = 500;
+        let filter = self.audit_filter(search).await?;
         let db = self.access.store().conn();
+        let (mut after, mut seen) = (None, 0usize);
+        loop {
+            let page = audit::list(db, &filter, PageRequest { first: PAGE, after }).await?;
+            seen += page.items.len();
+            if seen > max {
+                return Err(AppError::invalid(
+                    "query",
+                    format!("more than {max} events match; narrow the filter"),
+                ));
+            }
+            page.items.iter().for_each(&mut visit);
+            match page.items.last() {
+                Some(last) if page.has_next_page => after = Some(last.id),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The stored filter of a search, for an administrator: this replica's pending reads are
+    /// written first, so an auditor sees what just happened, and a patient's external id
+    /// becomes the patients' ids.
+    async fn audit_filter(&self, search: &AuditSearch) -> AppResult<AuditFilter> {
+        self.settings()?;
+        self.access.sink().flush().await;
         let mut filter = search.filter.clone();
         if let Some(external) = &search.external_patient_id {
             // Administrators see every client: the patients of any client with this id.
+            let db = self.access.store().conn();
             let ids: Vec<String> = patients::ids_by_external_id(db, external)
                 .await?
                 .into_iter()
@@ -338,7 +374,7 @@ impl<'a> Admin<'a> {
                 None => ids,
             });
         }
-        audit::list(db, &filter, page).await
+        Ok(filter)
     }
 
     /// Whether GraphiQL and schema introspection are offered to developers.

@@ -1,7 +1,6 @@
 //! `GET /audit/export`: the audit events a filter finds, all of them, as CSV or NDJSON, for
 //! administrators (the same filters as the `auditEvents` query). The export is itself audited.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use entity::audit_event;
@@ -10,18 +9,15 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::graphql::error_json;
+use super::error_answer;
 use crate::access::Access;
 use crate::access::admin::AuditSearch;
 use crate::domain::validate::ExternalPatientId;
 use crate::error::AppError;
 use crate::store::audit::{AuditFilter, RecordIds};
-use crate::store::page::PageRequest;
 
 /// Events in one export at most: beyond it, narrow the filter (the answer says so).
 const MAX_EXPORTED: usize = 100_000;
-/// Events read per query while exporting.
-const CHUNK: u64 = 500;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -59,18 +55,7 @@ const COLUMNS: [&str; 13] = [
 ];
 
 fn refuse(err: AppError) -> HttpResponse {
-    let status = match err {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
-        AppError::Validation(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let body = match &err {
-        AppError::Internal(_) => {
-            serde_json::json!({ "errors": [crate::graphql::to_server_error(err)] })
-        }
-        _ => error_json(err.code(), &err.message()),
-    };
+    let (status, body) = error_answer(err);
     HttpResponse::build(status).json(body)
 }
 
@@ -204,31 +189,13 @@ pub async fn export(
         body.push_str(&COLUMNS.join(","));
         body.push_str("\r\n");
     }
-    let mut after = None;
-    let mut exported = 0usize;
-    loop {
-        let page = PageRequest {
-            first: CHUNK,
-            after,
-        };
-        let events = match access.admin().audit_events(&search, page).await {
-            Ok(events) => events,
-            Err(err) => return refuse(err),
-        };
-        for event in &events.items {
-            line(format, event, &mut body);
-        }
-        exported += events.items.len();
-        if exported > MAX_EXPORTED {
-            return refuse(AppError::invalid(
-                "query",
-                format!("more than {MAX_EXPORTED} events match; narrow the filter"),
-            ));
-        }
-        match events.items.last() {
-            Some(last) if events.has_next_page => after = Some(last.id),
-            _ => break,
-        }
+    let visit = |event: &audit_event::Model| line(format, event, &mut body);
+    if let Err(err) = access
+        .admin()
+        .each_audit_event(&search, MAX_EXPORTED, visit)
+        .await
+    {
+        return refuse(err);
     }
     // What was exported, and how it was narrowed, is itself a record.
     let used: Vec<String> = [

@@ -14,7 +14,7 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::AppState;
-use super::graphql::error_json;
+use super::error_answer;
 use crate::access::Principal;
 use crate::access::credentials::authenticate;
 use crate::error::AppError;
@@ -37,17 +37,8 @@ pub struct Refused {
 
 impl Refused {
     fn new(err: AppError) -> Self {
-        match err {
-            AppError::Unauthenticated(message) => Refused {
-                status: StatusCode::UNAUTHORIZED,
-                body: error_json("UNAUTHENTICATED", message),
-            },
-            // Logged with its cause and a correlation id that the answer carries.
-            other => Refused {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                body: serde_json::json!({ "errors": [crate::graphql::to_server_error(other)] }),
-            },
-        }
+        let (status, body) = error_answer(err);
+        Refused { status, body }
     }
 }
 

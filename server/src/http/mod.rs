@@ -11,11 +11,34 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::http::StatusCode;
 use actix_web::{App, HttpServer, web};
 
 use crate::access::Services;
 use crate::config::Settings;
+use crate::error::AppError;
 use crate::graphql::Executor;
+
+/// An error answered outside GraphQL execution (a refused credential, an export): its HTTP
+/// status and a body in GraphQL's error shape. Internal errors are logged with their cause and
+/// a correlation id that the body carries.
+pub(crate) fn error_answer(err: AppError) -> (StatusCode, serde_json::Value) {
+    let status = match err {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AppError::Validation(_) => StatusCode::BAD_REQUEST,
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let body = match err {
+        AppError::Internal(_) => {
+            serde_json::json!({ "errors": [crate::graphql::to_server_error(err)] })
+        }
+        other => graphql::error_json(other.code(), &other.message()),
+    };
+    (status, body)
+}
 
 /// What every request handler shares. Built once; cheap to clone.
 pub struct AppState {
