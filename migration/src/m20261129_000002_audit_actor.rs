@@ -8,50 +8,42 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum AuditEvents {
     Table,
     ActorOnBehalfOf,
     ActorRole,
 }
 
+const COLUMNS: [AuditEvents; 2] = [AuditEvents::ActorOnBehalfOf, AuditEvents::ActorRole];
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(AuditEvents::Table)
-                    .add_column(ColumnDef::new(AuditEvents::ActorOnBehalfOf).string().null())
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(AuditEvents::Table)
-                    .add_column(ColumnDef::new(AuditEvents::ActorRole).string().null())
-                    .to_owned(),
-            )
-            .await
+        for column in COLUMNS {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(AuditEvents::Table)
+                        .add_column(ColumnDef::new(column).string().null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(AuditEvents::Table)
-                    .drop_column(AuditEvents::ActorRole)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(AuditEvents::Table)
-                    .drop_column(AuditEvents::ActorOnBehalfOf)
-                    .to_owned(),
-            )
-            .await
+        for column in COLUMNS.into_iter().rev() {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(AuditEvents::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -285,19 +285,17 @@ async fn the_audit_screen_finds_who_read_a_patient() {
             b.wait_text(By::Tag("h1"), "API Console").await?;
             b.click(By::Id("nav-audit")).await?;
             b.wait_for(By::Css("#audit tbody tr")).await?;
-            // Over 60 events: the newest 50 first, then older ones on request.
-            let first_page = b.driver.find_all(By::Css("#audit tbody tr")).await?.len();
-            assert_eq!(first_page, 50);
-            b.click(By::Id("audit-more")).await?;
-            b.wait_until(async || {
+            let rows = async || {
                 b.driver
                     .find_all(By::Css("#audit tbody tr"))
                     .await
                     .map(|r| r.len())
                     .unwrap_or(0)
-                    > 50
-            })
-            .await?;
+            };
+            // Over 60 events: the newest 50 first, then older ones on request.
+            assert_eq!(rows().await, 50);
+            b.click(By::Id("audit-more")).await?;
+            b.wait_until(async || rows().await > 50).await?;
 
             b.type_into(By::Id("audit-record"), "AUD-7").await?;
             b.driver
@@ -306,15 +304,7 @@ async fn the_audit_screen_finds_who_read_a_patient() {
                 .click()
                 .await?;
             b.click(By::Id("audit-search")).await?;
-            b.wait_until(async || {
-                b.driver
-                    .find_all(By::Css("#audit tbody tr"))
-                    .await
-                    .map(|r| r.len())
-                    .unwrap_or(0)
-                    == 1
-            })
-            .await?;
+            b.wait_until(async || rows().await == 1).await?;
             let row = b.wait_text(By::Css("#audit tbody tr"), "READ").await?;
             assert!(row.contains(&ids[7]), "{row}");
             assert!(

@@ -54,7 +54,7 @@ impl Effects {
         self
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Effect> {
+    fn iter(&self) -> impl Iterator<Item = &Effect> {
         self.0.iter()
     }
 
