@@ -15,6 +15,7 @@ ensure_cargo_tool trunk 0.21.14 --locked
 # --locked fails for this version here (a locked dependency is missing from the registry).
 ensure_cargo_tool wasm-bindgen-cli 0.2.130
 ensure_wasm_opt
+ensure_brotli
 ensure_graphiql_assets
 if [ "$browser" = 1 ]; then
     ensure_chromium

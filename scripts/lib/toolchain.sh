@@ -56,12 +56,40 @@ ensure_wasm_opt() {
     npm install -g --prefix "$HOME/.local" binaryen@132.0.0 >/dev/null
 }
 
+# The files GraphiQL's page loads (server/src/http/graphiql.rs serves these and nothing else).
+GRAPHIQL_ASSETS="graphiql/graphiql.min.js graphiql/graphiql.min.css react/umd/react.production.min.js react-dom/umd/react-dom.production.min.js"
+
 ensure_graphiql_assets() {
-    if [ -f tools/graphiql/node_modules/graphiql/graphiql.min.js ]; then
-        return 0
+    local dir=tools/graphiql/node_modules
+    if [ ! -f $dir/graphiql/graphiql.min.js ]; then
+        echo "==> installing GraphiQL's assets (npm ci in tools/graphiql)"
+        (cd tools/graphiql && npm ci --no-audit --no-fund >/dev/null)
     fi
-    echo "==> installing GraphiQL's assets (npm ci in tools/graphiql)"
-    (cd tools/graphiql && npm ci --no-audit --no-fund >/dev/null)
+    local f
+    for f in $GRAPHIQL_ASSETS; do
+        precompress "$dir/$f"
+    done
+}
+
+ensure_brotli() {
+    command -v brotli >/dev/null 2>&1 && return 0
+    echo "==> installing brotli (apt-get install -y brotli), to precompress the portal"
+    apt_install brotli || echo "WARNING: no brotli; the portal is served gzip-compressed only" >&2
+}
+
+# Writes FILE.gz and FILE.br beside FILE (when missing or older), which the server sends to
+# browsers that accept them: compressing once at build time at the highest levels, not per
+# request.
+precompress() {
+    local file=$1
+    # Both tools copy the source's modification time (brotli to the second only); touching the
+    # copy marks it as made from this version of the file, which the server checks.
+    if [ ! "$file.gz" -nt "$file" ]; then
+        gzip -9 -n -k -f "$file" && touch "$file.gz"
+    fi
+    if command -v brotli >/dev/null 2>&1 && [ ! "$file.br" -nt "$file" ]; then
+        brotli -q 11 -k -f "$file" && touch "$file.br"
+    fi
 }
 
 ensure_chromium() {

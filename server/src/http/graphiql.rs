@@ -1,25 +1,19 @@
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
+use super::static_files::{Caching, serve};
 use crate::store::settings::developer_portal_enabled;
 
 const PAGE: &str = include_str!("graphiql.html");
 
 /// The files GraphiQL needs, by the name the page asks for and their place under the
-/// installed npm packages. Nothing else under that directory is served.
-const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "react.js",
-        "react/umd/react.production.min.js",
-        "text/javascript",
-    ),
-    (
-        "react-dom.js",
-        "react-dom/umd/react-dom.production.min.js",
-        "text/javascript",
-    ),
-    ("graphiql.js", "graphiql/graphiql.min.js", "text/javascript"),
-    ("graphiql.css", "graphiql/graphiql.min.css", "text/css"),
+/// installed npm packages (the minified builds; scripts/lib/toolchain.sh precompresses the same
+/// list). Nothing else under that directory is served.
+const ASSETS: &[(&str, &str)] = &[
+    ("react.js", "react/umd/react.production.min.js"),
+    ("react-dom.js", "react-dom/umd/react-dom.production.min.js"),
+    ("graphiql.js", "graphiql/graphiql.min.js"),
+    ("graphiql.css", "graphiql/graphiql.min.css"),
 ];
 
 async fn enabled(state: &AppState) -> Result<bool, HttpResponse> {
@@ -56,21 +50,22 @@ pub async fn page(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-pub async fn asset(state: web::Data<AppState>, name: web::Path<String>) -> HttpResponse {
+pub async fn asset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> HttpResponse {
     match enabled(&state).await {
         Ok(true) => {}
         Ok(false) => return not_found(),
         Err(resp) => return resp,
     }
-    let Some((_, rel, mime)) = ASSETS.iter().find(|(n, _, _)| *n == name.as_str()) else {
+    let Some((_, rel)) = ASSETS.iter().find(|(n, _)| *n == name.as_str()) else {
         return not_found();
     };
     let path = state.settings.server.graphiql_assets_dir.join(rel);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => HttpResponse::Ok()
-            .content_type(*mime)
-            .insert_header(("Cache-Control", "public, max-age=3600"))
-            .body(bytes),
+    match serve(&req, &path, Caching::Day).await {
+        Ok(res) => res,
         Err(_) => HttpResponse::NotFound()
             .content_type("text/plain")
             .body("GraphiQL assets are not installed; run scripts/setup.sh"),

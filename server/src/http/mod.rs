@@ -6,6 +6,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod portal;
+mod static_files;
 
 use std::net::TcpListener;
 use std::sync::Arc;
