@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building the portal (and, with --browser, the browser tests) needs, when it is
 # missing: the wasm32 target, Trunk, the matching wasm-bindgen CLI, wasm-opt, GraphiQL's
-# assets, and Chromium with its driver. Idempotent: a second run only checks.
+# assets (precompressed), brotli, and Chromium with its driver and axe-core. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/toolchain.sh
@@ -19,4 +19,5 @@ ensure_brotli
 ensure_graphiql_assets
 if [ "$browser" = 1 ]; then
     ensure_chromium
+    ensure_axe
 fi

@@ -92,6 +92,12 @@ precompress() {
     fi
 }
 
+ensure_axe() {
+    [ -f tools/axe/node_modules/axe-core/axe.min.js ] && return 0
+    echo "==> installing axe-core for the accessibility checks (npm ci in tools/axe)"
+    (cd tools/axe && npm ci --no-audit --no-fund >/dev/null)
+}
+
 ensure_chromium() {
     if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
         return 0

@@ -65,3 +65,25 @@ async fn staff_may_not_manage_keys_or_clients() {
         .await;
     assert_eq!(data(&resp)["patients"]["totalCount"], 0);
 }
+
+#[tokio::test]
+async fn client_and_location_names_are_validated_with_their_field() {
+    let app = spawn_app().await;
+    for bad in ["", "  ", &"x".repeat(201)] {
+        let resp = app
+            .admin(
+                "mutation($n:String!){ createClient(name:$n, environment: SANDBOX){ id } }",
+                json!({ "n": bad }),
+            )
+            .await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{bad:?}");
+        assert_eq!(resp["errors"][0]["extensions"]["field"], "name");
+        let resp = app
+            .admin(
+                "mutation($c:ID!, $n:String!){ createLocation(clientId:$c, name:$n){ id } }",
+                json!({ "c": app.fx.client_a, "n": bad }),
+            )
+            .await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{bad:?}");
+    }
+}

@@ -260,3 +260,78 @@ async fn keys_cannot_manage_keys() {
     let resp = app.gql_as(&key, "{ apiKeys { id } }", json!({})).await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
 }
+
+#[tokio::test]
+async fn a_key_is_renamed_with_its_rotation_and_shows_who_created_it() {
+    let app = spawn_app().await;
+    let (id, old) = app
+        .create_key_with(
+            json!({ "name": "first name", "scopes": ["patients:read"], "environment": "SANDBOX" }),
+        )
+        .await;
+    let rotated = app
+        .admin(
+            "mutation($id:ID!){ rotateApiKey(id:$id){ secret apiKey { id } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let new_id = data(&rotated)["rotateApiKey"]["apiKey"]["id"].clone();
+    let new = data(&rotated)["rotateApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const RENAME: &str =
+        "mutation($id:ID!, $n:String!){ renameApiKey(id:$id, name:$n){ id name } }";
+
+    // Bad names are refused with the field named, and nothing changes.
+    for bad in ["", "   ", &"x".repeat(101)] {
+        let resp = app.admin(RENAME, json!({ "id": id, "n": bad })).await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{bad:?}");
+        assert_eq!(resp["errors"][0]["extensions"]["field"], "name");
+    }
+    let resp = app
+        .admin(
+            RENAME,
+            json!({ "id": "00000000-0000-7000-8000-000000000000", "n": "x" }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["NOT_FOUND"]);
+
+    // Renaming the old key renames the rotation: both secrets are one key.
+    let resp = app
+        .admin(RENAME, json!({ "id": id, "n": "  LIS results feed " }))
+        .await;
+    assert_eq!(data(&resp)["renameApiKey"]["name"], "LIS results feed");
+    let list = app
+        .admin("{ apiKeys { id name createdBy } }", json!({}))
+        .await;
+    for key in data(&list)["apiKeys"].as_array().unwrap() {
+        assert_eq!(key["name"], "LIS results feed");
+        assert_eq!(key["createdBy"], switchboard_tests::ADMIN_EMAIL);
+    }
+    assert!(
+        data(&list)["apiKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == new_id)
+    );
+    // The secrets and grants are untouched, and the audit trail names the change.
+    for key in [&old, &new] {
+        let resp = app.gql_as(key, VIEWER, json!({})).await;
+        assert_eq!(data(&resp)["viewer"]["scopes"], json!(["patients:read"]));
+    }
+    let events = app
+        .audit_events(json!({ "recordType": "api_key", "action": "UPDATE" }))
+        .await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["fields"], json!(["name"]));
+    assert_eq!(events[0]["operation"], "renameApiKey");
+
+    // A key cannot rename keys.
+    let key = app.full_key().await;
+    let resp = app
+        .gql_as(&key, RENAME, json!({ "id": id, "n": "mine" }))
+        .await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+}

@@ -212,4 +212,35 @@ impl Browser {
         self.type_into(By::Id("password"), password).await?;
         self.click(By::Id("login-submit")).await
     }
+
+    /// Runs axe-core (tools/axe, WCAG 2.0/2.1 A and AA rules) on the page as it is now and
+    /// fails on any serious or critical violation, naming the rule and the elements.
+    pub async fn check_accessibility(&self, screen: &str) -> Res {
+        static AXE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let axe = AXE.get_or_init(|| {
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../tools/axe/node_modules/axe-core/axe.min.js");
+            std::fs::read_to_string(&path)
+                .expect("axe-core is not installed: run scripts/setup.sh --browser")
+        });
+        self.driver.execute(axe.as_str(), vec![]).await?;
+        let result = self
+            .driver
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\n\
+                 axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })\n\
+                   .then(r => done(r.violations\n\
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')\n\
+                     .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))))\n\
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await?;
+        let violations: Vec<String> = serde_json::from_value(result.json().clone())?;
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{screen}: {}", violations.join("; ")).into())
+        }
+    }
 }

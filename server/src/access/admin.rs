@@ -14,7 +14,7 @@ use crate::store::Effects;
 use crate::store::api_keys::NewApiKey;
 use crate::store::audit::AuditFilter;
 use crate::store::page::{Page, PageRequest};
-use crate::store::{api_keys, audit, clients, patients, settings};
+use crate::store::{admins, api_keys, audit, clients, patients, settings};
 
 pub struct Admin<'a> {
     access: &'a Access,
@@ -247,6 +247,40 @@ impl<'a> Admin<'a> {
         txn.commit(Effects::audited(event)).await?;
         self.access.key_cache().clear();
         Ok(key)
+    }
+
+    /// Renames a key: every key of its rotation chain, which are one key to an administrator.
+    pub async fn rename_key(&self, id: Uuid, name: String) -> AppResult<api_key::Model> {
+        self.settings()?;
+        let txn = self.access.store().begin_write().await?;
+        let chain = api_keys::lineage(&txn.txn, id).await?;
+        if chain.is_empty() {
+            return Err(AppError::NotFound("api key"));
+        }
+        let ids: Vec<Uuid> = chain.iter().map(|k| k.id).collect();
+        api_keys::rename(&txn.txn, &ids, &name).await?;
+        let event = self.access.event(
+            "UPDATE",
+            "renameApiKey",
+            "api_key",
+            ids,
+            vec!["name".into()],
+        );
+        let key = api_keys::find(&txn.txn, id)
+            .await?
+            .ok_or(AppError::NotFound("api key"))?;
+        txn.commit(Effects::audited(event)).await?;
+        // Cached credentials carry the key's name into the audit trail's actor label.
+        self.access.key_cache().clear();
+        Ok(key)
+    }
+
+    /// The email of a portal user, for "created by" (null once the user is gone).
+    pub async fn user_email(&self, id: Uuid) -> AppResult<Option<String>> {
+        self.settings()?;
+        Ok(admins::find_user(self.access.store().conn(), id)
+            .await?
+            .map(|u| u.email))
     }
 
     /// Cuts a rotation short: the old secrets of the key's chain stop working now, and the

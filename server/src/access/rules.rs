@@ -68,6 +68,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("rotateApiKey", SettingsAdmin),
             ("revokeApiKey", SettingsAdmin),
             ("endApiKeyRotation", SettingsAdmin),
+            ("renameApiKey", SettingsAdmin),
             ("createClient", SettingsAdmin),
             ("createLocation", SettingsAdmin),
             ("setDeveloperPortalEnabled", SettingsAdmin),
@@ -142,6 +143,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("revokedAt", SettingsAdmin),
             ("lastUsedAt", SettingsAdmin),
             ("rotatedToId", SettingsAdmin),
+            ("createdBy", SettingsAdmin),
         ],
     ),
     (

@@ -26,6 +26,20 @@ fn text(path: &str, raw: &str, max: usize) -> Result<String, Invalid> {
     bounded_text(path, raw, max)
 }
 
+/// Longest name of a client or a location.
+const ORGANISATION_NAME_MAX: usize = 200;
+
+/// A key's name, as created or renamed. An `AppError`, not an `Invalid`: in a resolver `?`
+/// would turn an `Invalid` into a plain message without its code and field.
+pub fn key_name(path: &str, raw: &str) -> Result<String, AppError> {
+    Ok(text(path, raw, NAME_MAX)?)
+}
+
+/// A client's or a location's name (an `AppError`, as `key_name`).
+pub fn organisation_name(path: &str, raw: &str) -> Result<String, AppError> {
+    Ok(text(path, raw, ORGANISATION_NAME_MAX)?)
+}
+
 fn opt_text(path: &str, raw: Option<&String>, max: usize) -> Result<Option<String>, Invalid> {
     raw.map(|v| text(path, v, max)).transpose()
 }
@@ -333,7 +347,7 @@ impl CreateApiKeyInput {
             ));
         }
         Ok(CreateKey {
-            name: text("input.name", &self.name, NAME_MAX)?,
+            name: key_name("input.name", &self.name)?,
             scopes,
             client_ids: self
                 .client_ids

@@ -4,6 +4,7 @@ use super::ContextExt;
 use super::ids::parse_id;
 use super::inputs::{
     CreateApiKeyInput, CreatePatientInput, CreateTestInput, UpdatePatientInput, UpdateTestInput,
+    key_name, organisation_name,
 };
 use super::types::admin::IntegrationSettings;
 use super::types::admin::{AdminUser, ApiKey, ApiKeySecretPayload, Client, Location, LoginPayload};
@@ -11,7 +12,6 @@ use super::types::patient::{CreatePatientPayload, Patient, PatientAccount, Updat
 use super::types::test::Test;
 use crate::domain::environment::Environment;
 use crate::domain::scope::Scope;
-use crate::domain::validate::bounded_text;
 use crate::error::AppError;
 
 // Resolvers return async-graphql errors; `?` on an `AppError` goes through
@@ -186,6 +186,21 @@ impl AdminMutation {
         }))
     }
 
+    /// Renames a key, with every secret of its rotation (they are one key). Its grants and
+    /// secrets are unchanged.
+    async fn rename_api_key(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The key to rename (any key of its rotation).")] id: ID,
+        #[graphql(desc = "The new name, 1 to 100 characters.")] name: String,
+    ) -> R<Option<ApiKey>> {
+        let id = parse_id("id", &id)?;
+        let name = key_name("name", &name)?;
+        Ok(Some(ApiKey(
+            ctx.access()?.admin().rename_key(id, name).await?,
+        )))
+    }
+
     /// Revokes a key at once, with every secret of its rotation (old and new): `id` may be
     /// either.
     async fn revoke_api_key(
@@ -232,7 +247,7 @@ impl AdminMutation {
         #[graphql(desc = "The organisation's name.")] name: String,
         #[graphql(desc = "Where its data lives; never changes.")] environment: Environment,
     ) -> R<Option<Client>> {
-        let name = bounded_text("name", &name, 200)?;
+        let name = organisation_name("name", &name)?;
         let client = ctx
             .access()?
             .admin()
@@ -249,7 +264,7 @@ impl AdminMutation {
         #[graphql(desc = "The location's name.")] name: String,
     ) -> R<Option<Location>> {
         let client_id = parse_id("clientId", &client_id)?;
-        let name = bounded_text("name", &name, 200)?;
+        let name = organisation_name("name", &name)?;
         let location = ctx
             .access()?
             .admin()

@@ -29,6 +29,13 @@ pub async fn any_user(db: &impl ConnectionTrait) -> AppResult<bool> {
     Ok(admin_user::Entity::find().one(db).await?.is_some())
 }
 
+pub async fn find_user(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> AppResult<Option<admin_user::Model>> {
+    Ok(admin_user::Entity::find_by_id(id).one(db).await?)
+}
+
 pub async fn find_user_by_email(
     db: &impl ConnectionTrait,
     email: &str,

@@ -102,6 +102,16 @@ pub async fn lineage(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Vec<api_k
     Ok(chain)
 }
 
+/// Renames these keys (the keys of one rotation chain share their name).
+pub async fn rename(db: &impl ConnectionTrait, ids: &[Uuid], name: &str) -> AppResult<()> {
+    Entity::update_many()
+        .col_expr(Column::Name, Expr::value(name))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Revokes these keys (those not revoked already).
 pub async fn revoke(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<()> {
     Entity::update_many()

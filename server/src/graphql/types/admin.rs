@@ -83,6 +83,14 @@ impl ApiKey {
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_used_at
     }
+    /// The portal user who created the key, or rotated it into being (their email); null for
+    /// a key made on the command line.
+    async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let Some(id) = self.0.created_by else {
+            return Ok(None);
+        };
+        Ok(ctx.access()?.admin().user_email(id).await?)
+    }
     /// The key that replaced this one, after a rotation.
     async fn rotated_to_id(&self) -> Option<ID> {
         self.0.rotated_to.map(to_id)
