@@ -12,6 +12,8 @@ pub enum ApiError {
     SessionExpired,
     /// The server refused or failed; the message is readable as is.
     Message(String),
+    /// The server refused one input field (its path, e.g. `input.name`), in words.
+    Invalid { field: String, text: String },
 }
 
 impl ApiError {
@@ -19,6 +21,19 @@ impl ApiError {
         match self {
             ApiError::SessionExpired => "Your session has expired. Please sign in again.".into(),
             ApiError::Message(m) => m.clone(),
+            ApiError::Invalid { text, .. } => text.clone(),
+        }
+    }
+
+    /// A refusal from the server, in words, tied to its input field when it names one.
+    fn refusal(code: &str, message: &str, field: Option<&str>) -> ApiError {
+        let text = describe(code, message, field);
+        match field {
+            Some(f) if code == "VALIDATION_FAILED" => ApiError::Invalid {
+                field: f.to_owned(),
+                text,
+            },
+            _ => ApiError::Message(text),
         }
     }
 }
@@ -47,11 +62,11 @@ pub async fn download(path: &str, filename: &str) -> Result<(), ApiError> {
             session::clear();
             return Err(ApiError::SessionExpired);
         }
-        return Err(ApiError::Message(describe(
+        return Err(ApiError::refusal(
             code,
             first["message"].as_str().unwrap_or("the export failed"),
             first["extensions"]["field"].as_str(),
-        )));
+        ));
     }
     let failed = |_| ApiError::Message("The browser could not save the file.".into());
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(&text));
@@ -144,11 +159,7 @@ pub async fn run<Q: GraphQLQuery>(variables: Q::Variables) -> Result<Q::Response
             session::clear();
             return Err(ApiError::SessionExpired);
         }
-        return Err(ApiError::Message(describe(
-            code,
-            &first.message,
-            ext("field"),
-        )));
+        return Err(ApiError::refusal(code, &first.message, ext("field")));
     }
     body.data
         .ok_or_else(|| ApiError::Message(format!("The server answered with status {status}.")))

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-use pages::{ApiConsole, Audit, Home, Login, Settings, Shell};
+use pages::{ApiConsole, Audit, Home, KeyDetail, Login, NotFound, Settings, Shell};
 use session::Session;
 
 /// The signed-in session, shared by every screen.
@@ -28,10 +28,11 @@ fn App() -> impl IntoView {
     provide_context(session);
     view! {
         <Router>
-            <Routes fallback=|| view! { <main class="centered"><p>"Page not found."</p><a href="/">"Back to Switchboard"</a></main> }>
+            <Routes fallback=NotFound>
                 <Route path=path!("/login") view=Login/>
                 <Route path=path!("/") view=|| view! { <Shell><Home/></Shell> }/>
                 <Route path=path!("/settings/api-console") view=|| view! { <Shell settings=true><ApiConsole/></Shell> }/>
+                <Route path=path!("/settings/api-console/keys/:id") view=|| view! { <Shell settings=true><KeyDetail/></Shell> }/>
                 <Route path=path!("/settings/audit") view=|| view! { <Shell settings=true><Audit/></Shell> }/>
                 <Route path=path!("/settings/general") view=|| view! { <Shell settings=true><Settings/></Shell> }/>
             </Routes>

@@ -26,6 +26,7 @@ operations!(
     ApiKeys,
     CreateApiKey,
     RotateApiKey,
+    RenameApiKey,
     RevokeApiKey,
     EndApiKeyRotation,
     Settings,

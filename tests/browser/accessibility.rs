@@ -28,14 +28,21 @@ async fn state(b: &Browser) -> Result<(String, String, bool), Box<dyn std::error
 
 /// Checks the screen now shown: axe, a title of its own, focus on `focus_id`, no sideways
 /// scrolling. Returns the title.
-async fn screen(b: &Browser, name: &str, focus_id: &str) -> Result<String, Box<dyn std::error::Error>> {
+async fn screen(
+    b: &Browser,
+    name: &str,
+    focus_id: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
     b.wait_until(async || state(b).await.is_ok_and(|(_, f, _)| f == focus_id))
         .await
         .map_err(|_| format!("{name}: focus never reached #{focus_id}"))?;
     b.check_accessibility(name).await?;
     let (title, _, wide) = state(b).await?;
     assert!(!wide, "{name}: the page scrolls sideways at 1024×768");
-    assert!(title.ends_with(" · Switchboard") || title == "Switchboard", "{name}: {title}");
+    assert!(
+        title.ends_with(" · Switchboard") || title == "Switchboard",
+        "{name}: {title}"
+    );
     Ok(title)
 }
 
@@ -67,8 +74,22 @@ async fn every_screen_passes_the_accessibility_check() {
             b.click(By::Id("scope-patients-read")).await?;
             b.click(By::Id("create-key")).await?;
             b.wait_for(By::Id("new-secret")).await?;
-            b.check_accessibility("API Console with a new secret").await?;
+            b.check_accessibility("API Console with a new secret")
+                .await?;
             b.click(By::Id("secret-done")).await?;
+            // A confirmation, open: a modal dialog with its title and text.
+            b.click(By::Css(r#"tr[data-key-name="A key"] .rotate"#)).await?;
+            b.wait_for(By::Css("#confirm-dialog[open]")).await?;
+            assert_eq!(state(b).await?.1, "dialog-cancel", "the safe answer has the focus");
+            b.check_accessibility("rotation dialog").await?;
+            b.click(By::Id("dialog-cancel")).await?;
+            // A key's page.
+            b.click(By::Css(r#"tr[data-key-name="A key"] .key-link"#)).await?;
+            titles.push(screen(b, "a key's page", "page-heading").await?);
+            b.type_into(By::Id("rename-name"), " ").await?;
+            b.click(By::Id("rename-save")).await?;
+            b.wait_for(By::Id("rename-error")).await?;
+            b.check_accessibility("a key's page with an error").await?;
 
             b.click(By::Id("nav-audit")).await?;
             titles.push(screen(b, "Audit", "page-heading").await?);
@@ -81,17 +102,36 @@ async fn every_screen_passes_the_accessibility_check() {
             b.goto(&app.url("/no-such-page")).await?;
             titles.push(screen(b, "not found", "page-heading").await?);
 
+            app.admin(
+                "mutation { setDeveloperPortalEnabled(enabled: false) { developerPortalEnabled } }",
+                serde_json::json!({}),
+            )
+            .await;
             b.goto(&app.url("/graphiql")).await?;
             b.wait_for(By::Tag("h1")).await?;
             b.check_accessibility("GraphiQL switched off").await?;
 
             // Staff: no integration settings, said accessibly.
-            b.click_logout_if_present().await?;
-            b.goto(&app.url("/login")).await?;
+            b.goto(&app.url("/settings/general")).await?;
+            b.click(By::Id("logout")).await?;
+            b.wait_for(By::Id("email")).await?;
             b.login("staff@example.org", ADMIN_PASSWORD).await?;
             titles.push(screen(b, "home", "page-heading").await?);
             b.goto(&app.url("/settings/audit")).await?;
             screen(b, "Audit refused to staff", "page-heading").await?;
+
+            // The check can fail: an unlabelled field is a violation it reports.
+            b.driver
+                .execute(
+                    "document.getElementById('main').insertAdjacentHTML('beforeend', '<input type=\"text\">');",
+                    vec![],
+                )
+                .await?;
+            let control = b.check_accessibility("control").await;
+            assert!(
+                control.as_ref().is_err_and(|e| e.to_string().contains("label")),
+                "{control:?}"
+            );
 
             let mut distinct = titles.clone();
             distinct.sort();

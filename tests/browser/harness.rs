@@ -52,6 +52,11 @@ fn free_port() -> u16 {
 
 impl Browser {
     pub async fn start(name: &'static str) -> Browser {
+        Browser::start_with(name, &[]).await
+    }
+
+    /// A browser with extra Chromium flags.
+    pub async fn start_with(name: &'static str, extra: &[&str]) -> Browser {
         let port = free_port();
         let chromedriver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -74,7 +79,10 @@ impl Browser {
             "--disable-sync",
             "--window-size=1400,1000",
             &format!("--user-data-dir={}", profile.display()),
-        ] {
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        {
             caps.add_arg(arg).unwrap();
         }
         let url = format!("http://127.0.0.1:{port}");
@@ -120,6 +128,18 @@ impl Browser {
             let _ = std::fs::create_dir_all(&dir);
             let shot = dir.join(format!("{}.png", self.name));
             let _ = self.driver.screenshot(&shot).await;
+            // The DOM too: what a screenshot cannot show (off-screen rows, attributes).
+            if let Ok(source) = self.driver.source().await {
+                let _ = std::fs::write(dir.join(format!("{}.html", self.name)), source);
+            }
+            // And what the page logged (a panic of the portal, with its message).
+            if let Ok(logged) = self
+                .driver
+                .execute("return (window.__errors || []).join('\\n');", vec![])
+                .await
+            {
+                eprintln!("page errors: {}", logged.json());
+            }
             eprintln!(
                 "browser test failed: {reason}\nscreenshot: {}",
                 shot.display()
@@ -133,8 +153,28 @@ impl Browser {
         }
     }
 
+    /// Opens `url`, and keeps what the page logs as errors (a panic of the portal) for the
+    /// failure report.
     pub async fn goto(&self, url: &str) -> WebDriverResult<()> {
-        self.driver.goto(url).await
+        self.driver.goto(url).await?;
+        self.driver
+            .execute(
+                "window.__errors = []; const original = console.error; \
+                 console.error = (...args) => { window.__errors.push(args.join(' ')); original(...args); };",
+                vec![],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A parameter of the current address's query string.
+    pub async fn current_url_query(&self, key: &str) -> WebDriverResult<String> {
+        let url = self.driver.current_url().await?;
+        Ok(url
+            .query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default())
     }
 
     pub async fn current_path(&self) -> WebDriverResult<String> {
@@ -205,6 +245,22 @@ impl Browser {
         let el = self.wait_for(by).await?;
         el.clear().await?;
         el.send_keys(text).await
+    }
+
+    /// Waits for the confirmation dialog, checks that its title or text says `expected`, and
+    /// presses its confirming button (or Cancel).
+    pub async fn answer_dialog(&self, expected: &str, confirm: bool) -> Res {
+        let question = self
+            .wait_text(By::Css("#confirm-dialog[open]"), expected)
+            .await?;
+        assert!(question.contains(expected), "{question}");
+        let button = if confirm {
+            "dialog-confirm"
+        } else {
+            "dialog-cancel"
+        };
+        self.click(By::Id(button)).await?;
+        self.wait_gone(By::Css("#confirm-dialog[open]")).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> WebDriverResult<()> {

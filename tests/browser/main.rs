@@ -3,14 +3,26 @@
 //! `scripts/test.sh` provides both and sets SWITCHBOARD_BROWSER_TESTS=1. A failing test saves
 //! a screenshot under tests/artifacts/.
 
+mod accessibility;
 mod assets;
 mod harness;
+mod keys;
 
 use harness::{Browser, browser_tests_enabled, portal_app};
 use serde_json::json;
 use switchboard::domain::role::Role;
 use switchboard_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, codes};
 use thirtyfour::prelude::*;
+
+/// The id of the element that has the keyboard focus.
+async fn focused(b: &Browser) -> String {
+    b.driver
+        .execute("return (document.activeElement || {}).id || '';", vec![])
+        .await
+        .ok()
+        .and_then(|v| v.json().as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
 
 #[tokio::test]
 async fn an_administrator_manages_keys_and_the_developer_portal() {
@@ -33,14 +45,37 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
             b.wait_text(By::Tag("h1"), "API Console").await?;
             assert_eq!(b.current_path().await?, "/settings/api-console");
 
-            // The form checks before it sends.
+            // The form checks before it sends: each problem next to its field, the focus on
+            // the first.
             b.click(By::Id("create-key")).await?;
-            b.wait_text(By::Id("console-message"), "Give the key a name")
+            b.wait_text(By::Id("key-name-error"), "Give the key a name")
+                .await?;
+            b.wait_text(By::Id("key-scopes-error"), "at least one permission")
+                .await?;
+            b.wait_until(async || focused(b).await == "key-name").await?;
+            // The server's refusal lands next to its field too: an expiry in the past.
+            b.type_into(By::Id("key-name"), "Browser key").await?;
+            b.click(By::Id("scope-patients-read")).await?;
+            b.driver
+                .execute(
+                    "const e = document.getElementById('key-expires'); e.value = '2020-01-01T00:00'; \
+                     e.dispatchEvent(new Event('input', { bubbles: true }));",
+                    vec![],
+                )
+                .await?;
+            b.click(By::Id("create-key")).await?;
+            b.wait_text(By::Id("key-expires-error"), "future").await?;
+            b.wait_until(async || focused(b).await == "key-expires").await?;
+            assert!(b.driver.find(By::Id("key-name-error")).await.is_err());
+            b.driver
+                .execute(
+                    "const e = document.getElementById('key-expires'); e.value = ''; \
+                     e.dispatchEvent(new Event('input', { bubbles: true }));",
+                    vec![],
+                )
                 .await?;
 
             // Create a key: the secret is shown once, with a copy button.
-            b.type_into(By::Id("key-name"), "Browser key").await?;
-            b.click(By::Id("scope-patients-read")).await?;
             b.click(By::Id("scope-patients-contact-read")).await?;
             b.click(By::Id("create-key")).await?;
             let secret = b.wait_text(By::Id("new-secret"), "sb_test_").await?;
@@ -52,25 +87,37 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
                 body["data"]["viewer"]["scopes"],
                 json!(["patients:read", "patients.contact:read"])
             );
+            b.wait_until(async || focused(b).await == "copy-secret").await?;
             b.click(By::Id("copy-secret")).await?;
             b.wait_text(By::Id("copy-secret"), "Copied").await?;
+            b.wait_text(By::Id("copy-status"), "Copied to the clipboard")
+                .await?;
             b.click(By::Id("secret-done")).await?;
             b.wait_gone(By::Id("secret-panel")).await?;
             let row = r#"tr[data-key-name="Browser key"]"#;
-            b.wait_text(By::Css(format!("{row} .status")), "ACTIVE")
+            b.wait_text(By::Css(format!("{row} .status")), "Active")
                 .await?;
+            let created = b.wait_text(By::Css(format!("{row} .created")), "UTC").await?;
+            assert!(created.contains(ADMIN_EMAIL), "{created}");
 
             // The session survives a reload, and the secret is gone for good.
             b.driver.refresh().await?;
-            b.wait_text(By::Css(format!("{row} .status")), "ACTIVE")
+            b.wait_text(By::Css(format!("{row} .status")), "Active")
                 .await?;
             assert!(!b.driver.source().await?.contains(&secret));
 
-            // Rotate: asks first, then shows the new secret; the old one still works.
+            // Rotate: asks first, with the grace period to choose (a day unless changed),
+            // then shows the new secret; the old one still works, and the list shows one key
+            // with two secrets.
             b.click(By::Css(format!("{row} .rotate"))).await?;
-            let question = b.driver.get_alert_text().await?;
-            assert!(question.contains("Rotate"), "{question}");
-            b.driver.accept_alert().await?;
+            b.wait_for(By::Css("#rotate-grace option[value='86400']:checked"))
+                .await?;
+            b.driver
+                .find(By::Css("#rotate-grace option[value='3600']"))
+                .await?
+                .click()
+                .await?;
+            b.answer_dialog("Rotate", true).await?;
             let rotated = b.wait_text(By::Id("new-secret"), "sb_test_").await?;
             assert_ne!(rotated, secret);
             b.click(By::Id("secret-done")).await?;
@@ -78,14 +125,35 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
                 .post(Some(&secret), json!({ "query": "{ viewer { kind } }" }))
                 .await;
             assert_eq!(status, 200, "the old secret works during the grace period");
+            b.wait_text(By::Css(format!("{row} .status")), "old secret works until")
+                .await?;
+            let rows = b.driver.find_all(By::Css(row)).await?;
+            assert_eq!(rows.len(), 1, "a rotated key is one key");
+            let prefixes = b.wait_text(By::Css(format!("{row} .prefixes")), " + ").await?;
+            assert_eq!(prefixes.matches("sb_test_").count(), 2, "{prefixes}");
+            // The chosen hour, not the default day.
+            let until = app
+                .admin("{ apiKeys { rotatedToId expiresAt } }", json!({}))
+                .await;
+            let old_until = until["data"]["apiKeys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|k| !k["rotatedToId"].is_null())
+                .unwrap()["expiresAt"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let left = chrono::DateTime::parse_from_rfc3339(&old_until)?
+                .signed_duration_since(chrono::Utc::now())
+                .num_minutes();
+            assert!((55..=60).contains(&left), "old secret ends in {left} minutes");
 
             // Cut the rotation short: the old secret stops at once, the new one works on.
             let rotating = r#"tr[data-key-name="Browser key"] .end-rotation"#;
             b.wait_for(By::Css(rotating)).await?;
             b.click(By::Css(rotating)).await?;
-            let question = b.driver.get_alert_text().await?;
-            assert!(question.contains("old secret stops"), "{question}");
-            b.driver.accept_alert().await?;
+            b.answer_dialog("old secret stops", true).await?;
             b.wait_until(async || {
                 let (status, _) = app
                     .post(Some(&secret), json!({ "query": "{ viewer { kind } }" }))
@@ -103,26 +171,23 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
             // revoking ends the old secret of the rotation too.
             let active = r#"tr[data-key-name="Browser key"]:has(.rotate)"#;
             b.click(By::Css(format!("{active} .rotate"))).await?;
-            b.driver.accept_alert().await?;
+            b.answer_dialog("Rotate", true).await?;
             let newest = b.wait_text(By::Id("new-secret"), "sb_test_").await?;
             b.click(By::Id("secret-done")).await?;
             b.wait_for(By::Css(rotating)).await?;
+            // Escape closes the dialog as Cancel does.
             b.click(By::Css(format!("{active} .revoke"))).await?;
-            b.driver.dismiss_alert().await?;
+            b.wait_for(By::Css("#confirm-dialog[open]")).await?;
+            b.driver.action_chain().send_keys(Key::Escape).perform().await?;
+            b.wait_gone(By::Css("#confirm-dialog[open]")).await?;
+            b.click(By::Css(format!("{active} .revoke"))).await?;
+            b.answer_dialog("cannot be undone", false).await?;
             let (status, _) = app
                 .post(Some(&newest), json!({ "query": "{ viewer { kind } }" }))
                 .await;
             assert_eq!(status, 200);
             b.click(By::Css(format!("{active} .revoke"))).await?;
-            assert!(
-                b.driver
-                    .get_alert_text()
-                    .await?
-                    .contains("cannot be undone")
-            );
-            b.driver.accept_alert().await?;
-            b.wait_for(By::Css(r#"tr[data-key-name="Browser key"] .status"#))
-                .await?;
+            b.answer_dialog("cannot be undone", true).await?;
             for old_or_new in [&rotated, &newest] {
                 b.wait_until(async || {
                     let (status, _) = app
@@ -132,7 +197,11 @@ async fn an_administrator_manages_keys_and_the_developer_portal() {
                 })
                 .await?;
             }
-            b.wait_text(By::Css("#keys tbody"), "REVOKED").await?;
+            // Revoked keys are out of the list until asked for.
+            b.wait_gone(By::Css(row)).await?;
+            b.click(By::Id("show-revoked")).await?;
+            b.wait_text(By::Css(format!("{row} .status")), "Revoked")
+                .await?;
 
             // Switch the developer portal off: GraphiQL disappears.
             assert_eq!(

@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 
-use super::{handle_error, send, utc};
+use leptos_router::hooks::use_query_map;
+
+use super::{PageHeading, handle_error, send, utc};
 use crate::api::{download, name_of};
 use crate::queries::{Audit as AuditQuery, audit};
 
@@ -103,16 +105,32 @@ impl Filter {
     }
 }
 
-/// A long list of record ids as a count that opens to the full list.
-fn record_ids(ids: Vec<String>) -> AnyView {
-    if ids.len() <= IDS_SHOWN {
-        return view! { <span class="muted">{ids.join(", ")}</span> }.into_any();
+/// Where a record can be seen: a key's page, or for patients and tests (which the portal has
+/// no screen for) every event about the record.
+fn record_link(record_type: &str, id: &str) -> String {
+    match record_type {
+        "api_key" => format!("/settings/api-console/keys/{id}"),
+        _ => format!("/settings/audit?record={id}"),
     }
+}
+
+/// Record ids as links; a long list as a count that opens to the full list.
+fn record_ids(record_type: &str, ids: Vec<String>) -> AnyView {
     let n = ids.len();
+    let links = ids
+        .into_iter()
+        .map(|id| {
+            let href = record_link(record_type, &id);
+            view! { <a class="record-id" href=href>{id}</a>" " }
+        })
+        .collect_view();
+    if n <= IDS_SHOWN {
+        return view! { <span class="ids">{links}</span> }.into_any();
+    }
     view! {
         <details class="ids">
             <summary>{format!("{n} records")}</summary>
-            <span class="muted">{ids.join(", ")}</span>
+            {links}
         </details>
     }
     .into_any()
@@ -124,9 +142,28 @@ pub fn Audit() -> impl IntoView {
     let (next, set_next) = signal(None::<String>);
     let (message, set_message) = signal(None::<String>);
     let (busy, set_busy) = signal(false);
-    let form = RwSignal::new(Filter::default());
+    // A link may bring a filter: `?actor=<id>` (a key's page) or `?record=<id>` (a record).
+    let query = use_query_map();
+    let linked = query.with_untracked(|q| Filter {
+        record: q.get("record").unwrap_or_default(),
+        actor: q.get("actor").unwrap_or_default(),
+        ..Filter::default()
+    });
+    let form = RwSignal::new(linked.clone());
     // The filter the shown events were found with (the form may have changed since).
-    let shown = RwSignal::new(Filter::default());
+    let shown = RwSignal::new(linked.clone());
+    // A link within this screen changes the query, not the screen: search again.
+    Effect::new(move |first: Option<()>| {
+        let f = query.with(|q| Filter {
+            record: q.get("record").unwrap_or_default(),
+            actor: q.get("actor").unwrap_or_default(),
+            ..Filter::default()
+        });
+        if first.is_some() {
+            form.set(f.clone());
+            shown.set(f);
+        }
+    });
 
     let fetch = move |filter: Filter, after: Option<String>| {
         let variables = audit::Variables {
@@ -151,13 +188,19 @@ pub fn Audit() -> impl IntoView {
             }
         });
     };
-    fetch(Filter::default(), None);
+    fetch(linked, None);
+    Effect::new(move |first: Option<()>| {
+        let f = shown.get();
+        if first.is_some() {
+            fetch(f, None);
+        }
+    });
 
     let search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let filter = form.get_untracked();
-        shown.set(filter.clone());
-        fetch(filter, None);
+        // Searching is setting the shown filter: the effect above fetches it.
+        shown.set(filter);
     };
     let more = move |_| fetch(shown.get_untracked(), next.get_untracked());
     let export = move |format: &'static str| {
@@ -209,7 +252,7 @@ pub fn Audit() -> impl IntoView {
                         }</span><br/><code class="muted actor-id">{e.actor_id}</code></td>
                         <td class="action">{e.action}</td>
                         <td>{e.operation}</td>
-                        <td>{e.record_type}" "{record_ids(e.record_ids)}</td>
+                        <td>{e.record_type.clone()}" "{record_ids(&e.record_type, e.record_ids)}</td>
                         <td>{e.fields.join(", ")}</td>
                         <td>{e.ip.unwrap_or_default()}</td>
                     </tr>
@@ -218,7 +261,7 @@ pub fn Audit() -> impl IntoView {
             .collect_view()
     };
     view! {
-        <h1>"Audit"</h1>
+        <PageHeading title="Audit"/>
         <p class="muted">"Every access to patient data and every settings change, newest first. The trail cannot be edited."</p>
         <Show when=move || message.get().is_some()>
             <p class="error" role="alert" id="audit-message">{move || message.get()}</p>

@@ -69,16 +69,25 @@ pub fn Login() -> impl IntoView {
         });
     };
 
+    super::set_title("Sign in");
+    // The one thing to do here is to type: the cursor starts in the first field.
+    let first = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = first.get() {
+            let _ = input.focus();
+        }
+    });
+
     view! {
-        <main class="centered">
-            <form class="card login" on:submit=submit novalidate>
-                <h1>"Switchboard"</h1>
+        <main class="centered" id="main">
+            <form class="card login" on:submit=submit novalidate aria-labelledby="login-heading">
+                <h1 id="login-heading">"Sign in to Switchboard"</h1>
                 <p class="muted">"Sign in to manage integrations."</p>
                 <Show when=expired>
                     <p class="notice" role="status">"Your session has expired. Please sign in again."</p>
                 </Show>
                 <label for="email">"Email"</label>
-                <input id="email" type="email" autocomplete="username" required
+                <input id="email" type="email" autocomplete="username" required node_ref=first
                     prop:value=email on:input=move |ev| set_email.set(event_target_value(&ev))/>
                 <label for="password">"Password"</label>
                 <input id="password" type="password" autocomplete="current-password" required

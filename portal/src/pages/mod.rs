@@ -1,11 +1,18 @@
 mod api_console;
 mod audit;
+mod dialog;
+mod key_detail;
+mod key_form;
+mod keys;
 mod login;
+mod secret;
 mod settings;
 mod shell;
 
 pub use api_console::ApiConsole;
 pub use audit::Audit;
+pub use dialog::{Ask, ConfirmDialog};
+pub use key_detail::KeyDetail;
 pub use login::Login;
 pub use settings::Settings;
 pub use shell::{Home, Shell};
@@ -25,6 +32,17 @@ pub fn send<Q: GraphQLQuery + 'static>(
     busy: Option<WriteSignal<bool>>,
     done: impl FnOnce(Q::ResponseData) + 'static,
 ) {
+    send_with::<Q>(variables, busy, done, move |e| handle_error(e, set_message));
+}
+
+/// `send`, with the caller's own handling of errors (a form shows a refused field next to
+/// the field).
+pub fn send_with<Q: GraphQLQuery + 'static>(
+    variables: Q::Variables,
+    busy: Option<WriteSignal<bool>>,
+    done: impl FnOnce(Q::ResponseData) + 'static,
+    failed: impl FnOnce(ApiError) + 'static,
+) {
     if let Some(b) = busy {
         b.set(true);
     }
@@ -35,27 +53,81 @@ pub fn send<Q: GraphQLQuery + 'static>(
         }
         match result {
             Ok(data) => done(data),
-            Err(e) => handle_error(e, set_message),
+            Err(e) => failed(e),
         }
     });
+}
+
+/// Moves the keyboard focus to the element with this id.
+pub fn focus(id: &str) {
+    use wasm_bindgen::JsCast;
+    if let Some(el) = document().get_element_by_id(id)
+        && let Ok(el) = el.dyn_into::<web_sys::HtmlElement>()
+    {
+        let _ = el.focus();
+    }
+}
+
+/// Names the browser tab after the screen, so that tabs, history and screen readers tell
+/// screens apart.
+pub fn set_title(screen: &str) {
+    document().set_title(&format!("{screen} · Switchboard"));
+}
+
+/// A screen's heading: names the tab after it and takes the focus when the screen opens, so
+/// that a screen reader announces where a navigation led and the keyboard starts there.
+#[component]
+pub fn PageHeading(#[prop(into)] title: String) -> impl IntoView {
+    set_title(&title);
+    let heading = NodeRef::<leptos::html::H1>::new();
+    Effect::new(move |_| {
+        if let Some(h) = heading.get() {
+            let _ = h.focus();
+        }
+    });
+    view! { <h1 id="page-heading" tabindex="-1" node_ref=heading>{title}</h1> }
 }
 
 /// What roles without integration settings see in their place.
 #[component]
 pub fn NoSettings() -> impl IntoView {
     view! {
+        <PageHeading title="Integration settings"/>
         <p id="no-settings" class="notice">
             "Integration settings are available to System Administrators and Technical Leads."
         </p>
     }
 }
 
-/// An API timestamp (`2026-11-21T14:03:07.123Z`) as `2026-11-21 14:03` (or with seconds),
-/// UTC; a dash when there is none.
+/// An unknown address.
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! {
+        <main class="centered" id="main">
+            <div class="card">
+                <PageHeading title="Page not found"/>
+                <p>"There is no page at this address."</p>
+                <a href="/">"Back to Switchboard"</a>
+            </div>
+        </main>
+    }
+}
+
+/// An API timestamp (`2026-11-21T14:03:07.123Z`) as `2026-11-21 14:03 UTC` (or with seconds);
+/// a dash when there is none.
 pub fn utc(raw: Option<&str>, with_seconds: bool) -> String {
     let len = if with_seconds { 19 } else { 16 };
-    raw.map(|s| s.get(..len).unwrap_or(s).replace('T', " "))
+    raw.map(|s| format!("{} UTC", s.get(..len).unwrap_or(s).replace('T', " ")))
         .unwrap_or_else(|| "—".into())
+}
+
+/// An environment as the API spells it, in words.
+pub fn environment_words(raw: &str) -> &'static str {
+    match raw {
+        "PRODUCTION" => "Production (live data)",
+        "SANDBOX" => "Sandbox (test data)",
+        _ => "Unknown environment",
+    }
 }
 
 /// Shows an API error; an expired session returns to the login screen with a message.
@@ -77,9 +149,20 @@ pub fn expire_session() {
     }
 }
 
-/// Asks before something that cannot be undone.
-pub fn confirm(question: &str) -> bool {
-    web_sys::window()
-        .and_then(|w| w.confirm_with_message(question).ok())
-        .unwrap_or(false)
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn times_carry_their_zone() {
+        assert_eq!(
+            utc(Some("2026-11-21T14:03:07.123Z"), false),
+            "2026-11-21 14:03 UTC"
+        );
+        assert_eq!(
+            utc(Some("2026-11-21T14:03:07.123Z"), true),
+            "2026-11-21 14:03:07 UTC"
+        );
+        assert_eq!(utc(None, true), "—");
+    }
 }

@@ -1,6 +1,6 @@
 use leptos::prelude::*;
 
-use super::send;
+use super::{PageHeading, send};
 use crate::queries::{
     SetDeveloperPortal, Settings as SettingsQuery, set_developer_portal, settings,
 };
@@ -35,7 +35,7 @@ pub fn Settings() -> impl IntoView {
     };
 
     view! {
-        <h1>"Settings"</h1>
+        <PageHeading title="Settings"/>
         <Show when=move || message.get().is_some()>
             <p class="error" role="alert">{move || message.get()}</p>
         </Show>

@@ -8,7 +8,7 @@ use crate::api::run;
 use crate::queries::{Logout, logout};
 use crate::session;
 
-use super::NoSettings;
+use super::{Ask, ConfirmDialog, NoSettings, PageHeading, focus};
 
 /// The frame of every signed-in screen: navigation, who is signed in, log out. Screens of
 /// integration settings (`settings=true`) are not shown to roles that may not use them.
@@ -27,8 +27,16 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
         });
     };
     let children = StoredValue::new(children);
+    let ask = RwSignal::new(None::<Ask>);
+    provide_context(ask);
+    // The skip link moves focus itself: the router would treat `#main` as a navigation.
+    let skip = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        focus("main");
+    };
     view! {
         <Show when=move || session.get().is_some() fallback=|| view! { <Redirect path="/login"/> }>
+            <a href="#main" class="skip-link" id="skip-link" on:click=skip>"Skip to main content"</a>
             <div class="layout">
                 <header class="topbar">
                     <span class="brand">"Switchboard"</span>
@@ -46,7 +54,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
                             <A href="/settings/general" attr:id="nav-settings">"Settings"</A>
                         </nav>
                     </Show>
-                    <main class="content">
+                    <main class="content" id="main" tabindex="-1">
                         <Show
                             when=move || !settings || session.get().is_some_and(|s| s.manages_settings())
                             fallback=NoSettings
@@ -56,6 +64,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
                     </main>
                 </div>
             </div>
+            <ConfirmDialog ask=ask/>
         </Show>
     }
 }
@@ -65,7 +74,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
 pub fn Home() -> impl IntoView {
     let session = expect_context::<SessionSignal>();
     view! {
-        <h1>"Welcome"</h1>
+        <PageHeading title="Welcome"/>
         <Show
             when=move || session.get().is_some_and(|s| s.manages_settings())
             fallback=NoSettings

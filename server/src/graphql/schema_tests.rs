@@ -110,6 +110,26 @@ fn the_portal_offers_exactly_the_server_scopes() {
     );
 }
 
+#[test]
+fn every_offered_scope_is_described_and_presets_name_offered_scopes() {
+    let offered: Vec<&str> = portal_scopes::PERMISSION_SCOPES
+        .iter()
+        .chain(portal_scopes::CATEGORY_SCOPES)
+        .copied()
+        .collect();
+    let described: Vec<&str> = portal_scopes::SCOPE_HELP.iter().map(|(s, _)| *s).collect();
+    assert_eq!(
+        described, offered,
+        "one line of help per scope, in the form's order"
+    );
+    for (id, _, scopes) in portal_scopes::PRESETS {
+        assert!(
+            scopes.iter().all(|s| offered.contains(s)),
+            "preset {id} names a scope the form does not offer"
+        );
+    }
+}
+
 /// Stops after parsing and validation: the documents are checked, nothing is executed.
 struct ValidateOnly;
 

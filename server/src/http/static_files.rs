@@ -103,10 +103,11 @@ pub async fn serve(
     Ok(res)
 }
 
-/// Whether a built file's name carries a content hash (Trunk's `portal-<16 hex>_bg.wasm`).
+/// Whether a built file's name carries a content hash: Trunk's `portal-<hash>_bg.wasm`, the
+/// hash a 64-bit number in hex without leading zeros (so usually 16 digits, sometimes fewer).
 pub fn is_hashed(name: &str) -> bool {
     name.split(['-', '_', '.'])
-        .any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+        .any(|part| (8..=16).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -127,6 +128,7 @@ mod tests {
     fn hashed_names_are_recognised() {
         assert!(is_hashed("portal-ce4d8c77c459d410_bg.wasm"));
         assert!(is_hashed("style-fbc20eea7691ae53.css"));
+        assert!(is_hashed("portal-8781aaf530ca161.js"));
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("favicon.ico"));
     }
