@@ -7,6 +7,7 @@ mod m20261122_000001_postgres_planning;
 mod m20261129_000001_audit_operation_name;
 mod m20261129_000002_audit_actor;
 mod m20261129_000003_audit_filters;
+pub mod m20261129_000004_audit_rare_filters;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_audit_operation_name::Migration),
             Box::new(m20261129_000002_audit_actor::Migration),
             Box::new(m20261129_000003_audit_filters::Migration),
+            Box::new(m20261129_000004_audit_rare_filters::Migration),
         ]
     }
 }

@@ -86,7 +86,10 @@ async fn the_portal_is_served_compressed_and_cached() {
     }
     eprintln!("first visit, gzip only: {gzip_total} bytes of bodies");
     // 2 KB of the 300 are left for the five answers' headers.
-    assert!(gzip_total < 298 * 1024, "gzip-only first visit: {gzip_total} bytes");
+    assert!(
+        gzip_total < 298 * 1024,
+        "gzip-only first visit: {gzip_total} bytes"
+    );
 
     // index.html names the current build's files: always revalidated, and unchanged it costs
     // a 304 with no body.
