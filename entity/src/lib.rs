@@ -5,6 +5,7 @@ pub mod admin_session;
 pub mod admin_user;
 pub mod api_key;
 pub mod audit_event;
+pub mod audit_record_touch;
 pub mod client;
 pub mod lab_test;
 pub mod location;

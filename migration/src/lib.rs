@@ -8,6 +8,7 @@ mod m20261129_000001_audit_operation_name;
 mod m20261129_000002_audit_actor;
 mod m20261129_000003_audit_filters;
 pub mod m20261129_000004_audit_rare_filters;
+pub mod m20261129_000005_audit_record_touches;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_audit_actor::Migration),
             Box::new(m20261129_000003_audit_filters::Migration),
             Box::new(m20261129_000004_audit_rare_filters::Migration),
+            Box::new(m20261129_000005_audit_record_touches::Migration),
         ]
     }
 }

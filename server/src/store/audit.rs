@@ -3,13 +3,15 @@ use entity::audit_event::{self, Column, Entity};
 use migration::m20261129_000004_audit_rare_filters::{
     FREQUENT_ACTIONS, FREQUENT_RECORD_TYPES, not_in,
 };
-use sea_orm::sea_query::{Expr, ExprTrait};
+use migration::m20261129_000005_audit_record_touches::hour_of;
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     QueryTrait, Select, Set,
 };
 use uuid::Uuid;
 
+use super::audit_touches::{self, RecentTouches, Touch, first_id_of_hour};
 use super::page::{Page, PageRequest};
 use crate::domain::actor::Who;
 use crate::error::AppResult;
@@ -58,9 +60,9 @@ pub struct AuditFilter {
     pub occurred_to: Option<DateTime<Utc>>,
 }
 
-fn to_active(e: &NewAuditEvent) -> audit_event::ActiveModel {
+fn to_active(id: Uuid, e: &NewAuditEvent) -> audit_event::ActiveModel {
     audit_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         occurred_at: Set(e.occurred_at),
         actor_kind: Set(e.who.kind.as_str().to_owned()),
         actor_id: Set(e.who.id_text()),
@@ -112,32 +114,61 @@ impl From<Vec<String>> for RecordIds {
     }
 }
 
-/// The INSERT of one event, for writing with the change it records (`store::write`).
-pub fn insert_statement(event: &NewAuditEvent) -> sea_orm::sea_query::InsertStatement {
-    Entity::insert(to_active(event)).into_query()
+/// The INSERTs of one event and of its rows of the record index, for writing with the change
+/// it records (`store::write`).
+pub fn insert_statements(event: &NewAuditEvent) -> Vec<InsertStatement> {
+    let id = Uuid::now_v7();
+    let touches = audit_touches::of_event(id, event);
+    std::iter::once(Entity::insert(to_active(id, event)).into_query())
+        .chain(
+            touches
+                .chunks(audit_touches::MAX_ROWS)
+                .filter_map(audit_touches::insert_statement),
+        )
+        .collect()
 }
 
 /// The most events one INSERT carries: under SQLite's bound-parameter limit.
 const MAX_CHUNK: usize = 128;
 
-/// Writes `events`, borrowed so that a failed batch can be retried without having been
-/// copied first.
+/// Writes `events` and their rows of the record index (those `recent` has not seen committed
+/// this hour), in `db`, a transaction the caller commits; returns the index rows written, for
+/// `recent` once committed. `events` is borrowed so that a failed batch can be retried
+/// without having been copied first.
 ///
 /// Chunks are powers of two up to `MAX_CHUNK`. Why: both drivers keep every statement text
 /// they have prepared, per connection (100 each), and a multi-row INSERT is one text per row
 /// count; with batches of any size from 1 to 200 the audit writer filled those caches with
 /// up to 100 programs of up to 2,200 parameters each. Powers of two make eight texts in all.
 #[tracing::instrument(skip_all, err(Debug), fields(n = events.len()))]
-pub async fn insert_many(db: &impl ConnectionTrait, events: &[NewAuditEvent]) -> AppResult<()> {
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    events: &[NewAuditEvent],
+    recent: &RecentTouches,
+) -> AppResult<Vec<Touch>> {
     let mut rest = events;
+    let mut touches = Vec::new();
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-        Entity::insert_many(chunk.iter().map(to_active))
+        let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
+        for (id, event) in ids.iter().zip(chunk) {
+            touches.extend(audit_touches::of_event(*id, event));
+        }
+        Entity::insert_many(ids.into_iter().zip(chunk).map(|(id, e)| to_active(id, e)))
             .exec(db)
             .await?;
         rest = tail;
     }
-    Ok(())
+    let touches = recent.unwritten(touches);
+    let mut rest = &touches[..];
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len()).min(audit_touches::MAX_ROWS));
+        if let Some(insert) = audit_touches::insert_statement(chunk) {
+            db.execute(&insert).await?;
+        }
+        rest = tail;
+    }
+    Ok(touches)
 }
 
 /// The largest power of two not above `remaining` or `MAX_CHUNK`.
@@ -197,7 +228,73 @@ pub async fn list(
     filter: &AuditFilter,
     page: PageRequest,
 ) -> AppResult<Page<audit_event::Model>> {
+    if let Some(records) = &filter.record_ids {
+        return list_by_record(db, filter, records, page).await;
+    }
     let rows = page_query(filter, &page).all(db).await?;
+    Ok(Page::from_overfetch(rows, page.first))
+}
+
+/// Hours of the record index read per query while walking a record's events.
+const HOURS_PER_STEP: u64 = 64;
+
+/// The events about `records`: the hours in which they were touched (and by whom), newest
+/// first, and in each only those actors' events of that hour, by the actor index, until a
+/// page is full. The other filters apply as usual; the record is still checked in each event.
+async fn list_by_record(
+    db: &impl ConnectionTrait,
+    filter: &AuditFilter,
+    records: &[String],
+    page: PageRequest,
+) -> AppResult<Page<audit_event::Model>> {
+    let want = page.first as usize + 1;
+    let mut rows = Vec::new();
+    if records.is_empty() {
+        return Ok(Page::from_overfetch(rows, page.first));
+    }
+    // Hours that can hold matches: the time range widened by an hour either side (an event's
+    // id is taken when it is stored, which may be after it occurred), and before the cursor.
+    let hour_of_time = |t: DateTime<Utc>| t.timestamp().div_euclid(3600);
+    let from = filter.occurred_from.map(|t| hour_of_time(t) - 1);
+    let mut to = filter.occurred_to.map(|t| hour_of_time(t) + 1);
+    if let Some(after) = page.after {
+        let cursor_hour = hour_of(&after);
+        to = Some(to.map_or(cursor_hour, |t| Ord::min(t, cursor_hour)));
+    }
+    'walk: loop {
+        let hours = audit_touches::hours(
+            db,
+            records,
+            filter.actor_id.as_deref(),
+            (from, to),
+            HOURS_PER_STEP,
+        )
+        .await?;
+        let Some(&(oldest, _)) = hours.last() else {
+            break;
+        };
+        let complete = (hours.len() as u64) < HOURS_PER_STEP;
+        for (hour, actors) in hours {
+            let remaining = PageRequest {
+                first: (want - rows.len()) as u64 - 1,
+                after: page.after,
+            };
+            let found = page_query(filter, &remaining)
+                .filter(Column::ActorId.is_in(actors))
+                .filter(Column::Id.gte(first_id_of_hour(hour)))
+                .filter(Column::Id.lt(first_id_of_hour(hour + 1)))
+                .all(db)
+                .await?;
+            rows.extend(found);
+            if rows.len() >= want {
+                break 'walk;
+            }
+        }
+        if complete {
+            break;
+        }
+        to = Some(oldest - 1);
+    }
     Ok(Page::from_overfetch(rows, page.first))
 }
 
@@ -227,6 +324,128 @@ mod tests {
             .map(|r| r.try_get::<String>("", "detail").unwrap())
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    /// Stores `event` as if written with id `id` (at that id's time), with its index rows.
+    async fn store_at(store: &Store, id: Uuid, event: &super::NewAuditEvent) {
+        use sea_orm::EntityTrait;
+        let db = store.conn();
+        super::Entity::insert(super::to_active(id, event))
+            .exec(db)
+            .await
+            .unwrap();
+        let touches = crate::store::audit_touches::of_event(id, event);
+        if let Some(insert) = crate::store::audit_touches::insert_statement(&touches) {
+            db.execute(&insert).await.unwrap();
+        }
+    }
+
+    fn id_at(hour: i64, minute: u64) -> Uuid {
+        let ms = hour as u64 * 3_600_000 + minute * 60_000;
+        let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, 0);
+        Uuid::new_v7(ts)
+    }
+
+    /// A record's events are found across hours and actors, newest first, page by page
+    /// across the walk's steps, and with every other filter.
+    #[tokio::test]
+    async fn a_records_events_are_walked_hour_by_hour() {
+        use crate::domain::actor::{ActorKind, Who};
+        let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        let (x, y) = (Uuid::now_v7(), Uuid::now_v7());
+        let now_hour = super::hour_of(&Uuid::now_v7());
+        let (k1, k2) = (Uuid::now_v7(), Uuid::now_v7());
+        let event = |actor: Uuid, action: &str, ids: Vec<Uuid>, hour: i64| super::NewAuditEvent {
+            occurred_at: chrono::DateTime::from_timestamp(hour * 3600 + 60, 0).unwrap(),
+            who: Who::new(ActorKind::ApiKey, Some(actor), "key"),
+            action: action.into(),
+            operation: "test".into(),
+            operation_name: None,
+            record_type: "patient".into(),
+            record_ids: ids.into(),
+            fields: vec![],
+            ip: None,
+        };
+        // 80 hours (more than one step of the walk): X read every hour by k1, by k2 every
+        // third hour in a page of 50 others, updated every tenth; Y read in between.
+        let mut expected = Vec::new();
+        for k in 0..80 {
+            let hour = now_hour - 80 + k;
+            let id = id_at(hour, 1);
+            store_at(&store, id, &event(k1, "READ", vec![x], hour)).await;
+            expected.push((id, k1, "READ", hour));
+            store_at(&store, id_at(hour, 2), &event(k1, "READ", vec![y], hour)).await;
+            if k % 3 == 0 {
+                let mut page: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
+                page[17] = x;
+                let id = id_at(hour, 3);
+                store_at(&store, id, &event(k2, "READ", page, hour)).await;
+                expected.push((id, k2, "READ", hour));
+            }
+            if k % 10 == 0 {
+                let id = id_at(hour, 4);
+                store_at(&store, id, &event(k1, "UPDATE", vec![x], hour)).await;
+                expected.push((id, k1, "UPDATE", hour));
+            }
+        }
+        expected.sort_by_key(|e| std::cmp::Reverse(e.0));
+        let walk = |filter: AuditFilter, first: u64| {
+            let store = store.clone();
+            async move {
+                let mut seen = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = super::list(store.conn(), &filter, PageRequest { first, after })
+                        .await
+                        .unwrap();
+                    seen.extend(page.items.iter().map(|e| e.id));
+                    if !page.has_next_page {
+                        return seen;
+                    }
+                    after = page.items.last().map(|e| e.id);
+                }
+            }
+        };
+        let by_record = AuditFilter {
+            record_ids: Some(vec![x.to_string()]),
+            ..AuditFilter::default()
+        };
+        let all: Vec<Uuid> = expected.iter().map(|e| e.0).collect();
+        assert_eq!(walk(by_record.clone(), 7).await, all);
+        assert_eq!(walk(by_record.clone(), 100).await, all);
+        let by_k2 = AuditFilter {
+            actor_id: Some(k2.to_string()),
+            ..by_record.clone()
+        };
+        let only_k2: Vec<Uuid> = expected.iter().filter(|e| e.1 == k2).map(|e| e.0).collect();
+        assert_eq!(walk(by_k2, 5).await, only_k2);
+        let updates = AuditFilter {
+            action: Some("UPDATE".into()),
+            ..by_record.clone()
+        };
+        let only_updates: Vec<Uuid> = expected
+            .iter()
+            .filter(|e| e.2 == "UPDATE")
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(walk(updates, 3).await, only_updates);
+        let window = AuditFilter {
+            occurred_from: chrono::DateTime::from_timestamp((now_hour - 30) * 3600, 0),
+            occurred_to: chrono::DateTime::from_timestamp((now_hour - 20) * 3600, 0),
+            ..by_record.clone()
+        };
+        let in_window: Vec<Uuid> = expected
+            .iter()
+            .filter(|e| (now_hour - 30..now_hour - 20).contains(&e.3))
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(walk(window, 4).await, in_window);
+        let nobody = AuditFilter {
+            record_ids: Some(vec![Uuid::now_v7().to_string()]),
+            ..AuditFilter::default()
+        };
+        assert!(walk(nobody, 10).await.is_empty());
     }
 
     /// A filter on a million events stays fast when it walks an index newest first and stops

@@ -4,6 +4,7 @@
 pub mod admins;
 pub mod api_keys;
 pub mod audit;
+mod audit_touches;
 mod bulk;
 pub mod clients;
 pub mod columns;
@@ -50,6 +51,8 @@ pub struct Store {
     statements: Arc<AtomicU64>,
     /// SQLite only: stores plain inserts from concurrent requests in shared transactions.
     group: Option<GroupWriter>,
+    /// Rows of the audit trail's record index committed this hour (`audit_touches`).
+    recent_touches: Arc<audit_touches::RecentTouches>,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -138,6 +141,7 @@ impl Store {
             write_lock,
             statements,
             group,
+            recent_touches: Arc::default(),
         })
     }
 
@@ -178,7 +182,12 @@ impl Store {
             Some(lock) => Some(lock.lock().await),
             None => None,
         };
-        audit::insert_many(self.conn(), events).await
+        // One transaction: an event is never stored without its rows of the record index.
+        let txn = self.db.pool().begin().await?;
+        let touches = audit::insert_many(&txn, events, &self.recent_touches).await?;
+        txn.commit().await?;
+        self.recent_touches.committed(&touches);
+        Ok(())
     }
 
     /// Inserts `row` and its `effects`, committed together, and returns the stored row.

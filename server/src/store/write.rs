@@ -26,9 +26,11 @@ pub enum Effect {
 }
 
 impl Effect {
-    fn insert_statement(&self) -> InsertStatement {
+    /// Its INSERTs (an event and its rows of the record index), made once: the event's id,
+    /// taken here, is in both.
+    fn insert_statements(&self) -> Vec<InsertStatement> {
         match self {
-            Effect::Audit(event) => audit::insert_statement(event),
+            Effect::Audit(event) => audit::insert_statements(event),
         }
     }
 }
@@ -62,9 +64,8 @@ impl Effects {
     /// two).
     async fn write(&self, txn: &DatabaseTransaction) -> AppResult<()> {
         let backend = txn.get_database_backend();
-        for effect in &self.0 {
-            txn.execute_raw(backend.build(&effect.insert_statement()))
-                .await?;
+        for statement in self.0.iter().flat_map(Effect::insert_statements) {
+            txn.execute_raw(backend.build(&statement)).await?;
         }
         Ok(())
     }
@@ -100,10 +101,13 @@ where
     change.returning_all();
     if backend == DbBackend::Postgres {
         let mut clause = WithClause::new();
-        for (i, effect) in effects.iter().enumerate() {
+        for (i, statement) in effects
+            .iter()
+            .flat_map(Effect::insert_statements)
+            .enumerate()
+        {
             let mut cte = CommonTableExpression::new();
-            cte.query(effect.insert_statement())
-                .table_name(format!("effect{i}"));
+            cte.query(statement).table_name(format!("effect{i}"));
             clause.cte(cte);
         }
         let (sql, values) = if effects.0.is_empty() {
@@ -114,7 +118,12 @@ where
         return Statement::from_sql_and_values(backend, sql, values);
     }
     let parts: Vec<Statement> = std::iter::once(backend.build(&change))
-        .chain(effects.iter().map(|e| backend.build(&e.insert_statement())))
+        .chain(
+            effects
+                .iter()
+                .flat_map(Effect::insert_statements)
+                .map(|s| backend.build(&s)),
+        )
         .collect();
     let sql = parts
         .iter()

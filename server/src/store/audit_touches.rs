@@ -1,0 +1,227 @@
+//! The index of which records each actor touched in each hour (`audit_record_touches`, see
+//! its migration): written with the events, read to find a record's events.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use entity::audit_record_touch::{Column, Entity};
+use migration::m20261129_000005_audit_record_touches::hour_of;
+use sea_orm::sea_query::{InsertStatement, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
+};
+use uuid::Uuid;
+
+use super::audit::{NewAuditEvent, RecordIds};
+use crate::error::AppResult;
+
+/// One row of the index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Touch {
+    pub record_id: String,
+    pub hour: i64,
+    pub actor_id: String,
+}
+
+/// The touches of the event stored with id `id`.
+pub fn of_event(id: Uuid, event: &NewAuditEvent) -> Vec<Touch> {
+    let hour = hour_of(&id);
+    let actor_id = event.who.id_text();
+    let records: Vec<String> = match &event.record_ids {
+        RecordIds::Ids(ids) => ids.iter().map(Uuid::to_string).collect(),
+        RecordIds::Names(names) => names.clone(),
+    };
+    records
+        .into_iter()
+        .map(|record_id| Touch {
+            record_id,
+            hour,
+            actor_id: actor_id.clone(),
+        })
+        .collect()
+}
+
+/// The INSERT of `touches`, keeping rows that exist (another event of the hour wrote them).
+pub fn insert_statement(touches: &[Touch]) -> Option<InsertStatement> {
+    if touches.is_empty() {
+        return None;
+    }
+    let rows = touches
+        .iter()
+        .map(|t| entity::audit_record_touch::ActiveModel {
+            record_id: Set(t.record_id.clone()),
+            hour: Set(t.hour),
+            actor_id: Set(t.actor_id.clone()),
+        });
+    let mut insert = Entity::insert_many(rows).into_query();
+    insert.on_conflict(
+        OnConflict::columns([Column::RecordId, Column::Hour, Column::ActorId])
+            .do_nothing()
+            .to_owned(),
+    );
+    Some(insert)
+}
+
+/// The most rows one INSERT of touches carries (three parameters each).
+pub const MAX_ROWS: usize = 256;
+
+/// Touches this process has committed in the current hour, so that a key paging through the
+/// same patients all hour writes each once, not once per request. Only committed rows are
+/// remembered: one remembered but rolled back would hide its events. Bounded: past the bound
+/// it stops remembering, and the database's `ON CONFLICT DO NOTHING` keeps the rows unique.
+#[derive(Default)]
+pub struct RecentTouches(Mutex<Recent>);
+
+#[derive(Default)]
+struct Recent {
+    hour: i64,
+    /// Per actor, the records touched this hour.
+    seen: HashMap<String, HashSet<String>>,
+    len: usize,
+}
+
+/// Rows remembered per hour at most (a few MB).
+const RECENT_MAX: usize = 100_000;
+
+impl RecentTouches {
+    /// `touches` without those already committed this hour, without duplicates.
+    pub fn unwritten(&self, touches: Vec<Touch>) -> Vec<Touch> {
+        let recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<Touch> = touches
+            .into_iter()
+            .filter(|t| {
+                t.hour != recent.hour
+                    || !recent
+                        .seen
+                        .get(&t.actor_id)
+                        .is_some_and(|records| records.contains(&t.record_id))
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Remembers committed touches.
+    pub fn committed(&self, touches: &[Touch]) {
+        let mut recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for t in touches {
+            if t.hour > recent.hour {
+                *recent = Recent {
+                    hour: t.hour,
+                    ..Recent::default()
+                };
+            }
+            if t.hour != recent.hour || recent.len >= RECENT_MAX {
+                continue;
+            }
+            if recent
+                .seen
+                .entry(t.actor_id.clone())
+                .or_default()
+                .insert(t.record_id.clone())
+            {
+                recent.len += 1;
+            }
+        }
+    }
+}
+
+/// The hours, newest first and at most `limit`, in which any of `records` was touched within
+/// `hours` (inclusive bounds), each with the actors that touched them: where a record's
+/// events are.
+pub async fn hours(
+    db: &impl ConnectionTrait,
+    records: &[String],
+    actor: Option<&str>,
+    hours: (Option<i64>, Option<i64>),
+    limit: u64,
+) -> AppResult<Vec<(i64, Vec<String>)>> {
+    let narrowed = |mut query: sea_orm::Select<Entity>, (from, to): (Option<i64>, Option<i64>)| {
+        query = query.filter(Column::RecordId.is_in(records.iter().cloned()));
+        if let Some(actor) = actor {
+            query = query.filter(Column::ActorId.eq(actor));
+        }
+        if let Some(from) = from {
+            query = query.filter(Column::Hour.gte(from));
+        }
+        if let Some(to) = to {
+            query = query.filter(Column::Hour.lte(to));
+        }
+        query
+    };
+    // The hours first, then every actor of those hours: a limit on rows could cut an hour's
+    // actors short.
+    let newest: Vec<i64> = narrowed(Entity::find(), hours)
+        .select_only()
+        .column(Column::Hour)
+        .distinct()
+        .order_by_desc(Column::Hour)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let (Some(&last), Some(&first)) = (newest.first(), newest.last()) else {
+        return Ok(Vec::new());
+    };
+    let rows = narrowed(Entity::find(), (Some(first), Some(last)))
+        .order_by_desc(Column::Hour)
+        .all(db)
+        .await?;
+    let mut out: Vec<(i64, Vec<String>)> = Vec::new();
+    for row in rows {
+        match out.last_mut() {
+            Some((hour, actors)) if *hour == row.hour => {
+                if !actors.contains(&row.actor_id) {
+                    actors.push(row.actor_id);
+                }
+            }
+            _ => out.push((row.hour, vec![row.actor_id])),
+        }
+    }
+    Ok(out)
+}
+
+/// The smallest UUIDv7 of an hour: ids of that hour's events are at least this and below the
+/// next hour's.
+pub fn first_id_of_hour(hour: i64) -> Uuid {
+    let ms = (hour.max(0) as u64) * 3_600_000;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Touch, first_id_of_hour, hour_of};
+
+    #[test]
+    fn an_hours_ids_lie_between_its_first_id_and_the_next_hours() {
+        let id = uuid::Uuid::now_v7();
+        let hour = hour_of(&id);
+        assert!(first_id_of_hour(hour) <= id && id < first_id_of_hour(hour + 1));
+        assert_eq!(hour_of(&first_id_of_hour(hour)), hour);
+    }
+
+    #[test]
+    fn committed_touches_are_not_written_again_this_hour() {
+        let recent = super::RecentTouches::default();
+        let t = |record: &str, hour| Touch {
+            record_id: record.into(),
+            hour,
+            actor_id: "k".into(),
+        };
+        let batch = vec![t("a", 10), t("b", 10), t("a", 10)];
+        let first = recent.unwritten(batch.clone());
+        assert_eq!(first, vec![t("a", 10), t("b", 10)]);
+        // Not remembered until committed.
+        assert_eq!(recent.unwritten(batch.clone()).len(), 2);
+        recent.committed(&first);
+        assert!(recent.unwritten(batch).is_empty());
+        // A new hour starts afresh.
+        assert_eq!(recent.unwritten(vec![t("a", 11)]), vec![t("a", 11)]);
+        recent.committed(&[t("a", 11)]);
+        assert_eq!(recent.unwritten(vec![t("b", 11)]), vec![t("b", 11)]);
+    }
+}
