@@ -146,20 +146,16 @@ pub async fn insert_many(
     events: &[NewAuditEvent],
     recent: &RecentTouches,
 ) -> AppResult<Vec<Touch>> {
-    let mut rest = events;
-    let mut touches = Vec::new();
+    let stored: Vec<(Uuid, &NewAuditEvent)> = events.iter().map(|e| (Uuid::now_v7(), e)).collect();
+    let mut rest = &stored[..];
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-        let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
-        for (id, event) in ids.iter().zip(chunk) {
-            touches.extend(audit_touches::of_event(*id, event));
-        }
-        Entity::insert_many(ids.into_iter().zip(chunk).map(|(id, e)| to_active(id, e)))
+        Entity::insert_many(chunk.iter().map(|(id, e)| to_active(*id, e)))
             .exec(db)
             .await?;
         rest = tail;
     }
-    let touches = recent.unwritten(touches);
+    let touches = recent.unwritten(&stored);
     let mut rest = &touches[..];
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()).min(audit_touches::MAX_ROWS));

@@ -17,7 +17,7 @@ use super::audit::{NewAuditEvent, RecordIds};
 use crate::error::AppResult;
 
 /// One row of the index.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Touch {
     pub record_id: String,
     pub hour: i64,
@@ -73,33 +73,67 @@ pub const MAX_ROWS: usize = 256;
 #[derive(Default)]
 pub struct RecentTouches(Mutex<Recent>);
 
+/// A record id as remembered: a uuid without an allocation (nearly every record), or a name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum RecordKey {
+    Id(u128),
+    Name(String),
+}
+
+impl RecordKey {
+    fn text(&self) -> String {
+        match self {
+            RecordKey::Id(id) => Uuid::from_u128(*id).to_string(),
+            RecordKey::Name(name) => name.clone(),
+        }
+    }
+}
+
+fn keys(records: &RecordIds) -> Vec<RecordKey> {
+    match records {
+        RecordIds::Ids(ids) => ids.iter().map(|id| RecordKey::Id(id.as_u128())).collect(),
+        RecordIds::Names(names) => names.iter().cloned().map(RecordKey::Name).collect(),
+    }
+}
+
 #[derive(Default)]
 struct Recent {
     hour: i64,
     /// Per actor, the records touched this hour.
-    seen: HashMap<String, HashSet<String>>,
+    seen: HashMap<String, HashSet<RecordKey>>,
     len: usize,
 }
 
-/// Rows remembered per hour at most (a few MB).
+/// Rows remembered per hour at most (about 5 MB).
 const RECENT_MAX: usize = 100_000;
 
 impl RecentTouches {
-    /// `touches` without those already committed this hour, without duplicates.
-    pub fn unwritten(&self, touches: Vec<Touch>) -> Vec<Touch> {
+    /// The touches of `events` (each with its id) not committed this hour, each once. Why
+    /// not `of_event` for each: a batch of list reads names the same few hundred records
+    /// hundreds of times, and this makes a row only for each new one.
+    pub fn unwritten(&self, events: &[(Uuid, &NewAuditEvent)]) -> Vec<Touch> {
         let recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<Touch> = touches
-            .into_iter()
-            .filter(|t| {
-                t.hour != recent.hour
-                    || !recent
-                        .seen
-                        .get(&t.actor_id)
-                        .is_some_and(|records| records.contains(&t.record_id))
-            })
-            .collect();
-        out.sort_unstable();
-        out.dedup();
+        let mut batch: HashMap<(i64, String), HashSet<RecordKey>> = HashMap::new();
+        let mut out = Vec::new();
+        for (id, event) in events {
+            let hour = hour_of(id);
+            let actor = event.who.id_text();
+            let committed = (hour == recent.hour)
+                .then(|| recent.seen.get(&actor))
+                .flatten();
+            let in_batch = batch.entry((hour, actor.clone())).or_default();
+            for key in keys(&event.record_ids) {
+                if committed.is_some_and(|c| c.contains(&key)) || in_batch.contains(&key) {
+                    continue;
+                }
+                out.push(Touch {
+                    record_id: key.text(),
+                    hour,
+                    actor_id: actor.clone(),
+                });
+                in_batch.insert(key);
+            }
+        }
         out
     }
 
@@ -116,11 +150,15 @@ impl RecentTouches {
             if t.hour != recent.hour || recent.len >= RECENT_MAX {
                 continue;
             }
+            let key = match Uuid::parse_str(&t.record_id) {
+                Ok(id) if id.to_string() == t.record_id => RecordKey::Id(id.as_u128()),
+                _ => RecordKey::Name(t.record_id.clone()),
+            };
             if recent
                 .seen
                 .entry(t.actor_id.clone())
                 .or_default()
-                .insert(t.record_id.clone())
+                .insert(key)
             {
                 recent.len += 1;
             }
@@ -194,7 +232,7 @@ pub fn first_id_of_hour(hour: i64) -> Uuid {
 
 #[cfg(test)]
 mod tests {
-    use super::{Touch, first_id_of_hour, hour_of};
+    use super::{first_id_of_hour, hour_of};
 
     #[test]
     fn an_hours_ids_lie_between_its_first_id_and_the_next_hours() {
@@ -206,22 +244,34 @@ mod tests {
 
     #[test]
     fn committed_touches_are_not_written_again_this_hour() {
+        use crate::domain::actor::{ActorKind, Who};
+        use crate::store::audit::NewAuditEvent;
         let recent = super::RecentTouches::default();
-        let t = |record: &str, hour| Touch {
-            record_id: record.into(),
-            hour,
-            actor_id: "k".into(),
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let event = |ids: Vec<uuid::Uuid>| NewAuditEvent {
+            occurred_at: chrono::Utc::now(),
+            who: Who::new(ActorKind::ApiKey, Some(a), "key"),
+            action: "READ".into(),
+            operation: "test".into(),
+            operation_name: None,
+            record_type: "patient".into(),
+            record_ids: ids.into(),
+            fields: vec![],
+            ip: None,
         };
-        let batch = vec![t("a", 10), t("b", 10), t("a", 10)];
-        let first = recent.unwritten(batch.clone());
-        assert_eq!(first, vec![t("a", 10), t("b", 10)]);
+        let at = |hour: i64| super::first_id_of_hour(hour);
+        let (e1, e2) = (event(vec![a, b]), event(vec![a]));
+        let batch = [(at(10), &e1), (at(10), &e2)];
+        let first = recent.unwritten(&batch);
+        let records: Vec<&str> = first.iter().map(|t| t.record_id.as_str()).collect();
+        assert_eq!(records, vec![a.to_string(), b.to_string()]);
         // Not remembered until committed.
-        assert_eq!(recent.unwritten(batch.clone()).len(), 2);
+        assert_eq!(recent.unwritten(&batch).len(), 2);
         recent.committed(&first);
-        assert!(recent.unwritten(batch).is_empty());
+        assert!(recent.unwritten(&batch).is_empty());
         // A new hour starts afresh.
-        assert_eq!(recent.unwritten(vec![t("a", 11)]), vec![t("a", 11)]);
-        recent.committed(&[t("a", 11)]);
-        assert_eq!(recent.unwritten(vec![t("b", 11)]), vec![t("b", 11)]);
+        assert_eq!(recent.unwritten(&[(at(11), &e2)]).len(), 1);
+        recent.committed(&recent.unwritten(&[(at(11), &e2)]));
+        assert_eq!(recent.unwritten(&[(at(11), &e1)]).len(), 1, "b only");
     }
 }
