@@ -37,6 +37,12 @@ pub struct CreateKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A change made to every key of a rotation chain at once.
+enum ChainChange {
+    Revoke,
+    Rename(String),
+}
+
 /// The longest grace period a rotation may give the old secret.
 const MAX_GRACE: Duration = Duration::days(30);
 
@@ -230,27 +236,17 @@ impl<'a> Admin<'a> {
     /// Revokes a key with every secret of its rotation chain (the old secret of a rotation
     /// and the new one are one key to an administrator), at once.
     pub async fn revoke_key(&self, id: Uuid) -> AppResult<api_key::Model> {
-        self.settings()?;
-        let txn = self.access.store().begin_write().await?;
-        let chain = api_keys::lineage(&txn.txn, id).await?;
-        if chain.is_empty() {
-            return Err(AppError::NotFound("api key"));
-        }
-        let ids: Vec<Uuid> = chain.iter().map(|k| k.id).collect();
-        api_keys::revoke(&txn.txn, &ids).await?;
-        let event = self
-            .access
-            .event("REVOKE", "revokeApiKey", "api_key", ids, vec![]);
-        let key = api_keys::find(&txn.txn, id)
-            .await?
-            .ok_or(AppError::NotFound("api key"))?;
-        txn.commit(Effects::audited(event)).await?;
-        self.access.key_cache().clear();
-        Ok(key)
+        self.change_chain(id, ChainChange::Revoke).await
     }
 
     /// Renames a key: every key of its rotation chain, which are one key to an administrator.
     pub async fn rename_key(&self, id: Uuid, name: String) -> AppResult<api_key::Model> {
+        self.change_chain(id, ChainChange::Rename(name)).await
+    }
+
+    /// Applies `change` to every key of `id`'s rotation chain, audited, and answers with the
+    /// key `id`. Cached credentials are dropped: they carry the keys' state and name.
+    async fn change_chain(&self, id: Uuid, change: ChainChange) -> AppResult<api_key::Model> {
         self.settings()?;
         let txn = self.access.store().begin_write().await?;
         let chain = api_keys::lineage(&txn.txn, id).await?;
@@ -258,19 +254,21 @@ impl<'a> Admin<'a> {
             return Err(AppError::NotFound("api key"));
         }
         let ids: Vec<Uuid> = chain.iter().map(|k| k.id).collect();
-        api_keys::rename(&txn.txn, &ids, &name).await?;
-        let event = self.access.event(
-            "UPDATE",
-            "renameApiKey",
-            "api_key",
-            ids,
-            vec!["name".into()],
-        );
+        let (action, operation, fields) = match &change {
+            ChainChange::Revoke => {
+                api_keys::revoke(&txn.txn, &ids).await?;
+                ("REVOKE", "revokeApiKey", vec![])
+            }
+            ChainChange::Rename(name) => {
+                api_keys::rename(&txn.txn, &ids, name).await?;
+                ("UPDATE", "renameApiKey", vec!["name".to_owned()])
+            }
+        };
+        let event = self.access.event(action, operation, "api_key", ids, fields);
         let key = api_keys::find(&txn.txn, id)
             .await?
             .ok_or(AppError::NotFound("api key"))?;
         txn.commit(Effects::audited(event)).await?;
-        // Cached credentials carry the key's name into the audit trail's actor label.
         self.access.key_cache().clear();
         Ok(key)
     }

@@ -89,6 +89,24 @@ pub enum RecordIds {
     Names(Vec<String>),
 }
 
+#[cfg(test)]
+impl NewAuditEvent {
+    /// An API key's event about patients, for the store's tests.
+    pub(crate) fn of_key(key: Uuid, action: &str, ids: Vec<Uuid>, at: DateTime<Utc>) -> Self {
+        NewAuditEvent {
+            occurred_at: at,
+            who: Who::new(crate::domain::actor::ActorKind::ApiKey, Some(key), "key"),
+            action: action.into(),
+            operation: "test".into(),
+            operation_name: None,
+            record_type: "patient".into(),
+            record_ids: ids.into(),
+            fields: vec![],
+            ip: None,
+        }
+    }
+}
+
 impl RecordIds {
     pub fn count(&self) -> usize {
         match self {
@@ -346,22 +364,14 @@ mod tests {
     /// across the walk's steps, and with every other filter.
     #[tokio::test]
     async fn a_records_events_are_walked_hour_by_hour() {
-        use crate::domain::actor::{ActorKind, Who};
         let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
         store.migrate().await.unwrap();
         let (x, y) = (Uuid::now_v7(), Uuid::now_v7());
         let now_hour = super::hour_of(&Uuid::now_v7());
         let (k1, k2) = (Uuid::now_v7(), Uuid::now_v7());
-        let event = |actor: Uuid, action: &str, ids: Vec<Uuid>, hour: i64| super::NewAuditEvent {
-            occurred_at: chrono::DateTime::from_timestamp(hour * 3600 + 60, 0).unwrap(),
-            who: Who::new(ActorKind::ApiKey, Some(actor), "key"),
-            action: action.into(),
-            operation: "test".into(),
-            operation_name: None,
-            record_type: "patient".into(),
-            record_ids: ids.into(),
-            fields: vec![],
-            ip: None,
+        let event = |actor: Uuid, action: &str, ids: Vec<Uuid>, hour: i64| {
+            let at = chrono::DateTime::from_timestamp(hour * 3600 + 60, 0).unwrap();
+            super::NewAuditEvent::of_key(actor, action, ids, at)
         };
         // 80 hours (more than one step of the walk): X read every hour by k1, by k2 every
         // third hour in a page of 50 others, updated every tenth; Y read in between.

@@ -244,21 +244,10 @@ mod tests {
 
     #[test]
     fn committed_touches_are_not_written_again_this_hour() {
-        use crate::domain::actor::{ActorKind, Who};
         use crate::store::audit::NewAuditEvent;
         let recent = super::RecentTouches::default();
         let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-        let event = |ids: Vec<uuid::Uuid>| NewAuditEvent {
-            occurred_at: chrono::Utc::now(),
-            who: Who::new(ActorKind::ApiKey, Some(a), "key"),
-            action: "READ".into(),
-            operation: "test".into(),
-            operation_name: None,
-            record_type: "patient".into(),
-            record_ids: ids.into(),
-            fields: vec![],
-            ip: None,
-        };
+        let event = |ids| NewAuditEvent::of_key(a, "READ", ids, chrono::Utc::now());
         let at = |hour: i64| super::first_id_of_hour(hour);
         let (e1, e2) = (event(vec![a, b]), event(vec![a]));
         let batch = [(at(10), &e1), (at(10), &e2)];
