@@ -373,6 +373,24 @@ async fn the_audit_screen_finds_who_read_a_patient() {
                 b.driver.find(By::Id("audit-more")).await.is_err(),
                 "one event, one page"
             );
+            // The reader's name leads to everything they did.
+            let staff_id = b
+                .wait_for(By::Css("#audit .actor-id"))
+                .await?
+                .text()
+                .await?;
+            b.click(By::Css("#audit .actor-link")).await?;
+            b.wait_until(async || {
+                b.driver.find(By::Id("audit-actor")).await.ok().is_some()
+                    && b.current_url_query("actor").await.ok().as_deref() == Some(staff_id.as_str())
+            })
+            .await?;
+            b.wait_until(async || rows().await >= 2).await?;
+            for id in b.driver.find_all(By::Css("#audit .actor-id")).await? {
+                assert_eq!(id.text().await?, staff_id);
+            }
+            let field = b.wait_for(By::Id("audit-actor")).await?;
+            assert_eq!(field.prop("value").await?.unwrap_or_default(), staff_id);
             Ok(())
         })
         .await;

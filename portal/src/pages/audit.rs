@@ -243,10 +243,17 @@ pub fn Audit() -> impl IntoView {
             .unwrap_or_default()
             .into_iter()
             .map(|e: Event| {
+                // The actor's name leads to everything they did ("what did this key do?").
+                let actor = if e.actor_id.is_empty() {
+                    view! { <span>{e.actor_label}</span> }.into_any()
+                } else {
+                    let href = format!("/settings/audit?actor={}", e.actor_id);
+                    view! { <a class="actor-link" href=href>{e.actor_label}</a> }.into_any()
+                };
                 view! {
                     <tr>
                         <td>{utc(Some(&e.occurred_at), true)}</td>
-                        <td>{e.actor_label}<br/><span class="muted">{
+                        <td>{actor}<br/><span class="muted">{
                             // A portal user is shown in their role, not as an administrator.
                             e.actor_role.as_ref().map(name_of).unwrap_or(e.actor_kind)
                         }</span><br/><code class="muted actor-id">{e.actor_id}</code></td>
@@ -288,7 +295,7 @@ pub fn Audit() -> impl IntoView {
         </section>
         <table id="audit">
             <thead><tr>
-                <th scope="col">"When (UTC)"</th><th scope="col">"Who"</th><th scope="col">"Action"</th>
+                <th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Action"</th>
                 <th scope="col">"Operation"</th><th scope="col">"Records"</th><th scope="col">"Fields"</th><th scope="col">"From"</th>
             </tr></thead>
             <tbody>{rows}</tbody>
