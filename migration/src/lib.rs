@@ -6,6 +6,7 @@ mod m20261121_000001_foundation;
 mod m20261122_000001_postgres_planning;
 mod m20261129_000001_audit_operation_name;
 mod m20261129_000002_audit_actor;
+mod m20261129_000002_audit_on_behalf_of;
 mod m20261129_000003_audit_filters;
 pub mod m20261129_000004_audit_rare_filters;
 pub mod m20261129_000005_audit_record_touches;
@@ -19,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_foundation::Migration),
             Box::new(m20261122_000001_postgres_planning::Migration),
             Box::new(m20261129_000001_audit_operation_name::Migration),
+            // Both: databases applied one or the other (see each file).
+            Box::new(m20261129_000002_audit_on_behalf_of::Migration),
             Box::new(m20261129_000002_audit_actor::Migration),
             Box::new(m20261129_000003_audit_filters::Migration),
             Box::new(m20261129_000004_audit_rare_filters::Migration),

@@ -283,3 +283,70 @@ mod redact_tests {
         );
     }
 }
+
+/// A database keeps starting across releases whichever migrations it went through.
+#[cfg(test)]
+mod upgrade_tests {
+    use migration::MigratorTrait;
+    use sea_orm::ConnectionTrait;
+
+    use super::Store;
+
+    async fn audit_columns(store: &Store) -> Vec<String> {
+        let rows = store
+            .db
+            .pool()
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT name FROM pragma_table_info('audit_events') WHERE name LIKE 'actor_%'",
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "name").unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn either_history_of_the_audit_actor_migration_upgrades() {
+        const BOTH: [&str; 2] = ["actor_on_behalf_of", "actor_role"];
+        // Before the role: the first four migrations, the fourth adding only on-behalf-of.
+        let old = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
+        migration::Migrator::up(old.db.pool(), Some(4))
+            .await
+            .unwrap();
+        let before = audit_columns(&old).await;
+        assert!(before.contains(&BOTH[0].to_owned()) && !before.contains(&BOTH[1].to_owned()));
+        old.migrate()
+            .await
+            .expect("a database from before the role starts");
+        let mut columns = audit_columns(&old).await;
+        columns.retain(|c| BOTH.contains(&c.as_str()));
+        columns.sort();
+        assert_eq!(columns, BOTH);
+
+        // After it, without the restored name applied: the restored migration finds its
+        // column there and adds nothing.
+        let newer = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
+        newer.migrate().await.unwrap();
+        newer
+            .db
+            .pool()
+            .execute_unprepared(
+                "DELETE FROM seaql_migrations WHERE version = 'm20261129_000002_audit_on_behalf_of'",
+            )
+            .await
+            .unwrap();
+        newer
+            .migrate()
+            .await
+            .expect("a database from after the role starts");
+        assert_eq!(
+            migration::Migrator::get_pending_migrations(newer.db.pool())
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+    }
+}
