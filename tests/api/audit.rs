@@ -381,6 +381,19 @@ async fn the_filtered_trail_exports_as_csv_and_ndjson() {
     // Only administrators; bad input is refused with its field.
     assert_eq!(get(Some(key.clone()), "format=csv").await.0, 403);
     assert_eq!(get(None, "format=csv").await.0, 401);
+    // A STAFF user reads patients but not the trail, exported or not.
+    app.create_portal_user(
+        "staff@example.org",
+        switchboard::domain::role::Role::Staff,
+        "a long enough password",
+    )
+    .await;
+    let staff = app
+        .login("staff@example.org", "a long enough password")
+        .await;
+    let (status, _, body) = get(Some(staff), "format=csv").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains(&id), "{body}");
     let (status, _, body) = get(Some(app.admin_token.clone()), "format=xml").await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("VALIDATION_FAILED"));

@@ -24,6 +24,12 @@ async fn status_of(app: &TestApp, path: &str) -> u16 {
         .as_u16()
 }
 
+/// The body of a GET, as text.
+async fn text_of(app: &TestApp, path: &str) -> String {
+    let resp = app.http.get(app.url(path)).send().await.unwrap();
+    resp.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn switching_the_developer_portal_off_hides_graphiql_and_the_schema() {
     let app = spawn_app().await;
@@ -55,15 +61,7 @@ async fn switching_the_developer_portal_off_hides_graphiql_and_the_schema() {
 
     // Off: no playground, no schema for non-admins, normal queries unaffected.
     assert_eq!(status_of(&app, "/graphiql").await, 404);
-    let said = app
-        .http
-        .get(app.url("/graphiql"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let said = text_of(&app, "/graphiql").await;
     assert!(
         said.contains("Developer documentation is switched off"),
         "{said}"
@@ -133,15 +131,7 @@ async fn field_documentation_names_the_required_scope() {
 #[tokio::test]
 async fn graphiql_is_served_with_local_assets_only() {
     let app = spawn_app().await;
-    let page = app
-        .http
-        .get(app.url("/graphiql"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&app, "/graphiql").await;
     assert!(page.contains("/graphiql/assets/graphiql.js"));
     // No request is sent with a placeholder for a key (it would open on an error).
     assert!(!page.contains("<your API key>"));

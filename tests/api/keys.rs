@@ -328,10 +328,33 @@ async fn a_key_is_renamed_with_its_rotation_and_shows_who_created_it() {
     assert_eq!(events[0]["fields"], json!(["name"]));
     assert_eq!(events[0]["operation"], "renameApiKey");
 
-    // A key cannot rename keys.
+    // Neither a key nor a STAFF user can rename keys, and the name stays.
     let key = app.full_key().await;
     let resp = app
         .gql_as(&key, RENAME, json!({ "id": id, "n": "mine" }))
         .await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    app.create_portal_user(
+        "staff@example.org",
+        switchboard::domain::role::Role::Staff,
+        "a long enough password",
+    )
+    .await;
+    let staff = app
+        .login("staff@example.org", "a long enough password")
+        .await;
+    let resp = app
+        .gql_as(&staff, RENAME, json!({ "id": id, "n": "mine" }))
+        .await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    assert_eq!(resp["data"]["renameApiKey"], json!(null));
+    let list = app.admin("{ apiKeys { id name } }", json!({})).await;
+    assert!(
+        data(&list)["apiKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["id"] == json!(id) || k["id"] == new_id)
+            .all(|k| k["name"] == "LIS results feed")
+    );
 }
