@@ -19,23 +19,19 @@ use crate::error::AppResult;
 /// One row of the index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Touch {
-    pub record_id: String,
-    pub hour: i64,
-    pub actor_id: String,
+    record: RecordKey,
+    hour: i64,
+    actor_id: String,
 }
 
 /// The touches of the event stored with id `id`.
 pub fn of_event(id: Uuid, event: &NewAuditEvent) -> Vec<Touch> {
     let hour = hour_of(&id);
     let actor_id = event.who.id_text();
-    let records: Vec<String> = match &event.record_ids {
-        RecordIds::Ids(ids) => ids.iter().map(Uuid::to_string).collect(),
-        RecordIds::Names(names) => names.clone(),
-    };
-    records
+    keys(&event.record_ids)
         .into_iter()
-        .map(|record_id| Touch {
-            record_id,
+        .map(|record| Touch {
+            record,
             hour,
             actor_id: actor_id.clone(),
         })
@@ -50,7 +46,7 @@ pub fn insert_statement(touches: &[Touch]) -> Option<InsertStatement> {
     let rows = touches
         .iter()
         .map(|t| entity::audit_record_touch::ActiveModel {
-            record_id: Set(t.record_id.clone()),
+            record_id: Set(t.record.text()),
             hour: Set(t.hour),
             actor_id: Set(t.actor_id.clone()),
         });
@@ -127,7 +123,7 @@ impl RecentTouches {
                     continue;
                 }
                 out.push(Touch {
-                    record_id: key.text(),
+                    record: key.clone(),
                     hour,
                     actor_id: actor.clone(),
                 });
@@ -150,15 +146,11 @@ impl RecentTouches {
             if t.hour != recent.hour || recent.len >= RECENT_MAX {
                 continue;
             }
-            let key = match Uuid::parse_str(&t.record_id) {
-                Ok(id) if id.to_string() == t.record_id => RecordKey::Id(id.as_u128()),
-                _ => RecordKey::Name(t.record_id.clone()),
-            };
             if recent
                 .seen
                 .entry(t.actor_id.clone())
                 .or_default()
-                .insert(key)
+                .insert(t.record.clone())
             {
                 recent.len += 1;
             }
@@ -252,7 +244,7 @@ mod tests {
         let (e1, e2) = (event(vec![a, b]), event(vec![a]));
         let batch = [(at(10), &e1), (at(10), &e2)];
         let first = recent.unwritten(&batch);
-        let records: Vec<&str> = first.iter().map(|t| t.record_id.as_str()).collect();
+        let records: Vec<String> = first.iter().map(|t| t.record.text()).collect();
         assert_eq!(records, vec![a.to_string(), b.to_string()]);
         // Not remembered until committed.
         assert_eq!(recent.unwritten(&batch).len(), 2);
