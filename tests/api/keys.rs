@@ -348,6 +348,17 @@ async fn a_key_is_renamed_with_its_rotation_and_shows_who_created_it() {
         .await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
     assert_eq!(resp["data"]["renameApiKey"], json!(null));
+    // The creators of a whole list are read in one query, however many keys there are.
+    let statements_for_list = async || {
+        let before = app.statements();
+        app.admin("{ apiKeys { createdBy } }", json!({})).await;
+        app.statements() - before
+    };
+    let few = statements_for_list().await;
+    for _ in 0..5 {
+        app.key_with_id(&["patients:read"]).await;
+    }
+    assert_eq!(statements_for_list().await, few);
     let list = app.admin("{ apiKeys { id name } }", json!({})).await;
     assert!(
         data(&list)["apiKeys"]

@@ -62,9 +62,23 @@ impl<'a> Admin<'a> {
         }
     }
 
-    pub async fn keys(&self, include_revoked: bool) -> AppResult<Vec<api_key::Model>> {
+    /// The keys, each with the email of the portal user who created it (null for a key made
+    /// on the command line), the emails read in one query for the whole list.
+    pub async fn keys(
+        &self,
+        include_revoked: bool,
+    ) -> AppResult<Vec<(api_key::Model, Option<String>)>> {
         self.settings()?;
-        api_keys::list(self.access.store().conn(), include_revoked).await
+        let db = self.access.store().conn();
+        let keys = api_keys::list(db, include_revoked).await?;
+        let emails = admins::emails(db, keys.iter().filter_map(|k| k.created_by)).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                let by = k.created_by.and_then(|id| emails.get(&id).cloned());
+                (k, by)
+            })
+            .collect())
     }
 
     /// A key's client and location limits must name records of its own environment, and
@@ -273,12 +287,12 @@ impl<'a> Admin<'a> {
         Ok(key)
     }
 
-    /// The email of a portal user, for "created by" (null once the user is gone).
+    /// The email of a portal user, for "created by" of one key (null once the user is gone).
     pub async fn user_email(&self, id: Uuid) -> AppResult<Option<String>> {
         self.settings()?;
-        Ok(admins::find_user(self.access.store().conn(), id)
+        Ok(admins::emails(self.access.store().conn(), [id])
             .await?
-            .map(|u| u.email))
+            .remove(&id))
     }
 
     /// Cuts a rotation short: the old secrets of the key's chain stop working now, and the

@@ -159,7 +159,7 @@ impl AdminMutation {
         let req = input.parse()?;
         let (key, secret) = ctx.access()?.admin().create_key(req).await?;
         Ok(Some(ApiKeySecretPayload {
-            api_key: ApiKey(key),
+            api_key: ApiKey::from(key),
             secret,
         }))
     }
@@ -181,7 +181,7 @@ impl AdminMutation {
             .ok_or_else(|| AppError::invalid("gracePeriodSeconds", "out of range"))?;
         let (key, secret) = ctx.access()?.admin().rotate_key(id, grace).await?;
         Ok(Some(ApiKeySecretPayload {
-            api_key: ApiKey(key),
+            api_key: ApiKey::from(key),
             secret,
         }))
     }
@@ -196,7 +196,7 @@ impl AdminMutation {
     ) -> R<Option<ApiKey>> {
         let id = parse_id("id", &id)?;
         let name = key_name("name", &name)?;
-        Ok(Some(ApiKey(
+        Ok(Some(ApiKey::from(
             ctx.access()?.admin().rename_key(id, name).await?,
         )))
     }
@@ -209,7 +209,9 @@ impl AdminMutation {
         #[graphql(desc = "The key to revoke.")] id: ID,
     ) -> R<Option<ApiKey>> {
         let id = parse_id("id", &id)?;
-        Ok(Some(ApiKey(ctx.access()?.admin().revoke_key(id).await?)))
+        Ok(Some(ApiKey::from(
+            ctx.access()?.admin().revoke_key(id).await?,
+        )))
     }
 
     /// Ends a rotation now: the old secrets of the key's rotation stop working at once and the
@@ -220,7 +222,9 @@ impl AdminMutation {
         #[graphql(desc = "Any key of the rotation (old or new).")] id: ID,
     ) -> R<Option<ApiKey>> {
         let id = parse_id("id", &id)?;
-        Ok(Some(ApiKey(ctx.access()?.admin().end_rotation(id).await?)))
+        Ok(Some(ApiKey::from(
+            ctx.access()?.admin().end_rotation(id).await?,
+        )))
     }
 
     /// Turns the developer documentation (GraphiQL at `/graphiql` and schema introspection

@@ -152,7 +152,7 @@ impl AdminQuery {
         #[graphql(default = false, desc = "Also list revoked keys.")] include_revoked: bool,
     ) -> R<Option<Vec<ApiKey>>> {
         let keys = ctx.access()?.admin().keys(include_revoked).await?;
-        Ok(Some(keys.into_iter().map(ApiKey).collect()))
+        Ok(Some(keys.into_iter().map(ApiKey::listed).collect()))
     }
 
     /// The audit trail, newest first.

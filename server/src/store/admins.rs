@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{admin_session, admin_user};
 use sea_orm::{
@@ -29,11 +31,16 @@ pub async fn any_user(db: &impl ConnectionTrait) -> AppResult<bool> {
     Ok(admin_user::Entity::find().one(db).await?.is_some())
 }
 
-pub async fn find_user(
+/// The emails of these portal users, by id (one query for a whole list of keys).
+pub async fn emails(
     db: &impl ConnectionTrait,
-    id: Uuid,
-) -> AppResult<Option<admin_user::Model>> {
-    Ok(admin_user::Entity::find_by_id(id).one(db).await?)
+    ids: impl IntoIterator<Item = Uuid>,
+) -> AppResult<HashMap<Uuid, String>> {
+    let users = admin_user::Entity::find()
+        .filter(admin_user::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    Ok(users.into_iter().map(|u| (u.id, u.email)).collect())
 }
 
 pub async fn find_user_by_email(

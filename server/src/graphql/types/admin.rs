@@ -22,7 +22,28 @@ pub enum ApiKeyStatus {
 }
 
 /// An API key of a private integration. The secret is never shown again after creation.
-pub struct ApiKey(pub api_key::Model);
+pub struct ApiKey {
+    key: api_key::Model,
+    /// Its creator's email when the key was listed (all creators read in one query); `None`
+    /// when not loaded, for a single key answering a mutation.
+    creator: Option<Option<String>>,
+}
+
+impl ApiKey {
+    /// A listed key with its creator's email.
+    pub fn listed((key, creator): (api_key::Model, Option<String>)) -> Self {
+        ApiKey {
+            key,
+            creator: Some(creator),
+        }
+    }
+}
+
+impl From<api_key::Model> for ApiKey {
+    fn from(key: api_key::Model) -> Self {
+        ApiKey { key, creator: None }
+    }
+}
 
 fn uuid_list(raw: &str) -> Option<Vec<ID>> {
     serde_json::from_str::<Option<Vec<Uuid>>>(raw)
@@ -35,65 +56,68 @@ fn uuid_list(raw: &str) -> Option<Vec<ID>> {
 #[Object]
 impl ApiKey {
     async fn id(&self) -> Option<ID> {
-        Some(to_id(self.0.id))
+        Some(to_id(self.key.id))
     }
     async fn name(&self) -> Option<&str> {
-        Some(&self.0.name)
+        Some(&self.key.name)
     }
     /// The first characters of the secret, to recognise it.
     async fn prefix(&self) -> Option<&str> {
-        Some(&self.0.prefix)
+        Some(&self.key.prefix)
     }
     async fn scopes(&self) -> Option<Vec<String>> {
-        serde_json::from_str(&self.0.scopes).ok()
+        serde_json::from_str(&self.key.scopes).ok()
     }
     /// Clients the key is limited to; null means all clients of its environment.
     async fn client_ids(&self) -> Option<Vec<ID>> {
-        uuid_list(&self.0.client_ids)
+        uuid_list(&self.key.client_ids)
     }
     /// Locations the key is limited to; null means all locations.
     async fn location_ids(&self) -> Option<Vec<ID>> {
-        uuid_list(&self.0.location_ids)
+        uuid_list(&self.key.location_ids)
     }
     async fn environment(&self) -> Option<Environment> {
-        Some(Environment::from_stored(&self.0.environment))
+        Some(Environment::from_stored(&self.key.environment))
     }
     async fn status(&self) -> Option<ApiKeyStatus> {
         let now = Utc::now();
-        Some(if self.0.revoked_at.is_some() {
+        Some(if self.key.revoked_at.is_some() {
             ApiKeyStatus::Revoked
-        } else if self.0.expires_at.is_some_and(|at| at <= now) {
+        } else if self.key.expires_at.is_some_and(|at| at <= now) {
             ApiKeyStatus::Expired
-        } else if self.0.rotated_to.is_some() {
+        } else if self.key.rotated_to.is_some() {
             ApiKeyStatus::Rotating
         } else {
             ApiKeyStatus::Active
         })
     }
     async fn created_at(&self) -> Option<DateTime<Utc>> {
-        Some(self.0.created_at)
+        Some(self.key.created_at)
     }
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.0.expires_at
+        self.key.expires_at
     }
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
-        self.0.revoked_at
+        self.key.revoked_at
     }
     /// When the key was last used (recorded to the minute).
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_used_at
+        self.key.last_used_at
     }
     /// The portal user who created the key, or rotated it into being (their email); null for
     /// a key made on the command line.
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
-        let Some(id) = self.0.created_by else {
+        if let Some(listed) = &self.creator {
+            return Ok(listed.clone());
+        }
+        let Some(id) = self.key.created_by else {
             return Ok(None);
         };
         Ok(ctx.access()?.admin().user_email(id).await?)
     }
     /// The key that replaced this one, after a rotation.
     async fn rotated_to_id(&self) -> Option<ID> {
-        self.0.rotated_to.map(to_id)
+        self.key.rotated_to.map(to_id)
     }
 }
 
