@@ -10,6 +10,7 @@ mod m20261129_000002_audit_on_behalf_of;
 mod m20261129_000003_audit_filters;
 pub mod m20261129_000004_audit_rare_filters;
 pub mod m20261129_000005_audit_record_touches;
+mod m20261130_000001_partner_apps;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_audit_filters::Migration),
             Box::new(m20261129_000004_audit_rare_filters::Migration),
             Box::new(m20261129_000005_audit_record_touches::Migration),
+            Box::new(m20261130_000001_partner_apps::Migration),
         ]
     }
 }

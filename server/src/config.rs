@@ -14,6 +14,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub audit: AuditSettings,
+    pub oauth: OAuthSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +50,19 @@ pub struct AuthSettings {
     pub login_failures_per_address: u32,
     /// The first lock's length; each further failure doubles it, up to an hour.
     pub login_lockout_seconds: u64,
+}
+
+/// The authorization server for partner apps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OAuthSettings {
+    /// The issuer identifier: the public base URL of this server (`https://switchboard.example`).
+    /// Unset, `http://` and the address the server listens on, which suits a server reached
+    /// directly; behind a proxy or load balancer, set it to the address partners use.
+    pub issuer: Option<String>,
+    pub access_token_ttl_seconds: i64,
+    pub refresh_token_ttl_days: i64,
+    pub code_ttl_seconds: i64,
+    pub consent_ttl_seconds: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,5 +149,9 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("auth.login_failures_per_account", 5)?
         .set_default("auth.login_failures_per_address", 20)?
         .set_default("auth.login_lockout_seconds", 30)?
-        .set_default("audit.flush_interval_ms", 500)?)
+        .set_default("audit.flush_interval_ms", 500)?
+        .set_default("oauth.access_token_ttl_seconds", 600)?
+        .set_default("oauth.refresh_token_ttl_days", 30)?
+        .set_default("oauth.code_ttl_seconds", 300)?
+        .set_default("oauth.consent_ttl_seconds", 600)?)
 }

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod oauth;
 pub mod seed;
 pub mod startup;
 pub mod store;

@@ -37,6 +37,11 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         patients: usize,
     },
+    /// Manage the keys partner apps' access tokens are signed with.
+    SigningKey {
+        #[command(subcommand)]
+        command: SigningKeyCommand,
+    },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
     /// Seed the benchmark data set and write the load generator's fixture (JSON) to stdout.
@@ -50,6 +55,13 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         tests_per_patient: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum SigningKeyCommand {
+    /// Make a new signing key. Tokens signed with the previous key stay valid (it is still
+    /// published) until they expire; every replica signs with the new key within 30 seconds.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +178,17 @@ async fn run() -> anyhow::Result<()> {
             };
             let fixture = switchboard::bench_seed::seed_bench(&store, &shape).await?;
             println!("{}", serde_json::to_string(&fixture)?);
+            Ok(())
+        }
+        Command::SigningKey {
+            command: SigningKeyCommand::Rotate,
+        } => {
+            let store = store(&settings).await?;
+            let id = switchboard::oauth::signing::rotate(&store)
+                .await
+                .map_err(anyhow::Error::from)
+                .context("could not rotate the signing key")?;
+            println!("new signing key {id}; the previous one stays published until the next rotation");
             Ok(())
         }
         Command::ExportSchema => unreachable!("handled before configuration is loaded"),

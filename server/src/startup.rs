@@ -15,6 +15,7 @@ use crate::audit::AuditSink;
 use crate::config::Settings;
 use crate::graphql::Executor;
 use crate::http::{AppState, server};
+use crate::oauth::OAuth;
 use crate::store::Store;
 
 pub struct Application {
@@ -87,6 +88,17 @@ impl Application {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let addr = listener.local_addr()?;
+        let issuer = settings
+            .oauth
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let oauth = OAuth::new(&settings.oauth, &issuer, store.clone());
+        oauth
+            .keys
+            .ensure()
+            .await
+            .map_err(|e| anyhow::anyhow!("loading the token signing keys: {}", e.message()))?;
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
@@ -98,6 +110,7 @@ impl Application {
                 per_address: settings.auth.login_failures_per_address,
                 first_lock: Duration::from_secs(settings.auth.login_lockout_seconds),
             })),
+            oauth: Arc::new(oauth),
         };
         let state = AppState {
             graphql: Executor::default(),

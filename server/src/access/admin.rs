@@ -84,7 +84,7 @@ impl<'a> Admin<'a> {
     /// A key's client and location limits must name records of its own environment, and
     /// its locations must belong to its listed clients (when it lists clients): a limit that
     /// can never match is a mistake the administrator should hear about now.
-    async fn check_grants(
+    pub(super) async fn check_grants(
         &self,
         environment: Environment,
         client_ids: Option<&[Uuid]>,

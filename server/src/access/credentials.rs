@@ -4,14 +4,18 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 
+use super::Services;
 use super::key_cache::{CachedKey, KeyCache};
 use super::principal::{Actor, Grant, Principal};
 use crate::domain::api_key::{TokenKind, hash_secret, token_kind};
 use crate::domain::environment::Environment;
+use crate::domain::oauth::parse_scope;
+use crate::domain::partner_app::AppStatus;
 use crate::domain::role::Role;
 use crate::domain::row_scope::RowScope;
-use crate::domain::scope::{Scope, ScopeSet};
+use crate::domain::scope::ScopeSet;
 use crate::error::{AppError, AppResult, parse_stored};
+use crate::oauth::{ACCESS_TOKEN_TYPE, AccessClaims, OAuth};
 use crate::store::{self, Store};
 
 const INVALID: &str = "the credential is invalid, expired or revoked";
@@ -20,12 +24,81 @@ const INVALID: &str = "the credential is invalid, expired or revoked";
 /// would turn every read into a write.
 const LAST_USED_RESOLUTION: Duration = Duration::seconds(60);
 
-pub async fn authenticate(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Principal> {
+pub async fn authenticate(services: &Services, token: &str) -> AppResult<Principal> {
+    let store = &services.store;
     match token_kind(token) {
-        TokenKind::ApiKey => api_key(store, keys, token).await,
+        TokenKind::ApiKey => api_key(store, &services.keys, token).await,
         TokenKind::Session => session(store, token).await,
+        TokenKind::AccessToken => access_token(store, &services.oauth, token).await,
         TokenKind::Unknown => Err(AppError::Unauthenticated(INVALID)),
     }
+}
+
+/// A partner app's access token. Its signature and expiry are checked here, and its grant and
+/// app are read on every request (no cache): a revoked grant, a suspended or revoked app, or
+/// the end of the secret a backend's grant was given under refuses the very next request on
+/// every replica. Its rights are what the token says, within what the grant and the app's
+/// ceiling allow now.
+async fn access_token(store: &Store, oauth: &OAuth, token: &str) -> AppResult<Principal> {
+    let claims = oauth
+        .keys
+        .verify::<AccessClaims>(token, ACCESS_TOKEN_TYPE, &oauth.issuer, &oauth.audience())
+        .await?
+        .map_err(|_| AppError::Unauthenticated(INVALID))?;
+    let (grant, app) = store::oauth::grant_with_app(store.conn(), claims.sb_grant)
+        .await?
+        .ok_or(AppError::Unauthenticated(INVALID))?;
+    if grant.revoked_at.is_some()
+        || app.status != AppStatus::Active.as_str()
+        || app.client_id != claims.client_id
+    {
+        return Err(AppError::Unauthenticated(INVALID));
+    }
+    let now = Utc::now();
+    if let Some(secret_id) = grant.secret_id {
+        let secret = store::partner_apps::find_secret_by_id(store.conn(), secret_id).await?;
+        if secret.is_none_or(|s| s.expires_at.is_some_and(|at| at <= now)) {
+            return Err(AppError::Unauthenticated(INVALID));
+        }
+    }
+    let asked = parse_scope(&claims.scope).unwrap_or_default();
+    let scopes = asked
+        .intersection(&ScopeSet::from_stored(&grant.scopes))
+        .intersection(&ScopeSet::from_stored(&app.scopes));
+    let mut rows = RowScope {
+        clients: serde_json::from_str(&app.client_ids).unwrap_or(Some(vec![])),
+        locations: serde_json::from_str(&app.location_ids).unwrap_or(Some(vec![])),
+        environment: Some(parse_stored::<Environment>(&app.environment)?),
+        clients_in_environment: false,
+    };
+    confine_clients(store, &mut rows).await?;
+    if grant
+        .last_used_at
+        .is_none_or(|at| at < now - LAST_USED_RESOLUTION)
+    {
+        // Best effort, like an API key's: failing to record use must not fail the request.
+        let stale = now - LAST_USED_RESOLUTION;
+        let db = store.conn();
+        if let Err(e) = store::oauth::touch_grant(db, grant.id, now, stale).await {
+            tracing::warn!(error = ?e, "could not record grant use");
+        }
+        if let Err(e) = store::partner_apps::touch(db, app.id, now, stale).await {
+            tracing::warn!(error = ?e, "could not record partner app use");
+        }
+    }
+    Ok(Principal {
+        actor: Actor::PartnerApp {
+            app_id: app.id,
+            grant_id: grant.id,
+            name: app.name,
+            on_behalf_of: grant.user_id,
+        },
+        grant: Grant {
+            scopes,
+            rows,
+            ..Grant::default()
+        },
+    })
 }
 
 async fn api_key(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Principal> {
@@ -69,13 +142,7 @@ async fn api_key(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Princ
 }
 
 fn principal_of(key: &entity::api_key::Model) -> AppResult<Principal> {
-    // Grants were validated when the key was made; a name this build does not know (after a
-    // downgrade, say) is skipped, which can only take access away.
-    let scopes: Vec<String> = serde_json::from_str(&key.scopes).unwrap_or_default();
-    let scopes: ScopeSet = scopes
-        .iter()
-        .filter_map(|s| s.parse::<Scope>().ok())
-        .collect();
+    let scopes = ScopeSet::from_stored(&key.scopes);
     let clients: Option<Vec<Uuid>> = serde_json::from_str(&key.client_ids).unwrap_or(Some(vec![]));
     let locations: Option<Vec<Uuid>> =
         serde_json::from_str(&key.location_ids).unwrap_or(Some(vec![]));

@@ -43,7 +43,7 @@ async fn world() -> World {
     let (sink, _) = AuditSink::spawn(store.clone(), Duration::from_secs(3600));
     World {
         services: Services {
-            store,
+            store: store.clone(),
             sink,
             keys: Default::default(),
             session_ttl: chrono::Duration::minutes(5),
@@ -53,6 +53,11 @@ async fn world() -> World {
                 per_address: 20,
                 first_lock: Duration::from_secs(30),
             })),
+            oauth: Arc::new(crate::oauth::OAuth::new(
+                &crate::config::Settings::defaults().unwrap().oauth,
+                "http://127.0.0.1",
+                store.clone(),
+            )),
         },
         a: sites[0],
         b: sites[1],

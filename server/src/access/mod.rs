@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod credentials;
+pub mod directory;
 #[cfg(test)]
 mod handle_tests;
 pub mod key_cache;
@@ -76,6 +77,8 @@ pub struct Services {
     pub security: Arc<crate::audit::security::Throttle>,
     /// Failed portal logins per account and per address.
     pub logins: Arc<login_throttle::LoginThrottle>,
+    /// The authorization server: verifies partner apps' access tokens.
+    pub oauth: Arc<crate::oauth::OAuth>,
 }
 
 /// Everything a request may do, bound to its principal.
@@ -176,6 +179,10 @@ impl Access {
 
     pub fn admin(&self) -> admin::Admin<'_> {
         admin::Admin::new(self)
+    }
+
+    pub fn directory(&self) -> directory::Directory<'_> {
+        directory::Directory::new(self)
     }
 
     pub fn sessions(&self) -> sessions::Sessions<'_> {

@@ -1,5 +1,5 @@
-//! The one credential model. Every kind of credential (API keys and portal sessions today,
-//! partner-app tokens next) is resolved, once per HTTP request (`http::auth`), to a
+//! The one credential model. Every kind of credential (API keys, portal sessions and partner
+//! apps' OAuth access tokens) is resolved, once per HTTP request (`http::auth`), to a
 //! `Principal`: who is acting (`Actor`) and what they may reach (`Grant`). Every check is made
 //! against it the same way, whatever the credential was.
 
@@ -29,6 +29,15 @@ pub enum Actor {
         email: String,
         role: Role,
         session_id: Uuid,
+    },
+    /// A partner app by an access token of one of its grants.
+    PartnerApp {
+        app_id: Uuid,
+        grant_id: Uuid,
+        name: String,
+        /// The portal user who consented; none for the app's own backend (client
+        /// credentials).
+        on_behalf_of: Option<Uuid>,
     },
 }
 
@@ -106,6 +115,7 @@ impl Principal {
             Actor::Anonymous => ActorKind::Anonymous,
             Actor::ApiKey { .. } => ActorKind::ApiKey,
             Actor::Admin { .. } => ActorKind::Admin,
+            Actor::PartnerApp { .. } => ActorKind::PartnerApp,
         }
     }
 
@@ -113,13 +123,14 @@ impl Principal {
         match &self.actor {
             Actor::Anonymous => None,
             Actor::ApiKey { id, .. } | Actor::Admin { id, .. } => Some(*id),
+            Actor::PartnerApp { app_id, .. } => Some(*app_id),
         }
     }
 
     pub fn label(&self) -> &str {
         match &self.actor {
             Actor::Anonymous => "anonymous",
-            Actor::ApiKey { name, .. } => name,
+            Actor::ApiKey { name, .. } | Actor::PartnerApp { name, .. } => name,
             Actor::Admin { email, .. } => email,
         }
     }
@@ -130,6 +141,10 @@ impl Principal {
             Actor::Admin {
                 id, email, role, ..
             } => Who::portal_user(*id, email, *role),
+            Actor::PartnerApp { on_behalf_of, .. } => Who {
+                on_behalf_of: *on_behalf_of,
+                ..Who::new(self.kind(), self.id(), self.label())
+            },
             _ => Who::new(self.kind(), self.id(), self.label()),
         }
     }

@@ -13,6 +13,8 @@ pub enum ActorKind {
     ApiKey,
     /// A portal user's session.
     Admin,
+    /// A partner app, by an OAuth access token (on behalf of a user, or its own backend's).
+    PartnerApp,
 }
 
 impl ActorKind {
@@ -21,6 +23,7 @@ impl ActorKind {
             ActorKind::Anonymous => "ANONYMOUS",
             ActorKind::ApiKey => "API_KEY",
             ActorKind::Admin => "ADMIN",
+            ActorKind::PartnerApp => "PARTNER_APP",
         }
     }
 }

@@ -16,7 +16,7 @@ pub struct NewSecret {
     pub hash: String,
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     // 256 bits from the OS; failure here means the OS cannot give randomness at all, and
     // continuing would mint guessable keys.
@@ -58,6 +58,8 @@ pub fn hash_secret(secret: &str) -> String {
 pub enum TokenKind {
     ApiKey,
     Session,
+    /// A partner app's OAuth access token: a JWT (three base64url parts).
+    AccessToken,
     Unknown,
 }
 
@@ -66,6 +68,8 @@ pub fn token_kind(token: &str) -> TokenKind {
         TokenKind::ApiKey
     } else if token.starts_with("sb_sess_") {
         TokenKind::Session
+    } else if token.starts_with("eyJ") && token.split('.').count() == 3 {
+        TokenKind::AccessToken
     } else {
         TokenKind::Unknown
     }

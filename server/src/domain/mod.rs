@@ -5,6 +5,8 @@ pub mod api_key;
 pub mod environment;
 pub mod lab_result;
 pub mod lab_test;
+pub mod oauth;
+pub mod partner_app;
 pub mod patient;
 pub mod role;
 pub mod row_scope;

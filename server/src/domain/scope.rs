@@ -134,6 +134,20 @@ impl ScopeSet {
             .collect::<Result<BTreeSet<_>, _>>()
             .map(ScopeSet)
     }
+    /// Scopes as stored (a JSON array of names). Grants were validated when they were made;
+    /// a name this build does not know (after a downgrade, say) is skipped, which can only
+    /// take access away.
+    pub fn from_stored(raw: &str) -> Self {
+        let names: Vec<String> = serde_json::from_str(raw).unwrap_or_default();
+        names.iter().filter_map(|s| s.parse().ok()).collect()
+    }
+    /// The scopes held by both.
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).copied().collect())
+    }
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
     pub fn names(&self) -> Vec<String> {
         self.iter().map(|s| s.as_str().to_owned()).collect()
     }

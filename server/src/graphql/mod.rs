@@ -1,7 +1,9 @@
 //! The GraphQL API: the only module that imports async-graphql.
 
 pub mod answer;
+mod app_inputs;
 mod cost;
+mod directory;
 mod error;
 mod field_rules;
 mod field_types;

@@ -19,7 +19,7 @@ type R<T> = async_graphql::Result<T>;
 
 /// Reading patients, tests and settings.
 #[derive(MergedObject, Default)]
-pub struct Query(DataQuery, AdminQuery);
+pub struct Query(DataQuery, AdminQuery, super::directory::DirectoryQuery);
 
 #[derive(Default)]
 pub struct DataQuery;

@@ -71,12 +71,9 @@ impl FromRequest for Caller {
                 token.map_err(|message| Refused::new(AppError::Unauthenticated(message)))?;
             let principal = match (token, state) {
                 (None, _) => Principal::anonymous(),
-                (Some(token), Some(state)) => {
-                    let services = &state.services;
-                    authenticate(&services.store, &services.keys, &token)
-                        .await
-                        .map_err(Refused::new)?
-                }
+                (Some(token), Some(state)) => authenticate(&state.services, &token)
+                    .await
+                    .map_err(Refused::new)?,
                 (Some(_), None) => {
                     return Err(Refused::new(AppError::Internal(anyhow::anyhow!(
                         "the application state is not registered"

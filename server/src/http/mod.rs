@@ -2,9 +2,11 @@
 
 mod audit_export;
 mod auth;
+mod consent_page;
 mod graphiql;
 mod graphql;
 mod health;
+mod oauth;
 mod portal;
 mod static_files;
 
@@ -65,6 +67,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .route("/readyz", web::get().to(health::ready))
             .route("/graphiql", web::get().to(graphiql::page))
             .route("/graphiql/assets/{name}", web::get().to(graphiql::asset))
+            .configure(oauth::configure)
             // Last: everything else is the portal, whose client-side routes fall back to
             // index.html.
             .configure(|cfg| portal::configure(cfg, &portal_dir))
