@@ -13,6 +13,8 @@ use switchboard::domain::scope::Scope;
 use switchboard::startup::{Application, StopHandle};
 use uuid::Uuid;
 
+pub mod oauth;
+
 pub const ADMIN_EMAIL: &str = "root-admin@example.org";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -190,6 +192,7 @@ pub async fn spawn_app() -> TestApp {
 pub struct TestAppBuilder {
     flush_ms: u64,
     portal_dir: PathBuf,
+    access_token_ttl_seconds: Option<i64>,
 }
 
 impl TestApp {
@@ -197,6 +200,7 @@ impl TestApp {
         TestAppBuilder {
             flush_ms: DEFAULT_FLUSH_MS,
             portal_dir: PathBuf::from("portal/dist"),
+            access_token_ttl_seconds: None,
         }
     }
 }
@@ -214,10 +218,19 @@ impl TestAppBuilder {
         self
     }
 
+    /// How long partner apps' access tokens live.
+    pub fn access_token_ttl_seconds(mut self, seconds: i64) -> Self {
+        self.access_token_ttl_seconds = Some(seconds);
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         init_test_log();
         let db = TestDb::new().await;
-        let settings = test_settings(&db.url, self.flush_ms, self.portal_dir);
+        let mut settings = test_settings(&db.url, self.flush_ms, self.portal_dir);
+        if let Some(ttl) = self.access_token_ttl_seconds {
+            settings.oauth.access_token_ttl_seconds = ttl;
+        }
         let (base, stop, app) = start(&settings).await;
         switchboard::seed::create_admin(
             app.store(),
@@ -477,6 +490,17 @@ impl TestApp {
         self.stop = stop;
         self.store = app.store().clone();
         self.task = Some(tokio::spawn(app.run_until_stopped()));
+    }
+
+    /// A second server on the same database (another replica), until the handle is stopped.
+    pub async fn spawn_replica(&self) -> (String, StopHandle) {
+        let mut settings = self.settings.clone();
+        // Tokens name one issuer, whichever replica issued them: what a load balancer's
+        // public address gives several replicas.
+        settings.oauth.issuer = Some(self.base.clone());
+        let (base, stop, app) = start(&settings).await;
+        tokio::spawn(app.run_until_stopped());
+        (base, stop)
     }
 
     /// Raw HTTP access for malformed requests.

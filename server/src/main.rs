@@ -188,7 +188,9 @@ async fn run() -> anyhow::Result<()> {
                 .await
                 .map_err(anyhow::Error::from)
                 .context("could not rotate the signing key")?;
-            println!("new signing key {id}; the previous one stays published until the next rotation");
+            println!(
+                "new signing key {id}; the previous one stays published until the next rotation"
+            );
             Ok(())
         }
         Command::ExportSchema => unreachable!("handled before configuration is loaded"),

@@ -13,6 +13,7 @@ mod key_lineage;
 mod keys;
 mod lab_tests;
 mod login;
+mod oauth;
 mod projection;
 mod refusals;
 mod rows;

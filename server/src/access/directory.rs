@@ -174,9 +174,7 @@ impl<'a> Directory<'a> {
 
     async fn view(&self, app: partner_app::Model) -> AppResult<AppView> {
         let mut views = self.views(vec![app]).await?;
-        views
-            .pop()
-            .ok_or(AppError::NotFound("partner app"))
+        views.pop().ok_or(AppError::NotFound("partner app"))
     }
 
     pub async fn apps(&self) -> AppResult<Vec<AppView>> {
@@ -242,7 +240,11 @@ impl<'a> Directory<'a> {
         }
         self.access
             .admin()
-            .check_grants(env, form.client_ids.as_deref(), form.location_ids.as_deref())
+            .check_grants(
+                env,
+                form.client_ids.as_deref(),
+                form.location_ids.as_deref(),
+            )
             .await?;
         Ok(AppFields {
             name: form.name,
@@ -290,7 +292,12 @@ impl<'a> Directory<'a> {
             "registerPartnerApp",
             "partner_app",
             vec![app.id],
-            vec!["scopes".into(), "clientIds".into(), "locationIds".into(), "redirectUris".into()],
+            vec![
+                "scopes".into(),
+                "clientIds".into(),
+                "locationIds".into(),
+                "redirectUris".into(),
+            ],
         );
         txn.commit(Effects::audited(event)).await?;
         Ok((self.view(app).await?, secret))
@@ -314,7 +321,13 @@ impl<'a> Directory<'a> {
             "updatePartnerApp",
             "partner_app",
             vec![app.id],
-            vec!["name".into(), "scopes".into(), "clientIds".into(), "locationIds".into(), "redirectUris".into()],
+            vec![
+                "name".into(),
+                "scopes".into(),
+                "clientIds".into(),
+                "locationIds".into(),
+                "redirectUris".into(),
+            ],
         );
         txn.commit(Effects::audited(event)).await?;
         self.view(app).await
@@ -370,7 +383,9 @@ impl<'a> Directory<'a> {
             return Err(AppError::Conflict("a public app has no secret".into()));
         }
         if app.status == AppStatus::Revoked.as_str() {
-            return Err(AppError::Conflict("a revoked app cannot be given a secret".into()));
+            return Err(AppError::Conflict(
+                "a revoked app cannot be given a secret".into(),
+            ));
         }
         let env: Environment = parse_stored(&app.environment)?;
         partner_apps::expire_secrets(&txn.txn, app.id, Utc::now() + overlap).await?;
@@ -408,7 +423,9 @@ impl<'a> Directory<'a> {
             .ok_or(AppError::NotFound("grant"))?;
         txn.commit(Effects::audited(event)).await?;
         let user_email = match grant.user_id {
-            Some(u) => admins::emails(self.access.store().conn(), [u]).await?.remove(&u),
+            Some(u) => admins::emails(self.access.store().conn(), [u])
+                .await?
+                .remove(&u),
             None => None,
         };
         Ok(GrantView { grant, user_email })

@@ -206,7 +206,10 @@ pub const FIELD_RULES: &[Entry] = &[
     ),
     (
         "PartnerAppSecretPayload",
-        &[("partnerApp", SettingsAdmin), ("clientSecret", SettingsAdmin)],
+        &[
+            ("partnerApp", SettingsAdmin),
+            ("clientSecret", SettingsAdmin),
+        ],
     ),
     (
         "Connection",

@@ -182,7 +182,10 @@ mod tests {
         let c = CodeChallenge::parse(Some(CHALLENGE), Some("S256")).unwrap();
         assert!(c.verifies(VERIFIER));
         assert!(!c.verifies(&VERIFIER.replace('d', "e")));
-        assert!(!c.verifies(CHALLENGE), "the challenge is not its own verifier");
+        assert!(
+            !c.verifies(CHALLENGE),
+            "the challenge is not its own verifier"
+        );
         assert_eq!(
             CodeChallenge::parse(Some(CHALLENGE), Some("plain"))
                 .unwrap_err()

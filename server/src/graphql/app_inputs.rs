@@ -59,10 +59,7 @@ impl PartnerAppInput {
                 let ok = raw.len() <= URL_MAX
                     && url::Url::parse(raw).is_ok_and(|u| u.scheme() == "https");
                 if !ok {
-                    return Err(AppError::invalid(
-                        "input.homepage",
-                        "must be an https URL",
-                    ));
+                    return Err(AppError::invalid("input.homepage", "must be an https URL"));
                 }
                 Some(raw.to_owned())
             }

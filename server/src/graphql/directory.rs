@@ -6,9 +6,7 @@ use async_graphql::{Context, ID, Object};
 use super::ContextExt;
 use super::app_inputs::{ConnectionFilterInput, PartnerAppInput, RegisterPartnerAppInput};
 use super::ids::parse_id;
-use super::types::partner_app::{
-    Connection, PartnerApp, PartnerAppGrant, PartnerAppSecretPayload,
-};
+use super::types::partner_app::{Connection, PartnerApp, PartnerAppGrant, PartnerAppSecretPayload};
 use crate::domain::partner_app::AppStatus;
 use crate::error::AppError;
 

@@ -20,7 +20,11 @@ type R<T> = async_graphql::Result<T>;
 
 /// Changing patients, tests and settings.
 #[derive(MergedObject, Default)]
-pub struct Mutation(DataMutation, AdminMutation, super::directory::DirectoryMutation);
+pub struct Mutation(
+    DataMutation,
+    AdminMutation,
+    super::directory::DirectoryMutation,
+);
 
 #[derive(Default)]
 pub struct DataMutation;

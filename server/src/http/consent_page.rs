@@ -82,7 +82,11 @@ pub fn sign_in(app: &partner_app::Model, params: &AuthorizeParams, error: Option
         escape(&app.name)
     );
     if let Some(error) = error {
-        let _ = write!(body, "<p class=\"error\" role=\"alert\">{}</p>", escape(error));
+        let _ = write!(
+            body,
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            escape(error)
+        );
     }
     body.push_str("<form method=\"post\" action=\"/oauth/authorize\">");
     hidden(&mut body, "action", Some("sign_in"));
@@ -91,7 +95,11 @@ pub fn sign_in(app: &partner_app::Model, params: &AuthorizeParams, error: Option
     hidden(&mut body, "redirect_uri", params.redirect_uri.as_deref());
     hidden(&mut body, "scope", params.scope.as_deref());
     hidden(&mut body, "state", params.state.as_deref());
-    hidden(&mut body, "code_challenge", params.code_challenge.as_deref());
+    hidden(
+        &mut body,
+        "code_challenge",
+        params.code_challenge.as_deref(),
+    );
     hidden(
         &mut body,
         "code_challenge_method",
@@ -125,7 +133,10 @@ fn checklist(out: &mut String, legend: &str, group: &[&str], asked: &ScopeSet) {
     }
     let _ = write!(out, "<fieldset><legend>{legend}</legend>");
     for (i, name) in names.iter().enumerate() {
-        let id = format!("{}-{i}", legend.split(' ').next().unwrap_or("s").to_lowercase());
+        let id = format!(
+            "{}-{i}",
+            legend.split(' ').next().unwrap_or("s").to_lowercase()
+        );
         let _ = write!(
             out,
             "<label for=\"{id}\"><input id=\"{id}\" type=\"checkbox\" name=\"grant\" value=\"{name}\" checked>\
@@ -160,8 +171,18 @@ pub fn consent(app: &partner_app::Model, user: &str, asked: &ScopeSet, consent: 
          <p>Untick anything you do not want to allow.</p>",
     );
     hidden(&mut body, "consent", Some(consent));
-    checklist(&mut body, "Permissions", portal_scopes::PERMISSION_SCOPES, asked);
-    checklist(&mut body, "Data categories", portal_scopes::CATEGORY_SCOPES, asked);
+    checklist(
+        &mut body,
+        "Permissions",
+        portal_scopes::PERMISSION_SCOPES,
+        asked,
+    );
+    checklist(
+        &mut body,
+        "Data categories",
+        portal_scopes::CATEGORY_SCOPES,
+        asked,
+    );
     body.push_str(
         "<div class=\"actions\">\
          <button class=\"primary\" type=\"submit\" name=\"action\" value=\"approve\">Approve</button>\

@@ -91,10 +91,7 @@ fn failure(f: Failure) -> HttpResponse {
     json_answer(StatusCode::BAD_REQUEST, body)
 }
 
-fn form_body<T: serde::de::DeserializeOwned>(
-    req: &HttpRequest,
-    body: &[u8],
-) -> Result<T, Failure> {
+fn form_body<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Failure> {
     let is_form = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -138,7 +135,9 @@ fn presented(
     let encoded = value
         .strip_prefix("Basic ")
         .or_else(|| value.strip_prefix("basic "))
-        .ok_or_else(|| OAuthError::invalid_client("only Basic client authentication is accepted"))?;
+        .ok_or_else(|| {
+            OAuthError::invalid_client("only Basic client authentication is accepted")
+        })?;
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
@@ -150,7 +149,9 @@ fn presented(
         .into());
     }
     if client_id.as_ref().is_some_and(|given| *given != id) {
-        return Err(OAuthError::invalid_request("client_id differs from the Basic header's").into());
+        return Err(
+            OAuthError::invalid_request("client_id differs from the Basic header's").into(),
+        );
     }
     Ok(Presented {
         client_id: Some(id),
@@ -172,7 +173,14 @@ async fn token_endpoint(
             params.client_secret.take(),
         )?;
         let services = &state.services;
-        token::exchange(&services.oauth, &services.store, params, presented, ip(&req)).await
+        token::exchange(
+            &services.oauth,
+            &services.store,
+            params,
+            presented,
+            ip(&req),
+        )
+        .await
     }
     .await;
     match result {
@@ -194,7 +202,14 @@ async fn revoke_endpoint(
             params.client_secret.take(),
         )?;
         let services = &state.services;
-        introspection::revoke(&services.oauth, &services.store, params, presented, ip(&req)).await
+        introspection::revoke(
+            &services.oauth,
+            &services.store,
+            params,
+            presented,
+            ip(&req),
+        )
+        .await
     }
     .await;
     match result {
@@ -470,7 +485,12 @@ async fn sign_in(req: &HttpRequest, state: &AppState, posted: &Posted) -> HttpRe
     consent_form(state, &valid, &principal, Some(cookie)).await
 }
 
-async fn decide(req: &HttpRequest, state: &AppState, posted: &Posted, approve: bool) -> HttpResponse {
+async fn decide(
+    req: &HttpRequest,
+    state: &AppState,
+    posted: &Posted,
+    approve: bool,
+) -> HttpResponse {
     let oauth = &state.services.oauth;
     let consent = match posted.one("consent") {
         Some(token) => match authorize::read_consent(oauth, &token).await {

@@ -84,7 +84,12 @@ pub fn redirect_with(
     url.into()
 }
 
-fn error_redirect(oauth: &OAuth, redirect_uri: &str, error: OAuthError, state: Option<&str>) -> Refusal {
+fn error_redirect(
+    oauth: &OAuth,
+    redirect_uri: &str,
+    error: OAuthError,
+    state: Option<&str>,
+) -> Refusal {
     Refusal::Redirect(redirect_with(
         oauth,
         redirect_uri,
@@ -108,10 +113,14 @@ pub async fn check(
     params: &AuthorizeParams,
 ) -> AppResult<Result<Valid, Refusal>> {
     let Some(client_id) = params.client_id.as_deref() else {
-        return Ok(Err(Refusal::Show("The request names no application (client_id is missing).".into())));
+        return Ok(Err(Refusal::Show(
+            "The request names no application (client_id is missing).".into(),
+        )));
     };
     let Some(app) = partner_apps::find_by_client_id(store.conn(), client_id).await? else {
-        return Ok(Err(Refusal::Show("No application is registered under this client_id.".into())));
+        return Ok(Err(Refusal::Show(
+            "No application is registered under this client_id.".into(),
+        )));
     };
     let registered = registered_uris(&app);
     let redirect_uri = match &params.redirect_uri {
@@ -168,7 +177,9 @@ pub async fn check(
         Some(Ok(asked)) => asked,
     };
     if scopes.is_empty() {
-        return refuse(OAuthError::invalid_scope("this application may have no scope"));
+        return refuse(OAuthError::invalid_scope(
+            "this application may have no scope",
+        ));
     }
     Ok(Ok(Valid {
         app,
@@ -245,17 +256,26 @@ pub async fn decide(
 ) -> AppResult<Result<String, Refusal>> {
     let state = consent.state.as_deref();
     let denied = |why: &str| {
-        error_redirect(oauth, &consent.redirect_uri, OAuthError::access_denied(why), state)
+        error_redirect(
+            oauth,
+            &consent.redirect_uri,
+            OAuthError::access_denied(why),
+            state,
+        )
     };
     let Actor::Admin { id: user_id, .. } = access.principal().actor else {
-        return Ok(Err(Refusal::Show("Sign in with a portal account to authorize an application.".into())));
+        return Ok(Err(Refusal::Show(
+            "Sign in with a portal account to authorize an application.".into(),
+        )));
     };
     let Some(approved) = approved else {
         return Ok(Err(denied("the user denied the request")));
     };
     let store = access.store();
     let Some(app) = partner_apps::find_by_client_id(store.conn(), &consent.client_id).await? else {
-        return Ok(Err(Refusal::Show("This application no longer exists.".into())));
+        return Ok(Err(Refusal::Show(
+            "This application no longer exists.".into(),
+        )));
     };
     if app.status != AppStatus::Active.as_str() {
         return Ok(Err(error_redirect(

@@ -40,10 +40,9 @@ impl Client {
     pub fn require_active(&self) -> Outcome<()> {
         match self.status() {
             AppStatus::Active => Ok(()),
-            AppStatus::Suspended => Err(OAuthError::unauthorized_client(
-                "this application is suspended",
-            )
-            .into()),
+            AppStatus::Suspended => {
+                Err(OAuthError::unauthorized_client("this application is suspended").into())
+            }
             AppStatus::Revoked => {
                 Err(OAuthError::unauthorized_client("this application was revoked").into())
             }

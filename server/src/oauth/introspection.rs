@@ -25,10 +25,7 @@ pub struct TokenParam {
 
 enum Found {
     Access(AccessClaims),
-    Refresh {
-        exp: i64,
-        iat: i64,
-    },
+    Refresh { exp: i64, iat: i64 },
 }
 
 /// The grant a token of this client belongs to, and what the token is.
@@ -42,9 +39,20 @@ async fn find(
     let db = store.conn();
     if token.starts_with("eyJ") {
         let claims = if accept_expired {
-            oauth.keys.verify_ignoring_expiry::<AccessClaims>(token, ACCESS_TOKEN_TYPE, &oauth.issuer, &oauth.audience()).await?
+            oauth
+                .keys
+                .verify_ignoring_expiry::<AccessClaims>(
+                    token,
+                    ACCESS_TOKEN_TYPE,
+                    &oauth.issuer,
+                    &oauth.audience(),
+                )
+                .await?
         } else {
-            oauth.keys.verify::<AccessClaims>(token, ACCESS_TOKEN_TYPE, &oauth.issuer, &oauth.audience()).await?
+            oauth
+                .keys
+                .verify::<AccessClaims>(token, ACCESS_TOKEN_TYPE, &oauth.issuer, &oauth.audience())
+                .await?
         };
         let Ok(claims) = claims else {
             return Ok(None);

@@ -37,7 +37,11 @@ pub struct OAuth {
 }
 
 impl OAuth {
-    pub fn new(settings: &crate::config::OAuthSettings, issuer: &str, store: crate::store::Store) -> Self {
+    pub fn new(
+        settings: &crate::config::OAuthSettings,
+        issuer: &str,
+        store: crate::store::Store,
+    ) -> Self {
         OAuth {
             issuer: issuer.trim_end_matches('/').to_owned(),
             access_ttl: Duration::seconds(settings.access_token_ttl_seconds),

@@ -146,9 +146,9 @@ impl SigningKeys {
     pub async fn sign<C: Serialize>(&self, typ: &str, claims: &C) -> AppResult<String> {
         self.fresh().await?;
         self.with_keys(|keys| {
-            let key = keys.first().ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("there is no signing key"))
-            })?;
+            let key = keys
+                .first()
+                .ok_or_else(|| AppError::Internal(anyhow::anyhow!("there is no signing key")))?;
             let mut header = Header::new(Algorithm::EdDSA);
             header.typ = Some(typ.to_owned());
             header.kid = Some(key.id.to_string());

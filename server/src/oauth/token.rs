@@ -82,8 +82,8 @@ fn requested_scope(raw: Option<&str>, allowed: &ScopeSet) -> Outcome<ScopeSet> {
     let Some(raw) = raw else {
         return Ok(allowed.clone());
     };
-    let asked =
-        parse_scope(raw).map_err(|e| OAuthError::invalid_scope(format!("{e}; see scopes_supported")))?;
+    let asked = parse_scope(raw)
+        .map_err(|e| OAuthError::invalid_scope(format!("{e}; see scopes_supported")))?;
     if asked.is_empty() {
         return Ok(allowed.clone());
     }
@@ -115,7 +115,9 @@ impl Exchange<'_> {
     fn own_grant(&self, grant: Option<oauth_grant::Model>) -> Outcome<oauth_grant::Model> {
         match grant {
             Some(g) if g.app_id == self.app().id && g.revoked_at.is_none() => Ok(g),
-            _ => Err(invalid_grant("the grant was revoked or belongs to another client")),
+            _ => Err(invalid_grant(
+                "the grant was revoked or belongs to another client",
+            )),
         }
     }
 
@@ -184,7 +186,9 @@ impl Exchange<'_> {
             .as_deref()
             .ok_or_else(|| invalid_grant("code_verifier is required (PKCE)"))?;
         if !CodeChallenge::from_stored(stored.code_challenge.clone()).verifies(verifier) {
-            return Err(invalid_grant("code_verifier does not match the code_challenge"));
+            return Err(invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
         }
         let txn = self.store.begin_write().await?;
         if !grants::use_code(&txn.txn, stored.id, Utc::now()).await? {
@@ -267,8 +271,13 @@ impl Exchange<'_> {
         grant_id: Uuid,
     ) -> Outcome<String> {
         let token = new_refresh_token();
-        grants::insert_refresh_token(db, token.hash, grant_id, Utc::now() + self.oauth.refresh_ttl)
-            .await?;
+        grants::insert_refresh_token(
+            db,
+            token.hash,
+            grant_id,
+            Utc::now() + self.oauth.refresh_ttl,
+        )
+        .await?;
         Ok(token.secret)
     }
 
