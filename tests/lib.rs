@@ -418,7 +418,7 @@ impl TestApp {
     pub async fn audit_events(&self, filter: Value) -> Vec<Value> {
         let resp = self
             .admin(
-                "query($f:AuditFilterInput){ auditEvents(filter:$f, first: 100){ nodes { actorKind actorId actorLabel actorRole action operation operationName recordType recordIds fields ip } } }",
+                "query($f:AuditFilterInput){ auditEvents(filter:$f, first: 100){ nodes { actorKind actorId actorLabel onBehalfOf actorRole action operation operationName recordType recordIds fields ip } } }",
                 json!({ "f": filter }),
             )
             .await;

@@ -14,6 +14,7 @@ mod keys;
 mod lab_tests;
 mod login;
 mod oauth;
+mod partner_apps;
 mod projection;
 mod refusals;
 mod rows;

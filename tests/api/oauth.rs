@@ -254,6 +254,8 @@ async fn the_code_flow_with_pkce_gives_a_token_that_reads_only_what_was_consente
         .find(|e| e["actorKind"] == "PARTNER_APP")
         .expect("the app's read is audited");
     assert_eq!(read["actorLabel"], "Ledger Books");
+    let admin_id = data(&app.admin("{ viewer { id } }", json!({})).await)["viewer"]["id"].clone();
+    assert_eq!(read["onBehalfOf"], admin_id, "and the user it acted for");
     let grants = app.audit_events(json!({ "action": "GRANT" })).await;
     assert_eq!(grants[0]["actorLabel"], ADMIN_EMAIL);
 

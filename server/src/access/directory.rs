@@ -205,7 +205,7 @@ impl<'a> Directory<'a> {
                     .map(|(k, by)| (k.id, Connection::Key(k, by))),
             )
             .collect();
-        all.sort_by(|a, b| b.0.cmp(&a.0));
+        all.sort_by_key(|(id, _)| std::cmp::Reverse(*id));
         let now = Utc::now();
         Ok(all
             .into_iter()

@@ -257,6 +257,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("actorKind", SettingsAdmin),
             ("actorId", SettingsAdmin),
             ("actorLabel", SettingsAdmin),
+            ("onBehalfOf", SettingsAdmin),
             ("actorRole", SettingsAdmin),
             ("action", SettingsAdmin),
             ("operation", SettingsAdmin),

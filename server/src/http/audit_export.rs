@@ -38,13 +38,14 @@ enum Format {
     Ndjson,
 }
 
-const COLUMNS: [&str; 13] = [
+const COLUMNS: [&str; 14] = [
     "id",
     "occurredAt",
     "actorKind",
     "actorRole",
     "actorId",
     "actorLabel",
+    "onBehalfOf",
     "action",
     "operation",
     "operationName",
@@ -121,7 +122,7 @@ fn list(raw: &str) -> Vec<String> {
     serde_json::from_str(raw).unwrap_or_default()
 }
 
-fn values(e: &audit_event::Model) -> [String; 13] {
+fn values(e: &audit_event::Model) -> [String; 14] {
     [
         e.id.to_string(),
         e.occurred_at
@@ -130,6 +131,7 @@ fn values(e: &audit_event::Model) -> [String; 13] {
         e.actor_role.clone().unwrap_or_default(),
         e.actor_id.clone(),
         e.actor_label.clone(),
+        e.actor_on_behalf_of.clone().unwrap_or_default(),
         e.action.clone(),
         e.operation.clone(),
         e.operation_name.clone().unwrap_or_default(),
@@ -153,7 +155,7 @@ fn line(format: Format, e: &audit_event::Model, out: &mut String) {
                 let json = match *key {
                     "recordIds" => serde_json::json!(list(&e.record_ids)),
                     "fields" => serde_json::json!(list(&e.fields)),
-                    "actorRole" | "operationName" | "ip" if value.is_empty() => {
+                    "actorRole" | "onBehalfOf" | "operationName" | "ip" if value.is_empty() => {
                         serde_json::Value::Null
                     }
                     _ => serde_json::Value::String(value),

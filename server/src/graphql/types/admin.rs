@@ -204,14 +204,18 @@ impl Viewer {
 pub struct AuditEvent {
     pub id: ID,
     pub occurred_at: DateTime<Utc>,
-    /// API_KEY, ADMIN or ANONYMOUS.
+    /// API_KEY, ADMIN, PARTNER_APP or ANONYMOUS.
     pub actor_kind: String,
     pub actor_id: String,
     pub actor_label: String,
+    /// The portal user on whose behalf a partner app acted (their id), when it acted for
+    /// one; null otherwise.
+    pub on_behalf_of: Option<String>,
     /// A portal user's role when the event was recorded (for `ADMIN` actors, whatever
     /// their role: a `STAFF` user's events carry `STAFF`); null for other actors.
     pub actor_role: Option<Role>,
-    /// READ, SEARCH, CREATE, UPDATE, ROTATE, REVOKE, EXPIRE, LOGIN, LOGIN_FAILED, or DENIED
+    /// READ, SEARCH, CREATE, UPDATE, ROTATE, REVOKE, EXPIRE, LOGIN, LOGIN_FAILED, GRANT,
+    /// SUSPEND, REACTIVATE or DENIED
     /// (a refused attempt: a record outside the credential's limits, a refused field).
     pub action: String,
     /// What executed: a write's mutation, or a read's operation type and root fields
@@ -235,6 +239,7 @@ impl From<audit_event::Model> for AuditEvent {
             actor_kind: m.actor_kind,
             actor_id: m.actor_id,
             actor_label: m.actor_label,
+            on_behalf_of: m.actor_on_behalf_of,
             actor_role: m.actor_role.and_then(|r| r.parse().ok()),
             action: m.action,
             operation: m.operation,
