@@ -13,14 +13,24 @@ use crate::domain::partner_app::{AppStatus, ClientType};
 use crate::error::parse_stored;
 use crate::store::{Store, partner_apps};
 
-/// The client credentials a request presented.
-#[derive(Clone, Debug, Default)]
+/// The client credentials a request presented. `Debug` never prints the secret.
+#[derive(Clone, Default)]
 pub struct Presented {
     pub client_id: Option<String>,
     pub secret: Option<String>,
     /// Whether they came in an `Authorization: Basic` header (the answer to a failure then
     /// names that scheme).
     pub basic: bool,
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("basic", &self.basic)
+            .finish()
+    }
 }
 
 /// An authenticated client.

@@ -15,7 +15,9 @@ use crate::domain::partner_app::AppStatus;
 use crate::store::audit::NewAuditEvent;
 use crate::store::{Effects, Store, oauth as grants};
 
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+/// The parameters of a revocation or introspection request. No `Debug`: they hold a token
+/// and maybe a client secret.
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct TokenParam {
     pub token: Option<String>,
     pub token_type_hint: Option<String>,

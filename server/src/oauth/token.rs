@@ -19,8 +19,9 @@ use crate::store::audit::NewAuditEvent;
 use crate::store::oauth::{self as grants, NewGrant};
 use crate::store::{Effects, Store};
 
-/// A token request's parameters (form fields), as sent.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+/// A token request's parameters (form fields), as sent. `Debug` shows which were sent, never
+/// a secret's value.
+#[derive(Clone, Default, serde::Deserialize)]
 pub struct TokenParams {
     pub grant_type: Option<String>,
     pub code: Option<String>,
@@ -32,8 +33,24 @@ pub struct TokenParams {
     pub client_secret: Option<String>,
 }
 
-/// A successful answer (RFC 6749 §5.1).
-#[derive(Debug, Serialize)]
+impl std::fmt::Debug for TokenParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sent = |v: &Option<String>| v.as_ref().map(|_| "<sent>");
+        f.debug_struct("TokenParams")
+            .field("grant_type", &self.grant_type)
+            .field("code", &sent(&self.code))
+            .field("redirect_uri", &self.redirect_uri)
+            .field("code_verifier", &sent(&self.code_verifier))
+            .field("refresh_token", &sent(&self.refresh_token))
+            .field("scope", &self.scope)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &sent(&self.client_secret))
+            .finish()
+    }
+}
+
+/// A successful answer (RFC 6749 §5.1). No `Debug`: it holds the tokens.
+#[derive(Serialize)]
 pub struct TokenAnswer {
     pub access_token: String,
     pub token_type: &'static str,
