@@ -32,4 +32,13 @@ operations!(
     Settings,
     SetDeveloperPortal,
     Audit,
+    Connections,
+    PartnerApp,
+    RegisterPartnerApp,
+    UpdatePartnerApp,
+    SuspendPartnerApp,
+    ReactivatePartnerApp,
+    RevokePartnerApp,
+    RotatePartnerAppSecret,
+    RevokePartnerAppGrant,
 );

@@ -9,13 +9,17 @@ use serde_json::json;
 
 use crate::harness::{Browser, browser_tests_enabled, portal_app, portal_dist};
 
-/// The built file of `portal/dist` whose name ends with `suffix`.
+/// The built file of `portal/dist` whose name ends with `suffix`: of the main app (what a first
+/// visit loads; the other apps' files are named after them, `connections-…`).
 fn built(suffix: &str) -> PathBuf {
     std::fs::read_dir(portal_dist())
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(suffix))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.ends_with(suffix) && !name.starts_with("connections")
+        })
         .unwrap_or_else(|| panic!("no *{suffix} in portal/dist"))
 }
 

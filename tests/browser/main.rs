@@ -5,6 +5,7 @@
 
 mod accessibility;
 mod assets;
+mod connections;
 mod harness;
 mod keys;
 

@@ -5,10 +5,11 @@
 use leptos::prelude::*;
 
 use super::keys::{ClientInfo, text};
+use super::scope_checks::ScopeChecks;
 use super::{focus, send_with};
 use crate::api::{ApiError, name_of};
 use crate::queries::{CreateApiKey, create_api_key};
-use crate::scopes::{CATEGORY_SCOPES, PERMISSION_SCOPES, PRESETS, SCOPE_HELP};
+use crate::scopes::PRESETS;
 
 /// The form's fields that a refusal can point at, with the element that takes the focus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,11 +47,6 @@ impl Field {
             _ => None,
         }
     }
-}
-
-/// `patients.contact:read` → `scope-patients-contact-read`, an id usable in the DOM.
-pub fn scope_id(scope: &str) -> String {
-    format!("scope-{}", scope.replace([':', '.'], "-"))
 }
 
 /// The form's own checks, before anything is sent: every problem, by field. `now` is the
@@ -161,30 +157,6 @@ pub fn KeyForm(
                 ApiError::Message(m) => general.set(Some(m.clone())),
             },
         );
-    };
-
-    let scope_box = move |scope: &'static str| {
-        let id = scope_id(scope);
-        let label_for = id.clone();
-        let help = SCOPE_HELP
-            .iter()
-            .find(|(s, _)| *s == scope)
-            .map(|(_, h)| *h)
-            .unwrap_or("");
-        view! {
-            <label class="scope" for=label_for>
-                <input type="checkbox" id=id value=scope
-                    prop:checked=move || scopes.with(|l| l.iter().any(|s| s == scope))
-                    on:change=move |ev| {
-                        let on = event_target_checked(&ev);
-                        scopes.update(|list| {
-                            list.retain(|s| s != scope);
-                            if on { list.push(scope.to_owned()); }
-                        });
-                    }/>
-                <span><code>{scope}</code><span class="muted">" — "{help}</span></span>
-            </label>
-        }
     };
 
     let preset = move |ev: leptos::ev::Event| {
@@ -299,14 +271,7 @@ pub fn KeyForm(
                     <option value="">"Choose permissions yourself"</option>
                     {PRESETS.iter().map(|(id, label, _)| view! { <option value=*id>{*label}</option> }).collect_view()}
                 </select>
-                <fieldset aria-describedby=described(Field::Scopes)>
-                    <legend>"Permissions"</legend>
-                    {PERMISSION_SCOPES.iter().map(|s| scope_box(s)).collect_view()}
-                </fieldset>
-                <fieldset aria-describedby=described(Field::Scopes)>
-                    <legend>"Patient data categories"</legend>
-                    {CATEGORY_SCOPES.iter().map(|s| scope_box(s)).collect_view()}
-                </fieldset>
+                <ScopeChecks scopes described_by=Signal::derive(described(Field::Scopes))/>
                 {error_text(Field::Scopes)}
                 <fieldset id="key-limits" tabindex="-1" aria-describedby=described(Field::Limits)>
                     <legend>"Limits (none chosen: every client or location of the environment)"</legend>
@@ -332,7 +297,8 @@ pub fn KeyForm(
 
 #[cfg(test)]
 mod tests {
-    use super::{Field, check, scope_id};
+    use super::super::scope_checks::scope_id;
+    use super::{Field, check};
 
     #[test]
     fn the_form_names_every_problem_by_field() {

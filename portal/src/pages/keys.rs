@@ -145,14 +145,14 @@ pub fn limits(key: &Key, clients: &[ClientInfo]) -> (String, String) {
 }
 
 /// How long a rotated key's old secret keeps working: the choices offered, in seconds.
-const GRACE_CHOICES: &[(i64, &str)] = &[
+pub(super) const GRACE_CHOICES: &[(i64, &str)] = &[
     (0, "Stop it immediately"),
     (3600, "1 hour"),
     (86_400, "24 hours (recommended)"),
     (604_800, "7 days"),
     (2_592_000, "30 days (the longest allowed)"),
 ];
-const DEFAULT_GRACE: i64 = 86_400;
+pub(super) const DEFAULT_GRACE: i64 = 86_400;
 
 /// Rotate, end a rotation, revoke: the buttons for one key, each asking first.
 #[component]

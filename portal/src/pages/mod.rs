@@ -1,16 +1,22 @@
 mod api_console;
+mod app_detail;
+mod app_form;
 mod audit;
+mod connections;
 mod dialog;
 mod key_detail;
 mod key_form;
 mod keys;
 mod login;
+mod scope_checks;
 mod secret;
 mod settings;
 mod shell;
 
 pub use api_console::ApiConsole;
+pub use app_detail::AppDetail;
 pub use audit::Audit;
+pub use connections::ActiveConnections;
 pub use dialog::{Ask, ConfirmDialog};
 pub use key_detail::KeyDetail;
 pub use login::Login;
@@ -56,6 +62,24 @@ pub fn send_with<Q: GraphQLQuery + 'static>(
             Err(e) => failed(e),
         }
     });
+}
+
+/// A link that the router follows within this app, and a plain page load when `href` belongs
+/// to another of the portal's apps (`crate::Area`).
+#[component]
+pub fn NavLink(
+    #[prop(into)] href: String,
+    #[prop(optional)] id: &'static str,
+    #[prop(optional)] class: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let here = use_context::<crate::Area>().unwrap_or(crate::Area::Main);
+    if crate::Area::of(&href) == here {
+        view! { <leptos_router::components::A href=href attr:id=id attr:class=class>{children()}</leptos_router::components::A> }
+            .into_any()
+    } else {
+        view! { <a href=href id=id class=class rel="external">{children()}</a> }.into_any()
+    }
 }
 
 /// Moves the keyboard focus to the element with this id.

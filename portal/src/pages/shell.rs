@@ -8,7 +8,7 @@ use crate::api::run;
 use crate::queries::{Logout, logout};
 use crate::session;
 
-use super::{Ask, ConfirmDialog, NoSettings, PageHeading, focus};
+use super::{Ask, ConfirmDialog, NavLink, NoSettings, PageHeading, focus};
 
 /// The frame of every signed-in screen: navigation, who is signed in, log out. Screens of
 /// integration settings (`settings=true`) are not shown to roles that may not use them.
@@ -49,9 +49,10 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
                     <Show when=move || session.get().is_some_and(|s| s.manages_settings())>
                         <nav aria-label="Integration settings">
                             <p class="nav-title">"Settings › Integration Settings"</p>
-                            <A href="/settings/api-console" attr:id="nav-api-console">"API Console"</A>
-                            <A href="/settings/audit" attr:id="nav-audit">"Audit"</A>
-                            <A href="/settings/general" attr:id="nav-settings">"Settings"</A>
+                            <NavLink href="/settings/connections" id="nav-connections">"Active Connections"</NavLink>
+                            <NavLink href="/settings/api-console" id="nav-api-console">"API Console"</NavLink>
+                            <NavLink href="/settings/audit" id="nav-audit">"Audit"</NavLink>
+                            <NavLink href="/settings/general" id="nav-settings">"Settings"</NavLink>
                         </nav>
                     </Show>
                     <main class="content" id="main" tabindex="-1">

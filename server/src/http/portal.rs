@@ -4,9 +4,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::static_files::{Caching, is_hashed, serve};
 
-/// The built portal at `/`: its files (one flat directory), and `index.html` for every other
-/// path without a file extension, so that a reload on a client-side route such as
-/// `/settings/api-console` works. Or, when it is not built, a page that says how to build it.
+/// The built portal at `/`: its files (one flat directory), and the page of the app that shows
+/// every other path without a file extension (`page_of`), so that a reload on a client-side
+/// route such as `/settings/api-console` works. Or, when it is not built, a page that says how to build it.
 pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
     if dir.join("index.html").is_file() {
         let dir = dir.to_path_buf();
@@ -39,7 +39,7 @@ async fn file(req: HttpRequest, dir: PathBuf) -> HttpResponse {
                 .await
                 .is_ok_and(|m| m.is_file()) =>
         {
-            let caching = if name == "index.html" {
+            let caching = if name.ends_with(".html") {
                 Caching::Revalidate
             } else if is_hashed(name) {
                 Caching::Immutable
@@ -60,13 +60,23 @@ async fn file(req: HttpRequest, dir: PathBuf) -> HttpResponse {
                 .content_type("text/plain")
                 .body("not found");
         }
-        _ => (dir.join("index.html"), Caching::Revalidate),
+        _ => (dir.join(page_of(req.path())), Caching::Revalidate),
     };
     serve(&req, &path, caching).await.unwrap_or_else(|_| {
         HttpResponse::NotFound()
             .content_type("text/plain")
             .body("not found")
     })
+}
+
+/// The page of the portal app that shows `path`: the portal is one app per area, so that a
+/// first visit loads only the first (`portal/src/lib.rs`, `Area::of`, which this mirrors).
+fn page_of(path: &str) -> &'static str {
+    if path.starts_with("/settings/connections") {
+        "connections.html"
+    } else {
+        "index.html"
+    }
 }
 
 async fn not_built() -> HttpResponse {
@@ -81,7 +91,15 @@ async fn not_built() -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    use super::file_name;
+    use super::{file_name, page_of};
+
+    #[test]
+    fn each_area_has_its_page() {
+        assert_eq!(page_of("/settings/connections"), "connections.html");
+        assert_eq!(page_of("/settings/connections/apps/x"), "connections.html");
+        assert_eq!(page_of("/settings/api-console"), "index.html");
+        assert_eq!(page_of("/login"), "index.html");
+    }
 
     #[test]
     fn only_plain_names_in_the_directory_are_files() {

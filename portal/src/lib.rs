@@ -1,0 +1,49 @@
+//! Switchboard's admin portal: client-side rendered Leptos over the public GraphQL API.
+//!
+//! It is built as one WebAssembly app per area (`src/main.rs`: sign-in, keys, audit and
+//! settings; `src/bin/connections.rs`: the connection directory), from this one library, so a
+//! first visit downloads only the first app and each area only the screens it shows. Links
+//! between areas are plain page loads (`pages::NavLink`); the session is in localStorage and
+//! survives them.
+
+pub mod api;
+pub mod pages;
+/// Every GraphQL operation the portal sends, typed from the schema.
+pub mod queries;
+pub mod scopes;
+pub mod session;
+
+use leptos::prelude::*;
+
+/// The signed-in session, shared by every screen.
+pub type SessionSignal = RwSignal<Option<Session>>;
+pub use session::Session;
+
+/// Which app a page is part of: a link to another app's path is a page load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Area {
+    Main,
+    Connections,
+}
+
+impl Area {
+    /// The app that serves `path` (the server's rule too: `http::portal`).
+    pub fn of(path: &str) -> Area {
+        if path.starts_with("/settings/connections") {
+            Area::Connections
+        } else {
+            Area::Main
+        }
+    }
+}
+
+/// Mounts an app: its session, its area, and its routes.
+pub fn start<V: IntoView + 'static>(area: Area, routes: fn() -> V) {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(move || {
+        let session: SessionSignal = RwSignal::new(session::load());
+        provide_context(session);
+        provide_context(area);
+        routes()
+    });
+}
