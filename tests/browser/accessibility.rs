@@ -99,6 +99,23 @@ async fn every_screen_passes_the_accessibility_check() {
             b.click(By::Id("nav-settings")).await?;
             titles.push(screen(b, "Settings", "page-heading").await?);
 
+            // The connection directory (another of the portal's apps), with a new app's secret
+            // on screen, a form error, and an app's page.
+            b.click(By::Id("nav-connections")).await?;
+            titles.push(screen(b, "Active Connections", "page-heading").await?);
+            b.click(By::Id("app-submit")).await?;
+            b.wait_for(By::Id("app-name-error")).await?;
+            b.check_accessibility("Active Connections with an error").await?;
+            b.type_into(By::Id("app-name"), "An app").await?;
+            b.type_into(By::Id("app-redirects"), "https://app.example/cb").await?;
+            b.click(By::Id("scope-patients-read")).await?;
+            b.click(By::Id("app-submit")).await?;
+            b.wait_for(By::Id("new-secret")).await?;
+            b.check_accessibility("Active Connections with a new secret").await?;
+            b.click(By::Id("secret-done")).await?;
+            b.click(By::Css(r#"tr[data-connection="An app"] .connection-link"#)).await?;
+            titles.push(screen(b, "a partner app's page", "page-heading").await?);
+
             b.goto(&app.url("/no-such-page")).await?;
             titles.push(screen(b, "not found", "page-heading").await?);
 
