@@ -192,7 +192,7 @@ pub async fn spawn_app() -> TestApp {
 pub struct TestAppBuilder {
     flush_ms: u64,
     portal_dir: PathBuf,
-    access_token_ttl_seconds: Option<i64>,
+    configure: Option<fn(&mut Settings)>,
 }
 
 impl TestApp {
@@ -200,7 +200,7 @@ impl TestApp {
         TestAppBuilder {
             flush_ms: DEFAULT_FLUSH_MS,
             portal_dir: PathBuf::from("portal/dist"),
-            access_token_ttl_seconds: None,
+            configure: None,
         }
     }
 }
@@ -218,9 +218,9 @@ impl TestAppBuilder {
         self
     }
 
-    /// How long partner apps' access tokens live.
-    pub fn access_token_ttl_seconds(mut self, seconds: i64) -> Self {
-        self.access_token_ttl_seconds = Some(seconds);
+    /// Changes the server's settings (lifetimes of tokens, say) before it starts.
+    pub fn configure(mut self, change: fn(&mut Settings)) -> Self {
+        self.configure = Some(change);
         self
     }
 
@@ -228,8 +228,8 @@ impl TestAppBuilder {
         init_test_log();
         let db = TestDb::new().await;
         let mut settings = test_settings(&db.url, self.flush_ms, self.portal_dir);
-        if let Some(ttl) = self.access_token_ttl_seconds {
-            settings.oauth.access_token_ttl_seconds = ttl;
+        if let Some(change) = self.configure {
+            change(&mut settings);
         }
         let (base, stop, app) = start(&settings).await;
         switchboard::seed::create_admin(

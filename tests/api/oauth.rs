@@ -759,10 +759,22 @@ async fn token_requests_are_refused_with_their_rfc_errors() {
 async fn forged_expired_and_foreign_tokens_are_refused() {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let app = TestApp::builder().access_token_ttl_seconds(1).spawn().await;
+    let app = TestApp::builder()
+        .configure(|s| s.oauth.access_token_ttl_seconds = 1)
+        .spawn()
+        .await;
     let sandbox = app
         .oauth_token(&["patients:read"], &["patients:read"])
         .await;
+    let backend = app.register_app(&["patients:read"]).await;
+    let (_, body) = app
+        .token_request(&backend, &[("grant_type", "client_credentials")])
+        .await;
+    let backend_token = body["access_token"].as_str().unwrap().to_owned();
+    let (_, info) = app
+        .oauth_post("/oauth/introspect", &backend, &[("token", &backend_token)])
+        .await;
+    assert_eq!(info["active"], true);
     let production_patient = patient_in(&app, &app.fx.client_p, &app.fx.loc_p1, "EXT-P").await;
     let status = |token: String| {
         let app = &app;
@@ -819,6 +831,105 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     // Expired (the server was started with one-second tokens).
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(status(sandbox).await, 401);
+    let (_, info) = app
+        .oauth_post("/oauth/introspect", &backend, &[("token", &backend_token)])
+        .await;
+    assert_eq!(
+        info,
+        json!({ "active": false }),
+        "an expired token is not active"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let app = TestApp::builder()
+        .configure(|s| s.oauth.code_ttl_seconds = 0)
+        .spawn()
+        .await;
+    let partner = app.register_app(&["patients:read"]).await;
+    let mut browser = Browser::new(&app);
+    let (verifier, challenge) = switchboard_tests::oauth::pkce();
+    let code = browser
+        .authorize(
+            &partner,
+            &challenge,
+            "patients:read",
+            Some(&["patients:read"]),
+        )
+        .await;
+    let resp = app
+        .token_request(
+            &partner,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(error_of(&resp), (400, "invalid_grant"));
+    assert!(
+        resp.1["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_signing_key_signs_new_tokens_and_old_ones_still_verify() {
+    // A configured issuer, as a deployment has: the restart below listens on another port.
+    let mut app = TestApp::builder()
+        .configure(|s| s.oauth.issuer = Some("https://switchboard.test".into()))
+        .spawn()
+        .await;
+    let partner = app.register_app(&["patients:read"]).await;
+    let (_, body) = app
+        .token_request(&partner, &[("grant_type", "client_credentials")])
+        .await;
+    let before = body["access_token"].as_str().unwrap().to_owned();
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    // What `switchboard signing-key rotate` does, then a restart (a running replica picks the
+    // new key up within its refresh interval).
+    switchboard::oauth::signing::rotate(app.store())
+        .await
+        .map_err(|e| e.message())
+        .unwrap();
+    app.restart().await;
+    let jwks: Value = app
+        .http
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kids.len(), 2, "the current and the previous key");
+    assert_eq!(kids[1], kid(&before));
+    let (_, body) = app
+        .token_request(&partner, &[("grant_type", "client_credentials")])
+        .await;
+    let after = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        kid(&after),
+        kids[0],
+        "new tokens are signed with the new key"
+    );
+    for token in [&before, &after] {
+        let (status, body) = app
+            .post(Some(token), json!({ "query": "{ viewer { name } }" }))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
 }
 
 #[tokio::test]

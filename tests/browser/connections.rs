@@ -90,6 +90,20 @@ async fn an_administrator_registers_and_manages_a_partner_app() {
             let viewer = app.gql_as(&token, "{ viewer { scopes } }", json!({})).await;
             assert_eq!(data(&viewer)["viewer"]["scopes"], json!(["patients:read"]));
 
+            // Revoke the grant: its token is refused from the next request.
+            b.click(By::Css("#grants tbody button.danger")).await?;
+            b.answer_dialog("Revoke the grant", true).await?;
+            b.wait_text(By::Css("#grants tbody .status"), "Revoked")
+                .await?;
+            let (status, _) = app
+                .post(Some(&token), json!({ "query": "{ viewer { name } }" }))
+                .await;
+            assert_eq!(status, 401);
+            let (_, body) = app
+                .token_request(&registered, &[("grant_type", "client_credentials")])
+                .await;
+            let token = body["access_token"].as_str().unwrap().to_owned();
+
             // Rotate the secret (asked first): a new one is shown once.
             b.click(By::Id("app-rotate")).await?;
             b.answer_dialog("Rotate the secret", true).await?;
