@@ -9,6 +9,7 @@
 #
 #   scripts/bench.sh [--patients N] [--backends "sqlite postgres"] [--duration S] [--connections C]
 #                    [--scenarios "q2 q1 …"] [--bin PATH]   (--bin: run that binary, no build; for A/B)
+#                    [--credential key|token]   (token: a partner app's OAuth access token instead of the key)
 #   scripts/bench.sh --portal   the portal's first visit instead: bytes transferred and time to
 #                               the login form in headless Chromium with a cold cache
 set -euo pipefail
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
         --scenarios) scenarios=$2; shift 2 ;;
         --bin) bin=$2; shift 2 ;;
         --portal) portal=1; shift ;;
+        --credential) credential=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -80,6 +82,39 @@ start_server() { # url logfile → sets server_pid, port, ready_ms
     exit 1
 }
 
+# --credential token: the scenarios run with a partner app's OAuth access token (client
+# credentials) of the bench key's grants instead of the key, so the two can be compared.
+token_credential() { # work port
+    python3 - "$1" "$2" <<'PY'
+import base64, json, os, sys, urllib.parse, urllib.request
+d, port = sys.argv[1], sys.argv[2]
+base = f"http://127.0.0.1:{port}"
+f = json.load(open(os.path.join(d, "fixture.json")))
+def post(path, body, headers):
+    req = urllib.request.Request(base + path, body, headers)
+    return json.load(urllib.request.urlopen(req))
+def gql(query, variables, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    out = post("/graphql", json.dumps({"query": query, "variables": variables}).encode(), headers)
+    assert not out.get("errors"), out
+    return out["data"]
+admin = gql("mutation($e:String!,$p:String!){ login(email:$e,password:$p){ token } }",
+            {"e": "bench@example.org", "p": "bench password 1"})["login"]["token"]
+scopes = ["patients:read", "patients:create", "tests:read", "tests:update",
+          "patients.demographics:read", "patients.demographics:write", "patients.contact:read"]
+app = gql("mutation($i:RegisterPartnerAppInput!){ registerPartnerApp(input:$i){ clientSecret partnerApp { clientId } } }",
+          {"i": {"app": {"name": "bench app", "category": "OTHER", "scopes": scopes,
+                         "clientIds": [f["client_id"]], "locationIds": f["location_ids"]},
+                 "environment": "SANDBOX", "clientType": "CONFIDENTIAL"}}, admin)["registerPartnerApp"]
+basic = base64.b64encode(f'{app["partnerApp"]["clientId"]}:{app["clientSecret"]}'.encode()).decode()
+token = post("/oauth/token", b"grant_type=client_credentials",
+             {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + basic})
+open(os.path.join(d, "secret"), "w").write(token["access_token"] + "\n")
+PY
+}
+
 stop_server() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -119,12 +154,17 @@ open(os.path.join(d, "location"), "w").write(f["location_ids"][0] + "\n")
 open(os.path.join(d, "patients"), "w").write("\n".join(f["patient_ids"]) + "\n")
 open(os.path.join(d, "tests"), "w").write("\n".join(f["test_ids"]) + "\n")
 PY
+    if [ "${credential:-key}" = token ]; then
+        echo 'bench password 1' | DATABASE_URL=$url RUST_LOG=warn "$bin" admin create \
+            --email bench@example.org --role SYSTEM_ADMINISTRATOR >/dev/null
+    fi
     # Start-up to ready on the existing (seeded and migrated) database.
     start_server "$url" "$work/server.log"
+    [ "${credential:-key}" = token ] && token_credential "$work" "$port"
     {
         echo "### $backend"
         echo
-        echo "Seeded in ${seed_ms} ms. Start-up to ready (existing database): **${ready_ms} ms**."
+        echo "Seeded in ${seed_ms} ms. Start-up to ready (existing database): **${ready_ms} ms**. Credential: ${credential:-key}."
         echo
         echo "| scenario | req/s | p50 ms | p99 ms | requests | errors | vs /healthz |"
         echo "|---|---:|---:|---:|---:|---:|---:|"

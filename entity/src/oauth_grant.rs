@@ -26,6 +26,12 @@ pub enum Relation {
         to = "super::partner_app::Column::Id"
     )]
     PartnerApp,
+    #[sea_orm(
+        belongs_to = "super::partner_app_secret::Entity",
+        from = "Column::SecretId",
+        to = "super::partner_app_secret::Column::Id"
+    )]
+    Secret,
 }
 
 impl Related<super::partner_app::Entity> for Entity {

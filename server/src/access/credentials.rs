@@ -40,58 +40,64 @@ pub async fn authenticate(services: &Services, token: &str) -> AppResult<Princip
 /// every replica. Its rights are what the token says, within what the grant and the app's
 /// ceiling allow now.
 async fn access_token(store: &Store, oauth: &OAuth, token: &str) -> AppResult<Principal> {
-    let claims = oauth
-        .keys
-        .verify::<AccessClaims>(token, ACCESS_TOKEN_TYPE, &oauth.issuer, &oauth.audience())
-        .await?
-        .map_err(|_| AppError::Unauthenticated(INVALID))?;
-    let (grant, app) = store::oauth::grant_with_app(store.conn(), claims.sb_grant)
+    let claims = match oauth.verified.get(token, Utc::now().timestamp()) {
+        Some(claims) => claims,
+        None => {
+            let claims = oauth
+                .keys
+                .verify::<AccessClaims>(token, ACCESS_TOKEN_TYPE, &oauth.issuer, &oauth.audience())
+                .await?
+                .map_err(|_| AppError::Unauthenticated(INVALID))?;
+            oauth.verified.put(token, claims.clone());
+            claims
+        }
+    };
+    let state = store::oauth::token_state(store.conn(), claims.sb_grant)
         .await?
         .ok_or(AppError::Unauthenticated(INVALID))?;
-    if grant.revoked_at.is_some()
-        || app.status != AppStatus::Active.as_str()
-        || app.client_id != claims.client_id
+    let now = Utc::now();
+    // A backend's grant lives as long as the secret it was given under.
+    let secret_ended = state.secret_id.is_some()
+        && (state.found_secret.is_none() || state.secret_expires_at.is_some_and(|at| at <= now));
+    if state.grant_revoked_at.is_some()
+        || state.app_status != AppStatus::Active.as_str()
+        || state.app_client_id != claims.client_id
+        || secret_ended
     {
         return Err(AppError::Unauthenticated(INVALID));
     }
-    let now = Utc::now();
-    if let Some(secret_id) = grant.secret_id {
-        let secret = store::partner_apps::find_secret_by_id(store.conn(), secret_id).await?;
-        if secret.is_none_or(|s| s.expires_at.is_some_and(|at| at <= now)) {
-            return Err(AppError::Unauthenticated(INVALID));
-        }
-    }
     let asked = parse_scope(&claims.scope).unwrap_or_default();
     let scopes = asked
-        .intersection(&ScopeSet::from_stored(&grant.scopes))
-        .intersection(&ScopeSet::from_stored(&app.scopes));
-    let mut rows = RowScope {
-        clients: serde_json::from_str(&app.client_ids).unwrap_or(Some(vec![])),
-        locations: serde_json::from_str(&app.location_ids).unwrap_or(Some(vec![])),
-        environment: Some(parse_stored::<Environment>(&app.environment)?),
-        clients_in_environment: false,
+        .intersection(&ScopeSet::from_stored(&state.grant_scopes))
+        .intersection(&ScopeSet::from_stored(&state.app_scopes));
+    let rows = RowScope {
+        clients: serde_json::from_str(&state.app_client_ids).unwrap_or(Some(vec![])),
+        locations: serde_json::from_str(&state.app_location_ids).unwrap_or(Some(vec![])),
+        environment: Some(parse_stored::<Environment>(&state.app_environment)?),
+        // An app's clients were checked to be of its environment whenever they were set
+        // (`access::directory`), and a client's environment never changes.
+        clients_in_environment: true,
     };
-    confine_clients(store, &mut rows).await?;
-    if grant
-        .last_used_at
+    if state
+        .grant_last_used_at
         .is_none_or(|at| at < now - LAST_USED_RESOLUTION)
     {
         // Best effort, like an API key's: failing to record use must not fail the request.
         let stale = now - LAST_USED_RESOLUTION;
         let db = store.conn();
-        if let Err(e) = store::oauth::touch_grant(db, grant.id, now, stale).await {
+        if let Err(e) = store::oauth::touch_grant(db, claims.sb_grant, now, stale).await {
             tracing::warn!(error = ?e, "could not record grant use");
         }
-        if let Err(e) = store::partner_apps::touch(db, app.id, now, stale).await {
+        if let Err(e) = store::partner_apps::touch(db, state.app_id, now, stale).await {
             tracing::warn!(error = ?e, "could not record partner app use");
         }
     }
     Ok(Principal {
         actor: Actor::PartnerApp {
-            app_id: app.id,
-            grant_id: grant.id,
-            name: app.name,
-            on_behalf_of: grant.user_id,
+            app_id: state.app_id,
+            grant_id: claims.sb_grant,
+            name: state.app_name,
+            on_behalf_of: state.user_id,
         },
         grant: Grant {
             scopes,

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod introspection;
 pub mod signing;
 pub mod token;
+pub mod verified;
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,8 @@ pub struct OAuth {
     /// How long a consent page may be left open before its form is refused.
     pub consent_ttl: Duration,
     pub keys: SigningKeys,
+    /// Access tokens whose signature was checked here already.
+    pub verified: verified::VerifiedTokens,
 }
 
 impl OAuth {
@@ -49,6 +52,7 @@ impl OAuth {
             refresh_ttl: Duration::days(settings.refresh_token_ttl_days),
             consent_ttl: Duration::seconds(settings.consent_ttl_seconds),
             keys: SigningKeys::new(store),
+            verified: Default::default(),
         }
     }
 

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::{oauth_code, oauth_grant, oauth_refresh_token, oauth_signing_key, partner_app};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -46,17 +46,58 @@ pub async fn find_grant(
     Ok(oauth_grant::Entity::find_by_id(id).one(db).await?)
 }
 
-/// A grant with its app, in one query: what every request with an access token reads, so that
-/// a revocation or suspension applies to the very next request on every replica.
-pub async fn grant_with_app(
+/// What a request with an access token must know of its grant, app and secret, read in one
+/// query (a join on primary keys): every such request reads it, so that a revocation,
+/// suspension, lowered ceiling or ended secret applies to the very next request on every
+/// replica.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct TokenState {
+    pub grant_scopes: String,
+    pub grant_revoked_at: Option<DateTime<Utc>>,
+    pub grant_last_used_at: Option<DateTime<Utc>>,
+    pub user_id: Option<Uuid>,
+    pub secret_id: Option<Uuid>,
+    pub app_id: Uuid,
+    pub app_name: String,
+    pub app_client_id: String,
+    pub app_status: String,
+    pub app_scopes: String,
+    pub app_client_ids: String,
+    pub app_location_ids: String,
+    pub app_environment: String,
+    /// The grant's secret, if it has one and it still exists.
+    pub found_secret: Option<Uuid>,
+    pub secret_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn token_state(
     db: &impl ConnectionTrait,
-    id: Uuid,
-) -> AppResult<Option<(oauth_grant::Model, partner_app::Model)>> {
-    let found = oauth_grant::Entity::find_by_id(id)
-        .find_also_related(partner_app::Entity)
+    grant_id: Uuid,
+) -> AppResult<Option<TokenState>> {
+    use entity::partner_app_secret;
+    use sea_orm::{JoinType, RelationTrait};
+    Ok(oauth_grant::Entity::find_by_id(grant_id)
+        .select_only()
+        .column_as(oauth_grant::Column::Scopes, "grant_scopes")
+        .column_as(oauth_grant::Column::RevokedAt, "grant_revoked_at")
+        .column_as(oauth_grant::Column::LastUsedAt, "grant_last_used_at")
+        .column(oauth_grant::Column::UserId)
+        .column(oauth_grant::Column::SecretId)
+        .column_as(partner_app::Column::Id, "app_id")
+        .column_as(partner_app::Column::Name, "app_name")
+        .column_as(partner_app::Column::ClientId, "app_client_id")
+        .column_as(partner_app::Column::Status, "app_status")
+        .column_as(partner_app::Column::Scopes, "app_scopes")
+        .column_as(partner_app::Column::ClientIds, "app_client_ids")
+        .column_as(partner_app::Column::LocationIds, "app_location_ids")
+        .column_as(partner_app::Column::Environment, "app_environment")
+        .column_as(partner_app_secret::Column::Id, "found_secret")
+        .column_as(partner_app_secret::Column::ExpiresAt, "secret_expires_at")
+        .join(JoinType::InnerJoin, oauth_grant::Relation::PartnerApp.def())
+        .join(JoinType::LeftJoin, oauth_grant::Relation::Secret.def())
+        .into_model::<TokenState>()
         .one(db)
-        .await?;
-    Ok(found.and_then(|(grant, app)| app.map(|app| (grant, app))))
+        .await?)
 }
 
 /// The app's unrevoked client-credentials grant for one of its secrets.

@@ -157,13 +157,6 @@ pub async fn find_secret(
         .await?)
 }
 
-pub async fn find_secret_by_id(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-) -> AppResult<Option<partner_app_secret::Model>> {
-    Ok(partner_app_secret::Entity::find_by_id(id).one(db).await?)
-}
-
 /// An app's secrets, newest first.
 pub async fn secrets_of(
     db: &impl ConnectionTrait,
