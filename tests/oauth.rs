@@ -72,17 +72,7 @@ impl TestApp {
         let code = browser
             .authorize(&app, &challenge, &ceiling.join(" "), Some(approve))
             .await;
-        let resp = self
-            .token_request(
-                &app,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", REDIRECT),
-                    ("code_verifier", &verifier),
-                ],
-            )
-            .await;
+        let resp = self.exchange_code(&app, &code, REDIRECT, &verifier).await;
         assert_eq!(resp.0, 200, "{}", resp.1);
         resp.1["access_token"].as_str().unwrap().to_owned()
     }
@@ -114,6 +104,34 @@ impl TestApp {
 
     pub async fn token_request(&self, app: &RegisteredApp, form: &[(&str, &str)]) -> (u16, Value) {
         self.oauth_post("/oauth/token", app, form).await
+    }
+
+    /// Exchanges an authorization code (with its PKCE verifier) at the token endpoint.
+    pub async fn exchange_code(
+        &self,
+        app: &RegisteredApp,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> (u16, Value) {
+        self.token_request(
+            app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+
+    /// The HTTP status of a small GraphQL request with this bearer token: 200 while the
+    /// credential is accepted, 401 once it is not.
+    pub async fn status_with(&self, token: &str) -> u16 {
+        self.post(Some(token), json!({ "query": "{ viewer { name } }" }))
+            .await
+            .0
     }
 }
 

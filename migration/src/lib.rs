@@ -2,6 +2,8 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
+
 mod m20261121_000001_foundation;
 mod m20261122_000001_postgres_planning;
 mod m20261129_000001_audit_operation_name;

@@ -378,15 +378,7 @@ async fn client_credentials_stay_within_the_ceiling_and_revocation_applies_at_on
         .token_request(&partner, &[("grant_type", "client_credentials")])
         .await;
     let access = body["access_token"].as_str().unwrap().to_owned();
-    let status_of = |token: String| {
-        let app = &app;
-        async move {
-            app.post(Some(&token), json!({ "query": "{ viewer { name } }" }))
-                .await
-                .0
-        }
-    };
-    assert_eq!(status_of(access.clone()).await, 200);
+    assert_eq!(app.status_with(&access).await, 200);
     let set = |op: &'static str| {
         let app = &app;
         let id = partner.id.clone();
@@ -396,13 +388,13 @@ async fn client_credentials_stay_within_the_ceiling_and_revocation_applies_at_on
         }
     };
     assert_eq!(set("suspendPartnerApp").await, "SUSPENDED");
-    assert_eq!(status_of(access.clone()).await, 401);
+    assert_eq!(app.status_with(&access).await, 401);
     let refused = app
         .token_request(&partner, &[("grant_type", "client_credentials")])
         .await;
     assert_eq!(error_of(&refused), (400, "unauthorized_client"));
     assert_eq!(set("reactivatePartnerApp").await, "ACTIVE");
-    assert_eq!(status_of(access.clone()).await, 200);
+    assert_eq!(app.status_with(&access).await, 200);
 
     // Rotating the secret with no overlap ends the old secret and its backend tokens.
     let rotated = app
@@ -416,7 +408,7 @@ async fn client_credentials_stay_within_the_ceiling_and_revocation_applies_at_on
     assert!(new_secret.starts_with("sb_cs_test_"));
     assert_eq!(out["partnerApp"]["secrets"][0]["active"], true);
     assert_eq!(out["partnerApp"]["secrets"][1]["active"], false);
-    assert_eq!(status_of(access.clone()).await, 401);
+    assert_eq!(app.status_with(&access).await, 401);
     let old = app
         .token_request(&partner, &[("grant_type", "client_credentials")])
         .await;
@@ -430,11 +422,11 @@ async fn client_credentials_stay_within_the_ceiling_and_revocation_applies_at_on
         .await;
     assert_eq!(status, 200, "{body}");
     let access = body["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(status_of(access.clone()).await, 200);
+    assert_eq!(app.status_with(&access).await, 200);
 
     // Revoking the app ends everything, for good.
     assert_eq!(set("revokePartnerApp").await, "REVOKED");
-    assert_eq!(status_of(access).await, 401);
+    assert_eq!(app.status_with(&access).await, 401);
     let resp = app
         .admin(
             "mutation($id:ID!){ reactivatePartnerApp(id:$id){ status } }",
@@ -607,43 +599,29 @@ async fn token_requests_are_refused_with_their_rfc_errors() {
             Some(&["patients:read"]),
         )
         .await;
-    let exchange = |verifier: String, redirect: &'static str| {
-        let code = code.clone();
-        vec![
-            ("grant_type".to_owned(), "authorization_code".to_owned()),
-            ("code".to_owned(), code),
-            ("redirect_uri".to_owned(), redirect.to_owned()),
-            ("code_verifier".to_owned(), verifier),
-        ]
-    };
-    let pairs = |v: &Vec<(String, String)>| -> Vec<(String, String)> { v.clone() };
-    async fn post(app: &TestApp, who: &RegisteredApp, form: Vec<(String, String)>) -> (u16, Value) {
-        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        app.token_request(who, &form).await
-    }
-
-    // A wrong verifier, a code of another client, another redirect URI: refused, and the
-    // code is still good afterwards for its client.
-    let (_, wrong_verifier) = switchboard_tests::oauth::pkce();
-    let wrong = post(
-        &app,
-        &partner,
-        exchange(wrong_verifier.replace('-', "a"), REDIRECT),
-    )
-    .await;
+    // A wrong verifier, a code of another client, another redirect URI, no verifier: refused,
+    // and the code is still good afterwards for its client.
+    let (other_verifier, _) = switchboard_tests::oauth::pkce();
+    let wrong = app
+        .exchange_code(&partner, &code, REDIRECT, &other_verifier)
+        .await;
     assert_eq!(error_of(&wrong), (400, "invalid_grant"), "{}", wrong.1);
-    let stolen = post(&app, &other, exchange(verifier.clone(), REDIRECT)).await;
+    let stolen = app.exchange_code(&other, &code, REDIRECT, &verifier).await;
     assert_eq!(error_of(&stolen), (400, "invalid_grant"));
-    let elsewhere = post(
-        &app,
-        &partner,
-        exchange(verifier.clone(), "http://127.0.0.1:9/other"),
-    )
-    .await;
+    let elsewhere = app
+        .exchange_code(&partner, &code, "http://127.0.0.1:9/other", &verifier)
+        .await;
     assert_eq!(error_of(&elsewhere), (400, "invalid_grant"));
-    let mut no_verifier = exchange(verifier.clone(), REDIRECT);
-    no_verifier.pop();
-    let missing = post(&app, &partner, pairs(&no_verifier)).await;
+    let missing = app
+        .token_request(
+            &partner,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await;
     assert_eq!(error_of(&missing), (400, "invalid_grant"));
 
     // A wrong secret: 401 with WWW-Authenticate, whatever the method.
@@ -700,10 +678,14 @@ async fn token_requests_are_refused_with_their_rfc_errors() {
     assert_eq!(nobody.status(), 401);
 
     // The right exchange works once; a second use revokes what the first issued.
-    let ok = post(&app, &partner, exchange(verifier.clone(), REDIRECT)).await;
+    let ok = app
+        .exchange_code(&partner, &code, REDIRECT, &verifier)
+        .await;
     assert_eq!(ok.0, 200, "{}", ok.1);
     let access = ok.1["access_token"].as_str().unwrap().to_owned();
-    let replay = post(&app, &partner, exchange(verifier.clone(), REDIRECT)).await;
+    let replay = app
+        .exchange_code(&partner, &code, REDIRECT, &verifier)
+        .await;
     assert_eq!(error_of(&replay), (400, "invalid_grant"));
     let (status, _) = app
         .post(Some(&access), json!({ "query": "{ viewer { name } }" }))
@@ -776,15 +758,7 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         .await;
     assert_eq!(info["active"], true);
     let production_patient = patient_in(&app, &app.fx.client_p, &app.fx.loc_p1, "EXT-P").await;
-    let status = |token: String| {
-        let app = &app;
-        async move {
-            app.post(Some(&token), json!({ "query": "{ viewer { name } }" }))
-                .await
-                .0
-        }
-    };
-    assert_eq!(status(sandbox.clone()).await, 200);
+    assert_eq!(app.status_with(&sandbox).await, 200);
     // A sandbox token cannot reach production data.
     let resp = app
         .gql_as(
@@ -801,9 +775,10 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     claims["scope"] = json!("patients:read patients.billing:read");
     let widened = URL_SAFE_NO_PAD.encode(claims.to_string());
     let tampered = format!("{}.{}.{}", parts[0], widened, parts[2]);
-    assert_eq!(status(tampered).await, 401);
+    assert_eq!(app.status_with(&tampered).await, 401);
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
-    assert_eq!(status(format!("{none_header}.{}.", parts[1])).await, 401);
+    let unsigned = format!("{none_header}.{}.", parts[1]);
+    assert_eq!(app.status_with(&unsigned).await, 401);
     // HS256 "signed" with the published public key as the secret.
     let jwks: Value = app
         .http
@@ -826,11 +801,11 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         &jsonwebtoken::EncodingKey::from_secret(&x),
     )
     .unwrap();
-    assert_eq!(status(hs).await, 401);
+    assert_eq!(app.status_with(&hs).await, 401);
 
     // Expired (the server was started with one-second tokens).
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(status(sandbox).await, 401);
+    assert_eq!(app.status_with(&sandbox).await, 401);
     let (_, info) = app
         .oauth_post("/oauth/introspect", &backend, &[("token", &backend_token)])
         .await;
@@ -859,15 +834,7 @@ async fn an_expired_code_is_refused() {
         )
         .await;
     let resp = app
-        .token_request(
-            &partner,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
+        .exchange_code(&partner, &code, REDIRECT, &verifier)
         .await;
     assert_eq!(error_of(&resp), (400, "invalid_grant"));
     assert!(
@@ -1002,15 +969,7 @@ async fn introspection_tells_a_client_only_about_its_own_live_tokens() {
         )
         .await;
     let (_, tokens) = app
-        .token_request(
-            &partner,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
+        .exchange_code(&partner, &code, REDIRECT, &verifier)
         .await;
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();

@@ -95,10 +95,7 @@ async fn an_administrator_registers_and_manages_a_partner_app() {
             b.answer_dialog("Revoke the grant", true).await?;
             b.wait_text(By::Css("#grants tbody .status"), "Revoked")
                 .await?;
-            let (status, _) = app
-                .post(Some(&token), json!({ "query": "{ viewer { name } }" }))
-                .await;
-            assert_eq!(status, 401);
+            assert_eq!(app.status_with(&token).await, 401);
             let (_, body) = app
                 .token_request(&registered, &[("grant_type", "client_credentials")])
                 .await;
@@ -115,10 +112,7 @@ async fn an_administrator_registers_and_manages_a_partner_app() {
             b.click(By::Id("app-toggle")).await?;
             b.answer_dialog("Suspend", true).await?;
             b.wait_text(By::Id("app-status"), "Suspended").await?;
-            let (status, _) = app
-                .post(Some(&token), json!({ "query": "{ viewer { name } }" }))
-                .await;
-            assert_eq!(status, 401);
+            assert_eq!(app.status_with(&token).await, 401);
             b.click(By::Css("a[href='/settings/connections']")).await?;
             b.wait_text(By::Tag("h1"), "Active Connections").await?;
             b.driver
@@ -140,10 +134,7 @@ async fn an_administrator_registers_and_manages_a_partner_app() {
             b.answer_dialog("stops working at once", true).await?;
             b.wait_text(By::Css(format!("{key_row} .status")), "Revoked")
                 .await?;
-            let (status, _) = app
-                .post(Some(&key), json!({ "query": "{ viewer { name } }" }))
-                .await;
-            assert_eq!(status, 401);
+            assert_eq!(app.status_with(&key).await, 401);
             Ok(())
         })
         .await;
@@ -214,15 +205,7 @@ async fn the_consent_page_approves_narrows_and_denies() {
             assert_eq!(query_param(&landed, "state").as_deref(), Some("first"));
             let code = query_param(&landed, "code").expect("a code");
             let (status, body) = app
-                .token_request(
-                    &registered,
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", &callback),
-                        ("code_verifier", &verifier),
-                    ],
-                )
+                .exchange_code(&registered, &code, &callback, &verifier)
                 .await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["scope"], "patients:read patients.contact:read");

@@ -5,7 +5,6 @@ use entity::{api_key, audit_event, client, location};
 use uuid::Uuid;
 
 use super::Access;
-use super::principal::Actor;
 use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
 use crate::domain::scope::ScopeSet;
@@ -56,10 +55,7 @@ impl<'a> Admin<'a> {
     }
 
     fn admin_id(&self) -> Option<Uuid> {
-        match &self.access.principal().actor {
-            Actor::Admin { id, .. } => Some(*id),
-            _ => None,
-        }
+        self.access.principal().portal_user_id()
     }
 
     /// The keys, each with the email of the portal user who created it (null for a key made

@@ -8,7 +8,6 @@ use entity::{api_key, oauth_grant, partner_app, partner_app_secret};
 use uuid::Uuid;
 
 use super::Access;
-use super::principal::Actor;
 use crate::domain::environment::Environment;
 use crate::domain::partner_app::{
     AppCategory, AppStatus, ClientType, ConnectionKind, ConnectionStatus, RedirectUri,
@@ -133,10 +132,7 @@ impl<'a> Directory<'a> {
     }
 
     fn admin_id(&self) -> Option<Uuid> {
-        match &self.access.principal().actor {
-            Actor::Admin { id, .. } => Some(*id),
-            _ => None,
-        }
+        self.access.principal().portal_user_id()
     }
 
     /// The apps' secrets, grants and emails, read in four queries for the whole list.

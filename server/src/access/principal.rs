@@ -103,6 +103,14 @@ impl Principal {
         !matches!(self.actor, Actor::Anonymous)
     }
 
+    /// The portal user behind a session (who created what an administrator makes).
+    pub fn portal_user_id(&self) -> Option<Uuid> {
+        match &self.actor {
+            Actor::Admin { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
     pub fn role(&self) -> Option<Role> {
         match &self.actor {
             Actor::Admin { role, .. } => Some(*role),

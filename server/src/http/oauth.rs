@@ -160,33 +160,52 @@ fn presented(
     })
 }
 
+/// The parameters of a client-authenticated request, with the client's credentials taken out
+/// of the form (they may come in a Basic header instead).
+trait ClientForm: serde::de::DeserializeOwned {
+    fn take_client(&mut self) -> (Option<String>, Option<String>);
+}
+
+impl ClientForm for TokenParams {
+    fn take_client(&mut self) -> (Option<String>, Option<String>) {
+        (self.client_id.take(), self.client_secret.take())
+    }
+}
+
+impl ClientForm for TokenParam {
+    fn take_client(&mut self) -> (Option<String>, Option<String>) {
+        (self.client_id.take(), self.client_secret.take())
+    }
+}
+
+/// Parses a client-authenticated form: its parameters and the client's credentials.
+fn client_form<P: ClientForm>(req: &HttpRequest, body: &[u8]) -> Result<(P, Presented), Failure> {
+    let mut params: P = form_body(req, body)?;
+    let (client_id, secret) = params.take_client();
+    let presented = presented(req.headers(), client_id, secret)?;
+    Ok((params, presented))
+}
+
+/// The JSON answer of an outcome: `ok`'s body with 200, or the RFC error.
+fn answer<T>(outcome: Result<T, Failure>, ok: impl FnOnce(T) -> serde_json::Value) -> HttpResponse {
+    match outcome {
+        Ok(value) => json_answer(StatusCode::OK, ok(value)),
+        Err(f) => failure(f),
+    }
+}
+
 async fn token_endpoint(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let result = async {
-        let mut params: TokenParams = form_body(&req, &body)?;
-        let presented = presented(
-            req.headers(),
-            params.client_id.take(),
-            params.client_secret.take(),
-        )?;
+    let outcome = async {
+        let (params, client) = client_form::<TokenParams>(&req, &body)?;
         let services = &state.services;
-        token::exchange(
-            &services.oauth,
-            &services.store,
-            params,
-            presented,
-            ip(&req),
-        )
-        .await
+        token::exchange(&services.oauth, &services.store, params, client, ip(&req)).await
     }
     .await;
-    match result {
-        Ok(answer) => json_answer(StatusCode::OK, json!(answer)),
-        Err(f) => failure(f),
-    }
+    answer(outcome, |tokens| json!(tokens))
 }
 
 async fn revoke_endpoint(
@@ -194,28 +213,13 @@ async fn revoke_endpoint(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let result = async {
-        let mut params: TokenParam = form_body(&req, &body)?;
-        let presented = presented(
-            req.headers(),
-            params.client_id.take(),
-            params.client_secret.take(),
-        )?;
+    let outcome = async {
+        let (params, client) = client_form::<TokenParam>(&req, &body)?;
         let services = &state.services;
-        introspection::revoke(
-            &services.oauth,
-            &services.store,
-            params,
-            presented,
-            ip(&req),
-        )
-        .await
+        introspection::revoke(&services.oauth, &services.store, params, client, ip(&req)).await
     }
     .await;
-    match result {
-        Ok(()) => json_answer(StatusCode::OK, json!({})),
-        Err(f) => failure(f),
-    }
+    answer(outcome, |()| json!({}))
 }
 
 async fn introspect_endpoint(
@@ -223,21 +227,13 @@ async fn introspect_endpoint(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let result = async {
-        let mut params: TokenParam = form_body(&req, &body)?;
-        let presented = presented(
-            req.headers(),
-            params.client_id.take(),
-            params.client_secret.take(),
-        )?;
+    let outcome = async {
+        let (params, client) = client_form::<TokenParam>(&req, &body)?;
         let services = &state.services;
-        introspection::introspect(&services.oauth, &services.store, params, presented).await
+        introspection::introspect(&services.oauth, &services.store, params, client).await
     }
     .await;
-    match result {
-        Ok(answer) => json_answer(StatusCode::OK, answer),
-        Err(f) => failure(f),
-    }
+    answer(outcome, |info| info)
 }
 
 // ---- discovery ----

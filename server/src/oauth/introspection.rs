@@ -7,6 +7,7 @@ use entity::{oauth_grant, partner_app};
 use serde_json::{Value, json};
 
 use super::clients::{self, Presented};
+use super::signing::Expiry;
 use super::{ACCESS_TOKEN_TYPE, AccessClaims, OAuth, Outcome};
 use crate::domain::actor::{ActorKind, Who};
 use crate::domain::api_key::hash_secret;
@@ -40,22 +41,21 @@ async fn find(
 ) -> Outcome<Option<(oauth_grant::Model, Found)>> {
     let db = store.conn();
     if token.starts_with("eyJ") {
-        let claims = if accept_expired {
-            oauth
-                .keys
-                .verify_ignoring_expiry::<AccessClaims>(
-                    token,
-                    ACCESS_TOKEN_TYPE,
-                    &oauth.issuer,
-                    &oauth.audience(),
-                )
-                .await?
+        let expiry = if accept_expired {
+            Expiry::Ignored
         } else {
-            oauth
-                .keys
-                .verify::<AccessClaims>(token, ACCESS_TOKEN_TYPE, &oauth.issuer, &oauth.audience())
-                .await?
+            Expiry::Checked
         };
+        let claims = oauth
+            .keys
+            .verify_with::<AccessClaims>(
+                token,
+                ACCESS_TOKEN_TYPE,
+                &oauth.issuer,
+                &oauth.audience(),
+                expiry,
+            )
+            .await?;
         let Ok(claims) = claims else {
             return Ok(None);
         };

@@ -41,6 +41,13 @@ struct Keys {
     loaded: Instant,
 }
 
+/// Whether a verification refuses an expired token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    Checked,
+    Ignored,
+}
+
 /// Why a token did not verify: every case is answered the same way to the caller.
 #[derive(Debug)]
 pub struct Rejected;
@@ -167,27 +174,19 @@ impl SigningKeys {
         issuer: &str,
         audience: &str,
     ) -> AppResult<Result<C, Rejected>> {
-        self.verify_with(token, typ, issuer, audience, true).await
+        self.verify_with(token, typ, issuer, audience, Expiry::Checked)
+            .await
     }
 
-    /// `verify`, accepting an expired token: revoking one is harmless and must not fail.
-    pub async fn verify_ignoring_expiry<C: DeserializeOwned>(
+    /// `verify`, with the expiry checked or not: revoking an expired token is harmless and
+    /// must not fail.
+    pub async fn verify_with<C: DeserializeOwned>(
         &self,
         token: &str,
         typ: &str,
         issuer: &str,
         audience: &str,
-    ) -> AppResult<Result<C, Rejected>> {
-        self.verify_with(token, typ, issuer, audience, false).await
-    }
-
-    async fn verify_with<C: DeserializeOwned>(
-        &self,
-        token: &str,
-        typ: &str,
-        issuer: &str,
-        audience: &str,
-        check_expiry: bool,
+        expiry: Expiry,
     ) -> AppResult<Result<C, Rejected>> {
         let Ok(header) = jsonwebtoken::decode_header(token) else {
             return Ok(Err(Rejected));
@@ -201,7 +200,7 @@ impl SigningKeys {
         self.fresh().await?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.leeway = 0;
-        validation.validate_exp = check_expiry;
+        validation.validate_exp = expiry == Expiry::Checked;
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
