@@ -2,12 +2,10 @@
 
 use async_graphql::{ID, InputObject};
 
-use super::ids::parse_ids;
-use super::inputs::key_name;
+use super::inputs::{GrantParts, key_name};
 use crate::access::directory::{AppForm, ConnectionFilter};
 use crate::domain::environment::Environment;
 use crate::domain::partner_app::{AppCategory, ClientType, ConnectionKind, ConnectionStatus};
-use crate::domain::scope::ScopeSet;
 use crate::domain::validate::bounded_text;
 use crate::error::AppError;
 
@@ -40,14 +38,7 @@ pub struct PartnerAppInput {
 
 impl PartnerAppInput {
     pub fn parse(self) -> Result<AppForm, AppError> {
-        let scopes = ScopeSet::parse(self.scopes.iter().map(String::as_str))
-            .map_err(|e| AppError::invalid("input.scopes", e.to_string()))?;
-        if scopes.is_empty() {
-            return Err(AppError::invalid(
-                "input.scopes",
-                "must name at least one scope",
-            ));
-        }
+        let grant = GrantParts::parse(&self.scopes, self.client_ids, self.location_ids)?;
         let description = if self.description.trim().is_empty() {
             String::new()
         } else {
@@ -70,15 +61,9 @@ impl PartnerAppInput {
             description,
             homepage,
             redirect_uris: self.redirect_uris,
-            scopes,
-            client_ids: self
-                .client_ids
-                .map(|ids| parse_ids("input.clientIds", &ids))
-                .transpose()?,
-            location_ids: self
-                .location_ids
-                .map(|ids| parse_ids("input.locationIds", &ids))
-                .transpose()?,
+            scopes: grant.scopes,
+            client_ids: grant.client_ids,
+            location_ids: grant.location_ids,
         })
     }
 }

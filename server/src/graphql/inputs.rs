@@ -336,9 +336,21 @@ pub struct CreateApiKeyInput {
     pub environment: Environment,
 }
 
-impl CreateApiKeyInput {
-    pub fn parse(self) -> Result<CreateKey, AppError> {
-        let scopes = ScopeSet::parse(self.scopes.iter().map(String::as_str))
+/// What a credential is granted (an API key, a partner app's ceiling): its scopes, at least
+/// one, and its client and location limits.
+pub struct GrantParts {
+    pub scopes: ScopeSet,
+    pub client_ids: Option<Vec<uuid::Uuid>>,
+    pub location_ids: Option<Vec<uuid::Uuid>>,
+}
+
+impl GrantParts {
+    pub fn parse(
+        scopes: &[String],
+        client_ids: Option<Vec<ID>>,
+        location_ids: Option<Vec<ID>>,
+    ) -> Result<Self, AppError> {
+        let scopes = ScopeSet::parse(scopes.iter().map(String::as_str))
             .map_err(|e| AppError::invalid("input.scopes", e.to_string()))?;
         if scopes.is_empty() {
             return Err(AppError::invalid(
@@ -346,17 +358,26 @@ impl CreateApiKeyInput {
                 "must name at least one scope",
             ));
         }
-        Ok(CreateKey {
-            name: key_name("input.name", &self.name)?,
+        Ok(GrantParts {
             scopes,
-            client_ids: self
-                .client_ids
+            client_ids: client_ids
                 .map(|ids| parse_ids("input.clientIds", &ids))
                 .transpose()?,
-            location_ids: self
-                .location_ids
+            location_ids: location_ids
                 .map(|ids| parse_ids("input.locationIds", &ids))
                 .transpose()?,
+        })
+    }
+}
+
+impl CreateApiKeyInput {
+    pub fn parse(self) -> Result<CreateKey, AppError> {
+        let grant = GrantParts::parse(&self.scopes, self.client_ids, self.location_ids)?;
+        Ok(CreateKey {
+            name: key_name("input.name", &self.name)?,
+            scopes: grant.scopes,
+            client_ids: grant.client_ids,
+            location_ids: grant.location_ids,
             environment: self.environment,
             expires_at: self.expires_at,
         })
