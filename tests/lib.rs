@@ -161,6 +161,19 @@ pub struct Fixture {
     pub loc_p1: String,
 }
 
+/// A `switchboard serve` process (`TestApp::spawn_process`), killed when dropped.
+pub struct ServerProcess {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
@@ -492,15 +505,51 @@ impl TestApp {
         self.task = Some(tokio::spawn(app.run_until_stopped()));
     }
 
-    /// A second server on the same database (another replica), until the handle is stopped.
-    pub async fn spawn_replica(&self) -> (String, StopHandle) {
-        let mut settings = self.settings.clone();
-        // Tokens name one issuer, whichever replica issued them: what a load balancer's
-        // public address gives several replicas.
-        settings.oauth.issuer = Some(self.base.clone());
-        let (base, stop, app) = start(&settings).await;
-        tokio::spawn(app.run_until_stopped());
-        (base, stop)
+    /// `switchboard serve` in a process of its own on this test's database: another replica,
+    /// sharing nothing with this one but the database. Stopped when dropped. The binary is the
+    /// one `cargo test --workspace` builds beside this test (`scripts/test.sh` runs that first).
+    pub fn spawn_process(&self) -> ServerProcess {
+        use std::io::BufRead;
+        let exe = std::env::current_exe().expect("the test's path");
+        // target/<profile>/deps/api-… → target/<profile>/switchboard
+        let bin = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("the target directory")
+            .join("switchboard");
+        assert!(
+            bin.is_file(),
+            "{} is not built: run cargo test --workspace (or cargo build --bin switchboard)",
+            bin.display()
+        );
+        let url = self.settings.database.url.as_ref().expect("a database URL");
+        let mut child = std::process::Command::new(bin)
+            .arg("serve")
+            .env("DATABASE_URL", secrecy::ExposeSecret::expose_secret(url))
+            .env("PORT", "0")
+            .env("SWITCHBOARD__OAUTH__ISSUER", &self.base)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting switchboard serve");
+        let stderr = child.stderr.take().expect("its stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the address it listens on, then keeps draining its output so it never blocks.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("switchboard serve did not say where it listens");
+        ServerProcess { base, child }
     }
 
     /// Raw HTTP access for malformed requests.

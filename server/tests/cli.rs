@@ -59,3 +59,30 @@ fn a_good_database_migrates_and_exits_zero() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn signing_key_rotate_makes_a_new_key_each_time() {
+    let dir = std::env::temp_dir().join(format!("sb-cli-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("x.db").display());
+    let out = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("running switchboard")
+    };
+    let first = out(&["signing-key", "rotate"]);
+    assert!(first.status.success(), "{first:?}");
+    let second = out(&["signing-key", "rotate"]);
+    assert!(second.status.success(), "{second:?}");
+    let said = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        said(&first).starts_with("new signing key "),
+        "{}",
+        said(&first)
+    );
+    assert_ne!(said(&first), said(&second), "a new key each time");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -768,6 +768,35 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         )
         .await;
     assert_eq!(data(&resp)["patient"], Value::Null);
+    // And the reverse: a production app's token reads production data, never sandbox data.
+    let live = app
+        .register_app_with(
+            json!({ "scopes": ["patients:read"], "redirectUris": ["https://ledger.example/cb"] }),
+            "PRODUCTION",
+            "CONFIDENTIAL",
+        )
+        .await;
+    let (_, body) = app
+        .token_request(&live, &[("grant_type", "client_credentials")])
+        .await;
+    let live_token = body["access_token"].as_str().unwrap().to_owned();
+    let sandbox_patient = patient_in(&app, &app.fx.client_a, &app.fx.loc_a1, "EXT-S").await;
+    let read = |id: String| {
+        let (app, token) = (&app, live_token.clone());
+        async move {
+            app.gql_as(
+                &token,
+                "query($id:ID!){ patient(id:$id){ id } }",
+                json!({ "id": id }),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        data(&read(production_patient.clone()).await)["patient"]["id"],
+        json!(production_patient)
+    );
+    assert_eq!(data(&read(sandbox_patient).await)["patient"], Value::Null);
 
     let parts: Vec<&str> = sandbox.split('.').collect();
     let mut claims: Value =
@@ -900,9 +929,10 @@ async fn a_rotated_signing_key_signs_new_tokens_and_old_ones_still_verify() {
 }
 
 #[tokio::test]
-async fn a_revocation_is_refused_at_once_by_another_replica() {
+async fn a_revocation_is_refused_at_once_by_another_server_process() {
     let app = spawn_app().await;
-    let (replica, stop) = app.spawn_replica().await;
+    let other = app.spawn_process();
+    let replica = other.base.clone();
     let partner = app.register_app(&["patients:read"]).await;
     let (_, body) = app
         .token_request(&partner, &[("grant_type", "client_credentials")])
@@ -950,7 +980,24 @@ async fn a_revocation_is_refused_at_once_by_another_replica() {
         401,
         "refused by the other replica at once"
     );
-    stop.stop().await;
+    // And a suspension, with a token the other process has already accepted.
+    let (_, body) = app
+        .token_request(&partner, &[("grant_type", "client_credentials")])
+        .await;
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(on_replica(access.clone()).await, 200);
+    data(
+        &app.admin(
+            "mutation($id:ID!){ suspendPartnerApp(id:$id){ status } }",
+            json!({ "id": partner.id }),
+        )
+        .await,
+    );
+    assert_eq!(
+        on_replica(access).await,
+        401,
+        "suspended, at once, there too"
+    );
 }
 
 #[tokio::test]
