@@ -570,6 +570,37 @@ async fn authorization_requests_are_refused_where_the_rfc_says() {
     assert_eq!(answer.status, 400);
     assert!(answer.location.is_none());
 
+    // A suspended app is sent its refusal.
+    data(
+        &app.admin(
+            "mutation($id:ID!){ suspendPartnerApp(id:$id){ status } }",
+            json!({ "id": partner.id }),
+        )
+        .await,
+    );
+    let suspended = browser.get(&url).await;
+    let to = suspended.location.expect("a redirect");
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("unauthorized_client")
+    );
+    data(
+        &app.admin(
+            "mutation($id:ID!){ reactivatePartnerApp(id:$id){ status } }",
+            json!({ "id": partner.id }),
+        )
+        .await,
+    );
+
+    // The request may also come by POST (RFC 6749 §3.1): the same pages.
+    let by_post = browser.post(&params).await;
+    assert_eq!(by_post.status, 200);
+    assert!(
+        by_post.body.contains("name=\"consent\""),
+        "{}",
+        by_post.body
+    );
+
     // A wrong password keeps the user on the sign-in page.
     let mut stranger = Browser::new(&app);
     let mut form = vec![

@@ -370,15 +370,24 @@ async fn authorize_get(
     state: web::Data<AppState>,
     query: web::Query<AuthorizeParams>,
 ) -> HttpResponse {
-    let params = query.into_inner();
+    authorization_request(&req, &state, query.into_inner()).await
+}
+
+/// An authorization request (by GET, or by POST as RFC 6749 §3.1 allows): checked, then the
+/// sign-in page, or the consent page for a user signed in already.
+async fn authorization_request(
+    req: &HttpRequest,
+    state: &AppState,
+    params: AuthorizeParams,
+) -> HttpResponse {
     let valid = match authorize::check(&state.services.oauth, &state.services.store, &params).await
     {
         Ok(Ok(valid)) => valid,
         Ok(Err(refusal)) => return refused(refusal),
         Err(e) => return server_error_page(e),
     };
-    match signed_in(&req, &state).await {
-        Some(principal) => consent_form(&state, &valid, &principal, None).await,
+    match signed_in(req, state).await {
+        Some(principal) => consent_form(state, &valid, &principal, None).await,
         None => html(
             StatusCode::OK,
             consent_page::sign_in(&valid.app, &params, None),
@@ -434,7 +443,8 @@ async fn authorize_post(
         Some("sign_in") => sign_in(&req, &state, &posted).await,
         Some("approve") => decide(&req, &state, &posted, true).await,
         Some("deny") => decide(&req, &state, &posted, false).await,
-        _ => refused(Refusal::Show("The form was not understood.".into())),
+        None => authorization_request(&req, &state, posted.params()).await,
+        Some(_) => refused(Refusal::Show("The form was not understood.".into())),
     }
 }
 
