@@ -17,3 +17,4 @@ pub mod partner_app;
 pub mod partner_app_secret;
 pub mod patient;
 pub mod setting;
+pub mod webhook_event;

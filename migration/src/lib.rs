@@ -13,6 +13,7 @@ mod m20261129_000003_audit_filters;
 pub mod m20261129_000004_audit_rare_filters;
 pub mod m20261129_000005_audit_record_touches;
 mod m20261130_000001_partner_apps;
+mod m20261130_000002_webhook_outbox;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_audit_rare_filters::Migration),
             Box::new(m20261129_000005_audit_record_touches::Migration),
             Box::new(m20261130_000001_partner_apps::Migration),
+            Box::new(m20261130_000002_webhook_outbox::Migration),
         ]
     }
 }

@@ -20,4 +20,5 @@ mod refusals;
 mod rows;
 mod scopes;
 mod searching;
+mod webhook_outbox;
 mod writes;

@@ -6,12 +6,13 @@ use super::{Access, Search, Target};
 use crate::domain::lab_result::ResultLine;
 use crate::domain::lab_test::TestStatus;
 use crate::domain::scope::Scope;
+use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::{AppError, AppResult, parse_stored};
-use crate::store::Effects;
 use crate::store::columns::{Columns, Projected};
 use crate::store::lab_tests::{self as tests, NewTest, TestFilter, TestPatch};
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients;
+use crate::store::{Effect, Effects};
 
 pub struct Tests<'a> {
     access: &'a Access,
@@ -141,12 +142,22 @@ impl<'a> Tests<'a> {
             accession_number: req.accession_number,
             ordered_at: req.ordered_at.unwrap_or_else(Utc::now),
         });
+        let created = NewEvent::about(
+            EventType::TestCreated,
+            "test",
+            id,
+            patient.client_id,
+            patient.location_id,
+            vec![],
+        );
         let event = self
             .access
             .event("CREATE", "createTest", "test", vec![id], vec![]);
         // A reused accession number is `AppError::Duplicate(Unique::TestAccession)`, which
         // says so to the caller.
-        store.insert(row, Effects::audited(event)).await
+        store
+            .insert(row, Effects::audited(event).and(Effect::Webhook(created)))
+            .await
     }
 
     pub async fn update(&self, id: Uuid, change: ChangeTest) -> AppResult<Model> {
@@ -208,11 +219,30 @@ impl<'a> Tests<'a> {
                 Some(serde_json::to_string(&results).map_err(|e| AppError::Internal(e.into()))?);
             fields.push("results".to_owned());
         }
+        let resulted = patch.status == Some(TestStatus::Resulted);
         let updated = tests::update(&txn.txn, current, patch).await?;
-        let event = self
-            .access
-            .event("UPDATE", "updateTest", "test", vec![updated.id], fields);
-        txn.commit(Effects::audited(event)).await?;
+        let about = |event_type| {
+            Effect::Webhook(NewEvent::about(
+                event_type,
+                "test",
+                updated.id,
+                updated.client_id,
+                updated.location_id,
+                fields.clone(),
+            ))
+        };
+        let mut effects = Effects::audited(self.access.event(
+            "UPDATE",
+            "updateTest",
+            "test",
+            vec![updated.id],
+            fields.clone(),
+        ))
+        .and(about(EventType::TestUpdated));
+        if resulted {
+            effects = effects.and(about(EventType::TestResulted));
+        }
+        txn.commit(effects).await?;
         Ok(updated)
     }
 }

@@ -5,12 +5,13 @@ use super::{Access, Search, Target};
 use crate::domain::environment::Environment;
 use crate::domain::patient::{AccountDecision, AccountStatus, PatientWrite, next_account};
 use crate::domain::scope::Scope;
+use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::{AppError, AppResult, Unique, parse_stored};
-use crate::store::Effects;
 use crate::store::clients;
 use crate::store::columns::{Columns, Projected};
 use crate::store::page::{Page, PageRequest};
 use crate::store::patients::{self, NewPatient, PatientFilter};
+use crate::store::{Effect, Effects};
 
 pub struct Patients<'a> {
     access: &'a Access,
@@ -199,10 +200,19 @@ impl<'a> Patients<'a> {
             account_reason: decision.reason(),
         };
         let (id, row) = patients::new_row(new);
+        let created = NewEvent::about(
+            EventType::PatientCreated,
+            "patient",
+            id,
+            req.client_id,
+            req.location_id,
+            fields.clone(),
+        );
         let event = self
             .access
             .event("CREATE", "createPatient", "patient", vec![id], fields);
-        let patient = match store.insert(row, Effects::audited(event)).await {
+        let effects = Effects::audited(event).and(Effect::Webhook(created));
+        let patient = match store.insert(row, effects).await {
             Ok(patient) => patient,
             Err(AppError::Duplicate(Unique::PatientExternalId)) => {
                 return Err(self
@@ -272,6 +282,14 @@ impl<'a> Patients<'a> {
             }
             Err(other) => return Err(other),
         };
+        let changed = NewEvent::about(
+            EventType::PatientUpdated,
+            "patient",
+            updated.id,
+            updated.client_id,
+            updated.location_id,
+            fields.clone(),
+        );
         let event = self.access.event(
             "UPDATE",
             "updatePatient",
@@ -279,7 +297,8 @@ impl<'a> Patients<'a> {
             vec![updated.id],
             fields,
         );
-        txn.commit(Effects::audited(event)).await?;
+        txn.commit(Effects::audited(event).and(Effect::Webhook(changed)))
+            .await?;
         let decision = AccountDecision::for_email(updated.email.as_deref());
         Ok((updated, decision))
     }

@@ -14,3 +14,4 @@ pub mod scope;
 mod stored_enum;
 
 pub mod validate;
+pub mod webhook_event;

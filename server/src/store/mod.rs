@@ -21,6 +21,7 @@ pub mod patients;
 mod pg_decode;
 pub mod scope;
 pub mod settings;
+pub mod webhook_events;
 pub mod write;
 
 use std::sync::Arc;

@@ -17,12 +17,16 @@ use sea_orm::{
 use tokio::sync::MutexGuard;
 
 use super::audit::{self, NewAuditEvent};
+use super::webhook_events;
+use crate::domain::webhook_event::NewEvent;
 use crate::error::{AppError, AppResult};
 
 /// One row a change causes.
 #[derive(Clone, Debug)]
 pub enum Effect {
     Audit(NewAuditEvent),
+    /// A system event for webhooks (the outbox).
+    Webhook(NewEvent),
 }
 
 impl Effect {
@@ -31,6 +35,7 @@ impl Effect {
     fn insert_statements(&self) -> Vec<InsertStatement> {
         match self {
             Effect::Audit(event) => audit::insert_statements(event),
+            Effect::Webhook(event) => vec![webhook_events::insert_statement(event)],
         }
     }
 }

@@ -1,0 +1,22 @@
+use sea_orm::entity::prelude::*;
+
+/// A system event in the webhook outbox, written with the change that caused it. `fields` is
+/// a JSON array of the names of the fields that changed (never their values).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub event_type: String,
+    pub record_type: String,
+    pub record_id: Option<Uuid>,
+    pub client_id: Option<Uuid>,
+    pub location_id: Option<Uuid>,
+    pub fields: String,
+    pub occurred_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
