@@ -22,7 +22,6 @@ pub enum OAuthErrorCode {
     InvalidScope,
     AccessDenied,
     ServerError,
-    UnsupportedTokenType,
 }
 
 impl OAuthErrorCode {
@@ -37,7 +36,6 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
-            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 }

@@ -75,7 +75,7 @@ fn failure(f: Failure) -> HttpResponse {
             let description = internal(err);
             return json_answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "error": "server_error", "error_description": description }),
+                json!({ "error": OAuthErrorCode::ServerError.as_str(), "error_description": description }),
             );
         }
     };
@@ -127,7 +127,6 @@ fn presented(
         return Ok(Presented {
             client_id,
             secret: client_secret,
-            basic: false,
         });
     };
     let bad = || Failure::from(OAuthError::invalid_client("malformed Basic authorization"));
@@ -156,7 +155,6 @@ fn presented(
     Ok(Presented {
         client_id: Some(id),
         secret: Some(secret),
-        basic: true,
     })
 }
 

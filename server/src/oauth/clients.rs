@@ -10,7 +10,6 @@ use super::Outcome;
 use crate::domain::api_key::hash_secret;
 use crate::domain::oauth::OAuthError;
 use crate::domain::partner_app::{AppStatus, ClientType};
-use crate::error::parse_stored;
 use crate::store::{Store, partner_apps};
 
 /// The client credentials a request presented. `Debug` never prints the secret.
@@ -18,9 +17,6 @@ use crate::store::{Store, partner_apps};
 pub struct Presented {
     pub client_id: Option<String>,
     pub secret: Option<String>,
-    /// Whether they came in an `Authorization: Basic` header (the answer to a failure then
-    /// names that scheme).
-    pub basic: bool,
 }
 
 impl std::fmt::Debug for Presented {
@@ -28,7 +24,6 @@ impl std::fmt::Debug for Presented {
         f.debug_struct("Presented")
             .field("client_id", &self.client_id)
             .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
-            .field("basic", &self.basic)
             .finish()
     }
 }
@@ -36,9 +31,8 @@ impl std::fmt::Debug for Presented {
 /// An authenticated client.
 pub struct Client {
     pub app: partner_app::Model,
-    /// The secret it authenticated with (none for a public client).
+    /// The secret it authenticated with: none exactly for a public client.
     pub secret_id: Option<Uuid>,
-    pub client_type: ClientType,
 }
 
 impl Client {
@@ -75,7 +69,6 @@ pub async fn authenticate(store: &Store, presented: &Presented) -> Outcome<Clien
             Some(app) if app.client_type == ClientType::Public.as_str() => Ok(Client {
                 app,
                 secret_id: None,
-                client_type: ClientType::Public,
             }),
             _ => Err(OAuthError::invalid_client(UNKNOWN).into()),
         };
@@ -86,11 +79,9 @@ pub async fn authenticate(store: &Store, presented: &Presented) -> Outcome<Clien
         (Some(app), Some(stored))
             if stored.app_id == app.id && stored.expires_at.is_none_or(|at| at > now) =>
         {
-            let client_type = parse_stored(&app.client_type)?;
             Ok(Client {
                 app,
                 secret_id: Some(stored.id),
-                client_type,
             })
         }
         _ => Err(OAuthError::invalid_client(UNKNOWN).into()),

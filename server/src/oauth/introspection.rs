@@ -8,12 +8,10 @@ use serde_json::{Value, json};
 
 use super::clients::{self, Presented};
 use super::signing::Expiry;
-use super::{ACCESS_TOKEN_TYPE, AccessClaims, OAuth, Outcome};
-use crate::domain::actor::{ActorKind, Who};
+use super::{ACCESS_TOKEN_TYPE, AccessClaims, OAuth, Outcome, app_event, subject};
 use crate::domain::api_key::hash_secret;
 use crate::domain::oauth::OAuthError;
 use crate::domain::partner_app::AppStatus;
-use crate::store::audit::NewAuditEvent;
 use crate::store::{Effects, Store, oauth as grants};
 
 /// The parameters of a revocation or introspection request. No `Debug`: they hold a token
@@ -21,7 +19,6 @@ use crate::store::{Effects, Store, oauth as grants};
 #[derive(Clone, Default, serde::Deserialize)]
 pub struct TokenParam {
     pub token: Option<String>,
-    pub token_type_hint: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
 }
@@ -106,9 +103,7 @@ pub async fn introspect(
     if grant.revoked_at.is_some() {
         return Ok(inactive);
     }
-    let sub = grant
-        .user_id
-        .map_or_else(|| client.app.client_id.clone(), |u| u.to_string());
+    let sub = subject(&grant, &client.app.client_id);
     Ok(match found {
         Found::Access(c) => json!({
             "active": true,
@@ -158,19 +153,7 @@ pub async fn revoke(
     }
     let txn = store.begin_write().await?;
     grants::revoke_grants(&txn.txn, &[grant.id], Utc::now()).await?;
-    let mut who = Who::new(ActorKind::PartnerApp, Some(client.app.id), &client.app.name);
-    who.on_behalf_of = grant.user_id;
-    let event = NewAuditEvent {
-        occurred_at: Utc::now(),
-        who,
-        action: "REVOKE".into(),
-        operation: "oauthRevoke".into(),
-        operation_name: None,
-        record_type: "oauth_grant".into(),
-        record_ids: vec![grant.id].into(),
-        fields: vec![],
-        ip,
-    };
+    let event = app_event(&client.app, &grant, "REVOKE", "oauthRevoke", ip);
     txn.commit(Effects::audited(event)).await?;
     Ok(())
 }

@@ -15,11 +15,14 @@ pub mod token;
 pub mod verified;
 
 use chrono::Duration;
+use entity::{oauth_grant, partner_app};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::actor::{ActorKind, Who};
 use crate::domain::oauth::OAuthError;
 use crate::error::AppError;
+use crate::store::audit::NewAuditEvent;
 use signing::SigningKeys;
 
 /// The JWT type of access tokens (RFC 9068 §2.1).
@@ -63,6 +66,38 @@ impl OAuth {
 
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
+    }
+}
+
+/// The `sub` of a grant's tokens: the consenting user, or the client itself for a backend's
+/// own grant (RFC 9068 §2.2).
+pub fn subject(grant: &oauth_grant::Model, client_id: &str) -> String {
+    grant
+        .user_id
+        .map_or_else(|| client_id.to_owned(), |u| u.to_string())
+}
+
+/// An audit event by an app, on behalf of its grant's user, about the grant: what the token,
+/// revocation and introspection endpoints record.
+pub fn app_event(
+    app: &partner_app::Model,
+    grant: &oauth_grant::Model,
+    action: &str,
+    operation: &str,
+    ip: Option<String>,
+) -> NewAuditEvent {
+    let mut who = Who::new(ActorKind::PartnerApp, Some(app.id), &app.name);
+    who.on_behalf_of = grant.user_id;
+    NewAuditEvent {
+        occurred_at: chrono::Utc::now(),
+        who,
+        action: action.into(),
+        operation: operation.into(),
+        operation_name: None,
+        record_type: "oauth_grant".into(),
+        record_ids: vec![grant.id].into(),
+        fields: vec![],
+        ip,
     }
 }
 

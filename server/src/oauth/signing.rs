@@ -109,12 +109,14 @@ impl SigningKeys {
         }
     }
 
-    /// Makes the first key if there is none (a new installation).
+    /// Loads the keys, making the first if there is none (a new installation).
     pub async fn ensure(&self) -> AppResult<()> {
-        if oauth::signing_keys(self.store.conn()).await?.is_empty() {
+        self.reload().await?;
+        if self.with_keys(<[Loaded]>::is_empty) {
             rotate(&self.store).await?;
+            self.reload().await?;
         }
-        self.reload().await
+        Ok(())
     }
 
     async fn reload(&self) -> AppResult<()> {

@@ -7,13 +7,12 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::clients::{self, Client, Presented};
-use super::{ACCESS_TOKEN_TYPE, AccessClaims, Failure, OAuth, Outcome};
-use crate::domain::actor::{ActorKind, Who};
+use super::{ACCESS_TOKEN_TYPE, AccessClaims, Failure, OAuth, Outcome, app_event, subject};
 use crate::domain::api_key::hash_secret;
 use crate::domain::oauth::{
     CodeChallenge, OAuthError, OAuthErrorCode, new_refresh_token, parse_scope, scope_text,
 };
-use crate::domain::partner_app::{ClientType, GrantKind};
+use crate::domain::partner_app::GrantKind;
 use crate::domain::scope::ScopeSet;
 use crate::store::audit::NewAuditEvent;
 use crate::store::oauth::{self as grants, NewGrant};
@@ -138,21 +137,8 @@ impl Exchange<'_> {
         }
     }
 
-    /// An event by the app (on behalf of the grant's user), for what the endpoint did.
     fn event(&self, grant: &oauth_grant::Model, action: &str, operation: &str) -> NewAuditEvent {
-        let mut who = Who::new(ActorKind::PartnerApp, Some(self.app().id), &self.app().name);
-        who.on_behalf_of = grant.user_id;
-        NewAuditEvent {
-            occurred_at: Utc::now(),
-            who,
-            action: action.into(),
-            operation: operation.into(),
-            operation_name: None,
-            record_type: "oauth_grant".into(),
-            record_ids: vec![grant.id].into(),
-            fields: vec![],
-            ip: self.ip.clone(),
-        }
+        app_event(self.app(), grant, action, operation, self.ip.clone())
     }
 
     /// Revokes a grant whose code or refresh token was presented a second time (RFC 6749
@@ -254,7 +240,6 @@ impl Exchange<'_> {
             )
             .into());
         };
-        debug_assert_eq!(self.client.client_type, ClientType::Confidential);
         self.client.require_active()?;
         let ceiling = ScopeSet::from_stored(&self.app().scopes);
         let scopes = requested_scope(params.scope.as_deref(), &ceiling)?;
@@ -307,9 +292,7 @@ impl Exchange<'_> {
         let now = Utc::now();
         let claims = AccessClaims {
             iss: self.oauth.issuer.clone(),
-            sub: grant
-                .user_id
-                .map_or_else(|| self.app().client_id.clone(), |u| u.to_string()),
+            sub: subject(grant, &self.app().client_id),
             aud: self.oauth.audience(),
             client_id: self.app().client_id.clone(),
             scope: scope_text(scopes),
