@@ -20,7 +20,8 @@ echo "==> building the portal (trunk build --release --cargo-profile portal)"
 trunk_build
 # Trunk empties its dist directory first: each further app is built beside it and copied in
 # (hashed names, so nothing of the first is overwritten but the shared, identical stylesheet).
-for app in connections; do
+# The areas besides the main one, as portal/src/areas.rs names them.
+for app in $(grep -oE '\("/[^"]*", "[a-z_]+"\)' portal/src/areas.rs | grep -oE '"[a-z_]+"\)$' | tr -d '")'); do
     echo "==> building the portal's $app app"
     trunk_build "portal/$app.html" --dist "target/portal-$app"
     # Trunk names every app's page index.html.

@@ -7,6 +7,7 @@
 //! survives them.
 
 pub mod api;
+pub mod areas;
 pub mod pages;
 /// Every GraphQL operation the portal sends, typed from the schema.
 pub mod queries;
@@ -19,21 +20,15 @@ use leptos::prelude::*;
 pub type SessionSignal = RwSignal<Option<Session>>;
 pub use session::Session;
 
-/// Which app a page is part of: a link to another app's path is a page load.
+/// Which app a page is part of (an area's name, `areas.rs`): a link to another app's path is
+/// a page load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Area {
-    Main,
-    Connections,
-}
+pub struct Area(pub &'static str);
 
 impl Area {
-    /// The app that serves `path` (the server's rule too: `http::portal`).
+    /// The app that serves `path` (the server serves the same pages: `http/portal.rs`).
     pub fn of(path: &str) -> Area {
-        if path.starts_with("/settings/connections") {
-            Area::Connections
-        } else {
-            Area::Main
-        }
+        Area(areas::area_of(path))
     }
 }
 

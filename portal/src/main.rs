@@ -8,7 +8,7 @@ use portal::Area;
 use portal::pages::{ApiConsole, Audit, Home, KeyDetail, Login, NotFound, Settings, Shell};
 
 fn main() {
-    portal::start(Area::Main, || {
+    portal::start(Area(portal::areas::MAIN), || {
         view! {
             <Router>
                 <Routes fallback=NotFound>

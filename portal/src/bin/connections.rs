@@ -8,7 +8,7 @@ use portal::Area;
 use portal::pages::{ActiveConnections, AppDetail, NotFound, Shell};
 
 fn main() {
-    portal::start(Area::Connections, || {
+    portal::start(Area("connections"), || {
         view! {
             <Router>
                 <Routes fallback=NotFound>

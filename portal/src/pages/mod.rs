@@ -73,7 +73,7 @@ pub fn NavLink(
     #[prop(optional)] class: &'static str,
     children: Children,
 ) -> impl IntoView {
-    let here = use_context::<crate::Area>().unwrap_or(crate::Area::Main);
+    let here = use_context::<crate::Area>().unwrap_or(crate::Area(crate::areas::MAIN));
     if crate::Area::of(&href) == here {
         view! { <leptos_router::components::A href=href attr:id=id attr:class=class>{children()}</leptos_router::components::A> }
             .into_any()

@@ -69,14 +69,16 @@ async fn file(req: HttpRequest, dir: PathBuf) -> HttpResponse {
     })
 }
 
+/// The portal's areas, one app each (`portal/src/areas.rs`, shared with the portal).
+#[allow(dead_code)]
+mod areas {
+    include!("../../../portal/src/areas.rs");
+}
+
 /// The page of the portal app that shows `path`: the portal is one app per area, so that a
-/// first visit loads only the first (`portal/src/lib.rs`, `Area::of`, which this mirrors).
-fn page_of(path: &str) -> &'static str {
-    if path.starts_with("/settings/connections") {
-        "connections.html"
-    } else {
-        "index.html"
-    }
+/// first visit loads only the main one.
+fn page_of(path: &str) -> String {
+    format!("{}.html", areas::area_of(path))
 }
 
 async fn not_built() -> HttpResponse {
