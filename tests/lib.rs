@@ -611,6 +611,15 @@ impl TestApp {
             .expect("creating a portal user");
     }
 
+    /// A session token of a new STAFF portal user (`staff@example.org`): a portal user who is
+    /// not a settings administrator.
+    pub async fn staff_session(&self) -> String {
+        const PASSWORD: &str = "a long staff password";
+        self.create_portal_user("staff@example.org", Role::Staff, PASSWORD)
+            .await;
+        self.login("staff@example.org", PASSWORD).await
+    }
+
     /// Orders a test and returns its id (panics on errors).
     pub async fn test_id(&self, token: &str, patient: &str, accession: &str) -> String {
         let resp = self.create_test(token, patient, accession).await;

@@ -63,13 +63,23 @@ impl TestApp {
             .await
     }
 
+    /// An authorization code for `app`, asked for `scopes` and approved whole by the
+    /// administrator in a browser of its own, with the PKCE verifier it was asked with:
+    /// `(code, verifier)`.
+    pub async fn authorized_code(&self, app: &RegisteredApp, scopes: &[&str]) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let code = Browser::new(self)
+            .authorize(app, &challenge, &scopes.join(" "), Some(scopes))
+            .await;
+        (code, verifier)
+    }
+
     /// An access token of a new app whose ceiling is `ceiling`, from the code flow in which
     /// the administrator ticked only `approve` on the consent page.
     pub async fn oauth_token(&self, ceiling: &[&str], approve: &[&str]) -> String {
         let app = self.register_app(ceiling).await;
-        let mut browser = Browser::new(self);
         let (verifier, challenge) = pkce();
-        let code = browser
+        let code = Browser::new(self)
             .authorize(&app, &challenge, &ceiling.join(" "), Some(approve))
             .await;
         let resp = self.exchange_code(&app, &code, REDIRECT, &verifier).await;

@@ -1,5 +1,4 @@
 use serde_json::json;
-use switchboard::domain::role::Role;
 use switchboard_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, codes, data, spawn_app};
 
 #[tokio::test]
@@ -40,9 +39,7 @@ async fn sessions_survive_a_restart_and_end_at_logout() {
 #[tokio::test]
 async fn staff_may_not_manage_keys_or_clients() {
     let app = spawn_app().await;
-    app.create_portal_user("staff@example.org", Role::Staff, "staff password 1")
-        .await;
-    let staff = app.login("staff@example.org", "staff password 1").await;
+    let staff = app.staff_session().await;
     let resp = app
         .gql_as(
             &staff,

@@ -187,7 +187,6 @@ async fn audited_reads_beside_updates_fail_nothing() {
 /// an administrator; keys have no role.
 #[tokio::test]
 async fn portal_users_are_recorded_in_their_role() {
-    use switchboard::domain::role::Role;
     let app = spawn_app().await;
     let (key_id, key) = app
         .create_key_with(json!({ "name": "feed", "scopes": ["patients:create", "patients:read"], "environment": "SANDBOX" }))
@@ -195,11 +194,7 @@ async fn portal_users_are_recorded_in_their_role() {
     let id = app
         .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
-    app.create_portal_user("staff@example.org", Role::Staff, "a long enough password")
-        .await;
-    let staff = app
-        .login("staff@example.org", "a long enough password")
-        .await;
+    let staff = app.staff_session().await;
     let read = app
         .gql_as(
             &staff,
@@ -382,15 +377,7 @@ async fn the_filtered_trail_exports_as_csv_and_ndjson() {
     assert_eq!(get(Some(key.clone()), "format=csv").await.0, 403);
     assert_eq!(get(None, "format=csv").await.0, 401);
     // A STAFF user reads patients but not the trail, exported or not.
-    app.create_portal_user(
-        "staff@example.org",
-        switchboard::domain::role::Role::Staff,
-        "a long enough password",
-    )
-    .await;
-    let staff = app
-        .login("staff@example.org", "a long enough password")
-        .await;
+    let staff = app.staff_session().await;
     let (status, _, body) = get(Some(staff), "format=csv").await;
     assert_eq!(status, 403, "{body}");
     assert!(!body.contains(&id), "{body}");

@@ -334,15 +334,7 @@ async fn a_key_is_renamed_with_its_rotation_and_shows_who_created_it() {
         .gql_as(&key, RENAME, json!({ "id": id, "n": "mine" }))
         .await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
-    app.create_portal_user(
-        "staff@example.org",
-        switchboard::domain::role::Role::Staff,
-        "a long enough password",
-    )
-    .await;
-    let staff = app
-        .login("staff@example.org", "a long enough password")
-        .await;
+    let staff = app.staff_session().await;
     let resp = app
         .gql_as(&staff, RENAME, json!({ "id": id, "n": "mine" }))
         .await;

@@ -570,7 +570,10 @@ async fn authorization_requests_are_refused_where_the_rfc_says() {
     assert_eq!(answer.status, 400);
     assert!(answer.location.is_none());
 
-    // A suspended app is sent its refusal.
+    // A suspended app is sent its refusal: at the request, and at a consent given on a page
+    // shown before the suspension.
+    let shown = browser.get(&url).await;
+    assert!(shown.body.contains("name=\"consent\""));
     data(
         &app.admin(
             "mutation($id:ID!){ suspendPartnerApp(id:$id){ status } }",
@@ -583,6 +586,16 @@ async fn authorization_requests_are_refused_where_the_rfc_says() {
     assert_eq!(
         query_param(&to, "error").as_deref(),
         Some("unauthorized_client")
+    );
+    let late = browser.decide(&shown.body, Some(&["patients:read"])).await;
+    let to = late.location.expect("a redirect");
+    assert_eq!(
+        query_param(&to, "error").as_deref(),
+        Some("unauthorized_client")
+    );
+    assert!(
+        query_param(&to, "code").is_none(),
+        "no code for a suspended app"
     );
     data(
         &app.admin(
@@ -620,16 +633,7 @@ async fn token_requests_are_refused_with_their_rfc_errors() {
     let app = spawn_app().await;
     let partner = app.register_app(&["patients:read"]).await;
     let other = app.register_app(&["patients:read"]).await;
-    let mut browser = Browser::new(&app);
-    let (verifier, challenge) = switchboard_tests::oauth::pkce();
-    let code = browser
-        .authorize(
-            &partner,
-            &challenge,
-            "patients:read",
-            Some(&["patients:read"]),
-        )
-        .await;
+    let (code, verifier) = app.authorized_code(&partner, &["patients:read"]).await;
     // A wrong verifier, a code of another client, another redirect URI, no verifier: refused,
     // and the code is still good afterwards for its client.
     let (other_verifier, _) = switchboard_tests::oauth::pkce();
@@ -883,16 +887,7 @@ async fn an_expired_code_is_refused() {
         .spawn()
         .await;
     let partner = app.register_app(&["patients:read"]).await;
-    let mut browser = Browser::new(&app);
-    let (verifier, challenge) = switchboard_tests::oauth::pkce();
-    let code = browser
-        .authorize(
-            &partner,
-            &challenge,
-            "patients:read",
-            Some(&["patients:read"]),
-        )
-        .await;
+    let (code, verifier) = app.authorized_code(&partner, &["patients:read"]).await;
     let resp = app
         .exchange_code(&partner, &code, REDIRECT, &verifier)
         .await;
@@ -1036,16 +1031,7 @@ async fn introspection_tells_a_client_only_about_its_own_live_tokens() {
     let app = spawn_app().await;
     let partner = app.register_app(&["patients:read"]).await;
     let other = app.register_app(&["patients:read"]).await;
-    let mut browser = Browser::new(&app);
-    let (verifier, challenge) = switchboard_tests::oauth::pkce();
-    let code = browser
-        .authorize(
-            &partner,
-            &challenge,
-            "patients:read",
-            Some(&["patients:read"]),
-        )
-        .await;
+    let (code, verifier) = app.authorized_code(&partner, &["patients:read"]).await;
     let (_, tokens) = app
         .exchange_code(&partner, &code, REDIRECT, &verifier)
         .await;
@@ -1074,6 +1060,16 @@ async fn introspection_tells_a_client_only_about_its_own_live_tokens() {
     );
     let (_, info) = introspect(&partner, "eyJhbGciOiJub25lIn0.e30.").await;
     assert_eq!(info, json!({ "active": false }));
+    // Another client cannot revoke it: the answer is the same 200, and nothing is revoked.
+    for token in [access, refresh] {
+        let (status, _) = app
+            .oauth_post("/oauth/revoke", &other, &[("token", token)])
+            .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(app.status_with(access).await, 200, "still accepted");
+    let (_, info) = introspect(&partner, refresh).await;
+    assert_eq!(info["active"], true, "still active");
     // Revoked by its client (RFC 7009): not active any more, access or refresh token.
     let (status, _) = app
         .oauth_post("/oauth/revoke", &partner, &[("token", refresh)])

@@ -2,7 +2,6 @@
 //! apps and keys listed side by side.
 
 use serde_json::{Value, json};
-use switchboard::domain::role::Role;
 use switchboard_tests::oauth::REDIRECT;
 use switchboard_tests::{codes, data, spawn_app};
 
@@ -135,11 +134,7 @@ async fn registering_an_app_shows_its_secret_once_and_checks_what_it_is_given() 
 async fn only_settings_administrators_see_or_change_the_directory() {
     let app = spawn_app().await;
     let registered = app.register_app(&["patients:read"]).await;
-    app.create_portal_user("staff@example.org", Role::Staff, "a long staff password")
-        .await;
-    let staff = app
-        .login("staff@example.org", "a long staff password")
-        .await;
+    let staff = app.staff_session().await;
     let key = app.full_key().await;
     let token = app
         .oauth_token(&["patients:read"], &["patients:read"])

@@ -2,7 +2,6 @@
 //! is missing and teach nothing about the schema when its documentation is closed.
 
 use serde_json::json;
-use switchboard::domain::role::Role;
 use switchboard_tests::{codes, data, spawn_app};
 use uuid::Uuid;
 
@@ -186,11 +185,7 @@ async fn every_forbidden_names_what_is_missing() {
     let app = spawn_app().await;
     set_documentation(&app, false).await;
     let key = app.key(&["patients:read"]).await;
-    app.create_portal_user("staff@example.org", Role::Staff, "a long staff password")
-        .await;
-    let staff = app
-        .login("staff@example.org", "a long staff password")
-        .await;
+    let staff = app.staff_session().await;
     let cases = [
         (key.as_str(), "mutation { logout }"),
         (key.as_str(), "{ apiKeys { id } }"),

@@ -173,6 +173,17 @@ async fn the_consent_page_approves_narrows_and_denies() {
             ])
         )
     };
+    // Where the browser was sent back to, once it is there.
+    let landing = async |b: &Browser| -> Result<String, Box<dyn std::error::Error>> {
+        b.wait_until(async || {
+            b.driver
+                .current_url()
+                .await
+                .is_ok_and(|u| u.as_str().starts_with(&callback))
+        })
+        .await?;
+        Ok(b.driver.current_url().await?.to_string())
+    };
     let browser = Browser::start("consent").await;
     browser
         .run(async |b| {
@@ -194,14 +205,7 @@ async fn the_consent_page_approves_narrows_and_denies() {
             assert!(billing.is_selected().await?);
             billing.click().await?;
             b.click(By::Css("button[value=approve]")).await?;
-            b.wait_until(async || {
-                b.driver
-                    .current_url()
-                    .await
-                    .is_ok_and(|u| u.as_str().starts_with(&callback))
-            })
-            .await?;
-            let landed = b.driver.current_url().await?.to_string();
+            let landed = landing(b).await?;
             assert_eq!(query_param(&landed, "state").as_deref(), Some("first"));
             let code = query_param(&landed, "code").expect("a code");
             let (status, body) = app
@@ -216,14 +220,7 @@ async fn the_consent_page_approves_narrows_and_denies() {
             b.wait_text(By::Tag("h1"), "Authorize Ledger Books?")
                 .await?;
             b.click(By::Css("button[value=deny]")).await?;
-            b.wait_until(async || {
-                b.driver
-                    .current_url()
-                    .await
-                    .is_ok_and(|u| u.as_str().starts_with(&callback))
-            })
-            .await?;
-            let landed = b.driver.current_url().await?.to_string();
+            let landed = landing(b).await?;
             assert_eq!(
                 query_param(&landed, "error").as_deref(),
                 Some("access_denied")
