@@ -22,6 +22,8 @@ pub struct Model {
     pub rotated_to: Option<Uuid>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
+    /// When its `api_key.expiring` event was raised.
+    pub expiry_notified_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,4 +17,8 @@ pub mod partner_app;
 pub mod partner_app_secret;
 pub mod patient;
 pub mod setting;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;
+pub mod webhook_endpoint_secret;
 pub mod webhook_event;
+pub mod webhook_message;

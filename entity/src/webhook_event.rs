@@ -14,6 +14,11 @@ pub struct Model {
     pub location_id: Option<Uuid>,
     pub fields: String,
     pub occurred_at: DateTimeUtc,
+    /// When its messages were made; NULL until then.
+    pub dispatched_at: Option<DateTimeUtc>,
+    /// The environment of an event about a record without a client (a key, an app, an
+    /// endpoint); NULL when it is the client's.
+    pub environment: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

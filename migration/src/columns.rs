@@ -53,3 +53,12 @@ pub fn fk(from: &'static str, col: &'static str, to: &'static str) -> ForeignKey
         .to(to, "id")
         .to_owned()
 }
+pub fn int(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).integer().not_null().to_owned()
+}
+pub fn int_null(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).integer().null().to_owned()
+}
+pub fn boolean(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).boolean().not_null().to_owned()
+}

@@ -14,6 +14,7 @@ pub mod m20261129_000004_audit_rare_filters;
 pub mod m20261129_000005_audit_record_touches;
 mod m20261130_000001_partner_apps;
 mod m20261130_000002_webhook_outbox;
+mod m20261201_000001_webhook_delivery;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_audit_record_touches::Migration),
             Box::new(m20261130_000001_partner_apps::Migration),
             Box::new(m20261130_000002_webhook_outbox::Migration),
+            Box::new(m20261201_000001_webhook_delivery::Migration),
         ]
     }
 }

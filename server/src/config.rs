@@ -15,6 +15,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub audit: AuditSettings,
     pub oauth: OAuthSettings,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +66,37 @@ pub struct OAuthSettings {
     pub consent_ttl_seconds: i64,
 }
 
+/// Webhook delivery (`webhooks`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    /// Whether this process delivers at all (every replica does by default; they share the
+    /// work through the database).
+    pub deliver: bool,
+    /// How long a receiver has to answer; a slower answer is a `TIMEOUT`.
+    pub timeout_ms: u64,
+    /// The delays between attempts, in seconds: after the first attempt fails the next is
+    /// the first delay later, and so on; when they run out the message has failed.
+    pub retry_schedule_seconds: Vec<u64>,
+    /// An endpoint whose every attempt has failed for this long is disabled.
+    pub disable_after_failing_seconds: u64,
+    /// Hosts (by name), addresses or CIDR ranges that endpoints may reach although they are
+    /// loopback, private or link-local. Empty by default.
+    pub allowed_hosts: Vec<String>,
+    /// Attempts in flight at once, in all; and to one endpoint.
+    pub max_in_flight: usize,
+    pub max_in_flight_per_endpoint: usize,
+    /// How often the database is checked for work that another replica committed or that
+    /// became due (this process's own commits wake it at once).
+    pub poll_interval_ms: u64,
+    /// How long an attempt may hold its message before another replica may take it over
+    /// (after a crash); longer than the timeout.
+    pub lease_seconds: u64,
+    /// How long before an API key expires its `api_key.expiring` event is raised.
+    pub key_expiry_notice_hours: u64,
+    /// The longest a secret rotation may keep the old signing secret.
+    pub max_rotation_overlap_seconds: u64,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuditSettings {
     /// How long read events may wait in memory before they are written.
@@ -93,7 +125,11 @@ impl Settings {
         builder = builder.add_source(
             config::Environment::with_prefix("SWITCHBOARD")
                 .prefix_separator("__")
-                .separator("__"),
+                .separator("__")
+                // Lists in the environment are comma-separated.
+                .list_separator(",")
+                .with_list_parse_key("webhooks.retry_schedule_seconds")
+                .with_list_parse_key("webhooks.allowed_hosts"),
         );
         if let Ok(url) = std::env::var("DATABASE_URL") {
             builder = builder.set_override("database.url", url)?;
@@ -153,5 +189,21 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("oauth.access_token_ttl_seconds", 600)?
         .set_default("oauth.refresh_token_ttl_days", 30)?
         .set_default("oauth.code_ttl_seconds", 300)?
-        .set_default("oauth.consent_ttl_seconds", 600)?)
+        .set_default("oauth.consent_ttl_seconds", 600)?
+        .set_default("webhooks.deliver", true)?
+        .set_default("webhooks.timeout_ms", 15_000)?
+        // 5 s, 5 min, 30 min, 2 h, 5 h, then 10 h six times: twelve attempts over about
+        // 68 hours, so a receiver down for a long weekend still gets everything.
+        .set_default(
+            "webhooks.retry_schedule_seconds",
+            vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 36_000],
+        )?
+        .set_default("webhooks.disable_after_failing_seconds", 5 * 86_400)?
+        .set_default("webhooks.allowed_hosts", Vec::<String>::new())?
+        .set_default("webhooks.max_in_flight", 256)?
+        .set_default("webhooks.max_in_flight_per_endpoint", 16)?
+        .set_default("webhooks.poll_interval_ms", 500)?
+        .set_default("webhooks.lease_seconds", 60)?
+        .set_default("webhooks.key_expiry_notice_hours", 7 * 24)?
+        .set_default("webhooks.max_rotation_overlap_seconds", 7 * 86_400)?)
 }

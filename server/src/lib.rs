@@ -13,3 +13,4 @@ pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -17,6 +17,7 @@ use crate::graphql::Executor;
 use crate::http::{AppState, server};
 use crate::oauth::OAuth;
 use crate::store::Store;
+use crate::webhooks::{Delivery, Webhooks};
 
 pub struct Application {
     addr: SocketAddr,
@@ -26,6 +27,7 @@ pub struct Application {
     store: Store,
     audit_task: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
+    delivery: Option<Delivery>,
 }
 
 /// Stale statistics only cost speed, so a failure is reported and serving goes on.
@@ -58,6 +60,15 @@ async fn audit_store(url: &str, store: &Store) -> anyhow::Result<Store> {
     }
     // One writer task, one statement at a time.
     Store::connect(url, Some(1)).await
+}
+
+/// The store the webhook worker works through: on PostgreSQL a small pool of its own, for the
+/// reason `audit_store` gives (it runs on the main runtime and writes at shutdown).
+async fn delivery_store(url: &str, store: &Store) -> anyhow::Result<Store> {
+    if store.backend() != DbBackend::Postgres {
+        return Ok(store.clone());
+    }
+    Store::connect(url, Some(4)).await
 }
 
 /// Stops a running application: in-flight requests finish, pending audit is written.
@@ -99,6 +110,17 @@ impl Application {
             .ensure()
             .await
             .map_err(|e| anyhow::anyhow!("loading the token signing keys: {}", e.message()))?;
+        let webhooks = Webhooks::new(&settings.webhooks)?;
+        let delivery = if settings.webhooks.deliver {
+            Some(Delivery::start(
+                delivery_store(&url, &store).await?,
+                store.events_written(),
+                &webhooks,
+                &settings.webhooks,
+            )?)
+        } else {
+            None
+        };
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
@@ -111,6 +133,7 @@ impl Application {
                 first_lock: Duration::from_secs(settings.auth.login_lockout_seconds),
             })),
             oauth: Arc::new(oauth),
+            webhooks,
         };
         let state = AppState {
             graphql: Executor::default(),
@@ -127,6 +150,7 @@ impl Application {
             store,
             audit_task,
             maintenance,
+            delivery,
         })
     }
 
@@ -150,6 +174,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("running the HTTP server")?;
         self.maintenance.abort();
+        if let Some(delivery) = self.delivery {
+            delivery.stop().await;
+        }
         self.sink.shutdown().await;
         let _ = self.audit_task.await;
         self.store.close().await;

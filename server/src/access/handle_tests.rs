@@ -58,6 +58,10 @@ async fn world() -> World {
                 "http://127.0.0.1",
                 store.clone(),
             )),
+            webhooks: crate::webhooks::Webhooks::new(
+                &crate::config::Settings::defaults().unwrap().webhooks,
+            )
+            .unwrap(),
         },
         a: sites[0],
         b: sites[1],

@@ -79,6 +79,8 @@ pub struct Services {
     pub logins: Arc<login_throttle::LoginThrottle>,
     /// The authorization server: verifies partner apps' access tokens.
     pub oauth: Arc<crate::oauth::OAuth>,
+    /// Which addresses webhook endpoints may reach, and rotation bounds.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// Everything a request may do, bound to its principal.

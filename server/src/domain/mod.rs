@@ -14,4 +14,6 @@ pub mod scope;
 mod stored_enum;
 
 pub mod validate;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 pub mod webhook_event;

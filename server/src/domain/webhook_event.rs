@@ -4,18 +4,37 @@
 
 use uuid::Uuid;
 
-/// A kind of system event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+use super::environment::Environment;
+
+/// A kind of system event, as webhooks deliver it (the payload's `type` is its wire name,
+/// e.g. `patient.created`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
+#[graphql(name = "WebhookEventType")]
 pub enum EventType {
+    /// `patient.created`: a patient was registered. Data: the patient's id, client and
+    /// location, and the fields given.
     PatientCreated,
+    /// `patient.updated`: a patient's details changed. Data: the names of the fields changed.
     PatientUpdated,
+    /// `test.created`: a lab test was ordered.
     TestCreated,
+    /// `test.updated`: a lab test changed (status, result, notes). Data: the fields changed.
     TestUpdated,
+    /// `test.resulted`: a lab test's result is in (status `RESULTED`); sent with its
+    /// `test.updated`.
     TestResulted,
+    /// `api_key.expiring`: an API key expires within the configured lead time. Data: the
+    /// key's id and expiry; its environment.
     ApiKeyExpiring,
+    /// `partner_app.revoked`: a partner app was revoked, with every grant. Its own endpoints
+    /// receive this last event, then are disabled.
     PartnerAppRevoked,
+    /// `integration.connection_failed`: a connection to an external service failed.
     IntegrationConnectionFailed,
+    /// `integration.status_changed`: an integration changed state, e.g. a webhook endpoint
+    /// disabled after failing for the configured period.
     IntegrationStatusChanged,
+    /// `webhook.test`: a ping sent on request (`sendTestWebhookEvent`) to one endpoint.
     WebhookTest,
 }
 
@@ -71,6 +90,8 @@ pub struct NewEvent {
     pub location_id: Option<Uuid>,
     /// The names of the fields that changed.
     pub fields: Vec<String>,
+    /// The environment when the record has no client (with a client, the client's).
+    pub environment: Option<Environment>,
 }
 
 impl NewEvent {
@@ -90,6 +111,26 @@ impl NewEvent {
             client_id: Some(client_id),
             location_id: Some(location_id),
             fields,
+            environment: None,
+        }
+    }
+
+    /// An event about a record that belongs to no client (a key, an app, an endpoint).
+    pub fn about_setting(
+        event_type: EventType,
+        record_type: &'static str,
+        record_id: Uuid,
+        environment: Environment,
+        fields: Vec<String>,
+    ) -> Self {
+        NewEvent {
+            event_type,
+            record_type,
+            record_id: Some(record_id),
+            client_id: None,
+            location_id: None,
+            fields,
+            environment: Some(environment),
         }
     }
 }

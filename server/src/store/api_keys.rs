@@ -38,6 +38,7 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewApiKey) -> AppResult<api_
         rotated_to: Set(None),
         created_by: Set(new.created_by),
         created_at: Set(Utc::now()),
+        expiry_notified_at: Set(None),
     }
     .insert(db)
     .await?)

@@ -21,6 +21,8 @@ pub mod patients;
 mod pg_decode;
 pub mod scope;
 pub mod settings;
+pub mod webhook_delivery;
+pub mod webhook_endpoints;
 pub mod webhook_events;
 pub mod write;
 
@@ -35,7 +37,7 @@ use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DbBackend, EntityTrait,
     FromQueryResult, TransactionTrait,
 };
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 use crate::error::AppResult;
 pub use conn::Conn;
@@ -56,6 +58,9 @@ pub struct Store {
     group: Option<GroupWriter>,
     /// Rows of the audit trail's record index committed this hour (`audit_touches`).
     recent_touches: Arc<audit_touches::RecentTouches>,
+    /// Told after every commit that wrote webhook events: the delivery worker waits on it,
+    /// so that an event goes out without waiting for the worker's next poll.
+    events_written: Arc<Notify>,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -145,6 +150,7 @@ impl Store {
             statements,
             group,
             recent_touches: Arc::default(),
+            events_written: Arc::default(),
         })
     }
 
@@ -173,7 +179,43 @@ impl Store {
             None => None,
         };
         let txn = self.db.pool().begin().await?;
-        Ok(WriteTxn { txn, _guard: guard })
+        Ok(WriteTxn {
+            txn,
+            _guard: guard,
+            events_written: &self.events_written,
+        })
+    }
+
+    /// What the delivery worker waits on: signalled by commits that wrote webhook events and
+    /// by requests that queued messages.
+    pub fn events_written(&self) -> Arc<Notify> {
+        self.events_written.clone()
+    }
+
+    /// Takes due webhook messages of one endpoint for `owner` (`webhook_delivery::claim`),
+    /// under SQLite's write lock.
+    pub async fn claim_webhook_messages(
+        &self,
+        endpoint_id: uuid::Uuid,
+        owner: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> AppResult<Vec<entity::webhook_message::Model>> {
+        let _guard = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        webhook_delivery::claim(self.db.pool(), endpoint_id, owner, now, lease_until, limit).await
+    }
+
+    /// Gives back the webhook leases `owner` holds (`webhook_delivery::release`).
+    pub async fn release_webhook_leases(&self, owner: uuid::Uuid) -> AppResult<u64> {
+        let _guard = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        webhook_delivery::release(self.db.pool(), owner).await
     }
 
     /// Audit events written on their own (the read-audit writer's batches, failed logins).
@@ -211,6 +253,9 @@ impl Store {
             Some(group) => group.write(statement).await?,
             None => self.db.query_all_raw(statement).await?,
         };
+        if effects.has_events() {
+            self.events_written.notify_one();
+        }
         write::first_row::<A::Entity>(rows)
     }
 

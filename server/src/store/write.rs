@@ -14,7 +14,7 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     FromQueryResult, QueryTrait, Statement,
 };
-use tokio::sync::MutexGuard;
+use tokio::sync::{MutexGuard, Notify};
 
 use super::audit::{self, NewAuditEvent};
 use super::webhook_events;
@@ -65,6 +65,11 @@ impl Effects {
         self.0.iter()
     }
 
+    /// Whether committing these wrote webhook events (and the delivery worker should look).
+    pub(super) fn has_events(&self) -> bool {
+        self.0.iter().any(|e| matches!(e, Effect::Webhook(_)))
+    }
+
     /// Writes the effects in `txn`, before its commit: one INSERT each (a change has one or
     /// two).
     async fn write(&self, txn: &DatabaseTransaction) -> AppResult<()> {
@@ -80,6 +85,8 @@ impl Effects {
 pub struct WriteTxn<'a> {
     pub txn: DatabaseTransaction,
     pub(super) _guard: Option<MutexGuard<'a, ()>>,
+    /// Told when a commit wrote webhook events.
+    pub(super) events_written: &'a Notify,
 }
 
 impl WriteTxn<'_> {
@@ -88,6 +95,9 @@ impl WriteTxn<'_> {
     pub async fn commit(self, effects: Effects) -> AppResult<()> {
         effects.write(&self.txn).await?;
         self.txn.commit().await?;
+        if effects.has_events() {
+            self.events_written.notify_one();
+        }
         Ok(())
     }
 }

@@ -1,0 +1,103 @@
+//! Webhook delivery at run time: the settings requests need (which addresses endpoints may
+//! reach) and the worker that sends messages, started with the server and stopped with it.
+//!
+//! The rows are the store's (`store::webhook_delivery`, `store::webhook_endpoints`); the
+//! rules (signatures, retries, address ranges) are the domain's.
+
+mod dispatch;
+mod expiring;
+pub mod sender;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use crate::config::WebhookSettings;
+use crate::domain::webhook_delivery::RetrySchedule;
+use crate::domain::webhook_endpoint::AddressPolicy;
+use crate::store::Store;
+
+pub use dispatch::payload;
+
+/// What requests about webhooks need.
+#[derive(Clone)]
+pub struct Webhooks {
+    pub policy: Arc<AddressPolicy>,
+    /// The longest a rotation may keep an old signing secret.
+    pub max_overlap: chrono::Duration,
+}
+
+impl Webhooks {
+    pub fn new(settings: &WebhookSettings) -> anyhow::Result<Self> {
+        let policy = AddressPolicy::new(&settings.allowed_hosts)
+            .map_err(|e| anyhow::anyhow!("webhooks.allowed_hosts: {e}"))?;
+        Ok(Webhooks {
+            policy: Arc::new(policy),
+            max_overlap: chrono::Duration::seconds(
+                i64::try_from(settings.max_rotation_overlap_seconds).unwrap_or(i64::MAX / 1000),
+            ),
+        })
+    }
+}
+
+/// The running worker.
+pub struct Delivery {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Delivery {
+    /// Starts delivering through `store`; `wake` is signalled by every commit that wrote
+    /// events and by requests that queue messages.
+    pub fn start(
+        store: Store,
+        wake: Arc<Notify>,
+        webhooks: &Webhooks,
+        settings: &WebhookSettings,
+    ) -> anyhow::Result<Delivery> {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let config = worker::Config {
+            timeout,
+            schedule: RetrySchedule {
+                delays: settings
+                    .retry_schedule_seconds
+                    .iter()
+                    .map(|s| Duration::from_secs(*s))
+                    .collect(),
+            },
+            lease: Duration::from_secs(settings.lease_seconds).max(timeout + Duration::from_secs(1)),
+            max_in_flight: settings.max_in_flight.max(1),
+            per_endpoint: settings.max_in_flight_per_endpoint.max(1),
+            poll: Duration::from_millis(settings.poll_interval_ms.max(10)),
+            disable_after: chrono::Duration::seconds(
+                i64::try_from(settings.disable_after_failing_seconds).unwrap_or(i64::MAX / 1000),
+            ),
+            key_notice: chrono::Duration::hours(
+                i64::try_from(settings.key_expiry_notice_hours).unwrap_or(24 * 365),
+            ),
+        };
+        let sender = sender::Sender::new(webhooks.policy.clone(), timeout)
+            .context("building the webhook HTTP client")?;
+        let (stop, stopped) = watch::channel(false);
+        let worker = worker::Worker {
+            store,
+            owner: Uuid::now_v7(),
+            config,
+            sender,
+            wake,
+        };
+        let task = tokio::spawn(worker.run(stopped));
+        Ok(Delivery { stop, task })
+    }
+
+    /// Stops claiming, lets attempts under way finish (briefly), writes their outcomes and
+    /// gives back what is left.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,232 @@
+//! One attempt to send a message: an HTTP POST that reaches only addresses the policy allows,
+//! follows no redirect, and comes back classified.
+//!
+//! Names are resolved here (`GuardedResolver`), and the connection is made only to the
+//! addresses that passed, so a name that resolves to a private address (or is made to, between
+//! the check at registration and a delivery) is refused at the address actually connected to.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use crate::domain::webhook_delivery::{DeliveryError, status_error};
+use crate::domain::webhook_endpoint::AddressPolicy;
+
+/// The start of a receiver's answer kept in the delivery log.
+const EXCERPT_BYTES: usize = 512;
+
+/// A refused address, found by the resolver or for a literal address.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves only to addresses webhooks may not reach")]
+struct Blocked(String);
+
+/// A name that does not resolve.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} does not resolve: {1}")]
+struct Unresolved(String, std::io::Error);
+
+struct GuardedResolver {
+    policy: Arc<AddressPolicy>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> {
+                    Box::new(Unresolved(host.clone(), e))
+                })?
+                .collect();
+            let open = policy.opens_host(&host);
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| open || policy.allows(a.ip()))
+                .collect();
+            if allowed.is_empty() {
+                return Err(Box::new(Blocked(host)).into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Checks where `url` would connect, for a clear refusal when an endpoint is registered:
+/// a literal address, or every address its name resolves to now. A name that does not resolve
+/// yet is accepted (delivery reports `DNS_FAILURE` until it does).
+pub async fn check_destination(policy: &AddressPolicy, url: &url::Url) -> Result<(), String> {
+    let Some(host) = url.host_str() else {
+        return Err("has no host".into());
+    };
+    if policy.opens_host(host) {
+        return Ok(());
+    }
+    let refused = |ip: IpAddr| {
+        format!(
+            "points to {ip}, a loopback, private, link-local or metadata address, which webhooks may not reach (unless allowed in webhooks.allowed_hosts)"
+        )
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) if !policy.allows(ip.into()) => Err(refused(ip.into())),
+        Some(url::Host::Ipv6(ip)) if !policy.allows(ip.into()) => Err(refused(ip.into())),
+        Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, 0)).await {
+            Ok(addrs) => match addrs.map(|a| a.ip()).find(|ip| !policy.allows(*ip)) {
+                Some(ip) => Err(refused(ip)),
+                None => Ok(()),
+            },
+            Err(_) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// What one attempt came to.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: Option<u16>,
+    pub error: Option<DeliveryError>,
+    pub latency: Duration,
+    pub excerpt: String,
+    pub retry_after: Option<Duration>,
+}
+
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    policy: Arc<AddressPolicy>,
+}
+
+impl Sender {
+    pub fn new(policy: Arc<AddressPolicy>, timeout: Duration) -> anyhow::Result<Self> {
+        // rustls needs one process-wide crypto provider; another part may have installed it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: policy.clone(),
+            }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Sender { client, policy })
+    }
+
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.policy
+    }
+
+    /// POSTs `body` to `url` with `headers`.
+    pub async fn send(&self, url: &str, headers: &[(&str, String)], body: String) -> Answer {
+        let started = Instant::now();
+        let failed = |error: DeliveryError, excerpt: String| Answer {
+            status: None,
+            error: Some(error),
+            latency: started.elapsed(),
+            excerpt,
+            retry_after: None,
+        };
+        let parsed = match url::Url::parse(url) {
+            Ok(u) => u,
+            Err(e) => return failed(DeliveryError::ConnectionError, e.to_string()),
+        };
+        // A literal address is never resolved, so the resolver cannot judge it.
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::from(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::from(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !self.policy.allows(ip)
+            && !self.policy.opens_host(&ip.to_string())
+        {
+            return failed(
+                DeliveryError::BlockedAddress,
+                format!("{ip} is not an address webhooks may reach"),
+            );
+        }
+        let mut request = self
+            .client
+            .post(parsed)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let mut response = match request.body(body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let (error, why) = classify(&e);
+                return failed(error, why);
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let mut bytes = Vec::new();
+        let mut timed_out = false;
+        while bytes.len() < EXCERPT_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    timed_out = e.is_timeout();
+                    break;
+                }
+            }
+        }
+        bytes.truncate(EXCERPT_BYTES);
+        let excerpt = String::from_utf8_lossy(&bytes).into_owned();
+        Answer {
+            status: Some(status),
+            error: status_error(status).or(timed_out.then_some(DeliveryError::Timeout)),
+            latency: started.elapsed(),
+            excerpt,
+            retry_after,
+        }
+    }
+}
+
+/// The class of a failed request, and a short reason for the log.
+fn classify(e: &reqwest::Error) -> (DeliveryError, String) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut found = None;
+    while let Some(err) = source {
+        if err.is::<Blocked>() {
+            found = Some(DeliveryError::BlockedAddress);
+        } else if err.is::<Unresolved>() {
+            found = Some(DeliveryError::DnsFailure);
+        } else if err.is::<rustls::Error>() {
+            found = Some(DeliveryError::TlsError);
+        } else if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            found = Some(DeliveryError::ConnectionRefused);
+        }
+        if found.is_some() {
+            return (found.unwrap_or(DeliveryError::ConnectionError), err.to_string());
+        }
+        source = err.source();
+    }
+    let class = if e.is_timeout() {
+        DeliveryError::Timeout
+    } else {
+        DeliveryError::ConnectionError
+    };
+    let mut why = e.to_string();
+    let mut inner = std::error::Error::source(e);
+    while let Some(err) = inner {
+        why = format!("{why}: {err}");
+        inner = err.source();
+    }
+    (class, why)
+}

@@ -1,0 +1,396 @@
+//! The delivery worker: fans out new events, claims due messages endpoint by endpoint within
+//! the in-flight bounds, sends them, and records each outcome.
+//!
+//! One slow or dead endpoint cannot hold up the others: each endpoint has its own bound of
+//! attempts in flight, and claims are made per endpoint, so the others' messages are claimed
+//! as soon as they are due. Outcomes are written in batches by one task (the attempts of the
+//! last write's time together), so the database sees a few transactions per second however
+//! many messages go out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::{webhook_attempt, webhook_message};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::sender::Sender;
+use super::{dispatch, expiring};
+use crate::domain::environment::Environment;
+use crate::domain::webhook_delivery::{DisabledReason, MessageStatus, RetrySchedule, Verdict};
+use crate::domain::webhook_endpoint::signature_header;
+use crate::domain::webhook_event::{EventType, NewEvent};
+use crate::error::AppResult;
+use crate::store::webhook_delivery::{self, Outcome};
+use crate::store::{Effect, Effects, Store, webhook_endpoints};
+
+/// Outcomes written per transaction at most.
+const OUTCOME_BATCH: usize = 2000;
+/// How often `api_key.expiring` events are looked for.
+const EXPIRY_CHECK: Duration = Duration::from_secs(60);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub timeout: Duration,
+    pub schedule: RetrySchedule,
+    pub lease: Duration,
+    pub max_in_flight: usize,
+    pub per_endpoint: usize,
+    pub poll: Duration,
+    pub disable_after: chrono::Duration,
+    pub key_notice: chrono::Duration,
+}
+
+/// Attempts in flight, in all and per endpoint.
+#[derive(Default)]
+struct Slots {
+    per_endpoint: Mutex<HashMap<Uuid, usize>>,
+}
+
+impl Slots {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
+        self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many more attempts `endpoint` may start.
+    fn free(&self, endpoint: Uuid, config: &Config) -> usize {
+        let map = self.lock();
+        let total: usize = map.values().sum();
+        let mine = map.get(&endpoint).copied().unwrap_or(0);
+        config
+            .per_endpoint
+            .saturating_sub(mine)
+            .min(config.max_in_flight.saturating_sub(total))
+    }
+
+    fn take(&self, endpoint: Uuid, n: usize) {
+        *self.lock().entry(endpoint).or_default() += n;
+    }
+
+    fn give_back(&self, endpoint: Uuid) {
+        let mut map = self.lock();
+        if let Some(n) = map.get_mut(&endpoint) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&endpoint);
+            }
+        }
+    }
+}
+
+/// An outcome with what it says about its endpoint.
+struct Report {
+    outcome: Outcome,
+    verdict: Verdict,
+}
+
+pub struct Worker {
+    pub store: Store,
+    pub owner: Uuid,
+    pub config: Config,
+    pub sender: Sender,
+    pub wake: Arc<Notify>,
+}
+
+/// A random number in 0..1 for retry jitter.
+fn jitter() -> f64 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}
+
+impl Worker {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Slots::default());
+        let (reports, received) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_outcomes(
+            self.store.clone(),
+            received,
+            self.config.disable_after,
+            self.wake.clone(),
+        ));
+        let mut sends = JoinSet::new();
+        let mut last_expiry_check: Option<Instant> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            if last_expiry_check.is_none_or(|t| t.elapsed() >= EXPIRY_CHECK) {
+                last_expiry_check = Some(Instant::now());
+                if let Err(e) = expiring::raise(&self.store, self.config.key_notice).await {
+                    tracing::warn!(error = %e.message(), "raising api_key.expiring events failed");
+                }
+            }
+            if let Err(e) = dispatch::run(&self.store).await {
+                tracing::warn!(error = %e.message(), "fanning out webhook events failed");
+            }
+            let next = match self.claim_round(&slots, &reports, &mut sends).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e.message(), "claiming webhook messages failed");
+                    None
+                }
+            };
+            while sends.try_join_next().is_some() {}
+            let wait = next.map_or(self.config.poll, |d| d.min(self.config.poll));
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // A graceful stop: attempts under way may finish (up to the timeout); the rest are
+        // abandoned and their leases given back below, so another replica (or this one,
+        // restarted) sends them at once rather than after the lease.
+        let grace = tokio::time::sleep(self.config.timeout.min(Duration::from_secs(10)));
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                done = sends.join_next() => if done.is_none() { break },
+                _ = &mut grace => { sends.abort_all(); break }
+            }
+        }
+        while sends.join_next().await.is_some() {}
+        drop(reports);
+        let _ = writer.await;
+        match self.store.release_webhook_leases(self.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "webhook messages given back at shutdown"),
+            Err(e) => tracing::warn!(error = %e.message(), "giving back webhook leases failed"),
+        }
+    }
+
+    /// Claims what is due, endpoint by endpoint, and starts sending it. Returns how long until
+    /// the next message not yet due is.
+    async fn claim_round(
+        &self,
+        slots: &Arc<Slots>,
+        reports: &mpsc::UnboundedSender<Report>,
+        sends: &mut JoinSet<()>,
+    ) -> AppResult<Option<Duration>> {
+        let db = self.store.conn();
+        let now = Utc::now();
+        let due = webhook_delivery::due_endpoints(db, now).await?;
+        if due.is_empty() {
+            return Ok(None);
+        }
+        let endpoints: HashMap<Uuid, _> = webhook_endpoints::enabled(db)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let ids: Vec<Uuid> = endpoints.keys().copied().collect();
+        let mut secrets: HashMap<Uuid, Vec<String>> = HashMap::new();
+        for s in webhook_endpoints::active_secrets(db, &ids, now).await? {
+            secrets.entry(s.endpoint_id).or_default().push(s.secret);
+        }
+        let mut next: Option<Duration> = None;
+        for (endpoint_id, at) in due {
+            let Some(endpoint) = endpoints.get(&endpoint_id) else {
+                continue; // disabled: its messages wait
+            };
+            if at > now {
+                let until = (at - now).to_std().unwrap_or_default();
+                next = Some(next.map_or(until, |n| n.min(until)));
+                continue;
+            }
+            let free = slots.free(endpoint_id, &self.config);
+            if free == 0 {
+                continue; // a finished attempt wakes the loop
+            }
+            let lease_until = now
+                + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
+            let claimed = self
+                .store
+                .claim_webhook_messages(endpoint_id, self.owner, now, lease_until, free as u64)
+                .await?;
+            slots.take(endpoint_id, claimed.len());
+            let signers = Arc::new(secrets.get(&endpoint_id).cloned().unwrap_or_default());
+            let url: Arc<str> = endpoint.url.as_str().into();
+            for message in claimed {
+                let task = Attempt {
+                    sender: self.sender.clone(),
+                    schedule: self.config.schedule.clone(),
+                    url: url.clone(),
+                    secrets: signers.clone(),
+                    slots: slots.clone(),
+                    reports: reports.clone(),
+                    wake: self.wake.clone(),
+                };
+                sends.spawn(task.run(message));
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// One message's attempt and its report.
+struct Attempt {
+    sender: Sender,
+    schedule: RetrySchedule,
+    url: Arc<str>,
+    secrets: Arc<Vec<String>>,
+    slots: Arc<Slots>,
+    reports: mpsc::UnboundedSender<Report>,
+    wake: Arc<Notify>,
+}
+
+impl Attempt {
+    async fn run(self, message: webhook_message::Model) {
+        let msg_id = format!("msg_{}", message.id.simple());
+        let attempted_at = Utc::now();
+        let timestamp = attempted_at.timestamp();
+        let signature = signature_header(
+            self.secrets.iter().map(String::as_str),
+            &msg_id,
+            timestamp,
+            &message.payload,
+        );
+        let headers = [
+            ("webhook-id", msg_id),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ];
+        let answer = self
+            .sender
+            .send(&self.url, &headers, message.payload.clone())
+            .await;
+        let verdict = Verdict::of(answer.status, answer.error, answer.retry_after);
+        let made = u32::try_from(message.attempts).unwrap_or(0) + 1;
+        let now = Utc::now();
+        let (status, next_attempt_at) = match verdict {
+            Verdict::Delivered => (MessageStatus::Delivered, None),
+            Verdict::GiveUp => (MessageStatus::Failed, None),
+            // It waits for its endpoint to be enabled again.
+            Verdict::EndpointGone => (MessageStatus::Pending, Some(now)),
+            Verdict::Retry { retry_after } => {
+                match self.schedule.next_delay(made, retry_after, jitter()) {
+                    Some(delay) => (
+                        MessageStatus::Pending,
+                        Some(now + chrono::Duration::from_std(delay).unwrap_or_default()),
+                    ),
+                    None => (MessageStatus::Failed, None),
+                }
+            }
+        };
+        let outcome = Outcome {
+            message_id: message.id,
+            endpoint_id: message.endpoint_id,
+            attempt: webhook_attempt::Model {
+                id: Uuid::now_v7(),
+                message_id: message.id,
+                endpoint_id: message.endpoint_id,
+                attempted_at,
+                http_status: answer.status.map(i32::from),
+                latency_ms: i32::try_from(answer.latency.as_millis()).unwrap_or(i32::MAX),
+                error: answer.error.map(|e| e.as_str().to_owned()),
+                response_excerpt: answer.excerpt,
+            },
+            status,
+            next_attempt_at,
+        };
+        self.slots.give_back(message.endpoint_id);
+        let _ = self.reports.send(Report { outcome, verdict });
+        self.wake.notify_one();
+    }
+}
+
+/// Writes outcomes as they come, each batch in one transaction: the attempts, the messages'
+/// states, the endpoints' failure streaks, and the disabling of endpoints that answered
+/// `410 Gone` or failed for too long (with their `integration.status_changed` events).
+async fn write_outcomes(
+    store: Store,
+    mut received: mpsc::UnboundedReceiver<Report>,
+    disable_after: chrono::Duration,
+    wake: Arc<Notify>,
+) {
+    while let Some(first) = received.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < OUTCOME_BATCH {
+            match received.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        // A failed write is tried again: until it lands the messages keep their leases, and
+        // were it never to land they would be sent again once the leases ran out.
+        let mut tries = 0;
+        loop {
+            match write_batch(&store, &batch, disable_after).await {
+                Ok(disabled) => {
+                    if disabled {
+                        wake.notify_one(); // their status events are waiting
+                    }
+                    break;
+                }
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(error = %e.message(), "recording webhook attempts failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * tries)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e.message(), lost = batch.len(), "recording webhook attempts failed; they will be sent again");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    store: &Store,
+    batch: &[Report],
+    disable_after: chrono::Duration,
+) -> AppResult<bool> {
+    let now = Utc::now();
+    let outcomes: Vec<Outcome> = batch.iter().map(|r| r.outcome.clone()).collect();
+    let mut succeeded = Vec::new();
+    let mut failed = Vec::new();
+    let mut gone = Vec::new();
+    for r in batch {
+        match r.verdict {
+            Verdict::Delivered => succeeded.push(r.outcome.endpoint_id),
+            Verdict::EndpointGone => gone.push(r.outcome.endpoint_id),
+            _ => failed.push(r.outcome.endpoint_id),
+        }
+    }
+    for list in [&mut succeeded, &mut failed, &mut gone] {
+        list.sort();
+        list.dedup();
+    }
+    // An endpoint that both failed and succeeded in this batch is not failing.
+    failed.retain(|id| !succeeded.contains(id));
+    let txn = store.begin_write().await?;
+    webhook_delivery::record(&txn.txn, &outcomes).await?;
+    webhook_endpoints::mark_succeeding(&txn.txn, &succeeded).await?;
+    let overdue = webhook_endpoints::mark_failing(&txn.txn, &failed, now, now - disable_after).await?;
+    let mut to_disable: Vec<(Uuid, DisabledReason)> = overdue
+        .iter()
+        .map(|e| (e.id, DisabledReason::Failing))
+        .collect();
+    to_disable.extend(gone.iter().map(|id| (*id, DisabledReason::Gone)));
+    let mut effects = Effects::none();
+    for (id, reason) in &to_disable {
+        let Some(endpoint) = webhook_endpoints::find(&txn.txn, *id).await? else {
+            continue;
+        };
+        if !endpoint.enabled {
+            continue;
+        }
+        let env = Environment::from_stored(&endpoint.environment);
+        webhook_endpoints::set_enabled(&txn.txn, endpoint, Some(reason.as_str())).await?;
+        tracing::warn!(endpoint = %id, reason = reason.as_str(), "webhook endpoint disabled");
+        effects = effects.and(Effect::Webhook(NewEvent::about_setting(
+            EventType::IntegrationStatusChanged,
+            "webhook_endpoint",
+            *id,
+            env,
+            vec!["enabled".into(), "disabledReason".into()],
+        )));
+    }
+    txn.commit(effects).await?;
+    Ok(!to_disable.is_empty())
+}
