@@ -14,6 +14,8 @@ use switchboard::startup::{Application, StopHandle};
 use uuid::Uuid;
 
 pub mod oauth;
+pub mod receiver;
+pub mod webhooks;
 
 pub const ADMIN_EMAIL: &str = "root-admin@example.org";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -492,6 +494,12 @@ impl TestApp {
         .await
     }
 
+    /// A restart with settings changed first.
+    pub async fn restart_with(&mut self, change: fn(&mut Settings)) {
+        change(&mut self.settings);
+        self.restart().await;
+    }
+
     /// Stops the server and starts a new one on the same database (a restart).
     pub async fn restart(&mut self) {
         self.stop.stop().await;
@@ -509,6 +517,12 @@ impl TestApp {
     /// sharing nothing with this one but the database. Stopped when dropped. The binary is the
     /// one `cargo test --workspace` builds beside this test (`scripts/test.sh` runs that first).
     pub fn spawn_process(&self) -> ServerProcess {
+        self.spawn_process_with(&[])
+    }
+
+    /// `spawn_process` with settings given as environment variables
+    /// (`SWITCHBOARD__SECTION__KEY`).
+    pub fn spawn_process_with(&self, env: &[(&str, &str)]) -> ServerProcess {
         use std::io::BufRead;
         let exe = std::env::current_exe().expect("the test's path");
         // target/<profile>/deps/api-… → target/<profile>/switchboard
@@ -529,6 +543,7 @@ impl TestApp {
             .env("PORT", "0")
             .env("SWITCHBOARD__OAUTH__ISSUER", &self.base)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

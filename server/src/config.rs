@@ -91,8 +91,10 @@ pub struct WebhookSettings {
     /// How long an attempt may hold its message before another replica may take it over
     /// (after a crash); longer than the timeout.
     pub lease_seconds: u64,
-    /// How long before an API key expires its `api_key.expiring` event is raised.
+    /// How long before an API key expires its `api_key.expiring` event is raised, and how
+    /// often keys are looked at for it.
     pub key_expiry_notice_hours: u64,
+    pub key_expiry_check_seconds: u64,
     /// The longest a secret rotation may keep the old signing secret.
     pub max_rotation_overlap_seconds: u64,
 }
@@ -205,5 +207,6 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("webhooks.poll_interval_ms", 500)?
         .set_default("webhooks.lease_seconds", 60)?
         .set_default("webhooks.key_expiry_notice_hours", 7 * 24)?
+        .set_default("webhooks.key_expiry_check_seconds", 60)?
         .set_default("webhooks.max_rotation_overlap_seconds", 7 * 86_400)?)
 }

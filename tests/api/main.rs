@@ -21,4 +21,5 @@ mod rows;
 mod scopes;
 mod searching;
 mod webhook_outbox;
+mod webhooks;
 mod writes;

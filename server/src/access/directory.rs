@@ -16,7 +16,9 @@ use crate::domain::partner_app::{
 use crate::domain::scope::ScopeSet;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::partner_apps::{AppFields, NewApp};
-use crate::store::{Effects, admins, oauth as grants, partner_apps};
+use crate::domain::webhook_delivery::DisabledReason;
+use crate::domain::webhook_event::{EventType, NewEvent};
+use crate::store::{Effect, Effects, admins, oauth as grants, partner_apps, webhook_endpoints};
 
 pub struct Directory<'a> {
     access: &'a Access,
@@ -349,16 +351,33 @@ impl<'a> Directory<'a> {
             AppStatus::Revoked => ("REVOKE", "revokePartnerApp"),
         };
         let mut ids = vec![app.id];
+        let mut effects = Vec::new();
         if status == AppStatus::Revoked {
             let now = Utc::now();
             ids.extend(grants::revoke_grants_of_app(&txn.txn, app.id, now).await?);
             partner_apps::expire_secrets(&txn.txn, app.id, now).await?;
+            webhook_endpoints::disable_of_app(
+                &txn.txn,
+                app.id,
+                DisabledReason::AppRevoked.as_str(),
+            )
+            .await?;
+            effects.push(Effect::Webhook(NewEvent::about_setting(
+                EventType::PartnerAppRevoked,
+                "partner_app",
+                app.id,
+                Environment::from_stored(&app.environment),
+                vec!["status".into()],
+            )));
         }
         let app = partner_apps::set_status(&txn.txn, app, status.as_str()).await?;
         let event = self
             .access
             .event(action, operation, "partner_app", ids, vec!["status".into()]);
-        txn.commit(Effects::audited(event)).await?;
+        let effects = effects
+            .into_iter()
+            .fold(Effects::audited(event), Effects::and);
+        txn.commit(effects).await?;
         self.view(app).await
     }
 

@@ -14,6 +14,7 @@ pub mod patients;
 pub mod principal;
 pub mod rules;
 pub mod sessions;
+pub mod webhooks;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -183,6 +184,10 @@ impl Access {
         admin::Admin::new(self)
     }
 
+    pub fn webhooks(&self) -> webhooks::Webhooks<'_> {
+        webhooks::Webhooks::new(self)
+    }
+
     pub fn directory(&self) -> directory::Directory<'_> {
         directory::Directory::new(self)
     }
@@ -193,6 +198,10 @@ impl Access {
 
     pub(crate) fn store(&self) -> &Store {
         &self.0.services.store
+    }
+
+    pub(crate) fn webhook_settings(&self) -> &crate::webhooks::Webhooks {
+        &self.0.services.webhooks
     }
 
     pub(crate) fn sink(&self) -> &AuditSink {

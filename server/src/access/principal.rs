@@ -202,6 +202,10 @@ impl Principal {
             }
             Rule::AllOf(scopes) => scopes.iter().try_for_each(|s| self.require(*s)),
             Rule::SettingsAdmin => self.require_settings_admin(),
+            Rule::WebhookManager => match self.actor {
+                Actor::PartnerApp { .. } => Ok(()),
+                _ => self.require_settings_admin(),
+            },
         }
     }
 }

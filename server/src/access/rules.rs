@@ -21,9 +21,12 @@ pub enum Rule {
     AllOf(&'static [Scope]),
     /// A portal user with the System Administrator or Technical Lead role.
     SettingsAdmin,
+    /// A settings administrator, or a partner app (which sees and changes only its own
+    /// webhook endpoints; `access::webhooks` checks that).
+    WebhookManager,
 }
 
-use Rule::{Authenticated, Public, SettingsAdmin};
+use Rule::{Authenticated, Public, SettingsAdmin, WebhookManager};
 
 /// A patient's or test's id is also the answer of the write that made or changed it; every
 /// other field, in a mutation's answer too, is a read and needs the read scope.
@@ -56,6 +59,9 @@ pub const FIELD_RULES: &[Entry] = &[
             ("partnerApps", SettingsAdmin),
             ("partnerApp", SettingsAdmin),
             ("activeConnections", SettingsAdmin),
+            ("webhookEndpoints", WebhookManager),
+            ("webhookEndpoint", WebhookManager),
+            ("webhookDeliveries", WebhookManager),
         ],
     ),
     (
@@ -76,6 +82,15 @@ pub const FIELD_RULES: &[Entry] = &[
             ("createLocation", SettingsAdmin),
             ("setDeveloperPortalEnabled", SettingsAdmin),
             ("registerPartnerApp", SettingsAdmin),
+            ("createWebhookEndpoint", WebhookManager),
+            ("updateWebhookEndpoint", WebhookManager),
+            ("enableWebhookEndpoint", WebhookManager),
+            ("disableWebhookEndpoint", WebhookManager),
+            ("deleteWebhookEndpoint", WebhookManager),
+            ("rotateWebhookSecret", WebhookManager),
+            ("resendWebhookDelivery", WebhookManager),
+            ("replayWebhookDeliveries", WebhookManager),
+            ("sendTestWebhookEvent", WebhookManager),
             ("updatePartnerApp", SettingsAdmin),
             ("suspendPartnerApp", SettingsAdmin),
             ("reactivatePartnerApp", SettingsAdmin),
@@ -301,6 +316,63 @@ pub const FIELD_RULES: &[Entry] = &[
             ("name", SettingsAdmin),
         ],
     ),
+    (
+        "WebhookEndpoint",
+        &[
+            ("id", WebhookManager),
+            ("url", WebhookManager),
+            ("description", WebhookManager),
+            ("eventTypes", WebhookManager),
+            ("environment", WebhookManager),
+            ("enabled", WebhookManager),
+            ("disabledReason", WebhookManager),
+            ("failingSince", WebhookManager),
+            ("partnerAppId", WebhookManager),
+            ("secrets", WebhookManager),
+            ("createdAt", WebhookManager),
+            ("updatedAt", WebhookManager),
+        ],
+    ),
+    (
+        "WebhookSecret",
+        &[
+            ("prefix", WebhookManager),
+            ("createdAt", WebhookManager),
+            ("expiresAt", WebhookManager),
+        ],
+    ),
+    (
+        "WebhookEndpointSecretPayload",
+        &[
+            ("webhookEndpoint", WebhookManager),
+            ("signingSecret", WebhookManager),
+        ],
+    ),
+    (
+        "WebhookDelivery",
+        &[
+            ("id", WebhookManager),
+            ("eventId", WebhookManager),
+            ("eventType", WebhookManager),
+            ("status", WebhookManager),
+            ("payload", WebhookManager),
+            ("attemptCount", WebhookManager),
+            ("nextAttemptAt", WebhookManager),
+            ("createdAt", WebhookManager),
+            ("deliveredAt", WebhookManager),
+            ("attempts", WebhookManager),
+        ],
+    ),
+    (
+        "WebhookAttempt",
+        &[
+            ("attemptedAt", WebhookManager),
+            ("httpStatus", WebhookManager),
+            ("latencyMs", WebhookManager),
+            ("error", WebhookManager),
+            ("detail", WebhookManager),
+        ],
+    ),
 ];
 
 /// A human sentence for the schema documentation.
@@ -328,5 +400,6 @@ pub fn describe(rule: Rule) -> String {
         Rule::SettingsAdmin => {
             "Requires: a portal session with role SYSTEM_ADMINISTRATOR or TECHNICAL_LEAD.".into()
         }
+        Rule::WebhookManager => "Requires: a portal session with role SYSTEM_ADMINISTRATOR or TECHNICAL_LEAD, or a partner app's access token (its own endpoints only).".into(),
     }
 }

@@ -19,6 +19,7 @@ mod query;
 mod schema_tests;
 mod text_input;
 mod types;
+mod webhooks;
 
 use async_graphql::{EmptySubscription, Schema};
 

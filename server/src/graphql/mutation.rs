@@ -24,6 +24,7 @@ pub struct Mutation(
     DataMutation,
     AdminMutation,
     super::directory::DirectoryMutation,
+    super::webhooks::WebhookMutation,
 );
 
 #[derive(Default)]

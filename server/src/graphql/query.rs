@@ -19,7 +19,12 @@ type R<T> = async_graphql::Result<T>;
 
 /// Reading patients, tests and settings.
 #[derive(MergedObject, Default)]
-pub struct Query(DataQuery, AdminQuery, super::directory::DirectoryQuery);
+pub struct Query(
+    DataQuery,
+    AdminQuery,
+    super::directory::DirectoryQuery,
+    super::webhooks::WebhookQuery,
+);
 
 #[derive(Default)]
 pub struct DataQuery;

@@ -120,6 +120,18 @@ pub async fn insert_messages(db: &impl ConnectionTrait, messages: Vec<NewMessage
     Ok(())
 }
 
+/// Stores an event already fanned out with its one message (a `webhook.test` ping for one
+/// endpoint), and returns the message.
+pub async fn insert_direct(
+    db: &impl ConnectionTrait,
+    event: webhook_event::Model,
+    message: NewMessage,
+) -> AppResult<webhook_message::Model> {
+    use sea_orm::ActiveModelTrait;
+    webhook_event::ActiveModel::from(event).insert(db).await?;
+    Ok(message.row().insert(db).await?)
+}
+
 /// Takes up to `limit` of the endpoint's messages that are due, for `owner` until
 /// `lease_until`, and returns them.
 pub async fn claim(

@@ -98,6 +98,25 @@ pub async fn disable_of_app(db: &impl ConnectionTrait, app_id: Uuid, reason: &st
     Ok(())
 }
 
+/// Removes an endpoint with its secrets, messages and attempts.
+pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> AppResult<()> {
+    use entity::{webhook_attempt, webhook_message};
+    webhook_attempt::Entity::delete_many()
+        .filter(webhook_attempt::Column::EndpointId.eq(id))
+        .exec(db)
+        .await?;
+    webhook_message::Entity::delete_many()
+        .filter(webhook_message::Column::EndpointId.eq(id))
+        .exec(db)
+        .await?;
+    webhook_endpoint_secret::Entity::delete_many()
+        .filter(webhook_endpoint_secret::Column::EndpointId.eq(id))
+        .exec(db)
+        .await?;
+    webhook_endpoint::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
 pub async fn find(
     db: &impl ConnectionTrait,
     id: Uuid,

@@ -79,6 +79,7 @@ impl Delivery {
             key_notice: chrono::Duration::hours(
                 i64::try_from(settings.key_expiry_notice_hours).unwrap_or(24 * 365),
             ),
+            key_check: Duration::from_secs(settings.key_expiry_check_seconds.max(1)),
         };
         let sender = sender::Sender::new(webhooks.policy.clone(), timeout)
             .context("building the webhook HTTP client")?;

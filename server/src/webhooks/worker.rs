@@ -29,8 +29,6 @@ use crate::store::{Effect, Effects, Store, webhook_endpoints};
 
 /// Outcomes written per transaction at most.
 const OUTCOME_BATCH: usize = 2000;
-/// How often `api_key.expiring` events are looked for.
-const EXPIRY_CHECK: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -42,6 +40,8 @@ pub struct Config {
     pub poll: Duration,
     pub disable_after: chrono::Duration,
     pub key_notice: chrono::Duration,
+    /// How often `api_key.expiring` events are looked for.
+    pub key_check: Duration,
 }
 
 /// Attempts in flight, in all and per endpoint.
@@ -118,7 +118,7 @@ impl Worker {
             if *stop.borrow() {
                 break;
             }
-            if last_expiry_check.is_none_or(|t| t.elapsed() >= EXPIRY_CHECK) {
+            if last_expiry_check.is_none_or(|t| t.elapsed() >= self.config.key_check) {
                 last_expiry_check = Some(Instant::now());
                 if let Err(e) = expiring::raise(&self.store, self.config.key_notice).await {
                     tracing::warn!(error = %e.message(), "raising api_key.expiring events failed");

@@ -5,3 +5,4 @@ pub mod patient;
 pub mod plain;
 pub mod record;
 pub mod test;
+pub mod webhook;
