@@ -48,7 +48,8 @@ impl Resolve for GuardedResolver {
                 .filter(|a| open || policy.allows(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                return Err(Box::new(Blocked(host)).into());
+                let refused: Box<dyn std::error::Error + Send + Sync> = Box::new(Blocked(host));
+                return Err(refused);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -196,37 +197,63 @@ impl Sender {
     }
 }
 
+/// Whether `err` is a `T`, itself or inside an `io::Error` (which does not name what it
+/// wraps as its source).
+fn is<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    err.is::<T>()
+        || err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<T>())
+}
+
 /// The class of a failed request, and a short reason for the log.
 fn classify(e: &reqwest::Error) -> (DeliveryError, String) {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut found = None;
+    let mut why = e.to_string();
+    let mut class = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(err) = source {
-        if err.is::<Blocked>() {
-            found = Some(DeliveryError::BlockedAddress);
-        } else if err.is::<Unresolved>() {
-            found = Some(DeliveryError::DnsFailure);
-        } else if err.is::<rustls::Error>() {
-            found = Some(DeliveryError::TlsError);
-        } else if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            found = Some(DeliveryError::ConnectionRefused);
-        }
-        if found.is_some() {
-            return (found.unwrap_or(DeliveryError::ConnectionError), err.to_string());
-        }
+        why = format!("{why}: {err}");
+        class = class.or(if is::<Blocked>(err) {
+            Some(DeliveryError::BlockedAddress)
+        } else if is::<Unresolved>(err) {
+            Some(DeliveryError::DnsFailure)
+        } else if is::<rustls::Error>(err) {
+            Some(DeliveryError::TlsError)
+        } else {
+            err.downcast_ref::<std::io::Error>()
+                .filter(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+                .map(|_| DeliveryError::ConnectionRefused)
+        });
         source = err.source();
     }
-    let class = if e.is_timeout() {
+    let class = class.unwrap_or(if e.is_timeout() {
         DeliveryError::Timeout
     } else {
         DeliveryError::ConnectionError
-    };
-    let mut why = e.to_string();
-    let mut inner = std::error::Error::source(e);
-    while let Some(err) = inner {
-        why = format!("{why}: {err}");
-        inner = err.source();
-    }
+    });
     (class, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refusals_are_classified() {
+        let sender = Sender::new(Arc::new(AddressPolicy::default()), Duration::from_secs(2)).unwrap();
+        let answer = sender.send("http://localhost:9/x", &[], "{}".into()).await;
+        assert_eq!(answer.error, Some(DeliveryError::BlockedAddress), "{answer:?}");
+        let answer = sender.send("http://127.0.0.1:9/x", &[], "{}".into()).await;
+        assert_eq!(answer.error, Some(DeliveryError::BlockedAddress), "{answer:?}");
+        let answer = sender.send("http://no-such-host.invalid/x", &[], "{}".into()).await;
+        assert_eq!(answer.error, Some(DeliveryError::DnsFailure), "{answer:?}");
+        let open = AddressPolicy::new(&["127.0.0.0/8".into()]).unwrap();
+        let sender = Sender::new(Arc::new(open), Duration::from_secs(2)).unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let answer = sender.send(&format!("http://127.0.0.1:{port}/x"), &[], "{}".into()).await;
+        assert_eq!(answer.error, Some(DeliveryError::ConnectionRefused), "{answer:?}");
+    }
 }

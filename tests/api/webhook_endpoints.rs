@@ -1,0 +1,268 @@
+//! Who may manage webhook endpoints and where they may point: administrators for every
+//! endpoint, a partner app for its own (which hear only what the app may see); internal
+//! addresses refused at registration and at delivery; `api_key.expiring`; the audit trail.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchboard_tests::receiver::Receiver;
+use switchboard_tests::webhooks::{CREATE_ENDPOINT, loopback_receivers};
+use switchboard_tests::{TestApp, codes, data, spawn_app};
+
+const SECONDS: Duration = Duration::from_secs(20);
+
+async fn create(app: &TestApp, token: &str, url: &str, env: &str) -> Value {
+    app.gql_as(
+        token,
+        CREATE_ENDPOINT,
+        json!({ "i": { "url": url }, "e": env }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn internal_addresses_are_refused_unless_allowed_and_production_needs_https() {
+    let app = spawn_app().await;
+    let admin = app.admin_token.clone();
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]/hook",
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://localhost:9/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0/hook",
+    ] {
+        let resp = create(&app, &admin, url, "SANDBOX").await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{url}: {resp}");
+        assert!(resp.to_string().contains("may not reach"), "{resp}");
+    }
+    for (url, env) in [
+        ("http://hooks.example.com/in", "PRODUCTION"),
+        ("ftp://hooks.example.com/in", "SANDBOX"),
+        ("https://user:pw@hooks.example.com/in", "SANDBOX"),
+        ("not a url", "SANDBOX"),
+    ] {
+        let resp = create(&app, &admin, url, env).await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{url}: {resp}");
+    }
+    // A public address (not resolved: a literal) is accepted.
+    let resp = create(&app, &admin, "https://93.184.216.34/in", "PRODUCTION").await;
+    assert_eq!(data(&resp)["createWebhookEndpoint"]["webhookEndpoint"]["environment"], "PRODUCTION");
+
+    // The allow-list opens what it names, and only that.
+    let open = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let admin = open.admin_token.clone();
+    data(&create(&open, &admin, "http://127.0.0.1:8080/hook", "SANDBOX").await);
+    let resp = create(&open, &admin, "http://10.0.0.1/hook", "SANDBOX").await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+}
+
+#[tokio::test]
+async fn a_destination_refused_at_delivery_is_logged_as_a_blocked_address() {
+    let mut app = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let rx = Receiver::start().await;
+    // Registered while loopback was allowed, by name; the allow-list is then emptied.
+    let url = rx.url.replace("127.0.0.1", "localhost");
+    let (endpoint, _) = app.webhook_endpoint(None, &url, None).await;
+    app.restart_with(|s| s.webhooks.allowed_hosts.clear()).await;
+    data(
+        &app.admin(
+            "mutation($e: ID!) { sendTestWebhookEvent(endpointId: $e) { id } }",
+            json!({ "e": endpoint }),
+        )
+        .await,
+    );
+    let log = app.wait_for_deliveries(&endpoint, "FAILED", 1).await;
+    assert_eq!(log[0]["attempts"][0]["error"], "BLOCKED_ADDRESS", "{log:#?}");
+    assert!(rx.received().is_empty(), "nothing reached the receiver");
+}
+
+#[tokio::test]
+async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only_their_own() {
+    let app = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let rx = Receiver::start().await;
+    let (admin_endpoint, _) = app.webhook_endpoint(None, &rx.url, None).await;
+    // A staff user and an API key with every scope may not.
+    let staff = app.staff_session().await;
+    let key = app.full_key().await;
+    for token in [&staff, &key] {
+        let resp = create(&app, token, &rx.url, "SANDBOX").await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{resp}");
+        let resp = app.gql_as(token, "{ webhookEndpoints { id } }", json!({})).await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    }
+    let resp = app.gql(None, "{ webhookEndpoints { id } }", json!({})).await;
+    assert_eq!(codes(&resp), vec!["UNAUTHENTICATED"]);
+
+    // A partner app limited to client A, reading patients only.
+    let partner = app
+        .register_app_with(
+            json!({ "scopes": ["patients:read"], "clientIds": [app.fx.client_a] }),
+            "SANDBOX",
+            "CONFIDENTIAL",
+        )
+        .await;
+    let (_, body) = app
+        .token_request(&partner, &[("grant_type", "client_credentials")])
+        .await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let app_rx = Receiver::start().await;
+    let (own, secret) = app.webhook_endpoint(Some(&token), &app_rx.url, None).await;
+    app_rx.trust(&secret);
+    let resp = app.gql_as(&token, "{ webhookEndpoints { id partnerAppId } }", json!({})).await;
+    assert_eq!(
+        data(&resp)["webhookEndpoints"],
+        json!([{ "id": own, "partnerAppId": partner.id }]),
+        "an app lists its own endpoints only"
+    );
+    for (query, vars) in [
+        ("query($id: ID!) { webhookEndpoint(id: $id) { id } }", json!({ "id": admin_endpoint })),
+    ] {
+        let resp = app.gql_as(&token, query, vars).await;
+        assert_eq!(data(&resp)["webhookEndpoint"], Value::Null);
+    }
+    for mutation in [
+        "mutation($id: ID!) { disableWebhookEndpoint(id: $id) { id } }",
+        "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+        "mutation($id: ID!) { rotateWebhookSecret(id: $id) { signingSecret } }",
+    ] {
+        let resp = app.gql_as(&token, mutation, json!({ "id": admin_endpoint })).await;
+        assert_eq!(codes(&resp), vec!["NOT_FOUND"], "{mutation}: {resp}");
+    }
+    let resp = app
+        .gql_as(
+            &token,
+            CREATE_ENDPOINT,
+            json!({ "i": { "url": app_rx.url, "eventTypes": ["API_KEY_EXPIRING"] }, "e": "SANDBOX" }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    let resp = create(&app, &token, &app_rx.url, "PRODUCTION").await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "the app's environment only");
+
+    // The app's endpoint hears about client A's patients, not client B's, and nothing about
+    // tests (no tests:read).
+    let writer = app.full_key().await;
+    let a = app
+        .patient_id(&writer, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "A-1" }))
+        .await;
+    app.patient_id(&writer, &app.fx.client_b, &app.fx.loc_b1, json!({ "externalPatientId": "B-1" }))
+        .await;
+    app.create_test(&writer, &a, "ACC-A").await;
+    let admin_rx_count = || rx.received().len();
+    rx.wait_for(3, SECONDS).await;
+    let got = app_rx.wait_for(1, SECONDS).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let got_now = app_rx.received();
+    assert_eq!(got_now.len(), 1, "{:?}", got_now.iter().map(|r| &r.body).collect::<Vec<_>>());
+    assert_eq!(got[0].body["data"]["recordId"], a.as_str());
+    assert!(got[0].verified);
+    assert_eq!(admin_rx_count(), 3, "the administrator's endpoint hears everything");
+
+    // Revoking the app disables its endpoints; the administrator hears of it.
+    data(
+        &app.admin(
+            "mutation($id: ID!) { revokePartnerApp(id: $id) { id } }",
+            json!({ "id": partner.id }),
+        )
+        .await,
+    );
+    let got = rx.wait_for(4, SECONDS).await;
+    assert_eq!(got[3].body["type"], "partner_app.revoked");
+    assert_eq!(got[3].body["data"]["recordId"], partner.id.as_str());
+    let state = app.endpoint_state(&own).await;
+    assert_eq!(state["enabled"], false);
+    assert_eq!(state["disabledReason"], "APP_REVOKED");
+    let resp = app
+        .admin(
+            "mutation($id: ID!) { enableWebhookEndpoint(id: $id) { id } }",
+            json!({ "id": own }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["CONFLICT"]);
+}
+
+#[tokio::test]
+async fn changes_to_endpoints_are_audited_without_their_secrets() {
+    let app = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let rx = Receiver::start().await;
+    let (endpoint, secret) = app.webhook_endpoint(None, &rx.url, None).await;
+    let rotated = app
+        .admin(
+            "mutation($id: ID!) { rotateWebhookSecret(id: $id, overlapSeconds: 0) { signingSecret } }",
+            json!({ "id": endpoint }),
+        )
+        .await;
+    let new_secret = data(&rotated)["rotateWebhookSecret"]["signingSecret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    data(
+        &app.admin(
+            "mutation($id: ID!, $i: WebhookEndpointInput!) { updateWebhookEndpoint(id: $id, input: $i) { eventTypes } }",
+            json!({ "id": endpoint, "i": { "url": rx.url, "eventTypes": ["TEST_RESULTED", "TEST_RESULTED"] } }),
+        )
+        .await,
+    );
+    let resp = app
+        .admin(
+            "mutation($id: ID!) { rotateWebhookSecret(id: $id, overlapSeconds: 99999999) { signingSecret } }",
+            json!({ "id": endpoint }),
+        )
+        .await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+    data(&app.admin("mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }", json!({ "id": endpoint })).await);
+    let events = app
+        .audit_events(json!({ "recordType": "webhook_endpoint" }))
+        .await;
+    let ops: Vec<&str> = events
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            "deleteWebhookEndpoint",
+            "updateWebhookEndpoint",
+            "rotateWebhookSecret",
+            "createWebhookEndpoint"
+        ]
+    );
+    let all = serde_json::to_string(&events).unwrap();
+    assert!(!all.contains(&secret) && !all.contains(&new_secret));
+    let resp = app
+        .admin("query($id: ID!) { webhookEndpoint(id: $id) { id } }", json!({ "id": endpoint }))
+        .await;
+    assert_eq!(data(&resp)["webhookEndpoint"], Value::Null, "deleted");
+}
+
+#[tokio::test]
+async fn a_key_about_to_expire_is_announced_once() {
+    fn often(s: &mut switchboard::config::Settings) {
+        loopback_receivers(s);
+        s.webhooks.key_expiry_check_seconds = 1;
+    }
+    let mut app = TestApp::builder().configure(often).spawn().await;
+    let rx = Receiver::start().await;
+    let (_, secret) = app
+        .webhook_endpoint(None, &rx.url, Some(&["API_KEY_EXPIRING"]))
+        .await;
+    rx.trust(&secret);
+    let soon = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let (expiring, _) = app
+        .create_key_with(json!({ "name": "soon", "scopes": ["patients:read"], "environment": "SANDBOX", "expiresAt": soon }))
+        .await;
+    app.create_key_with(json!({ "name": "later", "scopes": ["patients:read"], "environment": "SANDBOX", "expiresAt": later }))
+        .await;
+    let got = rx.wait_for(1, SECONDS).await;
+    assert_eq!(got[0].body["type"], "api_key.expiring");
+    assert_eq!(got[0].body["data"]["recordId"], expiring.as_str());
+    assert_eq!(got[0].body["data"]["environment"], "SANDBOX");
+    assert!(got[0].verified);
+    // Once, across checks and restarts.
+    app.restart().await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(rx.received().len(), 1);
+}
