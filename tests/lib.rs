@@ -26,6 +26,13 @@ pub enum Backend {
     Postgres,
 }
 
+/// Installs the process's TLS crypto provider. reqwest is built with rustls and no provider
+/// of its own (the server installs `ring` at start-up), so every HTTP client the tests build
+/// needs it first; call before building one.
+pub fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn backend() -> Backend {
     match std::env::var("SWITCHBOARD_TEST_DB").as_deref() {
         Ok("postgres") => Backend::Postgres,
@@ -212,6 +219,7 @@ pub struct TestAppBuilder {
 
 impl TestApp {
     pub fn builder() -> TestAppBuilder {
+        tls();
         TestAppBuilder {
             flush_ms: DEFAULT_FLUSH_MS,
             portal_dir: PathBuf::from("portal/dist"),

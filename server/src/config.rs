@@ -76,11 +76,13 @@ pub struct WebhookSettings {
     pub timeout_ms: u64,
     /// The delays between attempts, in seconds: after the first attempt fails the next is
     /// the first delay later, and so on; when they run out the message has failed.
+    #[serde(deserialize_with = "list")]
     pub retry_schedule_seconds: Vec<u64>,
     /// An endpoint whose every attempt has failed for this long is disabled.
     pub disable_after_failing_seconds: u64,
     /// Hosts (by name), addresses or CIDR ranges that endpoints may reach although they are
     /// loopback, private or link-local. Empty by default.
+    #[serde(deserialize_with = "list")]
     pub allowed_hosts: Vec<String>,
     /// Attempts in flight at once, in all; and to one endpoint.
     pub max_in_flight: usize,
@@ -105,6 +107,30 @@ pub struct AuditSettings {
     pub flush_interval_ms: u64,
 }
 
+/// A list given as a list (a file) or as one comma-separated string (an environment variable).
+fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr + Deserialize<'de>,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        List(Vec<T>),
+        Text(String),
+    }
+    match Either::<T>::deserialize(d)? {
+        Either::List(items) => Ok(items),
+        Either::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect(),
+    }
+}
+
 impl Settings {
     /// Every setting at its default, with no file or environment read: what an embedded use
     /// (the tests) starts from and changes what it must, so that a new setting needs no
@@ -127,11 +153,7 @@ impl Settings {
         builder = builder.add_source(
             config::Environment::with_prefix("SWITCHBOARD")
                 .prefix_separator("__")
-                .separator("__")
-                // Lists in the environment are comma-separated.
-                .list_separator(",")
-                .with_list_parse_key("webhooks.retry_schedule_seconds")
-                .with_list_parse_key("webhooks.allowed_hosts"),
+                .separator("__"),
         );
         if let Ok(url) = std::env::var("DATABASE_URL") {
             builder = builder.set_override("database.url", url)?;

@@ -87,6 +87,8 @@ impl StopHandle {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Outgoing HTTPS (webhooks) uses rustls with `ring`: one provider for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let url = settings.database_url()?;
         let store = Store::connect(&url, settings.database.max_connections).await?;
         store.migrate().await?;

@@ -87,6 +87,7 @@ impl Browser {
         }
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
+        switchboard_tests::tls();
         let driver = loop {
             match WebDriver::new(url.clone(), caps.clone()).await {
                 Ok(d) => break d,
