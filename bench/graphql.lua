@@ -27,6 +27,13 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
+-- PAUSE_MS: each connection waits this long between requests (a steady rate instead of as
+-- fast as the server answers; bench.sh's "wh").
+local pause = tonumber(os.getenv("PAUSE_MS") or "")
+if pause and pause > 0 then
+  function delay() return pause end
+end
+
 errors = 0
 local counter = 0
 local tag

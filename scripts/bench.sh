@@ -5,7 +5,10 @@
 # process and records requests/s, p50/p99, errors, the server's peak RSS, and /healthz in the
 # same run. Results go to stdout and target/bench/. Scenario q2h is Q2 again while a second
 # wrk sends hostile documents (bench/graphql.lua) that must all be refused: its row is Q2's,
-# and the hostile load's own figures follow the table.
+# and the hostile load's own figures follow the table. Scenarios m1w and wh are M1 with a
+# webhook endpoint subscribed to its events, delivered to a local receiver (bench/receiver.py):
+# m1w at full speed (M1's cost of webhooks, and the delivery rate while the backlog drains),
+# wh at a steady ~1,000 creates/s (PAUSE_MS) for the delay from commit to arrival.
 #
 #   scripts/bench.sh [--patients N] [--backends "sqlite postgres"] [--duration S] [--connections C]
 #                    [--scenarios "q2 q1 …"] [--bin PATH]   (--bin: run that binary, no build; for A/B)
@@ -23,7 +26,7 @@ patients=10000
 backends="sqlite postgres"
 duration=10
 connections=32
-scenarios="healthz q2 q2h q1 m1 m2"
+scenarios="healthz q2 q2h q1 m1 m2 m1w wh"
 while [ $# -gt 0 ]; do
     case "$1" in
         --patients) patients=$2; shift 2 ;;
@@ -66,6 +69,7 @@ start_server() { # url logfile → sets server_pid, port, ready_ms
     local url=$1 log=$2 t0
     t0=$(now_ms)
     DATABASE_URL=$url PORT=0 SWITCHBOARD__AUDIT__FLUSH_INTERVAL_MS=500 RUST_LOG=warn \
+        SWITCHBOARD__WEBHOOKS__ALLOWED_HOSTS=127.0.0.1 \
         "$bin" serve 2>"$log" &
     server_pid=$!
     port=""
@@ -115,6 +119,44 @@ open(os.path.join(d, "secret"), "w").write(token["access_token"] + "\n")
 PY
 }
 
+# A webhook receiver (bench/receiver.py) and an endpoint for it, subscribed to
+# patient.created: the first time a webhook scenario runs on a backend.
+start_webhooks() { # work port → sets rx_pid, rx_port
+    python3 bench/receiver.py "$1/rx_port" &
+    rx_pid=$!
+    for _ in $(seq 1 500); do [ -s "$1/rx_port" ] && break; sleep 0.01; done
+    rx_port=$(cat "$1/rx_port")
+    python3 - "$2" "$rx_port" <<'PY'
+import json, sys, urllib.request
+port, rx = sys.argv[1], sys.argv[2]
+def gql(query, variables, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                 json.dumps({"query": query, "variables": variables}).encode(), headers)
+    out = json.load(urllib.request.urlopen(req))
+    assert not out.get("errors"), out
+    return out["data"]
+admin = gql("mutation($e:String!,$p:String!){ login(email:$e,password:$p){ token } }",
+            {"e": "bench@example.org", "p": "bench password 1"})["login"]["token"]
+gql("mutation($i:WebhookEndpointInput!){ createWebhookEndpoint(input:$i, environment: SANDBOX){ signingSecret } }",
+    {"i": {"url": f"http://127.0.0.1:{rx}/hook", "eventTypes": ["PATIENT_CREATED"]}}, admin)
+PY
+}
+
+# Waits until the receiver has every event of the run (the requests wrk saw succeed), then
+# prints its statistics.
+webhook_stats() { # expected
+    local expected=$1 got
+    for _ in $(seq 1 1800); do
+        got=$(curl -fs "http://127.0.0.1:$rx_port/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["distinct"])')
+        [ "$got" -ge "$expected" ] && break
+        sleep 0.1
+    done
+    curl -fs "http://127.0.0.1:$rx_port/stats"
+}
+
 stop_server() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -154,10 +196,8 @@ open(os.path.join(d, "location"), "w").write(f["location_ids"][0] + "\n")
 open(os.path.join(d, "patients"), "w").write("\n".join(f["patient_ids"]) + "\n")
 open(os.path.join(d, "tests"), "w").write("\n".join(f["test_ids"]) + "\n")
 PY
-    if [ "${credential:-key}" = token ]; then
-        echo 'bench password 1' | DATABASE_URL=$url RUST_LOG=warn "$bin" admin create \
-            --email bench@example.org --role SYSTEM_ADMINISTRATOR >/dev/null
-    fi
+    echo 'bench password 1' | DATABASE_URL=$url RUST_LOG=warn "$bin" admin create \
+        --email bench@example.org --role SYSTEM_ADMINISTRATOR >/dev/null
     # Start-up to ready on the existing (seeded and migrated) database.
     start_server "$url" "$work/server.log"
     [ "${credential:-key}" = token ] && token_credential "$work" "$port"
@@ -171,15 +211,25 @@ PY
     } | tee -a "$report"
     healthz_rps=""
     hostile_line=""
+    webhook_lines=""
+    rx_pid=""
     for scenario in $scenarios; do
         run=$scenario
+        pause=0
+        if [ "$scenario" = m1w ] || [ "$scenario" = wh ]; then
+            [ -z "$rx_pid" ] && start_webhooks "$work" "$port"
+            curl -fs -XPOST "http://127.0.0.1:$rx_port/reset" >/dev/null
+            run=m1
+            # 32 connections each pausing 30 ms: about 1,000 creates/s.
+            [ "$scenario" = wh ] && pause=30
+        fi
         if [ "$scenario" = q2h ]; then
             run=q2
             SCENARIO=hostile FIXTURE_DIR=$work wrk -t1 -c4 -d"${duration}s" \
                 -s bench/graphql.lua "http://127.0.0.1:$port" >"$work/hostile.out" &
             hostile_pid=$!
         fi
-        line=$(SCENARIO=$run FIXTURE_DIR=$work wrk -t2 -c"$connections" -d"${duration}s" \
+        line=$(PAUSE_MS=$pause SCENARIO=$run FIXTURE_DIR=$work wrk -t2 -c"$connections" -d"${duration}s" \
             -s bench/graphql.lua "http://127.0.0.1:$port" | grep '^RESULT')
         if [ "$scenario" = q2h ]; then
             wait "$hostile_pid"
@@ -191,12 +241,25 @@ PY
         reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line")
         errs=$(sed -E 's/.*errors=([0-9]+) socket_errors=([0-9]+).*/\1+\2/' <<<"$line")
         [ "$scenario" = healthz ] && healthz_rps=$rps
+        if [ "$scenario" = m1w ] || [ "$scenario" = wh ]; then
+            failed=$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")
+            webhook_lines+="- $scenario: $(webhook_stats $((reqs - failed)))"$'\n'
+        fi
         # Four decimals: Q1 is under a hundredth of /healthz, and two would print 0.00 or 0.01.
         ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.4f}')")
         echo "| $scenario | $rps | $p50 | $p99 | $reqs | $errs | $ratio |" | tee -a "$report"
     done
     peak_kib=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")
     stop_server
+    [ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null
+    if [ -n "$webhook_lines" ]; then
+        {
+            echo
+            echo "Webhook deliveries to bench/receiver.py (distinct messages; rate from first to last arrival; delay from the event's commit to its arrival):"
+            echo
+            printf '%s' "$webhook_lines"
+        } | tee -a "$report"
+    fi
     if [ -n "$hostile_line" ]; then
         {
             echo
