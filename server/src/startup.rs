@@ -117,6 +117,7 @@ impl Application {
             Some(Delivery::start(
                 delivery_store(&url, &store).await?,
                 store.events_written(),
+                store.webhook_endpoints_version(),
                 &webhooks,
                 &settings.webhooks,
             )?)

@@ -378,6 +378,9 @@ impl<'a> Directory<'a> {
             .into_iter()
             .fold(Effects::audited(event), Effects::and);
         txn.commit(effects).await?;
+        if status == AppStatus::Revoked {
+            self.access.store().webhook_endpoints_changed();
+        }
         self.view(app).await
     }
 

@@ -226,6 +226,7 @@ impl<'a> Webhooks<'a> {
             vec!["url".into(), "eventTypes".into(), "description".into()],
         );
         txn.commit(Effects::audited(event)).await?;
+        self.access.store().webhook_endpoints_changed();
         Ok((self.view(endpoint).await?, secret))
     }
 
@@ -244,6 +245,7 @@ impl<'a> Webhooks<'a> {
             vec!["url".into(), "eventTypes".into(), "description".into()],
         );
         txn.commit(Effects::audited(event)).await?;
+        self.access.store().webhook_endpoints_changed();
         self.view(endpoint).await
     }
 
@@ -272,9 +274,7 @@ impl<'a> Webhooks<'a> {
             vec!["enabled".into()],
         );
         txn.commit(Effects::audited(event)).await?;
-        if enabled {
-            self.access.store().events_written().notify_one();
-        }
+        self.access.store().webhook_endpoints_changed();
         self.view(endpoint).await
     }
 
@@ -291,7 +291,9 @@ impl<'a> Webhooks<'a> {
             vec![endpoint.id],
             vec![],
         );
-        txn.commit(Effects::audited(event)).await
+        txn.commit(Effects::audited(event)).await?;
+        self.access.store().webhook_endpoints_changed();
+        Ok(())
     }
 
     /// A new signing secret; the old ones keep signing (beside it) until `overlap` ends.
@@ -317,6 +319,7 @@ impl<'a> Webhooks<'a> {
             vec![],
         );
         txn.commit(Effects::audited(event)).await?;
+        self.access.store().webhook_endpoints_changed();
         Ok((self.view(endpoint).await?, secret))
     }
 

@@ -61,6 +61,9 @@ pub struct Store {
     /// Told after every commit that wrote webhook events: the delivery worker waits on it,
     /// so that an event goes out without waiting for the worker's next poll.
     events_written: Arc<Notify>,
+    /// Bumped by every change to webhook endpoints or their secrets, so that the delivery
+    /// worker's copy of them is renewed at once rather than when it next expires.
+    webhook_endpoints_changed: Arc<AtomicU64>,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -151,6 +154,7 @@ impl Store {
             group,
             recent_touches: Arc::default(),
             events_written: Arc::default(),
+            webhook_endpoints_changed: Arc::default(),
         })
     }
 
@@ -190,6 +194,17 @@ impl Store {
     /// by requests that queued messages.
     pub fn events_written(&self) -> Arc<Notify> {
         self.events_written.clone()
+    }
+
+    /// The count of changes to webhook endpoints (`webhook_endpoints_changed`).
+    pub fn webhook_endpoints_version(&self) -> Arc<AtomicU64> {
+        self.webhook_endpoints_changed.clone()
+    }
+
+    /// Says that webhook endpoints changed, and wakes the delivery worker.
+    pub fn webhook_endpoints_changed(&self) {
+        self.webhook_endpoints_changed.fetch_add(1, Ordering::Relaxed);
+        self.events_written.notify_one();
     }
 
     /// Takes due webhook messages of one endpoint for `owner` (`webhook_delivery::claim`),

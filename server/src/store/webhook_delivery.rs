@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{client, webhook_attempt, webhook_event, webhook_message};
+use entity::{client, webhook_attempt, webhook_endpoint, webhook_event, webhook_message};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
@@ -62,6 +62,20 @@ pub async fn undispatched(
             (e, env)
         })
         .collect())
+}
+
+/// Whether any event waits to be fanned out: a read, so that the fan-out takes the write lock
+/// only when there is something to write.
+pub async fn any_undispatched(db: &impl ConnectionTrait) -> AppResult<bool> {
+    Ok(webhook_event::Entity::find()
+        .select_only()
+        .column(webhook_event::Column::Id)
+        .filter(webhook_event::Column::DispatchedAt.is_null())
+        .limit(1)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Marks events fanned out.
@@ -148,9 +162,17 @@ pub async fn claim(
         .add(Column::LeaseUntil.is_null())
         .add(Column::LeaseUntil.lt(now));
     let mut due = Query::select();
+    let enabled = Query::select()
+        .column(webhook_endpoint::Column::Id)
+        .from(webhook_endpoint::Entity)
+        .and_where(webhook_endpoint::Column::Id.eq(endpoint_id))
+        .and_where(webhook_endpoint::Column::Enabled.eq(true))
+        .to_owned();
     due.column(Column::Id)
         .from(webhook_message::Entity)
         .and_where(Column::EndpointId.eq(endpoint_id))
+        // Checked here, not only by the caller, which may hold a list a second old.
+        .and_where(Column::EndpointId.in_subquery(enabled))
         .and_where(Column::Status.eq(MessageStatus::Pending.as_str()))
         .and_where(Column::NextAttemptAt.lte(now))
         .cond_where(free.clone())
@@ -177,33 +199,27 @@ pub async fn claim(
         .collect::<Result<_, _>>()?)
 }
 
-/// Endpoints with messages due now or later, with the earliest time one is due.
-pub async fn due_endpoints(
+/// When the endpoint's next message not under a lease is due, if it has one pending.
+pub async fn next_due(
     db: &impl ConnectionTrait,
+    endpoint_id: Uuid,
     now: DateTime<Utc>,
-) -> AppResult<Vec<(Uuid, DateTime<Utc>)>> {
+) -> AppResult<Option<DateTime<Utc>>> {
     use webhook_message::Column;
-    #[derive(FromQueryResult)]
-    struct Due {
-        endpoint_id: Uuid,
-        next: DateTime<Utc>,
-    }
     let free = Condition::any()
         .add(Column::LeaseUntil.is_null())
         .add(Column::LeaseUntil.lt(now));
     Ok(webhook_message::Entity::find()
         .select_only()
-        .column(Column::EndpointId)
-        .column_as(Column::NextAttemptAt.min(), "next")
+        .column(Column::NextAttemptAt)
+        .filter(Column::EndpointId.eq(endpoint_id))
         .filter(Column::Status.eq(MessageStatus::Pending.as_str()))
         .filter(free)
-        .group_by(Column::EndpointId)
-        .into_model::<Due>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|d| (d.endpoint_id, d.next))
-        .collect())
+        .order_by_asc(Column::NextAttemptAt)
+        .limit(1)
+        .into_tuple::<DateTime<Utc>>()
+        .one(db)
+        .await?)
 }
 
 /// What happened to one claimed message.

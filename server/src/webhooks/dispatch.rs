@@ -137,6 +137,9 @@ pub fn payload(event: &webhook_event::Model, env: Option<&str>) -> String {
 pub async fn run(store: &Store) -> AppResult<usize> {
     let mut made = 0;
     loop {
+        if !webhook_delivery::any_undispatched(store.conn()).await? {
+            return Ok(made);
+        }
         let targets = targets(store).await?;
         let txn = store.begin_write().await?;
         let events = webhook_delivery::undispatched(&txn.txn, BATCH).await?;

@@ -52,10 +52,12 @@ pub struct Delivery {
 
 impl Delivery {
     /// Starts delivering through `store`; `wake` is signalled by every commit that wrote
-    /// events and by requests that queue messages.
+    /// events and by requests that queue messages, `endpoints_version` bumped by changes to
+    /// endpoints (both the request-serving store's).
     pub fn start(
         store: Store,
         wake: Arc<Notify>,
+        endpoints_version: Arc<std::sync::atomic::AtomicU64>,
         webhooks: &Webhooks,
         settings: &WebhookSettings,
     ) -> anyhow::Result<Delivery> {
@@ -90,6 +92,7 @@ impl Delivery {
             config,
             sender,
             wake,
+            endpoints_version,
         };
         let task = tokio::spawn(worker.run(stopped));
         Ok(Delivery { stop, task })

@@ -8,6 +8,7 @@
 //! many messages go out.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,11 @@ use crate::error::AppResult;
 use crate::store::webhook_delivery::{self, Outcome};
 use crate::store::{Effect, Effects, Store, webhook_endpoints};
 
+/// The shortest time between two rounds of fan-out and claims.
+const PACE: Duration = Duration::from_millis(5);
+/// How long the worker's copy of the endpoints serves (changes in this process renew it at
+/// once).
+const ENDPOINTS_TTL: Duration = Duration::from_secs(1);
 /// Outcomes written per transaction at most.
 const OUTCOME_BATCH: usize = 2000;
 
@@ -93,6 +99,8 @@ pub struct Worker {
     pub config: Config,
     pub sender: Sender,
     pub wake: Arc<Notify>,
+    /// Bumped when endpoints change in this process (`Store::webhook_endpoints_changed`).
+    pub endpoints_version: Arc<AtomicU64>,
 }
 
 /// A random number in 0..1 for retry jitter.
@@ -113,6 +121,7 @@ impl Worker {
             self.wake.clone(),
         ));
         let mut sends = JoinSet::new();
+        let mut cache = None;
         let mut last_expiry_check: Option<Instant> = None;
         loop {
             if *stop.borrow() {
@@ -127,7 +136,8 @@ impl Worker {
             if let Err(e) = dispatch::run(&self.store).await {
                 tracing::warn!(error = %e.message(), "fanning out webhook events failed");
             }
-            let next = match self.claim_round(&slots, &reports, &mut sends).await {
+            let round = Instant::now();
+            let next = match self.claim_round(&mut cache, &slots, &reports, &mut sends).await {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(error = %e.message(), "claiming webhook messages failed");
@@ -135,7 +145,15 @@ impl Worker {
                 }
             };
             while sends.try_join_next().is_some() {}
+            // Rounds at most every PACE: under load each then fans out and claims many
+            // messages at once (fewer, larger transactions) instead of one per wake.
+            if let Some(rest) = PACE.checked_sub(round.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
             let wait = next.map_or(self.config.poll, |d| d.min(self.config.poll));
+            if wait.is_zero() {
+                continue;
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
@@ -163,59 +181,85 @@ impl Worker {
         }
     }
 
-    /// Claims what is due, endpoint by endpoint, and starts sending it. Returns how long until
-    /// the next message not yet due is.
-    async fn claim_round(
-        &self,
-        slots: &Arc<Slots>,
-        reports: &mpsc::UnboundedSender<Report>,
-        sends: &mut JoinSet<()>,
-    ) -> AppResult<Option<Duration>> {
+    /// The enabled endpoints with their signing secrets: read again when endpoints changed
+    /// in this process, or a second after the last reading (changes made by another replica).
+    async fn endpoints(&self, cache: &mut Option<Endpoints>) -> AppResult<Arc<Vec<Target>>> {
+        let version = self.endpoints_version.load(Ordering::Relaxed);
+        if let Some(c) = cache
+            && c.version == version
+            && c.read_at.elapsed() < ENDPOINTS_TTL
+        {
+            return Ok(c.targets.clone());
+        }
         let db = self.store.conn();
         let now = Utc::now();
-        let due = webhook_delivery::due_endpoints(db, now).await?;
-        if due.is_empty() {
-            return Ok(None);
-        }
-        let endpoints: HashMap<Uuid, _> = webhook_endpoints::enabled(db)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
-        let ids: Vec<Uuid> = endpoints.keys().copied().collect();
+        let list = webhook_endpoints::enabled(db).await?;
+        let ids: Vec<Uuid> = list.iter().map(|e| e.id).collect();
         let mut secrets: HashMap<Uuid, Vec<String>> = HashMap::new();
         for s in webhook_endpoints::active_secrets(db, &ids, now).await? {
             secrets.entry(s.endpoint_id).or_default().push(s.secret);
         }
+        let targets = Arc::new(
+            list.into_iter()
+                .map(|e| Target {
+                    id: e.id,
+                    url: e.url.as_str().into(),
+                    secrets: Arc::new(secrets.remove(&e.id).unwrap_or_default()),
+                })
+                .collect::<Vec<_>>(),
+        );
+        *cache = Some(Endpoints {
+            version,
+            read_at: Instant::now(),
+            targets: targets.clone(),
+        });
+        Ok(targets)
+    }
+
+    /// Claims what is due, endpoint by endpoint, and starts sending it. Returns how long until
+    /// the next message not yet due is.
+    async fn claim_round(
+        &self,
+        cache: &mut Option<Endpoints>,
+        slots: &Arc<Slots>,
+        reports: &mpsc::UnboundedSender<Report>,
+        sends: &mut JoinSet<()>,
+    ) -> AppResult<Option<Duration>> {
+        let targets = self.endpoints(cache).await?;
+        let db = self.store.conn();
+        let now = Utc::now();
         let mut next: Option<Duration> = None;
-        for (endpoint_id, at) in due {
-            let Some(endpoint) = endpoints.get(&endpoint_id) else {
-                continue; // disabled: its messages wait
-            };
-            if at > now {
-                let until = (at - now).to_std().unwrap_or_default();
-                next = Some(next.map_or(until, |n| n.min(until)));
-                continue;
-            }
-            let free = slots.free(endpoint_id, &self.config);
+        for target in targets.iter() {
+            let free = slots.free(target.id, &self.config);
             if free == 0 {
                 continue; // a finished attempt wakes the loop
+            }
+            // A read first: the claim is a write, and most rounds find nothing due.
+            match webhook_delivery::next_due(db, target.id, now).await? {
+                None => continue,
+                Some(at) if at > now => {
+                    let until = (at - now).to_std().unwrap_or_default();
+                    next = Some(next.map_or(until, |n| n.min(until)));
+                    continue;
+                }
+                Some(_) => {}
             }
             let lease_until = now
                 + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
             let claimed = self
                 .store
-                .claim_webhook_messages(endpoint_id, self.owner, now, lease_until, free as u64)
+                .claim_webhook_messages(target.id, self.owner, now, lease_until, free as u64)
                 .await?;
-            slots.take(endpoint_id, claimed.len());
-            let signers = Arc::new(secrets.get(&endpoint_id).cloned().unwrap_or_default());
-            let url: Arc<str> = endpoint.url.as_str().into();
+            if claimed.len() == free {
+                next = Some(Duration::ZERO); // more may be due
+            }
+            slots.take(target.id, claimed.len());
             for message in claimed {
                 let task = Attempt {
                     sender: self.sender.clone(),
                     schedule: self.config.schedule.clone(),
-                    url: url.clone(),
-                    secrets: signers.clone(),
+                    url: target.url.clone(),
+                    secrets: target.secrets.clone(),
                     slots: slots.clone(),
                     reports: reports.clone(),
                     wake: self.wake.clone(),
@@ -225,6 +269,20 @@ impl Worker {
         }
         Ok(next)
     }
+}
+
+/// An enabled endpoint as the worker sends to it.
+struct Target {
+    id: Uuid,
+    url: Arc<str>,
+    secrets: Arc<Vec<String>>,
+}
+
+/// The worker's copy of the enabled endpoints.
+struct Endpoints {
+    version: u64,
+    read_at: Instant,
+    targets: Arc<Vec<Target>>,
 }
 
 /// One message's attempt and its report.
