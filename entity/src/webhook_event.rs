@@ -1,7 +1,9 @@
 use sea_orm::entity::prelude::*;
 
 /// A system event in the webhook outbox, written with the change that caused it. `fields` is
-/// a JSON array of the names of the fields that changed (never their values).
+/// a JSON array of the names of the fields that changed (never their values). On PostgreSQL
+/// the table also has `txid` and `seq`, its place in commit order, which only fan-out reads
+/// (`store::webhook_delivery`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_events")]
 pub struct Model {
@@ -14,8 +16,6 @@ pub struct Model {
     pub location_id: Option<Uuid>,
     pub fields: String,
     pub occurred_at: DateTimeUtc,
-    /// When its messages were made; NULL until then.
-    pub dispatched_at: Option<DateTimeUtc>,
     /// The environment of an event about a record without a client (a key, an app, an
     /// endpoint); NULL when it is the client's.
     pub environment: Option<String>,

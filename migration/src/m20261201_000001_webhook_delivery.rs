@@ -1,7 +1,14 @@
 //! Webhook delivery: endpoints and their signing secrets, one message per event and endpoint
 //! (its `id` is the `webhook-id` receivers dedupe on, the same on every attempt), and the log
-//! of every attempt. The outbox gains the mark of events already fanned out to messages and
-//! the environment of events about records without a client (keys, apps, endpoints).
+//! of every attempt. The outbox gains the environment of events about records without a
+//! client (keys, apps, endpoints), and a position: how far fan-out has read it.
+//!
+//! The position is a cursor in commit order, so that fan-out writes one row per batch rather
+//! than marking each event. On SQLite, whose writers take turns, an event's rowid is that
+//! order. On PostgreSQL, whose transactions commit in any order, an event carries the id of
+//! the transaction that wrote it (`txid`, with `seq` within it), and fan-out reads only events
+//! of transactions older than every one still running (`pg_snapshot_xmin`): none can commit
+//! behind the cursor.
 //!
 //! Signing secrets are stored as they are: HMAC needs them, unlike client secrets, which are
 //! only compared. Encryption at rest under the master key is the external-services issue's.
@@ -18,17 +25,14 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // SQLite adds one column per ALTER TABLE.
-        for col in [ts_null("dispatched_at"), text_null("environment")] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("webhook_events")
-                        .add_column(col)
-                        .to_owned(),
-                )
-                .await?;
-        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("webhook_events")
+                    .add_column(text_null("environment"))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .alter_table(
                 Table::alter()
@@ -37,21 +41,33 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // Only events not yet fanned out are looked up by it; both backends index a partial
-        // range with this WHERE.
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "CREATE INDEX ix_webhook_events_undispatched ON webhook_events (id) WHERE dispatched_at IS NULL",
+        let db = manager.get_connection();
+        if manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+            db.execute_unprepared(
+                "ALTER TABLE webhook_events ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact_id(), \
+                 ADD COLUMN seq BIGSERIAL NOT NULL",
             )
             .await?;
-        manager
-            .create_index(index(
-                "webhook_events",
-                "ix_webhook_events_occurred",
-                &["occurred_at"],
-            ))
+            db.execute_unprepared(
+                "CREATE INDEX ix_webhook_events_position ON webhook_events (txid, seq)",
+            )
             .await?;
+        }
+        // One row: where fan-out has read to. Events from before webhooks existed had nowhere
+        // to go; it starts after them.
+        db.execute_unprepared(
+            "CREATE TABLE webhook_dispatch (id INTEGER NOT NULL PRIMARY KEY, txid TEXT NOT NULL, seq BIGINT NOT NULL)",
+        )
+        .await?;
+        db.execute_unprepared(match manager.get_database_backend() {
+            sea_orm_migration::sea_orm::DbBackend::Postgres => {
+                "INSERT INTO webhook_dispatch (id, txid, seq) SELECT 1, COALESCE(MAX(txid), '0')::text, COALESCE(MAX(seq), 0) FROM webhook_events"
+            }
+            _ => {
+                "INSERT INTO webhook_dispatch (id, txid, seq) SELECT 1, '0', COALESCE(MAX(rowid), 0) FROM webhook_events"
+            }
+        })
+        .await?;
         manager
             .create_table(
                 Table::create()
@@ -183,28 +199,20 @@ impl MigrationTrait for Migration {
                 .drop_table(Table::drop().table(table).to_owned())
                 .await?;
         }
+        let db = manager.get_connection();
+        db.execute_unprepared("DROP TABLE webhook_dispatch").await?;
+        if manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+            db.execute_unprepared("ALTER TABLE webhook_events DROP COLUMN txid, DROP COLUMN seq")
+                .await?;
+        }
         manager
-            .get_connection()
-            .execute_unprepared("DROP INDEX ix_webhook_events_undispatched")
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("ix_webhook_events_occurred")
+            .alter_table(
+                Table::alter()
                     .table("webhook_events")
+                    .drop_column("environment")
                     .to_owned(),
             )
             .await?;
-        for col in ["dispatched_at", "environment"] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table("webhook_events")
-                        .drop_column(col)
-                        .to_owned(),
-                )
-                .await?;
-        }
         manager
             .alter_table(
                 Table::alter()

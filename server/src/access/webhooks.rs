@@ -412,7 +412,6 @@ impl<'a> Webhooks<'a> {
             location_id: None,
             fields: "[]".into(),
             occurred_at: now,
-            dispatched_at: Some(now),
             environment: Some(endpoint.environment.clone()),
         };
         let payload = crate::webhooks::payload(&event, Some(&endpoint.environment));
@@ -421,11 +420,13 @@ impl<'a> Webhooks<'a> {
             &txn.txn,
             event.clone(),
             NewMessage {
+                id: Uuid::now_v7(),
                 endpoint_id: endpoint.id,
                 event_id: event.id,
                 event_type: EventType::WebhookTest.as_str().into(),
                 payload,
                 at: now,
+                lease: None,
             },
         )
         .await?;

@@ -146,4 +146,28 @@ mod tests {
         }
         assert!("patient.deleted".parse::<EventType>().is_err());
     }
+
+    mod portal {
+        include!("../../../portal/src/webhook_events.rs");
+    }
+
+    /// The portal's subscription form lists every event type by its schema and wire names.
+    #[test]
+    fn the_portal_offers_every_event_type() {
+        let schema: Vec<(String, &str)> = EventType::ALL
+            .iter()
+            .map(|t| {
+                let name = match async_graphql::InputType::to_value(t) {
+                    async_graphql::Value::Enum(n) => n.to_string(),
+                    other => panic!("{other:?}"),
+                };
+                (name, t.as_str())
+            })
+            .collect();
+        let portal: Vec<(String, &str)> = portal::WEBHOOK_EVENTS
+            .iter()
+            .map(|(g, wire, _)| ((*g).to_owned(), *wire))
+            .collect();
+        assert_eq!(portal, schema);
+    }
 }

@@ -6,14 +6,12 @@
 //! message at the same time; a lease that ran out (its holder was killed) lets anyone take
 //! the message again. SQLite has one writer, the claim runs under the store's write lock.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
-use entity::{client, webhook_attempt, webhook_endpoint, webhook_event, webhook_message};
+use entity::{webhook_attempt, webhook_endpoint, webhook_event, webhook_message};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -23,91 +21,165 @@ use crate::error::AppResult;
 /// Rows per multi-row INSERT: well under either backend's limit of bound values.
 const INSERT_CHUNK: usize = 400;
 
-/// Events not yet fanned out, oldest first, with their environment (the client's, or the
-/// event's own for records without a client). On PostgreSQL the rows are locked for the
-/// caller's transaction and rows another replica holds are skipped.
-pub async fn undispatched(
-    db: &impl ConnectionTrait,
-    limit: u64,
-) -> AppResult<Vec<(webhook_event::Model, Option<String>)>> {
-    let mut query = webhook_event::Entity::find()
-        .filter(webhook_event::Column::DispatchedAt.is_null())
-        .order_by_asc(webhook_event::Column::Id)
-        .limit(limit);
-    if db.get_database_backend() == DbBackend::Postgres {
-        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let events = query.all(db).await?;
-    let mut clients: Vec<Uuid> = events.iter().filter_map(|e| e.client_id).collect();
-    clients.sort();
-    clients.dedup();
-    let envs: HashMap<Uuid, String> = if clients.is_empty() {
-        HashMap::new()
-    } else {
-        client::Entity::find()
-            .filter(client::Column::Id.is_in(clients))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|c| (c.id, c.environment))
-            .collect()
+/// How far fan-out has read the outbox: a place in commit order
+/// (`migration::m20261201_000001_webhook_delivery`).
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct Position {
+    /// PostgreSQL: the writing transaction's id (as text); SQLite: unused.
+    pub txid: String,
+    /// PostgreSQL: the event's sequence number; SQLite: its rowid.
+    pub seq: i64,
+}
+
+fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(db.get_database_backend(), sql, values)
+}
+
+/// The position, locked for the caller's transaction. `None` on PostgreSQL when another
+/// replica holds it: that one is fanning out.
+pub async fn lock_position(db: &impl ConnectionTrait) -> AppResult<Option<Position>> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT txid, seq FROM webhook_dispatch WHERE id = 1 FOR UPDATE SKIP LOCKED"
+        }
+        _ => "SELECT txid, seq FROM webhook_dispatch WHERE id = 1",
     };
-    Ok(events
+    Ok(Position::find_by_statement(statement(db, sql, vec![]))
+        .one(db)
+        .await?)
+}
+
+pub async fn set_position(db: &impl ConnectionTrait, to: &Position) -> AppResult<()> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => "UPDATE webhook_dispatch SET txid = $1, seq = $2 WHERE id = 1",
+        _ => "UPDATE webhook_dispatch SET txid = ?, seq = ? WHERE id = 1",
+    };
+    db.execute_raw(statement(db, sql, vec![to.txid.clone().into(), to.seq.into()]))
+        .await?;
+    Ok(())
+}
+
+/// Whether any event lies after the position (a read without locks, so that fan-out takes
+/// the write lock only when there is something to write). On PostgreSQL it may find events
+/// that cannot be fanned out yet (an older transaction still runs).
+pub async fn any_after_position(db: &impl ConnectionTrait) -> AppResult<bool> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            "SELECT e.id FROM webhook_events e, webhook_dispatch d WHERE d.id = 1 AND (e.txid, e.seq) > (d.txid::xid8, d.seq) LIMIT 1"
+        }
+        _ => {
+            "SELECT id FROM webhook_events WHERE rowid > (SELECT seq FROM webhook_dispatch WHERE id = 1) LIMIT 1"
+        }
+    };
+    Ok(db.query_one_raw(statement(db, sql, vec![])).await?.is_some())
+}
+
+/// An event read for fan-out, with its environment (the client's, or the event's own for
+/// records without a client) and its position.
+#[derive(Clone, Debug, FromQueryResult)]
+struct Row {
+    id: Uuid,
+    event_type: String,
+    record_type: String,
+    record_id: Option<Uuid>,
+    client_id: Option<Uuid>,
+    location_id: Option<Uuid>,
+    fields: String,
+    occurred_at: DateTime<Utc>,
+    environment: Option<String>,
+    pos_txid: String,
+    pos_seq: i64,
+}
+
+/// Up to `limit` events after `from`, in commit order: on PostgreSQL only those no running
+/// transaction can precede.
+pub async fn events_after(
+    db: &impl ConnectionTrait,
+    from: &Position,
+    limit: u64,
+) -> AppResult<Vec<(webhook_event::Model, Option<String>, Position)>> {
+    const COLUMNS: &str = "e.id, e.event_type, e.record_type, e.record_id, e.client_id, e.location_id, e.fields, e.occurred_at, COALESCE(e.environment, c.environment) AS environment";
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let (sql, values): (String, Vec<sea_orm::Value>) = match db.get_database_backend() {
+        DbBackend::Postgres => (
+            format!(
+                "SELECT {COLUMNS}, e.txid::text AS pos_txid, e.seq AS pos_seq FROM webhook_events e \
+                 LEFT JOIN clients c ON c.id = e.client_id \
+                 WHERE (e.txid, e.seq) > ($1::xid8, $2) AND e.txid < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY e.txid, e.seq LIMIT $3"
+            ),
+            vec![from.txid.clone().into(), from.seq.into(), limit.into()],
+        ),
+        _ => (
+            format!(
+                "SELECT {COLUMNS}, '0' AS pos_txid, e.rowid AS pos_seq FROM webhook_events e \
+                 LEFT JOIN clients c ON c.id = e.client_id \
+                 WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?"
+            ),
+            vec![from.seq.into(), limit.into()],
+        ),
+    };
+    let rows = Row::find_by_statement(statement(db, &sql, values))
+        .all(db)
+        .await?;
+    Ok(rows
         .into_iter()
-        .map(|e| {
-            let env = e
-                .environment
-                .clone()
-                .or_else(|| e.client_id.and_then(|c| envs.get(&c).cloned()));
-            (e, env)
+        .map(|r| {
+            let position = Position {
+                txid: r.pos_txid,
+                seq: r.pos_seq,
+            };
+            let event = webhook_event::Model {
+                id: r.id,
+                event_type: r.event_type,
+                record_type: r.record_type,
+                record_id: r.record_id,
+                client_id: r.client_id,
+                location_id: r.location_id,
+                fields: r.fields,
+                occurred_at: r.occurred_at,
+                environment: r.environment.clone(),
+            };
+            (event, r.environment, position)
         })
         .collect())
-}
-
-/// Whether any event waits to be fanned out: a read, so that the fan-out takes the write lock
-/// only when there is something to write.
-pub async fn any_undispatched(db: &impl ConnectionTrait) -> AppResult<bool> {
-    Ok(webhook_event::Entity::find()
-        .select_only()
-        .column(webhook_event::Column::Id)
-        .filter(webhook_event::Column::DispatchedAt.is_null())
-        .limit(1)
-        .into_tuple::<Uuid>()
-        .one(db)
-        .await?
-        .is_some())
-}
-
-/// Marks events fanned out.
-pub async fn mark_dispatched(
-    db: &impl ConnectionTrait,
-    ids: &[Uuid],
-    at: DateTime<Utc>,
-) -> AppResult<()> {
-    for chunk in ids.chunks(INSERT_CHUNK) {
-        webhook_event::Entity::update_many()
-            .col_expr(webhook_event::Column::DispatchedAt, Expr::value(at))
-            .filter(webhook_event::Column::Id.is_in(chunk.iter().copied()))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
 }
 
 /// A message to make: one event for one endpoint.
 #[derive(Clone, Debug)]
 pub struct NewMessage {
+    pub id: Uuid,
     pub endpoint_id: Uuid,
     pub event_id: Uuid,
     pub event_type: String,
     pub payload: String,
     pub at: DateTime<Utc>,
+    /// Made already taken by this sender (owner, until): it is sent at once, without a claim.
+    pub lease: Option<(Uuid, DateTime<Utc>)>,
 }
 
 impl NewMessage {
+    /// The message as stored.
+    pub fn model(&self) -> webhook_message::Model {
+        webhook_message::Model {
+            id: self.id,
+            endpoint_id: self.endpoint_id,
+            event_id: self.event_id,
+            event_type: self.event_type.clone(),
+            payload: self.payload.clone(),
+            status: MessageStatus::Pending.as_str().into(),
+            attempts: 0,
+            next_attempt_at: self.at,
+            lease_owner: self.lease.map(|(o, _)| o),
+            lease_until: self.lease.map(|(_, u)| u),
+            created_at: self.at,
+            delivered_at: None,
+        }
+    }
+
     fn row(self) -> webhook_message::ActiveModel {
         webhook_message::ActiveModel {
-            id: Set(Uuid::now_v7()),
+            id: Set(self.id),
             endpoint_id: Set(self.endpoint_id),
             event_id: Set(self.event_id),
             event_type: Set(self.event_type),
@@ -115,8 +187,8 @@ impl NewMessage {
             status: Set(MessageStatus::Pending.as_str().into()),
             attempts: Set(0),
             next_attempt_at: Set(self.at),
-            lease_owner: Set(None),
-            lease_until: Set(None),
+            lease_owner: Set(self.lease.map(|(o, _)| o)),
+            lease_until: Set(self.lease.map(|(_, u)| u)),
             created_at: Set(self.at),
             delivered_at: Set(None),
         }

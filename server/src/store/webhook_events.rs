@@ -23,7 +23,6 @@ pub fn insert_statement(event: &NewEvent) -> InsertStatement {
         location_id: Set(event.location_id),
         fields: Set(serde_json::to_string(&event.fields).unwrap_or_else(|_| "[]".into())),
         occurred_at: Set(Utc::now()),
-        dispatched_at: Set(None),
         environment: Set(event.environment.map(|e| e.as_str().to_owned())),
     })
     .into_query()

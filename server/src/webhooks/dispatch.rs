@@ -1,11 +1,14 @@
 //! Fan-out: each event of the outbox becomes one message for every enabled endpoint that
-//! wants it, in one transaction with marking the event done, so that an event is fanned out
-//! once (on PostgreSQL replicas skip each other's locked events).
+//! wants it, in one transaction with moving the outbox position past it, so that an event is
+//! fanned out once (on PostgreSQL one replica at a time holds the position). Messages an
+//! endpoint has room for are made already taken by this worker and sent at once.
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{SecondsFormat, Utc};
-use entity::{partner_app, webhook_endpoint, webhook_event};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use entity::{partner_app, webhook_endpoint, webhook_event, webhook_message};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -28,8 +31,12 @@ struct AppLimits {
     scopes: HashSet<String>,
 }
 
-struct Target {
-    endpoint: webhook_endpoint::Model,
+/// An enabled endpoint: where to send, with what secrets, and what it wants.
+pub struct Target {
+    pub endpoint: webhook_endpoint::Model,
+    pub url: Arc<str>,
+    /// Every secret that signs now, newest first.
+    pub secrets: Arc<Vec<String>>,
     types: Option<HashSet<String>>,
     app: Option<AppLimits>,
 }
@@ -70,10 +77,15 @@ impl Target {
     }
 }
 
-/// The enabled endpoints, with the limits of the apps that own some of them.
-async fn targets(store: &Store) -> AppResult<Vec<Target>> {
+/// The enabled endpoints, with their secrets and the limits of the apps that own some of them.
+pub async fn targets(store: &Store) -> AppResult<Vec<Target>> {
     let db = store.conn();
     let endpoints = webhook_endpoints::enabled(db).await?;
+    let ids: Vec<Uuid> = endpoints.iter().map(|e| e.id).collect();
+    let mut secrets: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for s in webhook_endpoints::active_secrets(db, &ids, Utc::now()).await? {
+        secrets.entry(s.endpoint_id).or_default().push(s.secret);
+    }
     let apps: HashMap<Uuid, partner_app::Model> = if endpoints.iter().any(|e| e.app_id.is_some())
     {
         partner_apps::list(db)
@@ -106,6 +118,8 @@ async fn targets(store: &Store) -> AppResult<Vec<Target>> {
             .as_deref()
             .map(|t| serde_json::from_str::<HashSet<String>>(t).unwrap_or_default());
         out.push(Target {
+            url: endpoint.url.as_str().into(),
+            secrets: Arc::new(secrets.remove(&endpoint.id).unwrap_or_default()),
             endpoint,
             types,
             app,
@@ -133,43 +147,85 @@ pub fn payload(event: &webhook_event::Model, env: Option<&str>) -> String {
     .to_string()
 }
 
-/// Fans out every event waiting; returns how many messages were made.
-pub async fn run(store: &Store) -> AppResult<usize> {
-    let mut made = 0;
+/// What a fan-out did.
+#[derive(Default)]
+pub struct Fanned {
+    /// Messages made and already taken by this worker, to send now (by their target's index).
+    pub taken: Vec<(usize, webhook_message::Model)>,
+    /// Events are waiting that could not be fanned out yet (PostgreSQL: an older transaction
+    /// still runs); look again soon.
+    pub waiting: bool,
+}
+
+/// Fans out every event waiting. Each endpoint's first `room[endpoint]` messages are made
+/// taken by `owner` until `lease_until`.
+pub async fn run(
+    store: &Store,
+    targets: &[Target],
+    room: &HashMap<Uuid, usize>,
+    owner: Uuid,
+    lease_until: DateTime<Utc>,
+) -> AppResult<Fanned> {
+    let mut out = Fanned::default();
+    let mut room = room.clone();
     loop {
-        if !webhook_delivery::any_undispatched(store.conn()).await? {
-            return Ok(made);
+        if !webhook_delivery::any_after_position(store.conn()).await? {
+            return Ok(out);
         }
-        let targets = targets(store).await?;
         let txn = store.begin_write().await?;
-        let events = webhook_delivery::undispatched(&txn.txn, BATCH).await?;
-        if events.is_empty() {
-            return Ok(made);
-        }
+        let Some(from) = webhook_delivery::lock_position(&txn.txn).await? else {
+            return Ok(out); // another replica is fanning out
+        };
+        let events = webhook_delivery::events_after(&txn.txn, &from, BATCH).await?;
+        let Some((_, _, to)) = events.last() else {
+            out.waiting = true;
+            return Ok(out);
+        };
+        let to = to.clone();
+        // The targets may be a second old: only endpoints enabled now get messages.
+        let enabled: HashSet<Uuid> = webhook_endpoints::enabled(&txn.txn)
+            .await?
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
         let now = Utc::now();
         let mut messages = Vec::new();
-        for (event, env) in &events {
+        let mut taken = Vec::new();
+        for (event, env, _) in &events {
             let mut body = None;
-            for target in targets.iter().filter(|t| t.wants(event, env.as_deref())) {
+            for (i, target) in targets.iter().enumerate() {
+                if !enabled.contains(&target.endpoint.id) || !target.wants(event, env.as_deref()) {
+                    continue;
+                }
                 let payload = body
                     .get_or_insert_with(|| payload(event, env.as_deref()))
                     .clone();
-                messages.push(NewMessage {
+                let free = room.entry(target.endpoint.id).or_default();
+                let lease = (*free > 0).then(|| {
+                    *free -= 1;
+                    (owner, lease_until)
+                });
+                let message = NewMessage {
+                    id: Uuid::now_v7(),
                     endpoint_id: target.endpoint.id,
                     event_id: event.id,
                     event_type: event.event_type.clone(),
                     payload,
                     at: now,
-                });
+                    lease,
+                };
+                if lease.is_some() {
+                    taken.push((i, message.model()));
+                }
+                messages.push(message);
             }
         }
-        made += messages.len();
-        let ids: Vec<Uuid> = events.iter().map(|(e, _)| e.id).collect();
         webhook_delivery::insert_messages(&txn.txn, messages).await?;
-        webhook_delivery::mark_dispatched(&txn.txn, &ids, now).await?;
+        webhook_delivery::set_position(&txn.txn, &to).await?;
         txn.commit(Effects::none()).await?;
+        out.taken.extend(taken);
         if (events.len() as u64) < BATCH {
-            return Ok(made);
+            return Ok(out);
         }
     }
 }

@@ -18,8 +18,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use super::dispatch::{self, Target};
+use super::expiring;
 use super::sender::Sender;
-use super::{dispatch, expiring};
 use crate::domain::environment::Environment;
 use crate::domain::webhook_delivery::{DisabledReason, MessageStatus, RetrySchedule, Verdict};
 use crate::domain::webhook_endpoint::signature_header;
@@ -27,6 +28,16 @@ use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::AppResult;
 use crate::store::webhook_delivery::{self, Outcome};
 use crate::store::{Effect, Effects, Store, webhook_endpoints};
+
+/// How soon to look again when events wait behind a running transaction.
+const WAITING: Duration = Duration::from_millis(10);
+
+fn min_of(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
 
 /// The shortest time between two rounds of fan-out and claims.
 const PACE: Duration = Duration::from_millis(5);
@@ -119,6 +130,7 @@ impl Worker {
             received,
             self.config.disable_after,
             self.wake.clone(),
+            self.endpoints_version.clone(),
         ));
         let mut sends = JoinSet::new();
         let mut cache = None;
@@ -133,17 +145,21 @@ impl Worker {
                     tracing::warn!(error = %e.message(), "raising api_key.expiring events failed");
                 }
             }
-            if let Err(e) = dispatch::run(&self.store).await {
-                tracing::warn!(error = %e.message(), "fanning out webhook events failed");
-            }
             let round = Instant::now();
-            let next = match self.claim_round(&mut cache, &slots, &reports, &mut sends).await {
-                Ok(next) => next,
+            let mut next = match self.fan_out(&mut cache, &slots, &reports, &mut sends).await {
+                Ok(true) => Some(WAITING),
+                Ok(false) => None,
                 Err(e) => {
-                    tracing::warn!(error = %e.message(), "claiming webhook messages failed");
+                    tracing::warn!(error = %e.message(), "fanning out webhook events failed");
                     None
                 }
             };
+            match self.claim_round(&mut cache, &slots, &reports, &mut sends).await {
+                Ok(due) => next = min_of(next, due),
+                Err(e) => {
+                    tracing::warn!(error = %e.message(), "claiming webhook messages failed");
+                }
+            }
             while sends.try_join_next().is_some() {}
             // Rounds at most every PACE: under load each then fans out and claims many
             // messages at once (fewer, larger transactions) instead of one per wake.
@@ -191,29 +207,61 @@ impl Worker {
         {
             return Ok(c.targets.clone());
         }
-        let db = self.store.conn();
-        let now = Utc::now();
-        let list = webhook_endpoints::enabled(db).await?;
-        let ids: Vec<Uuid> = list.iter().map(|e| e.id).collect();
-        let mut secrets: HashMap<Uuid, Vec<String>> = HashMap::new();
-        for s in webhook_endpoints::active_secrets(db, &ids, now).await? {
-            secrets.entry(s.endpoint_id).or_default().push(s.secret);
-        }
-        let targets = Arc::new(
-            list.into_iter()
-                .map(|e| Target {
-                    id: e.id,
-                    url: e.url.as_str().into(),
-                    secrets: Arc::new(secrets.remove(&e.id).unwrap_or_default()),
-                })
-                .collect::<Vec<_>>(),
-        );
+        let targets = Arc::new(dispatch::targets(&self.store).await?);
         *cache = Some(Endpoints {
             version,
             read_at: Instant::now(),
             targets: targets.clone(),
         });
         Ok(targets)
+    }
+
+    fn lease_until(&self) -> chrono::DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Fans out new events and sends at once what endpoints have room for. Returns whether
+    /// events wait that could not be fanned out yet.
+    async fn fan_out(
+        &self,
+        cache: &mut Option<Endpoints>,
+        slots: &Arc<Slots>,
+        reports: &mpsc::UnboundedSender<Report>,
+        sends: &mut JoinSet<()>,
+    ) -> AppResult<bool> {
+        let targets = self.endpoints(cache).await?;
+        let room: HashMap<Uuid, usize> = targets
+            .iter()
+            .map(|t| (t.endpoint.id, slots.free(t.endpoint.id, &self.config)))
+            .collect();
+        let fanned =
+            dispatch::run(&self.store, &targets, &room, self.owner, self.lease_until()).await?;
+        for (i, message) in fanned.taken {
+            self.start(&targets[i], message, slots, reports, sends);
+        }
+        Ok(fanned.waiting)
+    }
+
+    /// Starts sending a message this worker has taken.
+    fn start(
+        &self,
+        target: &Target,
+        message: webhook_message::Model,
+        slots: &Arc<Slots>,
+        reports: &mpsc::UnboundedSender<Report>,
+        sends: &mut JoinSet<()>,
+    ) {
+        slots.take(target.endpoint.id, 1);
+        let task = Attempt {
+            sender: self.sender.clone(),
+            schedule: self.config.schedule.clone(),
+            url: target.url.clone(),
+            secrets: target.secrets.clone(),
+            slots: slots.clone(),
+            reports: reports.clone(),
+            wake: self.wake.clone(),
+        };
+        sends.spawn(task.run(message));
     }
 
     /// Claims what is due, endpoint by endpoint, and starts sending it. Returns how long until
@@ -230,12 +278,13 @@ impl Worker {
         let now = Utc::now();
         let mut next: Option<Duration> = None;
         for target in targets.iter() {
-            let free = slots.free(target.id, &self.config);
+            let id = target.endpoint.id;
+            let free = slots.free(id, &self.config);
             if free == 0 {
                 continue; // a finished attempt wakes the loop
             }
             // A read first: the claim is a write, and most rounds find nothing due.
-            match webhook_delivery::next_due(db, target.id, now).await? {
+            match webhook_delivery::next_due(db, id, now).await? {
                 None => continue,
                 Some(at) if at > now => {
                     let until = (at - now).to_std().unwrap_or_default();
@@ -244,38 +293,19 @@ impl Worker {
                 }
                 Some(_) => {}
             }
-            let lease_until = now
-                + chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX);
             let claimed = self
                 .store
-                .claim_webhook_messages(target.id, self.owner, now, lease_until, free as u64)
+                .claim_webhook_messages(id, self.owner, now, self.lease_until(), free as u64)
                 .await?;
             if claimed.len() == free {
                 next = Some(Duration::ZERO); // more may be due
             }
-            slots.take(target.id, claimed.len());
             for message in claimed {
-                let task = Attempt {
-                    sender: self.sender.clone(),
-                    schedule: self.config.schedule.clone(),
-                    url: target.url.clone(),
-                    secrets: target.secrets.clone(),
-                    slots: slots.clone(),
-                    reports: reports.clone(),
-                    wake: self.wake.clone(),
-                };
-                sends.spawn(task.run(message));
+                self.start(target, message, slots, reports, sends);
             }
         }
         Ok(next)
     }
-}
-
-/// An enabled endpoint as the worker sends to it.
-struct Target {
-    id: Uuid,
-    url: Arc<str>,
-    secrets: Arc<Vec<String>>,
 }
 
 /// The worker's copy of the enabled endpoints.
@@ -364,6 +394,7 @@ async fn write_outcomes(
     mut received: mpsc::UnboundedReceiver<Report>,
     disable_after: chrono::Duration,
     wake: Arc<Notify>,
+    endpoints_version: Arc<AtomicU64>,
 ) {
     while let Some(first) = received.recv().await {
         let mut batch = vec![first];
@@ -380,7 +411,10 @@ async fn write_outcomes(
             match write_batch(&store, &batch, disable_after).await {
                 Ok(disabled) => {
                     if disabled {
-                        wake.notify_one(); // their status events are waiting
+                        // The worker's copy of the endpoints is out of date, and their status
+                        // events are waiting.
+                        endpoints_version.fetch_add(1, Ordering::Relaxed);
+                        wake.notify_one();
                     }
                     break;
                 }
