@@ -44,13 +44,8 @@ impl TestApp {
 
     /// An endpoint's delivery log, newest first.
     pub async fn deliveries(&self, endpoint: &str) -> Vec<Value> {
-        let resp = self
-            .admin(DELIVERIES, json!({ "e": endpoint }))
-            .await;
-        data(&resp)["webhookDeliveries"]
-            .as_array()
-            .unwrap()
-            .clone()
+        let resp = self.admin(DELIVERIES, json!({ "e": endpoint })).await;
+        data(&resp)["webhookDeliveries"].as_array().unwrap().clone()
     }
 
     /// Waits until the endpoint's log has `n` deliveries in `status` (panics after 20 s).

@@ -4,7 +4,10 @@
 // page (server/src/http/portal.rs).
 
 /// (path prefix, area name), besides the main one.
-pub const AREAS: &[(&str, &str)] = &[("/settings/connections", "connections")];
+pub const AREAS: &[(&str, &str)] = &[
+    ("/settings/connections", "connections"),
+    ("/settings/api-console/webhooks", "webhooks"),
+];
 
 /// The main app's name.
 pub const MAIN: &str = "index";

@@ -1,7 +1,8 @@
 //! Switchboard's admin portal: client-side rendered Leptos over the public GraphQL API.
 //!
 //! It is built as one WebAssembly app per area (`src/main.rs`: sign-in, keys, audit and
-//! settings; `src/bin/connections.rs`: the connection directory), from this one library, so a
+//! settings; `src/bin/connections.rs`: the connection directory; `src/bin/webhooks.rs`: webhook
+//! endpoints and their delivery logs), from this one library, so a
 //! first visit downloads only the first app and each area only the screens it shows. Links
 //! between areas are plain page loads (`pages::NavLink`); the session is in localStorage and
 //! survives them.
@@ -13,6 +14,7 @@ pub mod pages;
 pub mod queries;
 pub mod scopes;
 pub mod session;
+pub mod webhook_events;
 
 use leptos::prelude::*;
 

@@ -220,7 +220,9 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         // 68 hours, so a receiver down for a long weekend still gets everything.
         .set_default(
             "webhooks.retry_schedule_seconds",
-            vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 36_000],
+            vec![
+                5, 300, 1800, 7200, 18_000, 36_000, 36_000, 36_000, 36_000, 36_000, 36_000,
+            ],
         )?
         .set_default("webhooks.disable_after_failing_seconds", 5 * 86_400)?
         .set_default("webhooks.allowed_hosts", Vec::<String>::new())?

@@ -106,7 +106,10 @@ async fn a_kill_9_in_the_middle_of_a_thousand_deliveries_loses_none() {
     rx.wait_for(150, Duration::from_secs(60)).await;
     drop(first); // SIGKILL: no graceful stop, leases held, outcomes unwritten
     let at_kill = rx.received().len();
-    assert!(at_kill < 1000, "the kill came too late to prove anything ({at_kill})");
+    assert!(
+        at_kill < 1000,
+        "the kill came too late to prove anything ({at_kill})"
+    );
 
     let _second = app.spawn_process_with(&PROCESS_ENV);
     let distinct = wait_for_distinct(&rx, 1000, Duration::from_secs(90)).await;
@@ -121,7 +124,10 @@ async fn a_kill_9_in_the_middle_of_a_thousand_deliveries_loses_none() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (ids, statuses) = logged(&app, &endpoint).await;
-        assert_eq!(ids, distinct, "the receiver saw every webhook-id it was sent");
+        assert_eq!(
+            ids, distinct,
+            "the receiver saw every webhook-id it was sent"
+        );
         if statuses == HashSet::from(["DELIVERED".to_owned()]) {
             break;
         }
@@ -160,7 +166,10 @@ async fn two_processes_on_postgres_share_the_work_and_send_nothing_twice() {
 
 #[tokio::test]
 async fn a_graceful_stop_finishes_the_attempts_under_way() {
-    let mut app = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let mut app = TestApp::builder()
+        .configure(loopback_receivers)
+        .spawn()
+        .await;
     let rx = Receiver::start().await;
     rx.otherwise(Reply {
         delay: Duration::from_millis(700),

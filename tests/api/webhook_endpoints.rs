@@ -48,10 +48,16 @@ async fn internal_addresses_are_refused_unless_allowed_and_production_needs_http
     }
     // A public address (not resolved: a literal) is accepted.
     let resp = create(&app, &admin, "https://93.184.216.34/in", "PRODUCTION").await;
-    assert_eq!(data(&resp)["createWebhookEndpoint"]["webhookEndpoint"]["environment"], "PRODUCTION");
+    assert_eq!(
+        data(&resp)["createWebhookEndpoint"]["webhookEndpoint"]["environment"],
+        "PRODUCTION"
+    );
 
     // The allow-list opens what it names, and only that.
-    let open = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let open = TestApp::builder()
+        .configure(loopback_receivers)
+        .spawn()
+        .await;
     let admin = open.admin_token.clone();
     data(&create(&open, &admin, "http://127.0.0.1:8080/hook", "SANDBOX").await);
     let resp = create(&open, &admin, "http://10.0.0.1/hook", "SANDBOX").await;
@@ -60,7 +66,10 @@ async fn internal_addresses_are_refused_unless_allowed_and_production_needs_http
 
 #[tokio::test]
 async fn a_destination_refused_at_delivery_is_logged_as_a_blocked_address() {
-    let mut app = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let mut app = TestApp::builder()
+        .configure(loopback_receivers)
+        .spawn()
+        .await;
     let rx = Receiver::start().await;
     // Registered while loopback was allowed, by name; the allow-list is then emptied.
     let url = rx.url.replace("127.0.0.1", "localhost");
@@ -74,13 +83,19 @@ async fn a_destination_refused_at_delivery_is_logged_as_a_blocked_address() {
         .await,
     );
     let log = app.wait_for_deliveries(&endpoint, "FAILED", 1).await;
-    assert_eq!(log[0]["attempts"][0]["error"], "BLOCKED_ADDRESS", "{log:#?}");
+    assert_eq!(
+        log[0]["attempts"][0]["error"], "BLOCKED_ADDRESS",
+        "{log:#?}"
+    );
     assert!(rx.received().is_empty(), "nothing reached the receiver");
 }
 
 #[tokio::test]
 async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only_their_own() {
-    let app = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let app = TestApp::builder()
+        .configure(loopback_receivers)
+        .spawn()
+        .await;
     let rx = Receiver::start().await;
     let (admin_endpoint, _) = app.webhook_endpoint(None, &rx.url, None).await;
     // A staff user and an API key with every scope may not.
@@ -89,10 +104,14 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
     for token in [&staff, &key] {
         let resp = create(&app, token, &rx.url, "SANDBOX").await;
         assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{resp}");
-        let resp = app.gql_as(token, "{ webhookEndpoints { id } }", json!({})).await;
+        let resp = app
+            .gql_as(token, "{ webhookEndpoints { id } }", json!({}))
+            .await;
         assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
     }
-    let resp = app.gql(None, "{ webhookEndpoints { id } }", json!({})).await;
+    let resp = app
+        .gql(None, "{ webhookEndpoints { id } }", json!({}))
+        .await;
     assert_eq!(codes(&resp), vec!["UNAUTHENTICATED"]);
 
     // A partner app limited to client A, reading patients only.
@@ -110,15 +129,22 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
     let app_rx = Receiver::start().await;
     let (own, secret) = app.webhook_endpoint(Some(&token), &app_rx.url, None).await;
     app_rx.trust(&secret);
-    let resp = app.gql_as(&token, "{ webhookEndpoints { id partnerAppId } }", json!({})).await;
+    let resp = app
+        .gql_as(
+            &token,
+            "{ webhookEndpoints { id partnerAppId } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         data(&resp)["webhookEndpoints"],
         json!([{ "id": own, "partnerAppId": partner.id }]),
         "an app lists its own endpoints only"
     );
-    for (query, vars) in [
-        ("query($id: ID!) { webhookEndpoint(id: $id) { id } }", json!({ "id": admin_endpoint })),
-    ] {
+    for (query, vars) in [(
+        "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
+        json!({ "id": admin_endpoint }),
+    )] {
         let resp = app.gql_as(&token, query, vars).await;
         assert_eq!(data(&resp)["webhookEndpoint"], Value::Null);
     }
@@ -127,7 +153,9 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
         "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
         "mutation($id: ID!) { rotateWebhookSecret(id: $id) { signingSecret } }",
     ] {
-        let resp = app.gql_as(&token, mutation, json!({ "id": admin_endpoint })).await;
+        let resp = app
+            .gql_as(&token, mutation, json!({ "id": admin_endpoint }))
+            .await;
         assert_eq!(codes(&resp), vec!["NOT_FOUND"], "{mutation}: {resp}");
     }
     let resp = app
@@ -139,26 +167,49 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
         .await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
     let resp = create(&app, &token, &app_rx.url, "PRODUCTION").await;
-    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "the app's environment only");
+    assert_eq!(
+        codes(&resp),
+        vec!["VALIDATION_FAILED"],
+        "the app's environment only"
+    );
 
     // The app's endpoint hears about client A's patients, not client B's, and nothing about
     // tests (no tests:read).
     let writer = app.full_key().await;
     let a = app
-        .patient_id(&writer, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "A-1" }))
+        .patient_id(
+            &writer,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "A-1" }),
+        )
         .await;
-    app.patient_id(&writer, &app.fx.client_b, &app.fx.loc_b1, json!({ "externalPatientId": "B-1" }))
-        .await;
+    app.patient_id(
+        &writer,
+        &app.fx.client_b,
+        &app.fx.loc_b1,
+        json!({ "externalPatientId": "B-1" }),
+    )
+    .await;
     app.create_test(&writer, &a, "ACC-A").await;
     let admin_rx_count = || rx.received().len();
     rx.wait_for(3, SECONDS).await;
     let got = app_rx.wait_for(1, SECONDS).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let got_now = app_rx.received();
-    assert_eq!(got_now.len(), 1, "{:?}", got_now.iter().map(|r| &r.body).collect::<Vec<_>>());
+    assert_eq!(
+        got_now.len(),
+        1,
+        "{:?}",
+        got_now.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
     assert_eq!(got[0].body["data"]["recordId"], a.as_str());
     assert!(got[0].verified);
-    assert_eq!(admin_rx_count(), 3, "the administrator's endpoint hears everything");
+    assert_eq!(
+        admin_rx_count(),
+        3,
+        "the administrator's endpoint hears everything"
+    );
 
     // Revoking the app disables its endpoints; the administrator hears of it.
     data(
@@ -185,7 +236,10 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
 
 #[tokio::test]
 async fn changes_to_endpoints_are_audited_without_their_secrets() {
-    let app = TestApp::builder().configure(loopback_receivers).spawn().await;
+    let app = TestApp::builder()
+        .configure(loopback_receivers)
+        .spawn()
+        .await;
     let rx = Receiver::start().await;
     let (endpoint, secret) = app.webhook_endpoint(None, &rx.url, None).await;
     let rotated = app
@@ -212,7 +266,13 @@ async fn changes_to_endpoints_are_audited_without_their_secrets() {
         )
         .await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
-    data(&app.admin("mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }", json!({ "id": endpoint })).await);
+    data(
+        &app.admin(
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+            json!({ "id": endpoint }),
+        )
+        .await,
+    );
     let events = app
         .audit_events(json!({ "recordType": "webhook_endpoint" }))
         .await;
@@ -232,7 +292,10 @@ async fn changes_to_endpoints_are_audited_without_their_secrets() {
     let all = serde_json::to_string(&events).unwrap();
     assert!(!all.contains(&secret) && !all.contains(&new_secret));
     let resp = app
-        .admin("query($id: ID!) { webhookEndpoint(id: $id) { id } }", json!({ "id": endpoint }))
+        .admin(
+            "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
+            json!({ "id": endpoint }),
+        )
         .await;
     assert_eq!(data(&resp)["webhookEndpoint"], Value::Null, "deleted");
 }

@@ -11,7 +11,10 @@ use switchboard_tests::webhooks::loopback_receivers;
 use switchboard_tests::{TestApp, codes, data};
 
 async fn app() -> TestApp {
-    TestApp::builder().configure(loopback_receivers).spawn().await
+    TestApp::builder()
+        .configure(loopback_receivers)
+        .spawn()
+        .await
 }
 
 const SECONDS: Duration = Duration::from_secs(20);
@@ -45,9 +48,15 @@ async fn subscribed_events_arrive_signed_thin_and_only_from_their_environment() 
     assert_eq!(d["clientId"], app.fx.client_a.as_str());
     assert_eq!(d["locationId"], app.fx.loc_a1.as_str());
     assert_eq!(d["environment"], "SANDBOX");
-    assert_eq!(d["fields"], json!(["externalPatientId", "firstName", "lastName"]));
+    assert_eq!(
+        d["fields"],
+        json!(["externalPatientId", "firstName", "lastName"])
+    );
     let raw = first.body.to_string();
-    assert!(!raw.contains("Ada") && !raw.contains("Lovelace"), "patient data in {raw}");
+    assert!(
+        !raw.contains("Ada") && !raw.contains("Lovelace"),
+        "patient data in {raw}"
+    );
 
     // Not subscribed (an update, a test created), another environment (client P): nothing.
     // A result: test.resulted.
@@ -56,8 +65,13 @@ async fn subscribed_events_arrive_signed_thin_and_only_from_their_environment() 
         .create_key_with(json!({ "name": "prod", "scopes": ["patients:create", "patients:read"], "environment": "PRODUCTION" }))
         .await
         .1;
-    app.patient_id(&production, &app.fx.client_p, &app.fx.loc_p1, json!({ "externalPatientId": "P-1" }))
-        .await;
+    app.patient_id(
+        &production,
+        &app.fx.client_p,
+        &app.fx.loc_p1,
+        json!({ "externalPatientId": "P-1" }),
+    )
+    .await;
     let test = app.test_id(&key, &patient, "ACC-1").await;
     data(&app.gql_as(&key, "mutation($id: ID!) { updateTest(id: $id, input: { status: RESULTED, results: [{ code: \"HGB\", value: \"13.5\" }] }) { id } }", json!({ "id": test })).await);
     let got = rx.wait_for(2, SECONDS).await;
@@ -94,10 +108,18 @@ async fn retries_keep_the_id_follow_the_schedule_and_honour_retry_after() {
         Reply::status(200),
     ]);
     let key = app.full_key().await;
-    app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "R-1" }))
-        .await;
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "R-1" }),
+    )
+    .await;
     let got = rx.wait_for(3, SECONDS).await;
-    assert!(got.iter().all(|r| r.id == got[0].id), "one webhook-id for every attempt");
+    assert!(
+        got.iter().all(|r| r.id == got[0].id),
+        "one webhook-id for every attempt"
+    );
     assert!(got.iter().all(|r| r.verified));
     let gap1 = got[1].at - got[0].at;
     let gap2 = got[2].at - got[1].at;
@@ -128,13 +150,23 @@ async fn retries_keep_the_id_follow_the_schedule_and_honour_retry_after() {
     // A receiver that keeps failing: four attempts (the first and three retries), then the
     // message has failed. A 400 is not retried at all.
     rx.otherwise(Reply::status(500));
-    app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "R-2" }))
-        .await;
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "R-2" }),
+    )
+    .await;
     let log = app.wait_for_deliveries(&endpoint, "FAILED", 1).await;
     assert_eq!(log[0]["attemptCount"], 4, "{log:#?}");
     rx.otherwise(Reply::status(400));
-    app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "R-3" }))
-        .await;
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "R-3" }),
+    )
+    .await;
     let log = app.wait_for_deliveries(&endpoint, "FAILED", 2).await;
     assert_eq!(log[0]["attemptCount"], 1, "{log:#?}");
     assert_eq!(log[0]["attempts"][0]["error"], "HTTP_4XX");
@@ -155,8 +187,13 @@ async fn gone_disables_at_once_and_enabling_again_resumes_what_was_pending() {
     watcher.trust(&watcher_secret);
     rx.script([Reply::status(410)]);
     let key = app.full_key().await;
-    app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "G-1" }))
-        .await;
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "G-1" }),
+    )
+    .await;
     let first = rx.wait_for(1, SECONDS).await[0].clone();
     let news = watcher.wait_for(1, SECONDS).await;
     assert_eq!(news[0].body["type"], "integration.status_changed");
@@ -167,8 +204,13 @@ async fn gone_disables_at_once_and_enabling_again_resumes_what_was_pending() {
     assert_eq!(state["disabledReason"], "GONE");
 
     // While disabled nothing is sent, and new events are not kept for it.
-    app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "G-2" }))
-        .await;
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "G-2" }),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(rx.received().len(), 1);
 
@@ -213,14 +255,22 @@ async fn timeouts_and_refused_connections_are_classified_and_a_failing_endpoint_
         )
         .await;
     let key = app.full_key().await;
-    app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": "T-1" }))
-        .await;
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "T-1" }),
+    )
+    .await;
 
     // The first failure starts the streak; the retry a second later finds it over a second
     // old and disables the endpoint.
     let deadline = std::time::Instant::now() + SECONDS;
     loop {
-        let (a, b) = (app.endpoint_state(&slow).await, app.endpoint_state(&refused).await);
+        let (a, b) = (
+            app.endpoint_state(&slow).await,
+            app.endpoint_state(&refused).await,
+        );
         if a["enabled"] == false && b["enabled"] == false {
             assert_eq!(a["disabledReason"], "FAILING");
             assert_eq!(b["disabledReason"], "FAILING");
@@ -239,11 +289,19 @@ async fn timeouts_and_refused_connections_are_classified_and_a_failing_endpoint_
     };
     let slow_log = app.deliveries(&slow).await;
     assert!(errors(&slow_log).len() >= 2, "{slow_log:#?}");
-    assert!(errors(&slow_log).iter().all(|e| e == "TIMEOUT"), "{slow_log:#?}");
-    assert_eq!(slow_log[0]["status"], "PENDING", "kept for when it is enabled");
+    assert!(
+        errors(&slow_log).iter().all(|e| e == "TIMEOUT"),
+        "{slow_log:#?}"
+    );
+    assert_eq!(
+        slow_log[0]["status"], "PENDING",
+        "kept for when it is enabled"
+    );
     let refused_log = app.deliveries(&refused).await;
     assert!(
-        errors(&refused_log).iter().all(|e| e == "CONNECTION_REFUSED"),
+        errors(&refused_log)
+            .iter()
+            .all(|e| e == "CONNECTION_REFUSED"),
         "{refused_log:#?}"
     );
 }
@@ -315,8 +373,13 @@ async fn deliveries_can_be_sent_again_one_or_all_since_a_time() {
     rx.trust(&secret);
     let key = app.full_key().await;
     for i in 0..3 {
-        app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({ "externalPatientId": format!("S-{i}") }))
-            .await;
+        app.patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": format!("S-{i}") }),
+        )
+        .await;
     }
     rx.wait_for(3, SECONDS).await;
     let log = app.wait_for_deliveries(&endpoint, "DELIVERED", 3).await;
@@ -328,7 +391,11 @@ async fn deliveries_can_be_sent_again_one_or_all_since_a_time() {
         .await;
     assert_eq!(data(&resp)["resendWebhookDelivery"]["status"], "PENDING");
     let got = rx.wait_for(4, SECONDS).await;
-    assert_eq!(got[3].id, log[2]["id"].as_str().unwrap(), "the same webhook-id");
+    assert_eq!(
+        got[3].id,
+        log[2]["id"].as_str().unwrap(),
+        "the same webhook-id"
+    );
 
     let since = chrono::Utc::now() - chrono::Duration::minutes(5);
     let resp = app

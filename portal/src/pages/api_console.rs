@@ -4,7 +4,7 @@ use leptos_router::components::A;
 use super::key_form::KeyForm;
 use super::keys::{KeyActions, KeyView, group, limits, text};
 use super::secret::SecretPanel;
-use super::{PageHeading, environment_words, send, utc};
+use super::{NavLink, PageHeading, environment_words, send, utc};
 use crate::queries::{ApiKeys, api_keys};
 
 /// The secrets' prefixes of a key: the newest, then the old ones still working.
@@ -85,6 +85,7 @@ pub fn ApiConsole() -> impl IntoView {
     view! {
         <PageHeading title="API Console"/>
         <p class="muted">"API keys let private integrations call the GraphQL API. A key's secret is shown once, when it is created or rotated; only a hash is stored."</p>
+        <p><NavLink href="/settings/api-console/webhooks" id="nav-webhooks">"Webhooks ›"</NavLink>" — endpoints that receive system events, and their delivery logs."</p>
         <Show when=move || message.get().is_some()>
             <p class="error" role="alert" id="keys-message">{move || message.get()}</p>
         </Show>

@@ -12,6 +12,8 @@ mod scope_checks;
 mod secret;
 mod settings;
 mod shell;
+mod webhook_detail;
+mod webhooks;
 
 pub use api_console::ApiConsole;
 pub use app_detail::AppDetail;
@@ -22,6 +24,8 @@ pub use key_detail::KeyDetail;
 pub use login::Login;
 pub use settings::Settings;
 pub use shell::{Home, Shell};
+pub use webhook_detail::WebhookDetail;
+pub use webhooks::Webhooks;
 
 use graphql_client::GraphQLQuery;
 use leptos::prelude::*;

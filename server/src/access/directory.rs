@@ -14,10 +14,10 @@ use crate::domain::partner_app::{
     new_client_id, new_client_secret,
 };
 use crate::domain::scope::ScopeSet;
-use crate::error::{AppError, AppResult, parse_stored};
-use crate::store::partner_apps::{AppFields, NewApp};
 use crate::domain::webhook_delivery::DisabledReason;
 use crate::domain::webhook_event::{EventType, NewEvent};
+use crate::error::{AppError, AppResult, parse_stored};
+use crate::store::partner_apps::{AppFields, NewApp};
 use crate::store::{Effect, Effects, admins, oauth as grants, partner_apps, webhook_endpoints};
 
 pub struct Directory<'a> {

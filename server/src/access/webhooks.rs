@@ -141,7 +141,12 @@ impl<'a> Webhooks<'a> {
         }
     }
 
-    async fn fields(&self, owner: Owner, form: EndpointForm, env: Environment) -> AppResult<EndpointFields> {
+    async fn fields(
+        &self,
+        owner: Owner,
+        form: EndpointForm,
+        env: Environment,
+    ) -> AppResult<EndpointFields> {
         let url = parse_url(&form.url, env).map_err(|e| AppError::invalid("input.url", e))?;
         check_destination(&self.access.webhook_settings().policy, &url)
             .await
@@ -161,7 +166,10 @@ impl<'a> Webhooks<'a> {
             if let Some(t) = refused {
                 return Err(AppError::invalid(
                     "input.eventTypes",
-                    format!("a partner app's endpoint can receive only events about records, not `{}`", t.as_str()),
+                    format!(
+                        "a partner app's endpoint can receive only events about records, not `{}`",
+                        t.as_str()
+                    ),
                 ));
             }
         }
@@ -253,7 +261,9 @@ impl<'a> Webhooks<'a> {
     pub async fn set_enabled(&self, id: Uuid, enabled: bool) -> AppResult<EndpointView> {
         let owner = self.owner()?;
         let endpoint = self.find(owner, id).await?;
-        if enabled && endpoint.disabled_reason.as_deref() == Some(DisabledReason::AppRevoked.as_str()) {
+        if enabled
+            && endpoint.disabled_reason.as_deref() == Some(DisabledReason::AppRevoked.as_str())
+        {
             return Err(AppError::Conflict(
                 "the partner app that owns this endpoint was revoked".into(),
             ));
@@ -297,7 +307,11 @@ impl<'a> Webhooks<'a> {
     }
 
     /// A new signing secret; the old ones keep signing (beside it) until `overlap` ends.
-    pub async fn rotate_secret(&self, id: Uuid, overlap: Duration) -> AppResult<(EndpointView, String)> {
+    pub async fn rotate_secret(
+        &self,
+        id: Uuid,
+        overlap: Duration,
+    ) -> AppResult<(EndpointView, String)> {
         let owner = self.owner()?;
         let max = self.access.webhook_settings().max_overlap;
         if overlap < Duration::zero() || overlap > max {
@@ -310,7 +324,8 @@ impl<'a> Webhooks<'a> {
         let txn = self.access.store().begin_write().await?;
         endpoints::expire_secrets(&txn.txn, endpoint.id, Utc::now() + overlap).await?;
         let (secret, prefix) = new_signing_secret();
-        let stored = endpoints::insert_secret(&txn.txn, endpoint.id, secret.clone(), prefix).await?;
+        let stored =
+            endpoints::insert_secret(&txn.txn, endpoint.id, secret.clone(), prefix).await?;
         let event = self.access.event(
             "ROTATE",
             "rotateWebhookSecret",
@@ -323,7 +338,10 @@ impl<'a> Webhooks<'a> {
         Ok((self.view(endpoint).await?, secret))
     }
 
-    async fn with_attempts(&self, messages: Vec<webhook_message::Model>) -> AppResult<Vec<DeliveryView>> {
+    async fn with_attempts(
+        &self,
+        messages: Vec<webhook_message::Model>,
+    ) -> AppResult<Vec<DeliveryView>> {
         let ids: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
         let mut by_message: HashMap<Uuid, Vec<_>> = HashMap::new();
         for a in delivery::attempts_of(self.access.store().conn(), &ids).await? {
@@ -348,9 +366,13 @@ impl<'a> Webhooks<'a> {
         let owner = self.owner()?;
         let endpoint = self.find(owner, endpoint_id).await?;
         if first == 0 || first > MAX_PAGE {
-            return Err(AppError::invalid("first", format!("must be between 1 and {MAX_PAGE}")));
+            return Err(AppError::invalid(
+                "first",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
         }
-        let messages = delivery::messages(self.access.store().conn(), endpoint.id, filter, first).await?;
+        let messages =
+            delivery::messages(self.access.store().conn(), endpoint.id, filter, first).await?;
         self.with_attempts(messages).await
     }
 
@@ -365,7 +387,9 @@ impl<'a> Webhooks<'a> {
         let count = delivery::requeue(&txn.txn, endpoint.id, ids, since, Utc::now()).await?;
         let mut record_ids = vec![endpoint.id];
         record_ids.extend(ids.unwrap_or(&[]));
-        let event = self.access.event("RESEND", operation, "webhook_endpoint", record_ids, vec![]);
+        let event = self
+            .access
+            .event("RESEND", operation, "webhook_endpoint", record_ids, vec![]);
         txn.commit(Effects::audited(event)).await?;
         self.access.store().events_written().notify_one();
         Ok(count)
@@ -382,7 +406,13 @@ impl<'a> Webhooks<'a> {
             .find(owner, message.endpoint_id)
             .await
             .map_err(|_| AppError::NotFound("webhook delivery"))?;
-        self.requeue("resendWebhookDelivery", &endpoint, Some(&[message.id]), None).await?;
+        self.requeue(
+            "resendWebhookDelivery",
+            &endpoint,
+            Some(&[message.id]),
+            None,
+        )
+        .await?;
         let message = delivery::find_message(db, message_id)
             .await?
             .ok_or(AppError::NotFound("webhook delivery"))?;
@@ -394,7 +424,8 @@ impl<'a> Webhooks<'a> {
     pub async fn replay(&self, endpoint_id: Uuid, since: DateTime<Utc>) -> AppResult<u64> {
         let owner = self.owner()?;
         let endpoint = self.find(owner, endpoint_id).await?;
-        self.requeue("replayWebhookDeliveries", &endpoint, None, Some(since)).await
+        self.requeue("replayWebhookDeliveries", &endpoint, None, Some(since))
+            .await
     }
 
     /// Queues a `webhook.test` ping for the endpoint (a disabled endpoint gets it once it is

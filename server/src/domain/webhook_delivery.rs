@@ -62,7 +62,9 @@ stored_enum! {
 pub enum Verdict {
     Delivered,
     /// Try again on the schedule (at least `retry_after` later when the receiver said so).
-    Retry { retry_after: Option<Duration> },
+    Retry {
+        retry_after: Option<Duration>,
+    },
     /// No further attempt.
     GiveUp,
     /// `410 Gone`: the endpoint is disabled at once; the message waits for it.
@@ -71,7 +73,11 @@ pub enum Verdict {
 
 impl Verdict {
     /// From the HTTP status, or the error when there was none.
-    pub fn of(status: Option<u16>, error: Option<DeliveryError>, retry_after: Option<Duration>) -> Self {
+    pub fn of(
+        status: Option<u16>,
+        error: Option<DeliveryError>,
+        retry_after: Option<Duration>,
+    ) -> Self {
         match (status, error) {
             (Some(200..=299), _) => Verdict::Delivered,
             (Some(410), _) => Verdict::EndpointGone,
@@ -132,13 +138,22 @@ mod tests {
         assert_eq!(Verdict::of(Some(400), None, None), Verdict::GiveUp);
         assert_eq!(Verdict::of(Some(301), None, None), Verdict::GiveUp);
         let wait = Some(Duration::from_secs(7));
-        assert_eq!(Verdict::of(Some(429), None, wait), Verdict::Retry { retry_after: wait });
-        assert_eq!(Verdict::of(Some(503), None, None), Verdict::Retry { retry_after: None });
+        assert_eq!(
+            Verdict::of(Some(429), None, wait),
+            Verdict::Retry { retry_after: wait }
+        );
+        assert_eq!(
+            Verdict::of(Some(503), None, None),
+            Verdict::Retry { retry_after: None }
+        );
         assert_eq!(
             Verdict::of(None, Some(DeliveryError::Timeout), None),
             Verdict::Retry { retry_after: None }
         );
-        assert_eq!(Verdict::of(None, Some(DeliveryError::BlockedAddress), None), Verdict::GiveUp);
+        assert_eq!(
+            Verdict::of(None, Some(DeliveryError::BlockedAddress), None),
+            Verdict::GiveUp
+        );
     }
 
     #[test]

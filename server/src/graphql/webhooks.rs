@@ -97,7 +97,9 @@ impl WebhookQuery {
         let first = u64::try_from(first)
             .ok()
             .filter(|f| (1..=MAX_PAGE).contains(f))
-            .ok_or_else(|| AppError::invalid("first", format!("must be between 1 and {MAX_PAGE}")))?;
+            .ok_or_else(|| {
+                AppError::invalid("first", format!("must be between 1 and {MAX_PAGE}"))
+            })?;
         let list = ctx
             .access()?
             .webhooks()

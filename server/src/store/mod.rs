@@ -203,7 +203,8 @@ impl Store {
 
     /// Says that webhook endpoints changed, and wakes the delivery worker.
     pub fn webhook_endpoints_changed(&self) {
-        self.webhook_endpoints_changed.fetch_add(1, Ordering::Relaxed);
+        self.webhook_endpoints_changed
+            .fetch_add(1, Ordering::Relaxed);
         self.events_written.notify_one();
     }
 

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use entity::{webhook_attempt, webhook_endpoint, webhook_event, webhook_message};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -54,8 +54,12 @@ pub async fn set_position(db: &impl ConnectionTrait, to: &Position) -> AppResult
         DbBackend::Postgres => "UPDATE webhook_dispatch SET txid = $1, seq = $2 WHERE id = 1",
         _ => "UPDATE webhook_dispatch SET txid = ?, seq = ? WHERE id = 1",
     };
-    db.execute_raw(statement(db, sql, vec![to.txid.clone().into(), to.seq.into()]))
-        .await?;
+    db.execute_raw(statement(
+        db,
+        sql,
+        vec![to.txid.clone().into(), to.seq.into()],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -71,7 +75,10 @@ pub async fn any_after_position(db: &impl ConnectionTrait) -> AppResult<bool> {
             "SELECT id FROM webhook_events WHERE rowid > (SELECT seq FROM webhook_dispatch WHERE id = 1) LIMIT 1"
         }
     };
-    Ok(db.query_one_raw(statement(db, sql, vec![])).await?.is_some())
+    Ok(db
+        .query_one_raw(statement(db, sql, vec![]))
+        .await?
+        .is_some())
 }
 
 /// An event read for fan-out, with its environment (the client's, or the event's own for
@@ -195,7 +202,10 @@ impl NewMessage {
     }
 }
 
-pub async fn insert_messages(db: &impl ConnectionTrait, messages: Vec<NewMessage>) -> AppResult<()> {
+pub async fn insert_messages(
+    db: &impl ConnectionTrait,
+    messages: Vec<NewMessage>,
+) -> AppResult<()> {
     let rows: Vec<webhook_message::ActiveModel> =
         messages.into_iter().map(NewMessage::row).collect();
     for chunk in rows.chunks(INSERT_CHUNK) {
@@ -342,11 +352,17 @@ pub async fn record(db: &impl ConnectionTrait, outcomes: &[Outcome]) -> AppResul
         .unwrap_or_else(Utc::now);
     for chunk in delivered.chunks(INSERT_CHUNK) {
         webhook_message::Entity::update_many()
-            .col_expr(Column::Status, Expr::value(MessageStatus::Delivered.as_str()))
+            .col_expr(
+                Column::Status,
+                Expr::value(MessageStatus::Delivered.as_str()),
+            )
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
             .col_expr(Column::DeliveredAt, Expr::value(at))
             .col_expr(Column::LeaseOwner, Expr::value(Option::<Uuid>::None))
-            .col_expr(Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(
+                Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(Column::Id.is_in(chunk.iter().copied()))
             .exec(db)
             .await?;
@@ -360,7 +376,10 @@ pub async fn record(db: &impl ConnectionTrait, outcomes: &[Outcome]) -> AppResul
             .col_expr(Column::Status, Expr::value(o.status.as_str()))
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
             .col_expr(Column::LeaseOwner, Expr::value(Option::<Uuid>::None))
-            .col_expr(Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None));
+            .col_expr(
+                Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
         if let Some(next) = o.next_attempt_at {
             update = update.col_expr(Column::NextAttemptAt, Expr::value(next));
         }
@@ -379,7 +398,10 @@ pub async fn release(db: &impl ConnectionTrait, owner: Uuid) -> AppResult<u64> {
     use webhook_message::Column;
     let done = webhook_message::Entity::update_many()
         .col_expr(Column::LeaseOwner, Expr::value(Option::<Uuid>::None))
-        .col_expr(Column::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(Column::LeaseOwner.eq(owner))
         .filter(Column::Status.eq(MessageStatus::Pending.as_str()))
         .exec(db)

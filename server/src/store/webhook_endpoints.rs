@@ -86,10 +86,17 @@ pub async fn set_enabled(
 }
 
 /// Disables every endpoint of a partner app (when it is revoked).
-pub async fn disable_of_app(db: &impl ConnectionTrait, app_id: Uuid, reason: &str) -> AppResult<()> {
+pub async fn disable_of_app(
+    db: &impl ConnectionTrait,
+    app_id: Uuid,
+    reason: &str,
+) -> AppResult<()> {
     webhook_endpoint::Entity::update_many()
         .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
-        .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(reason))
+        .col_expr(
+            webhook_endpoint::Column::DisabledReason,
+            Expr::value(reason),
+        )
         .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(webhook_endpoint::Column::AppId.eq(app_id))
         .filter(webhook_endpoint::Column::Enabled.eq(true))
@@ -208,7 +215,10 @@ pub async fn mark_succeeding(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResu
         return Ok(());
     }
     webhook_endpoint::Entity::update_many()
-        .col_expr(Column::FailingSince, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(
+            Column::FailingSince,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
         .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(Column::FailingSince.is_not_null())
         .exec(db)

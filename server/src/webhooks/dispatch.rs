@@ -86,8 +86,7 @@ pub async fn targets(store: &Store) -> AppResult<Vec<Target>> {
     for s in webhook_endpoints::active_secrets(db, &ids, Utc::now()).await? {
         secrets.entry(s.endpoint_id).or_default().push(s.secret);
     }
-    let apps: HashMap<Uuid, partner_app::Model> = if endpoints.iter().any(|e| e.app_id.is_some())
-    {
+    let apps: HashMap<Uuid, partner_app::Model> = if endpoints.iter().any(|e| e.app_id.is_some()) {
         partner_apps::list(db)
             .await?
             .into_iter()

@@ -71,7 +71,8 @@ impl Delivery {
                     .map(|s| Duration::from_secs(*s))
                     .collect(),
             },
-            lease: Duration::from_secs(settings.lease_seconds).max(timeout + Duration::from_secs(1)),
+            lease: Duration::from_secs(settings.lease_seconds)
+                .max(timeout + Duration::from_secs(1)),
             max_in_flight: settings.max_in_flight.max(1),
             per_endpoint: settings.max_in_flight_per_endpoint.max(1),
             poll: Duration::from_millis(settings.poll_interval_ms.max(10)),

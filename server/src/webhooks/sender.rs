@@ -241,19 +241,36 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_are_classified() {
-        let sender = Sender::new(Arc::new(AddressPolicy::default()), Duration::from_secs(2)).unwrap();
+        let sender =
+            Sender::new(Arc::new(AddressPolicy::default()), Duration::from_secs(2)).unwrap();
         let answer = sender.send("http://localhost:9/x", &[], "{}".into()).await;
-        assert_eq!(answer.error, Some(DeliveryError::BlockedAddress), "{answer:?}");
+        assert_eq!(
+            answer.error,
+            Some(DeliveryError::BlockedAddress),
+            "{answer:?}"
+        );
         let answer = sender.send("http://127.0.0.1:9/x", &[], "{}".into()).await;
-        assert_eq!(answer.error, Some(DeliveryError::BlockedAddress), "{answer:?}");
-        let answer = sender.send("http://no-such-host.invalid/x", &[], "{}".into()).await;
+        assert_eq!(
+            answer.error,
+            Some(DeliveryError::BlockedAddress),
+            "{answer:?}"
+        );
+        let answer = sender
+            .send("http://no-such-host.invalid/x", &[], "{}".into())
+            .await;
         assert_eq!(answer.error, Some(DeliveryError::DnsFailure), "{answer:?}");
         let open = AddressPolicy::new(&["127.0.0.0/8".into()]).unwrap();
         let sender = Sender::new(Arc::new(open), Duration::from_secs(2)).unwrap();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = closed.local_addr().unwrap().port();
         drop(closed);
-        let answer = sender.send(&format!("http://127.0.0.1:{port}/x"), &[], "{}".into()).await;
-        assert_eq!(answer.error, Some(DeliveryError::ConnectionRefused), "{answer:?}");
+        let answer = sender
+            .send(&format!("http://127.0.0.1:{port}/x"), &[], "{}".into())
+            .await;
+        assert_eq!(
+            answer.error,
+            Some(DeliveryError::ConnectionRefused),
+            "{answer:?}"
+        );
     }
 }

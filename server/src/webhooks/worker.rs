@@ -154,7 +154,10 @@ impl Worker {
                     None
                 }
             };
-            match self.claim_round(&mut cache, &slots, &reports, &mut sends).await {
+            match self
+                .claim_round(&mut cache, &slots, &reports, &mut sends)
+                .await
+            {
                 Ok(due) => next = min_of(next, due),
                 Err(e) => {
                     tracing::warn!(error = %e.message(), "claiming webhook messages failed");
@@ -458,7 +461,8 @@ async fn write_batch(
     let txn = store.begin_write().await?;
     webhook_delivery::record(&txn.txn, &outcomes).await?;
     webhook_endpoints::mark_succeeding(&txn.txn, &succeeded).await?;
-    let overdue = webhook_endpoints::mark_failing(&txn.txn, &failed, now, now - disable_after).await?;
+    let overdue =
+        webhook_endpoints::mark_failing(&txn.txn, &failed, now, now - disable_after).await?;
     let mut to_disable: Vec<(Uuid, DisabledReason)> = overdue
         .iter()
         .map(|e| (e.id, DisabledReason::Failing))
