@@ -7,8 +7,8 @@
 //! last write's time together), so the database sees a few transactions per second however
 //! many messages go out.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,40 +61,72 @@ pub struct Config {
     pub key_check: Duration,
 }
 
-/// Attempts in flight, in all and per endpoint.
+/// Each endpoint's lane: its attempts under way (at most `per_endpoint`), and messages taken
+/// for it that wait for one of them to finish (as many again). A finished attempt starts the
+/// next waiting message at once, so that an endpoint's throughput does not depend on how often
+/// the worker's rounds come; the wait is bounded, so a lease (longer than two timeouts)
+/// outlasts it.
+#[derive(Default)]
+struct Lane {
+    running: usize,
+    waiting: VecDeque<webhook_message::Model>,
+}
+
 #[derive(Default)]
 struct Slots {
-    per_endpoint: Mutex<HashMap<Uuid, usize>>,
+    lanes: Mutex<HashMap<Uuid, Lane>>,
+    /// Set at a graceful stop: nothing waiting is started any more.
+    stopping: AtomicBool,
 }
 
 impl Slots {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
-        self.per_endpoint.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Lane>> {
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How many more attempts `endpoint` may start.
-    fn free(&self, endpoint: Uuid, config: &Config) -> usize {
-        let map = self.lock();
-        let total: usize = map.values().sum();
-        let mine = map.get(&endpoint).copied().unwrap_or(0);
-        config
-            .per_endpoint
+    /// How many more messages `endpoint` may be given now.
+    fn room(&self, endpoint: Uuid, config: &Config) -> usize {
+        let lanes = self.lock();
+        let total: usize = lanes.values().map(|l| l.running + l.waiting.len()).sum();
+        let mine = lanes
+            .get(&endpoint)
+            .map_or(0, |l| l.running + l.waiting.len());
+        (2 * config.per_endpoint)
             .saturating_sub(mine)
-            .min(config.max_in_flight.saturating_sub(total))
+            .min((2 * config.max_in_flight).saturating_sub(total))
     }
 
-    fn take(&self, endpoint: Uuid, n: usize) {
-        *self.lock().entry(endpoint).or_default() += n;
-    }
-
-    fn give_back(&self, endpoint: Uuid) {
-        let mut map = self.lock();
-        if let Some(n) = map.get_mut(&endpoint) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&endpoint);
-            }
+    /// Gives `message` to its endpoint's lane: back to start it now, or `None` when it waits.
+    fn hand(
+        &self,
+        message: webhook_message::Model,
+        config: &Config,
+    ) -> Option<webhook_message::Model> {
+        let mut lanes = self.lock();
+        let running: usize = lanes.values().map(|l| l.running).sum();
+        let lane = lanes.entry(message.endpoint_id).or_default();
+        if lane.running < config.per_endpoint && running < config.max_in_flight {
+            lane.running += 1;
+            Some(message)
+        } else {
+            lane.waiting.push_back(message);
+            None
         }
+    }
+
+    /// After an attempt: the next waiting message of the endpoint, or its slot is given back.
+    fn next(&self, endpoint: Uuid) -> Option<webhook_message::Model> {
+        let mut lanes = self.lock();
+        let stopping = self.stopping.load(Ordering::Relaxed);
+        let lane = lanes.get_mut(&endpoint)?;
+        if !stopping && let Some(m) = lane.waiting.pop_front() {
+            return Some(m);
+        }
+        lane.running = lane.running.saturating_sub(1);
+        if lane.running == 0 && (stopping || lane.waiting.is_empty()) {
+            lanes.remove(&endpoint);
+        }
+        None
     }
 }
 
@@ -179,6 +211,7 @@ impl Worker {
                 _ = stop.changed() => {}
             }
         }
+        slots.stopping.store(true, Ordering::Relaxed);
         // A graceful stop: attempts under way may finish (up to the timeout); the rest are
         // abandoned and their leases given back below, so another replica (or this one,
         // restarted) sends them at once rather than after the lease.
@@ -235,7 +268,7 @@ impl Worker {
         let targets = self.endpoints(cache).await?;
         let room: HashMap<Uuid, usize> = targets
             .iter()
-            .map(|t| (t.endpoint.id, slots.free(t.endpoint.id, &self.config)))
+            .map(|t| (t.endpoint.id, slots.room(t.endpoint.id, &self.config)))
             .collect();
         let fanned =
             dispatch::run(&self.store, &targets, &room, self.owner, self.lease_until()).await?;
@@ -254,7 +287,9 @@ impl Worker {
         reports: &mpsc::UnboundedSender<Report>,
         sends: &mut JoinSet<()>,
     ) {
-        slots.take(target.endpoint.id, 1);
+        let Some(message) = slots.hand(message, &self.config) else {
+            return; // it waits for one of the endpoint's attempts to finish
+        };
         let task = Attempt {
             sender: self.sender.clone(),
             schedule: self.config.schedule.clone(),
@@ -282,7 +317,7 @@ impl Worker {
         let mut next: Option<Duration> = None;
         for target in targets.iter() {
             let id = target.endpoint.id;
-            let free = slots.free(id, &self.config);
+            let free = slots.room(id, &self.config);
             if free == 0 {
                 continue; // a finished attempt wakes the loop
             }
@@ -330,7 +365,20 @@ struct Attempt {
 }
 
 impl Attempt {
-    async fn run(self, message: webhook_message::Model) {
+    /// Sends `message`, then each message waiting in its endpoint's lane, until none waits.
+    async fn run(self, mut message: webhook_message::Model) {
+        loop {
+            let endpoint = message.endpoint_id;
+            self.once(message).await;
+            match self.slots.next(endpoint) {
+                Some(waiting) => message = waiting,
+                None => break,
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    async fn once(&self, message: webhook_message::Model) {
         let msg_id = format!("msg_{}", message.id.simple());
         let attempted_at = Utc::now();
         let timestamp = attempted_at.timestamp();
@@ -383,9 +431,7 @@ impl Attempt {
             status,
             next_attempt_at,
         };
-        self.slots.give_back(message.endpoint_id);
         let _ = self.reports.send(Report { outcome, verdict });
-        self.wake.notify_one();
     }
 }
 
