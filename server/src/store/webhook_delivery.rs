@@ -69,7 +69,12 @@ pub async fn set_position(db: &impl ConnectionTrait, to: &Position) -> AppResult
 pub async fn any_after_position(db: &impl ConnectionTrait) -> AppResult<bool> {
     let sql = match db.get_database_backend() {
         DbBackend::Postgres => {
-            "SELECT e.id FROM webhook_events e, webhook_dispatch d WHERE d.id = 1 AND (e.txid, e.seq) > (d.txid::xid8, d.seq) LIMIT 1"
+            // The position as two values computed first, and the order: then the index
+            // finds the first event after it (joined to the position row, or without the
+            // order, the planner scanned every event).
+            "SELECT e.id FROM webhook_events e \
+             WHERE (e.txid, e.seq) > ((SELECT txid::xid8 FROM webhook_dispatch WHERE id = 1), (SELECT seq FROM webhook_dispatch WHERE id = 1)) \
+             ORDER BY e.txid, e.seq LIMIT 1"
         }
         _ => {
             "SELECT id FROM webhook_events WHERE rowid > (SELECT seq FROM webhook_dispatch WHERE id = 1) LIMIT 1"
