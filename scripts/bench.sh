@@ -219,6 +219,8 @@ PY
         if [ "$scenario" = m1w ] || [ "$scenario" = wh ]; then
             [ -z "$rx_pid" ] && start_webhooks "$work" "$port"
             curl -fs -XPOST "http://127.0.0.1:$rx_port/reset" >/dev/null
+            # The receiver shares the machine: its CPU time during the run is reported.
+            rx_ticks=$(awk '{print $14 + $15}' "/proc/$rx_pid/stat")
             run=m1
             # 32 connections each pausing 30 ms: about 1,000 creates/s.
             [ "$scenario" = wh ] && pause=30
@@ -243,7 +245,8 @@ PY
         [ "$scenario" = healthz ] && healthz_rps=$rps
         if [ "$scenario" = m1w ] || [ "$scenario" = wh ]; then
             failed=$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")
-            webhook_lines+="- $scenario: $(webhook_stats $((reqs - failed)))"$'\n'
+            rx_cpu=$(awk -v t0="$rx_ticks" -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15 - t0) / hz}' "/proc/$rx_pid/stat")
+            webhook_lines+="- $scenario: $(webhook_stats $((reqs - failed))); receiver CPU during the run ${rx_cpu} s of the machine's $(( $(nproc) * duration ))"$'\n'
         fi
         # Four decimals: Q1 is under a hundredth of /healthz, and two would print 0.00 or 0.01.
         ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.4f}')")
