@@ -97,6 +97,9 @@ pub struct WebhookSettings {
     /// often keys are looked at for it.
     pub key_expiry_notice_hours: u64,
     pub key_expiry_check_seconds: u64,
+    /// How long delivered and failed messages (with their attempts) and fanned-out events are
+    /// kept; pending messages stay until they are sent.
+    pub retention_days: u32,
     /// The longest a secret rotation may keep the old signing secret.
     pub max_rotation_overlap_seconds: u64,
 }
@@ -232,5 +235,6 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("webhooks.lease_seconds", 60)?
         .set_default("webhooks.key_expiry_notice_hours", 7 * 24)?
         .set_default("webhooks.key_expiry_check_seconds", 60)?
+        .set_default("webhooks.retention_days", 30)?
         .set_default("webhooks.max_rotation_overlap_seconds", 7 * 86_400)?)
 }

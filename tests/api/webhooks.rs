@@ -428,3 +428,64 @@ async fn deliveries_can_be_sent_again_one_or_all_since_a_time() {
         .await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
 }
+
+#[tokio::test]
+async fn finished_deliveries_are_removed_after_the_retention_and_pending_ones_stay() {
+    fn no_retention(s: &mut switchboard::config::Settings) {
+        loopback_receivers(s);
+        s.webhooks.retention_days = 0;
+        s.webhooks.key_expiry_check_seconds = 1;
+        s.webhooks.retry_schedule_seconds = vec![60];
+    }
+    let app = TestApp::builder().configure(no_retention).spawn().await;
+    let rx = Receiver::start().await;
+    let (endpoint, _) = app
+        .webhook_endpoint(None, &rx.url, Some(&["PATIENT_CREATED"]))
+        .await;
+    let key = app.full_key().await;
+    for i in 0..2 {
+        app.patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": format!("K-{i}") }),
+        )
+        .await;
+    }
+    rx.wait_for(2, SECONDS).await;
+    // One more that the receiver refuses for now: pending, due in a minute.
+    rx.script([Reply::status(503)]);
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "K-2" }),
+    )
+    .await;
+    rx.wait_for(3, SECONDS).await;
+    let deadline = std::time::Instant::now() + SECONDS;
+    loop {
+        let log = app.deliveries(&endpoint).await;
+        let statuses: Vec<&str> = log.iter().map(|d| d["status"].as_str().unwrap()).collect();
+        if statuses == ["PENDING"] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{statuses:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Events fanned out are gone too, and a new one is still delivered.
+    app.patient_id(
+        &key,
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        json!({ "externalPatientId": "K-3" }),
+    )
+    .await;
+    let got = rx.wait_for(4, SECONDS).await;
+    assert_eq!(got[3].body["type"], "patient.created");
+    let left = switchboard::store::webhook_events::list_after(app.store().conn(), None, 100)
+        .await
+        .map_err(|e| e.message())
+        .unwrap();
+    assert!(left.len() <= 2, "{} events left", left.len());
+}

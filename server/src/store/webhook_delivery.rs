@@ -500,3 +500,38 @@ pub async fn attempts_of(
         .all(db)
         .await?)
 }
+
+/// Rows removed per table and run of `purge`: a run's transaction stays short (on SQLite it
+/// holds the write lock); the next run takes the rest.
+const PURGE_BATCH: u64 = 5_000;
+
+/// Removes what is older than `before` and finished: delivered or failed messages with their
+/// attempts, and events already fanned out. Pending messages stay whatever their age. On
+/// SQLite the newest event always stays: fan-out's position is a rowid, and a table emptied
+/// of its newest row would give the next event a rowid already passed.
+pub async fn purge(db: &impl ConnectionTrait, before: DateTime<Utc>) -> AppResult<u64> {
+    let limit = i64::try_from(PURGE_BATCH).unwrap_or(i64::MAX);
+    let (attempts, messages, events) = match db.get_database_backend() {
+        DbBackend::Postgres => (
+            "DELETE FROM webhook_attempts WHERE message_id IN (SELECT id FROM webhook_messages WHERE status <> 'PENDING' AND created_at < $1 LIMIT $2)",
+            "DELETE FROM webhook_messages WHERE id IN (SELECT id FROM webhook_messages WHERE status <> 'PENDING' AND created_at < $1 LIMIT $2)",
+            "DELETE FROM webhook_events WHERE id IN (SELECT e.id FROM webhook_events e, webhook_dispatch d \
+             WHERE d.id = 1 AND e.occurred_at < $1 AND (e.txid, e.seq) <= (d.txid::xid8, d.seq) LIMIT $2)",
+        ),
+        _ => (
+            "DELETE FROM webhook_attempts WHERE message_id IN (SELECT id FROM webhook_messages WHERE status <> 'PENDING' AND created_at < ? LIMIT ?)",
+            "DELETE FROM webhook_messages WHERE id IN (SELECT id FROM webhook_messages WHERE status <> 'PENDING' AND created_at < ? LIMIT ?)",
+            "DELETE FROM webhook_events WHERE rowid IN (SELECT rowid FROM webhook_events \
+             WHERE occurred_at < ? AND rowid <= (SELECT seq FROM webhook_dispatch WHERE id = 1) \
+             AND rowid < (SELECT MAX(rowid) FROM webhook_events) LIMIT ?)",
+        ),
+    };
+    let mut removed = 0;
+    for sql in [attempts, messages, events] {
+        let done = db
+            .execute_raw(statement(db, sql, vec![before.into(), limit.into()]))
+            .await?;
+        removed += done.rows_affected();
+    }
+    Ok(removed)
+}

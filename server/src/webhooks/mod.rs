@@ -83,6 +83,7 @@ impl Delivery {
                 i64::try_from(settings.key_expiry_notice_hours).unwrap_or(24 * 365),
             ),
             key_check: Duration::from_secs(settings.key_expiry_check_seconds.max(1)),
+            retention: chrono::Duration::days(i64::from(settings.retention_days)),
         };
         let sender = sender::Sender::new(webhooks.policy.clone(), timeout)
             .context("building the webhook HTTP client")?;

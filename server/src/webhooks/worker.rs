@@ -57,8 +57,10 @@ pub struct Config {
     pub poll: Duration,
     pub disable_after: chrono::Duration,
     pub key_notice: chrono::Duration,
-    /// How often `api_key.expiring` events are looked for.
+    /// How often `api_key.expiring` events are looked for (and old deliveries removed).
     pub key_check: Duration,
+    /// How long finished deliveries and events are kept.
+    pub retention: chrono::Duration,
 }
 
 /// Each endpoint's lane: its attempts under way (at most `per_endpoint`), and messages taken
@@ -177,6 +179,9 @@ impl Worker {
                 if let Err(e) = expiring::raise(&self.store, self.config.key_notice).await {
                     tracing::warn!(error = %e.message(), "raising api_key.expiring events failed");
                 }
+                if let Err(e) = self.purge().await {
+                    tracing::warn!(error = %e.message(), "removing old webhook deliveries failed");
+                }
             }
             let round = Instant::now();
             let fanned = self
@@ -254,6 +259,17 @@ impl Worker {
             targets: targets.clone(),
         });
         Ok(targets)
+    }
+
+    /// Removes finished deliveries and fanned-out events older than the retention.
+    async fn purge(&self) -> AppResult<()> {
+        let txn = self.store.begin_write().await?;
+        let removed = webhook_delivery::purge(&txn.txn, Utc::now() - self.config.retention).await?;
+        txn.commit(Effects::none()).await?;
+        if removed > 0 {
+            tracing::info!(removed, "old webhook deliveries and events removed");
+        }
+        Ok(())
     }
 
     fn lease_until(&self) -> chrono::DateTime<Utc> {
