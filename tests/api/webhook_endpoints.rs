@@ -329,3 +329,41 @@ async fn a_key_about_to_expire_is_announced_once() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(rx.received().len(), 1);
 }
+
+#[tokio::test]
+async fn a_receiver_whose_certificate_is_not_trusted_fails_with_a_tls_error() {
+    fn localhost(s: &mut switchboard::config::Settings) {
+        loopback_receivers(s);
+        s.webhooks.allowed_hosts = vec!["localhost".into()];
+    }
+    let app = TestApp::builder().configure(localhost).spawn().await;
+    let url = switchboard_tests::receiver::untrusted_https().await;
+    let resp = create(&app, &app.admin_token, &url, "PRODUCTION").await;
+    let endpoint = data(&resp)["createWebhookEndpoint"]["webhookEndpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    data(
+        &app.admin(
+            "mutation($e: ID!) { sendTestWebhookEvent(endpointId: $e) { id } }",
+            json!({ "e": endpoint }),
+        )
+        .await,
+    );
+    let deadline = std::time::Instant::now() + SECONDS;
+    loop {
+        let log = app.deliveries(&endpoint).await;
+        if let Some(attempt) = log[0]["attempts"].as_array().and_then(|a| a.first()) {
+            assert_eq!(attempt["error"], "TLS_ERROR", "{log:#?}");
+            assert_eq!(attempt["httpStatus"], Value::Null);
+            assert!(
+                attempt["detail"].as_str().unwrap().contains("certificate"),
+                "{attempt}"
+            );
+            assert_eq!(log[0]["status"], "PENDING", "retried later");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{log:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

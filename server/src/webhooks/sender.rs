@@ -198,13 +198,18 @@ impl Sender {
 }
 
 /// Whether `err` is a `T`, itself or inside an `io::Error` (which does not name what it
-/// wraps as its source).
+/// wraps as its source), at any depth of the wrapping.
 fn is<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
-    err.is::<T>()
-        || err
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .is_some_and(|inner| inner.is::<T>())
+    if err.is::<T>() {
+        return true;
+    }
+    match err
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => is::<T>(inner),
+        None => false,
+    }
 }
 
 /// The class of a failed request, and a short reason for the log.
