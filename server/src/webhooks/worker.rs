@@ -40,7 +40,7 @@ fn min_of(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
 }
 
 /// The shortest time between two rounds of fan-out and claims.
-const PACE: Duration = Duration::from_millis(5);
+const PACE: Duration = Duration::from_millis(20);
 /// How long the worker's copy of the endpoints serves (changes in this process renew it at
 /// once).
 const ENDPOINTS_TTL: Duration = Duration::from_secs(1);
@@ -473,7 +473,14 @@ async fn write_outcomes(
     wake: Arc<Notify>,
     endpoints_version: Arc<AtomicU64>,
 ) {
+    let mut last_write = Instant::now();
     while let Some(first) = received.recv().await {
+        // Outcomes gather for at least PACE since the last write: fewer, larger transactions
+        // (on SQLite each holds the write lock the requests' writes wait for).
+        if let Some(rest) = PACE.checked_sub(last_write.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        last_write = Instant::now();
         let mut batch = vec![first];
         while batch.len() < OUTCOME_BATCH {
             match received.try_recv() {
