@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{webhook_attempt, webhook_endpoint, webhook_endpoint_secret, webhook_message};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::Access;
@@ -93,11 +92,7 @@ impl<'a> Webhooks<'a> {
     async fn views(&self, list: Vec<webhook_endpoint::Model>) -> AppResult<Vec<EndpointView>> {
         let ids: Vec<Uuid> = list.iter().map(|e| e.id).collect();
         let mut secrets: HashMap<Uuid, Vec<_>> = HashMap::new();
-        let all = entity::webhook_endpoint_secret::Entity::find()
-            .filter(entity::webhook_endpoint_secret::Column::EndpointId.is_in(ids))
-            .all(self.access.store().conn())
-            .await?;
-        for s in all.into_iter().rev() {
+        for s in endpoints::secrets_of(self.access.store().conn(), &ids).await? {
             secrets.entry(s.endpoint_id).or_default().push(s);
         }
         Ok(list

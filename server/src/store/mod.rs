@@ -177,11 +177,16 @@ impl Store {
         &self.db
     }
 
-    pub async fn begin_write(&self) -> AppResult<WriteTxn<'_>> {
-        let guard = match &self.write_lock {
+    /// SQLite: waits for this process's turn to write (`write_lock`); PostgreSQL: nothing.
+    async fn writer_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
             Some(lock) => Some(lock.lock().await),
             None => None,
-        };
+        }
+    }
+
+    pub async fn begin_write(&self) -> AppResult<WriteTxn<'_>> {
+        let guard = self.writer_turn().await;
         let txn = self.db.pool().begin().await?;
         Ok(WriteTxn {
             txn,
@@ -218,19 +223,13 @@ impl Store {
         lease_until: chrono::DateTime<chrono::Utc>,
         limit: u64,
     ) -> AppResult<Vec<entity::webhook_message::Model>> {
-        let _guard = match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let _guard = self.writer_turn().await;
         webhook_delivery::claim(self.db.pool(), endpoint_id, owner, now, lease_until, limit).await
     }
 
     /// Gives back the webhook leases `owner` holds (`webhook_delivery::release`).
     pub async fn release_webhook_leases(&self, owner: uuid::Uuid) -> AppResult<u64> {
-        let _guard = match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let _guard = self.writer_turn().await;
         webhook_delivery::release(self.db.pool(), owner).await
     }
 
@@ -239,10 +238,7 @@ impl Store {
     /// (`begin_write`) that read before another connection committed could not upgrade to
     /// writing (SQLITE_BUSY_SNAPSHOT) and failed.
     pub async fn insert_audit_events(&self, events: &[audit::NewAuditEvent]) -> AppResult<()> {
-        let _guard = match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        };
+        let _guard = self.writer_turn().await;
         // One transaction: an event is never stored without its rows of the record index.
         let txn = self.db.pool().begin().await?;
         let touches = audit::insert_many(&txn, events, &self.recent_touches).await?;

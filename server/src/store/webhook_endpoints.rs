@@ -169,6 +169,19 @@ pub async fn insert_secret(
     .await?)
 }
 
+/// Every secret of the endpoints, signing or ended, newest first.
+pub async fn secrets_of(
+    db: &impl ConnectionTrait,
+    endpoint_ids: &[Uuid],
+) -> AppResult<Vec<webhook_endpoint_secret::Model>> {
+    use webhook_endpoint_secret::Column;
+    Ok(webhook_endpoint_secret::Entity::find()
+        .filter(Column::EndpointId.is_in(endpoint_ids.iter().copied()))
+        .order_by_desc(Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// Every secret of the endpoints (newest first) that still signs at `at`.
 pub async fn active_secrets(
     db: &impl ConnectionTrait,
