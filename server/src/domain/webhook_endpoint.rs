@@ -71,17 +71,31 @@ impl AddressPolicy {
         Ok(policy)
     }
 
-    /// Whether `host` (a URL's host, as written) is opened by name: then any address it
-    /// resolves to may be reached.
-    pub fn opens_host(&self, host: &str) -> bool {
+    /// Whether a connection to `host` (a URL's host, as written) may go to `ip`: the host is
+    /// opened by name (then any address it resolves to may be reached), or the address is
+    /// public or in an opened range. The one rule for registration, resolution and literal
+    /// addresses alike.
+    pub fn permits(&self, host: &str, ip: IpAddr) -> bool {
+        self.opens_host(host) || self.allows(ip)
+    }
+
+    fn opens_host(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
-    /// Whether `ip` may be connected to.
-    pub fn allows(&self, ip: IpAddr) -> bool {
+    fn allows(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         !is_internal(ip) || self.nets.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// The address a URL names literally (`https://10.0.0.1/`), which is never resolved.
+pub fn literal_ip(url: &url::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(_) => None,
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::domain::webhook_delivery::{DeliveryError, status_error};
-use crate::domain::webhook_endpoint::AddressPolicy;
+use crate::domain::webhook_endpoint::{AddressPolicy, literal_ip};
 
 /// The start of a receiver's answer kept in the delivery log.
 const EXCERPT_BYTES: usize = 512;
@@ -42,10 +42,9 @@ impl Resolve for GuardedResolver {
                     Box::new(Unresolved(host.clone(), e))
                 })?
                 .collect();
-            let open = policy.opens_host(&host);
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
-                .filter(|a| open || policy.allows(a.ip()))
+                .filter(|a| policy.permits(&host, a.ip()))
                 .collect();
             if allowed.is_empty() {
                 let refused: Box<dyn std::error::Error + Send + Sync> = Box::new(Blocked(host));
@@ -63,25 +62,21 @@ pub async fn check_destination(policy: &AddressPolicy, url: &url::Url) -> Result
     let Some(host) = url.host_str() else {
         return Err("has no host".into());
     };
-    if policy.opens_host(host) {
-        return Ok(());
-    }
     let refused = |ip: IpAddr| {
         format!(
             "points to {ip}, a loopback, private, link-local or metadata address, which webhooks may not reach (unless allowed in webhooks.allowed_hosts)"
         )
     };
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) if !policy.allows(ip.into()) => Err(refused(ip.into())),
-        Some(url::Host::Ipv6(ip)) if !policy.allows(ip.into()) => Err(refused(ip.into())),
-        Some(url::Host::Domain(name)) => match tokio::net::lookup_host((name, 0)).await {
-            Ok(addrs) => match addrs.map(|a| a.ip()).find(|ip| !policy.allows(*ip)) {
-                Some(ip) => Err(refused(ip)),
-                None => Ok(()),
-            },
-            Err(_) => Ok(()),
+    let found: Vec<IpAddr> = match literal_ip(url) {
+        Some(ip) => vec![ip],
+        None => match tokio::net::lookup_host((host, 0)).await {
+            Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+            Err(_) => vec![],
         },
-        _ => Ok(()),
+    };
+    match found.into_iter().find(|ip| !policy.permits(host, *ip)) {
+        Some(ip) => Err(refused(ip)),
+        None => Ok(()),
     }
 }
 
@@ -138,14 +133,8 @@ impl Sender {
             Err(e) => return failed(DeliveryError::ConnectionError, e.to_string()),
         };
         // A literal address is never resolved, so the resolver cannot judge it.
-        let literal = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::from(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::from(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && !self.policy.allows(ip)
-            && !self.policy.opens_host(&ip.to_string())
+        if let Some(ip) = literal_ip(&parsed)
+            && !self.policy.permits(parsed.host_str().unwrap_or_default(), ip)
         {
             return failed(
                 DeliveryError::BlockedAddress,
