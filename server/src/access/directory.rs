@@ -351,7 +351,7 @@ impl<'a> Directory<'a> {
             AppStatus::Revoked => ("REVOKE", "revokePartnerApp"),
         };
         let mut ids = vec![app.id];
-        let mut effects = Vec::new();
+        let mut revoked = None;
         if status == AppStatus::Revoked {
             let now = Utc::now();
             ids.extend(grants::revoke_grants_of_app(&txn.txn, app.id, now).await?);
@@ -362,7 +362,7 @@ impl<'a> Directory<'a> {
                 DisabledReason::AppRevoked.as_str(),
             )
             .await?;
-            effects.push(Effect::Webhook(NewEvent::about_setting(
+            revoked = Some(Effect::Webhook(NewEvent::about_setting(
                 EventType::PartnerAppRevoked,
                 "partner_app",
                 app.id,
@@ -374,7 +374,7 @@ impl<'a> Directory<'a> {
         let event = self
             .access
             .event(action, operation, "partner_app", ids, vec!["status".into()]);
-        let effects = effects
+        let effects = revoked
             .into_iter()
             .fold(Effects::audited(event), Effects::and);
         txn.commit(effects).await?;

@@ -152,21 +152,21 @@ impl<'a> Webhooks<'a> {
                 format!("at most {MAX_DESCRIPTION} characters"),
             ));
         }
-        if let (Owner::App(_), types) = (owner, &form.event_types) {
-            let refused = types
-                .as_deref()
-                .unwrap_or(&[])
-                .iter()
-                .find(|t| !APP_EVENTS.contains(t));
-            if let Some(t) = refused {
-                return Err(AppError::invalid(
-                    "input.eventTypes",
-                    format!(
-                        "a partner app's endpoint can receive only events about records, not `{}`",
-                        t.as_str()
-                    ),
-                ));
-            }
+        // A partner app's endpoint hears only about records (`webhooks::dispatch`).
+        let for_app = matches!(owner, Owner::App(_));
+        if let Some(t) = form
+            .event_types
+            .iter()
+            .flatten()
+            .find(|t| for_app && !APP_EVENTS.contains(t))
+        {
+            return Err(AppError::invalid(
+                "input.eventTypes",
+                format!(
+                    "a partner app's endpoint can receive only events about records, not `{}`",
+                    t.as_str()
+                ),
+            ));
         }
         let event_types = form.event_types.map(|mut types| {
             types.sort_by_key(|t| t.as_str());
@@ -359,13 +359,13 @@ impl<'a> Webhooks<'a> {
         first: u64,
     ) -> AppResult<Vec<DeliveryView>> {
         let owner = self.owner()?;
-        let endpoint = self.find(owner, endpoint_id).await?;
         if first == 0 || first > MAX_PAGE {
             return Err(AppError::invalid(
                 "first",
                 format!("must be between 1 and {MAX_PAGE}"),
             ));
         }
+        let endpoint = self.find(owner, endpoint_id).await?;
         let messages =
             delivery::messages(self.access.store().conn(), endpoint.id, filter, first).await?;
         self.with_attempts(messages).await
