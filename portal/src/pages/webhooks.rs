@@ -183,13 +183,7 @@ fn EndpointForm(on_created: Callback<(String, String)>) -> impl IntoView {
                     request_animation_frame(|| focus("endpoint-url"));
                 }
                 ApiError::Invalid { text, .. } => events_error.set(Some(text)),
-                other => {
-                    if other == ApiError::SessionExpired {
-                        super::expire_session();
-                    } else {
-                        general.set(Some(other.text()));
-                    }
-                }
+                other => super::handle_error(other, general.write_only()),
             },
         );
     };
