@@ -211,6 +211,34 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
         "the administrator's endpoint hears everything"
     );
 
+    // Nor can the app read, send to, replay or resend from the administrator's endpoint.
+    let theirs = app
+        .wait_for_deliveries(&admin_endpoint, "DELIVERED", 3)
+        .await;
+    for (operation, vars) in [
+        (
+            "query($e: ID!) { webhookDeliveries(endpointId: $e) { id } }",
+            json!({ "e": admin_endpoint }),
+        ),
+        (
+            "mutation($e: ID!) { sendTestWebhookEvent(endpointId: $e) { id } }",
+            json!({ "e": admin_endpoint }),
+        ),
+        (
+            "mutation($e: ID!) { replayWebhookDeliveries(endpointId: $e, since: \"2020-01-01T00:00:00Z\") }",
+            json!({ "e": admin_endpoint }),
+        ),
+        (
+            "mutation($id: String!) { resendWebhookDelivery(id: $id) { id } }",
+            json!({ "id": theirs[0]["id"] }),
+        ),
+    ] {
+        let resp = app.gql_as(&token, operation, vars).await;
+        assert_eq!(codes(&resp), vec!["NOT_FOUND"], "{operation}: {resp}");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(admin_rx_count(), 3, "nothing was sent for the app");
+
     // Revoking the app disables its endpoints; the administrator hears of it.
     data(
         &app.admin(
