@@ -134,7 +134,9 @@ impl Sender {
         };
         // A literal address is never resolved, so the resolver cannot judge it.
         if let Some(ip) = literal_ip(&parsed)
-            && !self.policy.permits(parsed.host_str().unwrap_or_default(), ip)
+            && !self
+                .policy
+                .permits(parsed.host_str().unwrap_or_default(), ip)
         {
             return failed(
                 DeliveryError::BlockedAddress,
