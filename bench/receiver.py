@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A webhook receiver for scripts/bench.sh: answers every POST with 200 at once and records,
 for each webhook-id seen first, when it arrived and when its event happened (the body's
-`timestamp`). `GET /stats` answers the count, the span of arrivals and the delay percentiles;
-`POST /reset` clears. One process, asyncio, HTTP/1.1 keep-alive. Usage: receiver.py PORTFILE
+`timestamp`). `GET /stats[?window=S]` answers the count, the span of arrivals, the rate in
+their first S seconds and the delay percentiles; `POST /reset` clears. One process, asyncio, HTTP/1.1 keep-alive. Usage: receiver.py PORTFILE
 (writes the port it listens on there)."""
 import asyncio
 import json
@@ -14,7 +14,7 @@ seen = {}  # webhook-id -> (arrival, delay)
 requests = 0
 
 
-def stats():
+def stats(window=None):
     arrivals = sorted(a for a, _ in seen.values())
     delays = sorted(d for _, d in seen.values())
 
@@ -29,6 +29,9 @@ def stats():
         "requests": requests,
         "span_s": round(span, 3),
         "rate": round((len(arrivals) - 1) / span) if span > 0 else None,
+        # While the load ran: arrivals in its first `window` seconds (a backlog drains after).
+        "rate_in_window": round(sum(1 for a in arrivals if a < arrivals[0] + window) / window)
+        if window and arrivals else None,
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
         "max_ms": pct(1.0),
@@ -60,7 +63,8 @@ class Http(asyncio.Protocol):
             method, path = head[0].split(" ")[:2]
             out = b""
             if method == "GET" and path.startswith("/stats"):
-                out = json.dumps(stats()).encode()
+                window = path.partition("window=")[2]
+                out = json.dumps(stats(float(window) if window else None)).encode()
             elif method == "POST" and path == "/reset":
                 seen.clear()
                 requests = 0

@@ -154,7 +154,7 @@ webhook_stats() { # expected
         [ "$got" -ge "$expected" ] && break
         sleep 0.1
     done
-    curl -fs "http://127.0.0.1:$rx_port/stats"
+    curl -fs "http://127.0.0.1:$rx_port/stats?window=$duration"
 }
 
 stop_server() {
@@ -258,7 +258,7 @@ PY
     if [ -n "$webhook_lines" ]; then
         {
             echo
-            echo "Webhook deliveries to bench/receiver.py (distinct messages; rate from first to last arrival; delay from the event's commit to its arrival):"
+            echo "Webhook deliveries to bench/receiver.py (distinct messages; rate from first to last arrival, and in the run's first seconds; delay from the event's commit to its arrival):"
             echo
             printf '%s' "$webhook_lines"
         } | tee -a "$report"

@@ -4,14 +4,14 @@
 //! Claims are one `UPDATE … RETURNING` whose inner `SELECT` skips rows another replica has
 //! locked (PostgreSQL) and rows under a live lease, so that two replicas never send one
 //! message at the same time; a lease that ran out (its holder was killed) lets anyone take
-//! the message again. SQLite has one writer, the claim runs under the store's write lock.
+//! the message again. SQLite has one writer: there the claim is a job of the group commit.
 
 use chrono::{DateTime, Utc};
 use entity::{webhook_attempt, webhook_endpoint, webhook_event, webhook_message};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    QueryOrder, QueryResult, QuerySelect, QueryTrait, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -49,18 +49,13 @@ pub async fn lock_position(db: &impl ConnectionTrait) -> AppResult<Option<Positi
         .await?)
 }
 
-pub async fn set_position(db: &impl ConnectionTrait, to: &Position) -> AppResult<()> {
-    let sql = match db.get_database_backend() {
+/// Moves the position to `to`.
+pub fn set_position(backend: DbBackend, to: &Position) -> Statement {
+    let sql = match backend {
         DbBackend::Postgres => "UPDATE webhook_dispatch SET txid = $1, seq = $2 WHERE id = 1",
         _ => "UPDATE webhook_dispatch SET txid = ?, seq = ? WHERE id = 1",
     };
-    db.execute_raw(statement(
-        db,
-        sql,
-        vec![to.txid.clone().into(), to.seq.into()],
-    ))
-    .await?;
-    Ok(())
+    Statement::from_sql_and_values(backend, sql, vec![to.txid.clone().into(), to.seq.into()])
 }
 
 /// Whether any event lies after the position (a read without locks, so that fan-out takes
@@ -207,18 +202,15 @@ impl NewMessage {
     }
 }
 
-pub async fn insert_messages(
-    db: &impl ConnectionTrait,
-    messages: Vec<NewMessage>,
-) -> AppResult<()> {
+/// The INSERTs of `messages`.
+pub fn insert_messages(backend: DbBackend, messages: Vec<NewMessage>) -> Vec<Statement> {
     let rows: Vec<webhook_message::ActiveModel> =
         messages.into_iter().map(NewMessage::row).collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        webhook_message::Entity::insert_many(chunk.to_vec())
-            .exec(db)
-            .await?;
-    }
-    Ok(())
+    rows.chunks(INSERT_CHUNK)
+        .map(|chunk| {
+            backend.build(&webhook_message::Entity::insert_many(chunk.to_vec()).into_query())
+        })
+        .collect()
 }
 
 /// Stores an event already fanned out with its one message (a `webhook.test` ping for one
@@ -234,17 +226,16 @@ pub async fn insert_direct(
 }
 
 /// Takes up to `limit` of the endpoint's messages that are due, for `owner` until
-/// `lease_until`, and returns them.
-pub async fn claim(
-    db: &impl ConnectionTrait,
+/// `lease_until`: an UPDATE returning them (`claimed`).
+pub fn claim(
+    backend: DbBackend,
     endpoint_id: Uuid,
     owner: Uuid,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
     limit: u64,
-) -> AppResult<Vec<webhook_message::Model>> {
+) -> Statement {
     use webhook_message::Column;
-    let backend = db.get_database_backend();
     let free = Condition::any()
         .add(Column::LeaseUntil.is_null())
         .add(Column::LeaseUntil.lt(now));
@@ -279,7 +270,11 @@ pub async fn claim(
         // it stands.
         .cond_where(free)
         .returning_all();
-    let rows = db.query_all_raw(backend.build(&take)).await?;
+    backend.build(&take)
+}
+
+/// The messages a `claim` returned.
+pub fn claimed(rows: Vec<QueryResult>) -> AppResult<Vec<webhook_message::Model>> {
     Ok(rows
         .iter()
         .map(|r| webhook_message::Model::from_query_result(r, ""))
@@ -320,9 +315,9 @@ pub struct Outcome {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
-/// Records a batch of outcomes: their attempts and their messages' new states. A message that
-/// another replica already delivered (its lease had run out) stays delivered.
-pub async fn record(db: &impl ConnectionTrait, outcomes: &[Outcome]) -> AppResult<()> {
+/// What records a batch of outcomes: their attempts and their messages' new states. A message
+/// that another replica already delivered (its lease had run out) stays delivered.
+pub fn record(backend: DbBackend, outcomes: &[Outcome]) -> Vec<Statement> {
     use webhook_message::Column;
     let attempts: Vec<webhook_attempt::ActiveModel> = outcomes
         .iter()
@@ -340,11 +335,12 @@ pub async fn record(db: &impl ConnectionTrait, outcomes: &[Outcome]) -> AppResul
             }
         })
         .collect();
-    for chunk in attempts.chunks(INSERT_CHUNK) {
-        webhook_attempt::Entity::insert_many(chunk.to_vec())
-            .exec(db)
-            .await?;
-    }
+    let mut statements: Vec<Statement> = attempts
+        .chunks(INSERT_CHUNK)
+        .map(|chunk| {
+            backend.build(&webhook_attempt::Entity::insert_many(chunk.to_vec()).into_query())
+        })
+        .collect();
     let delivered: Vec<Uuid> = outcomes
         .iter()
         .filter(|o| o.status == MessageStatus::Delivered)
@@ -356,7 +352,7 @@ pub async fn record(db: &impl ConnectionTrait, outcomes: &[Outcome]) -> AppResul
         .max()
         .unwrap_or_else(Utc::now);
     for chunk in delivered.chunks(INSERT_CHUNK) {
-        webhook_message::Entity::update_many()
+        let update = webhook_message::Entity::update_many()
             .col_expr(
                 Column::Status,
                 Expr::value(MessageStatus::Delivered.as_str()),
@@ -368,15 +364,13 @@ pub async fn record(db: &impl ConnectionTrait, outcomes: &[Outcome]) -> AppResul
                 Column::LeaseUntil,
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
-            .filter(Column::Id.is_in(chunk.iter().copied()))
-            .exec(db)
-            .await?;
+            .filter(Column::Id.is_in(chunk.iter().copied()));
+        statements.push(backend.build(&update.into_query()));
     }
-    let others: Vec<&Outcome> = outcomes
+    for o in outcomes
         .iter()
         .filter(|o| o.status != MessageStatus::Delivered)
-        .collect();
-    for o in others {
+    {
         let mut update = webhook_message::Entity::update_many()
             .col_expr(Column::Status, Expr::value(o.status.as_str()))
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
@@ -388,13 +382,12 @@ pub async fn record(db: &impl ConnectionTrait, outcomes: &[Outcome]) -> AppResul
         if let Some(next) = o.next_attempt_at {
             update = update.col_expr(Column::NextAttemptAt, Expr::value(next));
         }
-        update
+        let update = update
             .filter(Column::Id.eq(o.message_id))
-            .filter(Column::Status.eq(MessageStatus::Pending.as_str()))
-            .exec(db)
-            .await?;
+            .filter(Column::Status.eq(MessageStatus::Pending.as_str()));
+        statements.push(backend.build(&update.into_query()));
     }
-    Ok(())
+    statements
 }
 
 /// Gives back the leases `owner` still holds (a graceful stop): the messages are due again

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::{webhook_endpoint, webhook_endpoint_secret};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QueryTrait, Set, Statement,
 };
 use uuid::Uuid;
 
@@ -221,22 +221,20 @@ pub async fn expire_secrets(
     Ok(())
 }
 
-/// Clears the failure streak of endpoints that just succeeded.
-pub async fn mark_succeeding(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<()> {
+/// Ends the failure streak of endpoints that just succeeded.
+pub fn mark_succeeding(backend: DbBackend, ids: &[Uuid]) -> Option<Statement> {
     use webhook_endpoint::Column;
     if ids.is_empty() {
-        return Ok(());
+        return None;
     }
-    webhook_endpoint::Entity::update_many()
+    let update = webhook_endpoint::Entity::update_many()
         .col_expr(
             Column::FailingSince,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .filter(Column::Id.is_in(ids.iter().copied()))
-        .filter(Column::FailingSince.is_not_null())
-        .exec(db)
-        .await?;
-    Ok(())
+        .filter(Column::FailingSince.is_not_null());
+    Some(backend.build(&update.into_query()))
 }
 
 /// Starts the failure streak of endpoints that just failed (unless one runs), and returns the

@@ -140,6 +140,13 @@ where
                 .map(|s| backend.build(&s)),
         )
         .collect();
+    joined(backend, parts)
+}
+
+/// SQLite statements as one, run in order (its placeholders are positional, so the values
+/// follow one another). PostgreSQL takes one statement per call with bound values.
+pub(super) fn joined(backend: DbBackend, parts: Vec<Statement>) -> Statement {
+    debug_assert_eq!(backend, DbBackend::Sqlite);
     let sql = parts
         .iter()
         .map(|s| s.sql.as_str())

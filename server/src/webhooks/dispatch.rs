@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{partner_app, webhook_endpoint, webhook_event, webhook_message};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ use crate::domain::partner_app::AppStatus;
 use crate::domain::scope::Scope;
 use crate::domain::webhook_event::EventType;
 use crate::error::AppResult;
-use crate::store::webhook_delivery::{self, NewMessage};
+use crate::store::webhook_delivery::{self, NewMessage, Position};
 use crate::store::{Effects, Store, partner_apps, webhook_endpoints};
 
 /// Events fanned out per transaction.
@@ -167,22 +168,73 @@ pub async fn run(
 ) -> AppResult<Fanned> {
     let mut out = Fanned::default();
     let mut room = room.clone();
+    let lease = (owner, lease_until);
     loop {
         if !webhook_delivery::any_after_position(store.conn()).await? {
             return Ok(out);
         }
-        let txn = store.begin_write().await?;
-        let Some(from) = webhook_delivery::lock_position(&txn.txn).await? else {
-            return Ok(out); // another replica is fanning out
+        let batch = if store.backend() == DbBackend::Postgres {
+            // The position stays locked until the messages are stored: one replica at a time
+            // fans out.
+            let txn = store.begin_write().await?;
+            let Some(from) = webhook_delivery::lock_position(&txn.txn).await? else {
+                return Ok(out); // another replica is fanning out
+            };
+            let Some(mut batch) = Batch::plan(&txn.txn, &from, targets, &mut room, lease).await?
+            else {
+                out.waiting = true;
+                return Ok(out);
+            };
+            for statement in std::mem::take(&mut batch.statements) {
+                txn.txn.execute_raw(statement).await?;
+            }
+            txn.commit(Effects::none()).await?;
+            batch
+        } else {
+            // SQLite: one process, and in it this worker alone moves the position, so what is
+            // read here holds until the write, which is one job of the group commit.
+            let db = store.conn();
+            let Some(from) = webhook_delivery::lock_position(db).await? else {
+                return Ok(out);
+            };
+            let Some(mut batch) = Batch::plan(db, &from, targets, &mut room, lease).await? else {
+                return Ok(out);
+            };
+            store
+                .write_together(std::mem::take(&mut batch.statements))
+                .await?;
+            batch
         };
-        let events = webhook_delivery::events_after(&txn.txn, &from, BATCH).await?;
-        let Some((_, _, to)) = events.last() else {
-            out.waiting = true;
+        out.taken.extend(batch.taken);
+        if batch.events < BATCH {
             return Ok(out);
+        }
+    }
+}
+
+/// One batch of events fanned out: the statements that store its messages and move the
+/// position past it, and the messages taken at once.
+struct Batch {
+    statements: Vec<Statement>,
+    taken: Vec<(usize, webhook_message::Model)>,
+    events: u64,
+}
+
+impl Batch {
+    /// The next events after `from`, or `None` when none can be fanned out yet.
+    async fn plan(
+        db: &impl ConnectionTrait,
+        from: &Position,
+        targets: &[Target],
+        room: &mut HashMap<Uuid, usize>,
+        lease: (Uuid, DateTime<Utc>),
+    ) -> AppResult<Option<Batch>> {
+        let events = webhook_delivery::events_after(db, from, BATCH).await?;
+        let Some((_, _, to)) = events.last() else {
+            return Ok(None);
         };
-        let to = to.clone();
         // The targets may be a second old: only endpoints enabled now get messages.
-        let enabled: HashSet<Uuid> = webhook_endpoints::enabled(&txn.txn)
+        let enabled: HashSet<Uuid> = webhook_endpoints::enabled(db)
             .await?
             .into_iter()
             .map(|e| e.id)
@@ -202,7 +254,7 @@ pub async fn run(
                 let free = room.entry(target.endpoint.id).or_default();
                 let lease = (*free > 0).then(|| {
                     *free -= 1;
-                    (owner, lease_until)
+                    lease
                 });
                 let message = NewMessage {
                     id: Uuid::now_v7(),
@@ -219,12 +271,13 @@ pub async fn run(
                 messages.push(message);
             }
         }
-        webhook_delivery::insert_messages(&txn.txn, messages).await?;
-        webhook_delivery::set_position(&txn.txn, &to).await?;
-        txn.commit(Effects::none()).await?;
-        out.taken.extend(taken);
-        if (events.len() as u64) < BATCH {
-            return Ok(out);
-        }
+        let backend = db.get_database_backend();
+        let mut statements = webhook_delivery::insert_messages(backend, messages);
+        statements.push(webhook_delivery::set_position(backend, to));
+        Ok(Some(Batch {
+            statements,
+            taken,
+            events: events.len() as u64,
+        }))
     }
 }

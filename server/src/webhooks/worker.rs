@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use entity::{webhook_attempt, webhook_message};
+use sea_orm::ConnectionTrait;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -539,9 +540,19 @@ async fn write_batch(
     }
     // An endpoint that both failed and succeeded in this batch is not failing.
     failed.retain(|id| !succeeded.contains(id));
+    let backend = store.backend();
+    let mut statements = webhook_delivery::record(backend, &outcomes);
+    statements.extend(webhook_endpoints::mark_succeeding(backend, &succeeded));
+    if failed.is_empty() && gone.is_empty() {
+        // Every attempt succeeded (the common case): nothing to read back, so the writes go
+        // together (`Store::write_together`), on SQLite with the requests' own.
+        store.write_together(statements).await?;
+        return Ok(false);
+    }
     let txn = store.begin_write().await?;
-    webhook_delivery::record(&txn.txn, &outcomes).await?;
-    webhook_endpoints::mark_succeeding(&txn.txn, &succeeded).await?;
+    for statement in statements {
+        txn.txn.execute_raw(statement).await?;
+    }
     let overdue =
         webhook_endpoints::mark_failing(&txn.txn, &failed, now, now - disable_after).await?;
     let mut to_disable: Vec<(Uuid, DisabledReason)> = overdue
