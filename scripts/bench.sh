@@ -145,13 +145,21 @@ gql("mutation($i:WebhookEndpointInput!){ createWebhookEndpoint(input:$i, environ
 PY
 }
 
-# Waits until the receiver has every event of the run (the requests wrk saw succeed), then
+# Waits until the receiver has every event of the run (the requests wrk saw succeed) and then
+# nothing more for a second (requests still under way when wrk stopped made events it did not
+# count: left behind, they arrived during the next scenario with the delay of a backlog), then
 # prints its statistics.
 webhook_stats() { # expected
-    local expected=$1 got
+    local expected=$1 got last=-1 quiet=0
     for _ in $(seq 1 1800); do
         got=$(curl -fs "http://127.0.0.1:$rx_port/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["distinct"])')
-        [ "$got" -ge "$expected" ] && break
+        if [ "$got" -ge "$expected" ] && [ "$got" = "$last" ]; then
+            quiet=$((quiet + 1))
+            [ "$quiet" -ge 10 ] && break
+        else
+            quiet=0
+        fi
+        last=$got
         sleep 0.1
     done
     curl -fs "http://127.0.0.1:$rx_port/stats?window=$duration"

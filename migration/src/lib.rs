@@ -15,6 +15,7 @@ pub mod m20261129_000005_audit_record_touches;
 mod m20261130_000001_partner_apps;
 mod m20261130_000002_webhook_outbox;
 mod m20261201_000001_webhook_delivery;
+mod m20261202_000001_webhook_message_fillfactor;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_partner_apps::Migration),
             Box::new(m20261130_000002_webhook_outbox::Migration),
             Box::new(m20261201_000001_webhook_delivery::Migration),
+            Box::new(m20261202_000001_webhook_message_fillfactor::Migration),
         ]
     }
 }
