@@ -44,22 +44,6 @@ impl Webhooks {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (Linux's nice value is per thread), so
-/// that under load the requests' threads come first.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let thread = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(thread), BACKGROUND_NICE) {
-            tracing::warn!(error = %e, "could not lower the webhook thread's priority");
-        }
-    }
-}
-
-/// The webhook thread's nice value: background work (the requests run at 0).
-#[cfg(target_os = "linux")]
-const BACKGROUND_NICE: i32 = 10;
-
 /// The running worker, on a thread of its own.
 pub struct Delivery {
     stop: watch::Sender<bool>,
@@ -116,8 +100,9 @@ impl Delivery {
         // (`store::Conn`), and while the worker's sends (a thousand and more a second) were
         // queued there with them, each hand-over inside the serialised write waited behind
         // them, and the requests' writes lost a fifth of their throughput. One thread also
-        // bounds what delivery can take from the requests to one core, and at a lower
-        // priority it takes what they leave (M1 lost 5% instead of 16%, BENCHMARKS.md).
+        // bounds what delivery can take from the requests to one core. (At nice 10 as well,
+        // it starved when the machine was saturated: in the test suite a retry came a second
+        // late.)
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -126,7 +111,6 @@ impl Delivery {
         std::thread::Builder::new()
             .name("webhooks".into())
             .spawn(move || {
-                lower_priority();
                 runtime.block_on(worker.run(stopped));
                 let _ = done.send(());
             })
@@ -139,29 +123,5 @@ impl Delivery {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.finished.await;
-    }
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    /// The nice value of the calling thread (field 19 of its `stat`).
-    fn own_nice() -> i32 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        after_name.split(' ').nth(16).unwrap().parse().unwrap()
-    }
-
-    #[test]
-    fn the_delivery_thread_runs_below_the_requests() {
-        let before = std::thread::spawn(own_nice).join().unwrap();
-        let after = std::thread::spawn(|| {
-            super::lower_priority();
-            own_nice()
-        })
-        .join()
-        .unwrap();
-        assert!(after >= super::BACKGROUND_NICE && after > before.min(9));
-        // Only that thread: this one is as it was.
-        assert_eq!(own_nice(), before);
     }
 }
