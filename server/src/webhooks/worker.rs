@@ -172,7 +172,9 @@ impl Worker {
         let mut last_fan_out = None;
         let mut last_expiry_check: Option<Instant> = None;
         loop {
-            if *stop.borrow() {
+            // A stop, or the server gone without one (its `Delivery` dropped): the worker has
+            // a thread of its own, which would otherwise outlive it.
+            if *stop.borrow() || stop.has_changed().is_err() {
                 break;
             }
             if last_expiry_check.is_none_or(|t| t.elapsed() >= self.config.key_check) {
