@@ -273,10 +273,9 @@ impl Store {
 
     /// Runs `statements` in order, committed together or not at all, and returns the rows
     /// they gave back. On SQLite they are one job of the group commit: a transaction of their
-    /// own held the write lock across a hand-over per statement, each one waiting for a busy
-    /// runtime to poll it again, and the requests' writes queued behind it (M1 lost a fifth
-    /// of its throughput to the webhook worker's writes). On PostgreSQL, a transaction (none
-    /// for a single statement).
+    /// own would hold the write lock across a hand-over per statement, each waiting for a
+    /// busy runtime to poll it again, while the requests' writes queue behind it. On
+    /// PostgreSQL, a transaction (none for a single statement).
     pub async fn write_together(&self, statements: Vec<Statement>) -> AppResult<Vec<QueryResult>> {
         if let Some(group) = &self.group {
             return group.write(write::joined(self.backend(), statements)).await;

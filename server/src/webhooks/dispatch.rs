@@ -168,7 +168,7 @@ pub async fn run(
 ) -> AppResult<Fanned> {
     let mut out = Fanned::default();
     let mut room = room.clone();
-    let lease = (owner, lease_until);
+    let taker = (owner, lease_until);
     loop {
         if !webhook_delivery::any_after_position(store.conn()).await? {
             return Ok(out);
@@ -180,7 +180,7 @@ pub async fn run(
             let Some(from) = webhook_delivery::lock_position(&txn.txn).await? else {
                 return Ok(out); // another replica is fanning out
             };
-            let Some(mut batch) = Batch::plan(&txn.txn, &from, targets, &mut room, lease).await?
+            let Some(mut batch) = Batch::plan(&txn.txn, &from, targets, &mut room, taker).await?
             else {
                 out.waiting = true;
                 return Ok(out);
@@ -197,7 +197,7 @@ pub async fn run(
             let Some(from) = webhook_delivery::lock_position(db).await? else {
                 return Ok(out);
             };
-            let Some(mut batch) = Batch::plan(db, &from, targets, &mut room, lease).await? else {
+            let Some(mut batch) = Batch::plan(db, &from, targets, &mut room, taker).await? else {
                 return Ok(out);
             };
             store
@@ -221,13 +221,14 @@ struct Batch {
 }
 
 impl Batch {
-    /// The next events after `from`, or `None` when none can be fanned out yet.
+    /// The next events after `from`, or `None` when none can be fanned out yet; messages an
+    /// endpoint has `room` for are made taken by `taker` (owner, until).
     async fn plan(
         db: &impl ConnectionTrait,
         from: &Position,
         targets: &[Target],
         room: &mut HashMap<Uuid, usize>,
-        lease: (Uuid, DateTime<Utc>),
+        taker: (Uuid, DateTime<Utc>),
     ) -> AppResult<Option<Batch>> {
         let events = webhook_delivery::events_after(db, from, BATCH).await?;
         let Some((_, _, to)) = events.last() else {
@@ -254,7 +255,7 @@ impl Batch {
                 let free = room.entry(target.endpoint.id).or_default();
                 let lease = (*free > 0).then(|| {
                     *free -= 1;
-                    lease
+                    taker
                 });
                 let message = NewMessage {
                     id: Uuid::now_v7(),

@@ -97,12 +97,10 @@ impl Delivery {
             endpoints_version,
         };
         // Its own thread and runtime: the server's runtime runs the SQLite statements
-        // (`store::Conn`), and while the worker's sends (a thousand and more a second) were
-        // queued there with them, each hand-over inside the serialised write waited behind
-        // them, and the requests' writes lost a fifth of their throughput. One thread also
-        // bounds what delivery can take from the requests to one core. (At nice 10 as well,
-        // it starved when the machine was saturated: in the test suite a retry came a second
-        // late.)
+        // (`store::Conn`), and with the worker's sends queued there too, each hand-over
+        // inside the serialised write waited behind them (BENCHMARKS.md, "Webhooks"). One
+        // thread also bounds what delivery can take from the requests to one core. It runs
+        // at normal priority: below it, it starved on a saturated machine.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
