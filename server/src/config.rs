@@ -87,6 +87,9 @@ pub struct WebhookSettings {
     /// Attempts in flight at once, in all; and to one endpoint.
     pub max_in_flight: usize,
     pub max_in_flight_per_endpoint: usize,
+    /// Attempts a second the worker keeps starting while the requests are short of CPU or of
+    /// the SQLite writer (it starts fewer then, down to this; `webhooks::pacer`).
+    pub min_rate_under_load: u32,
     /// How often the database is checked for work that another replica committed or that
     /// became due (this process's own commits wake it at once).
     pub poll_interval_ms: u64,
@@ -231,6 +234,7 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("webhooks.allowed_hosts", Vec::<String>::new())?
         .set_default("webhooks.max_in_flight", 256)?
         .set_default("webhooks.max_in_flight_per_endpoint", 16)?
+        .set_default("webhooks.min_rate_under_load", 100)?
         .set_default("webhooks.poll_interval_ms", 500)?
         .set_default("webhooks.lease_seconds", 60)?
         .set_default("webhooks.key_expiry_notice_hours", 7 * 24)?

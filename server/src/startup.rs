@@ -63,12 +63,13 @@ async fn audit_store(url: &str, store: &Store) -> anyhow::Result<Store> {
 }
 
 /// The store the webhook worker works through: on PostgreSQL a small pool of its own, for the
-/// reason `audit_store` gives (it runs on the main runtime and writes at shutdown).
+/// reason `audit_store` gives (it runs on the main runtime and writes at shutdown), whose
+/// sessions plan for queue tables (`Store::connect_for_queues`).
 async fn delivery_store(url: &str, store: &Store) -> anyhow::Result<Store> {
     if store.backend() != DbBackend::Postgres {
         return Ok(store.clone());
     }
-    Store::connect(url, Some(4)).await
+    Store::connect_for_queues(url, Some(4)).await
 }
 
 /// Stops a running application: in-flight requests finish, pending audit is written.

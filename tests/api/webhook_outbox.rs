@@ -146,3 +146,55 @@ async fn events_survive_a_restart_with_their_changes() {
         .await;
     assert_eq!(data(&count)["patients"]["totalCount"], 20);
 }
+
+/// The plan a session makes for finding the next event after a position while the outbox is
+/// empty: with generic plans, the plan that session keeps.
+async fn plan_on_empty_outbox(store: &switchboard::store::Store) -> String {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let sql = "EXPLAIN SELECT id FROM webhook_events WHERE (txid, seq) > ('1'::xid8, 0) \
+               ORDER BY txid, seq LIMIT 1";
+    store
+        .conn()
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// PostgreSQL: a plan made on the empty outbox scanned it whole at every call for as long as
+/// the table had no fresh statistics (a minute or more of a fresh database, growing by
+/// thousands of events a second); the worker's sessions take the index regardless.
+#[tokio::test]
+async fn the_workers_sessions_find_queued_rows_by_index_even_on_an_empty_table() {
+    if switchboard_tests::backend() != switchboard_tests::Backend::Postgres {
+        return; // SQLite reads the outbox by rowid, which has no other plan
+    }
+    let db = switchboard_tests::TestDb::new().await;
+    let requests = switchboard::store::Store::connect(&db.url, Some(1))
+        .await
+        .unwrap();
+    requests.migrate().await.unwrap();
+    // Statistics taken while it is empty, as after a bulk load or autovacuum on a new
+    // database.
+    use sea_orm::ConnectionTrait;
+    requests
+        .conn()
+        .execute_unprepared("ANALYZE webhook_events")
+        .await
+        .unwrap();
+    let worker = switchboard::store::Store::connect_for_queues(&db.url, Some(1))
+        .await
+        .unwrap();
+    let ordinary = plan_on_empty_outbox(&requests).await;
+    assert!(ordinary.contains("Seq Scan"), "{ordinary}");
+    let queues = plan_on_empty_outbox(&worker).await;
+    assert!(
+        queues.contains("Index") && !queues.contains("Seq Scan"),
+        "{queues}"
+    );
+    requests.close().await;
+    worker.close().await;
+}

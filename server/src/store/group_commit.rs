@@ -14,6 +14,8 @@
 //! nothing waits for company.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, Statement,
@@ -37,6 +39,9 @@ struct Job {
 #[derive(Clone)]
 pub(super) struct GroupWriter {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Nanoseconds the writer has held the write lock since it started: how busy the one
+    /// writer is, which background work reads to give way (`webhooks::pacer`).
+    busy: Arc<AtomicU64>,
 }
 
 impl GroupWriter {
@@ -44,8 +49,14 @@ impl GroupWriter {
     /// their own transaction (`Store::begin_write`) are never interleaved with a batch.
     pub(super) fn start(db: DatabaseConnection, write_lock: Arc<Mutex<()>>) -> GroupWriter {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, write_lock, queue));
-        GroupWriter { jobs }
+        let busy = Arc::new(AtomicU64::new(0));
+        tokio::spawn(run(db, write_lock, queue, busy.clone()));
+        GroupWriter { jobs, busy }
+    }
+
+    /// How long the writer has held the write lock since it started.
+    pub(super) fn busy(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.busy.load(Ordering::Relaxed))
     }
 
     /// Runs `statement` (one or more statements, in order) in the next batch and returns its
@@ -72,10 +83,12 @@ async fn run(
     db: DatabaseConnection,
     lock: Arc<Mutex<()>>,
     mut queue: mpsc::UnboundedReceiver<Job>,
+    busy: Arc<AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let guard = lock.lock().await;
+        let held = Instant::now();
         let (statements, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|j| (j.statement, j.reply)).unzip();
         let outcomes = match store_batch(&db, statements).await {
@@ -86,6 +99,8 @@ async fn run(
             }
         };
         drop(guard);
+        let nanos = u64::try_from(held.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        busy.fetch_add(nanos, Ordering::Relaxed);
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // A caller that has gone away no longer wants the answer; its write stands.
             let _ = reply.send(outcome);

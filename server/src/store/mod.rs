@@ -80,6 +80,27 @@ const STARTUP_CONNECTIONS: usize = 3;
 
 impl Store {
     pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Store> {
+        Store::connect_with(url, max_connections, false).await
+    }
+
+    /// A store for the webhook worker, whose statements find their rows in queue tables (the
+    /// outbox, the messages) by index. Those tables start empty and grow by thousands of rows
+    /// a second, and a generic plan (see below) made while one was empty scans it whole, for
+    /// every call, until autovacuum next analyses it, a minute or more later. With sequential
+    /// scans off in these sessions the planner takes the index however small it thinks the
+    /// table is. Tables without a fitting index are still scanned.
+    pub async fn connect_for_queues(
+        url: &str,
+        max_connections: Option<u32>,
+    ) -> anyhow::Result<Store> {
+        Store::connect_with(url, max_connections, true).await
+    }
+
+    async fn connect_with(
+        url: &str,
+        max_connections: Option<u32>,
+        queues: bool,
+    ) -> anyhow::Result<Store> {
         let postgres = url.starts_with("postgres");
         let max_connections = max_connections.unwrap_or(if postgres {
             POSTGRES_CONNECTIONS
@@ -117,7 +138,14 @@ impl Store {
             // plans PostgreSQL planned each execution again, an eighth of its CPU under Q1
             // (docs/benchmarks-history.md, seventh pass). Our queries' best plans do not depend on the
             // values bound (keys, scopes, pages), so one plan per statement serves all.
-            .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_generic_plan")]));
+            .map_sqlx_postgres_opts(move |o| {
+                let o = o.options([("plan_cache_mode", "force_generic_plan")]);
+                if queues {
+                    o.options([("enable_seqscan", "off")])
+                } else {
+                    o
+                }
+            });
         let mut pool = Database::connect(options)
             .await
             .with_context(|| format!("connecting to the database ({})", redact(url)))?;
@@ -167,6 +195,12 @@ impl Store {
     /// Statements executed through this store (and its clones) so far.
     pub fn statements_executed(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// SQLite: how long this process's one writer has held the write lock since it started
+    /// (for what gives way to the requests when it is the bottleneck). PostgreSQL: `None`.
+    pub fn write_lock_busy(&self) -> Option<std::time::Duration> {
+        self.group.as_ref().map(GroupWriter::busy)
     }
 
     pub fn backend(&self) -> DbBackend {

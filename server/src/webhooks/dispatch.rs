@@ -152,24 +152,31 @@ pub fn payload(event: &webhook_event::Model, env: Option<&str>) -> String {
 pub struct Fanned {
     /// Messages made and already taken by this worker, to send now (by their target's index).
     pub taken: Vec<(usize, webhook_message::Model)>,
-    /// Events are waiting that could not be fanned out yet (PostgreSQL: an older transaction
-    /// still runs); look again soon.
+    /// Events may be waiting that could not be fanned out yet (PostgreSQL: an older
+    /// transaction still runs; or the allowance ran out); look again soon.
     pub waiting: bool,
 }
 
-/// Fans out every event waiting. Each endpoint's first `room[endpoint]` messages are made
-/// taken by `owner` until `lease_until`.
+/// Fans out every event waiting, or at most `allowance` of them. Each endpoint's first
+/// `room[endpoint]` messages are made taken by `owner` until `lease_until`.
 pub async fn run(
     store: &Store,
     targets: &[Target],
     room: &HashMap<Uuid, usize>,
     owner: Uuid,
     lease_until: DateTime<Utc>,
+    allowance: Option<u64>,
 ) -> AppResult<Fanned> {
     let mut out = Fanned::default();
     let mut room = room.clone();
     let taker = (owner, lease_until);
+    let mut left = allowance.unwrap_or(u64::MAX);
     loop {
+        if left == 0 {
+            out.waiting = true; // there may be more: the next round takes them
+            return Ok(out);
+        }
+        let take = left.min(BATCH);
         if !webhook_delivery::any_after_position(store.conn()).await? {
             return Ok(out);
         }
@@ -180,7 +187,8 @@ pub async fn run(
             let Some(from) = webhook_delivery::lock_position(&txn.txn).await? else {
                 return Ok(out); // another replica is fanning out
             };
-            let Some(mut batch) = Batch::plan(&txn.txn, &from, targets, &mut room, taker).await?
+            let Some(mut batch) =
+                Batch::plan(&txn.txn, &from, take, targets, &mut room, taker).await?
             else {
                 out.waiting = true;
                 return Ok(out);
@@ -197,7 +205,8 @@ pub async fn run(
             let Some(from) = webhook_delivery::lock_position(db).await? else {
                 return Ok(out);
             };
-            let Some(mut batch) = Batch::plan(db, &from, targets, &mut room, taker).await? else {
+            let Some(mut batch) = Batch::plan(db, &from, take, targets, &mut room, taker).await?
+            else {
                 return Ok(out);
             };
             store
@@ -206,7 +215,8 @@ pub async fn run(
             batch
         };
         out.taken.extend(batch.taken);
-        if batch.events < BATCH {
+        left -= batch.events;
+        if batch.events < take {
             return Ok(out);
         }
     }
@@ -221,16 +231,17 @@ struct Batch {
 }
 
 impl Batch {
-    /// The next events after `from`, or `None` when none can be fanned out yet; messages an
-    /// endpoint has `room` for are made taken by `taker` (owner, until).
+    /// The next events after `from` (at most `limit`), or `None` when none can be fanned out
+    /// yet; messages an endpoint has `room` for are made taken by `taker` (owner, until).
     async fn plan(
         db: &impl ConnectionTrait,
         from: &Position,
+        limit: u64,
         targets: &[Target],
         room: &mut HashMap<Uuid, usize>,
         taker: (Uuid, DateTime<Utc>),
     ) -> AppResult<Option<Batch>> {
-        let events = webhook_delivery::events_after(db, from, BATCH).await?;
+        let events = webhook_delivery::events_after(db, from, limit).await?;
         let Some((_, _, to)) = events.last() else {
             return Ok(None);
         };

@@ -6,6 +6,7 @@
 
 mod dispatch;
 mod expiring;
+mod pacer;
 pub mod sender;
 mod worker;
 
@@ -89,6 +90,10 @@ impl Delivery {
             .context("building the webhook HTTP client")?;
         let (stop, stopped) = watch::channel(false);
         let worker = worker::Worker {
+            pacer: Arc::new(pacer::Pacer::new(
+                store.clone(),
+                settings.min_rate_under_load,
+            )),
             store,
             owner: Uuid::now_v7(),
             config,

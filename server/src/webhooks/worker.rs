@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::dispatch::{self, Target};
 use super::expiring;
+use super::pacer::Pacer;
 use super::sender::Sender;
 use crate::domain::environment::Environment;
 use crate::domain::webhook_delivery::{DisabledReason, MessageStatus, RetrySchedule, Verdict};
@@ -40,8 +41,10 @@ fn min_of(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     }
 }
 
-/// The shortest time between two rounds of fan-out and claims.
+/// The shortest time between two rounds of fan-out and claims; while the pacer holds
+/// attempts back, longer (each round's reads and writes are then for a handful of messages).
 const PACE: Duration = Duration::from_millis(20);
+const PACE_UNDER_LOAD: Duration = Duration::from_millis(100);
 /// How long the worker's copy of the endpoints serves (changes in this process renew it at
 /// once).
 const ENDPOINTS_TTL: Duration = Duration::from_secs(1);
@@ -144,6 +147,8 @@ pub struct Worker {
     pub owner: Uuid,
     pub config: Config,
     pub sender: Sender,
+    /// Slows the starting of attempts while the requests are short of CPU or of the writer.
+    pub pacer: Arc<Pacer>,
     pub wake: Arc<Notify>,
     /// Bumped when endpoints change in this process (`Store::webhook_endpoints_changed`).
     pub endpoints_version: Arc<AtomicU64>,
@@ -210,7 +215,11 @@ impl Worker {
             while sends.try_join_next().is_some() {}
             // Rounds at most every PACE: under load each then fans out and claims many
             // messages at once (fewer, larger transactions) instead of one per wake.
-            if let Some(rest) = PACE.checked_sub(round.elapsed()) {
+            let pace = match self.pacer.limited() {
+                true => PACE_UNDER_LOAD,
+                false => PACE,
+            };
+            if let Some(rest) = pace.checked_sub(round.elapsed()) {
                 tokio::time::sleep(rest).await;
             }
             let wait = next.map_or(self.config.poll, |d| d.min(self.config.poll));
@@ -296,13 +305,29 @@ impl Worker {
         if targets.is_empty() && last.is_some_and(|t| t.elapsed() < self.config.poll) {
             return Ok(false);
         }
+        // Without endpoints only the position moves, which costs one small write at the
+        // poll's pace: it never waits for the pacer (else events from before an endpoint
+        // existed would reach it).
+        let allowance = match targets.is_empty() {
+            true => None,
+            false => self
+                .pacer
+                .fan_out_allowance(last.map_or(Duration::from_secs(1), |t| t.elapsed())),
+        };
         *last = Some(Instant::now());
         let room: HashMap<Uuid, usize> = targets
             .iter()
             .map(|t| (t.endpoint.id, slots.room(t.endpoint.id, &self.config)))
             .collect();
-        let fanned =
-            dispatch::run(&self.store, &targets, &room, self.owner, self.lease_until()).await?;
+        let fanned = dispatch::run(
+            &self.store,
+            &targets,
+            &room,
+            self.owner,
+            self.lease_until(),
+            allowance,
+        )
+        .await?;
         for (i, message) in fanned.taken {
             self.start(&targets[i], message, slots, reports, sends);
         }
@@ -323,6 +348,7 @@ impl Worker {
         };
         let task = Attempt {
             sender: self.sender.clone(),
+            pacer: self.pacer.clone(),
             schedule: self.config.schedule.clone(),
             url: target.url.clone(),
             secrets: target.secrets.clone(),
@@ -387,6 +413,7 @@ struct Endpoints {
 /// One message's attempt and its report.
 struct Attempt {
     sender: Sender,
+    pacer: Arc<Pacer>,
     schedule: RetrySchedule,
     url: Arc<str>,
     secrets: Arc<Vec<String>>,
@@ -410,6 +437,7 @@ impl Attempt {
     }
 
     async fn once(&self, message: webhook_message::Model) {
+        self.pacer.acquire().await;
         let msg_id = format!("msg_{}", message.id.simple());
         let attempted_at = Utc::now();
         let timestamp = attempted_at.timestamp();
