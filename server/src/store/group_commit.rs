@@ -14,14 +14,14 @@
 //! nothing waits for company.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, QueryResult, Statement,
     TransactionTrait,
 };
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
+
+use super::write_lock::WriteLock;
 
 use crate::error::{AppError, AppResult};
 
@@ -39,24 +39,15 @@ struct Job {
 #[derive(Clone)]
 pub(super) struct GroupWriter {
     jobs: mpsc::UnboundedSender<Job>,
-    /// Nanoseconds the writer has held the write lock since it started: how busy the one
-    /// writer is, which background work reads to give way (`webhooks::pacer`).
-    busy: Arc<AtomicU64>,
 }
 
 impl GroupWriter {
     /// Starts the writer task. It takes `write_lock` for each batch, so writes that need
     /// their own transaction (`Store::begin_write`) are never interleaved with a batch.
-    pub(super) fn start(db: DatabaseConnection, write_lock: Arc<Mutex<()>>) -> GroupWriter {
+    pub(super) fn start(db: DatabaseConnection, write_lock: Arc<WriteLock>) -> GroupWriter {
         let (jobs, queue) = mpsc::unbounded_channel();
-        let busy = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(db, write_lock, queue, busy.clone()));
-        GroupWriter { jobs, busy }
-    }
-
-    /// How long the writer has held the write lock since it started.
-    pub(super) fn busy(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.busy.load(Ordering::Relaxed))
+        tokio::spawn(run(db, write_lock, queue));
+        GroupWriter { jobs }
     }
 
     /// Runs `statement` (one or more statements, in order) in the next batch and returns its
@@ -81,14 +72,12 @@ fn stopped() -> AppError {
 
 async fn run(
     db: DatabaseConnection,
-    lock: Arc<Mutex<()>>,
+    lock: Arc<WriteLock>,
     mut queue: mpsc::UnboundedReceiver<Job>,
-    busy: Arc<AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let guard = lock.lock().await;
-        let held = Instant::now();
+        let turn = lock.turn().await;
         let (statements, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|j| (j.statement, j.reply)).unzip();
         let outcomes = match store_batch(&db, statements).await {
@@ -98,9 +87,7 @@ async fn run(
                 replies.iter().map(|_| Err(rolled_back(&e))).collect()
             }
         };
-        drop(guard);
-        let nanos = u64::try_from(held.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        busy.fetch_add(nanos, Ordering::Relaxed);
+        drop(turn);
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // A caller that has gone away no longer wants the answer; its write stands.
             let _ = reply.send(outcome);

@@ -25,6 +25,7 @@ pub mod webhook_delivery;
 pub mod webhook_endpoints;
 pub mod webhook_events;
 pub mod write;
+mod write_lock;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,20 +38,19 @@ use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DbBackend, EntityTrait,
     FromQueryResult, QueryResult, Statement, TransactionTrait,
 };
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Notify;
 
 use crate::error::AppResult;
 pub use conn::Conn;
 use group_commit::GroupWriter;
 pub use write::{Effect, Effects, WriteTxn};
+use write_lock::{Turn, WriteLock};
 
 #[derive(Clone)]
 pub struct Store {
     db: Conn,
-    /// SQLite allows one writer at a time and reports contention as SQLITE_BUSY on lock
-    /// upgrades, which its busy timeout cannot retry. Serialising writers in-process avoids
-    /// that without slowing anything down (the database would serialise them anyway).
-    write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite: this process's one writer at a time (`write_lock`).
+    write_lock: Option<Arc<WriteLock>>,
     /// Statements executed since start: an operational figure, and how the tests prove
     /// that nested lists are batched rather than one query per row.
     statements: Arc<AtomicU64>,
@@ -169,7 +169,7 @@ impl Store {
         pool.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let write_lock = (!postgres).then(|| Arc::new(Mutex::new(())));
+        let write_lock = (!postgres).then(|| Arc::new(WriteLock::default()));
         let group = write_lock
             .as_ref()
             .map(|lock| GroupWriter::start(pool.clone(), lock.clone()));
@@ -200,7 +200,7 @@ impl Store {
     /// SQLite: how long this process's one writer has held the write lock since it started
     /// (for what gives way to the requests when it is the bottleneck). PostgreSQL: `None`.
     pub fn write_lock_busy(&self) -> Option<std::time::Duration> {
-        self.group.as_ref().map(GroupWriter::busy)
+        self.write_lock.as_ref().map(|lock| lock.busy())
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -212,9 +212,9 @@ impl Store {
     }
 
     /// SQLite: waits for this process's turn to write (`write_lock`); PostgreSQL: nothing.
-    async fn writer_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    async fn writer_turn(&self) -> Option<Turn<'_>> {
         match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
+            Some(lock) => Some(lock.turn().await),
             None => None,
         }
     }

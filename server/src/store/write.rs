@@ -14,7 +14,7 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     FromQueryResult, QueryTrait, Statement,
 };
-use tokio::sync::{MutexGuard, Notify};
+use tokio::sync::Notify;
 
 use super::audit::{self, NewAuditEvent};
 use super::webhook_events;
@@ -84,7 +84,7 @@ impl Effects {
 /// A write transaction, holding the SQLite writer lock for as long as it lives.
 pub struct WriteTxn<'a> {
     pub txn: DatabaseTransaction,
-    pub(super) _guard: Option<MutexGuard<'a, ()>>,
+    pub(super) _guard: Option<super::write_lock::Turn<'a>>,
     /// Told when a commit wrote webhook events.
     pub(super) events_written: &'a Notify,
 }

@@ -7,7 +7,7 @@
 //! still gets the CPU it asks for). When the pressure goes, the limit grows back quickly and
 //! then goes away. The figures behind the thresholds are in BENCHMARKS.md, "Webhooks".
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::store::Store;
@@ -63,11 +63,7 @@ impl Pacer {
     /// Waits until another attempt may start.
     pub async fn acquire(&self) {
         let wait = {
-            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            if now.duration_since(state.sampled) >= SAMPLE {
-                self.sample(&mut state, now);
-            }
+            let (mut state, now) = self.current();
             let Some(limit) = state.limit else {
                 return;
             };
@@ -85,11 +81,7 @@ impl Pacer {
 
     /// Whether attempts are being held back now (the worker's rounds then come less often).
     pub fn limited(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .limit
-            .is_some()
+        self.current().0.limit.is_some()
     }
 
     /// How many events fan-out may take now, `since` its last run: what the limit allows in
@@ -97,14 +89,20 @@ impl Pacer {
     /// waits in the outbox, already written, instead of becoming messages that cost a write
     /// now and a claim later.
     pub fn fan_out_allowance(&self, since: Duration) -> Option<u64> {
+        let (state, _) = self.current();
+        let seconds = since.min(Duration::from_secs(1)).as_secs_f64();
+        // Rounded up, and at least one: fan-out always moves.
+        state.limit.map(|l| (l * seconds).ceil().max(1.0) as u64)
+    }
+
+    /// The state, with the pressure looked at again if the last sample is old, and now.
+    fn current(&self) -> (MutexGuard<'_, State>, Instant) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if now.duration_since(state.sampled) >= SAMPLE {
             self.sample(&mut state, now);
         }
-        let seconds = since.min(Duration::from_secs(1)).as_secs_f64();
-        // Rounded up, and at least one: fan-out always moves.
-        state.limit.map(|l| (l * seconds).ceil().max(1.0) as u64)
+        (state, now)
     }
 
     /// The limit after looking at the pressure since the last sample.

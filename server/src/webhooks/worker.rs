@@ -213,11 +213,12 @@ impl Worker {
                 }
             }
             while sends.try_join_next().is_some() {}
-            // Rounds at most every PACE: under load each then fans out and claims many
+            // Rounds at most every `pace`: under load each then fans out and claims many
             // messages at once (fewer, larger transactions) instead of one per wake.
-            let pace = match self.pacer.limited() {
-                true => PACE_UNDER_LOAD,
-                false => PACE,
+            let pace = if self.pacer.limited() {
+                PACE_UNDER_LOAD
+            } else {
+                PACE
             };
             if let Some(rest) = pace.checked_sub(round.elapsed()) {
                 tokio::time::sleep(rest).await;
@@ -308,11 +309,11 @@ impl Worker {
         // Without endpoints only the position moves, which costs one small write at the
         // poll's pace: it never waits for the pacer (else events from before an endpoint
         // existed would reach it).
-        let allowance = match targets.is_empty() {
-            true => None,
-            false => self
-                .pacer
-                .fan_out_allowance(last.map_or(Duration::from_secs(1), |t| t.elapsed())),
+        let allowance = if targets.is_empty() {
+            None
+        } else {
+            let since = last.map_or(Duration::from_secs(1), |t| t.elapsed());
+            self.pacer.fan_out_allowance(since)
         };
         *last = Some(Instant::now());
         let room: HashMap<Uuid, usize> = targets
