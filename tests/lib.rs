@@ -210,11 +210,14 @@ pub async fn spawn_app() -> TestApp {
     TestApp::builder().spawn().await
 }
 
+/// A change to the server's settings before it starts.
+type Configure = Box<dyn FnOnce(&mut Settings) + Send>;
+
 /// How a test's server differs from the usual one.
 pub struct TestAppBuilder {
     flush_ms: u64,
     portal_dir: PathBuf,
-    configure: Option<fn(&mut Settings)>,
+    configure: Option<Configure>,
 }
 
 impl TestApp {
@@ -242,8 +245,8 @@ impl TestAppBuilder {
     }
 
     /// Changes the server's settings (lifetimes of tokens, say) before it starts.
-    pub fn configure(mut self, change: fn(&mut Settings)) -> Self {
-        self.configure = Some(change);
+    pub fn configure(mut self, change: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        self.configure = Some(Box::new(change));
         self
     }
 

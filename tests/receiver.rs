@@ -1,7 +1,8 @@
 //! A webhook receiver for the tests: a real HTTP server on loopback that checks every
 //! request's Standard Webhooks signature with its own code (not the server's), checks the
 //! timestamp's tolerance, records what arrived, and answers as the test scripts it (a status,
-//! a `Retry-After`, a delay).
+//! a `Retry-After`, a delay). It can be reached over HTTPS too, with a certificate from a
+//! private certificate authority made here.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,7 @@ struct State {
 #[derive(Clone)]
 pub struct Receiver {
     pub url: String,
+    addr: std::net::SocketAddr,
     state: Arc<Mutex<State>>,
     server: actix_web::dev::ServerHandle,
 }
@@ -142,7 +144,8 @@ impl Receiver {
     pub async fn start() -> Receiver {
         let state = Arc::new(Mutex::new(State::default()));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let port = listener.local_addr().unwrap().port();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
         let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
@@ -158,6 +161,7 @@ impl Receiver {
         tokio::spawn(server);
         Receiver {
             url: format!("http://127.0.0.1:{port}/hooks"),
+            addr,
             state,
             server: handle,
         }
@@ -205,35 +209,90 @@ impl Receiver {
     }
 }
 
-/// An HTTPS listener on loopback whose certificate (for `localhost`, made here) no one
-/// trusts: every TLS handshake with it fails on the client's side. Its `https://localhost:…`
-/// address.
-pub async fn untrusted_https() -> String {
-    crate::tls();
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .expect("a self-signed certificate");
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(made.signing_key.serialize_der().into());
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![made.cert.der().clone()], key)
-        .expect("a TLS configuration");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback port");
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = acceptor.accept(stream).await {
-                    use tokio::io::AsyncWriteExt;
-                    let _ = tls
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await;
-                }
-            });
+/// A certificate authority of the tests' own, which nothing trusts unless told to.
+pub struct PrivateCa {
+    pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl PrivateCa {
+    pub fn new() -> PrivateCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Switchboard tests private CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).expect("a CA certificate");
+        PrivateCa {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
         }
-    });
-    format!("https://localhost:{port}/hooks")
+    }
+
+    /// Its certificate, PEM-encoded (what a `ca_file` holds).
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// A server certificate for `name`, signed by this authority, and its key.
+    fn server_certificate(
+        &self,
+        name: &str,
+    ) -> (
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).expect("signing");
+        (
+            cert.der().clone(),
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+    }
+}
+
+impl Default for PrivateCa {
+    fn default() -> Self {
+        PrivateCa::new()
+    }
+}
+
+impl Receiver {
+    /// Serves this receiver over HTTPS as well, with a certificate for `localhost` that `ca`
+    /// signed: a TLS listener on loopback that forwards each connection to the receiver. Its
+    /// `https://localhost:…` address.
+    pub async fn https(&self, ca: &PrivateCa) -> String {
+        crate::tls();
+        let (cert, key) = ca.server_certificate("localhost");
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .expect("a TLS configuration");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let plain = self.addr;
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    if let Ok(mut inner) = tokio::net::TcpStream::connect(plain).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
+                    }
+                });
+            }
+        });
+        format!("https://localhost:{port}/hooks")
+    }
 }

@@ -84,6 +84,9 @@ pub struct WebhookSettings {
     /// loopback, private or link-local. Empty by default.
     #[serde(deserialize_with = "list")]
     pub allowed_hosts: Vec<String>,
+    /// A PEM file of certificate authorities trusted for receivers besides the system's (a
+    /// clinic's private CA). Host names are still verified.
+    pub ca_file: Option<PathBuf>,
     /// Attempts in flight at once, in all; and to one endpoint.
     pub max_in_flight: usize,
     pub max_in_flight_per_endpoint: usize,

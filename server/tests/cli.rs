@@ -86,3 +86,33 @@ fn signing_key_rotate_makes_a_new_key_each_time() {
     assert_ne!(said(&first), said(&second), "a new key each time");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_webhooks_ca_file_that_cannot_be_used_stops_the_server_from_starting() {
+    let dir = std::env::temp_dir().join(format!("sb-cli-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("x.db").display());
+    let not_pem = dir.join("not-a-ca.pem");
+    std::fs::write(&not_pem, "this is no certificate\n").unwrap();
+    let serve = |ca_file: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .env("DATABASE_URL", &url)
+            .env("SWITCHBOARD__SERVER__PORT", "0")
+            .env("SWITCHBOARD__WEBHOOKS__CA_FILE", ca_file)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("running switchboard");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (status, stderr) = serve(&dir.join("missing.pem"));
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("reading webhooks.ca_file"), "{stderr}");
+    let (status, stderr) = serve(&not_pem);
+    assert_eq!(status, 1, "{stderr}");
+    assert!(stderr.contains("holds no certificate"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

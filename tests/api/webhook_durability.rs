@@ -137,6 +137,53 @@ async fn a_kill_9_in_the_middle_of_a_thousand_deliveries_loses_none() {
 }
 
 #[tokio::test]
+async fn an_endpoint_registered_while_a_backlog_waits_hears_only_what_happened_after_it() {
+    let app = TestApp::builder().configure(registers_only).spawn().await;
+    let key = app.full_key().await;
+    async fn patients(app: &TestApp, key: &str, which: std::ops::Range<usize>) -> Vec<String> {
+        let mut ids = vec![];
+        for i in which {
+            let fields = json!({ "externalPatientId": format!("BACKLOG-{i}") });
+            ids.push(
+                app.patient_id(key, &app.fx.client_a, &app.fx.loc_a1, fields)
+                    .await,
+            );
+        }
+        ids
+    }
+    let old_rx = Receiver::start().await;
+    let (_, secret) = app
+        .webhook_endpoint(None, &old_rx.url, Some(&["PATIENT_CREATED"]))
+        .await;
+    old_rx.trust(&secret);
+    // Nothing delivers yet: these wait in the outbox.
+    let before = patients(&app, &key, 0..4).await;
+    let new_rx = Receiver::start().await;
+    let (_, secret) = app
+        .webhook_endpoint(None, &new_rx.url, Some(&["PATIENT_CREATED"]))
+        .await;
+    new_rx.trust(&secret);
+    let after = patients(&app, &key, 4..6).await;
+
+    let _delivering = app.spawn_process_with(&PROCESS_ENV);
+    let record_ids = |got: Vec<switchboard_tests::receiver::Received>| {
+        got.iter()
+            .map(|r| r.body["data"]["recordId"].as_str().unwrap().to_owned())
+            .collect::<HashSet<_>>()
+    };
+    let old = record_ids(old_rx.wait_for(6, Duration::from_secs(30)).await);
+    assert_eq!(old, before.iter().chain(&after).cloned().collect());
+    let new = record_ids(new_rx.wait_for(2, Duration::from_secs(30)).await);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        new,
+        after.iter().cloned().collect(),
+        "only events since it was registered"
+    );
+    assert_eq!(new_rx.received().len(), 2);
+}
+
+#[tokio::test]
 async fn two_processes_on_postgres_share_the_work_and_send_nothing_twice() {
     if backend() != Backend::Postgres {
         eprintln!("two delivering processes need PostgreSQL; skipped on SQLite");

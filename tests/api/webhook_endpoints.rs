@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchboard_tests::receiver::Receiver;
+use switchboard_tests::receiver::{PrivateCa, Receiver};
 use switchboard_tests::webhooks::{CREATE_ENDPOINT, loopback_receivers};
 use switchboard_tests::{TestApp, codes, data, spawn_app};
 
@@ -358,19 +358,16 @@ async fn a_key_about_to_expire_is_announced_once() {
     assert_eq!(rx.received().len(), 1);
 }
 
-#[tokio::test]
-async fn a_receiver_whose_certificate_is_not_trusted_fails_with_a_tls_error() {
-    fn localhost(s: &mut switchboard::config::Settings) {
-        loopback_receivers(s);
-        s.webhooks.allowed_hosts = vec!["localhost".into()];
-    }
-    let app = TestApp::builder().configure(localhost).spawn().await;
-    let url = switchboard_tests::receiver::untrusted_https().await;
-    let resp = create(&app, &app.admin_token, &url, "PRODUCTION").await;
-    let endpoint = data(&resp)["createWebhookEndpoint"]["webhookEndpoint"]["id"]
+/// Registers a production endpoint at `url` (whose signing secret `receiver` is told), sends
+/// it a `webhook.test` ping, and answers the delivery and its first attempt once made.
+async fn ping(app: &TestApp, url: &str, receiver: &Receiver) -> (Value, Value) {
+    let resp = create(app, &app.admin_token, url, "PRODUCTION").await;
+    let created = &data(&resp)["createWebhookEndpoint"];
+    let endpoint = created["webhookEndpoint"]["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    receiver.trust(created["signingSecret"].as_str().unwrap());
     data(
         &app.admin(
             "mutation($e: ID!) { sendTestWebhookEvent(endpointId: $e) { id } }",
@@ -382,16 +379,73 @@ async fn a_receiver_whose_certificate_is_not_trusted_fails_with_a_tls_error() {
     loop {
         let log = app.deliveries(&endpoint).await;
         if let Some(attempt) = log[0]["attempts"].as_array().and_then(|a| a.first()) {
-            assert_eq!(attempt["error"], "TLS_ERROR", "{log:#?}");
-            assert_eq!(attempt["httpStatus"], Value::Null);
-            assert!(
-                attempt["detail"].as_str().unwrap().contains("certificate"),
-                "{attempt}"
-            );
-            assert_eq!(log[0]["status"], "PENDING", "retried later");
-            break;
+            return (log[0].clone(), attempt.clone());
         }
         assert!(std::time::Instant::now() < deadline, "{log:#?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+fn local_https(s: &mut switchboard::config::Settings) {
+    loopback_receivers(s);
+    s.webhooks.allowed_hosts = vec!["localhost".into(), "127.0.0.0/8".into()];
+}
+
+#[tokio::test]
+async fn a_receiver_whose_certificate_is_not_trusted_fails_with_a_tls_error() {
+    let app = TestApp::builder().configure(local_https).spawn().await;
+    let receiver = Receiver::start().await;
+    let url = receiver.https(&PrivateCa::new()).await;
+    let (delivery, attempt) = ping(&app, &url, &receiver).await;
+    assert_eq!(attempt["error"], "TLS_ERROR", "{delivery:#?}");
+    assert_eq!(attempt["httpStatus"], Value::Null);
+    assert!(
+        attempt["detail"].as_str().unwrap().contains("certificate"),
+        "{attempt}"
+    );
+    assert_eq!(delivery["status"], "PENDING", "retried later");
+    assert!(receiver.received().is_empty(), "nothing got through");
+}
+
+#[tokio::test]
+async fn a_receiver_under_a_private_ca_named_in_ca_file_is_delivered_to_and_its_name_still_checked()
+{
+    let ca = PrivateCa::new();
+    let file = std::env::temp_dir().join(format!("switchboard-ca-{}.pem", uuid::Uuid::now_v7()));
+    std::fs::write(&file, ca.pem()).unwrap();
+    let ca_file = file.clone();
+    let app = TestApp::builder()
+        .configure(move |s| {
+            local_https(s);
+            s.webhooks.ca_file = Some(ca_file);
+        })
+        .spawn()
+        .await;
+    let receiver = Receiver::start().await;
+    let url = receiver.https(&ca).await;
+
+    let (delivery, attempt) = ping(&app, &url, &receiver).await;
+    assert_eq!(attempt["httpStatus"], 200, "{delivery:#?}");
+    assert_eq!(attempt["error"], Value::Null);
+    assert_eq!(delivery["status"], "DELIVERED");
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].verified,
+        "signed with the endpoint's secret: {:?}",
+        got[0]
+    );
+    assert_eq!(got[0].body["type"], "webhook.test");
+
+    // The same listener by its address: the certificate names only `localhost`, and trusting
+    // its authority does not stop the name from being checked.
+    let by_address = url.replace("localhost", "127.0.0.1");
+    let (delivery, attempt) = ping(&app, &by_address, &receiver).await;
+    assert_eq!(attempt["error"], "TLS_ERROR", "{delivery:#?}");
+    assert!(
+        attempt["detail"].as_str().unwrap().contains("certificate"),
+        "{attempt}"
+    );
+    assert_eq!(receiver.received().len(), 1, "nothing more got through");
+    std::fs::remove_file(file).unwrap();
 }

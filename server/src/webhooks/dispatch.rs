@@ -50,6 +50,11 @@ impl Target {
         if event.event_type == EventType::WebhookTest.as_str() {
             return false; // sent to one endpoint, on request
         }
+        // A backlog waiting in the outbox (the worker was stopped or slowed) may hold events
+        // from before the endpoint existed; it hears only what happened since.
+        if event.occurred_at < self.endpoint.created_at {
+            return false;
+        }
         if self
             .types
             .as_ref()

@@ -86,7 +86,11 @@ impl Delivery {
             key_check: Duration::from_secs(settings.key_expiry_check_seconds.max(1)),
             retention: chrono::Duration::days(i64::from(settings.retention_days)),
         };
-        let sender = sender::Sender::new(webhooks.policy.clone(), timeout)
+        let extra_roots = match &settings.ca_file {
+            Some(path) => trusted_roots(path)?,
+            None => vec![],
+        };
+        let sender = sender::Sender::new(webhooks.policy.clone(), timeout, extra_roots)
             .context("building the webhook HTTP client")?;
         let (stop, stopped) = watch::channel(false);
         let worker = worker::Worker {
@@ -127,4 +131,19 @@ impl Delivery {
         let _ = self.stop.send(true);
         let _ = self.finished.await;
     }
+}
+
+/// The certificate authorities in the PEM file `path` (`webhooks.ca_file`): at least one, or
+/// the server does not start, rather than deliver without the trust it was configured with.
+fn trusted_roots(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("reading webhooks.ca_file {}", path.display()))?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem)
+        .with_context(|| format!("webhooks.ca_file {} is not PEM", path.display()))?;
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "webhooks.ca_file {} holds no certificate",
+        path.display()
+    );
+    Ok(roots)
 }

@@ -97,10 +97,16 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn new(policy: Arc<AddressPolicy>, timeout: Duration) -> anyhow::Result<Self> {
+    /// A client that trusts the system's certificate authorities and `extra_roots`.
+    pub fn new(
+        policy: Arc<AddressPolicy>,
+        timeout: Duration,
+        extra_roots: Vec<reqwest::Certificate>,
+    ) -> anyhow::Result<Self> {
         // rustls needs one process-wide crypto provider; another part may have installed it.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
+            .tls_certs_merge(extra_roots)
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: policy.clone(),
             }))
@@ -237,8 +243,12 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_are_classified() {
-        let sender =
-            Sender::new(Arc::new(AddressPolicy::default()), Duration::from_secs(2)).unwrap();
+        let sender = Sender::new(
+            Arc::new(AddressPolicy::default()),
+            Duration::from_secs(2),
+            vec![],
+        )
+        .unwrap();
         let answer = sender.send("http://localhost:9/x", &[], "{}".into()).await;
         assert_eq!(
             answer.error,
@@ -256,7 +266,7 @@ mod tests {
             .await;
         assert_eq!(answer.error, Some(DeliveryError::DnsFailure), "{answer:?}");
         let open = AddressPolicy::new(&["127.0.0.0/8".into()]).unwrap();
-        let sender = Sender::new(Arc::new(open), Duration::from_secs(2)).unwrap();
+        let sender = Sender::new(Arc::new(open), Duration::from_secs(2), vec![]).unwrap();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = closed.local_addr().unwrap().port();
         drop(closed);
