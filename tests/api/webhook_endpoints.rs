@@ -114,10 +114,10 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
         .await;
     assert_eq!(codes(&resp), vec!["UNAUTHENTICATED"]);
 
-    // A partner app limited to client A, reading patients only.
+    // A partner app limited to client A, reading patients and tests.
     let partner = app
         .register_app_with(
-            json!({ "scopes": ["patients:read"], "clientIds": [app.fx.client_a] }),
+            json!({ "scopes": ["patients:read", "tests:read"], "clientIds": [app.fx.client_a] }),
             "SANDBOX",
             "CONFIDENTIAL",
         )
@@ -173,8 +173,7 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
         "the app's environment only"
     );
 
-    // The app's endpoint hears about client A's patients, not client B's, and nothing about
-    // tests (no tests:read).
+    // The app's endpoint hears about client A's patient and test, not client B's patient.
     let writer = app.full_key().await;
     let a = app
         .patient_id(
@@ -194,17 +193,29 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
     app.create_test(&writer, &a, "ACC-A").await;
     let admin_rx_count = || rx.received().len();
     rx.wait_for(3, SECONDS).await;
-    let got = app_rx.wait_for(1, SECONDS).await;
+    let got = app_rx.wait_for(2, SECONDS).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let got_now = app_rx.received();
     assert_eq!(
         got_now.len(),
-        1,
+        2,
         "{:?}",
         got_now.iter().map(|r| &r.body).collect::<Vec<_>>()
     );
-    assert_eq!(got[0].body["data"]["recordId"], a.as_str());
-    assert!(got[0].verified);
+    let heard = |kind: &str| {
+        got.iter()
+            .find(|r| r.body["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}"))
+    };
+    assert_eq!(
+        heard("patient.created").body["data"]["recordId"],
+        a.as_str()
+    );
+    assert_eq!(
+        heard("test.created").body["data"]["clientId"],
+        app.fx.client_a.as_str()
+    );
+    assert!(got.iter().all(|r| r.verified));
     assert_eq!(
         admin_rx_count(),
         3,
@@ -260,6 +271,91 @@ async fn only_administrators_and_partner_apps_manage_endpoints_and_apps_see_only
         )
         .await;
     assert_eq!(codes(&resp), vec!["CONFLICT"]);
+}
+
+#[tokio::test]
+async fn an_apps_endpoint_hears_only_what_its_users_consented_to_and_nothing_once_revoked() {
+    let app = TestApp::builder()
+        .configure(loopback_receivers)
+        .spawn()
+        .await;
+    // Everything that happens reaches the administrator's endpoint: the app's must have had
+    // its chance by the time the administrator's has it.
+    let all_rx = Receiver::start().await;
+    app.webhook_endpoint(None, &all_rx.url, None).await;
+    // A public app (no client credentials) whose ceiling reads tests too, but whose user
+    // approved patients only.
+    let partner = app
+        .register_app_with(
+            json!({ "scopes": ["patients:read", "tests:read"] }),
+            "SANDBOX",
+            "PUBLIC",
+        )
+        .await;
+    let (verifier, challenge) = switchboard_tests::oauth::pkce();
+    let code = switchboard_tests::oauth::Browser::new(&app)
+        .authorize(
+            &partner,
+            &challenge,
+            "patients:read tests:read",
+            Some(&["patients:read"]),
+        )
+        .await;
+    let (status, body) = app
+        .exchange_code(
+            &partner,
+            &code,
+            switchboard_tests::oauth::REDIRECT,
+            &verifier,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let app_rx = Receiver::start().await;
+    let (_, secret) = app.webhook_endpoint(Some(token), &app_rx.url, None).await;
+    app_rx.trust(&secret);
+
+    let writer = app.full_key().await;
+    let patient = |n: &str| {
+        app.patient_id(
+            &writer,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": n }),
+        )
+    };
+    let first = patient("CONSENTED-1").await;
+    app.create_test(&writer, &first, "ACC-C1").await;
+    all_rx.wait_for(2, SECONDS).await;
+    let got = app_rx.wait_for(1, SECONDS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app_rx.received().len(), 1, "no test event: not consented");
+    assert_eq!(got[0].body["type"], "patient.created");
+    assert_eq!(got[0].body["data"]["recordId"], first.as_str());
+
+    // The user's grant revoked: the app can read nothing, so hears nothing.
+    let resp = app
+        .admin(
+            "query($id:ID!){ partnerApp(id:$id){ grants { id } } }",
+            json!({ "id": partner.id }),
+        )
+        .await;
+    let grant = data(&resp)["partnerApp"]["grants"][0]["id"].clone();
+    data(
+        &app.admin(
+            "mutation($id: ID!) { revokePartnerAppGrant(id: $id) { id } }",
+            json!({ "id": grant }),
+        )
+        .await,
+    );
+    patient("CONSENTED-2").await;
+    all_rx.wait_for(3, SECONDS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app_rx.received().len(),
+        1,
+        "nothing after the grant was revoked"
+    );
 }
 
 #[tokio::test]

@@ -328,6 +328,8 @@ impl<'a> Directory<'a> {
             ],
         );
         txn.commit(Effects::audited(event)).await?;
+        // What the app's webhook endpoints hear follows its ceiling and limits.
+        self.access.store().webhook_endpoints_changed();
         self.view(app).await
     }
 
@@ -378,9 +380,7 @@ impl<'a> Directory<'a> {
             .into_iter()
             .fold(Effects::audited(event), Effects::and);
         txn.commit(effects).await?;
-        if status == AppStatus::Revoked {
-            self.access.store().webhook_endpoints_changed();
-        }
+        self.access.store().webhook_endpoints_changed();
         self.view(app).await
     }
 
@@ -440,6 +440,7 @@ impl<'a> Directory<'a> {
             .await?
             .ok_or(AppError::NotFound("grant"))?;
         txn.commit(Effects::audited(event)).await?;
+        self.access.store().webhook_endpoints_changed();
         let user_email = match grant.user_id {
             Some(u) => admins::emails(self.access.store().conn(), [u])
                 .await?

@@ -13,23 +13,24 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::partner_app::AppStatus;
-use crate::domain::scope::Scope;
+use crate::domain::partner_app::{AppStatus, ClientType};
+use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::webhook_event::EventType;
 use crate::error::AppResult;
 use crate::store::webhook_delivery::{self, NewMessage, Position};
-use crate::store::{Effects, Store, partner_apps, webhook_endpoints};
+use crate::store::{Effects, Store, oauth, partner_apps, webhook_endpoints};
 
 /// Events fanned out per transaction.
 const BATCH: u64 = 500;
 
-/// What an endpoint owned by a partner app may receive: what that app's grant may see.
+/// What an endpoint owned by a partner app may receive: what that app may read now.
 struct AppLimits {
     active: bool,
     environment: String,
     clients: Option<Vec<Uuid>>,
     locations: Option<Vec<Uuid>>,
-    scopes: HashSet<String>,
+    /// The app's ceiling, within what its grants allow (`usable_scopes`).
+    scopes: ScopeSet,
 }
 
 /// An enabled endpoint: where to send, with what secrets, and what it wants.
@@ -68,7 +69,7 @@ impl Target {
         // An app hears only about records its grant may read, where its limits allow.
         let needs = match event.record_type.as_str() {
             "patient" => Scope::PatientsRead,
-            "lab_test" => Scope::TestsRead,
+            "test" => Scope::TestsRead,
             _ => return false,
         };
         let within = |limit: &Option<Vec<Uuid>>, id: Option<Uuid>| match limit {
@@ -77,10 +78,61 @@ impl Target {
         };
         app.active
             && app.environment == self.endpoint.environment
-            && app.scopes.contains(needs.as_str())
+            && app.scopes.contains(needs)
             && within(&app.clients, event.client_id)
             && within(&app.locations, event.location_id)
     }
+}
+
+/// The scopes each app can read with now, as its tokens would be checked
+/// (`access::credentials`): its ceiling, within its grants. A confidential app with a live
+/// secret can take any scope of its ceiling by client credentials; otherwise it has what its
+/// users consented to, in grants not revoked (a backend grant only while its secret lives).
+async fn usable_scopes(
+    db: &impl ConnectionTrait,
+    apps: &HashMap<Uuid, partner_app::Model>,
+    now: DateTime<Utc>,
+) -> AppResult<HashMap<Uuid, ScopeSet>> {
+    let ids: Vec<Uuid> = apps.keys().copied().collect();
+    let live: Vec<_> = partner_apps::secrets_of(db, &ids)
+        .await?
+        .into_iter()
+        .filter(|s| s.expires_at.is_none_or(|at| at > now))
+        .collect();
+    let live_secrets: HashSet<Uuid> = live.iter().map(|s| s.id).collect();
+    let with_live_secret: HashSet<Uuid> = live.iter().map(|s| s.app_id).collect();
+    let mut granted: HashMap<Uuid, Vec<Scope>> = HashMap::new();
+    for grant in oauth::grants_of(db, &ids).await? {
+        let usable = grant.revoked_at.is_none()
+            && grant
+                .secret_id
+                .is_none_or(|secret| live_secrets.contains(&secret));
+        if usable {
+            granted
+                .entry(grant.app_id)
+                .or_default()
+                .extend(ScopeSet::from_stored(&grant.scopes).iter());
+        }
+    }
+    Ok(apps
+        .values()
+        .map(|app| {
+            let ceiling = ScopeSet::from_stored(&app.scopes);
+            let backend = app.client_type == ClientType::Confidential.as_str()
+                && with_live_secret.contains(&app.id);
+            let scopes = if backend {
+                ceiling
+            } else {
+                let consented: ScopeSet = granted
+                    .remove(&app.id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                ceiling.intersection(&consented)
+            };
+            (app.id, scopes)
+        })
+        .collect())
 }
 
 /// The enabled endpoints, with their secrets and the limits of the apps that own some of them.
@@ -92,22 +144,25 @@ pub async fn targets(store: &Store) -> AppResult<Vec<Target>> {
     for s in webhook_endpoints::active_secrets(db, &ids, Utc::now()).await? {
         secrets.entry(s.endpoint_id).or_default().push(s.secret);
     }
-    let apps: HashMap<Uuid, partner_app::Model> = if endpoints.iter().any(|e| e.app_id.is_some()) {
+    let app_ids: Vec<Uuid> = endpoints.iter().filter_map(|e| e.app_id).collect();
+    let apps: HashMap<Uuid, partner_app::Model> = if app_ids.is_empty() {
+        HashMap::new()
+    } else {
         partner_apps::list(db)
             .await?
             .into_iter()
+            .filter(|a| app_ids.contains(&a.id))
             .map(|a| (a.id, a))
             .collect()
-    } else {
-        HashMap::new()
     };
+    let usable = usable_scopes(db, &apps, Utc::now()).await?;
     let limits = |a: &partner_app::Model| AppLimits {
         active: a.status == AppStatus::Active.as_str(),
         environment: a.environment.clone(),
         // Unreadable limits limit to nothing.
         clients: serde_json::from_str(&a.client_ids).unwrap_or(Some(vec![])),
         locations: serde_json::from_str(&a.location_ids).unwrap_or(Some(vec![])),
-        scopes: serde_json::from_str(&a.scopes).unwrap_or_default(),
+        scopes: usable.get(&a.id).cloned().unwrap_or_default(),
     };
     let mut out = Vec::with_capacity(endpoints.len());
     for endpoint in endpoints {
