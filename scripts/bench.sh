@@ -58,6 +58,9 @@ if [ -z "${bin:-}" ]; then
     cargo build --release --bin switchboard
     bin=target/release/switchboard
 fi
+# Secrets at rest are sealed under a master key, which PostgreSQL needs configured.
+SWITCHBOARD__SECRETS__MASTER_KEY=${SWITCHBOARD__SECRETS__MASTER_KEY:-$("$bin" keys generate)}
+export SWITCHBOARD__SECRETS__MASTER_KEY
 # The build leaves hundreds of MiB of dirty pages; written back during the first start-up they
 # stalled its few fsyncs (326 and 692 ms against ~30 ms otherwise). Flush them first.
 sync

@@ -138,6 +138,10 @@ fn test_settings(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) -> S
     s.database.max_connections = db_url.starts_with("postgres").then_some(8);
     s.auth.session_ttl_minutes = 60;
     s.audit.flush_interval_ms = flush_interval_ms;
+    // PostgreSQL needs a configured master key; SQLite makes a key file beside the database.
+    if db_url.starts_with("postgres") {
+        s.secrets.master_key = Some(SecretString::from(switchboard::keyring::generate_key()));
+    }
     s
 }
 
@@ -525,16 +529,15 @@ impl TestApp {
     }
 
     /// `switchboard serve` in a process of its own on this test's database: another replica,
-    /// sharing nothing with this one but the database. Stopped when dropped. The binary is the
-    /// one `cargo test --workspace` builds beside this test (`scripts/test.sh` runs that first).
+    /// sharing nothing with this one but the database. Stopped when dropped.
     pub fn spawn_process(&self) -> ServerProcess {
         self.spawn_process_with(&[])
     }
 
-    /// `spawn_process` with settings given as environment variables
-    /// (`SWITCHBOARD__SECTION__KEY`).
-    pub fn spawn_process_with(&self, env: &[(&str, &str)]) -> ServerProcess {
-        use std::io::BufRead;
+    /// The `switchboard` binary on this test's database, with its master key (if configured)
+    /// and the rest of `env` (`SWITCHBOARD__SECTION__KEY`). The binary is the one `cargo test
+    /// --workspace` builds beside this test (`scripts/test.sh` runs that first).
+    pub fn command(&self, env: &[(&str, &str)]) -> std::process::Command {
         let exe = std::env::current_exe().expect("the test's path");
         // target/<profile>/deps/api-… → target/<profile>/switchboard
         let bin = exe
@@ -548,13 +551,55 @@ impl TestApp {
             bin.display()
         );
         let url = self.settings.database.url.as_ref().expect("a database URL");
-        let mut child = std::process::Command::new(bin)
-            .arg("serve")
+        let mut command = std::process::Command::new(bin);
+        if let Some(key) = &self.settings.secrets.master_key {
+            command.env(
+                "SWITCHBOARD__SECRETS__MASTER_KEY",
+                secrecy::ExposeSecret::expose_secret(key),
+            );
+        }
+        command
             .env("DATABASE_URL", secrecy::ExposeSecret::expose_secret(url))
-            .env("PORT", "0")
-            .env("SWITCHBOARD__OAUTH__ISSUER", &self.base)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied());
+        command
+    }
+
+    /// `switchboard serve` as `command` makes it, when it is expected not to start: its exit
+    /// status and what it wrote (it is killed if it is still running after 30 seconds).
+    pub fn serve_refused(&self, env: &[(&str, &str)]) -> (Option<i32>, String) {
+        let mut child = self
+            .command(env)
+            .arg("serve")
+            .env("PORT", "0")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("starting switchboard serve");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("waiting").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().expect("its output");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `spawn_process` with settings given as environment variables
+    /// (`SWITCHBOARD__SECTION__KEY`).
+    pub fn spawn_process_with(&self, env: &[(&str, &str)]) -> ServerProcess {
+        use std::io::BufRead;
+        let mut child = self
+            .command(&[("SWITCHBOARD__OAUTH__ISSUER", &self.base)])
             .envs(env.iter().copied())
+            .arg("serve")
+            .env("PORT", "0")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -622,6 +667,11 @@ impl TestApp {
             .expect("listing audit")
             .items
             .len()
+    }
+
+    /// The settings the server was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The server's store, for set-up and checks the API does not offer.

@@ -9,6 +9,8 @@ pub struct Model {
     pub id: Uuid,
     pub algorithm: String,
     pub private_key: String,
+    /// The key that sealed the secret (`keyring`); none while it is not sealed yet.
+    pub key_id: Option<String>,
     pub public_key: String,
     pub created_at: DateTimeUtc,
     pub retired_at: Option<DateTimeUtc>,

@@ -9,6 +9,8 @@ pub struct Model {
     pub id: Uuid,
     pub endpoint_id: Uuid,
     pub secret: String,
+    /// The key that sealed the secret (`keyring`); none while it is not sealed yet.
+    pub key_id: Option<String>,
     pub prefix: String,
     pub created_at: DateTimeUtc,
     pub expires_at: Option<DateTimeUtc>,

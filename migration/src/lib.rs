@@ -16,6 +16,7 @@ mod m20261130_000001_partner_apps;
 mod m20261130_000002_webhook_outbox;
 mod m20261201_000001_webhook_delivery;
 mod m20261202_000001_webhook_message_fillfactor;
+mod m20261203_000001_sealed_secrets;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_webhook_outbox::Migration),
             Box::new(m20261201_000001_webhook_delivery::Migration),
             Box::new(m20261202_000001_webhook_message_fillfactor::Migration),
+            Box::new(m20261203_000001_sealed_secrets::Migration),
         ]
     }
 }

@@ -16,6 +16,22 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub oauth: OAuthSettings,
     pub webhooks: WebhookSettings,
+    pub secrets: SecretsSettings,
+}
+
+/// The master keys that seal secrets kept at rest (`keyring`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretsSettings {
+    /// The key that seals: 32 bytes, base64 (`switchboard keys generate`). Unset with SQLite,
+    /// a key file made beside the database; PostgreSQL needs it.
+    pub master_key: Option<SecretString>,
+    pub master_key_file: Option<PathBuf>,
+    /// Keys that sealed before the current one; they open what they sealed until `switchboard
+    /// keys rotate` has sealed it again.
+    #[serde(deserialize_with = "secret_list")]
+    pub previous_master_keys: Vec<SecretString>,
+    /// One previous key per line.
+    pub previous_master_keys_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +156,17 @@ where
     }
 }
 
+/// A list of secrets, as `list` reads one.
+fn secret_list<'de, D>(d: D) -> Result<Vec<SecretString>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(list::<D, String>(d)?
+        .into_iter()
+        .map(SecretString::from)
+        .collect())
+}
+
 impl Settings {
     /// Every setting at its default, with no file or environment read: what an embedded use
     /// (the tests) starts from and changes what it must, so that a new setting needs no
@@ -243,5 +270,6 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("webhooks.key_expiry_notice_hours", 7 * 24)?
         .set_default("webhooks.key_expiry_check_seconds", 60)?
         .set_default("webhooks.retention_days", 30)?
-        .set_default("webhooks.max_rotation_overlap_seconds", 7 * 86_400)?)
+        .set_default("webhooks.max_rotation_overlap_seconds", 7 * 86_400)?
+        .set_default("secrets.previous_master_keys", Vec::<String>::new())?)
 }

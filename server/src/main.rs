@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use switchboard::config::Settings;
 use switchboard::domain::role::Role;
 use switchboard::startup::Application;
-use switchboard::store::Store;
+use switchboard::store::{Store, sealed};
 use switchboard::{graphql, seed, telemetry};
 
 /// Switchboard: the integration layer of a clinic or laboratory system.
@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: SigningKeyCommand,
     },
+    /// Manage the master keys that seal secrets kept in the database.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
     /// Seed the benchmark data set and write the load generator's fixture (JSON) to stdout.
@@ -65,6 +70,16 @@ enum SigningKeyCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new random master key (base64), for secrets.master_key.
+    Generate,
+    /// Seal every stored secret again under the current master key (secrets.master_key), opening
+    /// it with the previous keys (secrets.previous_master_keys). Servers keep running; once it
+    /// is done the previous keys can be removed from their configuration.
+    Rotate,
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Create a portal user. Prints a one-time password, or reads one from stdin when piped.
     Create {
@@ -76,11 +91,16 @@ enum AdminCommand {
     },
 }
 
+/// The database, migrated; with the master keys, for commands that touch sealed secrets.
 async fn store(settings: &Settings) -> anyhow::Result<Store> {
     let store =
         Store::connect(&settings.database_url()?, settings.database.max_connections).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+async fn sealing_store(settings: &Settings) -> anyhow::Result<Store> {
+    switchboard::startup::open_store(settings, &settings.database_url()?).await
 }
 
 fn generated_password() -> String {
@@ -111,9 +131,18 @@ fn report(err: anyhow::Error) -> std::process::ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::ExportSchema) = cli.command {
-        print!("{}", graphql::sdl());
-        return Ok(());
+    match cli.command {
+        Some(Command::ExportSchema) => {
+            print!("{}", graphql::sdl());
+            return Ok(());
+        }
+        Some(Command::Keys {
+            command: KeysCommand::Generate,
+        }) => {
+            println!("{}", switchboard::keyring::generate_key());
+            return Ok(());
+        }
+        _ => {}
     }
     telemetry::init();
     let settings = Settings::load(cli.config.as_deref())?;
@@ -183,7 +212,7 @@ async fn run() -> anyhow::Result<()> {
         Command::SigningKey {
             command: SigningKeyCommand::Rotate,
         } => {
-            let store = store(&settings).await?;
+            let store = sealing_store(&settings).await?;
             let id = switchboard::oauth::signing::rotate(&store)
                 .await
                 .map_err(anyhow::Error::from)
@@ -193,7 +222,24 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::ExportSchema => unreachable!("handled before configuration is loaded"),
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let store = sealing_store(&settings).await?;
+            let done = sealed::reseal(&store, store.keyring(), sealed::Which::NotUnderCurrent)
+                .await
+                .map_err(|e| anyhow::anyhow!("sealing secrets again: {}", e.message()))?;
+            println!(
+                "sealed {} secret(s) again under master key {}",
+                done.rekeyed + done.plain,
+                store.keyring().current_id().unwrap_or("?")
+            );
+            Ok(())
+        }
+        Command::ExportSchema
+        | Command::Keys {
+            command: KeysCommand::Generate,
+        } => unreachable!("handled before configuration is loaded"),
     }
 }
 

@@ -15,8 +15,9 @@ use crate::audit::AuditSink;
 use crate::config::Settings;
 use crate::graphql::Executor;
 use crate::http::{AppState, server};
+use crate::keyring::{self, Loaded};
 use crate::oauth::OAuth;
-use crate::store::Store;
+use crate::store::{Store, sealed};
 use crate::webhooks::{Delivery, Webhooks};
 
 pub struct Application {
@@ -59,7 +60,9 @@ async fn audit_store(url: &str, store: &Store) -> anyhow::Result<Store> {
         return Ok(store.clone());
     }
     // One writer task, one statement at a time.
-    Store::connect(url, Some(1)).await
+    Ok(Store::connect(url, Some(1))
+        .await?
+        .with_keyring(store.keyring().clone()))
 }
 
 /// The store the webhook worker works through: on PostgreSQL a small pool of its own, for the
@@ -69,7 +72,52 @@ async fn delivery_store(url: &str, store: &Store) -> anyhow::Result<Store> {
     if store.backend() != DbBackend::Postgres {
         return Ok(store.clone());
     }
-    Store::connect_for_queues(url, Some(4)).await
+    Ok(Store::connect_for_queues(url, Some(4))
+        .await?
+        .with_keyring(store.keyring().clone()))
+}
+
+/// The database at `url`, migrated, with the master keys that open its secrets (`keyring`):
+/// refused when a stored secret is sealed under a key not configured, rather than failing at
+/// each use. Secrets written before they were sealed are sealed now.
+pub async fn open_store(settings: &Settings, url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(url, settings.database.max_connections).await?;
+    store.migrate().await?;
+    let keyring = match keyring::load(&settings.secrets, url)? {
+        Loaded::Ready(keyring) => *keyring,
+        Loaded::MakeFile { path, previous } => {
+            let in_use = sealed::key_ids_in_use(store.conn())
+                .await
+                .map_err(|e| anyhow::anyhow!("reading sealed secrets: {}", e.message()))?;
+            if !in_use.is_empty() {
+                anyhow::bail!(
+                    "secrets in the database are sealed under master key {}, but its key file {} \
+                     is missing and no secrets.master_key is configured",
+                    in_use.join(", "),
+                    path.display()
+                );
+            }
+            let keyring = keyring::make_file(&path, &previous)?;
+            tracing::warn!(
+                file = %path.display(),
+                "made a master key file beside the database to seal secrets with; keep it with \
+                 the database's backups but apart from them, or configure secrets.master_key"
+            );
+            keyring
+        }
+    };
+    sealed::check(store.conn(), &keyring).await?;
+    let store = store.with_keyring(Arc::new(keyring));
+    let sealed_now = sealed::reseal(&store, store.keyring(), sealed::Which::Plain)
+        .await
+        .map_err(|e| anyhow::anyhow!("sealing secrets kept in plain text: {}", e.message()))?;
+    if sealed_now.plain > 0 {
+        tracing::info!(
+            count = sealed_now.plain,
+            "sealed secrets kept in plain text"
+        );
+    }
+    Ok(store)
 }
 
 /// Stops a running application: in-flight requests finish, pending audit is written.
@@ -91,8 +139,7 @@ impl Application {
         // Outgoing HTTPS (webhooks) uses rustls with `ring`: one provider for the process.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let url = settings.database_url()?;
-        let store = Store::connect(&url, settings.database.max_connections).await?;
-        store.migrate().await?;
+        let store = open_store(&settings, &url).await?;
         refresh_statistics(&store).await;
         let maintenance = tokio::spawn(maintain(store.clone()));
         let (sink, audit_task) = AuditSink::spawn(

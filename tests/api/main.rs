@@ -20,6 +20,7 @@ mod refusals;
 mod rows;
 mod scopes;
 mod searching;
+mod secrets_at_rest;
 mod webhook_durability;
 mod webhook_endpoints;
 mod webhook_outbox;

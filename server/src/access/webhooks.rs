@@ -220,7 +220,14 @@ impl<'a> Webhooks<'a> {
         )
         .await?;
         let (secret, prefix) = new_signing_secret();
-        endpoints::insert_secret(&txn.txn, endpoint.id, secret.clone(), prefix).await?;
+        endpoints::insert_secret(
+            &txn.txn,
+            self.access.store().keyring(),
+            endpoint.id,
+            &secret,
+            prefix,
+        )
+        .await?;
         let event = self.access.event(
             "CREATE",
             "createWebhookEndpoint",
@@ -319,8 +326,14 @@ impl<'a> Webhooks<'a> {
         let txn = self.access.store().begin_write().await?;
         endpoints::expire_secrets(&txn.txn, endpoint.id, Utc::now() + overlap).await?;
         let (secret, prefix) = new_signing_secret();
-        let stored =
-            endpoints::insert_secret(&txn.txn, endpoint.id, secret.clone(), prefix).await?;
+        let stored = endpoints::insert_secret(
+            &txn.txn,
+            self.access.store().keyring(),
+            endpoint.id,
+            &secret,
+            prefix,
+        )
+        .await?;
         let event = self.access.event(
             "ROTATE",
             "rotateWebhookSecret",

@@ -19,7 +19,8 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::store::{Store, oauth};
+use crate::keyring::Keyring;
+use crate::store::{Store, oauth, sealed};
 
 const ALGORITHM: &str = "EdDSA";
 /// Keys published and accepted: the signing key and the one it replaced.
@@ -57,25 +58,41 @@ pub struct SigningKeys {
     keys: RwLock<Option<Keys>>,
 }
 
-fn generate() -> AppResult<oauth_signing_key::Model> {
+/// A new key, its private half sealed (`keyring`).
+fn generate(keyring: &Keyring) -> AppResult<oauth_signing_key::Model> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness for a key: {e}")))?;
     let key = SigningKey::from_bytes(&seed);
+    let id = Uuid::now_v7();
+    let private = sealed::seal(
+        keyring,
+        sealed::TOKEN_SIGNING_KEY,
+        id,
+        &STANDARD.encode(seed),
+    )?;
     Ok(oauth_signing_key::Model {
-        id: Uuid::now_v7(),
+        id,
         algorithm: ALGORITHM.into(),
-        private_key: STANDARD.encode(seed),
+        private_key: private.text,
+        key_id: Some(private.key_id),
         public_key: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()),
         created_at: Utc::now(),
         retired_at: None,
     })
 }
 
-fn load(row: &oauth_signing_key::Model) -> AppResult<Loaded> {
+fn load(keyring: &Keyring, row: &oauth_signing_key::Model) -> AppResult<Loaded> {
     let bad = |what: &str| AppError::Internal(anyhow::anyhow!("signing key {}: {what}", row.id));
+    let private = sealed::open(
+        keyring,
+        sealed::TOKEN_SIGNING_KEY,
+        row.id,
+        &row.private_key,
+        row.key_id.as_deref(),
+    )?;
     let seed: [u8; 32] = STANDARD
-        .decode(&row.private_key)
+        .decode(private)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| bad("the private key is not 32 base64 bytes"))?;
@@ -95,7 +112,7 @@ fn load(row: &oauth_signing_key::Model) -> AppResult<Loaded> {
 /// rotation): what `switchboard signing-key rotate` does.
 pub async fn rotate(store: &Store) -> AppResult<Uuid> {
     let txn = store.begin_write().await?;
-    let key = oauth::insert_signing_key(&txn.txn, generate()?).await?;
+    let key = oauth::insert_signing_key(&txn.txn, generate(store.keyring())?).await?;
     oauth::retire_signing_keys(&txn.txn, key.id, Utc::now()).await?;
     txn.commit(crate::store::Effects::none()).await?;
     Ok(key.id)
@@ -124,7 +141,7 @@ impl SigningKeys {
         let keys = rows
             .iter()
             .take(PUBLISHED)
-            .map(load)
+            .map(|row| load(self.store.keyring(), row))
             .collect::<AppResult<Vec<_>>>()?;
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(Keys {
             keys,

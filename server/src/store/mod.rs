@@ -20,6 +20,7 @@ pub mod partner_apps;
 pub mod patients;
 mod pg_decode;
 pub mod scope;
+pub mod sealed;
 pub mod settings;
 pub mod webhook_delivery;
 pub mod webhook_endpoints;
@@ -41,6 +42,7 @@ use sea_orm::{
 use tokio::sync::Notify;
 
 use crate::error::AppResult;
+use crate::keyring::Keyring;
 pub use conn::Conn;
 use group_commit::GroupWriter;
 pub use write::{Effect, Effects, WriteTxn};
@@ -64,6 +66,8 @@ pub struct Store {
     /// Bumped by every change to webhook endpoints or their secrets, so that the delivery
     /// worker's copy of them is renewed at once rather than when it next expires.
     webhook_endpoints_changed: Arc<AtomicU64>,
+    /// The master keys secrets at rest are sealed with (`keyring`, `sealed`).
+    keyring: Arc<Keyring>,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -183,7 +187,18 @@ impl Store {
             recent_touches: Arc::default(),
             events_written: Arc::default(),
             webhook_endpoints_changed: Arc::default(),
+            keyring: Arc::new(Keyring::empty()),
         })
+    }
+
+    /// This store with `keyring` to seal and open secrets at rest.
+    pub fn with_keyring(mut self, keyring: Arc<Keyring>) -> Store {
+        self.keyring = keyring;
+        self
+    }
+
+    pub fn keyring(&self) -> &Arc<Keyring> {
+        &self.keyring
     }
 
     pub async fn migrate(&self) -> anyhow::Result<()> {

@@ -10,6 +10,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::error::AppResult;
+use crate::keyring::Keyring;
+use crate::store::sealed;
 
 /// What an endpoint is registered with.
 #[derive(Clone, Debug)]
@@ -151,16 +153,21 @@ pub async fn enabled(db: &impl ConnectionTrait) -> AppResult<Vec<webhook_endpoin
         .await?)
 }
 
+/// Keeps a signing secret, sealed.
 pub async fn insert_secret(
     db: &impl ConnectionTrait,
+    keyring: &Keyring,
     endpoint_id: Uuid,
-    secret: String,
+    secret: &str,
     prefix: String,
 ) -> AppResult<webhook_endpoint_secret::Model> {
+    let id = Uuid::now_v7();
+    let sealed = sealed::seal(keyring, sealed::WEBHOOK_SIGNING_SECRET, id, secret)?;
     Ok(webhook_endpoint_secret::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         endpoint_id: Set(endpoint_id),
-        secret: Set(secret),
+        secret: Set(sealed.text),
+        key_id: Set(Some(sealed.key_id)),
         prefix: Set(prefix),
         created_at: Set(Utc::now()),
         expires_at: Set(None),
@@ -182,14 +189,16 @@ pub async fn secrets_of(
         .await?)
 }
 
-/// Every secret of the endpoints (newest first) that still signs at `at`.
+/// Every secret of the endpoints (newest first) that still signs at `at`, opened: its
+/// endpoint and the secret.
 pub async fn active_secrets(
     db: &impl ConnectionTrait,
+    keyring: &Keyring,
     endpoint_ids: &[Uuid],
     at: DateTime<Utc>,
-) -> AppResult<Vec<webhook_endpoint_secret::Model>> {
+) -> AppResult<Vec<(Uuid, String)>> {
     use webhook_endpoint_secret::Column;
-    Ok(webhook_endpoint_secret::Entity::find()
+    webhook_endpoint_secret::Entity::find()
         .filter(Column::EndpointId.is_in(endpoint_ids.iter().copied()))
         .filter(
             Condition::any()
@@ -198,7 +207,19 @@ pub async fn active_secrets(
         )
         .order_by_desc(Column::Id)
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(|s| {
+            let secret = sealed::open(
+                keyring,
+                sealed::WEBHOOK_SIGNING_SECRET,
+                s.id,
+                &s.secret,
+                s.key_id.as_deref(),
+            )?;
+            Ok((s.endpoint_id, secret))
+        })
+        .collect()
 }
 
 /// Ends the endpoint's current secrets at `at` (a rotation's overlap).

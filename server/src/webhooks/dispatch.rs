@@ -141,8 +141,10 @@ pub async fn targets(store: &Store) -> AppResult<Vec<Target>> {
     let endpoints = webhook_endpoints::enabled(db).await?;
     let ids: Vec<Uuid> = endpoints.iter().map(|e| e.id).collect();
     let mut secrets: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for s in webhook_endpoints::active_secrets(db, &ids, Utc::now()).await? {
-        secrets.entry(s.endpoint_id).or_default().push(s.secret);
+    for (endpoint, secret) in
+        webhook_endpoints::active_secrets(db, store.keyring(), &ids, Utc::now()).await?
+    {
+        secrets.entry(endpoint).or_default().push(secret);
     }
     let app_ids: Vec<Uuid> = endpoints.iter().filter_map(|e| e.app_id).collect();
     let apps: HashMap<Uuid, partner_app::Model> = if app_ids.is_empty() {
