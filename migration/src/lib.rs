@@ -17,6 +17,7 @@ mod m20261130_000002_webhook_outbox;
 mod m20261201_000001_webhook_delivery;
 mod m20261202_000001_webhook_message_fillfactor;
 mod m20261203_000001_sealed_secrets;
+mod m20261203_000002_service_connections;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_webhook_delivery::Migration),
             Box::new(m20261202_000001_webhook_message_fillfactor::Migration),
             Box::new(m20261203_000001_sealed_secrets::Migration),
+            Box::new(m20261203_000002_service_connections::Migration),
         ]
     }
 }

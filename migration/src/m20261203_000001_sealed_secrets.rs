@@ -4,62 +4,35 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::columns::text_null;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
-enum WebhookEndpointSecrets {
-    Table,
-    KeyId,
-}
-
-#[derive(DeriveIden)]
-enum OauthSigningKeys {
-    Table,
-    KeyId,
-}
+const TABLES: [&str; 2] = ["webhook_endpoint_secrets", "oauth_signing_keys"];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(WebhookEndpointSecrets::Table)
-                    .add_column(
-                        ColumnDef::new(WebhookEndpointSecrets::KeyId)
-                            .string()
-                            .null(),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OauthSigningKeys::Table)
-                    .add_column(ColumnDef::new(OauthSigningKeys::KeyId).string().null())
-                    .to_owned(),
-            )
-            .await
+        for table in TABLES {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column(text_null("key_id"))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(WebhookEndpointSecrets::Table)
-                    .drop_column(WebhookEndpointSecrets::KeyId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(OauthSigningKeys::Table)
-                    .drop_column(OauthSigningKeys::KeyId)
-                    .to_owned(),
-            )
-            .await
+        for table in TABLES {
+            manager
+                .alter_table(Table::alter().table(table).drop_column("key_id").to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -17,6 +17,22 @@ pub struct Settings {
     pub oauth: OAuthSettings,
     pub webhooks: WebhookSettings,
     pub secrets: SecretsSettings,
+    pub services: ServiceSettings,
+}
+
+/// Connections to external services.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceSettings {
+    /// Hosts (by name), addresses or CIDR ranges connections may reach although they are
+    /// loopback, private or link-local: an on-premises lab system. Empty by default.
+    #[serde(deserialize_with = "list")]
+    pub allowed_hosts: Vec<String>,
+    /// Directories under which `LOCAL_PATH` storage connections may be set up. Empty by
+    /// default: none.
+    #[serde(deserialize_with = "list")]
+    pub storage_roots: Vec<PathBuf>,
+    /// How long integration log entries are kept.
+    pub log_retention_days: u32,
 }
 
 /// The master keys that seal secrets kept at rest (`keyring`).
@@ -271,5 +287,8 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("webhooks.key_expiry_check_seconds", 60)?
         .set_default("webhooks.retention_days", 30)?
         .set_default("webhooks.max_rotation_overlap_seconds", 7 * 86_400)?
-        .set_default("secrets.previous_master_keys", Vec::<String>::new())?)
+        .set_default("secrets.previous_master_keys", Vec::<String>::new())?
+        .set_default("services.allowed_hosts", Vec::<String>::new())?
+        .set_default("services.storage_roots", Vec::<String>::new())?
+        .set_default("services.log_retention_days", 90)?)
 }

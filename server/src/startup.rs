@@ -13,8 +13,10 @@ use crate::access::key_cache::KeyCache;
 use crate::access::login_throttle::{LoginThrottle, Policy};
 use crate::audit::AuditSink;
 use crate::config::Settings;
+use crate::domain::webhook_endpoint::AddressPolicy;
 use crate::graphql::Executor;
 use crate::http::{AppState, server};
+use crate::integrations::Reach;
 use crate::keyring::{self, Loaded};
 use crate::oauth::OAuth;
 use crate::store::{Store, sealed};
@@ -185,6 +187,13 @@ impl Application {
             })),
             oauth: Arc::new(oauth),
             webhooks,
+            reach: Arc::new(Reach {
+                policy: Arc::new(
+                    AddressPolicy::new(&settings.services.allowed_hosts)
+                        .map_err(|e| anyhow::anyhow!("services.allowed_hosts: {e}"))?,
+                ),
+                storage_roots: settings.services.storage_roots.clone(),
+            }),
         };
         let state = AppState {
             graphql: Executor::default(),

@@ -62,6 +62,7 @@ async fn world() -> World {
                 &crate::config::Settings::defaults().unwrap().webhooks,
             )
             .unwrap(),
+            reach: Default::default(),
         },
         a: sites[0],
         b: sites[1],

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod credentials;
 pub mod directory;
+pub mod external_services;
 #[cfg(test)]
 mod handle_tests;
 pub mod key_cache;
@@ -82,6 +83,8 @@ pub struct Services {
     pub oauth: Arc<crate::oauth::OAuth>,
     /// Which addresses webhook endpoints may reach, and rotation bounds.
     pub webhooks: crate::webhooks::Webhooks,
+    /// What connections to external services may reach.
+    pub reach: Arc<crate::integrations::Reach>,
 }
 
 /// Everything a request may do, bound to its principal.
@@ -188,6 +191,10 @@ impl Access {
         webhooks::Webhooks::new(self)
     }
 
+    pub fn external_services(&self) -> external_services::ExternalServices<'_> {
+        external_services::ExternalServices::new(self)
+    }
+
     pub fn directory(&self) -> directory::Directory<'_> {
         directory::Directory::new(self)
     }
@@ -202,6 +209,10 @@ impl Access {
 
     pub(crate) fn webhook_settings(&self) -> &crate::webhooks::Webhooks {
         &self.0.services.webhooks
+    }
+
+    pub(crate) fn reach(&self) -> &crate::integrations::Reach {
+        &self.0.services.reach
     }
 
     pub(crate) fn sink(&self) -> &AuditSink {

@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod api_key;
 pub mod environment;
+pub mod integration;
 pub mod lab_result;
 pub mod lab_test;
 pub mod oauth;
@@ -11,6 +12,7 @@ pub mod patient;
 pub mod role;
 pub mod row_scope;
 pub mod scope;
+pub mod service_connection;
 mod stored_enum;
 
 pub mod validate;

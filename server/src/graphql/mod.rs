@@ -5,6 +5,7 @@ mod app_inputs;
 mod cost;
 mod directory;
 mod error;
+mod external_services;
 mod field_rules;
 mod field_types;
 pub mod guard;

@@ -25,6 +25,7 @@ pub struct Mutation(
     AdminMutation,
     super::directory::DirectoryMutation,
     super::webhooks::WebhookMutation,
+    super::external_services::ExternalServiceMutation,
 );
 
 #[derive(Default)]

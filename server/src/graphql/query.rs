@@ -24,6 +24,7 @@ pub struct Query(
     AdminQuery,
     super::directory::DirectoryQuery,
     super::webhooks::WebhookQuery,
+    super::external_services::ExternalServiceQuery,
 );
 
 #[derive(Default)]

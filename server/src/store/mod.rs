@@ -21,6 +21,7 @@ pub mod patients;
 mod pg_decode;
 pub mod scope;
 pub mod sealed;
+pub mod service_connections;
 pub mod settings;
 pub mod webhook_delivery;
 pub mod webhook_endpoints;

@@ -37,8 +37,17 @@ pub const TOKEN_SIGNING_KEY: SealedColumn = SealedColumn {
     column: "private_key",
 };
 
+pub const SERVICE_CREDENTIALS: SealedColumn = SealedColumn {
+    table: "service_connections",
+    column: "credentials",
+};
+
 /// Every sealed column: a new kind of secret at rest is one more entry.
-pub const ALL: [SealedColumn; 2] = [WEBHOOK_SIGNING_SECRET, TOKEN_SIGNING_KEY];
+pub const ALL: [SealedColumn; 3] = [
+    WEBHOOK_SIGNING_SECRET,
+    TOKEN_SIGNING_KEY,
+    SERVICE_CREDENTIALS,
+];
 
 /// Seals `plain` to be kept in `col` of row `row`: the value and its key's id.
 pub fn seal(keyring: &Keyring, col: SealedColumn, row: Uuid, plain: &str) -> AppResult<Sealed> {

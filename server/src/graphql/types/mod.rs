@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod external_service;
 pub mod page;
 pub mod partner_app;
 pub mod patient;

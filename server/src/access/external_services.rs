@@ -1,0 +1,302 @@
+//! External service connections (settings administrators only): registering them with their
+//! credentials (sealed, never shown again: only whether they are set and when they changed),
+//! changing and removing them, testing them for real, and reading the integration log. Every
+//! change and every test is audited, without a secret.
+
+use chrono::Utc;
+use entity::{integration_log, service_connection};
+use uuid::Uuid;
+
+use super::Access;
+use crate::domain::environment::Environment;
+use crate::domain::integration::{Direction, Operation, Outcome};
+use crate::domain::service_connection::{ConnectionForm, ConnectionSettings, Credentials};
+use crate::error::{AppError, AppResult};
+use crate::integrations::{Connector, Report};
+use crate::store::Effects;
+use crate::store::service_connections::{self as store, LogFilter};
+
+/// Log entries per page at most.
+pub const MAX_PAGE: u64 = 100;
+
+pub struct ExternalServices<'a> {
+    access: &'a Access,
+}
+
+/// A connection with the newest result of its Test Connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionView {
+    pub connection: service_connection::Model,
+    pub last_test: Option<integration_log::Model>,
+}
+
+/// A Test Connection's result and the log entry it wrote.
+pub struct TestView {
+    pub report: Report,
+    pub entry: integration_log::Model,
+}
+
+impl<'a> ExternalServices<'a> {
+    pub(super) fn new(access: &'a Access) -> Self {
+        ExternalServices { access }
+    }
+
+    fn allowed(&self) -> AppResult<()> {
+        self.access.principal().require_settings_admin()
+    }
+
+    async fn view(&self, connection: service_connection::Model) -> AppResult<ConnectionView> {
+        let last_test = store::latest(
+            self.access.store().conn(),
+            connection.id,
+            Operation::TestConnection.as_str(),
+        )
+        .await?;
+        Ok(ConnectionView {
+            connection,
+            last_test,
+        })
+    }
+
+    async fn find(&self, id: Uuid) -> AppResult<service_connection::Model> {
+        store::find(self.access.store().conn(), id)
+            .await?
+            .ok_or(AppError::NotFound("service connection"))
+    }
+
+    pub async fn list(&self) -> AppResult<Vec<ConnectionView>> {
+        self.allowed()?;
+        let mut out = vec![];
+        for c in store::list(self.access.store().conn()).await? {
+            out.push(self.view(c).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn get(&self, id: Uuid) -> AppResult<Option<ConnectionView>> {
+        self.allowed()?;
+        match store::find(self.access.store().conn(), id).await? {
+            Some(c) => Ok(Some(self.view(c).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks a form: its fields, and that a storage directory lies under a root the operator
+    /// allowed.
+    fn parse(
+        &self,
+        form: ConnectionForm,
+        env: Environment,
+    ) -> AppResult<(ConnectionSettings, String)> {
+        let address = form.address.trim().to_owned();
+        let settings = form
+            .parse(env)
+            .map_err(|(field, message)| AppError::invalid(format!("input.{field}"), message))?;
+        if let crate::domain::service_connection::Endpoint::Directory(dir) = &settings.endpoint
+            && !crate::integrations::storage_allowed(dir, &self.access.reach().storage_roots)
+        {
+            return Err(AppError::invalid(
+                "input.address",
+                "not under a directory the server's operator allowed (services.storage_roots)",
+            ));
+        }
+        Ok((settings, address))
+    }
+
+    fn check_credentials(credentials: &Credentials) -> AppResult<()> {
+        credentials
+            .check()
+            .map_err(|(field, message)| AppError::invalid(format!("credentials.{field}"), message))
+    }
+
+    pub async fn create(
+        &self,
+        form: ConnectionForm,
+        env: Environment,
+        credentials: Credentials,
+    ) -> AppResult<ConnectionView> {
+        self.allowed()?;
+        let (settings, address) = self.parse(form, env)?;
+        Self::check_credentials(&credentials)?;
+        let txn = self.access.store().begin_write().await?;
+        let row = store::insert(
+            &txn.txn,
+            self.access.store().keyring(),
+            &settings,
+            &address,
+            &credentials,
+            self.access.principal().portal_user_id(),
+        )
+        .await?;
+        let event = self.access.event(
+            "CREATE",
+            "createServiceConnection",
+            "service_connection",
+            vec![row.id],
+            changed_fields(true),
+        );
+        txn.commit(Effects::audited(event)).await?;
+        self.view(row).await
+    }
+
+    /// Changes a connection; credentials given replace the stored ones, none keeps them.
+    pub async fn update(
+        &self,
+        id: Uuid,
+        form: ConnectionForm,
+        credentials: Option<Credentials>,
+    ) -> AppResult<ConnectionView> {
+        self.allowed()?;
+        let existing = self.find(id).await?;
+        let env = Environment::from_stored(&existing.environment);
+        let (settings, address) = self.parse(form, env)?;
+        if let Some(c) = &credentials {
+            Self::check_credentials(c)?;
+        }
+        let txn = self.access.store().begin_write().await?;
+        let row = store::update(
+            &txn.txn,
+            self.access.store().keyring(),
+            id,
+            &settings,
+            &address,
+            credentials.as_ref(),
+        )
+        .await?;
+        let event = self.access.event(
+            "UPDATE",
+            "updateServiceConnection",
+            "service_connection",
+            vec![row.id],
+            changed_fields(credentials.is_some()),
+        );
+        txn.commit(Effects::audited(event)).await?;
+        self.view(row).await
+    }
+
+    pub async fn delete(&self, id: Uuid) -> AppResult<bool> {
+        self.allowed()?;
+        self.find(id).await?;
+        let txn = self.access.store().begin_write().await?;
+        store::delete(&txn.txn, id).await?;
+        let event = self.access.event(
+            "DELETE",
+            "deleteServiceConnection",
+            "service_connection",
+            vec![id],
+            vec![],
+        );
+        txn.commit(Effects::audited(event)).await?;
+        Ok(true)
+    }
+
+    /// Really talks to the service, step by step; the result goes to the integration log
+    /// and the audit trail.
+    pub async fn test(&self, id: Uuid) -> AppResult<TestView> {
+        self.allowed()?;
+        let row = self.find(id).await?;
+        let env = Environment::from_stored(&row.environment);
+        let form = form_of(&row)?;
+        let (settings, _) = self.parse(form, env)?;
+        let credentials = store::credentials(self.access.store().keyring(), &row)?;
+        let report = Connector {
+            settings: &settings,
+            credentials: &credentials,
+            reach: self.access.reach(),
+        }
+        .test()
+        .await;
+        let entry = integration_log::Model {
+            id: Uuid::now_v7(),
+            connection_id: Some(row.id),
+            direction: Direction::Outbound.as_str().into(),
+            operation: Operation::TestConnection.as_str().into(),
+            outcome: if report.ok() {
+                Outcome::Ok
+            } else {
+                Outcome::Failed
+            }
+            .as_str()
+            .into(),
+            error_code: report.failure.as_ref().map(|f| f.code.as_str().into()),
+            message: match &report.failure {
+                None => "the service answered as expected".into(),
+                Some(f) => f.message.clone(),
+            },
+            latency_ms: i64::try_from(report.latency.as_millis()).unwrap_or(i64::MAX),
+            correlation_id: Uuid::now_v7().simple().to_string(),
+            environment: row.environment.clone(),
+            detail: serde_json::to_string(&report.steps).unwrap_or_else(|_| "[]".into()),
+            occurred_at: Utc::now(),
+        };
+        let txn = self.access.store().begin_write().await?;
+        let entry = store::log(&txn.txn, entry).await?;
+        let event = self.access.event(
+            "TEST",
+            "testConnection",
+            "service_connection",
+            vec![row.id],
+            vec![],
+        );
+        txn.commit(Effects::audited(event)).await?;
+        Ok(TestView { report, entry })
+    }
+
+    /// The integration log, newest first.
+    pub async fn log(
+        &self,
+        filter: &LogFilter,
+        first: u64,
+    ) -> AppResult<Vec<integration_log::Model>> {
+        self.allowed()?;
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(AppError::invalid(
+                "first",
+                format!("between 1 and {MAX_PAGE}"),
+            ));
+        }
+        store::log_entries(self.access.store().conn(), filter, first).await
+    }
+}
+
+/// The audit's field names of a change: the settings, and `credentials` when they changed
+/// (the name only, never a value).
+fn changed_fields(credentials: bool) -> Vec<String> {
+    let mut fields: Vec<String> = [
+        "name",
+        "description",
+        "serviceType",
+        "protocol",
+        "address",
+        "healthPath",
+        "identifiers",
+        "enabled",
+        "timeoutMs",
+        "caCertificates",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if credentials {
+        fields.push("credentials".into());
+    }
+    fields
+}
+
+/// A stored connection as the form it was made from (checked again before each use: the
+/// operator's allow-lists may have changed since).
+fn form_of(row: &service_connection::Model) -> AppResult<ConnectionForm> {
+    use crate::error::parse_stored;
+    Ok(ConnectionForm {
+        name: row.name.clone(),
+        description: row.description.clone(),
+        service_type: parse_stored(&row.service_type)?,
+        protocol: parse_stored(&row.protocol)?,
+        address: row.address.clone(),
+        health_path: Some(row.health_path.clone()),
+        identifiers: serde_json::from_str(&row.identifiers).unwrap_or_default(),
+        enabled: row.enabled,
+        timeout_ms: u32::try_from(row.timeout_ms).ok(),
+        ca_pem: row.ca_pem.clone(),
+    })
+}

@@ -1,0 +1,312 @@
+//! External service connections and the integration log (settings administrators).
+
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+
+use super::ContextExt;
+use super::ids::parse_id;
+use super::types::external_service::{
+    ConnectionTestResult, IntegrationLogEntry, ServiceConnection,
+};
+use crate::domain::environment::Environment;
+use crate::domain::integration::{IntegrationErrorCode, Outcome};
+use crate::domain::service_connection::{
+    AuthKind, ConnectionForm, Credentials, Identifiers, Protocol, ServiceType,
+};
+use crate::error::AppError;
+use crate::store::service_connections::LogFilter;
+
+type R<T> = async_graphql::Result<T>;
+
+/// What a connection is configured with.
+#[derive(InputObject)]
+pub struct ServiceConnectionInput {
+    /// A name administrators know it by (1 to 200 characters).
+    pub name: String,
+    /// What it is for (up to 500 characters).
+    #[graphql(default)]
+    pub description: String,
+    /// What kind of system it reaches.
+    pub service_type: ServiceType,
+    /// Which protocols fit depends on the service type: a LAB connection uses HTTPS_JSON,
+    /// HL7V2_MLLP or HL7V2_HTTP; DATA_STORAGE uses LOCAL_PATH; the others HTTPS_JSON.
+    pub protocol: Protocol,
+    /// A base URL (`https://…`; plain `http` only in sandbox), `mllps://host:port` (or
+    /// `mllp://` in sandbox), or an absolute directory. Loopback, private and link-local
+    /// addresses need the server's `services.allowed_hosts`.
+    pub address: String,
+    /// For HTTP protocols: the path Test Connection GETs, relative to the address (default
+    /// `health`).
+    pub health_path: Option<String>,
+    /// Identifiers the service knows Switchboard and itself by.
+    pub identifiers: Option<ServiceIdentifiersInput>,
+    /// Whether it is in use (default true).
+    #[graphql(default = true)]
+    pub enabled: bool,
+    /// How long each step may take, in milliseconds (100 to 120000; default 10000).
+    pub timeout_ms: Option<i32>,
+    /// Certificate authorities (PEM) trusted for this service instead of the system's: a
+    /// private CA. Host names are still verified.
+    pub ca_certificates: Option<String>,
+}
+
+/// Identifiers a service knows Switchboard and itself by (each optional).
+#[derive(InputObject, Default)]
+pub struct ServiceIdentifiersInput {
+    /// HL7 MSH-3 (default SWITCHBOARD).
+    pub sending_application: Option<String>,
+    /// HL7 MSH-4.
+    pub sending_facility: Option<String>,
+    /// HL7 MSH-5.
+    pub receiving_application: Option<String>,
+    /// HL7 MSH-6.
+    pub receiving_facility: Option<String>,
+    /// A clearinghouse's submitter id.
+    pub submitter_id: Option<String>,
+    /// The assigning authority (MRN root) of patients' ids at this service.
+    pub assigning_authority: Option<String>,
+}
+
+/// How Switchboard authenticates to the service. Stored sealed; never shown again.
+#[derive(InputObject)]
+pub struct ServiceCredentialsInput {
+    /// Which kind; the fields it needs are required, the others refused.
+    pub kind: AuthKind,
+    /// API_KEY: the header the key goes in (e.g. `X-Api-Key`).
+    pub api_key_header: Option<String>,
+    /// API_KEY: the key.
+    #[graphql(secret)]
+    pub api_key: Option<String>,
+    /// BASIC: the user name.
+    pub username: Option<String>,
+    /// BASIC: the password.
+    #[graphql(secret)]
+    pub password: Option<String>,
+}
+
+impl ServiceConnectionInput {
+    fn into_form(self) -> Result<ConnectionForm, AppError> {
+        let ids = self.identifiers.unwrap_or_default();
+        Ok(ConnectionForm {
+            name: self.name,
+            description: self.description,
+            service_type: self.service_type,
+            protocol: self.protocol,
+            address: self.address,
+            health_path: self.health_path,
+            identifiers: Identifiers {
+                sending_application: ids.sending_application,
+                sending_facility: ids.sending_facility,
+                receiving_application: ids.receiving_application,
+                receiving_facility: ids.receiving_facility,
+                submitter_id: ids.submitter_id,
+                assigning_authority: ids.assigning_authority,
+            },
+            enabled: self.enabled,
+            timeout_ms: self
+                .timeout_ms
+                .map(|t| {
+                    u32::try_from(t)
+                        .map_err(|_| AppError::invalid("input.timeoutMs", "must not be negative"))
+                })
+                .transpose()?,
+            ca_pem: self.ca_certificates,
+        })
+    }
+}
+
+impl ServiceCredentialsInput {
+    /// The credentials of its kind; a part the kind needs and lacks, or one it does not
+    /// use, is refused by name.
+    fn into_credentials(self) -> Result<Credentials, AppError> {
+        let need = |v: Option<String>, field: &str| {
+            v.ok_or_else(|| {
+                AppError::invalid(format!("credentials.{field}"), "required for this kind")
+            })
+        };
+        let unused = |present: bool, field: &str| {
+            if present {
+                Err(AppError::invalid(
+                    format!("credentials.{field}"),
+                    "not used by this kind",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self.kind {
+            AuthKind::None => {
+                unused(self.api_key_header.is_some(), "apiKeyHeader")?;
+                unused(self.api_key.is_some(), "apiKey")?;
+                unused(self.username.is_some(), "username")?;
+                unused(self.password.is_some(), "password")?;
+                Ok(Credentials::None)
+            }
+            AuthKind::ApiKey => {
+                unused(self.username.is_some(), "username")?;
+                unused(self.password.is_some(), "password")?;
+                Ok(Credentials::ApiKey {
+                    header: need(self.api_key_header, "apiKeyHeader")?,
+                    key: need(self.api_key, "apiKey")?,
+                })
+            }
+            AuthKind::Basic => {
+                unused(self.api_key_header.is_some(), "apiKeyHeader")?;
+                unused(self.api_key.is_some(), "apiKey")?;
+                Ok(Credentials::Basic {
+                    username: need(self.username, "username")?,
+                    password: need(self.password, "password")?,
+                })
+            }
+        }
+    }
+}
+
+/// Which entries of the integration log to show.
+#[derive(InputObject, Default)]
+pub struct IntegrationLogFilter {
+    /// Of this connection.
+    pub connection_id: Option<ID>,
+    /// That ended so.
+    pub outcome: Option<Outcome>,
+    /// That failed with this code.
+    pub error_code: Option<IntegrationErrorCode>,
+    /// At or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct ExternalServiceQuery;
+
+#[Object]
+impl ExternalServiceQuery {
+    /// Connections to external services, oldest first.
+    async fn service_connections(&self, ctx: &Context<'_>) -> R<Option<Vec<ServiceConnection>>> {
+        let list = ctx.access()?.external_services().list().await?;
+        Ok(Some(list.into_iter().map(ServiceConnection).collect()))
+    }
+
+    /// One connection.
+    async fn service_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The connection's id.")] id: ID,
+    ) -> R<Option<ServiceConnection>> {
+        let id = parse_id("id", &id)?;
+        Ok(ctx
+            .access()?
+            .external_services()
+            .get(id)
+            .await?
+            .map(ServiceConnection))
+    }
+
+    /// Exchanges with external services, newest first.
+    async fn integration_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Keep only these entries.")] filter: Option<IntegrationLogFilter>,
+        #[graphql(default = 50, desc = "How many, at most 100.")] first: i32,
+        #[graphql(desc = "Entries older than this one (its id): the next page.")] before: Option<
+            ID,
+        >,
+    ) -> R<Option<Vec<IntegrationLogEntry>>> {
+        let filter = filter.unwrap_or_default();
+        let filter = LogFilter {
+            connection_id: filter
+                .connection_id
+                .as_ref()
+                .map(|id| parse_id("filter.connectionId", id))
+                .transpose()?,
+            outcome: filter.outcome.map(|o| o.as_str().to_owned()),
+            error_code: filter.error_code.map(|c| c.as_str().to_owned()),
+            since: filter.since,
+            until: filter.until,
+            before: before.as_ref().map(|b| parse_id("before", b)).transpose()?,
+        };
+        let first = u64::try_from(first).unwrap_or(0);
+        let list = ctx
+            .access()?
+            .external_services()
+            .log(&filter, first)
+            .await?;
+        Ok(Some(list.into_iter().map(IntegrationLogEntry).collect()))
+    }
+}
+
+#[derive(Default)]
+pub struct ExternalServiceMutation;
+
+#[Object]
+impl ExternalServiceMutation {
+    /// Registers a connection. Its credentials are sealed and never shown again.
+    async fn create_service_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to register.")] input: ServiceConnectionInput,
+        #[graphql(desc = "Sandbox or production: fixed once made.")] environment: Environment,
+        #[graphql(desc = "How to authenticate to the service.")]
+        credentials: ServiceCredentialsInput,
+    ) -> R<Option<ServiceConnection>> {
+        let form = input.into_form()?;
+        let credentials = credentials.into_credentials()?;
+        let view = ctx
+            .access()?
+            .external_services()
+            .create(form, environment, credentials)
+            .await?;
+        Ok(Some(ServiceConnection(view)))
+    }
+
+    /// Changes a connection. Credentials given replace the stored ones; leave them out to
+    /// keep them.
+    async fn update_service_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The connection.")] id: ID,
+        #[graphql(desc = "Its settings, whole.")] input: ServiceConnectionInput,
+        #[graphql(desc = "New credentials; omit to keep the stored ones.")] credentials: Option<
+            ServiceCredentialsInput,
+        >,
+    ) -> R<Option<ServiceConnection>> {
+        let id = parse_id("id", &id)?;
+        let form = input.into_form()?;
+        let credentials = credentials.map(|c| c.into_credentials()).transpose()?;
+        let view = ctx
+            .access()?
+            .external_services()
+            .update(id, form, credentials)
+            .await?;
+        Ok(Some(ServiceConnection(view)))
+    }
+
+    /// Removes a connection and its credentials; its log entries stay.
+    async fn delete_service_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The connection.")] id: ID,
+    ) -> R<Option<bool>> {
+        let id = parse_id("id", &id)?;
+        Ok(Some(ctx.access()?.external_services().delete(id).await?))
+    }
+
+    /// Really talks to the service: resolves its name, connects, verifies its TLS certificate,
+    /// authenticates and makes one harmless call (an HTTP health request; an HL7 test message
+    /// answered by an acknowledgement; a probe file written, read back and deleted). Answers
+    /// each step with its time, and the first failure classified, in plain words, with what
+    /// to try. Written to the integration log.
+    async fn test_connection(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The connection.")] id: ID,
+    ) -> R<Option<ConnectionTestResult>> {
+        let id = parse_id("id", &id)?;
+        let done = ctx.access()?.external_services().test(id).await?;
+        Ok(Some(ConnectionTestResult {
+            report: done.report,
+            entry: done.entry,
+        }))
+    }
+}

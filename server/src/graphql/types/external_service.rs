@@ -1,0 +1,241 @@
+//! External service connections, their Test Connection results and the integration log.
+
+use async_graphql::{ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::integration_log;
+
+use crate::access::external_services::ConnectionView;
+use crate::domain::environment::Environment;
+use crate::domain::integration::{Direction, IntegrationErrorCode, Operation, Outcome, ProbeStep};
+use crate::domain::service_connection::{AuthKind, Identifiers, Protocol, ServiceType};
+use crate::graphql::ids::to_id;
+use crate::integrations::{Report, StepReport};
+
+/// A connection to an external service. Its credentials are never shown: only their kind,
+/// whether they are set, and when they last changed.
+pub struct ServiceConnection(pub ConnectionView);
+
+/// A connection to an external service. Its credentials are never shown: only their kind,
+/// whether they are set, and when they last changed.
+#[Object]
+impl ServiceConnection {
+    async fn id(&self) -> ID {
+        to_id(self.0.connection.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.connection.name
+    }
+    async fn description(&self) -> &str {
+        &self.0.connection.description
+    }
+    async fn service_type(&self) -> Option<ServiceType> {
+        self.0.connection.service_type.parse().ok()
+    }
+    async fn protocol(&self) -> Option<Protocol> {
+        self.0.connection.protocol.parse().ok()
+    }
+    /// Where the service is: a base URL, `mllp(s)://host:port`, or a directory.
+    async fn address(&self) -> &str {
+        &self.0.connection.address
+    }
+    /// For HTTP protocols: the path Test Connection GETs, relative to the address.
+    async fn health_path(&self) -> &str {
+        &self.0.connection.health_path
+    }
+    async fn identifiers(&self) -> ServiceIdentifiers {
+        let ids: Identifiers =
+            serde_json::from_str(&self.0.connection.identifiers).unwrap_or_default();
+        ServiceIdentifiers {
+            sending_application: ids.sending_application,
+            sending_facility: ids.sending_facility,
+            receiving_application: ids.receiving_application,
+            receiving_facility: ids.receiving_facility,
+            submitter_id: ids.submitter_id,
+            assigning_authority: ids.assigning_authority,
+        }
+    }
+    async fn environment(&self) -> Environment {
+        Environment::from_stored(&self.0.connection.environment)
+    }
+    async fn enabled(&self) -> bool {
+        self.0.connection.enabled
+    }
+    /// How long each step may take, in milliseconds.
+    async fn timeout_ms(&self) -> i32 {
+        self.0.connection.timeout_ms
+    }
+    /// Certificate authorities (PEM) trusted for this service instead of the system's; not
+    /// secret.
+    async fn ca_certificates(&self) -> Option<&str> {
+        self.0.connection.ca_pem.as_deref()
+    }
+    /// How Switchboard authenticates to the service.
+    async fn auth_kind(&self) -> Option<AuthKind> {
+        self.0.connection.auth_kind.parse().ok()
+    }
+    /// Whether secret credentials are stored (sealed); they are never shown again.
+    async fn credentials_set(&self) -> bool {
+        self.0.connection.auth_kind != AuthKind::None.as_str()
+    }
+    /// When the credentials last changed.
+    async fn credentials_changed_at(&self) -> DateTime<Utc> {
+        self.0.connection.credentials_changed_at
+    }
+    /// The newest Test Connection, if there was one.
+    async fn last_test(&self) -> Option<IntegrationLogEntry> {
+        self.0.last_test.clone().map(IntegrationLogEntry)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.connection.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.connection.updated_at
+    }
+}
+
+/// Identifiers a service knows Switchboard and itself by.
+#[derive(SimpleObject)]
+pub struct ServiceIdentifiers {
+    /// HL7 MSH-3.
+    pub sending_application: Option<String>,
+    /// HL7 MSH-4.
+    pub sending_facility: Option<String>,
+    /// HL7 MSH-5.
+    pub receiving_application: Option<String>,
+    /// HL7 MSH-6.
+    pub receiving_facility: Option<String>,
+    /// A clearinghouse's submitter id.
+    pub submitter_id: Option<String>,
+    /// The assigning authority (MRN root) of patients' ids at this service.
+    pub assigning_authority: Option<String>,
+}
+
+/// One step of talking to a service, as it went.
+#[derive(SimpleObject)]
+pub struct ConnectionTestStep {
+    pub step: ProbeStep,
+    pub ok: bool,
+    pub latency_ms: i64,
+    /// What the step found, in plain words.
+    pub detail: String,
+}
+
+impl From<&StepReport> for ConnectionTestStep {
+    fn from(s: &StepReport) -> Self {
+        ConnectionTestStep {
+            step: s.step,
+            ok: s.ok,
+            latency_ms: i64::try_from(s.latency_ms).unwrap_or(i64::MAX),
+            detail: s.detail.clone(),
+        }
+    }
+}
+
+/// What Test Connection found.
+pub struct ConnectionTestResult {
+    pub report: Report,
+    pub entry: integration_log::Model,
+}
+
+/// What Test Connection found.
+#[Object]
+impl ConnectionTestResult {
+    /// Whether the service answered as a working one does.
+    async fn ok(&self) -> bool {
+        self.report.ok()
+    }
+    /// Why not; null when it did.
+    async fn code(&self) -> Option<IntegrationErrorCode> {
+        self.report.failure.as_ref().map(|f| f.code)
+    }
+    /// What happened, in plain words.
+    async fn message(&self) -> &str {
+        &self.entry.message
+    }
+    /// What to try; null when it worked.
+    async fn fix(&self) -> Option<&str> {
+        self.report.failure.as_ref().map(|f| f.fix.as_str())
+    }
+    /// Whether trying again later may succeed; null when it worked.
+    async fn retryable(&self) -> Option<bool> {
+        self.report.failure.as_ref().map(|f| f.retryable())
+    }
+    /// The steps taken, in order, up to the one that failed.
+    async fn steps(&self) -> Vec<ConnectionTestStep> {
+        self.report.steps.iter().map(Into::into).collect()
+    }
+    async fn latency_ms(&self) -> i64 {
+        self.entry.latency_ms
+    }
+    /// The integration log entry this test wrote.
+    async fn log_entry(&self) -> IntegrationLogEntry {
+        IntegrationLogEntry(self.entry.clone())
+    }
+}
+
+/// One exchange with an external service.
+pub struct IntegrationLogEntry(pub integration_log::Model);
+
+/// One exchange with an external service.
+#[Object]
+impl IntegrationLogEntry {
+    async fn id(&self) -> ID {
+        to_id(self.0.id)
+    }
+    /// The connection; null if it has since been deleted or the exchange had none.
+    async fn connection_id(&self) -> Option<ID> {
+        self.0.connection_id.map(to_id)
+    }
+    async fn direction(&self) -> Option<Direction> {
+        self.0.direction.parse().ok()
+    }
+    async fn operation(&self) -> Option<Operation> {
+        self.0.operation.parse().ok()
+    }
+    async fn outcome(&self) -> Option<Outcome> {
+        self.0.outcome.parse().ok()
+    }
+    async fn error_code(&self) -> Option<IntegrationErrorCode> {
+        self.0.error_code.as_deref().and_then(|c| c.parse().ok())
+    }
+    /// What happened, in plain words.
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+    async fn latency_ms(&self) -> i64 {
+        self.0.latency_ms
+    }
+    /// Ties together the entries of one exchange (and what the service logs, where it is
+    /// sent).
+    async fn correlation_id(&self) -> &str {
+        &self.0.correlation_id
+    }
+    async fn environment(&self) -> Environment {
+        Environment::from_stored(&self.0.environment)
+    }
+    /// The steps taken.
+    async fn steps(&self) -> Vec<ConnectionTestStep> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            step: String,
+            ok: bool,
+            latency_ms: i64,
+            detail: String,
+        }
+        serde_json::from_str::<Vec<Stored>>(&self.0.detail)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| {
+                Some(ConnectionTestStep {
+                    step: s.step.parse().ok()?,
+                    ok: s.ok,
+                    latency_ms: s.latency_ms,
+                    detail: s.detail,
+                })
+            })
+            .collect()
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+}

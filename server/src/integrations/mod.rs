@@ -1,0 +1,126 @@
+//! Talking to external services. `Connector` is built from a connection's settings, its
+//! opened credentials and the address policy, and tests the connection step by step
+//! (`probe`, then the protocol's own call: `http`, `mllp`, `storage`). Every failure is one
+//! `Failure`: a stable code, whether trying again may help, what happened and what to try.
+
+mod http;
+mod mllp;
+pub mod probe;
+mod storage;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::domain::integration::{IntegrationErrorCode, ProbeStep};
+use crate::domain::service_connection::{ConnectionSettings, Credentials, Endpoint, Protocol};
+use crate::domain::webhook_endpoint::AddressPolicy;
+pub use storage::allowed as storage_allowed;
+
+/// One failure of an exchange with a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: IntegrationErrorCode,
+    /// What happened, in plain words (never a secret).
+    pub message: String,
+    /// What to try.
+    pub fix: String,
+}
+
+impl Failure {
+    pub fn new(code: IntegrationErrorCode, message: impl Into<String>, fix: &str) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+            fix: fix.to_owned(),
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        self.code.retryable()
+    }
+}
+
+/// One step as it went.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepReport {
+    pub step: ProbeStep,
+    pub ok: bool,
+    pub latency_ms: u64,
+    pub detail: String,
+}
+
+/// What a Test Connection found: its steps, and the failure if one stopped it.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub steps: Vec<StepReport>,
+    pub failure: Option<Failure>,
+    pub latency: Duration,
+}
+
+impl Report {
+    fn step(&mut self, step: ProbeStep, latency: Duration, ok: bool, detail: String) {
+        self.steps.push(StepReport {
+            step,
+            ok,
+            latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            detail,
+        });
+    }
+
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// What outgoing connections may reach, and where storage may be.
+#[derive(Clone, Debug, Default)]
+pub struct Reach {
+    pub policy: Arc<AddressPolicy>,
+    pub storage_roots: Vec<PathBuf>,
+}
+
+/// A connection ready to talk to its service.
+pub struct Connector<'a> {
+    pub settings: &'a ConnectionSettings,
+    pub credentials: &'a Credentials,
+    pub reach: &'a Reach,
+}
+
+impl Connector<'_> {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.settings.timeout_ms))
+    }
+
+    /// Really talks to the service: resolve, connect, TLS, and one harmless call of its
+    /// protocol (or a probe object, for storage).
+    pub async fn test(&self) -> Report {
+        let started = Instant::now();
+        let mut report = Report {
+            steps: vec![],
+            failure: None,
+            latency: Duration::ZERO,
+        };
+        let outcome = match (&self.settings.endpoint, self.settings.protocol) {
+            (Endpoint::Url(url), Protocol::HttpsJson | Protocol::Hl7v2Http) => {
+                http::test(self, url, &mut report).await
+            }
+            (Endpoint::Tcp { host, port, tls }, Protocol::Hl7v2Mllp) => {
+                mllp::test(self, host, *port, *tls, &mut report).await
+            }
+            (Endpoint::Directory(dir), Protocol::LocalPath) => {
+                storage::test(self, dir, &mut report).await
+            }
+            _ => Err(Failure::new(
+                IntegrationErrorCode::ProtocolError,
+                "the connection's address does not fit its protocol",
+                "Edit the connection.",
+            )),
+        };
+        report.failure = outcome.err();
+        report.latency = started.elapsed();
+        report
+    }
+}

@@ -1,0 +1,198 @@
+//! External service connections, their credentials sealed, and the integration log.
+
+use chrono::{DateTime, Utc};
+use entity::{integration_log, service_connection};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use crate::domain::service_connection::{ConnectionSettings, Credentials};
+use crate::error::{AppError, AppResult};
+use crate::keyring::{Keyring, Sealed};
+use crate::store::sealed;
+
+/// The columns a connection's settings are kept in.
+fn settings_columns(s: &ConnectionSettings, address: &str) -> service_connection::ActiveModel {
+    service_connection::ActiveModel {
+        name: Set(s.name.clone()),
+        description: Set(s.description.clone()),
+        service_type: Set(s.service_type.as_str().into()),
+        protocol: Set(s.protocol.as_str().into()),
+        address: Set(address.to_owned()),
+        health_path: Set(s.health_path.clone()),
+        identifiers: Set(serde_json::to_string(&s.identifiers).unwrap_or_else(|_| "{}".into())),
+        environment: Set(s.environment.as_str().into()),
+        enabled: Set(s.enabled),
+        timeout_ms: Set(i32::try_from(s.timeout_ms).unwrap_or(i32::MAX)),
+        ca_pem: Set(s.ca_pem.clone()),
+        ..Default::default()
+    }
+}
+
+fn seal(keyring: &Keyring, id: Uuid, credentials: &Credentials) -> AppResult<Sealed> {
+    let json = serde_json::to_string(credentials)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("encoding credentials: {e}")))?;
+    sealed::seal(keyring, sealed::SERVICE_CREDENTIALS, id, &json)
+}
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    keyring: &Keyring,
+    settings: &ConnectionSettings,
+    address: &str,
+    credentials: &Credentials,
+    created_by: Option<Uuid>,
+) -> AppResult<service_connection::Model> {
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    let sealed = seal(keyring, id, credentials)?;
+    let mut row = settings_columns(settings, address);
+    row.id = Set(id);
+    row.auth_kind = Set(credentials.kind().as_str().into());
+    row.credentials = Set(sealed.text);
+    row.key_id = Set(Some(sealed.key_id));
+    row.credentials_changed_at = Set(now);
+    row.created_by = Set(created_by);
+    row.created_at = Set(now);
+    row.updated_at = Set(now);
+    Ok(row.insert(db).await?)
+}
+
+/// Changes the settings and, when given, the credentials.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    keyring: &Keyring,
+    id: Uuid,
+    settings: &ConnectionSettings,
+    address: &str,
+    credentials: Option<&Credentials>,
+) -> AppResult<service_connection::Model> {
+    let now = Utc::now();
+    let mut row = settings_columns(settings, address);
+    row.id = sea_orm::Unchanged(id);
+    row.updated_at = Set(now);
+    if let Some(credentials) = credentials {
+        let sealed = seal(keyring, id, credentials)?;
+        row.auth_kind = Set(credentials.kind().as_str().into());
+        row.credentials = Set(sealed.text);
+        row.key_id = Set(Some(sealed.key_id));
+        row.credentials_changed_at = Set(now);
+    }
+    Ok(row.update(db).await?)
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> AppResult<Option<service_connection::Model>> {
+    Ok(service_connection::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Every connection, oldest first.
+pub async fn list(db: &impl ConnectionTrait) -> AppResult<Vec<service_connection::Model>> {
+    Ok(service_connection::Entity::find()
+        .order_by_asc(service_connection::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Removes a connection; its log entries stay (they are the record of what happened).
+pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
+    let done = service_connection::Entity::delete_by_id(id)
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
+/// The connection's credentials, opened.
+pub fn credentials(keyring: &Keyring, row: &service_connection::Model) -> AppResult<Credentials> {
+    let json = sealed::open(
+        keyring,
+        sealed::SERVICE_CREDENTIALS,
+        row.id,
+        &row.credentials,
+        row.key_id.as_deref(),
+    )?;
+    serde_json::from_str(&json).map_err(|e| {
+        AppError::Internal(anyhow::anyhow!(
+            "connection {}: its credentials do not decode ({e})",
+            row.id
+        ))
+    })
+}
+
+/// Adds an entry to the integration log.
+pub async fn log(
+    db: &impl ConnectionTrait,
+    entry: integration_log::Model,
+) -> AppResult<integration_log::Model> {
+    let row: integration_log::ActiveModel = entry.into();
+    Ok(row.insert(db).await?)
+}
+
+/// Which entries of the integration log to show.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    pub connection_id: Option<Uuid>,
+    pub outcome: Option<String>,
+    pub error_code: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Entries older than this one (the next page).
+    pub before: Option<Uuid>,
+}
+
+/// Entries newest first, at most `first`.
+pub async fn log_entries(
+    db: &impl ConnectionTrait,
+    filter: &LogFilter,
+    first: u64,
+) -> AppResult<Vec<integration_log::Model>> {
+    use integration_log::Column;
+    let mut q = integration_log::Entity::find();
+    if let Some(c) = filter.connection_id {
+        q = q.filter(Column::ConnectionId.eq(c));
+    }
+    if let Some(o) = &filter.outcome {
+        q = q.filter(Column::Outcome.eq(o.as_str()));
+    }
+    if let Some(e) = &filter.error_code {
+        q = q.filter(Column::ErrorCode.eq(e.as_str()));
+    }
+    if let Some(t) = filter.since {
+        q = q.filter(Column::OccurredAt.gte(t));
+    }
+    if let Some(t) = filter.until {
+        q = q.filter(Column::OccurredAt.lt(t));
+    }
+    if let Some(b) = filter.before {
+        q = q.filter(Column::Id.lt(b));
+    }
+    Ok(q.order_by_desc(Column::Id).limit(first).all(db).await?)
+}
+
+/// The newest entry of `connection` for `operation`.
+pub async fn latest(
+    db: &impl ConnectionTrait,
+    connection: Uuid,
+    operation: &str,
+) -> AppResult<Option<integration_log::Model>> {
+    use integration_log::Column;
+    Ok(integration_log::Entity::find()
+        .filter(Column::ConnectionId.eq(connection))
+        .filter(Column::Operation.eq(operation))
+        .order_by_desc(Column::Id)
+        .one(db)
+        .await?)
+}
+
+/// Removes entries older than `before` (the retention).
+pub async fn purge_log(db: &impl ConnectionTrait, before: DateTime<Utc>) -> AppResult<u64> {
+    let done = integration_log::Entity::delete_many()
+        .filter(integration_log::Column::OccurredAt.lt(before))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
