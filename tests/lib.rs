@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 pub mod oauth;
 pub mod receiver;
+pub mod services;
 pub mod webhooks;
 
 pub const ADMIN_EMAIL: &str = "root-admin@example.org";

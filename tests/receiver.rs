@@ -239,15 +239,22 @@ impl PrivateCa {
         &self.pem
     }
 
-    /// A server certificate for `name`, signed by this authority, and its key.
-    fn server_certificate(
+    /// A server certificate for `name`, signed by this authority (expired since yesterday
+    /// when `expired`), and its key.
+    pub fn server_certificate(
         &self,
         name: &str,
+        expired: bool,
     ) -> (
         rustls::pki_types::CertificateDer<'static>,
         rustls::pki_types::PrivateKeyDer<'static>,
     ) {
-        let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        if expired {
+            let now = std::time::SystemTime::now();
+            params.not_before = (now - Duration::from_secs(30 * 86_400)).into();
+            params.not_after = (now - Duration::from_secs(86_400)).into();
+        }
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).expect("signing");
         (
@@ -255,6 +262,42 @@ impl PrivateCa {
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
     }
+}
+
+/// A TLS listener on loopback with a certificate for `name` from `ca` (an expired one when
+/// `expired`) that forwards each connection to `upstream`: HTTPS (or MLLP over TLS) in front
+/// of a plain server. Its port.
+pub async fn tls_front(
+    ca: &PrivateCa,
+    name: &str,
+    expired: bool,
+    upstream: std::net::SocketAddr,
+) -> u16 {
+    crate::tls();
+    let (cert, key) = ca.server_certificate(name, expired);
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .expect("a TLS configuration");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                if let Ok(mut inner) = tokio::net::TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
+                }
+            });
+        }
+    });
+    port
 }
 
 impl Default for PrivateCa {
@@ -265,34 +308,9 @@ impl Default for PrivateCa {
 
 impl Receiver {
     /// Serves this receiver over HTTPS as well, with a certificate for `localhost` that `ca`
-    /// signed: a TLS listener on loopback that forwards each connection to the receiver. Its
-    /// `https://localhost:…` address.
+    /// signed (`tls_front`). Its `https://localhost:…` address.
     pub async fn https(&self, ca: &PrivateCa) -> String {
-        crate::tls();
-        let (cert, key) = ca.server_certificate("localhost");
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .expect("a TLS configuration");
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a loopback port");
-        let port = listener.local_addr().unwrap().port();
-        let plain = self.addr;
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    if let Ok(mut inner) = tokio::net::TcpStream::connect(plain).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
-                    }
-                });
-            }
-        });
+        let port = tls_front(ca, "localhost", false, self.addr).await;
         format!("https://localhost:{port}/hooks")
     }
 }

@@ -9,6 +9,7 @@ mod bad_input;
 mod cost;
 mod developer_portal;
 mod duplicates;
+mod external_services;
 mod key_lineage;
 mod keys;
 mod lab_tests;

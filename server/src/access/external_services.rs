@@ -10,11 +10,14 @@ use uuid::Uuid;
 use super::Access;
 use crate::domain::environment::Environment;
 use crate::domain::integration::{Direction, Operation, Outcome};
-use crate::domain::service_connection::{ConnectionForm, ConnectionSettings, Credentials};
+use crate::domain::service_connection::{
+    ConnectionForm, ConnectionSettings, Credentials, Endpoint,
+};
 use crate::error::{AppError, AppResult};
 use crate::integrations::{Connector, Report};
 use crate::store::Effects;
 use crate::store::service_connections::{self as store, LogFilter};
+use crate::webhooks::sender::check_destination;
 
 /// Log entries per page at most.
 pub const MAX_PAGE: u64 = 100;
@@ -81,9 +84,10 @@ impl<'a> ExternalServices<'a> {
         }
     }
 
-    /// Checks a form: its fields, and that a storage directory lies under a root the operator
-    /// allowed.
-    fn parse(
+    /// Checks a form: its fields, where its address points now (as webhooks' are: loopback,
+    /// private and link-local addresses only where the operator allowed them; checked again
+    /// at every connection), and that a storage directory lies under an allowed root.
+    async fn parse(
         &self,
         form: ConnectionForm,
         env: Environment,
@@ -92,13 +96,27 @@ impl<'a> ExternalServices<'a> {
         let settings = form
             .parse(env)
             .map_err(|(field, message)| AppError::invalid(format!("input.{field}"), message))?;
-        if let crate::domain::service_connection::Endpoint::Directory(dir) = &settings.endpoint
-            && !crate::integrations::storage_allowed(dir, &self.access.reach().storage_roots)
-        {
-            return Err(AppError::invalid(
-                "input.address",
-                "not under a directory the server's operator allowed (services.storage_roots)",
-            ));
+        let reach = self.access.reach();
+        let refused = |e: String| AppError::invalid("input.address", allowed_hosts(e));
+        match &settings.endpoint {
+            Endpoint::Directory(dir) => {
+                if !crate::integrations::storage_allowed(dir, &reach.storage_roots) {
+                    return Err(AppError::invalid(
+                        "input.address",
+                        "not under a directory the server's operator allowed (services.storage_roots)",
+                    ));
+                }
+            }
+            Endpoint::Url(url) => check_destination(&reach.policy, url)
+                .await
+                .map_err(refused)?,
+            Endpoint::Tcp { host, port, .. } => {
+                let url = url::Url::parse(&format!("mllp://{host}:{port}"))
+                    .map_err(|e| AppError::invalid("input.address", e.to_string()))?;
+                check_destination(&reach.policy, &url)
+                    .await
+                    .map_err(refused)?;
+            }
         }
         Ok((settings, address))
     }
@@ -116,7 +134,7 @@ impl<'a> ExternalServices<'a> {
         credentials: Credentials,
     ) -> AppResult<ConnectionView> {
         self.allowed()?;
-        let (settings, address) = self.parse(form, env)?;
+        let (settings, address) = self.parse(form, env).await?;
         Self::check_credentials(&credentials)?;
         let txn = self.access.store().begin_write().await?;
         let row = store::insert(
@@ -149,7 +167,7 @@ impl<'a> ExternalServices<'a> {
         self.allowed()?;
         let existing = self.find(id).await?;
         let env = Environment::from_stored(&existing.environment);
-        let (settings, address) = self.parse(form, env)?;
+        let (settings, address) = self.parse(form, env).await?;
         if let Some(c) = &credentials {
             Self::check_credentials(c)?;
         }
@@ -197,7 +215,13 @@ impl<'a> ExternalServices<'a> {
         let row = self.find(id).await?;
         let env = Environment::from_stored(&row.environment);
         let form = form_of(&row)?;
-        let (settings, _) = self.parse(form, env)?;
+        // Parsed again, but where it points is left to the connection's own steps, which
+        // report a refused address as BLOCKED_ADDRESS (the allow-lists may have changed).
+        let settings = form.parse(env).map_err(|(field, message)| {
+            AppError::Internal(anyhow::anyhow!(
+                "stored connection {id} no longer parses: {field}: {message}"
+            ))
+        })?;
         let credentials = store::credentials(self.access.store().keyring(), &row)?;
         let report = Connector {
             settings: &settings,
@@ -257,6 +281,13 @@ impl<'a> ExternalServices<'a> {
         }
         store::log_entries(self.access.store().conn(), filter, first).await
     }
+}
+
+/// The webhooks' refusal, naming the setting that opens addresses for services.
+fn allowed_hosts(message: String) -> String {
+    message
+        .replace("webhooks may not reach", "connections may not reach")
+        .replace("webhooks.allowed_hosts", "services.allowed_hosts")
 }
 
 /// The audit's field names of a change: the settings, and `credentials` when they changed

@@ -108,6 +108,10 @@ where
     let mut buf = [0u8; 4096];
     loop {
         let n = stream.read(&mut buf).await.map_err(lost)?;
+        answer.extend_from_slice(&buf[..n]);
+        if answer.first().is_some_and(|b| *b != START) {
+            return Err(framing("the answer is not an MLLP frame"));
+        }
         if n == 0 {
             return Err(Failure::new(
                 Code::ProtocolError,
@@ -115,7 +119,6 @@ where
                 "Check that the address speaks MLLP, and the sending and receiving application and facility the service expects.",
             ));
         }
-        answer.extend_from_slice(&buf[..n]);
         if answer.windows(2).any(|w| w == END) {
             break;
         }
@@ -123,9 +126,7 @@ where
             return Err(framing("the answer has no end of frame"));
         }
     }
-    let body = answer
-        .strip_prefix(&[START])
-        .ok_or_else(|| framing("the answer does not start an MLLP frame"))?;
+    let body = &answer[1..];
     let end = body
         .windows(2)
         .position(|w| w == END)

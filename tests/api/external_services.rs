@@ -1,0 +1,520 @@
+//! External service connections: only settings administrators manage them; credentials are
+//! sealed and never come back (not in answers, not in the audit trail); Test Connection
+//! really talks to the service, and each failure is produced by a real one: an unknown
+//! certificate authority, a certificate for another name, an expired one, refused
+//! credentials, a closed port, a port that never answers, an unexpected answer, a name that
+//! does not resolve, an MLLP peer that rejects or does not speak MLLP, an address the server
+//! may not reach.
+
+use serde_json::{Value, json};
+use switchboard_tests::receiver::{PrivateCa, tls_front};
+use switchboard_tests::services::{HttpService, MllpAnswer, closed_port, mllp_peer, silent_port};
+use switchboard_tests::{TestApp, codes, data, spawn_app};
+
+const CREATE: &str = "mutation($i: ServiceConnectionInput!, $e: Environment!, $c: ServiceCredentialsInput!) { createServiceConnection(input: $i, environment: $e, credentials: $c) { id authKind credentialsSet address environment } }";
+const TEST: &str = "mutation($id: ID!) { testConnection(id: $id) { ok code message fix retryable latencyMs steps { step ok latencyMs detail } logEntry { id outcome errorCode connectionId } } }";
+const KEY: &str = "lis-key-7f3c9a51d2";
+
+fn local(s: &mut switchboard::config::Settings) {
+    s.services.allowed_hosts = vec!["127.0.0.0/8".into(), "localhost".into()];
+    s.services.storage_roots = vec![std::env::temp_dir()];
+}
+
+fn api_key(key: &str) -> Value {
+    json!({ "kind": "API_KEY", "apiKeyHeader": "X-Api-Key", "apiKey": key })
+}
+
+async fn create(app: &TestApp, input: Value, env: &str, credentials: Value) -> Value {
+    app.admin(CREATE, json!({ "i": input, "e": env, "c": credentials }))
+        .await
+}
+
+/// Registers a lab connection at `address` and tests it: the test's answer.
+async fn tested(
+    app: &TestApp,
+    address: &str,
+    protocol: &str,
+    extra: Value,
+    credentials: Value,
+) -> Value {
+    let mut input = json!({ "name": format!("LIS at {address}"), "serviceType": "LAB", "protocol": protocol, "address": address, "timeoutMs": 2000 });
+    for (k, v) in extra.as_object().unwrap() {
+        input[k] = v.clone();
+    }
+    let resp = create(app, input, "SANDBOX", credentials).await;
+    let id = data(&resp)["createServiceConnection"]["id"].clone();
+    let resp = app.admin(TEST, json!({ "id": id })).await;
+    data(&resp)["testConnection"].clone()
+}
+
+fn steps(result: &Value) -> Vec<(String, bool)> {
+    result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_owned(),
+                s["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn failed_with(result: &Value, code: &str, step: &str, says: &str) {
+    assert_eq!(result["ok"], false, "{result:#}");
+    assert_eq!(result["code"], code, "{result:#}");
+    let last = steps(result).pop().unwrap();
+    assert_eq!(last, (step.to_owned(), false), "{result:#}");
+    assert!(
+        result["message"].as_str().unwrap().contains(says),
+        "{says:?} in {result:#}"
+    );
+    assert!(!result["fix"].as_str().unwrap().is_empty());
+    assert_eq!(result["logEntry"]["outcome"], "FAILED");
+    assert_eq!(result["logEntry"]["errorCode"], code);
+}
+
+#[tokio::test]
+async fn test_connection_over_https_succeeds_and_names_each_failure() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let ca = PrivateCa::new();
+    let service = HttpService::start(KEY).await;
+    let good = tls_front(&ca, "localhost", false, service.addr).await;
+    let ca_pem = json!({ "caCertificates": ca.pem() });
+
+    // Everything right: every step, in order, each timed.
+    let ok = tested(
+        &app,
+        &format!("https://localhost:{good}/"),
+        "HTTPS_JSON",
+        ca_pem.clone(),
+        api_key(KEY),
+    )
+    .await;
+    assert_eq!(ok["ok"], true, "{ok:#}");
+    assert_eq!(ok["code"], Value::Null);
+    assert_eq!(
+        steps(&ok),
+        [
+            ("RESOLVE", true),
+            ("CONNECT", true),
+            ("TLS", true),
+            ("CALL", true)
+        ]
+        .map(|(s, o)| (s.to_owned(), o))
+    );
+    assert!(
+        ok["steps"][3]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 200")
+    );
+    assert_eq!(ok["logEntry"]["outcome"], "OK");
+    assert_eq!(
+        service.keys.lock().unwrap().as_slice(),
+        [KEY],
+        "the key was sent"
+    );
+
+    // Refused credentials.
+    let r = tested(
+        &app,
+        &format!("https://localhost:{good}/"),
+        "HTTPS_JSON",
+        ca_pem.clone(),
+        api_key("wrong-key"),
+    )
+    .await;
+    failed_with(&r, "AUTH_FAILED", "CALL", "HTTP 401");
+    assert_eq!(r["retryable"], false);
+
+    // The system's authorities do not know the private CA.
+    let r = tested(
+        &app,
+        &format!("https://localhost:{good}/"),
+        "HTTPS_JSON",
+        json!({}),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "TLS_ERROR", "TLS", "unknown certificate authority");
+
+    // A certificate for another name (the CA trusted, the address by number).
+    let r = tested(
+        &app,
+        &format!("https://127.0.0.1:{good}/"),
+        "HTTPS_JSON",
+        ca_pem.clone(),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "TLS_ERROR", "TLS", "another host name");
+
+    // An expired certificate.
+    let expired = tls_front(&ca, "localhost", true, service.addr).await;
+    let r = tested(
+        &app,
+        &format!("https://localhost:{expired}/"),
+        "HTTPS_JSON",
+        ca_pem.clone(),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "TLS_ERROR", "TLS", "expired");
+
+    // An answer that is not a working service's.
+    let r = tested(
+        &app,
+        &format!("https://localhost:{good}/"),
+        "HTTPS_JSON",
+        json!({ "caCertificates": ca.pem(), "healthPath": "broken" }),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "UNEXPECTED_RESPONSE", "CALL", "HTTP 500");
+    assert!(r["message"].as_str().unwrap().contains("database down"));
+    assert_eq!(r["retryable"], true);
+
+    // Nothing listens.
+    let r = tested(
+        &app,
+        &format!("http://127.0.0.1:{}/", closed_port()),
+        "HTTPS_JSON",
+        json!({}),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "CONNECTION_REFUSED", "CONNECT", "could not connect");
+
+    // Accepts, never answers: the step that waits runs out of time.
+    let (_held, silent) = silent_port();
+    let r = tested(
+        &app,
+        &format!("http://127.0.0.1:{silent}/"),
+        "HTTPS_JSON",
+        json!({ "timeoutMs": 300 }),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "TIMEOUT", "CALL", "within 300 ms");
+
+    // A name that does not resolve.
+    let r = tested(
+        &app,
+        "https://no-such-lis.invalid/",
+        "HTTPS_JSON",
+        json!({}),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "DNS_FAILURE", "RESOLVE", "does not resolve");
+    assert_eq!(steps(&r).len(), 1, "stops at the failed step");
+
+    // Every test is in the integration log, newest first, filterable.
+    let resp = app
+        .admin(
+            "{ integrationLog(filter: { errorCode: TLS_ERROR }) { errorCode operation direction message steps { step ok } } }",
+            json!({}),
+        )
+        .await;
+    let entries = data(&resp)["integrationLog"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 3, "{entries:#?}");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["operation"] == "TEST_CONNECTION" && e["direction"] == "OUTBOUND")
+    );
+    assert!(
+        entries[0]["message"].as_str().unwrap().contains("expired"),
+        "newest first"
+    );
+    let resp = app
+        .admin("{ integrationLog(first: 100) { id } }", json!({}))
+        .await;
+    assert_eq!(data(&resp)["integrationLog"].as_array().unwrap().len(), 9);
+}
+
+#[tokio::test]
+async fn test_connection_over_mllp_sends_a_test_message_and_reads_the_acknowledgement() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let ids =
+        json!({ "identifiers": { "sendingFacility": "CLINIC-A", "receivingApplication": "LIS" } });
+    let (accepting, received) = mllp_peer(MllpAnswer::Accept).await;
+    let ok = tested(
+        &app,
+        &format!("mllp://127.0.0.1:{}", accepting.port()),
+        "HL7V2_MLLP",
+        ids.clone(),
+        json!({ "kind": "NONE" }),
+    )
+    .await;
+    assert_eq!(ok["ok"], true, "{ok:#}");
+    assert_eq!(steps(&ok).last().unwrap().0, "CALL");
+    let sent = received.lock().unwrap()[0].clone();
+    let msh: Vec<&str> = sent.split('\r').next().unwrap().split('|').collect();
+    assert_eq!(msh[3], "CLINIC-A");
+    assert_eq!(msh[4], "LIS");
+    assert_eq!(msh[10], "T", "processing id: test");
+
+    let (rejecting, _) = mllp_peer(MllpAnswer::Reject).await;
+    let r = tested(
+        &app,
+        &format!("mllp://127.0.0.1:{}", rejecting.port()),
+        "HL7V2_MLLP",
+        ids.clone(),
+        json!({ "kind": "NONE" }),
+    )
+    .await;
+    failed_with(&r, "PROTOCOL_ERROR", "CALL", "unknown sending facility");
+
+    let (garbage, _) = mllp_peer(MllpAnswer::Garbage).await;
+    let r = tested(
+        &app,
+        &format!("mllp://127.0.0.1:{}", garbage.port()),
+        "HL7V2_MLLP",
+        ids.clone(),
+        json!({ "kind": "NONE" }),
+    )
+    .await;
+    failed_with(&r, "PROTOCOL_ERROR", "CALL", "MLLP frame");
+
+    // Over TLS, with the service's private CA.
+    let ca = PrivateCa::new();
+    let front = tls_front(&ca, "localhost", false, accepting).await;
+    let ok = tested(
+        &app,
+        &format!("mllps://localhost:{front}"),
+        "HL7V2_MLLP",
+        json!({ "caCertificates": ca.pem() }),
+        json!({ "kind": "NONE" }),
+    )
+    .await;
+    assert_eq!(ok["ok"], true, "{ok:#}");
+    assert!(steps(&ok).contains(&("TLS".to_owned(), true)));
+}
+
+#[tokio::test]
+async fn storage_is_probed_only_under_the_operators_roots() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let dir = std::env::temp_dir().join(format!("sb-archive-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = |address: &str| json!({ "name": "Archive", "serviceType": "DATA_STORAGE", "protocol": "LOCAL_PATH", "address": address });
+    let resp = create(
+        &app,
+        input(dir.to_str().unwrap()),
+        "SANDBOX",
+        json!({ "kind": "NONE" }),
+    )
+    .await;
+    let id = data(&resp)["createServiceConnection"]["id"].clone();
+    let resp = app.admin(TEST, json!({ "id": id })).await;
+    let ok = &data(&resp)["testConnection"];
+    assert_eq!(ok["ok"], true, "{ok:#}");
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "the probe file was deleted"
+    );
+    std::fs::remove_dir(&dir).unwrap();
+    let resp = app.admin(TEST, json!({ "id": id })).await;
+    let gone = &data(&resp)["testConnection"];
+    assert_eq!(gone["code"], "UNEXPECTED_RESPONSE", "{gone:#}");
+
+    let resp = create(&app, input("/etc"), "SANDBOX", json!({ "kind": "NONE" })).await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{resp}");
+    assert!(resp.to_string().contains("services.storage_roots"));
+}
+
+#[tokio::test]
+async fn only_settings_administrators_manage_connections_and_credentials_never_come_back() {
+    let app = spawn_app().await;
+    let service = HttpService::start(KEY).await;
+    let input = json!({ "name": "Claims", "serviceType": "CLEARINGHOUSE", "protocol": "HTTPS_JSON", "address": "https://claims.example/api/" });
+
+    // Staff and API keys may not, nor read the log.
+    let staff = app.staff_session().await;
+    let key = app.full_key().await;
+    for token in [&staff, &key] {
+        let resp = app
+            .gql_as(
+                token,
+                CREATE,
+                json!({ "i": input, "e": "SANDBOX", "c": api_key(KEY) }),
+            )
+            .await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{resp}");
+        let resp = app
+            .gql_as(token, "{ serviceConnections { id } }", json!({}))
+            .await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+        let resp = app
+            .gql_as(token, "{ integrationLog { id } }", json!({}))
+            .await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    }
+
+    // Bad input is refused by name, and nothing is written.
+    for (change, field) in [
+        (json!({ "protocol": "HL7V2_MLLP" }), "input.protocol"),
+        (
+            json!({ "address": "http://claims.example/" }),
+            "input.address",
+        ),
+        (json!({ "address": "https://10.1.2.3/" }), "input.address"),
+        (json!({ "timeoutMs": 5 }), "input.timeoutMs"),
+        (
+            json!({ "caCertificates": "not a certificate" }),
+            "input.caCertificates",
+        ),
+    ] {
+        let mut i = input.clone();
+        for (k, v) in change.as_object().unwrap() {
+            i[k] = v.clone();
+        }
+        let resp = create(&app, i, "PRODUCTION", api_key(KEY)).await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{change}: {resp}");
+        assert!(resp.to_string().contains(field), "{field}: {resp}");
+    }
+    for (credentials, field) in [
+        (
+            json!({ "kind": "API_KEY", "apiKey": KEY }),
+            "credentials.apiKeyHeader",
+        ),
+        (
+            json!({ "kind": "BASIC", "username": "lab" }),
+            "credentials.password",
+        ),
+        (
+            json!({ "kind": "NONE", "apiKey": KEY }),
+            "credentials.apiKey",
+        ),
+        (
+            json!({ "kind": "API_KEY", "apiKeyHeader": "Host", "apiKey": KEY }),
+            "credentials.apiKeyHeader",
+        ),
+    ] {
+        let resp = create(&app, input.clone(), "PRODUCTION", credentials.clone()).await;
+        assert_eq!(
+            codes(&resp),
+            vec!["VALIDATION_FAILED"],
+            "{credentials}: {resp}"
+        );
+        assert!(resp.to_string().contains(field), "{field}: {resp}");
+    }
+    let resp = app.admin("{ serviceConnections { id } }", json!({})).await;
+    assert_eq!(data(&resp)["serviceConnections"], json!([]));
+
+    // Made: the answer says a secret is set, never what it is.
+    let resp = create(&app, input.clone(), "PRODUCTION", api_key(KEY)).await;
+    let made = data(&resp)["createServiceConnection"].clone();
+    assert_eq!(made["authKind"], "API_KEY");
+    assert_eq!(made["credentialsSet"], true);
+    let id = made["id"].clone();
+    let everything = "query($id: ID!) { serviceConnection(id: $id) { id name description serviceType protocol address healthPath identifiers { sendingApplication } environment enabled timeoutMs caCertificates authKind credentialsSet credentialsChangedAt lastTest { id } createdAt updatedAt } }";
+    let resp = app.admin(everything, json!({ "id": id })).await;
+    let before = data(&resp)["serviceConnection"].clone();
+    assert!(!resp.to_string().contains(KEY));
+
+    // Changed without credentials: they are kept. With: replaced, and their time moves.
+    let mut renamed = input.clone();
+    renamed["name"] = json!("Claims (new)");
+    let resp = app
+        .admin(
+            "mutation($id: ID!, $i: ServiceConnectionInput!) { updateServiceConnection(id: $id, input: $i) { name authKind credentialsChangedAt } }",
+            json!({ "id": id, "i": renamed }),
+        )
+        .await;
+    let after = data(&resp)["updateServiceConnection"].clone();
+    assert_eq!(after["name"], "Claims (new)");
+    assert_eq!(
+        after["credentialsChangedAt"],
+        before["credentialsChangedAt"]
+    );
+    let resp = app
+        .admin(
+            "mutation($id: ID!, $i: ServiceConnectionInput!, $c: ServiceCredentialsInput) { updateServiceConnection(id: $id, input: $i, credentials: $c) { authKind credentialsChangedAt } }",
+            json!({ "id": id, "i": renamed, "c": { "kind": "BASIC", "username": "claims", "password": "pw-91b7e2" } }),
+        )
+        .await;
+    let after = data(&resp)["updateServiceConnection"].clone();
+    assert_eq!(after["authKind"], "BASIC");
+    assert_ne!(
+        after["credentialsChangedAt"],
+        before["credentialsChangedAt"]
+    );
+
+    // The database holds them sealed; the audit trail names the change, not the secret.
+    let db = app.store().conn();
+    use sea_orm::ConnectionTrait;
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT credentials, key_id FROM service_connections",
+        ))
+        .await
+        .unwrap();
+    let stored: String = rows[0].try_get("", "credentials").unwrap();
+    assert!(!stored.contains("pw-91b7e2") && !stored.contains("claims"));
+    let resp = app
+        .admin(
+            "{ auditEvents(filter: { recordType: \"service_connection\" }) { edges { node { action fields } } } }",
+            json!({}),
+        )
+        .await;
+    let audit = resp.to_string();
+    assert!(audit.contains("credentials"), "{audit}");
+    assert!(
+        !audit.contains(KEY) && !audit.contains("pw-91b7e2"),
+        "{audit}"
+    );
+
+    // Deleted: gone, and its id answers NOT_FOUND.
+    let resp = app
+        .admin(
+            "mutation($id: ID!) { deleteServiceConnection(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data(&resp)["deleteServiceConnection"], true);
+    let resp = app.admin(TEST, json!({ "id": id })).await;
+    assert_eq!(codes(&resp), vec!["NOT_FOUND"]);
+    drop(service);
+}
+
+#[tokio::test]
+async fn an_address_the_server_may_not_reach_is_blocked_at_the_connection() {
+    // Registered while the operator allowed loopback; tested by a replica that does not.
+    let app = TestApp::builder().configure(local).spawn().await;
+    let service = HttpService::start(KEY).await;
+    let address = format!("http://localhost:{}/", service.addr.port());
+    let resp = create(
+        &app,
+        json!({ "name": "On-site LIS", "serviceType": "LAB", "protocol": "HTTPS_JSON", "address": address }),
+        "SANDBOX",
+        api_key(KEY),
+    )
+    .await;
+    let id = data(&resp)["createServiceConnection"]["id"].clone();
+    let replica = app.spawn_process();
+    let answer: Value = app
+        .http
+        .post(format!("{}/graphql", replica.base))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({ "query": TEST, "variables": { "id": id } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let result = &answer["data"]["testConnection"];
+    failed_with(result, "BLOCKED_ADDRESS", "RESOLVE", "loopback");
+    assert!(
+        result["fix"]
+            .as_str()
+            .unwrap()
+            .contains("services.allowed_hosts")
+    );
+    assert_eq!(service.hits(), 0, "nothing reached the service");
+}
