@@ -40,13 +40,32 @@ async fn refresh_statistics(store: &Store) {
     }
 }
 
-/// Keeps the planner's statistics current as data grows.
-async fn maintain(store: Store) {
+/// Keeps the planner's statistics current as data grows, and removes integration log entries
+/// older than their retention.
+async fn maintain(store: Store, log_retention: chrono::Duration) {
     let mut every = tokio::time::interval(Duration::from_secs(600));
     every.tick().await; // the first tick is immediate; start-up already did it
     loop {
         every.tick().await;
         refresh_statistics(&store).await;
+        purge_integration_log(&store, log_retention).await;
+    }
+}
+
+/// A failure only keeps old entries longer, so it is reported and serving goes on.
+async fn purge_integration_log(store: &Store, retention: chrono::Duration) {
+    let before = chrono::Utc::now() - retention;
+    let purged = async {
+        let txn = store.begin_write().await?;
+        let n = crate::store::service_connections::purge_log(&txn.txn, before).await?;
+        txn.commit(crate::store::Effects::none()).await?;
+        Ok::<u64, crate::error::AppError>(n)
+    }
+    .await;
+    match purged {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "purged old integration log entries"),
+        Err(e) => tracing::warn!(error = %e.message(), "purging the integration log failed"),
     }
 }
 
@@ -143,7 +162,9 @@ impl Application {
         let url = settings.database_url()?;
         let store = open_store(&settings, &url).await?;
         refresh_statistics(&store).await;
-        let maintenance = tokio::spawn(maintain(store.clone()));
+        let log_retention = chrono::Duration::days(i64::from(settings.services.log_retention_days));
+        purge_integration_log(&store, log_retention).await;
+        let maintenance = tokio::spawn(maintain(store.clone(), log_retention));
         let (sink, audit_task) = AuditSink::spawn(
             audit_store(&url, &store).await?,
             Duration::from_millis(settings.audit.flush_interval_ms),

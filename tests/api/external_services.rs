@@ -295,8 +295,19 @@ async fn test_connection_over_mllp_sends_a_test_message_and_reads_the_acknowledg
 }
 
 #[tokio::test]
-async fn storage_is_probed_only_under_the_operators_roots() {
-    let app = TestApp::builder().configure(local).spawn().await;
+async fn storage_is_probed_only_under_the_operators_roots_and_a_failure_is_announced() {
+    let mut app = TestApp::builder()
+        .configure(|s| {
+            local(s);
+            switchboard_tests::webhooks::loopback_receivers(s);
+        })
+        .spawn()
+        .await;
+    let rx = switchboard_tests::receiver::Receiver::start().await;
+    let (_, secret) = app
+        .webhook_endpoint(None, &rx.url, Some(&["INTEGRATION_CONNECTION_FAILED"]))
+        .await;
+    rx.trust(&secret);
     let dir = std::env::temp_dir().join(format!("sb-archive-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir).unwrap();
     let input = |address: &str| json!({ "name": "Archive", "serviceType": "DATA_STORAGE", "protocol": "LOCAL_PATH", "address": address });
@@ -320,10 +331,29 @@ async fn storage_is_probed_only_under_the_operators_roots() {
     let resp = app.admin(TEST, json!({ "id": id })).await;
     let gone = &data(&resp)["testConnection"];
     assert_eq!(gone["code"], "UNEXPECTED_RESPONSE", "{gone:#}");
+    // The failure, not the success, is announced to subscribers.
+    let got = rx.wait_for(1, std::time::Duration::from_secs(20)).await;
+    assert_eq!(got[0].body["type"], "integration.connection_failed");
+    assert_eq!(got[0].body["data"]["recordType"], "service_connection");
+    assert_eq!(got[0].body["data"]["recordId"], id);
+    assert!(got[0].verified);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 1);
 
     let resp = create(&app, input("/etc"), "SANDBOX", json!({ "kind": "NONE" })).await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{resp}");
     assert!(resp.to_string().contains("services.storage_roots"));
+
+    // Kept for services.log_retention_days: both entries survive a restart, and go once
+    // they are older than the retention.
+    let log = "{ integrationLog { id } }";
+    app.restart().await;
+    let resp = app.admin(log, json!({})).await;
+    assert_eq!(data(&resp)["integrationLog"].as_array().unwrap().len(), 2);
+    app.restart_with(|s| s.services.log_retention_days = 0)
+        .await;
+    let resp = app.admin(log, json!({})).await;
+    assert_eq!(data(&resp)["integrationLog"], json!([]));
 }
 
 #[tokio::test]

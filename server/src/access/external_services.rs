@@ -13,10 +13,11 @@ use crate::domain::integration::{Direction, Operation, Outcome};
 use crate::domain::service_connection::{
     ConnectionForm, ConnectionSettings, Credentials, Endpoint,
 };
+use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::{AppError, AppResult};
 use crate::integrations::{Connector, Report};
-use crate::store::Effects;
 use crate::store::service_connections::{self as store, LogFilter};
+use crate::store::{Effect, Effects};
 use crate::webhooks::sender::check_destination;
 
 /// Log entries per page at most.
@@ -262,7 +263,19 @@ impl<'a> ExternalServices<'a> {
             vec![row.id],
             vec![],
         );
-        txn.commit(Effects::audited(event)).await?;
+        let mut effects = Effects::audited(event);
+        if report.failure.is_some() {
+            // Subscribers hear that a connection failed; what failed is in its `lastTest`,
+            // which the receiver reads through the API (payloads stay thin).
+            effects = effects.and(Effect::Webhook(NewEvent::about_setting(
+                EventType::IntegrationConnectionFailed,
+                "service_connection",
+                row.id,
+                env,
+                vec!["lastTest".into()],
+            )));
+        }
+        txn.commit(effects).await?;
         Ok(TestView { report, entry })
     }
 
