@@ -147,3 +147,102 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     listener.local_addr().unwrap().port()
 }
+
+/// A service that takes OAuth 2.0 bearer tokens from its own token endpoint (client
+/// credentials, the client authenticated by HTTP basic): `POST /token` issues a token valid
+/// an hour, `GET /health` answers 200 for a token it issued and has not revoked.
+pub struct OAuthService {
+    pub addr: SocketAddr,
+    state: Arc<OAuthState>,
+}
+
+#[derive(Default)]
+struct OAuthState {
+    client: (String, String),
+    tokens: Mutex<Vec<String>>,
+    token_requests: AtomicUsize,
+}
+
+impl OAuthService {
+    pub async fn start(client_id: &str, client_secret: &str) -> OAuthService {
+        let state = Arc::new(OAuthState {
+            client: (client_id.to_owned(), client_secret.to_owned()),
+            ..Default::default()
+        });
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().unwrap();
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(shared.clone()))
+                .route("/token", web::post().to(issue))
+                .route("/health", web::get().to(protected))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listening")
+        .run();
+        tokio::spawn(server);
+        OAuthService { addr, state }
+    }
+
+    /// Requests the token endpoint has had.
+    pub fn token_requests(&self) -> usize {
+        self.state.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Revokes every token issued so far.
+    pub fn revoke_all(&self) {
+        self.state.tokens.lock().unwrap().clear();
+    }
+}
+
+async fn issue(
+    req: HttpRequest,
+    form: web::Form<std::collections::HashMap<String, String>>,
+    state: web::Data<Arc<OAuthState>>,
+) -> HttpResponse {
+    use base64::Engine;
+    state.token_requests.fetch_add(1, Ordering::Relaxed);
+    let basic = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let (id, secret) = &state.client;
+    // RFC 6749 §2.3.1: the id and secret are form-urlencoded before they are joined.
+    let expected = format!(
+        "{}:{}",
+        url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>()
+    );
+    if basic.as_deref() != Some(expected.as_str()) {
+        return HttpResponse::Unauthorized().json(serde_json::json!({ "error": "invalid_client" }));
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return HttpResponse::BadRequest()
+            .json(serde_json::json!({ "error": "unsupported_grant_type" }));
+    }
+    let token = format!("tok_{}", uuid::Uuid::now_v7().simple());
+    state.tokens.lock().unwrap().push(token.clone());
+    HttpResponse::Ok().json(serde_json::json!({
+        "access_token": token, "token_type": "bearer", "expires_in": 3600
+    }))
+}
+
+async fn protected(req: HttpRequest, state: web::Data<Arc<OAuthState>>) -> HttpResponse {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if state.tokens.lock().unwrap().iter().any(|t| t == token) {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "up" }))
+    } else {
+        HttpResponse::Unauthorized().finish()
+    }
+}

@@ -214,6 +214,7 @@ impl Application {
                         .map_err(|e| anyhow::anyhow!("services.allowed_hosts: {e}"))?,
                 ),
                 storage_roots: settings.services.storage_roots.clone(),
+                tokens: Default::default(),
             }),
         };
         let state = AppState {

@@ -548,3 +548,83 @@ async fn an_address_the_server_may_not_reach_is_blocked_at_the_connection() {
     );
     assert_eq!(service.hits(), 0, "nothing reached the service");
 }
+
+#[tokio::test]
+async fn oauth_client_credentials_fetch_a_token_keep_it_and_fetch_again_when_it_is_refused() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let service =
+        switchboard_tests::services::OAuthService::start("switchboard", "cs-4e1d77").await;
+    let base = format!("http://127.0.0.1:{}", service.addr.port());
+    let credentials = |secret: &str| json!({ "kind": "OAUTH2_CLIENT_CREDENTIALS", "tokenUrl": format!("{base}/token"), "clientId": "switchboard", "clientSecret": secret, "scope": "results:read" });
+    let input = json!({ "name": "Pharmacy gateway", "serviceType": "PHARMACY", "protocol": "HTTPS_JSON", "address": format!("{base}/"), "timeoutMs": 2000 });
+    let resp = create(&app, input.clone(), "SANDBOX", credentials("cs-4e1d77")).await;
+    let made = data(&resp)["createServiceConnection"].clone();
+    assert_eq!(made["authKind"], "OAUTH2_CLIENT_CREDENTIALS");
+    assert!(!resp.to_string().contains("cs-4e1d77"));
+    let id = made["id"].clone();
+    let test =
+        || async { data(&app.admin(TEST, json!({ "id": id })).await)["testConnection"].clone() };
+
+    // The first test fetches a token and calls with it.
+    let first = test().await;
+    assert_eq!(first["ok"], true, "{first:#}");
+    assert_eq!(
+        steps(&first),
+        [
+            ("RESOLVE", true),
+            ("CONNECT", true),
+            ("AUTHENTICATE", true),
+            ("CALL", true)
+        ]
+        .map(|(s, o)| (s.to_owned(), o))
+    );
+    assert!(
+        first["steps"][2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("valid 3600 s"),
+        "{first:#}"
+    );
+    assert_eq!(service.token_requests(), 1);
+
+    // The next uses the token it kept.
+    let second = test().await;
+    assert_eq!(second["ok"], true, "{second:#}");
+    assert!(
+        second["steps"][2]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cached")
+    );
+    assert_eq!(service.token_requests(), 1);
+
+    // Revoked at the service: refused once, then a new token, and it works.
+    service.revoke_all();
+    let third = test().await;
+    assert_eq!(third["ok"], true, "{third:#}");
+    assert_eq!(
+        steps(&third),
+        [
+            ("RESOLVE", true),
+            ("CONNECT", true),
+            ("AUTHENTICATE", true),
+            ("CALL", false),
+            ("AUTHENTICATE", true),
+            ("CALL", true)
+        ]
+        .map(|(s, o)| (s.to_owned(), o))
+    );
+    assert_eq!(service.token_requests(), 2);
+
+    // A secret the token endpoint refuses: the failure is the authentication's.
+    let resp = create(&app, input.clone(), "SANDBOX", credentials("wrong")).await;
+    let wrong = data(&resp)["createServiceConnection"]["id"].clone();
+    let resp = app.admin(TEST, json!({ "id": wrong })).await;
+    let r = &data(&resp)["testConnection"];
+    failed_with(r, "AUTH_FAILED", "AUTHENTICATE", "invalid_client");
+
+    // A token endpoint in production must be https.
+    let resp = create(&app, json!({ "name": "P", "serviceType": "PHARMACY", "protocol": "HTTPS_JSON", "address": "https://rx.example/" }), "PRODUCTION", credentials("x")).await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{resp}");
+    assert!(resp.to_string().contains("credentials.tokenUrl"));
+}

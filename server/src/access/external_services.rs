@@ -11,7 +11,7 @@ use super::Access;
 use crate::domain::environment::Environment;
 use crate::domain::integration::{Direction, Operation, Outcome};
 use crate::domain::service_connection::{
-    ConnectionForm, ConnectionSettings, Credentials, Endpoint,
+    ConnectionForm, ConnectionSettings, Credentials, Endpoint, token_endpoint,
 };
 use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::{AppError, AppResult};
@@ -122,10 +122,23 @@ impl<'a> ExternalServices<'a> {
         Ok((settings, address))
     }
 
-    fn check_credentials(credentials: &Credentials) -> AppResult<()> {
-        credentials
-            .check()
-            .map_err(|(field, message)| AppError::invalid(format!("credentials.{field}"), message))
+    /// Checks credentials for `env`; a token endpoint must be one the server may reach.
+    async fn check_credentials(
+        &self,
+        credentials: &Credentials,
+        env: Environment,
+    ) -> AppResult<()> {
+        credentials.check(env).map_err(|(field, message)| {
+            AppError::invalid(format!("credentials.{field}"), message)
+        })?;
+        if let Credentials::OAuth2 { token_url, .. } = credentials {
+            let url = token_endpoint(token_url, env)
+                .map_err(|e| AppError::invalid("credentials.tokenUrl", e))?;
+            check_destination(&self.access.reach().policy, &url)
+                .await
+                .map_err(|e| AppError::invalid("credentials.tokenUrl", allowed_hosts(e)))?;
+        }
+        Ok(())
     }
 
     pub async fn create(
@@ -136,7 +149,7 @@ impl<'a> ExternalServices<'a> {
     ) -> AppResult<ConnectionView> {
         self.allowed()?;
         let (settings, address) = self.parse(form, env).await?;
-        Self::check_credentials(&credentials)?;
+        self.check_credentials(&credentials, env).await?;
         let txn = self.access.store().begin_write().await?;
         let row = store::insert(
             &txn.txn,
@@ -170,7 +183,7 @@ impl<'a> ExternalServices<'a> {
         let env = Environment::from_stored(&existing.environment);
         let (settings, address) = self.parse(form, env).await?;
         if let Some(c) = &credentials {
-            Self::check_credentials(c)?;
+            self.check_credentials(c, env).await?;
         }
         let txn = self.access.store().begin_write().await?;
         let row = store::update(
@@ -228,6 +241,7 @@ impl<'a> ExternalServices<'a> {
             settings: &settings,
             credentials: &credentials,
             reach: self.access.reach(),
+            token_key: (row.id, row.credentials_changed_at.timestamp_micros()),
         }
         .test()
         .await;

@@ -49,6 +49,9 @@ stored_enum! {
         Connect = "CONNECT",
         /// The TLS handshake: the certificate chain and host name verified.
         Tls = "TLS",
+        /// Getting credentials to call with: an OAuth 2.0 token (cached, or from the token
+        /// endpoint).
+        Authenticate = "AUTHENTICATE",
         /// One harmless call of the protocol, authenticated: an HTTP health request, an HL7
         /// test message answered by an acknowledgement.
         Call = "CALL",

@@ -62,6 +62,9 @@ stored_enum! {
         ApiKey = "API_KEY",
         /// HTTP basic authentication: a user name and a password.
         Basic = "BASIC",
+        /// OAuth 2.0 client credentials (RFC 6749 §4.4): a token fetched from the service's
+        /// token endpoint with a client id and secret, sent as a bearer token.
+        Oauth2ClientCredentials = "OAUTH2_CLIENT_CREDENTIALS",
     }
 }
 
@@ -215,8 +218,21 @@ pub fn parse_endpoint(raw: &str, protocol: Protocol, env: Environment) -> Result
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Credentials {
     None,
-    ApiKey { header: String, key: String },
-    Basic { username: String, password: String },
+    ApiKey {
+        header: String,
+        key: String,
+    },
+    Basic {
+        username: String,
+        password: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    OAuth2 {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+    },
 }
 
 impl fmt::Debug for Credentials {
@@ -233,6 +249,15 @@ impl fmt::Debug for Credentials {
                 f,
                 "Credentials::Basic {{ username: {username:?}, password: <redacted> }}"
             ),
+            Credentials::OAuth2 {
+                token_url,
+                client_id,
+                scope,
+                ..
+            } => write!(
+                f,
+                "Credentials::OAuth2 {{ token_url: {token_url:?}, client_id: {client_id:?}, scope: {scope:?}, client_secret: <redacted> }}"
+            ),
         }
     }
 }
@@ -243,12 +268,14 @@ impl Credentials {
             Credentials::None => AuthKind::None,
             Credentials::ApiKey { .. } => AuthKind::ApiKey,
             Credentials::Basic { .. } => AuthKind::Basic,
+            Credentials::OAuth2 { .. } => AuthKind::Oauth2ClientCredentials,
         }
     }
 
     /// Checks the parts: a header name HTTP accepts (and not one Switchboard sets itself),
-    /// secrets of a sane length without line breaks. The error names the field.
-    pub fn check(&self) -> Result<(), (String, String)> {
+    /// secrets of a sane length without line breaks, a token endpoint that is `https` (`http`
+    /// in sandbox). The error names the field.
+    pub fn check(&self, env: Environment) -> Result<(), (String, String)> {
         let secret = |field: &str, v: &str| {
             if v.is_empty() || v.len() > MAX_SECRET {
                 return Err((field.to_owned(), format!("1 to {MAX_SECRET} bytes")));
@@ -297,10 +324,25 @@ impl Credentials {
                 secret("username", username)?;
                 secret("password", password)
             }
+            Credentials::OAuth2 {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => {
+                token_endpoint(token_url, env).map_err(|e| ("tokenUrl".to_owned(), e))?;
+                secret("clientId", client_id)?;
+                secret("clientSecret", client_secret)?;
+                if let Some(scope) = scope {
+                    secret("scope", scope)?;
+                }
+                Ok(())
+            }
         }
     }
 
-    /// The header that carries the credentials on an HTTP request, if any.
+    /// The header that carries the credentials on an HTTP request, if any (an OAuth token is
+    /// fetched first: `integrations::token`).
     pub fn http_header(&self) -> Option<(String, String)> {
         use base64::Engine;
         match self {
@@ -314,8 +356,25 @@ impl Credentials {
                         .encode(format!("{username}:{password}"))
                 ),
             )),
+            Credentials::OAuth2 { .. } => None,
         }
     }
+}
+
+/// A token endpoint's URL: `https` (`http` in sandbox), without credentials or a fragment.
+pub fn token_endpoint(raw: &str, env: Environment) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("not an absolute URL ({e})"))?;
+    match (url.scheme(), env) {
+        ("https", _) | ("http", Environment::Sandbox) => {}
+        _ => return Err("must use https".into()),
+    }
+    if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return Err("needs a host and no user name or password".into());
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment".into());
+    }
+    Ok(url)
 }
 
 /// Everything a connection is configured with, parsed and checked together.
@@ -524,11 +583,23 @@ mod tests {
             key: "sk_live_123".into(),
         };
         assert!(!format!("{k:?}").contains("sk_live_123"));
-        assert!(k.check().is_ok());
+        assert!(k.check(Environment::Production).is_ok());
         let bad = Credentials::ApiKey {
             header: "Host".into(),
             key: "x".into(),
         };
-        assert_eq!(bad.check().unwrap_err().0, "apiKeyHeader");
+        assert_eq!(
+            bad.check(Environment::Production).unwrap_err().0,
+            "apiKeyHeader"
+        );
+        let o = Credentials::OAuth2 {
+            token_url: "http://idp.example/token".into(),
+            client_id: "switchboard".into(),
+            client_secret: "cs_9f2".into(),
+            scope: None,
+        };
+        assert!(!format!("{o:?}").contains("cs_9f2"));
+        assert_eq!(o.check(Environment::Production).unwrap_err().0, "tokenUrl");
+        assert!(o.check(Environment::Sandbox).is_ok());
     }
 }

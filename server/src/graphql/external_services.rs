@@ -82,6 +82,15 @@ pub struct ServiceCredentialsInput {
     /// BASIC: the password.
     #[graphql(secret)]
     pub password: Option<String>,
+    /// OAUTH2_CLIENT_CREDENTIALS: the service's token endpoint (https; http in sandbox).
+    pub token_url: Option<String>,
+    /// OAUTH2_CLIENT_CREDENTIALS: the client id.
+    pub client_id: Option<String>,
+    /// OAUTH2_CLIENT_CREDENTIALS: the client secret.
+    #[graphql(secret)]
+    pub client_secret: Option<String>,
+    /// OAUTH2_CLIENT_CREDENTIALS: the scope to ask for, if the service wants one.
+    pub scope: Option<String>,
 }
 
 impl ServiceConnectionInput {
@@ -134,30 +143,37 @@ impl ServiceCredentialsInput {
                 Ok(())
             }
         };
-        match self.kind {
-            AuthKind::None => {
-                unused(self.api_key_header.is_some(), "apiKeyHeader")?;
-                unused(self.api_key.is_some(), "apiKey")?;
-                unused(self.username.is_some(), "username")?;
-                unused(self.password.is_some(), "password")?;
-                Ok(Credentials::None)
-            }
-            AuthKind::ApiKey => {
-                unused(self.username.is_some(), "username")?;
-                unused(self.password.is_some(), "password")?;
-                Ok(Credentials::ApiKey {
-                    header: need(self.api_key_header, "apiKeyHeader")?,
-                    key: need(self.api_key, "apiKey")?,
-                })
-            }
-            AuthKind::Basic => {
-                unused(self.api_key_header.is_some(), "apiKeyHeader")?;
-                unused(self.api_key.is_some(), "apiKey")?;
-                Ok(Credentials::Basic {
-                    username: need(self.username, "username")?,
-                    password: need(self.password, "password")?,
-                })
-            }
+        let (api_key, basic, oauth) = (
+            self.api_key_header.is_some() || self.api_key.is_some(),
+            self.username.is_some() || self.password.is_some(),
+            self.token_url.is_some()
+                || self.client_id.is_some()
+                || self.client_secret.is_some()
+                || self.scope.is_some(),
+        );
+        let kind = self.kind;
+        unused(api_key && kind != AuthKind::ApiKey, "apiKey")?;
+        unused(basic && kind != AuthKind::Basic, "password")?;
+        unused(
+            oauth && kind != AuthKind::Oauth2ClientCredentials,
+            "clientSecret",
+        )?;
+        match kind {
+            AuthKind::None => Ok(Credentials::None),
+            AuthKind::ApiKey => Ok(Credentials::ApiKey {
+                header: need(self.api_key_header, "apiKeyHeader")?,
+                key: need(self.api_key, "apiKey")?,
+            }),
+            AuthKind::Basic => Ok(Credentials::Basic {
+                username: need(self.username, "username")?,
+                password: need(self.password, "password")?,
+            }),
+            AuthKind::Oauth2ClientCredentials => Ok(Credentials::OAuth2 {
+                token_url: need(self.token_url, "tokenUrl")?,
+                client_id: need(self.client_id, "clientId")?,
+                client_secret: need(self.client_secret, "clientSecret")?,
+                scope: self.scope,
+            }),
         }
     }
 }

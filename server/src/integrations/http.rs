@@ -1,14 +1,19 @@
-//! Test Connection over HTTP(S): after the connection and the handshake, one authenticated GET
-//! of the connection's health path on that same connection. A 2xx answer is a working service;
-//! 401 or 403, refused credentials; anything else, an unexpected answer. Redirects are not
-//! followed.
+//! Test Connection over HTTP(S): after the connection and the handshake (and, for OAuth 2.0
+//! client credentials, a token), one authenticated GET of the connection's health path on
+//! that same connection. A 2xx answer is a working service; 401 or 403, refused credentials
+//! (a cached token refused is forgotten, and the call made once more with a new one);
+//! anything else, an unexpected answer. Redirects are not followed.
+
+use std::time::Instant;
 
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::probe::{self, timed};
+use super::token::{self, Source};
 use super::{Connector, Failure, Report};
 use crate::domain::integration::{IntegrationErrorCode as Code, ProbeStep};
 
@@ -41,9 +46,9 @@ pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Res
             probe::tls(stream, &host, config, &[b"http/1.1"]),
         )
         .await?;
-        timed(report, ProbeStep::Call, timeout, call(c, &target, tls)).await
+        session(c, &target, tls, report).await
     } else {
-        timed(report, ProbeStep::Call, timeout, call(c, &target, stream)).await
+        session(c, &target, stream, report).await
     }
 }
 
@@ -51,71 +56,201 @@ fn bad_config(message: String) -> Failure {
     Failure::new(Code::ProtocolError, message, "Edit the connection.")
 }
 
-/// GET `target` over `io`, with the credentials.
-async fn call<IO>(c: &Connector<'_>, target: &url::Url, io: IO) -> Result<((), String), Failure>
+/// A token for the connection (`AUTHENTICATE`), if it authenticates by OAuth: the header to
+/// send and where the token came from.
+async fn authenticate(
+    c: &Connector<'_>,
+    report: &mut Report,
+    fresh: bool,
+) -> Result<Option<((String, String), Source)>, Failure> {
+    let Some(request) = c.token_request() else {
+        return Ok(None);
+    };
+    let (token, source) = timed(report, ProbeStep::Authenticate, c.timeout(), async {
+        let (token, source, detail) = token::token(
+            &c.reach.tokens,
+            c.reach.policy.clone(),
+            c.timeout(),
+            &request,
+            fresh,
+        )
+        .await?;
+        Ok(((token, source), detail))
+    })
+    .await?;
+    Ok(Some((
+        ("authorization".into(), format!("Bearer {token}")),
+        source,
+    )))
+}
+
+/// The exchange over one connection: the handshake and the call, once more with a new token
+/// when a cached one is refused.
+async fn session<IO>(
+    c: &Connector<'_>,
+    target: &url::Url,
+    io: IO,
+    report: &mut Report,
+) -> Result<(), Failure>
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let broken = |e: hyper::Error| {
-        Failure::new(
-            Code::ProtocolError,
-            format!("the service broke off the HTTP exchange ({e})"),
-            "Check that the address serves HTTP at this port.",
-        )
+    let (header, source) = match authenticate(c, report, false).await? {
+        Some((header, source)) => (Some(header), Some(source)),
+        None => (c.credentials.http_header(), None),
     };
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+    let started = Instant::now();
+    let first = tokio::time::timeout(c.timeout(), async {
+        let mut sender = handshake(io).await?;
+        let answer = call(&mut sender, target, header.as_ref()).await?;
+        Ok::<_, Failure>((sender, answer))
+    })
+    .await
+    .unwrap_or_else(|_| Err(timed_out(c)));
+    let (mut sender, answer) = match first {
+        Ok(done) => done,
+        Err(failure) => return record(report, started, Err(failure)),
+    };
+    let judged = judge(target, &answer);
+    let refused_cached =
+        matches!(&judged, Err(f) if f.code == Code::AuthFailed) && source == Some(Source::Cache);
+    record(report, started, judged.clone())
+        .or_else(|failure| if refused_cached { Ok(()) } else { Err(failure) })?;
+    if !refused_cached {
+        return Ok(());
+    }
+    // The service no longer takes the cached token (revoked, or its clock runs ahead):
+    // forget it and try once with a new one.
+    c.reach.tokens.forget(c.token_key);
+    let header = authenticate(c, report, true).await?.map(|(h, _)| h);
+    let started = Instant::now();
+    let second = tokio::time::timeout(c.timeout(), async {
+        sender.ready().await.map_err(broken)?;
+        call(&mut sender, target, header.as_ref()).await
+    })
+    .await
+    .unwrap_or_else(|_| Err(timed_out(c)));
+    match second {
+        Ok(answer) => record(report, started, judge(target, &answer)),
+        Err(failure) => record(report, started, Err(failure)),
+    }
+}
+
+fn timed_out(c: &Connector<'_>) -> Failure {
+    Failure::new(
+        Code::Timeout,
+        format!("no answer within {} ms", c.settings.timeout_ms),
+        "Check that the service is running and that no firewall drops the traffic; or raise the connection's timeout.",
+    )
+}
+
+/// Records the `CALL` step.
+fn record(
+    report: &mut Report,
+    started: Instant,
+    outcome: Result<String, Failure>,
+) -> Result<(), Failure> {
+    match outcome {
+        Ok(detail) => {
+            report.step(ProbeStep::Call, started.elapsed(), true, detail);
+            Ok(())
+        }
+        Err(failure) => {
+            report.step(
+                ProbeStep::Call,
+                started.elapsed(),
+                false,
+                failure.message.clone(),
+            );
+            Err(failure)
+        }
+    }
+}
+
+fn broken(e: hyper::Error) -> Failure {
+    Failure::new(
+        Code::ProtocolError,
+        format!("the service broke off the HTTP exchange ({e})"),
+        "Check that the address serves HTTP at this port.",
+    )
+}
+
+async fn handshake<IO>(io: IO) -> Result<SendRequest<Empty<Bytes>>, Failure>
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(broken)?;
-    let driver = tokio::spawn(connection);
+    // Ends with the connection: when the sender is dropped, or the service closes it.
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// What the service answered.
+struct Answer {
+    status: u16,
+    excerpt: String,
+}
+
+/// GET `target` with the credentials' header.
+async fn call(
+    sender: &mut SendRequest<Empty<Bytes>>,
+    target: &url::Url,
+    credentials: Option<&(String, String)>,
+) -> Result<Answer, Failure> {
     let host = match target.port() {
         Some(p) => format!("{}:{p}", target.host_str().unwrap_or_default()),
         None => target.host_str().unwrap_or_default().to_owned(),
     };
-    let path = match target.query() {
-        Some(q) => format!("{}?{q}", target.path()),
-        None => target.path().to_owned(),
-    };
-    let mut request = hyper::Request::get(path)
-        .header("host", host)
-        .header("accept", "application/json")
-        .header(
-            "user-agent",
-            concat!("Switchboard/", env!("CARGO_PKG_VERSION")),
-        );
-    if let Some((name, value)) = c.credentials.http_header() {
+    let mut request =
+        hyper::Request::get(&target[url::Position::BeforePath..url::Position::AfterQuery])
+            .header("host", host)
+            .header("accept", "application/json")
+            .header(
+                "user-agent",
+                concat!("Switchboard/", env!("CARGO_PKG_VERSION")),
+            );
+    if let Some((name, value)) = credentials {
         request = request.header(name, value);
     }
     let request = request
         .body(Empty::<Bytes>::new())
         .map_err(|e| bad_config(format!("the request cannot be made ({e})")))?;
     let response = sender.send_request(request).await.map_err(broken)?;
-    let status = response.status();
+    let status = response.status().as_u16();
     let body = Limited::new(response.into_body(), MAX_BODY)
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    driver.abort();
-    let excerpt: String = String::from_utf8_lossy(&body)
-        .chars()
-        .take(EXCERPT)
-        .collect();
+    Ok(Answer {
+        status,
+        excerpt: String::from_utf8_lossy(&body)
+            .chars()
+            .take(EXCERPT)
+            .collect(),
+    })
+}
+
+/// What an answer means.
+fn judge(target: &url::Url, answer: &Answer) -> Result<String, Failure> {
     let path = target.path();
-    match status.as_u16() {
-        200..=299 => Ok(((), format!("GET {path}: HTTP {}", status.as_u16()))),
+    match answer.status {
+        200..=299 => Ok(format!("GET {path}: HTTP {}", answer.status)),
         401 | 403 => Err(Failure::new(
             Code::AuthFailed,
-            format!("GET {path} was refused: HTTP {}", status.as_u16()),
-            "Check the connection's credentials (and, for an API key, the header it goes in).",
+            format!("GET {path} was refused: HTTP {}", answer.status),
+            "Check the connection's credentials (for an API key, the header it goes in too).",
         )),
-        300..=399 => Err(Failure::new(
+        code @ 300..=399 => Err(Failure::new(
             Code::UnexpectedResponse,
-            format!("GET {path} answered a redirect (HTTP {})", status.as_u16()),
+            format!("GET {path} answered a redirect (HTTP {code})"),
             "Use the address the service redirects to as the connection's address.",
         )),
         code => Err(Failure::new(
             Code::UnexpectedResponse,
-            format!("GET {path} answered HTTP {code}: {excerpt}"),
+            format!("GET {path} answered HTTP {code}: {}", answer.excerpt),
             "Check the address and the health path; the service's operator can tell what this answer means.",
         )),
     }

@@ -7,6 +7,7 @@ mod http;
 mod mllp;
 pub mod probe;
 mod storage;
+pub mod token;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,11 +76,13 @@ impl Report {
     }
 }
 
-/// What outgoing connections may reach, and where storage may be.
+/// What outgoing connections may reach, where storage may be, and this process's OAuth
+/// tokens for connections.
 #[derive(Clone, Debug, Default)]
 pub struct Reach {
     pub policy: Arc<AddressPolicy>,
     pub storage_roots: Vec<PathBuf>,
+    pub tokens: Arc<token::TokenCache>,
 }
 
 /// A connection ready to talk to its service.
@@ -87,9 +90,31 @@ pub struct Connector<'a> {
     pub settings: &'a ConnectionSettings,
     pub credentials: &'a Credentials,
     pub reach: &'a Reach,
+    /// Which credentials these are, for the token cache.
+    pub token_key: token::TokenKey,
 }
 
 impl Connector<'_> {
+    /// What to ask the token endpoint, for OAuth 2.0 client credentials.
+    fn token_request(&self) -> Option<token::Request<'_>> {
+        match self.credentials {
+            Credentials::OAuth2 {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+            } => Some(token::Request {
+                key: self.token_key,
+                token_url,
+                client_id,
+                client_secret,
+                scope: scope.as_deref(),
+                ca_pem: self.settings.ca_pem.as_deref(),
+            }),
+            _ => None,
+        }
+    }
+
     fn timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.settings.timeout_ms))
     }

@@ -80,6 +80,26 @@ pub async fn check_destination(policy: &AddressPolicy, url: &url::Url) -> Result
     }
 }
 
+/// An HTTP client that connects only where `policy` allows (names are resolved by
+/// `GuardedResolver`; a literal address must be checked by the caller), follows no redirect,
+/// uses no proxy, and trusts the system's certificate authorities and `extra_roots`: for
+/// webhooks, and for other outgoing calls (an external service's OAuth token endpoint).
+pub fn guarded_client(
+    policy: Arc<AddressPolicy>,
+    timeout: Duration,
+    extra_roots: Vec<reqwest::Certificate>,
+) -> anyhow::Result<reqwest::ClientBuilder> {
+    // rustls needs one process-wide crypto provider; another part may have installed it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder()
+        .tls_certs_merge(extra_roots)
+        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10))))
+}
+
 /// What one attempt came to.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -103,19 +123,9 @@ impl Sender {
         timeout: Duration,
         extra_roots: Vec<reqwest::Certificate>,
     ) -> anyhow::Result<Self> {
-        // rustls needs one process-wide crypto provider; another part may have installed it.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .tls_certs_merge(extra_roots)
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: policy.clone(),
-            }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(30))
+        let client = guarded_client(policy.clone(), timeout, extra_roots)?
             .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
         Ok(Sender { client, policy })
     }
@@ -210,7 +220,7 @@ fn is<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -
 }
 
 /// The class of a failed request, and a short reason for the log.
-fn classify(e: &reqwest::Error) -> (DeliveryError, String) {
+pub fn classify(e: &reqwest::Error) -> (DeliveryError, String) {
     let mut why = e.to_string();
     let mut class = None;
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
