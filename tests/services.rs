@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// (401 otherwise), `GET /broken` answers 500.
 pub struct HttpService {
     pub addr: SocketAddr,
+    server: actix_web::dev::ServerHandle,
     hits: Arc<AtomicUsize>,
     /// The API keys requests carried, as received.
     pub keys: Arc<Mutex<Vec<String>>>,
@@ -42,8 +43,19 @@ impl HttpService {
         .listen(listener)
         .expect("listening")
         .run();
+        let handle = server.handle();
         tokio::spawn(server);
-        HttpService { addr, hits, keys }
+        HttpService {
+            addr,
+            server: handle,
+            hits,
+            keys,
+        }
+    }
+
+    /// Stops it: its port refuses connections from then on.
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
     }
 
     /// Requests that reached the health resource.

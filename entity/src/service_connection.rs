@@ -23,6 +23,8 @@ pub struct Model {
     pub credentials: String,
     pub key_id: Option<String>,
     pub credentials_changed_at: DateTimeUtc,
+    /// The status its exchanges last gave it (`HealthStatus`); a change raises an event.
+    pub health_status: String,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

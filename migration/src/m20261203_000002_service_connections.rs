@@ -31,6 +31,7 @@ impl MigrationTrait for Migration {
                     .col(text("credentials"))
                     .col(text_null("key_id"))
                     .col(ts("credentials_changed_at"))
+                    .col(text("health_status"))
                     .col(uuid_null("created_by"))
                     .col(ts("created_at"))
                     .col(ts("updated_at"))

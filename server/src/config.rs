@@ -33,6 +33,8 @@ pub struct ServiceSettings {
     pub storage_roots: Vec<PathBuf>,
     /// How long integration log entries are kept.
     pub log_retention_days: u32,
+    /// How often each enabled connection is tested for its health; 0: never.
+    pub health_check_interval_seconds: u64,
 }
 
 /// The master keys that seal secrets kept at rest (`keyring`).
@@ -290,5 +292,6 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("secrets.previous_master_keys", Vec::<String>::new())?
         .set_default("services.allowed_hosts", Vec::<String>::new())?
         .set_default("services.storage_roots", Vec::<String>::new())?
-        .set_default("services.log_retention_days", 90)?)
+        .set_default("services.log_retention_days", 90)?
+        .set_default("services.health_check_interval_seconds", 300)?)
 }

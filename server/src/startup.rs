@@ -30,6 +30,8 @@ pub struct Application {
     store: Store,
     audit_task: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
+    /// The periodic health checks of connections, if on.
+    health_checks: Option<tokio::task::JoinHandle<()>>,
     delivery: Option<Delivery>,
 }
 
@@ -195,6 +197,21 @@ impl Application {
         } else {
             None
         };
+        let reach = Reach {
+            policy: Arc::new(
+                AddressPolicy::new(&settings.services.allowed_hosts)
+                    .map_err(|e| anyhow::anyhow!("services.allowed_hosts: {e}"))?,
+            ),
+            storage_roots: settings.services.storage_roots.clone(),
+            tokens: Default::default(),
+        };
+        let health_checks = (settings.services.health_check_interval_seconds > 0).then(|| {
+            tokio::spawn(crate::integrations::checks::run(
+                store.clone(),
+                reach.clone(),
+                Duration::from_secs(settings.services.health_check_interval_seconds),
+            ))
+        });
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
@@ -208,14 +225,7 @@ impl Application {
             })),
             oauth: Arc::new(oauth),
             webhooks,
-            reach: Arc::new(Reach {
-                policy: Arc::new(
-                    AddressPolicy::new(&settings.services.allowed_hosts)
-                        .map_err(|e| anyhow::anyhow!("services.allowed_hosts: {e}"))?,
-                ),
-                storage_roots: settings.services.storage_roots.clone(),
-                tokens: Default::default(),
-            }),
+            reach: Arc::new(reach),
         };
         let state = AppState {
             graphql: Executor::default(),
@@ -232,6 +242,7 @@ impl Application {
             store,
             audit_task,
             maintenance,
+            health_checks,
             delivery,
         })
     }
@@ -256,6 +267,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("running the HTTP server")?;
         self.maintenance.abort();
+        if let Some(checks) = self.health_checks {
+            checks.abort();
+        }
         if let Some(delivery) = self.delivery {
             delivery.stop().await;
         }

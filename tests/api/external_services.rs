@@ -628,3 +628,71 @@ async fn oauth_client_credentials_fetch_a_token_keep_it_and_fetch_again_when_it_
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{resp}");
     assert!(resp.to_string().contains("credentials.tokenUrl"));
 }
+
+#[tokio::test]
+async fn periodic_checks_keep_health_current_and_announce_each_change_of_status() {
+    let app = TestApp::builder()
+        .configure(|s| {
+            local(s);
+            switchboard_tests::webhooks::loopback_receivers(s);
+            s.services.health_check_interval_seconds = 1;
+        })
+        .spawn()
+        .await;
+    let rx = switchboard_tests::receiver::Receiver::start().await;
+    let (_, secret) = app
+        .webhook_endpoint(None, &rx.url, Some(&["INTEGRATION_STATUS_CHANGED"]))
+        .await;
+    rx.trust(&secret);
+    let service = HttpService::start(KEY).await;
+    let resp = create(
+        &app,
+        json!({ "name": "Lab", "serviceType": "LAB", "protocol": "HTTPS_JSON", "address": format!("http://127.0.0.1:{}/", service.addr.port()), "timeoutMs": 1000 }),
+        "SANDBOX",
+        api_key(KEY),
+    )
+    .await;
+    let id = data(&resp)["createServiceConnection"]["id"].clone();
+    let health = "query($id: ID!) { serviceConnection(id: $id) { health { status lastSuccessAt exchanges24h errorRate24h averageLatencyMs24h p95LatencyMs24h uptime24h uptime7d } } }";
+    let status_becomes = |want: &'static str| {
+        let id = id.clone();
+        let app = &app;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let resp = app.admin(health, json!({ "id": id })).await;
+                let h = data(&resp)["serviceConnection"]["health"].clone();
+                if h["status"] == want {
+                    return h;
+                }
+                assert!(std::time::Instant::now() < deadline, "never {want}: {h:#}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let up = status_becomes("HEALTHY").await;
+    assert_eq!(up["uptime24h"], 1.0);
+    assert_eq!(up["errorRate24h"], 0.0);
+    assert!(up["lastSuccessAt"].is_string());
+    assert!(service.hits() >= 1, "checked for real");
+
+    service.stop().await;
+    let down = status_becomes("DOWN").await;
+    assert!(down["errorRate24h"].as_f64().unwrap() > 0.0, "{down:#}");
+    assert!(down["uptime24h"].as_f64().unwrap() < 1.0);
+
+    // Two changes, two events, in order.
+    let got = rx.wait_for(2, std::time::Duration::from_secs(20)).await;
+    assert!(got.iter().all(
+        |r| r.body["type"] == "integration.status_changed" && r.body["data"]["recordId"] == id
+    ));
+    let resp = app
+        .admin(
+            "query($c: ID!) { integrationLog(filter: { connectionId: $c }, first: 100) { operation outcome errorCode } }",
+            json!({ "c": id }),
+        )
+        .await;
+    let log = data(&resp)["integrationLog"].as_array().unwrap().clone();
+    assert!(log.iter().all(|e| e["operation"] == "HEALTH_CHECK"));
+    assert_eq!(log[0]["errorCode"], "CONNECTION_REFUSED");
+}

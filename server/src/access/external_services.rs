@@ -3,21 +3,19 @@
 //! changing and removing them, testing them for real, and reading the integration log. Every
 //! change and every test is audited, without a secret.
 
-use chrono::Utc;
 use entity::{integration_log, service_connection};
 use uuid::Uuid;
 
 use super::Access;
 use crate::domain::environment::Environment;
-use crate::domain::integration::{Direction, Operation, Outcome};
+use crate::domain::integration::{Health, Operation};
 use crate::domain::service_connection::{
     ConnectionForm, ConnectionSettings, Credentials, Endpoint, token_endpoint,
 };
-use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::{AppError, AppResult};
-use crate::integrations::{Connector, Report};
+use crate::integrations::{Report, exchanges};
+use crate::store::Effects;
 use crate::store::service_connections::{self as store, LogFilter};
-use crate::store::{Effect, Effects};
 use crate::webhooks::sender::check_destination;
 
 /// Log entries per page at most.
@@ -227,49 +225,6 @@ impl<'a> ExternalServices<'a> {
     pub async fn test(&self, id: Uuid) -> AppResult<TestView> {
         self.allowed()?;
         let row = self.find(id).await?;
-        let env = Environment::from_stored(&row.environment);
-        let form = form_of(&row)?;
-        // Parsed again, but where it points is left to the connection's own steps, which
-        // report a refused address as BLOCKED_ADDRESS (the allow-lists may have changed).
-        let settings = form.parse(env).map_err(|(field, message)| {
-            AppError::Internal(anyhow::anyhow!(
-                "stored connection {id} no longer parses: {field}: {message}"
-            ))
-        })?;
-        let credentials = store::credentials(self.access.store().keyring(), &row)?;
-        let report = Connector {
-            settings: &settings,
-            credentials: &credentials,
-            reach: self.access.reach(),
-            token_key: (row.id, row.credentials_changed_at.timestamp_micros()),
-        }
-        .test()
-        .await;
-        let entry = integration_log::Model {
-            id: Uuid::now_v7(),
-            connection_id: Some(row.id),
-            direction: Direction::Outbound.as_str().into(),
-            operation: Operation::TestConnection.as_str().into(),
-            outcome: if report.ok() {
-                Outcome::Ok
-            } else {
-                Outcome::Failed
-            }
-            .as_str()
-            .into(),
-            error_code: report.failure.as_ref().map(|f| f.code.as_str().into()),
-            message: match &report.failure {
-                None => "the service answered as expected".into(),
-                Some(f) => f.message.clone(),
-            },
-            latency_ms: i64::try_from(report.latency.as_millis()).unwrap_or(i64::MAX),
-            correlation_id: Uuid::now_v7().simple().to_string(),
-            environment: row.environment.clone(),
-            detail: serde_json::to_string(&report.steps).unwrap_or_else(|_| "[]".into()),
-            occurred_at: Utc::now(),
-        };
-        let txn = self.access.store().begin_write().await?;
-        let entry = store::log(&txn.txn, entry).await?;
         let event = self.access.event(
             "TEST",
             "testConnection",
@@ -277,20 +232,21 @@ impl<'a> ExternalServices<'a> {
             vec![row.id],
             vec![],
         );
-        let mut effects = Effects::audited(event);
-        if report.failure.is_some() {
-            // Subscribers hear that a connection failed; what failed is in its `lastTest`,
-            // which the receiver reads through the API (payloads stay thin).
-            effects = effects.and(Effect::Webhook(NewEvent::about_setting(
-                EventType::IntegrationConnectionFailed,
-                "service_connection",
-                row.id,
-                env,
-                vec!["lastTest".into()],
-            )));
-        }
-        txn.commit(effects).await?;
+        let (report, entry) = exchanges::test_and_record(
+            self.access.store(),
+            self.access.reach(),
+            &row,
+            Operation::TestConnection,
+            Some(event),
+        )
+        .await?;
         Ok(TestView { report, entry })
+    }
+
+    /// A connection's health now.
+    pub async fn health(&self, connection: &service_connection::Model) -> AppResult<Health> {
+        self.allowed()?;
+        exchanges::health(self.access.store(), connection).await
     }
 
     /// The integration log, newest first.
@@ -339,22 +295,4 @@ fn changed_fields(credentials: bool) -> Vec<String> {
         fields.push("credentials".into());
     }
     fields
-}
-
-/// A stored connection as the form it was made from (checked again before each use: the
-/// operator's allow-lists may have changed since).
-fn form_of(row: &service_connection::Model) -> AppResult<ConnectionForm> {
-    use crate::error::parse_stored;
-    Ok(ConnectionForm {
-        name: row.name.clone(),
-        description: row.description.clone(),
-        service_type: parse_stored(&row.service_type)?,
-        protocol: parse_stored(&row.protocol)?,
-        address: row.address.clone(),
-        health_path: Some(row.health_path.clone()),
-        identifiers: serde_json::from_str(&row.identifiers).unwrap_or_default(),
-        enabled: row.enabled,
-        timeout_ms: u32::try_from(row.timeout_ms).ok(),
-        ca_pem: row.ca_pem.clone(),
-    })
 }

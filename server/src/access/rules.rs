@@ -399,8 +399,22 @@ pub const FIELD_RULES: &[Entry] = &[
             ("credentialsSet", SettingsAdmin),
             ("credentialsChangedAt", SettingsAdmin),
             ("lastTest", SettingsAdmin),
+            ("health", SettingsAdmin),
             ("createdAt", SettingsAdmin),
             ("updatedAt", SettingsAdmin),
+        ],
+    ),
+    (
+        "ConnectionHealth",
+        &[
+            ("status", SettingsAdmin),
+            ("lastSuccessAt", SettingsAdmin),
+            ("exchanges24h", SettingsAdmin),
+            ("errorRate24h", SettingsAdmin),
+            ("averageLatencyMs24h", SettingsAdmin),
+            ("p95LatencyMs24h", SettingsAdmin),
+            ("uptime24h", SettingsAdmin),
+            ("uptime7d", SettingsAdmin),
         ],
     ),
     (

@@ -73,6 +73,8 @@ stored_enum! {
     pub enum Operation {
         /// Test Connection, from the portal or the API.
         TestConnection = "TEST_CONNECTION",
+        /// The periodic check of an enabled connection (`services.health_check_interval_seconds`).
+        HealthCheck = "HEALTH_CHECK",
     }
 }
 
@@ -81,5 +83,168 @@ stored_enum! {
     pub enum Outcome {
         Ok = "OK",
         Failed = "FAILED",
+    }
+}
+
+stored_enum! {
+    /// How a connection is doing, from its recent exchanges (`Health::from_samples`).
+    pub enum HealthStatus {
+        /// No exchange yet.
+        Unknown = "UNKNOWN",
+        /// Working: not degraded, not down.
+        Healthy = "HEALTHY",
+        /// Working, but in the last hour at least 10% of exchanges failed, or the slowest 5%
+        /// took more than half the connection's timeout.
+        Degraded = "DEGRADED",
+        /// The newest 3 exchanges (all of them, if fewer) failed.
+        Down = "DOWN",
+    }
+}
+
+/// One exchange, as health sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub ok: bool,
+    pub latency_ms: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Failures in a row that make a connection `DOWN`.
+pub const DOWN_AFTER: usize = 3;
+/// The share of failures in the last hour that makes it `DEGRADED`.
+pub const DEGRADED_ERROR_RATE: f64 = 0.10;
+
+/// A connection's health over its recent exchanges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub last_success_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Over the last 24 hours: exchanges, the share that failed, average and 95th
+    /// percentile latency.
+    pub exchanges_24h: usize,
+    pub error_rate_24h: Option<f64>,
+    pub average_latency_ms_24h: Option<f64>,
+    pub p95_latency_ms_24h: Option<i64>,
+    /// The share of exchanges (checks included) that succeeded over 24 hours and 7 days.
+    pub uptime_24h: Option<f64>,
+    pub uptime_7d: Option<f64>,
+}
+
+impl Health {
+    /// From the exchanges of the last 7 days (any order), as of `now`, for a connection whose
+    /// steps may take `timeout_ms`.
+    pub fn from_samples(
+        samples: &[Sample],
+        now: chrono::DateTime<chrono::Utc>,
+        timeout_ms: i64,
+    ) -> Health {
+        let mut newest: Vec<&Sample> = samples.iter().collect();
+        newest.sort_by_key(|s| std::cmp::Reverse(s.at));
+        let within = |hours: i64| {
+            let since = now - chrono::Duration::hours(hours);
+            newest.iter().filter(move |s| s.at >= since).copied()
+        };
+        let share = |set: &[&Sample], ok: bool| {
+            (!set.is_empty())
+                .then(|| set.iter().filter(|s| s.ok == ok).count() as f64 / set.len() as f64)
+        };
+        let day: Vec<&Sample> = within(24).collect();
+        let mut latencies: Vec<i64> = day.iter().map(|s| s.latency_ms).collect();
+        latencies.sort_unstable();
+        let p95 = (!latencies.is_empty()).then(|| {
+            let rank = ((latencies.len() as f64) * 0.95).ceil() as usize;
+            latencies[rank.clamp(1, latencies.len()) - 1]
+        });
+        let hour: Vec<&Sample> = within(1).collect();
+        let hour_errors = share(&hour, false);
+        let mut hour_latencies: Vec<i64> = hour.iter().map(|s| s.latency_ms).collect();
+        hour_latencies.sort_unstable();
+        let hour_p95 = (!hour_latencies.is_empty()).then(|| {
+            let rank = ((hour_latencies.len() as f64) * 0.95).ceil() as usize;
+            hour_latencies[rank.clamp(1, hour_latencies.len()) - 1]
+        });
+        let last = &newest[..newest.len().min(DOWN_AFTER)];
+        let status = if newest.is_empty() {
+            HealthStatus::Unknown
+        } else if last.iter().all(|s| !s.ok) {
+            HealthStatus::Down
+        } else if hour_errors.is_some_and(|r| r >= DEGRADED_ERROR_RATE)
+            || hour_p95.is_some_and(|p| p * 2 > timeout_ms)
+        {
+            HealthStatus::Degraded
+        } else {
+            HealthStatus::Healthy
+        };
+        Health {
+            status,
+            last_success_at: newest.iter().find(|s| s.ok).map(|s| s.at),
+            exchanges_24h: day.len(),
+            error_rate_24h: share(&day, false),
+            average_latency_ms_24h: (!day.is_empty())
+                .then(|| day.iter().map(|s| s.latency_ms as f64).sum::<f64>() / day.len() as f64),
+            p95_latency_ms_24h: p95,
+            uptime_24h: share(&day, true),
+            uptime_7d: share(&within(24 * 7).collect::<Vec<_>>(), true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minutes_ago: i64, ok: bool, latency_ms: i64) -> Sample {
+        Sample {
+            ok,
+            latency_ms,
+            at: chrono::Utc::now() - chrono::Duration::minutes(minutes_ago),
+        }
+    }
+
+    fn status(samples: &[Sample]) -> HealthStatus {
+        Health::from_samples(samples, chrono::Utc::now(), 10_000).status
+    }
+
+    #[test]
+    fn status_follows_the_documented_thresholds() {
+        assert_eq!(status(&[]), HealthStatus::Unknown);
+        assert_eq!(status(&[at(1, true, 50)]), HealthStatus::Healthy);
+        assert_eq!(
+            status(&[at(1, false, 50)]),
+            HealthStatus::Down,
+            "all, if fewer than 3"
+        );
+        // Two failures after a success: not down, but degraded (2 of 3 failed this hour).
+        let two = [at(3, true, 50), at(2, false, 50), at(1, false, 50)];
+        assert_eq!(status(&two), HealthStatus::Degraded);
+        let three = [
+            at(4, true, 50),
+            at(3, false, 50),
+            at(2, false, 50),
+            at(1, false, 50),
+        ];
+        assert_eq!(status(&three), HealthStatus::Down);
+        // A failure a day ago does not count for the last hour.
+        let mut mostly_ok: Vec<Sample> = (0..20).map(|i| at(i, true, 50)).collect();
+        mostly_ok.push(at(26 * 60, false, 50));
+        assert_eq!(status(&mostly_ok), HealthStatus::Healthy);
+        // Slow: the 95th percentile over half the timeout.
+        let slow: Vec<Sample> = (0..20).map(|i| at(i, true, 6_000)).collect();
+        assert_eq!(status(&slow), HealthStatus::Degraded);
+    }
+
+    #[test]
+    fn figures_cover_their_windows() {
+        let now = chrono::Utc::now();
+        let mut samples: Vec<Sample> = (1..=19).map(|i| at(i, true, i * 10)).collect();
+        samples.push(at(30, false, 1000));
+        samples.push(at(3 * 24 * 60, false, 10));
+        let h = Health::from_samples(&samples, now, 10_000);
+        assert_eq!(h.exchanges_24h, 20);
+        assert_eq!(h.error_rate_24h, Some(0.05));
+        assert_eq!(h.p95_latency_ms_24h, Some(190));
+        assert_eq!(h.uptime_24h, Some(0.95));
+        assert!((h.uptime_7d.unwrap() - 19.0 / 21.0).abs() < 1e-9);
+        assert!(h.last_success_at.is_some());
     }
 }

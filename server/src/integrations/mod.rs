@@ -3,6 +3,8 @@
 //! (`probe`, then the protocol's own call: `http`, `mllp`, `storage`). Every failure is one
 //! `Failure`: a stable code, whether trying again may help, what happened and what to try.
 
+pub mod checks;
+pub mod exchanges;
 mod http;
 mod mllp;
 pub mod probe;

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::domain::integration::{HealthStatus, Sample};
 use crate::domain::service_connection::{ConnectionSettings, Credentials};
 use crate::error::{AppError, AppResult};
 use crate::keyring::{Keyring, Sealed};
@@ -54,6 +55,7 @@ pub async fn insert(
     row.credentials = Set(sealed.text);
     row.key_id = Set(Some(sealed.key_id));
     row.credentials_changed_at = Set(now);
+    row.health_status = Set(HealthStatus::Unknown.as_str().into());
     row.created_by = Set(created_by);
     row.created_at = Set(now);
     row.updated_at = Set(now);
@@ -195,4 +197,63 @@ pub async fn purge_log(db: &impl ConnectionTrait, before: DateTime<Utc>) -> AppR
         .exec(db)
         .await?;
     Ok(done.rows_affected)
+}
+
+/// The connection's exchanges since `since`, as health sees them.
+pub async fn samples(
+    db: &impl ConnectionTrait,
+    connection: Uuid,
+    since: DateTime<Utc>,
+) -> AppResult<Vec<Sample>> {
+    use integration_log::Column;
+    Ok(integration_log::Entity::find()
+        .filter(Column::ConnectionId.eq(connection))
+        .filter(Column::OccurredAt.gte(since))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| Sample {
+            ok: e.outcome == crate::domain::integration::Outcome::Ok.as_str(),
+            latency_ms: e.latency_ms,
+            at: e.occurred_at,
+        })
+        .collect())
+}
+
+/// Records the status a connection's exchanges gave it.
+pub async fn set_health_status(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    status: HealthStatus,
+) -> AppResult<()> {
+    service_connection::ActiveModel {
+        id: sea_orm::Unchanged(id),
+        health_status: Set(status.as_str().into()),
+        ..Default::default()
+    }
+    .update(db)
+    .await?;
+    Ok(())
+}
+
+/// Enabled connections whose newest `operation` entry is older than `before` (or that have
+/// none): those due a periodic check.
+pub async fn due_for(
+    db: &impl ConnectionTrait,
+    operation: &str,
+    before: DateTime<Utc>,
+) -> AppResult<Vec<service_connection::Model>> {
+    let mut due = vec![];
+    for c in service_connection::Entity::find()
+        .filter(service_connection::Column::Enabled.eq(true))
+        .order_by_asc(service_connection::Column::Id)
+        .all(db)
+        .await?
+    {
+        let newest = latest(db, c.id, operation).await?;
+        if newest.is_none_or(|e| e.occurred_at < before) {
+            due.push(c);
+        }
+    }
+    Ok(due)
 }

@@ -6,7 +6,9 @@ use entity::integration_log;
 
 use crate::access::external_services::ConnectionView;
 use crate::domain::environment::Environment;
-use crate::domain::integration::{Direction, IntegrationErrorCode, Operation, Outcome, ProbeStep};
+use crate::domain::integration::{
+    Direction, Health, HealthStatus, IntegrationErrorCode, Operation, Outcome, ProbeStep,
+};
 use crate::domain::service_connection::{AuthKind, Identifiers, Protocol, ServiceType};
 use crate::graphql::ids::to_id;
 use crate::integrations::{Report, StepReport};
@@ -80,6 +82,19 @@ impl ServiceConnection {
     /// When the credentials last changed.
     async fn credentials_changed_at(&self) -> DateTime<Utc> {
         self.0.connection.credentials_changed_at
+    }
+    /// How it is doing, from its exchanges and health checks.
+    async fn health(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<ConnectionHealth> {
+        use crate::graphql::ContextExt;
+        let h = ctx
+            .access()?
+            .external_services()
+            .health(&self.0.connection)
+            .await?;
+        Ok(ConnectionHealth(h))
     }
     /// The newest Test Connection, if there was one.
     async fn last_test(&self) -> Option<IntegrationLogEntry> {
@@ -237,5 +252,52 @@ impl IntegrationLogEntry {
     }
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
+    }
+}
+
+/// How a connection is doing. `status` follows documented thresholds: `DOWN` when its newest 3
+/// exchanges (all, if fewer) failed; `DEGRADED` when in the last hour at least 10% failed or the
+/// slowest 5% took more than half its timeout; `HEALTHY` otherwise; `UNKNOWN` before any.
+pub struct ConnectionHealth(pub Health);
+
+/// How a connection is doing. `status` follows documented thresholds: `DOWN` when its newest 3
+/// exchanges (all, if fewer) failed; `DEGRADED` when in the last hour at least 10% failed or the
+/// slowest 5% took more than half its timeout; `HEALTHY` otherwise; `UNKNOWN` before any.
+#[Object]
+impl ConnectionHealth {
+    async fn status(&self) -> HealthStatus {
+        self.0.status
+    }
+    /// The newest exchange that succeeded.
+    async fn last_success_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_success_at
+    }
+    /// Exchanges (checks included) in the last 24 hours.
+    #[graphql(name = "exchanges24h")]
+    async fn exchanges_24h(&self) -> i32 {
+        i32::try_from(self.0.exchanges_24h).unwrap_or(i32::MAX)
+    }
+    /// The share of them that failed (0 to 1); null without any.
+    #[graphql(name = "errorRate24h")]
+    async fn error_rate_24h(&self) -> Option<f64> {
+        self.0.error_rate_24h
+    }
+    #[graphql(name = "averageLatencyMs24h")]
+    async fn average_latency_ms_24h(&self) -> Option<f64> {
+        self.0.average_latency_ms_24h
+    }
+    #[graphql(name = "p95LatencyMs24h")]
+    async fn p95_latency_ms_24h(&self) -> Option<i64> {
+        self.0.p95_latency_ms_24h
+    }
+    /// The share of exchanges that succeeded over 24 hours (0 to 1).
+    #[graphql(name = "uptime24h")]
+    async fn uptime_24h(&self) -> Option<f64> {
+        self.0.uptime_24h
+    }
+    /// The same over 7 days.
+    #[graphql(name = "uptime7d")]
+    async fn uptime_7d(&self) -> Option<f64> {
+        self.0.uptime_7d
     }
 }
