@@ -212,6 +212,7 @@ impl Receiver {
 /// A certificate authority of the tests' own, which nothing trusts unless told to.
 pub struct PrivateCa {
     pem: String,
+    der: rustls::pki_types::CertificateDer<'static>,
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
@@ -230,6 +231,7 @@ impl PrivateCa {
         let cert = params.self_signed(&key).expect("a CA certificate");
         PrivateCa {
             pem: cert.pem(),
+            der: cert.der().clone(),
             issuer: rcgen::Issuer::new(params, key),
         }
     }
@@ -237,6 +239,19 @@ impl PrivateCa {
     /// Its certificate, PEM-encoded (what a `ca_file` holds).
     pub fn pem(&self) -> &str {
         &self.pem
+    }
+
+    /// A client certificate for `name` signed by this authority, and its key: PEM, as an
+    /// administrator pastes them.
+    pub fn client_certificate(&self, name: &str) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).expect("signing");
+        (cert.pem(), key.serialize_pem())
     }
 
     /// A server certificate for `name`, signed by this authority (expired since yesterday
@@ -279,6 +294,31 @@ pub async fn tls_front(
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .expect("a TLS configuration");
+    serve_tls(config, upstream).await
+}
+
+/// `tls_front` (for `localhost`) that also requires a client certificate signed by
+/// `clients`: mutual TLS.
+pub async fn mutual_tls_front(
+    ca: &PrivateCa,
+    clients: &PrivateCa,
+    upstream: std::net::SocketAddr,
+) -> u16 {
+    crate::tls();
+    let (cert, key) = ca.server_certificate("localhost", false);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(clients.der.clone()).expect("the clients' CA");
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .build()
+        .expect("a client verifier");
+    let config = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert], key)
+        .expect("a TLS configuration");
+    serve_tls(config, upstream).await
+}
+
+async fn serve_tls(config: rustls::ServerConfig, upstream: std::net::SocketAddr) -> u16 {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

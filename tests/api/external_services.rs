@@ -696,3 +696,81 @@ async fn periodic_checks_keep_health_current_and_announce_each_change_of_status(
     assert!(log.iter().all(|e| e["operation"] == "HEALTH_CHECK"));
     assert_eq!(log[0]["errorCode"], "CONNECTION_REFUSED");
 }
+
+#[tokio::test]
+async fn a_client_certificate_is_presented_and_a_refused_one_is_an_authentication_failure() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let ca = PrivateCa::new();
+    let clients = PrivateCa::new();
+    let service = HttpService::start(KEY).await;
+    let port = switchboard_tests::receiver::mutual_tls_front(&ca, &clients, service.addr).await;
+    let address = format!("https://localhost:{port}/");
+    let with = |cert: &str, key: &str| json!({ "kind": "CLIENT_CERTIFICATE", "certificate": cert, "privateKey": key });
+    let input = json!({ "caCertificates": ca.pem(), "healthPath": "health" });
+
+    // The service's health resource also wants its API key: here the certificate is what is
+    // tested, so it answers 401 past the handshake only if the certificate was taken.
+    let (cert, key) = clients.client_certificate("switchboard-clinic-a");
+    let r = tested(
+        &app,
+        &address,
+        "HTTPS_JSON",
+        input.clone(),
+        with(&cert, &key),
+    )
+    .await;
+    failed_with(&r, "AUTH_FAILED", "CALL", "HTTP 401");
+    assert!(steps(&r).contains(&("TLS".to_owned(), true)), "{r:#}");
+    assert_eq!(service.hits(), 1, "the request got through the handshake");
+
+    // Without a certificate, or with one from an authority the service does not trust, the
+    // service refuses it: an authentication failure, and no request reaches it.
+    let r = tested(
+        &app,
+        &address,
+        "HTTPS_JSON",
+        input.clone(),
+        json!({ "kind": "NONE" }),
+    )
+    .await;
+    assert_eq!(r["code"], "AUTH_FAILED", "{r:#}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("client certificate"),
+        "{r:#}"
+    );
+    let stranger = PrivateCa::new();
+    let (cert, key) = stranger.client_certificate("switchboard-clinic-a");
+    let r = tested(
+        &app,
+        &address,
+        "HTTPS_JSON",
+        input.clone(),
+        with(&cert, &key),
+    )
+    .await;
+    assert_eq!(r["code"], "AUTH_FAILED", "{r:#}");
+    assert_eq!(service.hits(), 1);
+
+    // A key that is not the certificate's, or no PEM at all, is refused when saved.
+    let (cert, _) = clients.client_certificate("a");
+    let (_, other_key) = clients.client_certificate("b");
+    let key_body = other_key.lines().nth(1).unwrap().to_owned();
+    for credentials in [with(&cert, &other_key), with("nonsense", "nonsense")] {
+        let mut i = json!({ "name": "mTLS", "serviceType": "LAB", "protocol": "HTTPS_JSON", "address": address });
+        i["caCertificates"] = json!(ca.pem());
+        let resp = create(&app, i, "SANDBOX", credentials).await;
+        assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"], "{resp}");
+        assert!(
+            resp.to_string().contains("credentials.certificate")
+                || resp.to_string().contains("credentials.privateKey"),
+            "{resp}"
+        );
+        assert!(
+            !resp.to_string().contains(&key_body),
+            "the key is not echoed: {resp}"
+        );
+    }
+}

@@ -129,6 +129,11 @@ impl<'a> ExternalServices<'a> {
         credentials.check(env).map_err(|(field, message)| {
             AppError::invalid(format!("credentials.{field}"), message)
         })?;
+        if let Some(identity) = credentials.client_identity() {
+            // Checked now, as the handshake will use them: they parse, and go together.
+            crate::integrations::probe::client_config(None, Some(identity))
+                .map_err(|e| AppError::invalid("credentials.certificate", e))?;
+        }
         if let Credentials::OAuth2 { token_url, .. } = credentials {
             let url = token_endpoint(token_url, env)
                 .map_err(|e| AppError::invalid("credentials.tokenUrl", e))?;

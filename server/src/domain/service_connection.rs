@@ -65,6 +65,9 @@ stored_enum! {
         /// OAuth 2.0 client credentials (RFC 6749 §4.4): a token fetched from the service's
         /// token endpoint with a client id and secret, sent as a bearer token.
         Oauth2ClientCredentials = "OAUTH2_CLIENT_CREDENTIALS",
+        /// Mutual TLS: a client certificate and its private key (PEM), presented in the TLS
+        /// handshake.
+        ClientCertificate = "CLIENT_CERTIFICATE",
     }
 }
 
@@ -227,6 +230,11 @@ pub enum Credentials {
         password: String,
     },
     #[serde(rename_all = "camelCase")]
+    ClientCertificate {
+        certificate_pem: String,
+        private_key_pem: String,
+    },
+    #[serde(rename_all = "camelCase")]
     OAuth2 {
         token_url: String,
         client_id: String,
@@ -249,6 +257,9 @@ impl fmt::Debug for Credentials {
                 f,
                 "Credentials::Basic {{ username: {username:?}, password: <redacted> }}"
             ),
+            Credentials::ClientCertificate { .. } => f.write_str(
+                "Credentials::ClientCertificate { certificate: <pem>, private_key: <redacted> }",
+            ),
             Credentials::OAuth2 {
                 token_url,
                 client_id,
@@ -269,6 +280,7 @@ impl Credentials {
             Credentials::ApiKey { .. } => AuthKind::ApiKey,
             Credentials::Basic { .. } => AuthKind::Basic,
             Credentials::OAuth2 { .. } => AuthKind::Oauth2ClientCredentials,
+            Credentials::ClientCertificate { .. } => AuthKind::ClientCertificate,
         }
     }
 
@@ -324,6 +336,27 @@ impl Credentials {
                 secret("username", username)?;
                 secret("password", password)
             }
+            Credentials::ClientCertificate {
+                certificate_pem,
+                private_key_pem,
+            } => {
+                if certificate_pem.len() > MAX_PEM
+                    || !certificate_pem.contains("-----BEGIN CERTIFICATE-----")
+                {
+                    return Err((
+                        "certificate".into(),
+                        "a PEM certificate (-----BEGIN CERTIFICATE-----), with its chain".into(),
+                    ));
+                }
+                if private_key_pem.len() > MAX_PEM || !private_key_pem.contains("PRIVATE KEY-----")
+                {
+                    return Err((
+                        "privateKey".into(),
+                        "a PEM private key (-----BEGIN PRIVATE KEY-----)".into(),
+                    ));
+                }
+                Ok(())
+            }
             Credentials::OAuth2 {
                 token_url,
                 client_id,
@@ -356,7 +389,18 @@ impl Credentials {
                         .encode(format!("{username}:{password}"))
                 ),
             )),
-            Credentials::OAuth2 { .. } => None,
+            Credentials::OAuth2 { .. } | Credentials::ClientCertificate { .. } => None,
+        }
+    }
+
+    /// The client certificate and key (PEM) to present in the TLS handshake, if any.
+    pub fn client_identity(&self) -> Option<(&str, &str)> {
+        match self {
+            Credentials::ClientCertificate {
+                certificate_pem,
+                private_key_pem,
+            } => Some((certificate_pem, private_key_pem)),
+            _ => None,
         }
     }
 }

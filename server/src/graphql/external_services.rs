@@ -91,6 +91,11 @@ pub struct ServiceCredentialsInput {
     pub client_secret: Option<String>,
     /// OAUTH2_CLIENT_CREDENTIALS: the scope to ask for, if the service wants one.
     pub scope: Option<String>,
+    /// CLIENT_CERTIFICATE: the certificate (PEM), with its chain.
+    pub certificate: Option<String>,
+    /// CLIENT_CERTIFICATE: its private key (PEM).
+    #[graphql(secret)]
+    pub private_key: Option<String>,
 }
 
 impl ServiceConnectionInput {
@@ -151,7 +156,12 @@ impl ServiceCredentialsInput {
                 || self.client_secret.is_some()
                 || self.scope.is_some(),
         );
+        let certificate = self.certificate.is_some() || self.private_key.is_some();
         let kind = self.kind;
+        unused(
+            certificate && kind != AuthKind::ClientCertificate,
+            "privateKey",
+        )?;
         unused(api_key && kind != AuthKind::ApiKey, "apiKey")?;
         unused(basic && kind != AuthKind::Basic, "password")?;
         unused(
@@ -167,6 +177,10 @@ impl ServiceCredentialsInput {
             AuthKind::Basic => Ok(Credentials::Basic {
                 username: need(self.username, "username")?,
                 password: need(self.password, "password")?,
+            }),
+            AuthKind::ClientCertificate => Ok(Credentials::ClientCertificate {
+                certificate_pem: need(self.certificate, "certificate")?,
+                private_key_pem: need(self.private_key, "privateKey")?,
             }),
             AuthKind::Oauth2ClientCredentials => Ok(Credentials::OAuth2 {
                 token_url: need(self.token_url, "tokenUrl")?,

@@ -38,7 +38,11 @@ pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Res
         .join(&c.settings.health_path)
         .map_err(|e| bad_config(format!("the health path does not join the address ({e})")))?;
     if url.scheme() == "https" {
-        let config = probe::client_config(c.settings.ca_pem.as_deref()).map_err(bad_config)?;
+        let config = probe::client_config(
+            c.settings.ca_pem.as_deref(),
+            c.credentials.client_identity(),
+        )
+        .map_err(bad_config)?;
         let tls = timed(
             report,
             ProbeStep::Tls,
@@ -168,9 +172,18 @@ fn record(
 }
 
 fn broken(e: hyper::Error) -> Failure {
+    if let Some(alert) = probe::refused_client_certificate(&e, true) {
+        return probe::client_certificate_refused(&alert);
+    }
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(err) = source {
+        why = format!("{why}: {err}");
+        source = err.source();
+    }
     Failure::new(
         Code::ProtocolError,
-        format!("the service broke off the HTTP exchange ({e})"),
+        format!("the service broke off the HTTP exchange ({why})"),
         "Check that the address serves HTTP at this port.",
     )
 }

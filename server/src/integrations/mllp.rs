@@ -34,7 +34,11 @@ pub async fn test(
     let control_id = format!("SBTEST{}", &uuid::Uuid::now_v7().simple().to_string()[..14]);
     let message = test_message(&c.settings.identifiers, &control_id);
     if tls {
-        let config = probe::client_config(c.settings.ca_pem.as_deref()).map_err(|e| {
+        let config = probe::client_config(
+            c.settings.ca_pem.as_deref(),
+            c.credentials.client_identity(),
+        )
+        .map_err(|e| {
             Failure::new(
                 Code::TlsError,
                 e,
@@ -93,6 +97,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let lost = |e: std::io::Error| {
+        if let Some(alert) = probe::refused_client_certificate(&e, true) {
+            return probe::client_certificate_refused(&alert);
+        }
         Failure::new(
             Code::ProtocolError,
             format!("the connection broke during the exchange ({e})"),

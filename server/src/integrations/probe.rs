@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{CertificateError, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -111,13 +111,18 @@ pub async fn connect(addrs: &[SocketAddr]) -> Result<(TcpStream, String), Failur
     ))
 }
 
-/// The verifier's configuration: the connection's certificate authorities, or the system's.
-pub fn client_config(ca_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>, String> {
+/// The client's TLS configuration: the server verified against the connection's certificate
+/// authorities, or the system's; and the connection's client certificate (mutual TLS), if it
+/// has one.
+pub fn client_config(
+    ca_pem: Option<&str>,
+    identity: Option<(&str, &str)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
-    let config = match ca_pem {
+    let builder = match ca_pem {
         Some(pem) => {
             let mut roots = RootCertStore::empty();
             let certs: Vec<CertificateDer<'static>> =
@@ -128,16 +133,82 @@ pub fn client_config(ca_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>, 
             if added == 0 {
                 return Err("no usable certificate among the certificate authorities".into());
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            builder.with_root_certificates(roots)
         }
         None => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(
                 rustls_platform_verifier::Verifier::new(provider).map_err(|e| e.to_string())?,
-            ))
-            .with_no_client_auth(),
+            )),
+    };
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert_pem, key_pem)) => {
+            let chain: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("the client certificate is not PEM ({e:?})"))?;
+            if chain.is_empty() {
+                return Err("no client certificate in the PEM".into());
+            }
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+                .map_err(|e| format!("the client key is not a PEM private key ({e:?})"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("the client certificate and key do not go together ({e})"))?
+        }
     };
     Ok(Arc::new(config))
+}
+
+/// Whether `e` (at any depth) is the service's refusal of our client certificate: a TLS alert
+/// it sent. During the handshake (TLS 1.2), an alert about the certificate. After it, any
+/// fatal alert: with TLS 1.3 the service checks the client's certificate after the client has
+/// finished its side of the handshake, and its refusal arrives at the first read, as whatever
+/// alert its state machine sends then (rustls sends `DecryptError` when a certificate was
+/// required and none came).
+pub fn refused_client_certificate(
+    e: &(dyn std::error::Error + 'static),
+    after_handshake: bool,
+) -> Option<String> {
+    use rustls::AlertDescription::*;
+    let mut current = Some(e);
+    while let Some(err) = current {
+        let found = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::AlertReceived(alert)) = found
+            && (after_handshake
+                || matches!(
+                    alert,
+                    CertificateRequired
+                        | BadCertificate
+                        | UnknownCA
+                        | CertificateUnknown
+                        | UnsupportedCertificate
+                        | CertificateRevoked
+                        | CertificateExpired
+                        | AccessDenied
+                ))
+        {
+            return Some(format!("{alert:?}"));
+        }
+        current = err.source();
+    }
+    None
+}
+
+/// The failure of a service refusing the client certificate.
+pub fn client_certificate_refused(alert: &str) -> Failure {
+    Failure::new(
+        Code::AuthFailed,
+        format!(
+            "the service ended the TLS session (alert {alert}): it refused the client certificate, or the lack of one"
+        ),
+        "Check that the connection's client certificate is the one the service expects, signed by an authority it trusts, and not expired.",
+    )
 }
 
 /// The TLS handshake with `host` over `stream`.
@@ -172,6 +243,9 @@ pub async fn tls(
 
 /// A failed handshake, with the reason in plain words.
 fn tls_failure(e: std::io::Error) -> Failure {
+    if let Some(alert) = refused_client_certificate(&e, false) {
+        return client_certificate_refused(&alert);
+    }
     let rustls_error = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
