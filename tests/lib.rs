@@ -182,6 +182,15 @@ pub struct Fixture {
 pub struct ServerProcess {
     pub base: String,
     child: std::process::Child,
+    /// Everything it has written to stderr (its log), line by line.
+    output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ServerProcess {
+    /// Its log so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().join("\n")
+    }
 }
 
 impl Drop for ServerProcess {
@@ -610,7 +619,10 @@ impl TestApp {
             .expect("starting switchboard serve");
         let stderr = child.stderr.take().expect("its stderr");
         let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the address it listens on, then keeps draining its output so it never blocks.
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = output.clone();
+        // Reads the address it listens on, and keeps its output (draining it, so the process
+        // never blocks on a full pipe).
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr)
                 .lines()
@@ -619,12 +631,17 @@ impl TestApp {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let base = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("switchboard serve did not say where it listens");
-        ServerProcess { base, child }
+        ServerProcess {
+            base,
+            child,
+            output,
+        }
     }
 
     /// Raw HTTP access for malformed requests.

@@ -61,6 +61,15 @@ fn steps(result: &Value) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// Asserts the steps a test took, in order, and how each went.
+fn went(result: &Value, expected: &[(&str, bool)]) {
+    let want: Vec<(String, bool)> = expected
+        .iter()
+        .map(|(s, o)| ((*s).to_owned(), *o))
+        .collect();
+    assert_eq!(steps(result), want, "{result:#}");
+}
+
 fn failed_with(result: &Value, code: &str, step: &str, says: &str) {
     assert_eq!(result["ok"], false, "{result:#}");
     assert_eq!(result["code"], code, "{result:#}");
@@ -94,15 +103,14 @@ async fn test_connection_over_https_succeeds_and_names_each_failure() {
     .await;
     assert_eq!(ok["ok"], true, "{ok:#}");
     assert_eq!(ok["code"], Value::Null);
-    assert_eq!(
-        steps(&ok),
-        [
+    went(
+        &ok,
+        &[
             ("RESOLVE", true),
             ("CONNECT", true),
             ("TLS", true),
-            ("CALL", true)
-        ]
-        .map(|(s, o)| (s.to_owned(), o))
+            ("CALL", true),
+        ],
     );
     assert!(
         ok["steps"][3]["detail"]
@@ -568,15 +576,14 @@ async fn oauth_client_credentials_fetch_a_token_keep_it_and_fetch_again_when_it_
     // The first test fetches a token and calls with it.
     let first = test().await;
     assert_eq!(first["ok"], true, "{first:#}");
-    assert_eq!(
-        steps(&first),
-        [
+    went(
+        &first,
+        &[
             ("RESOLVE", true),
             ("CONNECT", true),
             ("AUTHENTICATE", true),
-            ("CALL", true)
-        ]
-        .map(|(s, o)| (s.to_owned(), o))
+            ("CALL", true),
+        ],
     );
     assert!(
         first["steps"][2]["detail"]
@@ -602,17 +609,16 @@ async fn oauth_client_credentials_fetch_a_token_keep_it_and_fetch_again_when_it_
     service.revoke_all();
     let third = test().await;
     assert_eq!(third["ok"], true, "{third:#}");
-    assert_eq!(
-        steps(&third),
-        [
+    went(
+        &third,
+        &[
             ("RESOLVE", true),
             ("CONNECT", true),
             ("AUTHENTICATE", true),
             ("CALL", false),
             ("AUTHENTICATE", true),
-            ("CALL", true)
-        ]
-        .map(|(s, o)| (s.to_owned(), o))
+            ("CALL", true),
+        ],
     );
     assert_eq!(service.token_requests(), 2);
 
@@ -773,4 +779,77 @@ async fn a_client_certificate_is_presented_and_a_refused_one_is_an_authenticatio
             "the key is not echoed: {resp}"
         );
     }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log_even_at_debug_level() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let process = app.spawn_process_with(&[
+        ("RUST_LOG", "debug"),
+        (
+            "SWITCHBOARD__SERVICES__ALLOWED_HOSTS",
+            "127.0.0.0/8,localhost",
+        ),
+    ]);
+    let gql = |query: &'static str, variables: Value| {
+        let (app, base) = (&app, process.base.clone());
+        async move {
+            app.http
+                .post(format!("{base}/graphql"))
+                .bearer_auth(&app.admin_token)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let service = HttpService::start(KEY).await;
+    let oauth = switchboard_tests::services::OAuthService::start("sb", "cs-never-logged").await;
+    let http = format!("http://127.0.0.1:{}/", service.addr.port());
+    let idp = format!("http://127.0.0.1:{}", oauth.addr.port());
+    let secrets = [
+        (api_key(KEY), http.clone()),
+        (api_key("wrong-key-never-logged"), http.clone()),
+        (
+            json!({ "kind": "BASIC", "username": "lab", "password": "pw-never-logged" }),
+            http.clone(),
+        ),
+        (
+            json!({ "kind": "OAUTH2_CLIENT_CREDENTIALS", "tokenUrl": format!("{idp}/token"), "clientId": "sb", "clientSecret": "cs-never-logged" }),
+            format!("{idp}/"),
+        ),
+        (
+            json!({ "kind": "OAUTH2_CLIENT_CREDENTIALS", "tokenUrl": format!("{idp}/token"), "clientId": "sb", "clientSecret": "cs-wrong-never-logged" }),
+            format!("{idp}/"),
+        ),
+    ];
+    for (credentials, address) in secrets {
+        let resp = gql(
+            CREATE,
+            json!({ "i": { "name": "Logged?", "serviceType": "LAB", "protocol": "HTTPS_JSON", "address": address }, "e": "SANDBOX", "c": credentials }),
+        )
+        .await;
+        let id = data(&resp)["createServiceConnection"]["id"].clone();
+        let resp = gql(TEST, json!({ "id": id })).await;
+        data(&resp);
+    }
+    let log = process.output();
+    assert!(log.contains("DEBUG"), "the log ran at debug level");
+    for secret in [
+        KEY,
+        "wrong-key-never-logged",
+        "pw-never-logged",
+        "cs-never-logged",
+        "cs-wrong-never-logged",
+        "tok_",
+    ] {
+        assert!(!log.contains(secret), "{secret} is in the log");
+    }
+    // Nor, base64-encoded, in a basic authorization header.
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("lab:pw-never-logged");
+    assert!(!log.contains(&basic));
 }
