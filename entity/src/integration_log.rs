@@ -18,6 +18,9 @@ pub struct Model {
     pub environment: String,
     /// JSON: the steps taken, each with its time.
     pub detail: String,
+    /// While the connection's debug capture is on: what was sent and received, with secrets
+    /// redacted.
+    pub capture: Option<String>,
     pub occurred_at: DateTimeUtc,
 }
 

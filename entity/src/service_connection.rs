@@ -25,6 +25,8 @@ pub struct Model {
     pub credentials_changed_at: DateTimeUtc,
     /// The status its exchanges last gave it (`HealthStatus`); a change raises an event.
     pub health_status: String,
+    /// Until when its exchanges are captured (requests and answers, secrets redacted).
+    pub debug_capture_until: Option<DateTimeUtc>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::columns::{boolean, id, index, int, text, text_null, ts, uuid_null};
+use crate::columns::{boolean, id, index, int, text, text_null, ts, ts_null, uuid_null};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -32,6 +32,7 @@ impl MigrationTrait for Migration {
                     .col(text_null("key_id"))
                     .col(ts("credentials_changed_at"))
                     .col(text("health_status"))
+                    .col(ts_null("debug_capture_until"))
                     .col(uuid_null("created_by"))
                     .col(ts("created_at"))
                     .col(ts("updated_at"))
@@ -53,6 +54,7 @@ impl MigrationTrait for Migration {
                     .col(text("correlation_id"))
                     .col(text("environment"))
                     .col(text("detail"))
+                    .col(text_null("capture"))
                     .col(ts("occurred_at"))
                     .to_owned(),
             )

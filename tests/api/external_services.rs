@@ -853,3 +853,82 @@ async fn no_secret_reaches_the_log_even_at_debug_level() {
     let basic = base64::engine::general_purpose::STANDARD.encode("lab:pw-never-logged");
     assert!(!log.contains(&basic));
 }
+
+#[tokio::test]
+async fn debug_capture_keeps_the_exchange_redacted_and_turns_itself_off() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let service = HttpService::start(KEY).await;
+    let resp = create(
+        &app,
+        json!({ "name": "Lab", "serviceType": "LAB", "protocol": "HTTPS_JSON", "address": format!("http://127.0.0.1:{}/", service.addr.port()) }),
+        "SANDBOX",
+        api_key(KEY),
+    )
+    .await;
+    let id = data(&resp)["createServiceConnection"]["id"].clone();
+    let captured = || async {
+        let resp = app
+            .admin(
+                "mutation($id: ID!) { testConnection(id: $id) { ok logEntry { capture } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        data(&resp)["testConnection"]["logEntry"]["capture"].clone()
+    };
+    let set = |minutes: i32| {
+        let id = id.clone();
+        let app = &app;
+        async move {
+            app.admin(
+                "mutation($id: ID!, $m: Int!) { setServiceConnectionDebugCapture(id: $id, minutes: $m) { debugCaptureUntil } }",
+                json!({ "id": id, "m": minutes }),
+            )
+            .await
+        }
+    };
+    assert_eq!(captured().await, Value::Null, "off by default");
+
+    let resp = set(30).await;
+    assert!(data(&resp)["setServiceConnectionDebugCapture"]["debugCaptureUntil"].is_string());
+    let kept = captured().await;
+    let kept = kept.as_str().unwrap();
+    assert!(kept.contains("> GET /health"), "{kept}");
+    assert!(kept.contains("> x-api-key: <redacted>"), "{kept}");
+    assert!(kept.contains("< HTTP 200"), "{kept}");
+    assert!(kept.contains(r#""status":"up""#), "{kept}");
+    assert!(!kept.contains(KEY), "{kept}");
+
+    // Off on request; and by itself once its time has passed.
+    set(0).await;
+    assert_eq!(captured().await, Value::Null);
+    set(30).await;
+    let db = app.store().conn();
+    use sea_orm::ConnectionTrait;
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                "UPDATE service_connections SET debug_capture_until = $1::timestamptz"
+            }
+            _ => "UPDATE service_connections SET debug_capture_until = ?",
+        },
+        [past.into()],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(captured().await, Value::Null, "expired");
+    let resp = app
+        .admin(
+            "query($id: ID!) { serviceConnection(id: $id) { debugCaptureUntil } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        data(&resp)["serviceConnection"]["debugCaptureUntil"],
+        Value::Null
+    );
+
+    let resp = set(5000).await;
+    assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
+}

@@ -20,6 +20,8 @@ use crate::webhooks::sender::check_destination;
 
 /// Log entries per page at most.
 pub const MAX_PAGE: u64 = 100;
+/// The longest a debug capture may run: it must not be left on.
+pub const MAX_CAPTURE_MINUTES: i32 = 24 * 60;
 
 pub struct ExternalServices<'a> {
     access: &'a Access,
@@ -246,6 +248,31 @@ impl<'a> ExternalServices<'a> {
         )
         .await?;
         Ok(TestView { report, entry })
+    }
+
+    /// Turns debug capture on for `minutes` (it turns itself off then), or off with 0.
+    pub async fn set_debug_capture(&self, id: Uuid, minutes: i32) -> AppResult<ConnectionView> {
+        self.allowed()?;
+        if !(0..=MAX_CAPTURE_MINUTES).contains(&minutes) {
+            return Err(AppError::invalid(
+                "minutes",
+                format!("between 0 (off) and {MAX_CAPTURE_MINUTES}"),
+            ));
+        }
+        self.find(id).await?;
+        let until = (minutes > 0)
+            .then(|| chrono::Utc::now() + chrono::Duration::minutes(i64::from(minutes)));
+        let txn = self.access.store().begin_write().await?;
+        let row = store::set_debug_capture(&txn.txn, id, until).await?;
+        let event = self.access.event(
+            "UPDATE",
+            "setServiceConnectionDebugCapture",
+            "service_connection",
+            vec![id],
+            vec!["debugCaptureUntil".into()],
+        );
+        txn.commit(Effects::audited(event)).await?;
+        self.view(row).await
     }
 
     /// A connection's health now.

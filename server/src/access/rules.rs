@@ -104,6 +104,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("updateServiceConnection", SettingsAdmin),
             ("deleteServiceConnection", SettingsAdmin),
             ("testConnection", SettingsAdmin),
+            ("setServiceConnectionDebugCapture", SettingsAdmin),
         ],
     ),
     (
@@ -399,6 +400,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("credentialsSet", SettingsAdmin),
             ("credentialsChangedAt", SettingsAdmin),
             ("lastTest", SettingsAdmin),
+            ("debugCaptureUntil", SettingsAdmin),
             ("health", SettingsAdmin),
             ("createdAt", SettingsAdmin),
             ("updatedAt", SettingsAdmin),
@@ -465,6 +467,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("environment", SettingsAdmin),
             ("steps", SettingsAdmin),
             ("occurredAt", SettingsAdmin),
+            ("capture", SettingsAdmin),
         ],
     ),
 ];

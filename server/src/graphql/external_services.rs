@@ -312,6 +312,24 @@ impl ExternalServiceMutation {
         Ok(Some(ServiceConnection(view)))
     }
 
+    /// Keeps what the connection's exchanges send and receive (secrets and patient data
+    /// redacted) in their log entries, for `minutes` (default 30, at most 1440); then it turns
+    /// itself off. 0 turns it off now.
+    async fn set_service_connection_debug_capture(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The connection.")] id: ID,
+        #[graphql(default = 30, desc = "For how long, in minutes; 0: off.")] minutes: i32,
+    ) -> R<Option<ServiceConnection>> {
+        let id = parse_id("id", &id)?;
+        let view = ctx
+            .access()?
+            .external_services()
+            .set_debug_capture(id, minutes)
+            .await?;
+        Ok(Some(ServiceConnection(view)))
+    }
+
     /// Removes a connection and its credentials; its log entries stay.
     async fn delete_service_connection(
         &self,

@@ -75,6 +75,9 @@ pub async fn test_and_record(
         credentials: &credentials,
         reach,
         token_key: (row.id, row.credentials_changed_at.timestamp_micros()),
+        capture: row
+            .debug_capture_until
+            .is_some_and(|until| until > Utc::now()),
     }
     .test()
     .await;
@@ -100,6 +103,7 @@ pub async fn test_and_record(
         correlation_id: Uuid::now_v7().simple().to_string(),
         environment: row.environment.clone(),
         detail: serde_json::to_string(&report.steps).unwrap_or_else(|_| "[]".into()),
+        capture: report.capture.as_ref().map(|lines| lines.join("\n")),
         occurred_at: now,
     };
     let mut samples = store::samples(

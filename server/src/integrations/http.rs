@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::probe::{self, timed};
 use super::token::{self, Source};
-use super::{Connector, Failure, Report};
+use super::{Connector, Failure, Report, capture};
 use crate::domain::integration::{IntegrationErrorCode as Code, ProbeStep};
 
 /// The start of an unexpected answer kept in the report.
@@ -115,6 +115,9 @@ where
         Ok(done) => done,
         Err(failure) => return record(report, started, Err(failure)),
     };
+    for line in &answer.captured {
+        report.capture(|| line.clone());
+    }
     let judged = judge(target, &answer);
     let refused_cached =
         matches!(&judged, Err(f) if f.code == Code::AuthFailed) && source == Some(Source::Cache);
@@ -135,7 +138,12 @@ where
     .await
     .unwrap_or_else(|_| Err(timed_out(c)));
     match second {
-        Ok(answer) => record(report, started, judge(target, &answer)),
+        Ok(answer) => {
+            for line in &answer.captured {
+                report.capture(|| line.clone());
+            }
+            record(report, started, judge(target, &answer))
+        }
         Err(failure) => record(report, started, Err(failure)),
     }
 }
@@ -200,10 +208,11 @@ where
     Ok(sender)
 }
 
-/// What the service answered.
+/// What the service answered, and the exchange as debug capture keeps it.
 struct Answer {
     status: u16,
     excerpt: String,
+    captured: Vec<String>,
 }
 
 /// GET `target` with the credentials' header.
@@ -230,19 +239,35 @@ async fn call(
     let request = request
         .body(Empty::<Bytes>::new())
         .map_err(|e| bad_config(format!("the request cannot be made ({e})")))?;
+    let secret_header = credentials.map(|(name, _)| name.as_str());
+    let mut captured = vec![format!("> {} {}", request.method(), request.uri())];
+    for (name, value) in request.headers() {
+        let value = value.to_str().unwrap_or("<binary>");
+        captured.push(format!(
+            "> {}",
+            capture::header(name.as_str(), value, secret_header)
+        ));
+    }
     let response = sender.send_request(request).await.map_err(broken)?;
     let status = response.status().as_u16();
+    captured.push(format!("< HTTP {status}"));
+    for (name, value) in response.headers() {
+        let value = value.to_str().unwrap_or("<binary>");
+        captured.push(format!("< {}", capture::header(name.as_str(), value, None)));
+    }
     let body = Limited::new(response.into_body(), MAX_BODY)
         .collect()
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    captured.push(format!("< {}", capture::body(&body)));
     Ok(Answer {
         status,
         excerpt: String::from_utf8_lossy(&body)
             .chars()
             .take(EXCERPT)
             .collect(),
+        captured,
     })
 }
 

@@ -33,6 +33,8 @@ pub async fn test(
     let stream = timed(report, ProbeStep::Connect, timeout, probe::connect(&addrs)).await?;
     let control_id = format!("SBTEST{}", &uuid::Uuid::now_v7().simple().to_string()[..14]);
     let message = test_message(&c.settings.identifiers, &control_id);
+    // The test message holds no patient data; an acknowledgement's text is in the result.
+    report.capture(|| format!("> {}", message.trim_end().replace('\r', "\n> ")));
     if tls {
         let config = probe::client_config(
             c.settings.ca_pem.as_deref(),

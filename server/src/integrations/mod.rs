@@ -3,6 +3,7 @@
 //! (`probe`, then the protocol's own call: `http`, `mllp`, `storage`). Every failure is one
 //! `Failure`: a stable code, whether trying again may help, what happened and what to try.
 
+pub mod capture;
 pub mod checks;
 pub mod exchanges;
 mod http;
@@ -61,6 +62,9 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     pub failure: Option<Failure>,
     pub latency: Duration,
+    /// What was sent and received, redacted (`capture`), while the connection's debug capture
+    /// is on; `None` otherwise.
+    pub capture: Option<Vec<String>>,
 }
 
 impl Report {
@@ -75,6 +79,13 @@ impl Report {
 
     pub fn ok(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// Keeps a line of the exchange, if the capture is on.
+    fn capture(&mut self, line: impl FnOnce() -> String) {
+        if let Some(lines) = &mut self.capture {
+            lines.push(line());
+        }
     }
 }
 
@@ -94,6 +105,8 @@ pub struct Connector<'a> {
     pub reach: &'a Reach,
     /// Which credentials these are, for the token cache.
     pub token_key: token::TokenKey,
+    /// Whether to keep what is sent and received (debug capture).
+    pub capture: bool,
 }
 
 impl Connector<'_> {
@@ -129,6 +142,7 @@ impl Connector<'_> {
             steps: vec![],
             failure: None,
             latency: Duration::ZERO,
+            capture: self.capture.then(Vec::new),
         };
         let outcome = match (&self.settings.endpoint, self.settings.protocol) {
             (Endpoint::Url(url), Protocol::HttpsJson | Protocol::Hl7v2Http) => {

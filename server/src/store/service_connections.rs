@@ -56,6 +56,7 @@ pub async fn insert(
     row.key_id = Set(Some(sealed.key_id));
     row.credentials_changed_at = Set(now);
     row.health_status = Set(HealthStatus::Unknown.as_str().into());
+    row.debug_capture_until = Set(None);
     row.created_by = Set(created_by);
     row.created_at = Set(now);
     row.updated_at = Set(now);
@@ -256,4 +257,19 @@ pub async fn due_for(
         }
     }
     Ok(due)
+}
+
+/// Turns the connection's debug capture on until `until`, or off (`None`).
+pub async fn set_debug_capture(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    until: Option<DateTime<Utc>>,
+) -> AppResult<service_connection::Model> {
+    Ok(service_connection::ActiveModel {
+        id: sea_orm::Unchanged(id),
+        debug_capture_until: Set(until),
+        ..Default::default()
+    }
+    .update(db)
+    .await?)
 }

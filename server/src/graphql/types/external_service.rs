@@ -96,6 +96,13 @@ impl ServiceConnection {
             .await?;
         Ok(ConnectionHealth(h))
     }
+    /// Until when its exchanges are captured (debug capture); null while off.
+    async fn debug_capture_until(&self) -> Option<DateTime<Utc>> {
+        self.0
+            .connection
+            .debug_capture_until
+            .filter(|until| *until > Utc::now())
+    }
     /// The newest Test Connection, if there was one.
     async fn last_test(&self) -> Option<IntegrationLogEntry> {
         self.0.last_test.clone().map(IntegrationLogEntry)
@@ -252,6 +259,11 @@ impl IntegrationLogEntry {
     }
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
+    }
+    /// What was sent (`>`) and received (`<`), with secrets and patient data redacted; only
+    /// while the connection's debug capture was on.
+    async fn capture(&self) -> Option<&str> {
+        self.0.capture.as_deref()
     }
 }
 
