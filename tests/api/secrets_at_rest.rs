@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use secrecy::SecretString;
 use serde_json::json;
 use switchboard_tests::receiver::Receiver;
+use switchboard_tests::services::HttpService;
 use switchboard_tests::webhooks::loopback_receivers;
 use switchboard_tests::{Backend, TestApp, backend};
 
@@ -73,6 +74,7 @@ async fn keys_rotate_seals_everything_again_and_then_the_old_key_can_go() {
             loopback_receivers(s);
             // This server registers; the processes started below deliver.
             s.webhooks.deliver = false;
+            s.services.allowed_hosts = vec!["127.0.0.0/8".into()];
             s.secrets.master_key = Some(SecretString::from(configured));
         })
         .spawn()
@@ -82,6 +84,18 @@ async fn keys_rotate_seals_everything_again_and_then_the_old_key_can_go() {
         .webhook_endpoint(None, &rx.url, Some(&["PATIENT_CREATED"]))
         .await;
     rx.trust(&secret);
+    // A connection whose API key is sealed too.
+    let lis = HttpService::start("lis-key-sealed").await;
+    let resp = app
+        .admin(
+            "mutation($i: ServiceConnectionInput!, $c: ServiceCredentialsInput!) { createServiceConnection(input: $i, environment: SANDBOX, credentials: $c) { id } }",
+            json!({
+                "i": { "name": "LIS", "serviceType": "LAB", "protocol": "HTTPS_JSON", "address": format!("http://127.0.0.1:{}/", lis.addr.port()) },
+                "c": { "kind": "API_KEY", "apiKeyHeader": "X-Api-Key", "apiKey": "lis-key-sealed" },
+            }),
+        )
+        .await;
+    let connection = switchboard_tests::data(&resp)["createServiceConnection"]["id"].clone();
     let before = stored(&app, "webhook_endpoint_secrets", "secret").await;
 
     // A server with a key that sealed nothing here refuses to start, and says which key it
@@ -115,11 +129,17 @@ async fn keys_rotate_seals_everything_again_and_then_the_old_key_can_go() {
     assert_ne!(new_id, sealed_under);
     assert_ne!(after[0].0, before[0].0);
     assert!(said.contains(&new_id), "{said}");
-    let keys = stored(&app, "oauth_signing_keys", "private_key").await;
-    assert!(
-        keys.iter()
-            .all(|(_, id)| id.as_deref() == Some(new_id.as_str()))
-    );
+    for (table, column) in [
+        ("oauth_signing_keys", "private_key"),
+        ("service_connections", "credentials"),
+    ] {
+        let rows = stored(&app, table, column).await;
+        assert!(
+            rows.iter()
+                .all(|(_, id)| id.as_deref() == Some(new_id.as_str())),
+            "{table}"
+        );
+    }
     // Run again, there is nothing left to do.
     let again = rotate();
     assert!(
@@ -133,11 +153,25 @@ async fn keys_rotate_seals_everything_again_and_then_the_old_key_can_go() {
     assert!(stderr.contains(&new_id), "{stderr}");
 
     // The new key alone: the server starts, opens the signing secret and signs with it.
-    let _delivering = app.spawn_process_with(&[
+    let delivering = app.spawn_process_with(&[
         ("SWITCHBOARD__SECRETS__MASTER_KEY", new_key.as_str()),
         ("SWITCHBOARD__WEBHOOKS__ALLOWED_HOSTS", "127.0.0.0/8"),
         ("SWITCHBOARD__WEBHOOKS__POLL_INTERVAL_MS", "100"),
+        ("SWITCHBOARD__SERVICES__ALLOWED_HOSTS", "127.0.0.0/8"),
     ]);
+    // It opens the connection's key and the service takes it.
+    let answer: serde_json::Value = app
+        .http
+        .post(format!("{}/graphql", delivering.base))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({ "query": "mutation($id: ID!) { testConnection(id: $id) { ok message } }", "variables": { "id": connection } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["testConnection"]["ok"], true, "{answer}");
     let writer = app.full_key().await;
     app.patient_id(
         &writer,
