@@ -11,7 +11,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An HTTP service: `GET /health` answers 200 when the request carries `X-Api-Key: <key>`
-/// (401 otherwise), `GET /broken` answers 500.
+/// (401 otherwise), `GET /broken` answers 500, and `POST /hl7` acknowledges an HL7 v2 message
+/// (`AA`, echoing its control id; `AR` when its receiving facility is `NOWHERE`).
 pub struct HttpService {
     pub addr: SocketAddr,
     server: actix_web::dev::ServerHandle,
@@ -32,6 +33,7 @@ impl HttpService {
             App::new()
                 .app_data(web::Data::new(state))
                 .route("/health", web::get().to(health))
+                .route("/hl7", web::post().to(hl7))
                 .route(
                     "/broken",
                     web::get()
@@ -65,6 +67,34 @@ impl HttpService {
 }
 
 type State = (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>);
+
+async fn hl7(req: HttpRequest, body: String) -> HttpResponse {
+    let msh: Vec<&str> = body.split('\r').next().unwrap_or("").split('|').collect();
+    let field = |i: usize| msh.get(i).copied().unwrap_or("");
+    let typed = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("x-application/hl7-v2+er7"));
+    if !typed || field(0) != "MSH" {
+        return HttpResponse::UnsupportedMediaType().finish();
+    }
+    let code = if field(5) == "NOWHERE" { "AR" } else { "AA" };
+    HttpResponse::Ok()
+        .content_type("x-application/hl7-v2+er7")
+        .body(format!(
+            "MSH|^~\\&|LIS|LAB|{}|{}|20261130||ACK^N01|A1|{}|2.5.1\rMSA|{code}|{}|{}\r",
+            field(2),
+            field(3),
+            field(10),
+            field(9),
+            if code == "AR" {
+                "unknown receiving facility"
+            } else {
+                ""
+            },
+        ))
+}
 
 async fn health(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let (key, hits, keys) = state.get_ref();

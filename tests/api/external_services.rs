@@ -932,3 +932,29 @@ async fn debug_capture_keeps_the_exchange_redacted_and_turns_itself_off() {
     let resp = set(5000).await;
     assert_eq!(codes(&resp), vec!["VALIDATION_FAILED"]);
 }
+
+#[tokio::test]
+async fn hl7_over_http_posts_a_test_message_and_reads_the_acknowledgement() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let service = HttpService::start(KEY).await;
+    let address = format!("http://127.0.0.1:{}/hl7", service.addr.port());
+    let ok = tested(&app, &address, "HL7V2_HTTP", json!({}), api_key(KEY)).await;
+    assert_eq!(ok["ok"], true, "{ok:#}");
+    let call = ok["steps"].as_array().unwrap().last().unwrap()["detail"].clone();
+    assert!(
+        call.as_str()
+            .unwrap()
+            .contains("POST /hl7: HTTP 200, acknowledged (AA)"),
+        "{call}"
+    );
+
+    let r = tested(
+        &app,
+        &address,
+        "HL7V2_HTTP",
+        json!({ "identifiers": { "receivingFacility": "NOWHERE" } }),
+        api_key(KEY),
+    )
+    .await;
+    failed_with(&r, "PROTOCOL_ERROR", "CALL", "unknown receiving facility");
+}

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -14,8 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::probe::{self, timed};
 use super::token::{self, Source};
-use super::{Connector, Failure, Report, capture};
+use super::{Connector, Failure, Report, capture, mllp};
 use crate::domain::integration::{IntegrationErrorCode as Code, ProbeStep};
+use crate::domain::service_connection::Protocol;
 
 /// The start of an unexpected answer kept in the report.
 const EXCERPT: usize = 200;
@@ -34,9 +35,14 @@ pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Res
     )
     .await?;
     let stream = timed(report, ProbeStep::Connect, timeout, probe::connect(&addrs)).await?;
-    let target = url
-        .join(&c.settings.health_path)
-        .map_err(|e| bad_config(format!("the health path does not join the address ({e})")))?;
+    // HL7 over HTTP posts its test message to the address itself; JSON services are asked
+    // for their health resource.
+    let target = if c.settings.protocol == Protocol::Hl7v2Http {
+        url.clone()
+    } else {
+        url.join(&c.settings.health_path)
+            .map_err(|e| bad_config(format!("the health path does not join the address ({e})")))?
+    };
     if url.scheme() == "https" {
         let config = probe::client_config(
             c.settings.ca_pem.as_deref(),
@@ -99,6 +105,12 @@ async fn session<IO>(
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let hl7 = (c.settings.protocol == Protocol::Hl7v2Http).then(|| {
+        let id = mllp::new_control_id();
+        (mllp::test_message(&c.settings.identifiers, &id), id)
+    });
+    let message = hl7.as_ref().map(|(m, _)| m.as_str());
+    let control_id = hl7.as_ref().map(|(_, id)| id.as_str());
     let (header, source) = match authenticate(c, report, false).await? {
         Some((header, source)) => (Some(header), Some(source)),
         None => (c.credentials.http_header(), None),
@@ -106,7 +118,7 @@ where
     let started = Instant::now();
     let first = tokio::time::timeout(c.timeout(), async {
         let mut sender = handshake(io).await?;
-        let answer = call(&mut sender, target, header.as_ref()).await?;
+        let answer = call(&mut sender, target, header.as_ref(), message).await?;
         Ok::<_, Failure>((sender, answer))
     })
     .await
@@ -118,7 +130,7 @@ where
     for line in &answer.captured {
         report.capture(|| line.clone());
     }
-    let judged = judge(target, &answer);
+    let judged = judge(target, &answer, control_id);
     let refused_cached =
         matches!(&judged, Err(f) if f.code == Code::AuthFailed) && source == Some(Source::Cache);
     record(report, started, judged.clone())
@@ -133,7 +145,7 @@ where
     let started = Instant::now();
     let second = tokio::time::timeout(c.timeout(), async {
         sender.ready().await.map_err(broken)?;
-        call(&mut sender, target, header.as_ref()).await
+        call(&mut sender, target, header.as_ref(), message).await
     })
     .await
     .unwrap_or_else(|_| Err(timed_out(c)));
@@ -142,7 +154,7 @@ where
             for line in &answer.captured {
                 report.capture(|| line.clone());
             }
-            record(report, started, judge(target, &answer))
+            record(report, started, judge(target, &answer, control_id))
         }
         Err(failure) => record(report, started, Err(failure)),
     }
@@ -196,7 +208,7 @@ fn broken(e: hyper::Error) -> Failure {
     )
 }
 
-async fn handshake<IO>(io: IO) -> Result<SendRequest<Empty<Bytes>>, Failure>
+async fn handshake<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, Failure>
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -211,33 +223,41 @@ where
 /// What the service answered, and the exchange as debug capture keeps it.
 struct Answer {
     status: u16,
+    /// The body, and its start for messages.
+    text: String,
     excerpt: String,
     captured: Vec<String>,
 }
 
 /// GET `target` with the credentials' header.
 async fn call(
-    sender: &mut SendRequest<Empty<Bytes>>,
+    sender: &mut SendRequest<Full<Bytes>>,
     target: &url::Url,
     credentials: Option<&(String, String)>,
+    hl7: Option<&str>,
 ) -> Result<Answer, Failure> {
     let host = match target.port() {
         Some(p) => format!("{}:{p}", target.host_str().unwrap_or_default()),
         None => target.host_str().unwrap_or_default().to_owned(),
     };
-    let mut request =
-        hyper::Request::get(&target[url::Position::BeforePath..url::Position::AfterQuery])
-            .header("host", host)
-            .header("accept", "application/json")
-            .header(
-                "user-agent",
-                concat!("Switchboard/", env!("CARGO_PKG_VERSION")),
-            );
+    let path = &target[url::Position::BeforePath..url::Position::AfterQuery];
+    let mut request = match hl7 {
+        Some(_) => hyper::Request::post(path)
+            .header("content-type", "x-application/hl7-v2+er7; charset=utf-8")
+            .header("accept", "x-application/hl7-v2+er7"),
+        None => hyper::Request::get(path).header("accept", "application/json"),
+    }
+    .header("host", host)
+    .header(
+        "user-agent",
+        concat!("Switchboard/", env!("CARGO_PKG_VERSION")),
+    );
     if let Some((name, value)) = credentials {
         request = request.header(name, value);
     }
+    let body = hl7.map(|m| Bytes::from(m.to_owned())).unwrap_or_default();
     let request = request
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(body))
         .map_err(|e| bad_config(format!("the request cannot be made ({e})")))?;
     let secret_header = credentials.map(|(name, _)| name.as_str());
     let mut captured = vec![format!("> {} {}", request.method(), request.uri())];
@@ -261,34 +281,38 @@ async fn call(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     captured.push(format!("< {}", capture::body(&body)));
+    let text = String::from_utf8_lossy(&body).into_owned();
     Ok(Answer {
         status,
-        excerpt: String::from_utf8_lossy(&body)
-            .chars()
-            .take(EXCERPT)
-            .collect(),
+        excerpt: text.chars().take(EXCERPT).collect(),
+        text,
         captured,
     })
 }
 
-/// What an answer means.
-fn judge(target: &url::Url, answer: &Answer) -> Result<String, Failure> {
+/// What an answer means; for an HL7 test message (`control_id`), its acknowledgement too.
+fn judge(target: &url::Url, answer: &Answer, control_id: Option<&str>) -> Result<String, Failure> {
     let path = target.path();
+    let method = if control_id.is_some() { "POST" } else { "GET" };
     match answer.status {
-        200..=299 => Ok(format!("GET {path}: HTTP {}", answer.status)),
+        200..=299 => match control_id {
+            Some(id) => mllp::judge_ack(answer.text.trim_start_matches('\u{feff}'), id)
+                .map(|ack| format!("POST {path}: HTTP {}, {ack}", answer.status)),
+            None => Ok(format!("GET {path}: HTTP {}", answer.status)),
+        },
         401 | 403 => Err(Failure::new(
             Code::AuthFailed,
-            format!("GET {path} was refused: HTTP {}", answer.status),
+            format!("{method} {path} was refused: HTTP {}", answer.status),
             "Check the connection's credentials (for an API key, the header it goes in too).",
         )),
         code @ 300..=399 => Err(Failure::new(
             Code::UnexpectedResponse,
-            format!("GET {path} answered a redirect (HTTP {code})"),
+            format!("{method} {path} answered a redirect (HTTP {code})"),
             "Use the address the service redirects to as the connection's address.",
         )),
         code => Err(Failure::new(
             Code::UnexpectedResponse,
-            format!("GET {path} answered HTTP {code}: {}", answer.excerpt),
+            format!("{method} {path} answered HTTP {code}: {}", answer.excerpt),
             "Check the address and the health path; the service's operator can tell what this answer means.",
         )),
     }

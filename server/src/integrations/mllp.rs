@@ -31,7 +31,7 @@ pub async fn test(
     )
     .await?;
     let stream = timed(report, ProbeStep::Connect, timeout, probe::connect(&addrs)).await?;
-    let control_id = format!("SBTEST{}", &uuid::Uuid::now_v7().simple().to_string()[..14]);
+    let control_id = new_control_id();
     let message = test_message(&c.settings.identifiers, &control_id);
     // The test message holds no patient data; an acknowledgement's text is in the result.
     report.capture(|| format!("> {}", message.trim_end().replace('\r', "\n> ")));
@@ -72,9 +72,16 @@ pub async fn test(
     }
 }
 
+/// A control id (MSH-10) for a test message: unique, at most 20 characters.
+pub(super) fn new_control_id() -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    // The random tail, not the time-ordered head, tells two tests apart.
+    format!("SBTEST{}", &id[id.len() - 14..])
+}
+
 /// A message that asks for nothing but an acknowledgement: a network management query
 /// (`NMQ^N01`), processing id `T`.
-fn test_message(ids: &Identifiers, control_id: &str) -> String {
+pub(super) fn test_message(ids: &Identifiers, control_id: &str) -> String {
     let field = |v: &Option<String>| v.clone().unwrap_or_default();
     let sending_application = ids
         .sending_application
@@ -141,7 +148,12 @@ where
         .position(|w| w == END)
         .ok_or_else(|| framing("the answer has no end of frame"))?;
     let text = String::from_utf8_lossy(&body[..end]).into_owned();
-    let ack = parse_ack(&text)?;
+    Ok(((), judge_ack(&text, &control_id)?))
+}
+
+/// What an acknowledgement of message `control_id` says: accepted, or why not.
+pub(super) fn judge_ack(text: &str, control_id: &str) -> Result<String, Failure> {
+    let ack = parse_ack(text)?;
     if ack.control_id != control_id {
         return Err(Failure::new(
             Code::ProtocolError,
@@ -149,11 +161,11 @@ where
                 "the acknowledgement answers message {}, not {control_id}",
                 ack.control_id
             ),
-            "The service's operator should check its MLLP listener.",
+            "The service's operator should check its HL7 listener.",
         ));
     }
     match ack.code.as_str() {
-        "AA" | "CA" => Ok(((), format!("acknowledged ({})", ack.code))),
+        "AA" | "CA" => Ok(format!("acknowledged ({})", ack.code)),
         code => Err(Failure::new(
             Code::ProtocolError,
             format!(
