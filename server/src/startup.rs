@@ -200,7 +200,8 @@ impl Application {
         let reach = Reach {
             policy: Arc::new(
                 AddressPolicy::new(&settings.services.allowed_hosts)
-                    .map_err(|e| anyhow::anyhow!("services.allowed_hosts: {e}"))?,
+                    .map_err(|e| anyhow::anyhow!("services.allowed_hosts: {e}"))?
+                    .named("connections", "services.allowed_hosts"),
             ),
             storage_roots: settings.services.storage_roots.clone(),
             tokens: Default::default(),

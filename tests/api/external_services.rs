@@ -449,6 +449,26 @@ async fn only_settings_administrators_manage_connections_and_credentials_never_c
     assert_eq!(made["authKind"], "API_KEY");
     assert_eq!(made["credentialsSet"], true);
     let id = made["id"].clone();
+    // Nor may they read, test, capture, change or delete it.
+    for token in [&staff, &key] {
+        for operation in [
+            "query($id: ID!) { serviceConnection(id: $id) { id } }",
+            TEST,
+            "mutation($id: ID!) { setServiceConnectionDebugCapture(id: $id) { id } }",
+            "mutation($id: ID!) { deleteServiceConnection(id: $id) }",
+        ] {
+            let resp = app.gql_as(token, operation, json!({ "id": id })).await;
+            assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{operation}: {resp}");
+        }
+        let resp = app
+            .gql_as(
+                token,
+                "mutation($id: ID!, $i: ServiceConnectionInput!) { updateServiceConnection(id: $id, input: $i) { id } }",
+                json!({ "id": id, "i": input }),
+            )
+            .await;
+        assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{resp}");
+    }
     let everything = "query($id: ID!) { serviceConnection(id: $id) { id name description serviceType protocol address healthPath identifiers { sendingApplication } environment enabled timeoutMs caCertificates authKind credentialsSet credentialsChangedAt lastTest { id } createdAt updatedAt } }";
     let resp = app.admin(everything, json!({ "id": id })).await;
     let before = data(&resp)["serviceConnection"].clone();

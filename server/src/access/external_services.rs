@@ -98,7 +98,7 @@ impl<'a> ExternalServices<'a> {
             .parse(env)
             .map_err(|(field, message)| AppError::invalid(format!("input.{field}"), message))?;
         let reach = self.access.reach();
-        let refused = |e: String| AppError::invalid("input.address", allowed_hosts(e));
+        let refused = |e: String| AppError::invalid("input.address", e);
         match &settings.endpoint {
             Endpoint::Directory(dir) => {
                 if !crate::integrations::storage_allowed(dir, &reach.storage_roots) {
@@ -141,7 +141,7 @@ impl<'a> ExternalServices<'a> {
                 .map_err(|e| AppError::invalid("credentials.tokenUrl", e))?;
             check_destination(&self.access.reach().policy, &url)
                 .await
-                .map_err(|e| AppError::invalid("credentials.tokenUrl", allowed_hosts(e)))?;
+                .map_err(|e| AppError::invalid("credentials.tokenUrl", e))?;
         }
         Ok(())
     }
@@ -296,13 +296,6 @@ impl<'a> ExternalServices<'a> {
         }
         store::log_entries(self.access.store().conn(), filter, first).await
     }
-}
-
-/// The webhooks' refusal, naming the setting that opens addresses for services.
-fn allowed_hosts(message: String) -> String {
-    message
-        .replace("webhooks may not reach", "connections may not reach")
-        .replace("webhooks.allowed_hosts", "services.allowed_hosts")
 }
 
 /// The audit's field names of a change: the settings, and `credentials` when they changed

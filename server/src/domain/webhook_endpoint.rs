@@ -41,15 +41,18 @@ pub fn parse_url(raw: &str, env: Environment) -> Result<url::Url, String> {
     Ok(url)
 }
 
-/// Which addresses webhooks (and later other outgoing connections) may reach. By default
+/// Which addresses outgoing connections (webhooks, external services) may reach. By default
 /// none of the loopback, private, link-local, unique-local, shared, multicast or
 /// cloud-metadata ranges: an endpoint is an address typed by a user, and the server must not
 /// become a way into the clinic's own network. Configuration opens hosts by name (`hosts`) or
-/// address ranges (`nets`).
+/// address ranges (`nets`); `named` says whose policy it is, for the refusals.
 #[derive(Clone, Debug, Default)]
 pub struct AddressPolicy {
     hosts: Vec<String>,
     nets: Vec<IpNet>,
+    /// What is refused ("webhooks") and the setting that opens addresses for it.
+    reaching: &'static str,
+    setting: &'static str,
 }
 
 impl AddressPolicy {
@@ -69,6 +72,26 @@ impl AddressPolicy {
             }
         }
         Ok(policy)
+    }
+
+    /// The policy of `reaching` (as refusals name it: "webhooks"), opened by `setting`.
+    pub fn named(mut self, reaching: &'static str, setting: &'static str) -> Self {
+        self.reaching = reaching;
+        self.setting = setting;
+        self
+    }
+
+    /// What a refusal of `ip` says.
+    pub fn refusal(&self, ip: IpAddr) -> String {
+        format!(
+            "points to {ip}, a loopback, private, link-local or metadata address, which {} may not reach (unless allowed in {})",
+            self.reaching, self.setting
+        )
+    }
+
+    /// What it refuses, in words ("webhooks").
+    pub fn reaching(&self) -> &'static str {
+        self.reaching
     }
 
     /// Whether a connection to `host` (a URL's host, as written) may go to `ip`: the host is

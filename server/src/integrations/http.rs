@@ -122,7 +122,7 @@ where
         Ok::<_, Failure>((sender, answer))
     })
     .await
-    .unwrap_or_else(|_| Err(timed_out(c)));
+    .unwrap_or_else(|_| Err(probe::timed_out(c.timeout())));
     let (mut sender, answer) = match first {
         Ok(done) => done,
         Err(failure) => return record(report, started, Err(failure)),
@@ -148,7 +148,7 @@ where
         call(&mut sender, target, header.as_ref(), message).await
     })
     .await
-    .unwrap_or_else(|_| Err(timed_out(c)));
+    .unwrap_or_else(|_| Err(probe::timed_out(c.timeout())));
     match second {
         Ok(answer) => {
             for line in &answer.captured {
@@ -158,14 +158,6 @@ where
         }
         Err(failure) => record(report, started, Err(failure)),
     }
-}
-
-fn timed_out(c: &Connector<'_>) -> Failure {
-    Failure::new(
-        Code::Timeout,
-        format!("no answer within {} ms", c.settings.timeout_ms),
-        "Check that the service is running and that no firewall drops the traffic; or raise the connection's timeout.",
-    )
 }
 
 /// Records the `CALL` step.

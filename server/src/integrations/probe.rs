@@ -30,11 +30,7 @@ pub async fn timed<T>(
     let started = Instant::now();
     let outcome = match tokio::time::timeout(timeout, f).await {
         Ok(r) => r,
-        Err(_) => Err(Failure::new(
-            Code::Timeout,
-            format!("no answer within {} ms", timeout.as_millis()),
-            "Check that the service is running and that no firewall drops the traffic; or raise the connection's timeout.",
-        )),
+        Err(_) => Err(timed_out(timeout)),
     };
     let elapsed = started.elapsed();
     match outcome {
@@ -47,6 +43,15 @@ pub async fn timed<T>(
             Err(failure)
         }
     }
+}
+
+/// A step that got no answer within `timeout`.
+pub fn timed_out(timeout: Duration) -> Failure {
+    Failure::new(
+        Code::Timeout,
+        format!("no answer within {} ms", timeout.as_millis()),
+        "Check that the service is running and that no firewall drops the traffic; or raise the connection's timeout.",
+    )
 }
 
 /// The host's addresses that `policy` lets a connection reach.

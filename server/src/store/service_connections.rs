@@ -244,19 +244,33 @@ pub async fn due_for(
     operation: &str,
     before: DateTime<Utc>,
 ) -> AppResult<Vec<service_connection::Model>> {
-    let mut due = vec![];
-    for c in service_connection::Entity::find()
+    use integration_log::Column;
+    #[derive(sea_orm::FromQueryResult)]
+    struct Newest {
+        connection_id: Uuid,
+        newest: DateTime<Utc>,
+    }
+    let newest: std::collections::HashMap<Uuid, DateTime<Utc>> = integration_log::Entity::find()
+        .select_only()
+        .column(Column::ConnectionId)
+        .column_as(Column::OccurredAt.max(), "newest")
+        .filter(Column::Operation.eq(operation))
+        .filter(Column::ConnectionId.is_not_null())
+        .group_by(Column::ConnectionId)
+        .into_model::<Newest>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|n| (n.connection_id, n.newest))
+        .collect();
+    Ok(service_connection::Entity::find()
         .filter(service_connection::Column::Enabled.eq(true))
         .order_by_asc(service_connection::Column::Id)
         .all(db)
         .await?
-    {
-        let newest = latest(db, c.id, operation).await?;
-        if newest.is_none_or(|e| e.occurred_at < before) {
-            due.push(c);
-        }
-    }
-    Ok(due)
+        .into_iter()
+        .filter(|c| newest.get(&c.id).is_none_or(|at| *at < before))
+        .collect())
 }
 
 /// Turns the connection's debug capture on until `until`, or off (`None`).

@@ -35,7 +35,8 @@ pub struct Webhooks {
 impl Webhooks {
     pub fn new(settings: &WebhookSettings) -> anyhow::Result<Self> {
         let policy = AddressPolicy::new(&settings.allowed_hosts)
-            .map_err(|e| anyhow::anyhow!("webhooks.allowed_hosts: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("webhooks.allowed_hosts: {e}"))?
+            .named("webhooks", "webhooks.allowed_hosts");
         Ok(Webhooks {
             policy: Arc::new(policy),
             max_overlap: chrono::Duration::seconds(

@@ -19,8 +19,8 @@ const EXCERPT_BYTES: usize = 512;
 
 /// A refused address, found by the resolver or for a literal address.
 #[derive(Debug, thiserror::Error)]
-#[error("{0} resolves only to addresses webhooks may not reach")]
-struct Blocked(String);
+#[error("{0} resolves only to addresses {1} may not reach")]
+struct Blocked(String, &'static str);
 
 /// A name that does not resolve.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,8 @@ impl Resolve for GuardedResolver {
                 .filter(|a| policy.permits(&host, a.ip()))
                 .collect();
             if allowed.is_empty() {
-                let refused: Box<dyn std::error::Error + Send + Sync> = Box::new(Blocked(host));
+                let refused: Box<dyn std::error::Error + Send + Sync> =
+                    Box::new(Blocked(host, policy.reaching()));
                 return Err(refused);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
@@ -62,11 +63,6 @@ pub async fn check_destination(policy: &AddressPolicy, url: &url::Url) -> Result
     let Some(host) = url.host_str() else {
         return Err("has no host".into());
     };
-    let refused = |ip: IpAddr| {
-        format!(
-            "points to {ip}, a loopback, private, link-local or metadata address, which webhooks may not reach (unless allowed in webhooks.allowed_hosts)"
-        )
-    };
     let found: Vec<IpAddr> = match literal_ip(url) {
         Some(ip) => vec![ip],
         None => match tokio::net::lookup_host((host, 0)).await {
@@ -75,7 +71,7 @@ pub async fn check_destination(policy: &AddressPolicy, url: &url::Url) -> Result
         },
     };
     match found.into_iter().find(|ip| !policy.permits(host, *ip)) {
-        Some(ip) => Err(refused(ip)),
+        Some(ip) => Err(policy.refusal(ip)),
         None => Ok(()),
     }
 }
@@ -156,7 +152,10 @@ impl Sender {
         {
             return failed(
                 DeliveryError::BlockedAddress,
-                format!("{ip} is not an address webhooks may reach"),
+                format!(
+                    "{ip} is not an address {} may reach",
+                    self.policy.reaching()
+                ),
             );
         }
         let mut request = self
