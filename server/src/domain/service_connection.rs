@@ -85,16 +85,33 @@ impl ServiceType {
     }
 }
 
-/// Identifiers a service knows Switchboard and itself by (HL7 MSH-3..6, a clearinghouse's
-/// submitter id, the assigning authority of patients' ids). Each optional.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+// One type for what is stored, what the API answers and what it takes.
+/// Identifiers a service knows Switchboard and itself by (each optional).
+#[derive(
+    Clone,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    async_graphql::SimpleObject,
+    async_graphql::InputObject,
+)]
 #[serde(rename_all = "camelCase")]
+#[graphql(name = "ServiceIdentifiers", input_name = "ServiceIdentifiersInput")]
 pub struct Identifiers {
+    /// HL7 MSH-3 (a test message sends SWITCHBOARD when it is not set).
     pub sending_application: Option<String>,
+    /// HL7 MSH-4.
     pub sending_facility: Option<String>,
+    /// HL7 MSH-5.
     pub receiving_application: Option<String>,
+    /// HL7 MSH-6.
     pub receiving_facility: Option<String>,
+    /// A clearinghouse's submitter id.
     pub submitter_id: Option<String>,
+    /// The assigning authority (MRN root) of patients' ids at this service.
     pub assigning_authority: Option<String>,
 }
 

@@ -39,7 +39,7 @@ pub struct ServiceConnectionInput {
     /// `health`).
     pub health_path: Option<String>,
     /// Identifiers the service knows Switchboard and itself by.
-    pub identifiers: Option<ServiceIdentifiersInput>,
+    pub identifiers: Option<Identifiers>,
     /// Whether it is in use (default true).
     #[graphql(default = true)]
     pub enabled: bool,
@@ -48,23 +48,6 @@ pub struct ServiceConnectionInput {
     /// Certificate authorities (PEM) trusted for this service instead of the system's: a
     /// private CA. Host names are still verified.
     pub ca_certificates: Option<String>,
-}
-
-/// Identifiers a service knows Switchboard and itself by (each optional).
-#[derive(InputObject, Default)]
-pub struct ServiceIdentifiersInput {
-    /// HL7 MSH-3 (default SWITCHBOARD).
-    pub sending_application: Option<String>,
-    /// HL7 MSH-4.
-    pub sending_facility: Option<String>,
-    /// HL7 MSH-5.
-    pub receiving_application: Option<String>,
-    /// HL7 MSH-6.
-    pub receiving_facility: Option<String>,
-    /// A clearinghouse's submitter id.
-    pub submitter_id: Option<String>,
-    /// The assigning authority (MRN root) of patients' ids at this service.
-    pub assigning_authority: Option<String>,
 }
 
 /// How Switchboard authenticates to the service. Stored sealed; never shown again.
@@ -100,7 +83,6 @@ pub struct ServiceCredentialsInput {
 
 impl ServiceConnectionInput {
     fn into_form(self) -> Result<ConnectionForm, AppError> {
-        let ids = self.identifiers.unwrap_or_default();
         Ok(ConnectionForm {
             name: self.name,
             description: self.description,
@@ -108,14 +90,7 @@ impl ServiceConnectionInput {
             protocol: self.protocol,
             address: self.address,
             health_path: self.health_path,
-            identifiers: Identifiers {
-                sending_application: ids.sending_application,
-                sending_facility: ids.sending_facility,
-                receiving_application: ids.receiving_application,
-                receiving_facility: ids.receiving_facility,
-                submitter_id: ids.submitter_id,
-                assigning_authority: ids.assigning_authority,
-            },
+            identifiers: self.identifiers.unwrap_or_default(),
             enabled: self.enabled,
             timeout_ms: self
                 .timeout_ms

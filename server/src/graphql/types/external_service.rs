@@ -44,17 +44,8 @@ impl ServiceConnection {
     async fn health_path(&self) -> &str {
         &self.0.connection.health_path
     }
-    async fn identifiers(&self) -> ServiceIdentifiers {
-        let ids: Identifiers =
-            serde_json::from_str(&self.0.connection.identifiers).unwrap_or_default();
-        ServiceIdentifiers {
-            sending_application: ids.sending_application,
-            sending_facility: ids.sending_facility,
-            receiving_application: ids.receiving_application,
-            receiving_facility: ids.receiving_facility,
-            submitter_id: ids.submitter_id,
-            assigning_authority: ids.assigning_authority,
-        }
+    async fn identifiers(&self) -> Identifiers {
+        serde_json::from_str(&self.0.connection.identifiers).unwrap_or_default()
     }
     async fn environment(&self) -> Environment {
         Environment::from_stored(&self.0.connection.environment)
@@ -113,23 +104,6 @@ impl ServiceConnection {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.connection.updated_at
     }
-}
-
-/// Identifiers a service knows Switchboard and itself by.
-#[derive(SimpleObject)]
-pub struct ServiceIdentifiers {
-    /// HL7 MSH-3.
-    pub sending_application: Option<String>,
-    /// HL7 MSH-4.
-    pub sending_facility: Option<String>,
-    /// HL7 MSH-5.
-    pub receiving_application: Option<String>,
-    /// HL7 MSH-6.
-    pub receiving_facility: Option<String>,
-    /// A clearinghouse's submitter id.
-    pub submitter_id: Option<String>,
-    /// The assigning authority (MRN root) of patients' ids at this service.
-    pub assigning_authority: Option<String>,
 }
 
 /// One step of talking to a service, as it went.
