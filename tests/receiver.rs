@@ -69,7 +69,7 @@ pub struct Receiver {
 
 /// The signature of `id.timestamp.body` with `secret`, computed here from the
 /// specification: HMAC-SHA256 keyed by the base64-decoded part after `whsec_`.
-fn expected_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+pub fn expected_signature(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
         .expect("a base64 secret");

@@ -288,3 +288,141 @@ async fn protected(req: HttpRequest, state: web::Data<Arc<OAuthState>>) -> HttpR
         HttpResponse::Unauthorized().finish()
     }
 }
+
+/// One request a records service received.
+#[derive(Clone, Debug)]
+pub struct RecordsRequest {
+    pub body: serde_json::Value,
+    pub idempotency_key: String,
+    pub api_key: String,
+}
+
+#[derive(Default)]
+struct RecordsState {
+    key: String,
+    /// Answer the next this-many requests 503.
+    unavailable: usize,
+    /// Answer every request 422.
+    reject: bool,
+    received: Vec<RecordsRequest>,
+}
+
+/// A records-exchange service: `POST /records-requests` takes a patient's request when it
+/// carries `X-Api-Key: <key>` (202; 401 otherwise), or answers 503 or 422 when told to. It
+/// answers later (`answer`) by POSTing to the request's callback URL, signed with the
+/// connection's inbound secret by the tests' own code (`receiver::expected_signature`).
+pub struct RecordsService {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<RecordsState>>,
+    _server: actix_web::dev::ServerHandle,
+}
+
+impl RecordsService {
+    pub async fn start(key: &str) -> RecordsService {
+        let state = Arc::new(Mutex::new(RecordsState {
+            key: key.to_owned(),
+            ..Default::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().unwrap();
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(shared.clone()))
+                .route("/health", web::get().to(HttpResponse::Ok))
+                .route("/records-requests", web::post().to(take_request))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listening")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        RecordsService {
+            addr,
+            state,
+            _server: handle,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.addr.port())
+    }
+
+    /// Answers the next `n` requests 503 (Service Unavailable).
+    pub fn unavailable_for(&self, n: usize) {
+        self.state.lock().unwrap().unavailable = n;
+    }
+
+    /// Answers every request 422 from now on.
+    pub fn reject_all(&self) {
+        self.state.lock().unwrap().reject = true;
+    }
+
+    /// Requests received, 503s and refusals included.
+    pub fn received(&self) -> Vec<RecordsRequest> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// POSTs `answer` to the callback URL of the request it names, signed with `secret` as
+    /// message `msg_id` at `timestamp`: the HTTP status and body Switchboard answered.
+    pub async fn answer(
+        callback_url: &str,
+        secret: &str,
+        msg_id: &str,
+        timestamp: i64,
+        answer: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let body = answer.to_string();
+        let signature = crate::receiver::expected_signature(
+            secret,
+            msg_id,
+            &timestamp.to_string(),
+            body.as_bytes(),
+        );
+        let resp = reqwest::Client::new()
+            .post(callback_url)
+            .header("content-type", "application/json")
+            .header("webhook-id", msg_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("Switchboard answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+async fn take_request(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<Arc<Mutex<RecordsState>>>,
+) -> HttpResponse {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let mut s = state.lock().unwrap();
+    s.received.push(RecordsRequest {
+        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        idempotency_key: header("idempotency-key"),
+        api_key: header("x-api-key"),
+    });
+    if header("x-api-key") != s.key {
+        return HttpResponse::Unauthorized().body("bad key");
+    }
+    if s.unavailable > 0 {
+        s.unavailable -= 1;
+        return HttpResponse::ServiceUnavailable().body("busy");
+    }
+    if s.reject {
+        return HttpResponse::UnprocessableEntity().body("dateOfBirth is required");
+    }
+    HttpResponse::Accepted().json(serde_json::json!({ "accepted": true }))
+}

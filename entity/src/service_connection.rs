@@ -27,6 +27,10 @@ pub struct Model {
     pub health_status: String,
     /// Until when its exchanges are captured (requests and answers, secrets redacted).
     pub debug_capture_until: Option<DateTimeUtc>,
+    /// Requests go to `validation_address` (the service's production test address), to be
+    /// checked there but not processed.
+    pub validation_mode: bool,
+    pub validation_address: Option<String>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

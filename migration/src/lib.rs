@@ -18,6 +18,7 @@ mod m20261201_000001_webhook_delivery;
 mod m20261202_000001_webhook_message_fillfactor;
 mod m20261203_000001_sealed_secrets;
 mod m20261203_000002_service_connections;
+mod m20261204_000001_records_exchange;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_webhook_message_fillfactor::Migration),
             Box::new(m20261203_000001_sealed_secrets::Migration),
             Box::new(m20261203_000002_service_connections::Migration),
+            Box::new(m20261204_000001_records_exchange::Migration),
         ]
     }
 }

@@ -34,6 +34,9 @@ pub enum AppError {
     /// A write broke a uniqueness rule of the schema (`store::constraints`).
     Duplicate(Unique),
     Conflict(String),
+    /// A production patient for a sandbox connection, or the reverse: refused, as live data
+    /// must not reach a staging system (nor test data a live one).
+    EnvironmentMismatch(String),
     Internal(anyhow::Error),
 }
 
@@ -81,6 +84,7 @@ impl AppError {
             AppError::Validation(_) => "VALIDATION_FAILED",
             AppError::DuplicatePatient { .. } => "DUPLICATE_PATIENT",
             AppError::Duplicate(_) | AppError::Conflict(_) => "CONFLICT",
+            AppError::EnvironmentMismatch(_) => "ENVIRONMENT_MISMATCH",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -98,7 +102,7 @@ impl AppError {
                 "a patient with this externalPatientId already exists for this client".into()
             }
             AppError::Duplicate(rule) => rule.message().to_owned(),
-            AppError::Conflict(m) => m.clone(),
+            AppError::Conflict(m) | AppError::EnvironmentMismatch(m) => m.clone(),
             AppError::Internal(_) => "internal error".into(),
         }
     }

@@ -17,6 +17,7 @@ mod login;
 mod oauth;
 mod partner_apps;
 mod projection;
+mod records_exchange;
 mod refusals;
 mod rows;
 mod scopes;

@@ -11,6 +11,7 @@ mod handle_tests;
 pub mod key_cache;
 pub mod lab_tests;
 pub mod login_throttle;
+pub mod outside_records;
 pub mod patients;
 pub mod principal;
 pub mod rules;
@@ -195,6 +196,10 @@ impl Access {
         external_services::ExternalServices::new(self)
     }
 
+    pub fn outside_records(&self) -> outside_records::OutsideRecords<'_> {
+        outside_records::OutsideRecords::new(self)
+    }
+
     pub fn directory(&self) -> directory::Directory<'_> {
         directory::Directory::new(self)
     }
@@ -209,6 +214,11 @@ impl Access {
 
     pub(crate) fn webhook_settings(&self) -> &crate::webhooks::Webhooks {
         &self.0.services.webhooks
+    }
+
+    /// The base URL partners and services reach this server at (the OAuth issuer).
+    pub fn public_base(&self) -> &str {
+        &self.0.services.oauth.issuer
     }
 
     pub(crate) fn reach(&self) -> &crate::integrations::Reach {

@@ -34,6 +34,8 @@ pub const PATIENT_ID: Rule = Rule::AnyOf(&[PatientsRead, PatientsCreate, Patient
 pub const DEMOGRAPHICS: Rule = Rule::AllOf(&[PatientsRead, DemographicsRead]);
 pub const CONTACT: Rule = Rule::AllOf(&[PatientsRead, ContactRead]);
 pub const CLINICAL: Rule = Rule::AllOf(&[PatientsRead, ClinicalRead]);
+/// Outside records carry demographics and clinical information both ways.
+pub const OUTSIDE_RECORDS: Rule = Rule::AllOf(&[PatientsRead, DemographicsRead, ClinicalRead]);
 pub const BILLING: Rule = Rule::AllOf(&[PatientsRead, BillingRead]);
 pub const PATIENT_TESTS: Rule = Rule::AllOf(&[PatientsRead, TestsRead]);
 pub const TEST_ID: Rule = Rule::AnyOf(&[TestsRead, TestsCreate, TestsUpdate]);
@@ -65,6 +67,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("serviceConnections", SettingsAdmin),
             ("serviceConnection", SettingsAdmin),
             ("integrationLog", SettingsAdmin),
+            ("outsideRecordsRequests", OUTSIDE_RECORDS),
         ],
     ),
     (
@@ -105,6 +108,8 @@ pub const FIELD_RULES: &[Entry] = &[
             ("deleteServiceConnection", SettingsAdmin),
             ("testConnection", SettingsAdmin),
             ("setServiceConnectionDebugCapture", SettingsAdmin),
+            ("requestOutsideRecords", OUTSIDE_RECORDS),
+            ("rotateServiceInboundSecret", SettingsAdmin),
         ],
     ),
     (
@@ -402,8 +407,57 @@ pub const FIELD_RULES: &[Entry] = &[
             ("lastTest", SettingsAdmin),
             ("debugCaptureUntil", SettingsAdmin),
             ("health", SettingsAdmin),
+            ("validationAddress", SettingsAdmin),
+            ("validationMode", SettingsAdmin),
+            ("validatedRequests", SettingsAdmin),
+            ("inbound", SettingsAdmin),
             ("createdAt", SettingsAdmin),
             ("updatedAt", SettingsAdmin),
+        ],
+    ),
+    (
+        "ValidatedRequests",
+        &[("succeeded", SettingsAdmin), ("failed", SettingsAdmin)],
+    ),
+    (
+        "InboundAddress",
+        &[
+            ("url", SettingsAdmin),
+            ("secretSet", SettingsAdmin),
+            ("secretChangedAt", SettingsAdmin),
+        ],
+    ),
+    (
+        "InboundSecret",
+        &[("secret", SettingsAdmin), ("url", SettingsAdmin)],
+    ),
+    // Reached only through the two root fields above, which need OUTSIDE_RECORDS.
+    (
+        "OutsideRecordsRequest",
+        &[
+            ("id", Public),
+            ("patientId", Public),
+            ("connectionId", Public),
+            ("environment", Public),
+            ("validation", Public),
+            ("status", Public),
+            ("errorCode", Public),
+            ("message", Public),
+            ("attempts", Public),
+            ("requestedBy", Public),
+            ("requestedAt", Public),
+            ("answeredAt", Public),
+            ("records", Public),
+        ],
+    ),
+    (
+        "OutsideRecord",
+        &[
+            ("kind", Public),
+            ("title", Public),
+            ("date", Public),
+            ("source", Public),
+            ("text", Public),
         ],
     ),
     (

@@ -26,6 +26,22 @@ stored_enum! {
         /// The address is loopback, private, link-local or metadata, and not allowed in the
         /// server's configuration (`services.allowed_hosts`).
         BlockedAddress = "BLOCKED_ADDRESS",
+        /// The service refused the request itself (an HTTP 4xx other than 401, 403, 408 and
+        /// 429): sending it again will not change the answer.
+        Rejected = "REJECTED",
+        /// A production patient for a sandbox connection, or a sandbox patient for a
+        /// production one: refused before anything was sent, as live data must not reach a
+        /// staging system.
+        EnvironmentMismatch = "ENVIRONMENT_MISMATCH",
+        /// A message sent to Switchboard without a valid signature of the connection's
+        /// inbound secret (or with none at all).
+        SignatureInvalid = "SIGNATURE_INVALID",
+        /// A signed message whose timestamp is more than 5 minutes from the server's clock:
+        /// refused, so a captured message cannot be replayed.
+        TimestampStale = "TIMESTAMP_STALE",
+        /// A message sent to Switchboard that does not read as what the connection's service
+        /// sends (or answers a request it does not have).
+        InvalidMessage = "INVALID_MESSAGE",
     }
 }
 
@@ -75,6 +91,10 @@ stored_enum! {
         TestConnection = "TEST_CONNECTION",
         /// The periodic check of an enabled connection (`services.health_check_interval_seconds`).
         HealthCheck = "HEALTH_CHECK",
+        /// A patient's request for outside records sent to a records-exchange service.
+        RequestRecords = "REQUEST_RECORDS",
+        /// A records-exchange service's answer, received at the connection's inbound address.
+        ReceiveRecords = "RECEIVE_RECORDS",
     }
 }
 
@@ -83,6 +103,10 @@ stored_enum! {
     pub enum Outcome {
         Ok = "OK",
         Failed = "FAILED",
+        /// Switchboard refused it before any exchange with the service (environments that
+        /// must not mix, a message without a valid signature). Not counted in health: the
+        /// service did nothing wrong.
+        Refused = "REFUSED",
     }
 }
 

@@ -9,6 +9,7 @@ pub mod lab_test;
 pub mod oauth;
 pub mod partner_app;
 pub mod patient;
+pub mod records_exchange;
 pub mod role;
 pub mod row_scope;
 pub mod scope;

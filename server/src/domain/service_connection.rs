@@ -456,6 +456,11 @@ pub struct ConnectionSettings {
     /// Certificate authorities (PEM) trusted for this service instead of the system's: a
     /// private CA.
     pub ca_pem: Option<String>,
+    /// The service's production test address (same form as `endpoint`): where requests go
+    /// in validation mode, to be checked but not processed.
+    pub validation_endpoint: Option<Endpoint>,
+    /// Requests go to `validation_endpoint` (production connections only).
+    pub validation_mode: bool,
 }
 
 /// What an administrator submits, before it is checked.
@@ -471,6 +476,8 @@ pub struct ConnectionForm {
     pub enabled: bool,
     pub timeout_ms: Option<u32>,
     pub ca_pem: Option<String>,
+    pub validation_address: Option<String>,
+    pub validation_mode: bool,
 }
 
 /// The default harmless request.
@@ -559,6 +566,40 @@ impl ConnectionForm {
                 ));
             }
         }
+        let validation_endpoint = match self
+            .validation_address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            None => None,
+            Some(raw) => {
+                if !matches!(self.protocol, Protocol::HttpsJson | Protocol::Hl7v2Http) {
+                    return Err((
+                        "validationAddress".into(),
+                        "only an HTTP connection has a test address".into(),
+                    ));
+                }
+                Some(
+                    parse_endpoint(raw, self.protocol, env)
+                        .map_err(|e| ("validationAddress".to_owned(), e))?,
+                )
+            }
+        };
+        if self.validation_mode {
+            if env != Environment::Production {
+                return Err((
+                    "validationMode".into(),
+                    "only a production connection has a validation mode (a sandbox connection is all tests)".into(),
+                ));
+            }
+            if validation_endpoint.is_none() {
+                return Err((
+                    "validationMode".into(),
+                    "set the service's production test address (validationAddress) first".into(),
+                ));
+            }
+        }
         Ok(ConnectionSettings {
             name,
             description: self.description.trim().to_owned(),
@@ -571,6 +612,8 @@ impl ConnectionForm {
             enabled: self.enabled,
             timeout_ms,
             ca_pem,
+            validation_endpoint,
+            validation_mode: self.validation_mode,
         })
     }
 }
@@ -591,7 +634,32 @@ mod tests {
             enabled: true,
             timeout_ms: None,
             ca_pem: None,
+            validation_address: None,
+            validation_mode: false,
         }
+    }
+
+    #[test]
+    fn validation_mode_is_for_production_connections_with_a_test_address() {
+        let mut f = form(Protocol::HttpsJson, "https://records.example.com/");
+        f.validation_mode = true;
+        assert_eq!(
+            f.clone().parse(Environment::Production).unwrap_err().0,
+            "validationMode"
+        );
+        f.validation_address = Some("https://test.records.example.com/".into());
+        let s = f.clone().parse(Environment::Production).unwrap();
+        assert!(s.validation_mode && s.validation_endpoint.is_some());
+        assert_eq!(
+            f.clone().parse(Environment::Sandbox).unwrap_err().0,
+            "validationMode"
+        );
+        f.validation_mode = false;
+        f.validation_address = Some("http://test.records.example.com/".into());
+        assert_eq!(
+            f.parse(Environment::Production).unwrap_err().0,
+            "validationAddress"
+        );
     }
 
     #[test]

@@ -48,6 +48,13 @@ pub struct ServiceConnectionInput {
     /// Certificate authorities (PEM) trusted for this service instead of the system's: a
     /// private CA. Host names are still verified.
     pub ca_certificates: Option<String>,
+    /// For a production connection: the service's production test address (same form as
+    /// `address`), where requests go in validation mode.
+    pub validation_address: Option<String>,
+    /// Send requests to `validationAddress`, to be checked there but not processed
+    /// (production onboarding). Production connections only; default false.
+    #[graphql(default)]
+    pub validation_mode: bool,
 }
 
 /// How Switchboard authenticates to the service. Stored sealed; never shown again.
@@ -100,6 +107,8 @@ impl ServiceConnectionInput {
                 })
                 .transpose()?,
             ca_pem: self.ca_certificates,
+            validation_address: self.validation_address,
+            validation_mode: self.validation_mode,
         })
     }
 }

@@ -14,6 +14,7 @@ mod inputs;
 pub mod introspection;
 mod loaders;
 mod mutation;
+mod outside_records;
 mod plan;
 mod query;
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub struct Mutation(
     super::directory::DirectoryMutation,
     super::webhooks::WebhookMutation,
     super::external_services::ExternalServiceMutation,
+    super::outside_records::OutsideRecordsMutation,
 );
 
 #[derive(Default)]

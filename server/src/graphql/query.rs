@@ -25,6 +25,7 @@ pub struct Query(
     super::directory::DirectoryQuery,
     super::webhooks::WebhookQuery,
     super::external_services::ExternalServiceQuery,
+    super::outside_records::OutsideRecordsQuery,
 );
 
 #[derive(Default)]

@@ -6,6 +6,7 @@ mod consent_page;
 mod graphiql;
 mod graphql;
 mod health;
+mod inbound;
 mod oauth;
 mod portal;
 mod static_files;
@@ -68,6 +69,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .route("/graphiql", web::get().to(graphiql::page))
             .route("/graphiql/assets/{name}", web::get().to(graphiql::asset))
             .configure(oauth::configure)
+            .configure(inbound::configure)
             // Last: everything else is the portal, whose client-side routes fall back to
             // index.html.
             .configure(|cfg| portal::configure(cfg, &portal_dir))

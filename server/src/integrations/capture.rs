@@ -13,7 +13,7 @@ const SECRET_HEADERS: [&str; 5] = [
 ];
 
 /// Parts of JSON field names whose values are never kept (compared in lower case).
-const SECRET_FIELDS: [&str; 20] = [
+const SECRET_FIELDS: [&str; 25] = [
     "token",
     "secret",
     "password",
@@ -34,6 +34,11 @@ const SECRET_FIELDS: [&str; 20] = [
     "diagnos",
     "medication",
     "note",
+    "externalpatient",
+    "sex",
+    "gender",
+    "records",
+    "text",
 ];
 
 pub const REDACTED: &str = "<redacted>";

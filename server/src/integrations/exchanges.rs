@@ -1,16 +1,21 @@
-//! Testing a stored connection and recording what happened, in one transaction: the
-//! integration log entry, the connection's new health status, and the events subscribers hear
-//! (`integration.connection_failed` for a failure, `integration.status_changed` when the status
-//! moves). Used by Test Connection (with its audit event) and by the periodic health checks.
+//! Exchanges over a stored connection (a test, a send) and recording what happened, in one
+//! transaction: the integration log entry, the connection's new health status, and the events
+//! subscribers hear (`integration.connection_failed` for a failure, `integration.status_changed`
+//! when the status moves). Used by Test Connection (with its audit event), the periodic health
+//! checks and records requests (with the request they sent).
 
 use chrono::Utc;
 use entity::{integration_log, service_connection};
 use uuid::Uuid;
 
+use sea_orm::DatabaseTransaction;
+
+use super::retry::Backoff;
+use super::services::Outgoing;
 use super::{Connector, Reach, Report};
 use crate::domain::environment::Environment;
 use crate::domain::integration::{Direction, Health, HealthStatus, Operation, Outcome, Sample};
-use crate::domain::service_connection::ConnectionForm;
+use crate::domain::service_connection::{ConnectionForm, ConnectionSettings, Credentials};
 use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::audit::NewAuditEvent;
@@ -35,6 +40,8 @@ pub fn form_of(row: &service_connection::Model) -> AppResult<ConnectionForm> {
         enabled: row.enabled,
         timeout_ms: u32::try_from(row.timeout_ms).ok(),
         ca_pem: row.ca_pem.clone(),
+        validation_address: row.validation_address.clone(),
+        validation_mode: row.validation_mode,
     })
 }
 
@@ -54,14 +61,11 @@ pub async fn health(store: &Store, row: &service_connection::Model) -> AppResult
     ))
 }
 
-/// Tests `row` and records it (as `operation`, with `audit` if a person asked).
-pub async fn test_and_record(
+/// `row` ready to talk to its service: its settings parsed again and its credentials opened.
+fn opened(
     store: &Store,
-    reach: &Reach,
     row: &service_connection::Model,
-    operation: Operation,
-    audit: Option<NewAuditEvent>,
-) -> AppResult<(Report, integration_log::Model)> {
+) -> AppResult<(ConnectionSettings, Credentials)> {
     let env = Environment::from_stored(&row.environment);
     let settings = form_of(row)?.parse(env).map_err(|(field, message)| {
         AppError::Internal(anyhow::anyhow!(
@@ -69,20 +73,48 @@ pub async fn test_and_record(
             row.id
         ))
     })?;
-    let credentials = store::credentials(store.keyring(), row)?;
-    let report = Connector {
-        settings: &settings,
-        credentials: &credentials,
+    Ok((settings, store::credentials(store.keyring(), row)?))
+}
+
+fn connector<'a>(
+    row: &service_connection::Model,
+    settings: &'a ConnectionSettings,
+    credentials: &'a Credentials,
+    reach: &'a Reach,
+) -> Connector<'a> {
+    Connector {
+        settings,
+        credentials,
         reach,
         token_key: (row.id, row.credentials_changed_at.timestamp_micros()),
         capture: row
             .debug_capture_until
             .is_some_and(|until| until > Utc::now()),
     }
-    .test()
-    .await;
-    let now = Utc::now();
-    let entry = integration_log::Model {
+}
+
+/// Sends `message` over `row` (tried again after retryable failures): the report and how
+/// many tries it took. Nothing is recorded yet (`entry`, `record`).
+pub async fn send(
+    store: &Store,
+    reach: &Reach,
+    row: &service_connection::Model,
+    message: &Outgoing,
+) -> AppResult<(Report, u32)> {
+    let (settings, credentials) = opened(store, row)?;
+    Ok(connector(row, &settings, &credentials, reach)
+        .send(message, &Backoff::default())
+        .await)
+}
+
+/// The log entry of an outbound exchange over `row` that went as `report` says.
+pub fn entry(
+    row: &service_connection::Model,
+    operation: Operation,
+    report: &Report,
+    ok_message: &str,
+) -> integration_log::Model {
+    integration_log::Model {
         id: Uuid::now_v7(),
         connection_id: Some(row.id),
         direction: Direction::Outbound.as_str().into(),
@@ -96,7 +128,7 @@ pub async fn test_and_record(
         .into(),
         error_code: report.failure.as_ref().map(|f| f.code.as_str().into()),
         message: match &report.failure {
-            None => "the service answered as expected".into(),
+            None => ok_message.into(),
             Some(f) => f.message.clone(),
         },
         latency_ms: i64::try_from(report.latency.as_millis()).unwrap_or(i64::MAX),
@@ -104,29 +136,44 @@ pub async fn test_and_record(
         environment: row.environment.clone(),
         detail: serde_json::to_string(&report.steps).unwrap_or_else(|_| "[]".into()),
         capture: report.capture.as_ref().map(|lines| lines.join("\n")),
-        occurred_at: now,
+        occurred_at: Utc::now(),
+    }
+}
+
+/// Writes `entry` in `txn` with what it changes: the connection's health status, and the
+/// events subscribers hear (added to `effects`, for the caller's commit). An entry Switchboard
+/// refused (`Outcome::Refused`) leaves health alone.
+pub async fn record(
+    store: &Store,
+    txn: &DatabaseTransaction,
+    row: &service_connection::Model,
+    entry: integration_log::Model,
+    mut effects: Effects,
+) -> AppResult<(integration_log::Model, Effects)> {
+    let env = Environment::from_stored(&row.environment);
+    let failed = entry.outcome == Outcome::Failed.as_str();
+    let counted = entry.outcome != Outcome::Refused.as_str();
+    let now = entry.occurred_at;
+    let sample = Sample {
+        ok: !failed,
+        latency_ms: entry.latency_ms,
+        at: now,
     };
+    let entry = store::log(txn, entry).await?;
+    if !counted {
+        return Ok((entry, effects));
+    }
     let mut samples = store::samples(
         store.conn(),
         row.id,
         now - chrono::Duration::days(HEALTH_WINDOW_DAYS),
     )
     .await?;
-    samples.push(Sample {
-        ok: report.ok(),
-        latency_ms: entry.latency_ms,
-        at: now,
-    });
+    samples.push(sample);
     let status = Health::from_samples(&samples, now, i64::from(row.timeout_ms)).status;
-    let txn = store.begin_write().await?;
-    let entry = store::log(&txn.txn, entry).await?;
-    let mut effects = match audit {
-        Some(event) => Effects::audited(event),
-        None => Effects::none(),
-    };
-    if report.failure.is_some() {
-        // What failed is in the connection's `lastTest` and `health`, which the receiver
-        // reads through the API (payloads stay thin).
+    if failed {
+        // What failed is in the connection's `lastTest`, `health` and the log, which the
+        // receiver reads through the API (payloads stay thin).
         effects = effects.and(Effect::Webhook(NewEvent::about_setting(
             EventType::IntegrationConnectionFailed,
             "service_connection",
@@ -137,7 +184,7 @@ pub async fn test_and_record(
     }
     let previous: HealthStatus = row.health_status.parse().unwrap_or(HealthStatus::Unknown);
     if status != previous {
-        store::set_health_status(&txn.txn, row.id, status).await?;
+        store::set_health_status(txn, row.id, status).await?;
         effects = effects.and(Effect::Webhook(NewEvent::about_setting(
             EventType::IntegrationStatusChanged,
             "service_connection",
@@ -146,6 +193,26 @@ pub async fn test_and_record(
             vec!["health".into()],
         )));
     }
+    Ok((entry, effects))
+}
+
+/// Tests `row` and records it (as `operation`, with `audit` if a person asked).
+pub async fn test_and_record(
+    store: &Store,
+    reach: &Reach,
+    row: &service_connection::Model,
+    operation: Operation,
+    audit: Option<NewAuditEvent>,
+) -> AppResult<(Report, integration_log::Model)> {
+    let (settings, credentials) = opened(store, row)?;
+    let report = connector(row, &settings, &credentials, reach).test().await;
+    let entry = entry(row, operation, &report, "the service answered as expected");
+    let effects = match audit {
+        Some(event) => Effects::audited(event),
+        None => Effects::none(),
+    };
+    let txn = store.begin_write().await?;
+    let (entry, effects) = record(store, &txn.txn, row, entry, effects).await?;
     txn.commit(effects).await?;
     Ok((report, entry))
 }

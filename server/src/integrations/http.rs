@@ -1,8 +1,9 @@
-//! Test Connection over HTTP(S): after the connection and the handshake (and, for OAuth 2.0
-//! client credentials, a token), one authenticated GET of the connection's health path on
-//! that same connection. A 2xx answer is a working service; 401 or 403, refused credentials
-//! (a cached token refused is forgotten, and the call made once more with a new one);
-//! anything else, an unexpected answer. Redirects are not followed.
+//! Requests over HTTP(S): after the connection and the handshake (and, for OAuth 2.0 client
+//! credentials, a token), one authenticated request on that same connection, judged by its
+//! caller. Test Connection GETs the connection's health path: a 2xx answer is a working
+//! service; 401 or 403, refused credentials (a cached token refused is forgotten, and the call
+//! made once more with a new one); anything else, an unexpected answer. Redirects are not
+//! followed.
 
 use std::time::Instant;
 
@@ -23,7 +24,70 @@ const EXCERPT: usize = 200;
 /// The most of an answer read.
 const MAX_BODY: usize = 64 * 1024;
 
+/// One request over a connection: what to send, and how to judge what comes back (a
+/// description of a good answer, or the failure it is).
+pub struct Call<'a> {
+    pub method: hyper::Method,
+    pub target: url::Url,
+    pub content_type: Option<&'a str>,
+    pub accept: &'a str,
+    pub body: Bytes,
+    /// More headers, none secret (an idempotency key).
+    pub headers: Vec<(&'static str, String)>,
+    pub judge: &'a (dyn Fn(&Answer) -> Result<String, Failure> + Send + Sync),
+}
+
+/// Test Connection: the health resource GET (or, for HL7 over HTTP, the test message
+/// POSTed to the address), judged as a health check.
 pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Result<(), Failure> {
+    // HL7 over HTTP posts its test message to the address itself; JSON services are asked
+    // for their health resource.
+    let (target, hl7) = if c.settings.protocol == Protocol::Hl7v2Http {
+        let id = mllp::new_control_id();
+        (
+            url.clone(),
+            Some((mllp::test_message(&c.settings.identifiers, &id), id)),
+        )
+    } else {
+        let target = url
+            .join(&c.settings.health_path)
+            .map_err(|e| bad_config(format!("the health path does not join the address ({e})")))?;
+        (target, None)
+    };
+    let control_id = hl7.as_ref().map(|(_, id)| id.clone());
+    let judged_target = target.clone();
+    let judge = move |answer: &Answer| judge(&judged_target, answer, control_id.as_deref());
+    let call = match hl7 {
+        Some((message, _)) => Call {
+            method: hyper::Method::POST,
+            target,
+            content_type: Some("x-application/hl7-v2+er7; charset=utf-8"),
+            accept: "x-application/hl7-v2+er7",
+            body: Bytes::from(message),
+            headers: vec![],
+            judge: &judge,
+        },
+        None => Call {
+            method: hyper::Method::GET,
+            target,
+            content_type: None,
+            accept: "application/json",
+            body: Bytes::new(),
+            headers: vec![],
+            judge: &judge,
+        },
+    };
+    exchange(c, url, &call, report).await.map(|_| ())
+}
+
+/// Makes `call` over a new connection to `url`'s host: resolve, connect, TLS, authenticate
+/// and the request, each a step of `report`. The answer, if the judge took it.
+pub async fn exchange(
+    c: &Connector<'_>,
+    url: &url::Url,
+    call: &Call<'_>,
+    report: &mut Report,
+) -> Result<Answer, Failure> {
     let timeout = c.timeout();
     let host = url.host_str().unwrap_or_default().to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
@@ -35,14 +99,6 @@ pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Res
     )
     .await?;
     let stream = timed(report, ProbeStep::Connect, timeout, probe::connect(&addrs)).await?;
-    // HL7 over HTTP posts its test message to the address itself; JSON services are asked
-    // for their health resource.
-    let target = if c.settings.protocol == Protocol::Hl7v2Http {
-        url.clone()
-    } else {
-        url.join(&c.settings.health_path)
-            .map_err(|e| bad_config(format!("the health path does not join the address ({e})")))?
-    };
     if url.scheme() == "https" {
         let config = probe::client_config(
             c.settings.ca_pem.as_deref(),
@@ -56,9 +112,9 @@ pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Res
             probe::tls(stream, &host, config, &[b"http/1.1"]),
         )
         .await?;
-        session(c, &target, tls, report).await
+        session(c, call, tls, report).await
     } else {
-        session(c, &target, stream, report).await
+        session(c, call, stream, report).await
     }
 }
 
@@ -98,19 +154,13 @@ async fn authenticate(
 /// when a cached one is refused.
 async fn session<IO>(
     c: &Connector<'_>,
-    target: &url::Url,
+    call: &Call<'_>,
     io: IO,
     report: &mut Report,
-) -> Result<(), Failure>
+) -> Result<Answer, Failure>
 where
     IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let hl7 = (c.settings.protocol == Protocol::Hl7v2Http).then(|| {
-        let id = mllp::new_control_id();
-        (mllp::test_message(&c.settings.identifiers, &id), id)
-    });
-    let message = hl7.as_ref().map(|(m, _)| m.as_str());
-    let control_id = hl7.as_ref().map(|(_, id)| id.as_str());
     let (header, source) = match authenticate(c, report, false).await? {
         Some((header, source)) => (Some(header), Some(source)),
         None => (c.credentials.http_header(), None),
@@ -118,26 +168,25 @@ where
     let started = Instant::now();
     let first = tokio::time::timeout(c.timeout(), async {
         let mut sender = handshake(io).await?;
-        let answer = call(&mut sender, target, header.as_ref(), message).await?;
+        let answer = send(&mut sender, call, header.as_ref()).await?;
         Ok::<_, Failure>((sender, answer))
     })
     .await
     .unwrap_or_else(|_| Err(probe::timed_out(c.timeout())));
     let (mut sender, answer) = match first {
         Ok(done) => done,
-        Err(failure) => return record(report, started, Err(failure)),
+        Err(failure) => return Err(failed(report, started, failure)),
     };
     for line in &answer.captured {
         report.capture(|| line.clone());
     }
-    let judged = judge(target, &answer, control_id);
+    let judged = (call.judge)(&answer);
     let refused_cached =
         matches!(&judged, Err(f) if f.code == Code::AuthFailed) && source == Some(Source::Cache);
-    record(report, started, judged.clone())
-        .or_else(|failure| if refused_cached { Ok(()) } else { Err(failure) })?;
     if !refused_cached {
-        return Ok(());
+        return record(report, started, judged).map(|()| answer);
     }
+    record(report, started, judged).ok();
     // The service no longer takes the cached token (revoked, or its clock runs ahead):
     // forget it and try once with a new one.
     c.reach.tokens.forget(c.token_key);
@@ -145,7 +194,7 @@ where
     let started = Instant::now();
     let second = tokio::time::timeout(c.timeout(), async {
         sender.ready().await.map_err(broken)?;
-        call(&mut sender, target, header.as_ref(), message).await
+        send(&mut sender, call, header.as_ref()).await
     })
     .await
     .unwrap_or_else(|_| Err(probe::timed_out(c.timeout())));
@@ -154,9 +203,10 @@ where
             for line in &answer.captured {
                 report.capture(|| line.clone());
             }
-            record(report, started, judge(target, &answer, control_id))
+            let judged = (call.judge)(&answer);
+            record(report, started, judged).map(|()| answer)
         }
-        Err(failure) => record(report, started, Err(failure)),
+        Err(failure) => Err(failed(report, started, failure)),
     }
 }
 
@@ -171,16 +221,19 @@ fn record(
             report.step(ProbeStep::Call, started.elapsed(), true, detail);
             Ok(())
         }
-        Err(failure) => {
-            report.step(
-                ProbeStep::Call,
-                started.elapsed(),
-                false,
-                failure.message.clone(),
-            );
-            Err(failure)
-        }
+        Err(failure) => Err(failed(report, started, failure)),
     }
+}
+
+/// Records a failed `CALL` step.
+fn failed(report: &mut Report, started: Instant, failure: Failure) -> Failure {
+    report.step(
+        ProbeStep::Call,
+        started.elapsed(),
+        false,
+        failure.message.clone(),
+    );
+    failure
 }
 
 fn broken(e: hyper::Error) -> Failure {
@@ -213,43 +266,46 @@ where
 }
 
 /// What the service answered, and the exchange as debug capture keeps it.
-struct Answer {
-    status: u16,
+pub struct Answer {
+    pub status: u16,
     /// The body, and its start for messages.
-    text: String,
-    excerpt: String,
+    pub text: String,
+    pub excerpt: String,
     captured: Vec<String>,
 }
 
-/// GET `target` with the credentials' header.
-async fn call(
+/// Sends `call` with the credentials' header.
+async fn send(
     sender: &mut SendRequest<Full<Bytes>>,
-    target: &url::Url,
+    call: &Call<'_>,
     credentials: Option<&(String, String)>,
-    hl7: Option<&str>,
 ) -> Result<Answer, Failure> {
+    let target = &call.target;
     let host = match target.port() {
         Some(p) => format!("{}:{p}", target.host_str().unwrap_or_default()),
         None => target.host_str().unwrap_or_default().to_owned(),
     };
     let path = &target[url::Position::BeforePath..url::Position::AfterQuery];
-    let mut request = match hl7 {
-        Some(_) => hyper::Request::post(path)
-            .header("content-type", "x-application/hl7-v2+er7; charset=utf-8")
-            .header("accept", "x-application/hl7-v2+er7"),
-        None => hyper::Request::get(path).header("accept", "application/json"),
+    let mut request = hyper::Request::builder()
+        .method(call.method.clone())
+        .uri(path)
+        .header("accept", call.accept)
+        .header("host", host)
+        .header(
+            "user-agent",
+            concat!("Switchboard/", env!("CARGO_PKG_VERSION")),
+        );
+    if let Some(content_type) = call.content_type {
+        request = request.header("content-type", content_type);
     }
-    .header("host", host)
-    .header(
-        "user-agent",
-        concat!("Switchboard/", env!("CARGO_PKG_VERSION")),
-    );
+    for (name, value) in &call.headers {
+        request = request.header(*name, value);
+    }
     if let Some((name, value)) = credentials {
         request = request.header(name, value);
     }
-    let body = hl7.map(|m| Bytes::from(m.to_owned())).unwrap_or_default();
     let request = request
-        .body(Full::new(body))
+        .body(Full::new(call.body.clone()))
         .map_err(|e| bad_config(format!("the request cannot be made ({e})")))?;
     let secret_header = credentials.map(|(name, _)| name.as_str());
     let mut captured = vec![format!("> {} {}", request.method(), request.uri())];
@@ -259,6 +315,9 @@ async fn call(
             "> {}",
             capture::header(name.as_str(), value, secret_header)
         ));
+    }
+    if !call.body.is_empty() {
+        captured.push(format!("> {}", capture::body(&call.body)));
     }
     let response = sender.send_request(request).await.map_err(broken)?;
     let status = response.status().as_u16();

@@ -1,14 +1,18 @@
 //! Talking to external services. `Connector` is built from a connection's settings, its
-//! opened credentials and the address policy, and tests the connection step by step
-//! (`probe`, then the protocol's own call: `http`, `mllp`, `storage`). Every failure is one
-//! `Failure`: a stable code, whether trying again may help, what happened and what to try.
+//! opened credentials and the address policy; what it does depends on the service's type
+//! (`services`: test, send, receive), over the protocol's own steps (`probe`, then `http`,
+//! `mllp`, `storage`). Every failure is one `Failure`: a stable code, whether trying again
+//! may help, what happened and what to try.
 
 pub mod capture;
 pub mod checks;
 pub mod exchanges;
-mod http;
+pub(crate) mod http;
+pub mod inbound;
 mod mllp;
 pub mod probe;
+pub mod retry;
+pub mod services;
 mod storage;
 pub mod token;
 
@@ -134,34 +138,74 @@ impl Connector<'_> {
         Duration::from_millis(u64::from(self.settings.timeout_ms))
     }
 
-    /// Really talks to the service: resolve, connect, TLS, and one harmless call of its
-    /// protocol (or a probe object, for storage).
-    pub async fn test(&self) -> Report {
-        let started = Instant::now();
-        let mut report = Report {
+    fn new_report(&self) -> Report {
+        Report {
             steps: vec![],
             failure: None,
             latency: Duration::ZERO,
             capture: self.capture.then(Vec::new),
-        };
-        let outcome = match (&self.settings.endpoint, self.settings.protocol) {
-            (Endpoint::Url(url), Protocol::HttpsJson | Protocol::Hl7v2Http) => {
-                http::test(self, url, &mut report).await
-            }
-            (Endpoint::Tcp { host, port, tls }, Protocol::Hl7v2Mllp) => {
-                mllp::test(self, host, *port, *tls, &mut report).await
-            }
-            (Endpoint::Directory(dir), Protocol::LocalPath) => {
-                storage::test(self, dir, &mut report).await
-            }
-            _ => Err(Failure::new(
-                IntegrationErrorCode::ProtocolError,
-                "the connection's address does not fit its protocol",
-                "Edit the connection.",
-            )),
-        };
+        }
+    }
+
+    /// Really talks to the service: resolve, connect, TLS, and one harmless call of its
+    /// protocol (or a probe object, for storage).
+    pub async fn test(&self) -> Report {
+        let started = Instant::now();
+        let mut report = self.new_report();
+        let outcome = services::of(self.settings.service_type)
+            .test(self, &mut report)
+            .await;
         report.failure = outcome.err();
         report.latency = started.elapsed();
         report
+    }
+
+    /// Sends `message` to the service, tried again after retryable failures (`backoff`).
+    /// The report holds every try's steps; the number of tries comes with it.
+    pub async fn send(
+        &self,
+        message: &services::Outgoing,
+        backoff: &retry::Backoff,
+    ) -> (Report, u32) {
+        let started = Instant::now();
+        let service = services::of(self.settings.service_type);
+        let mut report = self.new_report();
+        let mut tries = 1;
+        loop {
+            match service.send(self, message, &mut report).await {
+                Ok(()) => break,
+                Err(failure) => match backoff.after(&failure, tries) {
+                    Some(pause) => {
+                        tokio::time::sleep(pause).await;
+                        tries += 1;
+                    }
+                    None => {
+                        report.failure = Some(failure);
+                        break;
+                    }
+                },
+            }
+        }
+        report.latency = started.elapsed();
+        (report, tries)
+    }
+}
+
+/// Test Connection by the connection's protocol: what every service type does unless its own
+/// test differs.
+pub async fn by_protocol(c: &Connector<'_>, report: &mut Report) -> Result<(), Failure> {
+    match (&c.settings.endpoint, c.settings.protocol) {
+        (Endpoint::Url(url), Protocol::HttpsJson | Protocol::Hl7v2Http) => {
+            http::test(c, url, report).await
+        }
+        (Endpoint::Tcp { host, port, tls }, Protocol::Hl7v2Mllp) => {
+            mllp::test(c, host, *port, *tls, report).await
+        }
+        (Endpoint::Directory(dir), Protocol::LocalPath) => storage::test(c, dir, report).await,
+        _ => Err(Failure::new(
+            IntegrationErrorCode::ProtocolError,
+            "the connection's address does not fit its protocol",
+            "Edit the connection.",
+        )),
     }
 }

@@ -15,6 +15,7 @@ mod json_array_decode;
 pub mod lab_tests;
 mod list_fetch;
 pub mod oauth;
+pub mod outside_records;
 pub mod page;
 pub mod partner_apps;
 pub mod patients;

@@ -42,11 +42,17 @@ pub const SERVICE_CREDENTIALS: SealedColumn = SealedColumn {
     column: "credentials",
 };
 
+pub const SERVICE_INBOUND_SECRET: SealedColumn = SealedColumn {
+    table: "service_inbound_secrets",
+    column: "secret",
+};
+
 /// Every sealed column: a new kind of secret at rest is one more entry.
-pub const ALL: [SealedColumn; 3] = [
+pub const ALL: [SealedColumn; 4] = [
     WEBHOOK_SIGNING_SECRET,
     TOKEN_SIGNING_KEY,
     SERVICE_CREDENTIALS,
+    SERVICE_INBOUND_SECRET,
 ];
 
 /// Seals `plain` to be kept in `col` of row `row`: the value and its key's id.

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain::integration::{HealthStatus, Sample};
-use crate::domain::service_connection::{ConnectionSettings, Credentials};
+use crate::domain::service_connection::{ConnectionSettings, Credentials, Endpoint};
 use crate::error::{AppError, AppResult};
 use crate::keyring::{Keyring, Sealed};
 use crate::store::sealed;
@@ -28,6 +28,14 @@ fn settings_columns(s: &ConnectionSettings, address: &str) -> service_connection
         enabled: Set(s.enabled),
         timeout_ms: Set(i32::try_from(s.timeout_ms).unwrap_or(i32::MAX)),
         ca_pem: Set(s.ca_pem.clone()),
+        validation_mode: Set(s.validation_mode),
+        validation_address: Set(s.validation_endpoint.as_ref().map(|e| match e {
+            Endpoint::Url(url) => url.to_string(),
+            Endpoint::Tcp { host, port, tls } => {
+                format!("{}://{host}:{port}", if *tls { "mllps" } else { "mllp" })
+            }
+            Endpoint::Directory(dir) => dir.display().to_string(),
+        })),
         ..Default::default()
     }
 }
@@ -210,6 +218,7 @@ pub async fn samples(
     Ok(integration_log::Entity::find()
         .filter(Column::ConnectionId.eq(connection))
         .filter(Column::OccurredAt.gte(since))
+        .filter(Column::Outcome.ne(crate::domain::integration::Outcome::Refused.as_str()))
         .all(db)
         .await?
         .into_iter()

@@ -11,6 +11,7 @@ use crate::domain::integration::{
 };
 use crate::domain::service_connection::{AuthKind, Identifiers, Protocol, ServiceType};
 use crate::graphql::ids::to_id;
+use crate::graphql::types::outside_records::{InboundAddress, ValidatedRequests};
 use crate::integrations::{Report, StepReport};
 
 /// A connection to an external service. Its credentials are never shown: only their kind,
@@ -93,6 +94,51 @@ impl ServiceConnection {
             .connection
             .debug_capture_until
             .filter(|until| *until > Utc::now())
+    }
+    /// The service's production test address, where requests go in validation mode.
+    async fn validation_address(&self) -> Option<&str> {
+        self.0.connection.validation_address.as_deref()
+    }
+    /// Requests go to the validation address, to be checked but not processed.
+    async fn validation_mode(&self) -> bool {
+        self.0.connection.validation_mode
+    }
+    /// Requests sent in validation mode, by how they went.
+    async fn validated_requests(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<ValidatedRequests> {
+        use crate::graphql::ContextExt;
+        let (succeeded, failed) = ctx
+            .access()?
+            .outside_records()
+            .validation_counts(self.0.connection.id)
+            .await?;
+        Ok(ValidatedRequests { succeeded, failed })
+    }
+    /// For a RECORDS_EXCHANGE connection: where its service sends its answers, and whether
+    /// they can be checked (an inbound secret set). Null for other types.
+    async fn inbound(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<InboundAddress>> {
+        use crate::graphql::ContextExt;
+        if self.0.connection.service_type != ServiceType::RecordsExchange.as_str() {
+            return Ok(None);
+        }
+        let access = ctx.access()?;
+        let at = access
+            .outside_records()
+            .inbound_secret_set_at(self.0.connection.id)
+            .await?;
+        Ok(Some(InboundAddress {
+            url: crate::access::outside_records::inbound_url(
+                access.public_base(),
+                self.0.connection.id,
+            ),
+            secret_set: at.is_some(),
+            secret_changed_at: at,
+        }))
     }
     /// The newest Test Connection, if there was one.
     async fn last_test(&self) -> Option<IntegrationLogEntry> {

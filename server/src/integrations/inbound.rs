@@ -1,0 +1,200 @@
+//! Messages services send Switchboard at a connection's inbound address
+//! (`POST /services/{id}/inbound`). Nothing is read before the signature is checked against
+//! the connection's inbound secret (constant-time; stale timestamps refused); then the
+//! connection's service type reads the message. Every message is one integration log entry,
+//! a refused one included.
+
+use chrono::Utc;
+use entity::{integration_log, service_connection};
+use uuid::Uuid;
+
+use super::exchanges;
+use super::services::{self, Inbound};
+use crate::domain::integration::{Direction, IntegrationErrorCode as Code, Operation, Outcome};
+use crate::domain::records_exchange::{
+    AnswerStatus, RecordsRequestStatus, SignatureRefusal, verify,
+};
+use crate::error::AppResult;
+use crate::store::{Effects, Store, outside_records, service_connections};
+
+/// The signature headers as they came.
+pub struct Signed<'a> {
+    pub id: Option<&'a str>,
+    pub timestamp: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+/// Why a message was not taken: the HTTP status to answer, a stable code and what is wrong.
+#[derive(Debug)]
+pub struct NotTaken {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl NotTaken {
+    fn new(status: u16, code: Code, message: impl Into<String>) -> NotTaken {
+        NotTaken {
+            status,
+            code: code.as_str(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Takes a message for `connection_id`: `Ok` with what became of it ("accepted", or
+/// "already received" for a resend of a message already taken).
+pub async fn receive(
+    store: &Store,
+    connection_id: Uuid,
+    signed: Signed<'_>,
+    body: &[u8],
+) -> AppResult<Result<&'static str, NotTaken>> {
+    let started = std::time::Instant::now();
+    let Some(connection) = service_connections::find(store.conn(), connection_id).await? else {
+        return Ok(Err(NotTaken {
+            status: 404,
+            code: "NOT_FOUND",
+            message: "no such connection".into(),
+        }));
+    };
+    let Ok(service_type) = connection.service_type.parse() else {
+        return Ok(Err(NotTaken {
+            status: 404,
+            code: "NOT_FOUND",
+            message: "no such connection".into(),
+        }));
+    };
+    let secret =
+        outside_records::inbound_secret(store.conn(), store.keyring(), connection.id).await?;
+    let checked = match &secret {
+        None => Err(SignatureRefusal::Invalid),
+        Some(secret) => verify(
+            secret,
+            signed.id,
+            signed.timestamp,
+            signed.signature,
+            body,
+            Utc::now().timestamp(),
+        ),
+    };
+    if let Err(refusal) = checked {
+        let code = match refusal {
+            SignatureRefusal::Stale => Code::TimestampStale,
+            SignatureRefusal::Missing | SignatureRefusal::Invalid => Code::SignatureInvalid,
+        };
+        let refused = NotTaken::new(401, code, refusal.message());
+        // The sender is told only that the signature does not match; the log says why.
+        let logged = match secret {
+            None => NotTaken::new(
+                401,
+                code,
+                "the connection has no inbound secret yet (rotate one in its settings)",
+            ),
+            Some(_) => NotTaken::new(401, code, refusal.message()),
+        };
+        log(store, &connection, Outcome::Refused, Some(&logged), started).await?;
+        return Ok(Err(refused));
+    }
+    let msg_id = signed.id.unwrap_or_default();
+    let taken = match services::of(service_type).receive(body) {
+        Err(why) => Err(NotTaken::new(400, Code::InvalidMessage, why)),
+        Ok(Inbound::RecordsAnswer(answer)) => {
+            let request = outside_records::find(store.conn(), answer.request_id)
+                .await?
+                .filter(|r| r.connection_id == connection.id && !r.validation);
+            match request {
+                None => Err(NotTaken::new(
+                    404,
+                    Code::InvalidMessage,
+                    "no request with this requestId was sent over this connection",
+                )),
+                Some(r) if r.answer_id.as_deref() == Some(msg_id) => Ok("already received"),
+                Some(r) if r.status != RecordsRequestStatus::Sent.as_str() => Err(NotTaken::new(
+                    409,
+                    Code::InvalidMessage,
+                    "this request was answered already (or never reached the service)",
+                )),
+                Some(r) => {
+                    let status = match answer.status {
+                        AnswerStatus::Found => RecordsRequestStatus::Answered,
+                        AnswerStatus::NotFound => RecordsRequestStatus::NotFound,
+                    };
+                    let records =
+                        serde_json::to_string(&answer.records).unwrap_or_else(|_| "[]".into());
+                    let txn = store.begin_write().await?;
+                    let done = outside_records::answer(
+                        &txn.txn,
+                        r.id,
+                        status,
+                        msg_id,
+                        &records,
+                        Utc::now(),
+                    )
+                    .await?;
+                    if !done {
+                        // Another message answered it meanwhile.
+                        txn.commit(Effects::none()).await?;
+                        return Ok(Err(NotTaken::new(
+                            409,
+                            Code::InvalidMessage,
+                            "this request was answered already",
+                        )));
+                    }
+                    let entry = entry(&connection, Outcome::Ok, None, started);
+                    let (_, effects) =
+                        exchanges::record(store, &txn.txn, &connection, entry, Effects::none())
+                            .await?;
+                    txn.commit(effects).await?;
+                    return Ok(Ok("accepted"));
+                }
+            }
+        }
+    };
+    match &taken {
+        Ok(_) => log(store, &connection, Outcome::Ok, None, started).await?,
+        Err(not) => log(store, &connection, Outcome::Failed, Some(not), started).await?,
+    }
+    Ok(taken)
+}
+
+fn entry(
+    connection: &service_connection::Model,
+    outcome: Outcome,
+    not: Option<&NotTaken>,
+    started: std::time::Instant,
+) -> integration_log::Model {
+    integration_log::Model {
+        id: Uuid::now_v7(),
+        connection_id: Some(connection.id),
+        direction: Direction::Inbound.as_str().into(),
+        operation: Operation::ReceiveRecords.as_str().into(),
+        outcome: outcome.as_str().into(),
+        error_code: not.map(|n| n.code.to_owned()),
+        message: match not {
+            Some(n) => n.message.clone(),
+            None => "the service's answer was taken".into(),
+        },
+        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        correlation_id: Uuid::now_v7().simple().to_string(),
+        environment: connection.environment.clone(),
+        detail: "[]".into(),
+        capture: None,
+        occurred_at: Utc::now(),
+    }
+}
+
+/// Logs a message not taken (or a resend), with the health it means.
+async fn log(
+    store: &Store,
+    connection: &service_connection::Model,
+    outcome: Outcome,
+    not: Option<&NotTaken>,
+    started: std::time::Instant,
+) -> AppResult<()> {
+    let entry = entry(connection, outcome, not, started);
+    let txn = store.begin_write().await?;
+    let (_, effects) =
+        exchanges::record(store, &txn.txn, connection, entry, Effects::none()).await?;
+    txn.commit(effects).await
+}
