@@ -7,6 +7,7 @@
 pub const AREAS: &[(&str, &str)] = &[
     ("/settings/connections", "connections"),
     ("/settings/api-console/webhooks", "webhooks"),
+    ("/settings/services", "services"),
 ];
 
 /// The main app's name.

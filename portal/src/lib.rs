@@ -2,7 +2,8 @@
 //!
 //! It is built as one WebAssembly app per area (`src/main.rs`: sign-in, keys, audit and
 //! settings; `src/bin/connections.rs`: the connection directory; `src/bin/webhooks.rs`: webhook
-//! endpoints and their delivery logs), from this one library, so a
+//! endpoints and their delivery logs; `src/bin/services.rs`: external services, their logs and
+//! health), from this one library, so a
 //! first visit downloads only the first app and each area only the screens it shows. Links
 //! between areas are plain page loads (`pages::NavLink`); the session is in localStorage and
 //! survives them.

@@ -51,4 +51,8 @@ operations!(
     ResendWebhookDelivery,
     ReplayWebhookDeliveries,
     SendTestWebhookEvent,
+    ServiceConnections,
+    CreateServiceConnection,
+    TestConnection,
+    IntegrationLog,
 );

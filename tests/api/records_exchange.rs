@@ -62,7 +62,7 @@ fn now() -> i64 {
 
 #[tokio::test]
 async fn a_request_goes_out_with_the_patients_data_and_only_a_signed_fresh_answer_comes_back() {
-    let app = TestApp::builder().configure(local).spawn().await;
+    let mut app = TestApp::builder().configure(local).spawn().await;
     let service = RecordsService::start(KEY).await;
     let conn = connection(&app, &service.url(), "SANDBOX", json!({})).await;
     let key = app.full_key().await;
@@ -159,6 +159,24 @@ async fn a_request_goes_out_with_the_patients_data_and_only_a_signed_fresh_answe
         "SENT",
         "{resp:#}"
     );
+
+    // The request and the sealed secret outlive a restart (the address moves with the
+    // port, as `oauth.issuer` is not set here).
+    app.restart().await;
+    let resp = app
+        .admin(
+            "query($id: ID!) { serviceConnection(id: $id) { inbound { url secretSet } } }",
+            json!({ "id": conn }),
+        )
+        .await;
+    assert_eq!(
+        data(&resp)["serviceConnection"]["inbound"]["secretSet"],
+        true
+    );
+    let url = data(&resp)["serviceConnection"]["inbound"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // The real answer is taken once; a resend of it changes nothing, another answer is refused.
     let (status, body) = RecordsService::answer(&url, &secret, "msg_4", now(), &answer).await;

@@ -8,6 +8,7 @@ mod assets;
 mod connections;
 mod harness;
 mod keys;
+mod services;
 mod webhooks;
 
 use harness::{Browser, browser_tests_enabled, portal_app};

@@ -51,6 +51,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
                             <p class="nav-title">"Settings › Integration Settings"</p>
                             <NavLink href="/settings/connections" id="nav-connections">"Active Connections"</NavLink>
                             <NavLink href="/settings/api-console" id="nav-api-console">"API Console"</NavLink>
+                            <NavLink href="/settings/services" id="nav-services">"External Services"</NavLink>
                             <NavLink href="/settings/audit" id="nav-audit">"Audit"</NavLink>
                             <NavLink href="/settings/general" id="nav-settings">"Settings"</NavLink>
                         </nav>

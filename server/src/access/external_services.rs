@@ -282,6 +282,32 @@ impl<'a> ExternalServices<'a> {
         exchanges::health(self.access.store(), connection).await
     }
 
+    /// A connection's exchanges over the last `hours` (1 to 168), in `buckets` spans (1 to
+    /// 168), oldest first.
+    pub async fn history(
+        &self,
+        connection: &service_connection::Model,
+        hours: i32,
+        buckets: i32,
+    ) -> AppResult<Vec<crate::domain::integration::Bucket>> {
+        self.allowed()?;
+        let bounded = |v: i32, name: &str| {
+            u32::try_from(v)
+                .ok()
+                .filter(|v| (1..=168).contains(v))
+                .ok_or_else(|| AppError::invalid(name.to_owned(), "between 1 and 168"))
+        };
+        let hours = bounded(hours, "hours")?;
+        let buckets = bounded(buckets, "buckets")?;
+        exchanges::history(
+            self.access.store(),
+            connection,
+            chrono::Duration::hours(i64::from(hours)),
+            buckets,
+        )
+        .await
+    }
+
     /// The integration log, newest first.
     pub async fn log(
         &self,

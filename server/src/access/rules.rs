@@ -407,12 +407,22 @@ pub const FIELD_RULES: &[Entry] = &[
             ("lastTest", SettingsAdmin),
             ("debugCaptureUntil", SettingsAdmin),
             ("health", SettingsAdmin),
+            ("healthHistory", SettingsAdmin),
             ("validationAddress", SettingsAdmin),
             ("validationMode", SettingsAdmin),
             ("validatedRequests", SettingsAdmin),
             ("inbound", SettingsAdmin),
             ("createdAt", SettingsAdmin),
             ("updatedAt", SettingsAdmin),
+        ],
+    ),
+    (
+        "HealthBucket",
+        &[
+            ("start", SettingsAdmin),
+            ("exchanges", SettingsAdmin),
+            ("failures", SettingsAdmin),
+            ("averageLatencyMs", SettingsAdmin),
         ],
     ),
     (

@@ -213,9 +213,91 @@ impl Health {
     }
 }
 
+/// A span of a connection's history, for charts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bucket {
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub exchanges: usize,
+    pub failures: usize,
+    pub average_latency_ms: Option<f64>,
+}
+
+/// The exchanges of the `span` before `now`, in `buckets` equal spans, oldest first.
+pub fn history(
+    samples: &[Sample],
+    now: chrono::DateTime<chrono::Utc>,
+    span: chrono::Duration,
+    buckets: u32,
+) -> Vec<Bucket> {
+    let buckets = buckets.max(1);
+    let width = span / i32::try_from(buckets).unwrap_or(i32::MAX);
+    let start = now - width * i32::try_from(buckets).unwrap_or(i32::MAX);
+    let mut out: Vec<(Bucket, i64)> = (0..buckets)
+        .map(|i| {
+            (
+                Bucket {
+                    start: start + width * i32::try_from(i).unwrap_or(i32::MAX),
+                    exchanges: 0,
+                    failures: 0,
+                    average_latency_ms: None,
+                },
+                0,
+            )
+        })
+        .collect();
+    let width_ms = width.num_milliseconds().max(1);
+    for s in samples {
+        let offset = (s.at - start).num_milliseconds();
+        if offset < 0 || s.at >= now {
+            continue;
+        }
+        let i = usize::try_from(offset / width_ms).unwrap_or(usize::MAX);
+        if let Some((b, total)) = out.get_mut(i) {
+            b.exchanges += 1;
+            b.failures += usize::from(!s.ok);
+            *total += s.latency_ms;
+        }
+    }
+    out.into_iter()
+        .map(|(mut b, total)| {
+            b.average_latency_ms = (b.exchanges > 0).then(|| total as f64 / b.exchanges as f64);
+            b
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_puts_each_exchange_in_its_span() {
+        let now = chrono::Utc::now();
+        let ago = |m: i64, ok, l| Sample {
+            ok,
+            latency_ms: l,
+            at: now - chrono::Duration::minutes(m),
+        };
+        let samples = [
+            ago(5, true, 10),
+            ago(10, false, 30),
+            ago(70, true, 100),
+            ago(300, true, 1),
+        ];
+        let h = history(&samples, now, chrono::Duration::hours(2), 2);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].start, now - chrono::Duration::hours(2));
+        assert_eq!((h[0].exchanges, h[0].failures), (1, 0));
+        assert_eq!(h[0].average_latency_ms, Some(100.0));
+        assert_eq!((h[1].exchanges, h[1].failures), (2, 1));
+        assert_eq!(h[1].average_latency_ms, Some(20.0));
+        let empty = history(&[], now, chrono::Duration::hours(1), 3);
+        assert!(
+            empty
+                .iter()
+                .all(|b| b.exchanges == 0 && b.average_latency_ms.is_none())
+        );
+    }
 
     fn at(minutes_ago: i64, ok: bool, latency_ms: i64) -> Sample {
         Sample {

@@ -14,7 +14,9 @@ use super::retry::Backoff;
 use super::services::Outgoing;
 use super::{Connector, Reach, Report};
 use crate::domain::environment::Environment;
-use crate::domain::integration::{Direction, Health, HealthStatus, Operation, Outcome, Sample};
+use crate::domain::integration::{
+    Bucket, Direction, Health, HealthStatus, Operation, Outcome, Sample,
+};
 use crate::domain::service_connection::{ConnectionForm, ConnectionSettings, Credentials};
 use crate::domain::webhook_event::{EventType, NewEvent};
 use crate::error::{AppError, AppResult, parse_stored};
@@ -58,6 +60,20 @@ pub async fn health(store: &Store, row: &service_connection::Model) -> AppResult
         &samples,
         now,
         i64::from(row.timeout_ms),
+    ))
+}
+
+/// A connection's exchanges over the `span` before now, in `buckets` spans (for charts).
+pub async fn history(
+    store: &Store,
+    row: &service_connection::Model,
+    span: chrono::Duration,
+    buckets: u32,
+) -> AppResult<Vec<Bucket>> {
+    let now = Utc::now();
+    let samples = store::samples(store.conn(), row.id, now - span).await?;
+    Ok(crate::domain::integration::history(
+        &samples, now, span, buckets,
     ))
 }
 

@@ -88,6 +88,31 @@ impl ServiceConnection {
             .await?;
         Ok(ConnectionHealth(h))
     }
+    /// Its exchanges over the last `hours`, in `buckets` equal spans, oldest first: what a
+    /// chart of its error rate and latency over time shows. Refusals by Switchboard are not
+    /// counted.
+    async fn health_history(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        #[graphql(default = 24, desc = "How far back, in hours (1 to 168).")] hours: i32,
+        #[graphql(default = 24, desc = "In how many spans (1 to 168).")] buckets: i32,
+    ) -> async_graphql::Result<Vec<HealthBucket>> {
+        use crate::graphql::ContextExt;
+        let list = ctx
+            .access()?
+            .external_services()
+            .history(&self.0.connection, hours, buckets)
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|b| HealthBucket {
+                start: b.start,
+                exchanges: i32::try_from(b.exchanges).unwrap_or(i32::MAX),
+                failures: i32::try_from(b.failures).unwrap_or(i32::MAX),
+                average_latency_ms: b.average_latency_ms,
+            })
+            .collect())
+    }
     /// Until when its exchanges are captured (debug capture); null while off.
     async fn debug_capture_until(&self) -> Option<DateTime<Utc>> {
         self.0
@@ -150,6 +175,17 @@ impl ServiceConnection {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.connection.updated_at
     }
+}
+
+/// A span of a connection's history.
+#[derive(SimpleObject)]
+pub struct HealthBucket {
+    /// When the span starts; it lasts until the next one's start (or now).
+    pub start: DateTime<Utc>,
+    pub exchanges: i32,
+    pub failures: i32,
+    /// Null without exchanges.
+    pub average_latency_ms: Option<f64>,
 }
 
 /// One step of talking to a service, as it went.
