@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 pub mod oauth;
 pub mod receiver;
+pub mod s3;
 pub mod services;
 pub mod webhooks;
 

@@ -15,6 +15,7 @@ mod keys;
 mod lab_tests;
 mod login;
 mod oauth;
+mod object_storage;
 mod partner_apps;
 mod projection;
 mod records_exchange;

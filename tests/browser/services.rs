@@ -3,6 +3,7 @@
 //! plain words, the integration logs filtered and opened, and the health tiles with their
 //! charts.
 
+use switchboard_tests::s3::S3Store;
 use switchboard_tests::services::HttpService;
 use switchboard_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 use thirtyfour::prelude::*;
@@ -40,6 +41,7 @@ async fn an_administrator_adds_tests_and_watches_external_services() {
         .await;
     let service = HttpService::start(KEY).await;
     let address = format!("http://127.0.0.1:{}/", service.addr.port());
+    let store = S3Store::start("AKIAPORTAL", "portal-s3-secret", "archive").await;
     let browser = Browser::start("services").await;
     browser
         .run(async |b| {
@@ -79,6 +81,38 @@ async fn an_administrator_adds_tests_and_watches_external_services() {
                     .await?;
             }
             b.check_accessibility("external-services").await?;
+
+            // A storage connection: the form offers what fits the type (S3, an access key).
+            b.type_into(By::Id("connection-name"), "Archive").await?;
+            b.driver
+                .find(By::Css("#connection-type option[value='DATA_STORAGE']"))
+                .await?
+                .click()
+                .await?;
+            b.wait_for(By::Css("#connection-protocol option[value='S3']:checked"))
+                .await?;
+            b.type_into(
+                By::Id("connection-address"),
+                &format!("{}/archive/nightly", store.url()),
+            )
+            .await?;
+            b.driver
+                .find(By::Css("#credentials-kind option[value='ACCESS_KEY']"))
+                .await?
+                .click()
+                .await?;
+            b.type_into(By::Id("credentials-username"), "AKIAPORTAL")
+                .await?;
+            b.type_into(By::Id("credentials-secret"), "portal-s3-secret")
+                .await?;
+            b.click(By::Id("connection-submit")).await?;
+            b.click(By::Css("tr[data-connection='Archive'] .test-connection"))
+                .await?;
+            b.wait_text(By::Id("test-summary"), "Archive: connected")
+                .await?;
+            b.wait_for(By::Css("tr[data-step='STORAGE'][data-ok='true']"))
+                .await?;
+            assert!(!b.driver.source().await?.contains("portal-s3-secret"));
             b.click(By::Css("tr[data-connection='Broken LIS'] .test-connection"))
                 .await?;
             b.wait_text(By::Id("test-summary"), "AUTH_FAILED").await?;

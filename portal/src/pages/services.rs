@@ -29,7 +29,7 @@ const TYPES: &[(&str, &str, &[&str])] = &[
     (
         "DATA_STORAGE",
         "Archival or backup storage",
-        &["LOCAL_PATH"],
+        &["S3", "LOCAL_PATH"],
     ),
     (
         "RECORDS_EXCHANGE",
@@ -51,6 +51,7 @@ pub(super) fn protocol_words(raw: &str) -> &'static str {
         "HL7V2_MLLP" => "HL7 v2 over MLLP",
         "HL7V2_HTTP" => "HL7 v2 over HTTPS",
         "LOCAL_PATH" => "A directory on the server",
+        "S3" => "S3-compatible object store",
         _ => "Unknown protocol",
     }
 }
@@ -59,6 +60,7 @@ fn address_hint(protocol: &str) -> &'static str {
     match protocol {
         "HL7V2_MLLP" => "mllps://lis.example.org:2575 (mllp:// in sandbox)",
         "LOCAL_PATH" => "/var/lib/switchboard/archive",
+        "S3" => "https://s3.example.org/bucket/prefix?region=eu-west-1",
         _ => "https://service.example.org/api/",
     }
 }
@@ -302,6 +304,8 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
             scope: None,
             certificate: (k == "CLIENT_CERTIFICATE").then(|| certificate.get_untracked()),
             private_key: (k == "CLIENT_CERTIFICATE").then(|| need(&secret)).flatten(),
+            access_key_id: (k == "ACCESS_KEY").then(|| username.get_untracked()),
+            secret_access_key: (k == "ACCESS_KEY").then(|| need(&secret)).flatten(),
         };
         let http = matches!(
             protocol.get_untracked().as_str(),
@@ -408,14 +412,15 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
                         <option value="BASIC">"User name and password (HTTP basic)"</option>
                         <option value="OAUTH2_CLIENT_CREDENTIALS">"OAuth 2.0 client credentials"</option>
                         <option value="CLIENT_CERTIFICATE">"Client certificate (mutual TLS)"</option>
+                        <option value="ACCESS_KEY">"Access key (S3-compatible storage)"</option>
                     </select>
                     <Show when=move || kind.get() == "API_KEY">
                         <label for="credentials-header">"Header"</label>
                         <input id="credentials-header" type="text" prop:value=header
                             on:input=move |ev| header.set(event_target_value(&ev))/>
                     </Show>
-                    <Show when=move || kind.get() == "BASIC">
-                        <label for="credentials-username">"User name"</label>
+                    <Show when=move || kind.get() == "BASIC" || kind.get() == "ACCESS_KEY">
+                        <label for="credentials-username">{move || if kind.get() == "BASIC" { "User name" } else { "Access key id" }}</label>
                         <input id="credentials-username" type="text" autocomplete="off" prop:value=username
                             on:input=move |ev| username.set(event_target_value(&ev))/>
                     </Show>
@@ -437,6 +442,7 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
                             "API_KEY" => "API key",
                             "BASIC" => "Password",
                             "OAUTH2_CLIENT_CREDENTIALS" => "Client secret",
+                            "ACCESS_KEY" => "Secret access key",
                             _ => "Private key (PEM)",
                         }}</label>
                         <input id="credentials-secret" type="password" autocomplete="new-password" prop:value=secret

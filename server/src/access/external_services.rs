@@ -10,7 +10,7 @@ use super::Access;
 use crate::domain::environment::Environment;
 use crate::domain::integration::{Health, Operation};
 use crate::domain::service_connection::{
-    ConnectionForm, ConnectionSettings, Credentials, Endpoint, token_endpoint,
+    ConnectionForm, ConnectionSettings, Credentials, Endpoint, Protocol, token_endpoint,
 };
 use crate::error::{AppError, AppResult};
 use crate::integrations::{Report, exchanges};
@@ -108,9 +108,11 @@ impl<'a> ExternalServices<'a> {
                     ));
                 }
             }
-            Endpoint::Url(url) => check_destination(&reach.policy, url)
-                .await
-                .map_err(refused)?,
+            Endpoint::Url(url) | Endpoint::Bucket { url, .. } => {
+                check_destination(&reach.policy, url)
+                    .await
+                    .map_err(refused)?
+            }
             Endpoint::Tcp { host, port, .. } => {
                 let url = url::Url::parse(&format!("mllp://{host}:{port}"))
                     .map_err(|e| AppError::invalid("input.address", e.to_string()))?;
@@ -126,11 +128,15 @@ impl<'a> ExternalServices<'a> {
     async fn check_credentials(
         &self,
         credentials: &Credentials,
+        protocol: Protocol,
         env: Environment,
     ) -> AppResult<()> {
         credentials.check(env).map_err(|(field, message)| {
             AppError::invalid(format!("credentials.{field}"), message)
         })?;
+        credentials
+            .fits(protocol)
+            .map_err(|e| AppError::invalid("credentials.kind", e))?;
         if let Some(identity) = credentials.client_identity() {
             // Checked now, as the handshake will use them: they parse, and go together.
             crate::integrations::probe::client_config(None, Some(identity))
@@ -154,7 +160,8 @@ impl<'a> ExternalServices<'a> {
     ) -> AppResult<ConnectionView> {
         self.allowed()?;
         let (settings, address) = self.parse(form, env).await?;
-        self.check_credentials(&credentials, env).await?;
+        self.check_credentials(&credentials, settings.protocol, env)
+            .await?;
         let txn = self.access.store().begin_write().await?;
         let row = store::insert(
             &txn.txn,
@@ -187,8 +194,12 @@ impl<'a> ExternalServices<'a> {
         let existing = self.find(id).await?;
         let env = Environment::from_stored(&existing.environment);
         let (settings, address) = self.parse(form, env).await?;
-        if let Some(c) = &credentials {
-            self.check_credentials(c, env).await?;
+        match &credentials {
+            Some(c) => self.check_credentials(c, settings.protocol, env).await?,
+            // Kept credentials must still fit the protocol, which may have changed.
+            None => store::credentials(self.access.store().keyring(), &existing)?
+                .fits(settings.protocol)
+                .map_err(|e| AppError::invalid("credentials.kind", e))?,
         }
         let txn = self.access.store().begin_write().await?;
         let row = store::update(

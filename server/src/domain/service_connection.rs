@@ -50,6 +50,9 @@ stored_enum! {
         Hl7v2Http = "HL7V2_HTTP",
         /// A directory on the server's own file system (storage only).
         LocalPath = "LOCAL_PATH",
+        /// An S3-compatible object store (storage only): `https://endpoint/bucket/prefix`,
+        /// requests signed with AWS Signature Version 4.
+        S3 = "S3",
     }
 }
 
@@ -68,6 +71,9 @@ stored_enum! {
         /// Mutual TLS: a client certificate and its private key (PEM), presented in the TLS
         /// handshake.
         ClientCertificate = "CLIENT_CERTIFICATE",
+        /// An access key id and secret access key (S3-compatible stores), which sign each
+        /// request (AWS Signature Version 4).
+        AccessKey = "ACCESS_KEY",
     }
 }
 
@@ -80,7 +86,7 @@ impl ServiceType {
             ServiceType::Pharmacy | ServiceType::Clearinghouse | ServiceType::RecordsExchange => {
                 &[HttpsJson]
             }
-            ServiceType::DataStorage => &[LocalPath],
+            ServiceType::DataStorage => &[LocalPath, S3],
         }
     }
 }
@@ -153,13 +159,21 @@ pub enum Endpoint {
     Tcp { host: String, port: u16, tls: bool },
     /// A directory on this server (`LOCAL_PATH`).
     Directory(std::path::PathBuf),
+    /// A bucket of an S3-compatible store (`S3`): the store's base URL, the bucket, the prefix
+    /// objects go under (empty, or ending in `/`), and the region requests are signed for.
+    Bucket {
+        url: url::Url,
+        bucket: String,
+        prefix: String,
+        region: String,
+    },
 }
 
 impl Endpoint {
     /// The host connected to, if the endpoint is on the network.
     pub fn host(&self) -> Option<&str> {
         match self {
-            Endpoint::Url(u) => u.host_str(),
+            Endpoint::Url(u) | Endpoint::Bucket { url: u, .. } => u.host_str(),
             Endpoint::Tcp { host, .. } => Some(host),
             Endpoint::Directory(_) => None,
         }
@@ -217,6 +231,7 @@ pub fn parse_endpoint(raw: &str, protocol: Protocol, env: Environment) -> Result
             }
             Ok(Endpoint::Tcp { host, port, tls })
         }
+        Protocol::S3 => parse_bucket(raw, env),
         Protocol::LocalPath => {
             let path = std::path::PathBuf::from(raw);
             if !path.is_absolute() {
@@ -231,6 +246,84 @@ pub fn parse_endpoint(raw: &str, protocol: Protocol, env: Environment) -> Result
             Ok(Endpoint::Directory(path))
         }
     }
+}
+
+/// The region requests are signed for when the address names none.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// `https://endpoint[:port]/bucket[/prefix…][?region=…]` (plain `http` in sandbox): path-style,
+/// which every S3-compatible store takes.
+fn parse_bucket(raw: &str, env: Environment) -> Result<Endpoint, String> {
+    const FORM: &str = "write it as https://endpoint/bucket or https://endpoint/bucket/prefix (?region=… if not us-east-1)";
+    let url = url::Url::parse(raw).map_err(|_| FORM.to_owned())?;
+    match (url.scheme(), env) {
+        ("https", _) | ("http", Environment::Sandbox) => {}
+        ("http", Environment::Production) => {
+            return Err("a production connection must use https".into());
+        }
+        _ => return Err(FORM.into()),
+    }
+    if url.host().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return Err("needs a host, and no user name or password (set them as credentials)".into());
+    }
+    if url.fragment().is_some() {
+        return Err(FORM.into());
+    }
+    let mut region = DEFAULT_REGION.to_owned();
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "region"
+                if !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                region = v.into_owned();
+            }
+            _ => {
+                return Err(format!(
+                    "`{k}={v}`: only ?region=… (letters, digits, -) is taken"
+                ));
+            }
+        }
+    }
+    let mut segments = url
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty());
+    let bucket = segments.next().ok_or(FORM)?.to_owned();
+    let valid_bucket = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !bucket.starts_with(['-', '.'])
+        && !bucket.ends_with(['-', '.']);
+    if !valid_bucket {
+        return Err(format!(
+            "`{bucket}` is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+        ));
+    }
+    let rest: Vec<&str> = segments.collect();
+    if rest
+        .iter()
+        .any(|s| *s == ".." || *s == "." || s.contains('%'))
+    {
+        return Err("the prefix must not contain `.`, `..` or escapes".into());
+    }
+    let prefix = if rest.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", rest.join("/"))
+    };
+    let mut base = url.clone();
+    base.set_path("/");
+    base.set_query(None);
+    Ok(Endpoint::Bucket {
+        url: base,
+        bucket,
+        prefix,
+        region,
+    })
 }
 
 /// The secret parts of a connection's authentication. Never printed; kept sealed.
@@ -257,6 +350,11 @@ pub enum Credentials {
         client_id: String,
         client_secret: String,
         scope: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    AccessKey {
+        access_key_id: String,
+        secret_access_key: String,
     },
 }
 
@@ -286,6 +384,10 @@ impl fmt::Debug for Credentials {
                 f,
                 "Credentials::OAuth2 {{ token_url: {token_url:?}, client_id: {client_id:?}, scope: {scope:?}, client_secret: <redacted> }}"
             ),
+            Credentials::AccessKey { access_key_id, .. } => write!(
+                f,
+                "Credentials::AccessKey {{ access_key_id: {access_key_id:?}, secret_access_key: <redacted> }}"
+            ),
         }
     }
 }
@@ -298,6 +400,20 @@ impl Credentials {
             Credentials::Basic { .. } => AuthKind::Basic,
             Credentials::OAuth2 { .. } => AuthKind::Oauth2ClientCredentials,
             Credentials::ClientCertificate { .. } => AuthKind::ClientCertificate,
+            Credentials::AccessKey { .. } => AuthKind::AccessKey,
+        }
+    }
+
+    /// Whether these credentials go with `protocol`: an access key only with S3, which takes
+    /// an access key or none.
+    pub fn fits(&self, protocol: Protocol) -> Result<(), String> {
+        match (self, protocol) {
+            (Credentials::AccessKey { .. } | Credentials::None, Protocol::S3) => Ok(()),
+            (_, Protocol::S3) => {
+                Err("an S3 connection takes an access key (ACCESS_KEY) or none".into())
+            }
+            (Credentials::AccessKey { .. }, _) => Err("an access key is for S3 connections".into()),
+            _ => Ok(()),
         }
     }
 
@@ -388,6 +504,13 @@ impl Credentials {
                 }
                 Ok(())
             }
+            Credentials::AccessKey {
+                access_key_id,
+                secret_access_key,
+            } => {
+                secret("accessKeyId", access_key_id)?;
+                secret("secretAccessKey", secret_access_key)
+            }
         }
     }
 
@@ -406,7 +529,9 @@ impl Credentials {
                         .encode(format!("{username}:{password}"))
                 ),
             )),
-            Credentials::OAuth2 { .. } | Credentials::ClientCertificate { .. } => None,
+            Credentials::OAuth2 { .. }
+            | Credentials::ClientCertificate { .. }
+            | Credentials::AccessKey { .. } => None,
         }
     }
 
@@ -458,7 +583,7 @@ pub struct ConnectionSettings {
     pub ca_pem: Option<String>,
     /// The service's production test address (same form as `endpoint`): where requests go
     /// in validation mode, to be checked but not processed.
-    pub validation_endpoint: Option<Endpoint>,
+    pub validation_endpoint: Option<url::Url>,
     /// Requests go to `validation_endpoint` (production connections only).
     pub validation_mode: bool,
 }
@@ -580,10 +705,11 @@ impl ConnectionForm {
                         "only an HTTP connection has a test address".into(),
                     ));
                 }
-                Some(
-                    parse_endpoint(raw, self.protocol, env)
-                        .map_err(|e| ("validationAddress".to_owned(), e))?,
-                )
+                match parse_endpoint(raw, self.protocol, env) {
+                    Ok(Endpoint::Url(url)) => Some(url),
+                    Ok(_) => None,
+                    Err(e) => return Err(("validationAddress".into(), e)),
+                }
             }
         };
         if self.validation_mode {
@@ -691,6 +817,55 @@ mod tests {
     }
 
     #[test]
+    fn s3_addresses_name_a_bucket_a_prefix_and_a_region() {
+        let parse = |raw: &str, env| parse_endpoint(raw, Protocol::S3, env);
+        let Ok(Endpoint::Bucket {
+            url,
+            bucket,
+            prefix,
+            region,
+        }) = parse(
+            "https://s3.example.com/archive/clinic/daily?region=eu-west-1",
+            Environment::Production,
+        )
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!(
+            (
+                url.as_str(),
+                bucket.as_str(),
+                prefix.as_str(),
+                region.as_str()
+            ),
+            (
+                "https://s3.example.com/",
+                "archive",
+                "clinic/daily/",
+                "eu-west-1"
+            )
+        );
+        let Ok(Endpoint::Bucket { prefix, region, .. }) =
+            parse("http://127.0.0.1:9000/archive", Environment::Sandbox)
+        else {
+            panic!("not parsed");
+        };
+        assert_eq!((prefix.as_str(), region.as_str()), ("", DEFAULT_REGION));
+        for (raw, env) in [
+            ("http://s3.example.com/archive", Environment::Production),
+            ("https://s3.example.com/", Environment::Sandbox),
+            ("https://s3.example.com/Archive", Environment::Sandbox),
+            ("https://s3.example.com/ab", Environment::Sandbox),
+            ("https://s3.example.com/archive/../x", Environment::Sandbox),
+            ("https://s3.example.com/archive?acl=1", Environment::Sandbox),
+            ("https://k:s@s3.example.com/archive", Environment::Sandbox),
+            ("ftp://s3.example.com/archive", Environment::Sandbox),
+        ] {
+            assert!(parse(raw, env).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
     fn identifiers_that_would_break_an_hl7_message_are_refused() {
         let mut f = form(Protocol::Hl7v2Mllp, "mllp://lis.example:2575");
         f.identifiers.sending_facility = Some("CLINIC|EVIL".into());
@@ -713,6 +888,11 @@ mod tests {
         };
         assert!(!format!("{k:?}").contains("sk_live_123"));
         assert!(k.check(Environment::Production).is_ok());
+        let a = Credentials::AccessKey {
+            access_key_id: "AKIA1".into(),
+            secret_access_key: "wJalrXUtnFEMI".into(),
+        };
+        assert!(!format!("{a:?}").contains("wJalrXUtnFEMI"));
         let bad = Credentials::ApiKey {
             header: "Host".into(),
             key: "x".into(),

@@ -86,6 +86,11 @@ pub struct ServiceCredentialsInput {
     /// CLIENT_CERTIFICATE: its private key (PEM).
     #[graphql(secret)]
     pub private_key: Option<String>,
+    /// ACCESS_KEY: the access key id.
+    pub access_key_id: Option<String>,
+    /// ACCESS_KEY: the secret access key.
+    #[graphql(secret)]
+    pub secret_access_key: Option<String>,
 }
 
 impl ServiceConnectionInput {
@@ -141,6 +146,11 @@ impl ServiceCredentialsInput {
                 || self.scope.is_some(),
         );
         let certificate = self.certificate.is_some() || self.private_key.is_some();
+        let access_key = self.access_key_id.is_some() || self.secret_access_key.is_some();
+        unused(
+            access_key && self.kind != AuthKind::AccessKey,
+            "secretAccessKey",
+        )?;
         let kind = self.kind;
         unused(
             certificate && kind != AuthKind::ClientCertificate,
@@ -171,6 +181,10 @@ impl ServiceCredentialsInput {
                 client_id: need(self.client_id, "clientId")?,
                 client_secret: need(self.client_secret, "clientSecret")?,
                 scope: self.scope,
+            }),
+            AuthKind::AccessKey => Ok(Credentials::AccessKey {
+                access_key_id: need(self.access_key_id, "accessKeyId")?,
+                secret_access_key: need(self.secret_access_key, "secretAccessKey")?,
             }),
         }
     }

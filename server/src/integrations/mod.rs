@@ -10,6 +10,7 @@ pub mod exchanges;
 pub(crate) mod http;
 pub mod inbound;
 mod mllp;
+mod object_storage;
 pub mod probe;
 pub mod retry;
 pub mod services;
@@ -202,6 +203,23 @@ pub async fn by_protocol(c: &Connector<'_>, report: &mut Report) -> Result<(), F
             mllp::test(c, host, *port, *tls, report).await
         }
         (Endpoint::Directory(dir), Protocol::LocalPath) => storage::test(c, dir, report).await,
+        (
+            Endpoint::Bucket {
+                url,
+                bucket,
+                prefix,
+                region,
+            },
+            Protocol::S3,
+        ) => {
+            let bucket = object_storage::Bucket {
+                url,
+                bucket,
+                prefix,
+                region,
+            };
+            object_storage::test(c, bucket, report).await
+        }
         _ => Err(Failure::new(
             IntegrationErrorCode::ProtocolError,
             "the connection's address does not fit its protocol",

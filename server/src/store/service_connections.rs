@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::domain::integration::{HealthStatus, Sample};
-use crate::domain::service_connection::{ConnectionSettings, Credentials, Endpoint};
+use crate::domain::service_connection::{ConnectionSettings, Credentials};
 use crate::error::{AppError, AppResult};
 use crate::keyring::{Keyring, Sealed};
 use crate::store::sealed;
@@ -29,13 +29,7 @@ fn settings_columns(s: &ConnectionSettings, address: &str) -> service_connection
         timeout_ms: Set(i32::try_from(s.timeout_ms).unwrap_or(i32::MAX)),
         ca_pem: Set(s.ca_pem.clone()),
         validation_mode: Set(s.validation_mode),
-        validation_address: Set(s.validation_endpoint.as_ref().map(|e| match e {
-            Endpoint::Url(url) => url.to_string(),
-            Endpoint::Tcp { host, port, tls } => {
-                format!("{}://{host}:{port}", if *tls { "mllps" } else { "mllp" })
-            }
-            Endpoint::Directory(dir) => dir.display().to_string(),
-        })),
+        validation_address: Set(s.validation_endpoint.as_ref().map(|url| url.to_string())),
         ..Default::default()
     }
 }

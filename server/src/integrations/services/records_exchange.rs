@@ -28,12 +28,12 @@ impl Service for RecordsExchange {
         report: &mut Report,
     ) -> Result<(), Failure> {
         let Outgoing::RecordsRequest(request) = message;
-        let endpoint = if request.validation {
-            c.settings.validation_endpoint.as_ref()
-        } else {
-            Some(&c.settings.endpoint)
+        let base = match (&c.settings.endpoint, request.validation) {
+            (_, true) => c.settings.validation_endpoint.as_ref(),
+            (Endpoint::Url(url), false) => Some(url),
+            _ => None,
         };
-        let Some(Endpoint::Url(base)) = endpoint else {
+        let Some(base) = base else {
             return Err(Failure::new(
                 Code::Rejected,
                 "the connection has no HTTP address to send to",
