@@ -230,6 +230,17 @@ async fn a_request_goes_out_with_the_patients_data_and_only_a_signed_fresh_answe
 
     // The secret is in no answer but the rotation's, and not in the audit trail.
     let events = app.audit_events(json!({})).await;
+    // The answer's write is audited once, as done by the connection (the resend wrote nothing).
+    let by_service: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["operation"] == "receiveOutsideRecords")
+        .collect();
+    assert_eq!(by_service.len(), 1, "{events:#?}");
+    assert_eq!(by_service[0]["actorKind"], "SERVICE_CONNECTION");
+    assert_eq!(by_service[0]["actorId"], conn.as_str());
+    assert!(by_service[0]["recordIds"].to_string().contains(&id));
+    assert!(by_service[0]["recordIds"].to_string().contains(&patient));
+    assert_eq!(by_service[0]["ip"], "127.0.0.1");
     let trail = serde_json::to_string(&events).unwrap();
     assert!(!trail.contains(&secret));
     assert!(

@@ -15,6 +15,9 @@ pub enum ActorKind {
     Admin,
     /// A partner app, by an OAuth access token (on behalf of a user, or its own backend's).
     PartnerApp,
+    /// An external service, by a message signed with its connection's inbound secret (a
+    /// records service's answer).
+    ServiceConnection,
 }
 
 impl ActorKind {
@@ -24,6 +27,7 @@ impl ActorKind {
             ActorKind::ApiKey => "API_KEY",
             ActorKind::Admin => "ADMIN",
             ActorKind::PartnerApp => "PARTNER_APP",
+            ActorKind::ServiceConnection => "SERVICE_CONNECTION",
         }
     }
 }

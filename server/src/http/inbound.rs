@@ -27,10 +27,12 @@ async fn receive(
         return answer(404, "NOT_FOUND", "no such connection");
     };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let peer = req.peer_addr().map(|a| a.ip().to_string());
     let signed = Signed {
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
+        ip: peer.as_deref(),
     };
     match inbound::receive(&state.services.store, id, signed, &body).await {
         Ok(Ok(what)) => HttpResponse::Ok().json(serde_json::json!({ "status": what })),

@@ -10,18 +10,21 @@ use uuid::Uuid;
 
 use super::exchanges;
 use super::services::{self, Inbound};
+use crate::domain::actor::{ActorKind, Who};
 use crate::domain::integration::{Direction, IntegrationErrorCode as Code, Operation, Outcome};
 use crate::domain::records_exchange::{
     AnswerStatus, RecordsRequestStatus, SignatureRefusal, verify,
 };
 use crate::error::AppResult;
+use crate::store::audit::{NewAuditEvent, RecordIds};
 use crate::store::{Effects, Store, outside_records, service_connections};
 
-/// The signature headers as they came.
+/// The signature headers as they came, and where the message came from.
 pub struct Signed<'a> {
     pub id: Option<&'a str>,
     pub timestamp: Option<&'a str>,
     pub signature: Option<&'a str>,
+    pub ip: Option<&'a str>,
 }
 
 /// Why a message was not taken: the HTTP status to answer, a stable code and what is wrong.
@@ -142,9 +145,30 @@ pub async fn receive(
                         )));
                     }
                     let entry = entry(&connection, Outcome::Ok, None, started);
-                    let (_, effects) =
-                        exchanges::record(store, &txn.txn, &connection, entry, Effects::none())
-                            .await?;
+                    // The service wrote to a patient's record: audited as done by it.
+                    let audit = NewAuditEvent {
+                        occurred_at: Utc::now(),
+                        who: Who::new(
+                            ActorKind::ServiceConnection,
+                            Some(connection.id),
+                            &connection.name,
+                        ),
+                        action: "UPDATE".into(),
+                        operation: "receiveOutsideRecords".into(),
+                        operation_name: None,
+                        record_type: "outside_records_request".into(),
+                        record_ids: RecordIds::Ids(vec![r.id, r.patient_id]),
+                        fields: vec!["status".into(), "records".into()],
+                        ip: signed.ip.map(str::to_owned),
+                    };
+                    let (_, effects) = exchanges::record(
+                        store,
+                        &txn.txn,
+                        &connection,
+                        entry,
+                        Effects::audited(audit),
+                    )
+                    .await?;
                     txn.commit(effects).await?;
                     return Ok(Ok("accepted"));
                 }

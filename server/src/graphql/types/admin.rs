@@ -204,7 +204,8 @@ impl Viewer {
 pub struct AuditEvent {
     pub id: ID,
     pub occurred_at: DateTime<Utc>,
-    /// API_KEY, ADMIN, PARTNER_APP or ANONYMOUS.
+    /// API_KEY, ADMIN, PARTNER_APP, SERVICE_CONNECTION (a signed message from an external
+    /// service) or ANONYMOUS.
     pub actor_kind: String,
     pub actor_id: String,
     pub actor_label: String,
