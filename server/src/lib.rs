@@ -11,6 +11,7 @@ pub mod http;
 pub mod integrations;
 pub mod keyring;
 pub mod oauth;
+pub mod outbound;
 pub mod seed;
 pub mod startup;
 pub mod store;

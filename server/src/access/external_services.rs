@@ -14,9 +14,9 @@ use crate::domain::service_connection::{
 };
 use crate::error::{AppError, AppResult};
 use crate::integrations::{Report, exchanges};
+use crate::outbound::check_destination;
 use crate::store::Effects;
 use crate::store::service_connections::{self as store, LogFilter};
-use crate::webhooks::sender::check_destination;
 
 /// Log entries per page at most.
 pub const MAX_PAGE: u64 = 100;

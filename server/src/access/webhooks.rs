@@ -16,10 +16,10 @@ use crate::domain::webhook_delivery::DisabledReason;
 use crate::domain::webhook_endpoint::{new_signing_secret, parse_url};
 use crate::domain::webhook_event::EventType;
 use crate::error::{AppError, AppResult};
+use crate::outbound::check_destination;
 use crate::store::webhook_delivery::{self as delivery, MessageFilter, NewMessage};
 use crate::store::webhook_endpoints::{self as endpoints, EndpointFields, NewEndpoint};
 use crate::store::{Effects, partner_apps};
-use crate::webhooks::sender::check_destination;
 
 const MAX_DESCRIPTION: usize = 500;
 /// Delivery log entries per page at most.

@@ -73,8 +73,7 @@ fn store(c: &Connector<'_>, b: &Bucket<'_>) -> anyhow::Result<AmazonS3> {
         None => vec![],
     };
     let client =
-        crate::webhooks::sender::guarded_client(c.reach.policy.clone(), c.timeout(), roots)?
-            .build()?;
+        crate::outbound::guarded_client(c.reach.policy.clone(), c.timeout(), roots)?.build()?;
     let mut builder = AmazonS3Builder::new()
         .with_endpoint(b.url.as_str().trim_end_matches('/'))
         .with_bucket_name(b.bucket)

@@ -18,7 +18,7 @@ use super::Failure;
 use crate::domain::integration::IntegrationErrorCode as Code;
 use crate::domain::webhook_delivery::DeliveryError;
 use crate::domain::webhook_endpoint::AddressPolicy;
-use crate::webhooks::sender::{classify, guarded_client};
+use crate::outbound::{classify, guarded_client};
 
 /// A token is not used in its last seconds: it could expire on the way.
 const MARGIN: Duration = Duration::from_secs(30);
