@@ -978,3 +978,34 @@ async fn hl7_over_http_posts_a_test_message_and_reads_the_acknowledgement() {
     .await;
     failed_with(&r, "PROTOCOL_ERROR", "CALL", "unknown receiving facility");
 }
+
+#[tokio::test]
+async fn an_mllp_capture_keeps_both_sides_of_the_exchange() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let (peer, _) = mllp_peer(MllpAnswer::Reject).await;
+    let resp = create(
+        &app,
+        json!({ "name": "LIS", "serviceType": "LAB", "protocol": "HL7V2_MLLP", "address": format!("mllp://127.0.0.1:{}", peer.port()) }),
+        "SANDBOX",
+        json!({ "kind": "NONE" }),
+    )
+    .await;
+    let id = data(&resp)["createServiceConnection"]["id"].clone();
+    app.admin(
+        "mutation($id: ID!) { setServiceConnectionDebugCapture(id: $id) { debugCaptureUntil } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let resp = app
+        .admin(
+            "mutation($id: ID!) { testConnection(id: $id) { ok code logEntry { capture } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let result = &data(&resp)["testConnection"];
+    assert_eq!(result["code"], "PROTOCOL_ERROR", "{resp:#}");
+    let kept = result["logEntry"]["capture"].as_str().unwrap();
+    assert!(kept.contains("> MSH|^~\\&|SWITCHBOARD"), "{kept}");
+    assert!(kept.contains("< MSH|"), "{kept}");
+    assert!(kept.contains("< MSA|AR|"), "{kept}");
+}

@@ -33,7 +33,7 @@ pub async fn test(
     let stream = timed(report, ProbeStep::Connect, timeout, probe::connect(&addrs)).await?;
     let control_id = new_control_id();
     let message = test_message(&c.settings.identifiers, &control_id);
-    // The test message holds no patient data; an acknowledgement's text is in the result.
+    // The test message holds no patient data; nor does an acknowledgement (`capture_answer`).
     report.capture(|| format!("> {}", message.trim_end().replace('\r', "\n> ")));
     if tls {
         let config = probe::client_config(
@@ -54,22 +54,39 @@ pub async fn test(
             probe::tls(stream, host, config, &[]),
         )
         .await?;
-        timed(
+        let mut answer = None;
+        let done = timed(
             report,
             ProbeStep::Call,
             timeout,
-            exchange(stream, message, control_id),
+            exchange(stream, message, control_id, &mut answer),
         )
-        .await
+        .await;
+        capture_answer(report, answer.as_deref());
+        done
     } else {
-        timed(
+        let mut answer = None;
+        let done = timed(
             report,
             ProbeStep::Call,
             timeout,
-            exchange(stream, message, control_id),
+            exchange(stream, message, control_id, &mut answer),
         )
-        .await
+        .await;
+        capture_answer(report, answer.as_deref());
+        done
     }
+}
+
+/// Keeps the acknowledgement's MSH, MSA and ERR segments (never patient data, which an
+/// acknowledgement has no segment for): what the service said, and why.
+fn capture_answer(report: &mut Report, answer: Option<&str>) {
+    let Some(text) = answer else { return };
+    let kept: Vec<&str> = text
+        .split(['\r', '\n'])
+        .filter(|seg| ["MSH|", "MSA|", "ERR|"].iter().any(|s| seg.starts_with(s)))
+        .collect();
+    report.capture(|| format!("< {}", kept.join("\n< ")));
 }
 
 /// A control id (MSH-10) for a test message: unique, at most 20 characters.
@@ -97,10 +114,13 @@ pub(super) fn test_message(ids: &Identifiers, control_id: &str) -> String {
     )
 }
 
+/// Sends `message` and judges the acknowledgement; its text goes to `answer` (for the
+/// capture) whatever it says.
 async fn exchange<S>(
     mut stream: S,
     message: String,
     control_id: String,
+    answer_text: &mut Option<String>,
 ) -> Result<((), String), Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -148,7 +168,9 @@ where
         .position(|w| w == END)
         .ok_or_else(|| framing("the answer has no end of frame"))?;
     let text = String::from_utf8_lossy(&body[..end]).into_owned();
-    Ok(((), judge_ack(&text, &control_id)?))
+    let judged = judge_ack(&text, &control_id);
+    *answer_text = Some(text);
+    Ok(((), judged?))
 }
 
 /// What an acknowledgement of message `control_id` says: accepted, or why not.
