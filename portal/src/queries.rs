@@ -55,4 +55,9 @@ operations!(
     CreateServiceConnection,
     TestConnection,
     IntegrationLog,
+    ServiceConnection,
+    UpdateServiceConnection,
+    DeleteServiceConnection,
+    SetServiceConnectionDebugCapture,
+    RotateServiceInboundSecret,
 );

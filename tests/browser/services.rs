@@ -42,6 +42,17 @@ async fn an_administrator_adds_tests_and_watches_external_services() {
     let service = HttpService::start(KEY).await;
     let address = format!("http://127.0.0.1:{}/", service.addr.port());
     let store = S3Store::start("AKIAPORTAL", "portal-s3-secret", "archive").await;
+    // A records service, registered through the API: its page hands out the inbound secret.
+    let records = app
+        .admin(
+            "mutation($i: ServiceConnectionInput!) { createServiceConnection(input: $i, environment: SANDBOX, credentials: { kind: NONE }) { id } }",
+            serde_json::json!({ "i": { "name": "Records", "serviceType": "RECORDS_EXCHANGE", "protocol": "HTTPS_JSON", "address": address } }),
+        )
+        .await;
+    let records = switchboard_tests::data(&records)["createServiceConnection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let browser = Browser::start("services").await;
     browser
         .run(async |b| {
@@ -50,7 +61,7 @@ async fn an_administrator_adds_tests_and_watches_external_services() {
             b.wait_text(By::Tag("h1"), "API Console").await?;
             b.click(By::Id("nav-services")).await?;
             b.wait_text(By::Tag("h1"), "External Services").await?;
-            b.wait_for(By::Id("no-connections")).await?;
+            b.wait_for(By::Css("tr[data-connection='Records']")).await?;
             b.wait_text(By::Id("allow-list-note"), "services.allowed_hosts")
                 .await?;
 
@@ -170,6 +181,49 @@ async fn an_administrator_adds_tests_and_watches_external_services() {
                 .unwrap_or_default();
             assert!(label.contains("1 exchanges, 1 failed"), "{label}");
             b.check_accessibility("service-health").await?;
+
+            // A connection's page: debug capture on, settings changed, a refusal explained.
+            b.goto(&app.url("/settings/services")).await?;
+            b.click(By::Css("tr[data-connection='Acme LIS'] .connection-link"))
+                .await?;
+            b.wait_text(By::Tag("h1"), "Acme LIS").await?;
+            b.click(By::Id("capture-toggle")).await?;
+            b.wait_text(By::Id("capture-state"), "On until").await?;
+            b.type_into(By::Id("edit-timeout"), "5000").await?;
+            b.click(By::Id("edit-enabled")).await?;
+            b.click(By::Id("edit-submit")).await?;
+            b.wait_text(By::Id("connection-enabled"), "Disabled")
+                .await?;
+            b.type_into(By::Id("edit-address"), "ftp://lis.example.org/")
+                .await?;
+            b.click(By::Id("edit-submit")).await?;
+            b.wait_text(By::Id("edit-error"), "not allowed").await?;
+            b.check_accessibility("service-detail").await?;
+
+            // A records service's inbound secret: shown once, then only as set.
+            b.goto(&app.url(&format!("/settings/services/connection/{records}")))
+                .await?;
+            b.wait_text(By::Id("inbound-secret-state"), "Not set")
+                .await?;
+            b.click(By::Id("inbound-rotate")).await?;
+            b.answer_dialog("New inbound secret", true).await?;
+            b.wait_text(By::Id("new-secret"), "whsec_").await?;
+            b.click(By::Id("secret-done")).await?;
+            b.wait_text(By::Id("inbound-secret-state"), "never shown again")
+                .await?;
+
+            // Deleted, asked first.
+            b.click(By::Id("connection-delete")).await?;
+            b.answer_dialog("Delete Records", true).await?;
+            b.wait_text(By::Tag("h1"), "External Services").await?;
+            b.wait_for(By::Css("tr[data-connection='Acme LIS']"))
+                .await?;
+            assert!(
+                b.driver
+                    .find_all(By::Css("tr[data-connection='Records']"))
+                    .await?
+                    .is_empty()
+            );
             Ok(())
         })
         .await;

@@ -6,7 +6,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use portal::Area;
-use portal::pages::{ExternalServices, IntegrationLogs, NotFound, ServiceHealth, Shell};
+use portal::pages::{
+    ExternalServices, IntegrationLogs, NotFound, ServiceDetail, ServiceHealth, Shell,
+};
 
 fn main() {
     portal::start(Area("services"), || {
@@ -16,6 +18,7 @@ fn main() {
                     <Route path=path!("/settings/services") view=|| view! { <Shell settings=true><ExternalServices/></Shell> }/>
                     <Route path=path!("/settings/services/logs") view=|| view! { <Shell settings=true><IntegrationLogs/></Shell> }/>
                     <Route path=path!("/settings/services/health") view=|| view! { <Shell settings=true><ServiceHealth/></Shell> }/>
+                    <Route path=path!("/settings/services/connection/:id") view=|| view! { <Shell settings=true><ServiceDetail/></Shell> }/>
                 </Routes>
             </Router>
         }

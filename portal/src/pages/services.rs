@@ -128,9 +128,15 @@ pub fn ExternalServices() -> impl IntoView {
                 };
                 let label = format!("Test connection {}", c.name);
                 let disabled = busy.clone();
+                let (row_name, shown, href) = (
+                    c.name.clone(),
+                    c.name.clone(),
+                    format!("/settings/services/connection/{}", c.id),
+                );
                 view! {
-                    <tr data-connection=c.name.clone()>
-                        <td><strong>{c.name.clone()}</strong><br/><span class="muted">{c.description.clone()}</span></td>
+                    <tr data-connection=row_name>
+                        <td><NavLink href=href class="connection-link">{shown}</NavLink>
+                            <br/><span class="muted">{c.description.clone()}</span></td>
                         <td>{type_words(&name_of(&c.service_type))}<br/>
                             <span class="muted">{protocol_words(&name_of(&c.protocol))}</span></td>
                         <td><code>{c.address.clone()}</code></td>
