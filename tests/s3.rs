@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
@@ -35,26 +35,16 @@ impl S3Store {
             buckets: HashMap::from([(bucket.to_owned(), BTreeMap::new())]),
             log: vec![],
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let addr = listener.local_addr().unwrap();
         let shared = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(shared.clone()))
+        let (addr, server) = crate::services::serve(move |cfg| {
+            cfg.app_data(web::Data::new(shared.clone()))
                 .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-                .default_service(web::to(handle))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listening")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .default_service(web::to(handle));
+        });
         S3Store {
             addr,
             state,
-            _server: handle,
+            _server: server,
         }
     }
 

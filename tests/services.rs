@@ -10,6 +10,24 @@ use std::sync::{Arc, Mutex};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Serves `routes` on a new loopback port with one worker: its address and a handle to stop
+/// it. Every fake HTTP service of the tests starts here.
+pub fn serve(
+    routes: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+) -> (SocketAddr, actix_web::dev::ServerHandle) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || App::new().configure(routes.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listening")
+        .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (addr, handle)
+}
+
 /// An HTTP service: `GET /health` answers 200 when the request carries `X-Api-Key: <key>`
 /// (401 otherwise), `GET /broken` answers 500, and `POST /hl7` acknowledges an HL7 v2 message
 /// (`AA`, echoing its control id; `AR` when its receiving facility is `NOWHERE`).
@@ -25,28 +43,17 @@ impl HttpService {
     pub async fn start(key: &str) -> HttpService {
         let hits = Arc::new(AtomicUsize::new(0));
         let keys = Arc::new(Mutex::new(vec![]));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let addr = listener.local_addr().unwrap();
         let state = (key.to_owned(), hits.clone(), keys.clone());
-        let server = HttpServer::new(move || {
-            let state = state.clone();
-            App::new()
-                .app_data(web::Data::new(state))
+        let (addr, handle) = serve(move |cfg| {
+            cfg.app_data(web::Data::new(state.clone()))
                 .route("/health", web::get().to(health))
                 .route("/hl7", web::post().to(hl7))
                 .route(
                     "/broken",
                     web::get()
                         .to(|| async { HttpResponse::InternalServerError().body("database down") }),
-                )
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listening")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                );
+        });
         HttpService {
             addr,
             server: handle,
@@ -211,21 +218,12 @@ impl OAuthService {
             client: (client_id.to_owned(), client_secret.to_owned()),
             ..Default::default()
         });
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let addr = listener.local_addr().unwrap();
         let shared = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(shared.clone()))
+        let (addr, _) = serve(move |cfg| {
+            cfg.app_data(web::Data::new(shared.clone()))
                 .route("/token", web::post().to(issue))
-                .route("/health", web::get().to(protected))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listening")
-        .run();
-        tokio::spawn(server);
+                .route("/health", web::get().to(protected));
+        });
         OAuthService { addr, state }
     }
 
@@ -323,22 +321,12 @@ impl RecordsService {
             key: key.to_owned(),
             ..Default::default()
         }));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let addr = listener.local_addr().unwrap();
         let shared = state.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(shared.clone()))
+        let (addr, handle) = serve(move |cfg| {
+            cfg.app_data(web::Data::new(shared.clone()))
                 .route("/health", web::get().to(HttpResponse::Ok))
-                .route("/records-requests", web::post().to(take_request))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listening")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .route("/records-requests", web::post().to(take_request));
+        });
         RecordsService {
             addr,
             state,

@@ -92,6 +92,11 @@ pub fn name_of<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// An enum value as the generated operation types take it, from its API spelling (`LAB`).
+pub fn enum_of<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::from(raw)).ok()
+}
+
 /// A readable sentence for each stable error code of the API.
 pub fn describe(code: &str, message: &str, field: Option<&str>) -> String {
     match code {

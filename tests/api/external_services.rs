@@ -354,7 +354,8 @@ async fn storage_is_probed_only_under_the_operators_roots_and_a_failure_is_annou
 
     // Kept for services.log_retention_days: both entries survive a restart, and go once
     // they are older than the retention.
-    let log = "{ integrationLog { id } }";
+    // (The delivery to the receiver is in the log too, kept by the webhooks' own retention.)
+    let log = "{ integrationLog(filter: { webhookDeliveries: false }) { id } }";
     app.restart().await;
     let resp = app.admin(log, json!({})).await;
     assert_eq!(data(&resp)["integrationLog"].as_array().unwrap().len(), 2);
@@ -1008,4 +1009,86 @@ async fn an_mllp_capture_keeps_both_sides_of_the_exchange() {
     assert!(kept.contains("> MSH|^~\\&|SWITCHBOARD"), "{kept}");
     assert!(kept.contains("< MSH|"), "{kept}");
     assert!(kept.contains("< MSA|AR|"), "{kept}");
+}
+
+#[tokio::test]
+async fn webhook_deliveries_are_in_the_integration_log_read_from_the_delivery_log() {
+    let app = TestApp::builder()
+        .configure(|s| {
+            switchboard_tests::webhooks::loopback_receivers(s);
+            local(s);
+        })
+        .spawn()
+        .await;
+    let rx = switchboard_tests::receiver::Receiver::start().await;
+    let (endpoint, _) = app.webhook_endpoint(None, &rx.url, None).await;
+    // The first attempt is answered 503; the retry is taken.
+    rx.script([switchboard_tests::receiver::Reply::status(503)]);
+    data(
+        &app.admin(
+            "mutation($e: ID!) { sendTestWebhookEvent(endpointId: $e) { id } }",
+            json!({ "e": endpoint }),
+        )
+        .await,
+    );
+    app.wait_for_deliveries(&endpoint, "DELIVERED", 1).await;
+    let log = |filter: Value| {
+        let app = &app;
+        async move {
+            let resp = app
+                .admin(
+                    "query($f: IntegrationLogFilter) { integrationLog(filter: $f) { operation direction outcome errorCode message webhookEndpointId connectionId correlationId environment } }",
+                    json!({ "f": filter }),
+                )
+                .await;
+            data(&resp)["integrationLog"].as_array().unwrap().clone()
+        }
+    };
+    let both = log(json!({ "webhookDeliveries": true })).await;
+    assert_eq!(both.len(), 2, "{both:#?}");
+    let (ok, failed) = (&both[0], &both[1]);
+    assert_eq!(
+        (
+            ok["operation"].clone(),
+            ok["outcome"].clone(),
+            ok["errorCode"].clone()
+        ),
+        (json!("WEBHOOK_DELIVERY"), json!("OK"), Value::Null)
+    );
+    assert_eq!(
+        (failed["outcome"].clone(), failed["errorCode"].clone()),
+        (json!("FAILED"), json!("UNEXPECTED_RESPONSE"))
+    );
+    assert!(
+        failed["message"].as_str().unwrap().contains("HTTP 503"),
+        "{failed:#?}"
+    );
+    for e in &both {
+        assert_eq!(e["webhookEndpointId"], endpoint.as_str());
+        assert_eq!(e["connectionId"], Value::Null);
+        assert_eq!(e["direction"], "OUTBOUND");
+        assert_eq!(e["environment"], "SANDBOX");
+        assert!(e["correlationId"].as_str().unwrap().starts_with("msg_"));
+    }
+    assert_eq!(ok["correlationId"], failed["correlationId"], "one message");
+
+    // Filters apply to them as to every entry.
+    let failures = log(json!({ "errorCode": "UNEXPECTED_RESPONSE" })).await;
+    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(
+        log(json!({ "outcome": "OK", "webhookDeliveries": true }))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(log(json!({ "outcome": "REFUSED" })).await.len(), 0);
+    assert_eq!(log(json!({ "errorCode": "AUTH_FAILED" })).await.len(), 0);
+    assert!(
+        log(json!({ "webhookDeliveries": false }))
+            .await
+            .iter()
+            .all(|e| e["operation"] != "WEBHOOK_DELIVERY")
+    );
+    let connection = log(json!({ "connectionId": uuid::Uuid::now_v7().to_string() })).await;
+    assert!(connection.is_empty(), "{connection:#?}");
 }

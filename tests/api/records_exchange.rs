@@ -56,24 +56,30 @@ async fn log(app: &TestApp, connection: &str) -> Vec<Value> {
     data(&resp)["integrationLog"].as_array().unwrap().clone()
 }
 
+/// An app that may reach loopback, a records service, a sandbox connection to it, a full
+/// sandbox key, and a patient of client A with `fields`: (app, service, connection, key,
+/// patient).
+async fn setup(fields: Value) -> (TestApp, RecordsService, String, String, String) {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let service = RecordsService::start(KEY).await;
+    let conn = connection(&app, &service.url(), "SANDBOX", json!({})).await;
+    let key = app.full_key().await;
+    let patient = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, fields)
+        .await;
+    (app, service, conn, key, patient)
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
 #[tokio::test]
 async fn a_request_goes_out_with_the_patients_data_and_only_a_signed_fresh_answer_comes_back() {
-    let mut app = TestApp::builder().configure(local).spawn().await;
-    let service = RecordsService::start(KEY).await;
-    let conn = connection(&app, &service.url(), "SANDBOX", json!({})).await;
-    let key = app.full_key().await;
-    let patient = app
-        .patient_id(
-            &key,
-            &app.fx.client_a,
-            &app.fx.loc_a1,
-            json!({ "externalPatientId": "OR-1", "firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1990-12-10", "diagnoses": ["E11.9"], "medications": ["metformin 500 mg"] }),
-        )
-        .await;
+    let (mut app, service, conn, key, patient) = setup(
+        json!({ "externalPatientId": "OR-1", "firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1990-12-10", "diagnoses": ["E11.9"], "medications": ["metformin 500 mg"] }),
+    )
+    .await;
 
     // Before a secret is set, the connection says so, and nothing it is sent is taken.
     let resp = app
@@ -394,18 +400,7 @@ async fn environments_never_mix_and_validation_requests_go_to_the_test_address()
 
 #[tokio::test]
 async fn retryable_failures_are_tried_again_with_one_idempotency_key_and_refusals_are_not() {
-    let app = TestApp::builder().configure(local).spawn().await;
-    let service = RecordsService::start(KEY).await;
-    let conn = connection(&app, &service.url(), "SANDBOX", json!({})).await;
-    let key = app.full_key().await;
-    let patient = app
-        .patient_id(
-            &key,
-            &app.fx.client_a,
-            &app.fx.loc_a1,
-            json!({ "firstName": "Ada" }),
-        )
-        .await;
+    let (app, service, conn, key, patient) = setup(json!({ "firstName": "Ada" })).await;
 
     // Busy twice, then accepted: one request, sent three times under one key.
     service.unavailable_for(2);
@@ -480,18 +475,7 @@ async fn retryable_failures_are_tried_again_with_one_idempotency_key_and_refusal
 
 #[tokio::test]
 async fn only_readers_of_the_data_sent_may_ask_and_only_settings_admins_set_the_secret() {
-    let app = TestApp::builder().configure(local).spawn().await;
-    let service = RecordsService::start(KEY).await;
-    let conn = connection(&app, &service.url(), "SANDBOX", json!({})).await;
-    let full = app.full_key().await;
-    let patient = app
-        .patient_id(
-            &full,
-            &app.fx.client_a,
-            &app.fx.loc_a1,
-            json!({ "firstName": "Ada" }),
-        )
-        .await;
+    let (app, service, conn, full, patient) = setup(json!({ "firstName": "Ada" })).await;
 
     // Without clinical or demographic read: refused, asking and listing alike.
     for missing in ["patients.clinical:read", "patients.demographics:read"] {

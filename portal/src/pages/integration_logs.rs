@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::services::step_words;
 use super::{NavLink, PageHeading, send, utc};
-use crate::api::name_of;
+use crate::api::{enum_of, name_of};
 use crate::queries::{IntegrationLog, integration_log};
 
 type Entry = integration_log::IntegrationLogIntegrationLog;
@@ -28,16 +28,13 @@ const CODES: &[&str] = &[
     "INVALID_MESSAGE",
 ];
 
-fn as_enum<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::from(raw)).ok()
-}
-
 fn operation_words(raw: &str) -> &'static str {
     match raw {
         "TEST_CONNECTION" => "Test Connection",
         "HEALTH_CHECK" => "Health check",
         "REQUEST_RECORDS" => "Records request",
         "RECEIVE_RECORDS" => "Records answer",
+        "WEBHOOK_DELIVERY" => "Webhook delivery",
         _ => "Exchange",
     }
 }
@@ -50,15 +47,21 @@ pub fn IntegrationLogs() -> impl IntoView {
     let connection = RwSignal::new(String::new());
     let outcome = RwSignal::new(String::new());
     let code = RwSignal::new(String::new());
+    let kind = RwSignal::new(String::new());
     let (busy, set_busy) = signal(false);
     let load = move || {
         let pick = |v: &RwSignal<String>| Some(v.get_untracked()).filter(|s| !s.is_empty());
         let filter = integration_log::IntegrationLogFilter {
             connection_id: pick(&connection),
-            outcome: pick(&outcome).and_then(|o| as_enum(&o)),
-            error_code: pick(&code).and_then(|c| as_enum(&c)),
+            outcome: pick(&outcome).and_then(|o| enum_of(&o)),
+            error_code: pick(&code).and_then(|c| enum_of(&c)),
             since: None,
             until: None,
+            webhook_deliveries: match kind.get_untracked().as_str() {
+                "webhooks" => Some(true),
+                "services" => Some(false),
+                _ => None,
+            },
         };
         send::<IntegrationLog>(
             integration_log::Variables {
@@ -112,7 +115,11 @@ pub fn IntegrationLogs() -> impl IntoView {
                 view! {
                     <tr data-outcome=row_outcome data-code=row_code>
                         <td>{utc(Some(&e.occurred_at), true)}</td>
-                        <td>{name_of_connection(e.connection_id.as_ref())}</td>
+                        <td>{if e.webhook_endpoint_id.is_some() {
+                            "Webhook endpoint".to_owned()
+                        } else {
+                            name_of_connection(e.connection_id.as_ref())
+                        }}</td>
                         <td>{operation_words(&name_of(&e.operation))}
                             <br/><span class="muted">{name_of(&e.direction).to_lowercase()}</span></td>
                         <td class="outcome">{outcome}</td>
@@ -148,12 +155,18 @@ pub fn IntegrationLogs() -> impl IntoView {
     view! {
         <p><NavLink href="/settings/services">"‹ External Services"</NavLink></p>
         <PageHeading title="Integration Logs"/>
-        <p class="muted">"Every exchange with an external service: tests, health checks, requests sent and messages received. Kept for the server's retention period."</p>
+        <p class="muted">"Every exchange with an outside system: tests, health checks, requests sent, messages received, and webhook deliveries (from their delivery log). Kept for the server's retention period."</p>
         <form class="filters" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); load(); }>
             <label for="log-connection">"Connection"</label>
             <select id="log-connection" on:change=move |ev| connection.set(event_target_value(&ev))>
                 <option value="">"All connections"</option>
                 {connection_options}
+            </select>
+            <label for="log-kind">"Exchanges"</label>
+            <select id="log-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                <option value="">"All"</option>
+                <option value="services">"With external services"</option>
+                <option value="webhooks">"Webhook deliveries"</option>
             </select>
             <label for="log-outcome">"Outcome"</label>
             <select id="log-outcome" on:change=move |ev| outcome.set(event_target_value(&ev))>

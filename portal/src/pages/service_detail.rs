@@ -9,7 +9,7 @@ use super::dialog::{Ask, use_ask};
 use super::secret::SecretPanel;
 use super::services::{protocol_words, type_words};
 use super::{NavLink, PageHeading, environment_words, focus, send, send_with, utc};
-use crate::api::{ApiError, name_of};
+use crate::api::{ApiError, enum_of, name_of};
 use crate::queries::{
     DeleteServiceConnection, RotateServiceInboundSecret, ServiceConnection,
     SetServiceConnectionDebugCapture, UpdateServiceConnection, delete_service_connection,
@@ -21,10 +21,6 @@ type Connection = service_connection::ServiceConnectionServiceConnection;
 
 /// How long a debug capture runs when turned on here.
 const CAPTURE_MINUTES: i64 = 30;
-
-fn as_enum<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::from(raw)).ok()
-}
 
 #[component]
 pub fn ServiceDetail() -> impl IntoView {
@@ -246,9 +242,9 @@ fn EditForm(connection: Connection, on_saved: Callback<()>) -> impl IntoView {
         let input = update_service_connection::ServiceConnectionInput {
             name: name.get_untracked(),
             description: description.get_untracked(),
-            service_type: as_enum(&name_of(&c.service_type))
+            service_type: enum_of(&name_of(&c.service_type))
                 .unwrap_or(update_service_connection::ServiceType::LAB),
-            protocol: as_enum(&name_of(&c.protocol))
+            protocol: enum_of(&name_of(&c.protocol))
                 .unwrap_or(update_service_connection::Protocol::HTTPS_JSON),
             address: address.get_untracked(),
             health_path: http.then(|| health_path.get_untracked()),

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use super::{NavLink, PageHeading, environment_words, focus, send, send_with, utc};
-use crate::api::{ApiError, name_of};
+use crate::api::{ApiError, enum_of, name_of};
 use crate::queries::{
     CreateServiceConnection, ServiceConnections, TestConnection, create_service_connection,
     service_connections, test_connection,
@@ -72,11 +72,6 @@ pub(super) fn status_words(raw: &str) -> &'static str {
         "DOWN" => "Down",
         _ => "No exchanges yet",
     }
-}
-
-/// A JSON string as the generated enum `T` (`LAB` → `ServiceType::LAB`).
-fn as_enum<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::from(raw)).ok()
 }
 
 type Connection = service_connections::ServiceConnectionsServiceConnections;
@@ -297,7 +292,7 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
         let need = |v: &RwSignal<String>| Some(v.get_untracked()).filter(|s| !s.trim().is_empty());
         let k = kind.get_untracked();
         let credentials = create_service_connection::ServiceCredentialsInput {
-            kind: as_enum(&k).unwrap_or(create_service_connection::AuthKind::NONE),
+            kind: enum_of(&k).unwrap_or(create_service_connection::AuthKind::NONE),
             api_key_header: (k == "API_KEY").then(|| header.get_untracked()),
             api_key: (k == "API_KEY").then(|| need(&secret)).flatten(),
             username: (k == "BASIC").then(|| username.get_untracked()),
@@ -320,9 +315,9 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
         let input = create_service_connection::ServiceConnectionInput {
             name: name.get_untracked(),
             description: String::new(),
-            service_type: as_enum(&service_type.get_untracked())
+            service_type: enum_of(&service_type.get_untracked())
                 .unwrap_or(create_service_connection::ServiceType::LAB),
-            protocol: as_enum(&protocol.get_untracked())
+            protocol: enum_of(&protocol.get_untracked())
                 .unwrap_or(create_service_connection::Protocol::HTTPS_JSON),
             address: address.get_untracked(),
             health_path: http.then(|| health_path.get_untracked()),
@@ -333,7 +328,7 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
             validation_address: None,
             validation_mode: false,
         };
-        let environment = as_enum(&environment.get_untracked())
+        let environment = enum_of(&environment.get_untracked())
             .unwrap_or(create_service_connection::Environment::SANDBOX);
         send_with::<CreateServiceConnection>(
             create_service_connection::Variables {

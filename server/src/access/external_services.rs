@@ -320,11 +320,7 @@ impl<'a> ExternalServices<'a> {
     }
 
     /// The integration log, newest first.
-    pub async fn log(
-        &self,
-        filter: &LogFilter,
-        first: u64,
-    ) -> AppResult<Vec<integration_log::Model>> {
+    pub async fn log(&self, filter: &LogFilter, first: u64) -> AppResult<Vec<store::LogEntry>> {
         self.allowed()?;
         if !(1..=MAX_PAGE).contains(&first) {
             return Err(AppError::invalid(

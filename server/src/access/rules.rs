@@ -521,6 +521,7 @@ pub const FIELD_RULES: &[Entry] = &[
         &[
             ("id", SettingsAdmin),
             ("connectionId", SettingsAdmin),
+            ("webhookEndpointId", SettingsAdmin),
             ("direction", SettingsAdmin),
             ("operation", SettingsAdmin),
             ("outcome", SettingsAdmin),

@@ -2,6 +2,7 @@
 //! classified into, the steps of a Test Connection, and the integration log's values.
 
 use super::stored_enum::stored_enum;
+use super::webhook_delivery::DeliveryError;
 
 stored_enum! {
     /// Why an exchange with an external service failed. Stable: clients may switch on it.
@@ -56,6 +57,34 @@ impl IntegrationErrorCode {
     }
 }
 
+impl IntegrationErrorCode {
+    /// A webhook delivery's failure, in this vocabulary.
+    pub fn of_delivery(e: DeliveryError) -> IntegrationErrorCode {
+        use IntegrationErrorCode as C;
+        match e {
+            DeliveryError::Timeout => C::Timeout,
+            DeliveryError::ConnectionRefused | DeliveryError::ConnectionError => {
+                C::ConnectionRefused
+            }
+            DeliveryError::DnsFailure => C::DnsFailure,
+            DeliveryError::TlsError => C::TlsError,
+            DeliveryError::Http3xx | DeliveryError::Http4xx | DeliveryError::Http5xx => {
+                C::UnexpectedResponse
+            }
+            DeliveryError::BlockedAddress => C::BlockedAddress,
+        }
+    }
+
+    /// The delivery failures this code stands for (none: no delivery fails so).
+    pub fn deliveries(self) -> Vec<DeliveryError> {
+        DeliveryError::ALL
+            .iter()
+            .copied()
+            .filter(|e| IntegrationErrorCode::of_delivery(*e) == self)
+            .collect()
+    }
+}
+
 stored_enum! {
     /// One step of talking to a service.
     pub enum ProbeStep {
@@ -95,6 +124,8 @@ stored_enum! {
         RequestRecords = "REQUEST_RECORDS",
         /// A records-exchange service's answer, received at the connection's inbound address.
         ReceiveRecords = "RECEIVE_RECORDS",
+        /// An attempt to deliver a webhook (read from the delivery log, not written twice).
+        WebhookDelivery = "WEBHOOK_DELIVERY",
     }
 }
 

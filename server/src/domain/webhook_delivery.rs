@@ -127,6 +127,11 @@ impl RetrySchedule {
     }
 }
 
+/// The id a receiver sees for a message (`webhook-id`), the same on every attempt.
+pub fn wire_id(message: uuid::Uuid) -> String {
+    format!("msg_{}", message.simple())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

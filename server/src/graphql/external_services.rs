@@ -193,8 +193,10 @@ impl ServiceCredentialsInput {
 /// Which entries of the integration log to show.
 #[derive(InputObject, Default)]
 pub struct IntegrationLogFilter {
-    /// Of this connection.
+    /// Of this connection (webhook deliveries have none, so they are left out).
     pub connection_id: Option<ID>,
+    /// Only webhook deliveries (true), or none of them (false); both when not given.
+    pub webhook_deliveries: Option<bool>,
     /// That ended so.
     pub outcome: Option<Outcome>,
     /// That failed with this code.
@@ -253,6 +255,7 @@ impl ExternalServiceQuery {
             since: filter.since,
             until: filter.until,
             before: before.as_ref().map(|b| parse_id("before", b)).transpose()?,
+            webhook_deliveries: filter.webhook_deliveries,
         };
         let first = u64::try_from(first).unwrap_or(0);
         let list = ctx

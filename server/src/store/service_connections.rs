@@ -8,8 +8,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::integration::{HealthStatus, Sample};
+use crate::domain::integration::{
+    Direction, HealthStatus, IntegrationErrorCode, Operation, Outcome, Sample,
+};
 use crate::domain::service_connection::{ConnectionSettings, Credentials};
+use crate::domain::webhook_delivery::DeliveryError;
 use crate::error::{AppError, AppResult};
 use crate::keyring::{Keyring, Sealed};
 use crate::store::sealed;
@@ -147,10 +150,52 @@ pub struct LogFilter {
     pub until: Option<DateTime<Utc>>,
     /// Entries older than this one (the next page).
     pub before: Option<Uuid>,
+    /// Only webhook deliveries (`Some(true)`), none (`Some(false)`), or both.
+    pub webhook_deliveries: Option<bool>,
 }
 
-/// Entries newest first, at most `first`.
+/// An entry of the integration log: a row of its own, or a webhook delivery attempt read from
+/// the delivery log as one (so a delivery is not written twice on the hot path).
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    pub entry: integration_log::Model,
+    pub webhook_endpoint_id: Option<Uuid>,
+}
+
+impl From<integration_log::Model> for LogEntry {
+    fn from(entry: integration_log::Model) -> Self {
+        LogEntry {
+            entry,
+            webhook_endpoint_id: None,
+        }
+    }
+}
+
+/// Entries newest first, at most `first`: the log's own and webhook delivery attempts, merged
+/// by id (both are time-ordered).
 pub async fn log_entries(
+    db: &impl ConnectionTrait,
+    filter: &LogFilter,
+    first: u64,
+) -> AppResult<Vec<LogEntry>> {
+    let mut out: Vec<LogEntry> = if filter.webhook_deliveries == Some(true) {
+        vec![]
+    } else {
+        own_entries(db, filter, first)
+            .await?
+            .into_iter()
+            .map(LogEntry::from)
+            .collect()
+    };
+    if filter.connection_id.is_none() && filter.webhook_deliveries != Some(false) {
+        out.extend(deliveries(db, filter, first).await?);
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(e.entry.id));
+    out.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    Ok(out)
+}
+
+async fn own_entries(
     db: &impl ConnectionTrait,
     filter: &LogFilter,
     first: u64,
@@ -176,6 +221,105 @@ pub async fn log_entries(
         q = q.filter(Column::Id.lt(b));
     }
     Ok(q.order_by_desc(Column::Id).limit(first).all(db).await?)
+}
+
+/// Webhook delivery attempts as log entries.
+async fn deliveries(
+    db: &impl ConnectionTrait,
+    filter: &LogFilter,
+    first: u64,
+) -> AppResult<Vec<LogEntry>> {
+    use entity::{webhook_attempt as attempt, webhook_endpoint as endpoint};
+    let mut q = attempt::Entity::find();
+    match filter.outcome.as_deref() {
+        None => {}
+        Some(o) if o == Outcome::Ok.as_str() => q = q.filter(attempt::Column::Error.is_null()),
+        Some(o) if o == Outcome::Failed.as_str() => {
+            q = q.filter(attempt::Column::Error.is_not_null())
+        }
+        // Switchboard refuses no delivery before it is tried.
+        Some(_) => return Ok(vec![]),
+    }
+    if let Some(code) = &filter.error_code {
+        let errors: Vec<&str> = code
+            .parse::<IntegrationErrorCode>()
+            .map(|c| c.deliveries())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.as_str())
+            .collect();
+        if errors.is_empty() {
+            return Ok(vec![]);
+        }
+        q = q.filter(attempt::Column::Error.is_in(errors));
+    }
+    if let Some(t) = filter.since {
+        q = q.filter(attempt::Column::AttemptedAt.gte(t));
+    }
+    if let Some(t) = filter.until {
+        q = q.filter(attempt::Column::AttemptedAt.lt(t));
+    }
+    if let Some(b) = filter.before {
+        q = q.filter(attempt::Column::Id.lt(b));
+    }
+    let attempts = q
+        .order_by_desc(attempt::Column::Id)
+        .limit(first)
+        .all(db)
+        .await?;
+    let mut ids: Vec<Uuid> = attempts.iter().map(|a| a.endpoint_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let environments: std::collections::HashMap<Uuid, String> = endpoint::Entity::find()
+        .filter(endpoint::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.environment))
+        .collect();
+    Ok(attempts
+        .into_iter()
+        .map(|a| {
+            let error: Option<DeliveryError> = a.error.as_deref().and_then(|e| e.parse().ok());
+            let answered = a.http_status.map(|s| format!("HTTP {s}"));
+            let message = match (&error, answered) {
+                (None, Some(status)) => format!("delivered: {status}"),
+                (None, None) => "delivered".to_owned(),
+                (Some(e), Some(status)) => {
+                    format!("{}: {status} {}", e.as_str(), a.response_excerpt)
+                }
+                (Some(e), None) => format!("{}: {}", e.as_str(), a.response_excerpt),
+            };
+            LogEntry {
+                entry: integration_log::Model {
+                    id: a.id,
+                    connection_id: None,
+                    direction: Direction::Outbound.as_str().into(),
+                    operation: Operation::WebhookDelivery.as_str().into(),
+                    outcome: if error.is_none() {
+                        Outcome::Ok
+                    } else {
+                        Outcome::Failed
+                    }
+                    .as_str()
+                    .into(),
+                    error_code: error.map(|e| IntegrationErrorCode::of_delivery(e).as_str().into()),
+                    message: message.trim_end().to_owned(),
+                    latency_ms: i64::from(a.latency_ms),
+                    // What the receiver saw as `webhook-id`.
+                    correlation_id: crate::domain::webhook_delivery::wire_id(a.message_id),
+                    environment: environments
+                        .get(&a.endpoint_id)
+                        .cloned()
+                        .unwrap_or_else(|| "SANDBOX".into()),
+                    detail: "[]".into(),
+                    capture: None,
+                    occurred_at: a.attempted_at,
+                },
+                webhook_endpoint_id: Some(a.endpoint_id),
+            }
+        })
+        .collect())
 }
 
 /// The newest entry of `connection` for `operation`.

@@ -439,7 +439,7 @@ impl Attempt {
 
     async fn once(&self, message: webhook_message::Model) {
         self.pacer.acquire().await;
-        let msg_id = format!("msg_{}", message.id.simple());
+        let msg_id = crate::domain::webhook_delivery::wire_id(message.id);
         let attempted_at = Utc::now();
         let timestamp = attempted_at.timestamp();
         let signature = signature_header(

@@ -13,6 +13,7 @@ use crate::domain::service_connection::{AuthKind, Identifiers, Protocol, Service
 use crate::graphql::ids::to_id;
 use crate::graphql::types::outside_records::{InboundAddress, ValidatedRequests};
 use crate::integrations::{Report, StepReport};
+use crate::store::service_connections::LogEntry;
 
 /// A connection to an external service. Its credentials are never shown: only their kind,
 /// whether they are set, and when they last changed.
@@ -167,7 +168,10 @@ impl ServiceConnection {
     }
     /// The newest Test Connection, if there was one.
     async fn last_test(&self) -> Option<IntegrationLogEntry> {
-        self.0.last_test.clone().map(IntegrationLogEntry)
+        self.0
+            .last_test
+            .clone()
+            .map(|e| IntegrationLogEntry(e.into()))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.connection.created_at
@@ -247,49 +251,57 @@ impl ConnectionTestResult {
     }
     /// The integration log entry this test wrote.
     async fn log_entry(&self) -> IntegrationLogEntry {
-        IntegrationLogEntry(self.entry.clone())
+        IntegrationLogEntry(self.entry.clone().into())
     }
 }
 
 /// One exchange with an external service.
-pub struct IntegrationLogEntry(pub integration_log::Model);
+pub struct IntegrationLogEntry(pub LogEntry);
 
 /// One exchange with an external service.
 #[Object]
 impl IntegrationLogEntry {
     async fn id(&self) -> ID {
-        to_id(self.0.id)
+        to_id(self.0.entry.id)
     }
     /// The connection; null if it has since been deleted or the exchange had none.
     async fn connection_id(&self) -> Option<ID> {
-        self.0.connection_id.map(to_id)
+        self.0.entry.connection_id.map(to_id)
+    }
+    /// For a webhook delivery (`WEBHOOK_DELIVERY`): the endpoint it went to.
+    async fn webhook_endpoint_id(&self) -> Option<ID> {
+        self.0.webhook_endpoint_id.map(to_id)
     }
     async fn direction(&self) -> Option<Direction> {
-        self.0.direction.parse().ok()
+        self.0.entry.direction.parse().ok()
     }
     async fn operation(&self) -> Option<Operation> {
-        self.0.operation.parse().ok()
+        self.0.entry.operation.parse().ok()
     }
     async fn outcome(&self) -> Option<Outcome> {
-        self.0.outcome.parse().ok()
+        self.0.entry.outcome.parse().ok()
     }
     async fn error_code(&self) -> Option<IntegrationErrorCode> {
-        self.0.error_code.as_deref().and_then(|c| c.parse().ok())
+        self.0
+            .entry
+            .error_code
+            .as_deref()
+            .and_then(|c| c.parse().ok())
     }
     /// What happened, in plain words.
     async fn message(&self) -> &str {
-        &self.0.message
+        &self.0.entry.message
     }
     async fn latency_ms(&self) -> i64 {
-        self.0.latency_ms
+        self.0.entry.latency_ms
     }
     /// Ties together the entries of one exchange (and what the service logs, where it is
     /// sent).
     async fn correlation_id(&self) -> &str {
-        &self.0.correlation_id
+        &self.0.entry.correlation_id
     }
     async fn environment(&self) -> Environment {
-        Environment::from_stored(&self.0.environment)
+        Environment::from_stored(&self.0.entry.environment)
     }
     /// The steps taken.
     async fn steps(&self) -> Vec<ConnectionTestStep> {
@@ -300,7 +312,7 @@ impl IntegrationLogEntry {
             latency_ms: i64,
             detail: String,
         }
-        serde_json::from_str::<Vec<Stored>>(&self.0.detail)
+        serde_json::from_str::<Vec<Stored>>(&self.0.entry.detail)
             .unwrap_or_default()
             .into_iter()
             .filter_map(|s| {
@@ -314,12 +326,12 @@ impl IntegrationLogEntry {
             .collect()
     }
     async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
+        self.0.entry.occurred_at
     }
     /// What was sent (`>`) and received (`<`), with secrets and patient data redacted; only
     /// while the connection's debug capture was on.
     async fn capture(&self) -> Option<&str> {
-        self.0.capture.as_deref()
+        self.0.entry.capture.as_deref()
     }
 }
 

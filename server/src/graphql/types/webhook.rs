@@ -105,7 +105,7 @@ pub struct WebhookDelivery(pub DeliveryView);
 impl WebhookDelivery {
     /// The `webhook-id` header of every attempt (`msg_…`): receivers dedupe on it.
     async fn id(&self) -> String {
-        format!("msg_{}", self.0.message.id.simple())
+        crate::domain::webhook_delivery::wire_id(self.0.message.id)
     }
     /// The event's id (`data.eventId` in the body).
     async fn event_id(&self) -> ID {
