@@ -85,13 +85,7 @@ async fn receive(
     body: web::Bytes,
     state: web::Data<Arc<Mutex<State>>>,
 ) -> HttpResponse {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
+    let header = |name: &str| crate::services::header(&req, name);
     let id = header("webhook-id");
     let ts_raw = header("webhook-timestamp");
     let timestamp: i64 = ts_raw.parse().unwrap_or(0);

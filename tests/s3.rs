@@ -87,13 +87,7 @@ fn error(status: u16, code: &str) -> HttpResponse {
 
 /// Checks the request's SigV4 `Authorization`: `None` if it is right, else the S3 error code.
 fn refused(req: &HttpRequest, body: &[u8], s: &State) -> Option<&'static str> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
+    let header = |name: &str| crate::services::header(req, name);
     let auth = header("authorization");
     let Some(rest) = auth.strip_prefix("AWS4-HMAC-SHA256 ") else {
         return Some("AccessDenied");

@@ -10,6 +10,15 @@ use std::sync::{Arc, Mutex};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A request header's value as text; empty when it is missing or not text.
+pub fn header(req: &HttpRequest, name: &str) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// Serves `routes` on a new loopback port with one worker: its address and a handle to stop
 /// it. Every fake HTTP service of the tests starts here.
 pub fn serve(
@@ -389,13 +398,7 @@ async fn take_request(
     body: web::Bytes,
     state: web::Data<Arc<Mutex<RecordsState>>>,
 ) -> HttpResponse {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
+    let header = |name: &str| header(&req, name);
     let mut s = state.lock().unwrap();
     s.received.push(RecordsRequest {
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),

@@ -96,6 +96,27 @@ async fn keys_rotate_seals_everything_again_and_then_the_old_key_can_go() {
         )
         .await;
     let connection = switchboard_tests::data(&resp)["createServiceConnection"]["id"].clone();
+    // And a records service's inbound secret.
+    let resp = app
+        .admin(
+            "mutation($i: ServiceConnectionInput!) { createServiceConnection(input: $i, environment: SANDBOX, credentials: { kind: NONE }) { id } }",
+            json!({ "i": { "name": "Records", "serviceType": "RECORDS_EXCHANGE", "protocol": "HTTPS_JSON", "address": format!("http://127.0.0.1:{}/", lis.addr.port()) } }),
+        )
+        .await;
+    let records = switchboard_tests::data(&resp)["createServiceConnection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .admin(
+            "mutation($id: ID!) { rotateServiceInboundSecret(id: $id) { secret } }",
+            json!({ "id": records }),
+        )
+        .await;
+    let inbound = switchboard_tests::data(&resp)["rotateServiceInboundSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let before = stored(&app, "webhook_endpoint_secrets", "secret").await;
 
     // A server with a key that sealed nothing here refuses to start, and says which key it
@@ -132,6 +153,7 @@ async fn keys_rotate_seals_everything_again_and_then_the_old_key_can_go() {
     for (table, column) in [
         ("oauth_signing_keys", "private_key"),
         ("service_connections", "credentials"),
+        ("service_inbound_secrets", "secret"),
     ] {
         let rows = stored(&app, table, column).await;
         assert!(
@@ -172,6 +194,17 @@ async fn keys_rotate_seals_everything_again_and_then_the_old_key_can_go() {
         .await
         .unwrap();
     assert_eq!(answer["data"]["testConnection"]["ok"], true, "{answer}");
+    // It opens the inbound secret: a message signed with it is checked and read (it names no
+    // request, so 404), not refused as unsigned (401).
+    let (status, body) = switchboard_tests::services::RecordsService::answer(
+        &format!("{}/services/{records}/inbound", delivering.base),
+        &inbound,
+        "msg_rotated",
+        chrono::Utc::now().timestamp(),
+        &json!({ "requestId": uuid::Uuid::now_v7(), "status": "NOT_FOUND" }),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
     let writer = app.full_key().await;
     app.patient_id(
         &writer,
