@@ -178,10 +178,17 @@ impl<'a> OutsideRecords<'a> {
             vec![request_id, patient_id],
             vec![],
         );
+        let status = exchanges::health_after(store, &connection, &entry).await?;
         let txn = store.begin_write().await?;
         let row = store::insert(&txn.txn, row).await?;
-        let (_, effects) =
-            exchanges::record(store, &txn.txn, &connection, entry, Effects::audited(event)).await?;
+        let (_, effects) = exchanges::record(
+            &txn.txn,
+            &connection,
+            entry,
+            status,
+            Effects::audited(event),
+        )
+        .await?;
         txn.commit(effects).await?;
         Ok(row)
     }

@@ -156,37 +156,50 @@ pub fn entry(
     }
 }
 
-/// Writes `entry` in `txn` with what it changes: the connection's health status, and the
-/// events subscribers hear (added to `effects`, for the caller's commit). An entry Switchboard
-/// refused (`Outcome::Refused`) leaves health alone.
-pub async fn record(
+/// The health status `row` has once `entry` is written, from its recent log: `None` for an
+/// entry Switchboard refused (`Outcome::Refused`), which health does not count. Read before
+/// the write transaction begins, so the read does not lengthen the writer's turn.
+pub async fn health_after(
     store: &Store,
-    txn: &DatabaseTransaction,
     row: &service_connection::Model,
-    entry: integration_log::Model,
-    mut effects: Effects,
-) -> AppResult<(integration_log::Model, Effects)> {
-    let env = Environment::from_stored(&row.environment);
-    let failed = entry.outcome == Outcome::Failed.as_str();
-    let counted = entry.outcome != Outcome::Refused.as_str();
-    let now = entry.occurred_at;
-    let sample = Sample {
-        ok: !failed,
-        latency_ms: entry.latency_ms,
-        at: now,
-    };
-    let entry = store::log(txn, entry).await?;
-    if !counted {
-        return Ok((entry, effects));
+    entry: &integration_log::Model,
+) -> AppResult<Option<HealthStatus>> {
+    if entry.outcome == Outcome::Refused.as_str() {
+        return Ok(None);
     }
+    let now = entry.occurred_at;
     let mut samples = store::samples(
         store.conn(),
         row.id,
         now - chrono::Duration::days(HEALTH_WINDOW_DAYS),
     )
     .await?;
-    samples.push(sample);
-    let status = Health::from_samples(&samples, now, i64::from(row.timeout_ms)).status;
+    samples.push(Sample {
+        ok: entry.outcome != Outcome::Failed.as_str(),
+        latency_ms: entry.latency_ms,
+        at: now,
+    });
+    Ok(Some(
+        Health::from_samples(&samples, now, i64::from(row.timeout_ms)).status,
+    ))
+}
+
+/// Writes `entry` in `txn` with what it changes: the connection's health status (`status`,
+/// from `health_after`; none leaves it alone), and the events subscribers hear (added to
+/// `effects`, for the caller's commit).
+pub async fn record(
+    txn: &DatabaseTransaction,
+    row: &service_connection::Model,
+    entry: integration_log::Model,
+    status: Option<HealthStatus>,
+    mut effects: Effects,
+) -> AppResult<(integration_log::Model, Effects)> {
+    let env = Environment::from_stored(&row.environment);
+    let failed = entry.outcome == Outcome::Failed.as_str();
+    let entry = store::log(txn, entry).await?;
+    let Some(status) = status else {
+        return Ok((entry, effects));
+    };
     if failed {
         // What failed is in the connection's `lastTest`, `health` and the log, which the
         // receiver reads through the API (payloads stay thin).
@@ -227,8 +240,9 @@ pub async fn test_and_record(
         Some(event) => Effects::audited(event),
         None => Effects::none(),
     };
+    let status = health_after(store, row, &entry).await?;
     let txn = store.begin_write().await?;
-    let (entry, effects) = record(store, &txn.txn, row, entry, effects).await?;
+    let (entry, effects) = record(&txn.txn, row, entry, status, effects).await?;
     txn.commit(effects).await?;
     Ok((report, entry))
 }

@@ -125,6 +125,8 @@ pub async fn receive(
                     };
                     let records =
                         serde_json::to_string(&answer.records).unwrap_or_else(|_| "[]".into());
+                    let logged = entry(&connection, Outcome::Ok, None, started);
+                    let health = exchanges::health_after(store, &connection, &logged).await?;
                     let txn = store.begin_write().await?;
                     let done = outside_records::answer(
                         &txn.txn,
@@ -144,7 +146,6 @@ pub async fn receive(
                             "this request was answered already",
                         )));
                     }
-                    let entry = entry(&connection, Outcome::Ok, None, started);
                     // The service wrote to a patient's record: audited as done by it.
                     let audit = NewAuditEvent {
                         occurred_at: Utc::now(),
@@ -162,10 +163,10 @@ pub async fn receive(
                         ip: signed.ip.map(str::to_owned),
                     };
                     let (_, effects) = exchanges::record(
-                        store,
                         &txn.txn,
                         &connection,
-                        entry,
+                        logged,
+                        health,
                         Effects::audited(audit),
                     )
                     .await?;
@@ -217,8 +218,9 @@ async fn log(
     started: std::time::Instant,
 ) -> AppResult<()> {
     let entry = entry(connection, outcome, not, started);
+    let status = exchanges::health_after(store, connection, &entry).await?;
     let txn = store.begin_write().await?;
     let (_, effects) =
-        exchanges::record(store, &txn.txn, connection, entry, Effects::none()).await?;
+        exchanges::record(&txn.txn, connection, entry, status, Effects::none()).await?;
     txn.commit(effects).await
 }
