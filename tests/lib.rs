@@ -13,6 +13,7 @@ use switchboard::domain::scope::Scope;
 use switchboard::startup::{Application, StopHandle};
 use uuid::Uuid;
 
+pub mod mllp;
 pub mod oauth;
 pub mod receiver;
 pub mod s3;
@@ -206,6 +207,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub admin_token: String,
     pub fx: Fixture,
+    /// Where the MLLP listener listens, when `intake.mllp_bind` is set.
+    pub mllp: Option<std::net::SocketAddr>,
     stop: StopHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     /// Kept for its `Drop`, which removes the database after the test.
@@ -286,6 +289,7 @@ impl TestAppBuilder {
         .map_err(|e| e.message())
         .expect("creating the first admin");
         let store = app.store().clone();
+        let mllp = app.mllp_addr();
         let task = tokio::spawn(app.run_until_stopped());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -304,6 +308,7 @@ impl TestAppBuilder {
                 client_p: String::new(),
                 loc_p1: String::new(),
             },
+            mllp,
             stop,
             task: Some(task),
             _db: db,
@@ -539,6 +544,7 @@ impl TestApp {
         self.base = base;
         self.stop = stop;
         self.store = app.store().clone();
+        self.mllp = app.mllp_addr();
         self.task = Some(tokio::spawn(app.run_until_stopped()));
     }
 

@@ -8,6 +8,8 @@ pub mod audit_event;
 pub mod audit_record_touch;
 pub mod client;
 pub mod integration_log;
+pub mod lab_code_mapping;
+pub mod lab_message;
 pub mod lab_test;
 pub mod location;
 pub mod oauth_code;

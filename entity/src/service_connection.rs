@@ -31,6 +31,8 @@ pub struct Model {
     /// checked there but not processed.
     pub validation_mode: bool,
     pub validation_address: Option<String>,
+    /// The client a LAB connection's results belong to (patients are matched in it).
+    pub client_id: Option<Uuid>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -19,6 +19,7 @@ mod m20261202_000001_webhook_message_fillfactor;
 mod m20261203_000001_sealed_secrets;
 mod m20261203_000002_service_connections;
 mod m20261204_000001_records_exchange;
+mod m20261205_000001_lab_intake;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_sealed_secrets::Migration),
             Box::new(m20261203_000002_service_connections::Migration),
             Box::new(m20261204_000001_records_exchange::Migration),
+            Box::new(m20261205_000001_lab_intake::Migration),
         ]
     }
 }

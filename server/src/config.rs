@@ -18,6 +18,23 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     pub secrets: SecretsSettings,
     pub services: ServiceSettings,
+    #[serde(default)]
+    pub intake: IntakeSettings,
+}
+
+/// Lab results intake over MLLP: a TCP listener, off unless `mllp_bind` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IntakeSettings {
+    /// Address and port to listen on for MLLP (e.g. `0.0.0.0:2575`); none: no listener.
+    pub mllp_bind: Option<String>,
+    /// With both: MLLP over TLS, with this certificate chain and private key (PEM files).
+    pub mllp_tls_cert_file: Option<PathBuf>,
+    pub mllp_tls_key_file: Option<PathBuf>,
+    /// With TLS: senders must present a certificate issued by one of these authorities
+    /// (PEM file): mutual TLS.
+    pub mllp_client_ca_file: Option<PathBuf>,
+    /// A connection idle this long is closed (default 300).
+    pub mllp_idle_seconds: Option<u64>,
 }
 
 /// Connections to external services.

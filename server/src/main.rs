@@ -248,6 +248,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let addr = app.addr();
     let has_admin = switchboard::store::admins::any_user(app.store().conn()).await?;
     eprintln!("Switchboard listening on http://{addr}  (GraphQL: POST http://{addr}/graphql)");
+    if let Some(mllp) = app.mllp_addr() {
+        eprintln!("Lab results intake (MLLP) listening at {mllp}");
+    }
     if has_admin {
         eprintln!(
             "Log in with the `login` mutation (or the portal) using an admin's email and password."

@@ -1,5 +1,6 @@
 //! Building and running the application: used by `main` and by the black-box tests.
 
+use crate::integrations::intake::mllp_listener::MllpListener;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct Application {
     /// The periodic health checks of connections, if on.
     health_checks: Option<tokio::task::JoinHandle<()>>,
     delivery: Option<Delivery>,
+    /// Lab results intake over MLLP, if `intake.mllp_bind` is set.
+    mllp: Option<MllpListener>,
 }
 
 /// Stale statistics only cost speed, so a failure is reported and serving goes on.
@@ -213,6 +216,7 @@ impl Application {
                 Duration::from_secs(settings.services.health_check_interval_seconds),
             ))
         });
+        let mllp = MllpListener::start(&settings.intake, store.clone()).await?;
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
@@ -245,11 +249,17 @@ impl Application {
             maintenance,
             health_checks,
             delivery,
+            mllp,
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the MLLP listener listens, if it is on.
+    pub fn mllp_addr(&self) -> Option<SocketAddr> {
+        self.mllp.as_ref().map(|l| l.addr)
     }
 
     pub fn store(&self) -> &Store {
@@ -267,6 +277,9 @@ impl Application {
     /// audit events and closes the database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.server.await.context("running the HTTP server")?;
+        if let Some(mllp) = &self.mllp {
+            mllp.stop();
+        }
         self.maintenance.abort();
         if let Some(checks) = self.health_checks {
             checks.abort();

@@ -12,6 +12,7 @@ mod duplicates;
 mod external_services;
 mod key_lineage;
 mod keys;
+mod lab_intake;
 mod lab_tests;
 mod login;
 mod oauth;

@@ -97,6 +97,18 @@ impl<'a> ExternalServices<'a> {
         let settings = form
             .parse(env)
             .map_err(|(field, message)| AppError::invalid(format!("input.{field}"), message))?;
+        if let Some(client_id) = settings.client_id {
+            let client = crate::store::clients::find_client(self.access.store().conn(), client_id)
+                .await?
+                .ok_or_else(|| AppError::invalid("input.clientId", "no such client"))?;
+            if Environment::from_stored(&client.environment) != env {
+                return Err(AppError::EnvironmentMismatch(format!(
+                    "the client is in {} and the connection in {}: they must be the same",
+                    client.environment,
+                    env.as_str()
+                )));
+            }
+        }
         let reach = self.access.reach();
         let refused = |e: String| AppError::invalid("input.address", e);
         match &settings.endpoint {

@@ -9,6 +9,7 @@ pub mod external_services;
 #[cfg(test)]
 mod handle_tests;
 pub mod key_cache;
+pub mod lab_intake;
 pub mod lab_tests;
 pub mod login_throttle;
 pub mod outside_records;
@@ -194,6 +195,10 @@ impl Access {
 
     pub fn external_services(&self) -> external_services::ExternalServices<'_> {
         external_services::ExternalServices::new(self)
+    }
+
+    pub fn lab_intake(&self) -> lab_intake::LabIntake<'_> {
+        lab_intake::LabIntake::new(self)
     }
 
     pub fn outside_records(&self) -> outside_records::OutsideRecords<'_> {

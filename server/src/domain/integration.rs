@@ -124,6 +124,8 @@ stored_enum! {
         RequestRecords = "REQUEST_RECORDS",
         /// A records-exchange service's answer, received at the connection's inbound address.
         ReceiveRecords = "RECEIVE_RECORDS",
+        /// An HL7 v2 result message a lab sent (results intake).
+        ReceiveResults = "RECEIVE_RESULTS",
         /// An attempt to deliver a webhook (read from the delivery log, not written twice).
         WebhookDelivery = "WEBHOOK_DELIVERY",
     }

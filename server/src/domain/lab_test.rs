@@ -8,11 +8,14 @@ pub const NAME_MAX: usize = 200;
 pub const ACCESSION_MAX: usize = 64;
 
 stored_enum! {
-    /// Lifecycle of a test: ORDERED → COLLECTED → IN_PROGRESS → RESULTED, or CANCELLED.
+    /// Lifecycle of a test: ORDERED → COLLECTED → IN_PROGRESS → (PRELIMINARY →) RESULTED, or
+    /// CANCELLED.
     pub enum TestStatus {
         Ordered = "ORDERED",
         Collected = "COLLECTED",
         InProgress = "IN_PROGRESS",
+        /// Preliminary results are in (they may still change); final ones follow.
+        Preliminary = "PRELIMINARY",
         Resulted = "RESULTED",
         Cancelled = "CANCELLED",
     }
@@ -35,9 +38,10 @@ impl TestStatus {
         match (self, next) {
             (Resulted | Cancelled, _) => false,
             (_, Cancelled) => true,
-            (Ordered, Collected | InProgress | Resulted) => true,
-            (Collected, InProgress | Resulted) => true,
-            (InProgress, Resulted) => true,
+            (Ordered, Collected | InProgress | Preliminary | Resulted) => true,
+            (Collected, InProgress | Preliminary | Resulted) => true,
+            (InProgress, Preliminary | Resulted) => true,
+            (Preliminary, Resulted) => true,
             _ => false,
         }
     }
@@ -60,5 +64,10 @@ mod tests {
         assert!(!Collected.can_become(Ordered));
         assert!(!InProgress.can_become(Collected));
         assert!(Resulted.can_become(Resulted));
+        assert!(InProgress.can_become(Preliminary));
+        assert!(Preliminary.can_become(Resulted));
+        assert!(Preliminary.can_become(Preliminary));
+        assert!(!Preliminary.can_become(InProgress));
+        assert!(!Resulted.can_become(Preliminary));
     }
 }

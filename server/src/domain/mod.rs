@@ -3,7 +3,9 @@
 pub mod actor;
 pub mod api_key;
 pub mod environment;
+pub mod hl7;
 pub mod integration;
+pub mod lab_intake;
 pub mod lab_result;
 pub mod lab_test;
 pub mod oauth;

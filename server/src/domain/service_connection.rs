@@ -586,6 +586,9 @@ pub struct ConnectionSettings {
     pub validation_endpoint: Option<url::Url>,
     /// Requests go to `validation_endpoint` (production connections only).
     pub validation_mode: bool,
+    /// The client a LAB connection's results belong to (of the connection's environment;
+    /// checked against the clients when saved).
+    pub client_id: Option<uuid::Uuid>,
 }
 
 /// What an administrator submits, before it is checked.
@@ -603,6 +606,7 @@ pub struct ConnectionForm {
     pub ca_pem: Option<String>,
     pub validation_address: Option<String>,
     pub validation_mode: bool,
+    pub client_id: Option<uuid::Uuid>,
 }
 
 /// The default harmless request.
@@ -740,6 +744,7 @@ impl ConnectionForm {
             ca_pem,
             validation_endpoint,
             validation_mode: self.validation_mode,
+            client_id: self.client_id,
         })
     }
 }
@@ -762,6 +767,7 @@ mod tests {
             ca_pem: None,
             validation_address: None,
             validation_mode: false,
+            client_id: None,
         }
     }
 

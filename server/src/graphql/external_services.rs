@@ -55,6 +55,9 @@ pub struct ServiceConnectionInput {
     /// (production onboarding). Production connections only; default false.
     #[graphql(default)]
     pub validation_mode: bool,
+    /// LAB: the client whose patients and orders its results are for (of the connection's
+    /// environment). Results intake needs it.
+    pub client_id: Option<ID>,
 }
 
 /// How Switchboard authenticates to the service. Stored sealed; never shown again.
@@ -114,6 +117,11 @@ impl ServiceConnectionInput {
             ca_pem: self.ca_certificates,
             validation_address: self.validation_address,
             validation_mode: self.validation_mode,
+            client_id: self
+                .client_id
+                .as_ref()
+                .map(|id| parse_id("input.clientId", id))
+                .transpose()?,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod guard;
 mod ids;
 mod inputs;
 pub mod introspection;
+mod lab_intake;
 mod loaders;
 mod mutation;
 mod outside_records;

@@ -27,6 +27,7 @@ pub struct Mutation(
     super::webhooks::WebhookMutation,
     super::external_services::ExternalServiceMutation,
     super::outside_records::OutsideRecordsMutation,
+    super::lab_intake::LabIntakeMutation,
 );
 
 #[derive(Default)]

@@ -26,6 +26,7 @@ pub struct Query(
     super::webhooks::WebhookQuery,
     super::external_services::ExternalServiceQuery,
     super::outside_records::OutsideRecordsQuery,
+    super::lab_intake::LabIntakeQuery,
 );
 
 #[derive(Default)]

@@ -7,6 +7,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod inbound;
+mod intake;
 mod oauth;
 mod portal;
 mod static_files;
@@ -31,6 +32,7 @@ pub(crate) fn error_answer(err: AppError) -> (StatusCode, serde_json::Value) {
         AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
         AppError::Validation(_) => StatusCode::BAD_REQUEST,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
@@ -70,6 +72,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .route("/graphiql/assets/{name}", web::get().to(graphiql::asset))
             .configure(oauth::configure)
             .configure(inbound::configure)
+            .configure(intake::configure)
             // Last: everything else is the portal, whose client-side routes fall back to
             // index.html.
             .configure(|cfg| portal::configure(cfg, &portal_dir))

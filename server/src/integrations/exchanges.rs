@@ -44,6 +44,7 @@ pub fn form_of(row: &service_connection::Model) -> AppResult<ConnectionForm> {
         ca_pem: row.ca_pem.clone(),
         validation_address: row.validation_address.clone(),
         validation_mode: row.validation_mode,
+        client_id: row.client_id,
     })
 }
 

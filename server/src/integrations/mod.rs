@@ -9,6 +9,7 @@ pub mod checks;
 pub mod exchanges;
 pub(crate) mod http;
 pub mod inbound;
+pub mod intake;
 mod mllp;
 mod object_storage;
 pub mod probe;

@@ -129,6 +129,21 @@ pub async fn for_patients(
     list_fetch::all(db, query, columns).await
 }
 
+/// A patient's tests whose accession number is one of `numbers` (results intake: unscoped,
+/// the connection's client is the scope).
+#[tracing::instrument(skip_all, err(Debug))]
+pub async fn of_patient_by_accession(
+    db: &impl ConnectionTrait,
+    patient_id: Uuid,
+    numbers: &[String],
+) -> AppResult<Vec<lab_test::Model>> {
+    Ok(Entity::find()
+        .filter(Column::PatientId.eq(patient_id))
+        .filter(Column::AccessionNumber.is_in(numbers.iter().map(String::as_str)))
+        .all(db)
+        .await?)
+}
+
 #[tracing::instrument(skip_all, err(Debug))]
 pub async fn insert(db: &impl ConnectionTrait, new: NewTest) -> AppResult<lab_test::Model> {
     Ok(new_row(new).1.insert(db).await?)

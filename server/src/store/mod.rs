@@ -12,6 +12,8 @@ mod conn;
 mod constraints;
 mod group_commit;
 mod json_array_decode;
+pub mod lab_code_mappings;
+pub mod lab_messages;
 pub mod lab_tests;
 mod list_fetch;
 pub mod oauth;

@@ -47,12 +47,19 @@ pub const SERVICE_INBOUND_SECRET: SealedColumn = SealedColumn {
     column: "secret",
 };
 
+/// Lab messages as received: they name patients.
+pub const LAB_MESSAGE: SealedColumn = SealedColumn {
+    table: "lab_messages",
+    column: "raw",
+};
+
 /// Every sealed column: a new kind of secret at rest is one more entry.
-pub const ALL: [SealedColumn; 4] = [
+pub const ALL: [SealedColumn; 5] = [
     WEBHOOK_SIGNING_SECRET,
     TOKEN_SIGNING_KEY,
     SERVICE_CREDENTIALS,
     SERVICE_INBOUND_SECRET,
+    LAB_MESSAGE,
 ];
 
 /// Seals `plain` to be kept in `col` of row `row`: the value and its key's id.

@@ -33,6 +33,7 @@ fn settings_columns(s: &ConnectionSettings, address: &str) -> service_connection
         ca_pem: Set(s.ca_pem.clone()),
         validation_mode: Set(s.validation_mode),
         validation_address: Set(s.validation_endpoint.as_ref().map(|url| url.to_string())),
+        client_id: Set(s.client_id),
         ..Default::default()
     }
 }

@@ -129,6 +129,52 @@ impl ServiceConnection {
     async fn validation_mode(&self) -> bool {
         self.0.connection.validation_mode
     }
+    /// LAB: the client whose patients and orders its results are for.
+    async fn client_id(&self) -> Option<ID> {
+        self.0.connection.client_id.map(to_id)
+    }
+    /// LAB: where its lab POSTs HL7 v2 result messages over HTTPS (with an API key that has
+    /// `tests:update`). Null for other types.
+    async fn intake_address(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<String>> {
+        use crate::graphql::ContextExt;
+        if self.0.connection.service_type != ServiceType::Lab.as_str() {
+            return Ok(None);
+        }
+        let base = ctx.access()?.public_base().trim_end_matches('/').to_owned();
+        Ok(Some(format!(
+            "{base}/services/{}/hl7",
+            self.0.connection.id
+        )))
+    }
+    /// LAB: how many of its messages wait in the dead-letter queue.
+    async fn dead_letters(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<i32> {
+        use crate::graphql::ContextExt;
+        let n = ctx
+            .access()?
+            .lab_intake()
+            .dead_count(self.0.connection.id)
+            .await?;
+        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+    }
+    /// LAB: its code mapping (empty: codes pass through as the lab sends them).
+    async fn code_mappings(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::types::lab_intake::CodeMapping>> {
+        use crate::graphql::ContextExt;
+        let all = ctx
+            .access()?
+            .lab_intake()
+            .mappings(self.0.connection.id)
+            .await?;
+        Ok(all
+            .into_iter()
+            .map(crate::graphql::types::lab_intake::CodeMapping)
+            .collect())
+    }
     /// Requests sent in validation mode, by how they went.
     async fn validated_requests(
         &self,

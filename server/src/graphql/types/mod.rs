@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod external_service;
+pub mod lab_intake;
 pub mod outside_records;
 pub mod page;
 pub mod partner_app;
