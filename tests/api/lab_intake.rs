@@ -567,3 +567,70 @@ async fn test_messages_are_checked_not_applied_and_unknown_senders_and_unconfigu
         .await;
     assert_eq!(codes(&resp), vec!["ENVIRONMENT_MISMATCH"], "{resp:#}");
 }
+
+#[tokio::test]
+async fn mllp_over_tls_takes_only_senders_with_a_certificate_from_the_configured_authority() {
+    use switchboard_tests::receiver::PrivateCa;
+    let server_ca = PrivateCa::new();
+    let lab_ca = PrivateCa::new();
+    let dir = std::env::temp_dir().join(format!("sb-mllp-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = server_ca.server_certificate_pem("localhost");
+    for (name, text) in [
+        ("cert.pem", cert.as_str()),
+        ("key.pem", key.as_str()),
+        ("labs.pem", lab_ca.pem()),
+    ] {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let files = dir.clone();
+    let app = TestApp::builder()
+        .configure(move |s| {
+            with_mllp(s);
+            s.intake.mllp_tls_cert_file = Some(files.join("cert.pem"));
+            s.intake.mllp_tls_key_file = Some(files.join("key.pem"));
+            s.intake.mllp_client_ca_file = Some(files.join("labs.pem"));
+        })
+        .spawn()
+        .await;
+    lab_connection(&app, json!(app.fx.client_a), "SANDBOX").await;
+    let key = app.full_key().await;
+    let patient = app
+        .patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "E-100" }),
+        )
+        .await;
+    let test = app.test_id(&key, &patient, "ACC-1").await;
+    let addr = app.mllp.unwrap();
+    // Plain MLLP to a TLS listener gets nothing taken.
+    let mut plain = MllpClient::connect(addr).await;
+    plain
+        .write(&frame(oru("P-1", "E-100", "ACC-1", "F").as_bytes()))
+        .await;
+    assert!(plain.ack().await.is_none());
+    // No client certificate, or one from another authority: refused at the handshake.
+    assert!(
+        MllpClient::connect_tls(addr, server_ca.pem(), None)
+            .await
+            .is_err()
+    );
+    let (stranger_cert, stranger_key) = server_ca.client_certificate("stranger");
+    assert!(
+        MllpClient::connect_tls(addr, server_ca.pem(), Some((&stranger_cert, &stranger_key)))
+            .await
+            .is_err()
+    );
+    assert_eq!(test_of(&app, &key, &test).await["status"], "ORDERED");
+    // The lab's certificate: taken.
+    let (lab_cert, lab_key) = lab_ca.client_certificate("acme-lis");
+    let mut lis = MllpClient::connect_tls(addr, server_ca.pem(), Some((&lab_cert, &lab_key)))
+        .await
+        .expect("the lab's handshake");
+    let ack = lis.send(&oru("TLS-1", "E-100", "ACC-1", "F")).await;
+    assert_eq!(msa(&ack), ("AA".into(), "TLS-1".into()), "{ack}");
+    assert_eq!(test_of(&app, &key, &test).await["status"], "RESULTED");
+    let _ = std::fs::remove_dir_all(dir);
+}
