@@ -60,4 +60,11 @@ operations!(
     DeleteServiceConnection,
     SetServiceConnectionDebugCapture,
     RotateServiceInboundSecret,
+    LabMessages,
+    RevealLabMessage,
+    ReprocessLabMessage,
+    DiscardLabMessage,
+    CodeMappings,
+    ImportCodeMappings,
+    DeleteCodeMapping,
 );

@@ -3,6 +3,7 @@
 //! its acknowledgement and by what was stored; the dead-letter queue with reprocess and
 //! discard; code mapping; and who may push results where.
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use switchboard_tests::mllp::{MllpClient, err, frame, msa};
 use switchboard_tests::{TestApp, codes, data};
@@ -126,6 +127,25 @@ async fn a_result_over_mllp_results_the_order_once_and_a_resend_gets_the_same_ac
         "{masked}"
     );
     assert!(masked.contains("OBX|1|NM|718-7"));
+    // At rest the message is sealed: no patient value in the column.
+    let db = app.store().conn();
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT raw, key_id FROM lab_messages",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for row in rows {
+        let raw: String = row.try_get("", "raw").unwrap();
+        let key_id: Option<String> = row.try_get("", "key_id").unwrap();
+        assert!(key_id.is_some());
+        assert!(
+            !raw.contains("DOE") && !raw.contains("E-100") && !raw.contains("MSH"),
+            "{raw}"
+        );
+    }
     // The resend is in the integration log as such.
     let log = app
         .admin(

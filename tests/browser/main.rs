@@ -8,6 +8,7 @@ mod assets;
 mod connections;
 mod harness;
 mod keys;
+mod lab_intake;
 mod services;
 mod webhooks;
 

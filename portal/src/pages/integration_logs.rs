@@ -35,6 +35,7 @@ fn operation_words(raw: &str) -> &'static str {
         "REQUEST_RECORDS" => "Records request",
         "RECEIVE_RECORDS" => "Records answer",
         "WEBHOOK_DELIVERY" => "Webhook delivery",
+        "RECEIVE_RESULTS" => "Lab results",
         _ => "Exchange",
     }
 }

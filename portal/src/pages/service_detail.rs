@@ -27,6 +27,7 @@ pub fn ServiceDetail() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").unwrap_or_default();
     let (connection, set_connection) = signal(None::<Connection>);
+    let (clients, set_clients) = signal(Vec::<(String, String, String)>::new());
     let (loaded, set_loaded) = signal(false);
     let (message, set_message) = signal(None::<String>);
     let (notice, set_notice) = signal(None::<String>);
@@ -39,6 +40,13 @@ pub fn ServiceDetail() -> impl IntoView {
             set_message,
             None,
             move |d| {
+                set_clients.set(
+                    d.clients
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|c| (c.id, c.name, name_of(&c.environment)))
+                        .collect(),
+                );
                 set_connection.set(d.service_connection);
                 set_loaded.set(true);
             },
@@ -157,6 +165,12 @@ pub fn ServiceDetail() -> impl IntoView {
                             None => "Not set: the service's messages are refused until one is".into(),
                         }}</dd>
                     })}
+                    {c.intake_address.as_ref().map(|url| view! {
+                        <dt>"Results intake (HTTPS)"</dt><dd><code id="intake-url">{url.clone()}</code></dd>
+                        <dt>"Dead-letter queue"</dt><dd id="dead-letters">
+                            <NavLink href="/settings/services/lab-intake">{format!("{} waiting", c.dead_letters)}</NavLink>
+                        </dd>
+                    })}
                     {c.validation_mode.then(|| view! {
                         <dt>"Validation requests"</dt><dd id="validated">{validated}</dd>
                     })}
@@ -197,7 +211,7 @@ pub fn ServiceDetail() -> impl IntoView {
                     </Show>
                     <button id="connection-delete" class="danger" on:click=move |_| delete.run(())>"Delete"</button>
                 </div>
-                {move || connection.get().map(|c| view! { <EditForm connection=c on_saved=load/> })}
+                {move || connection.get().map(|c| view! { <EditForm connection=c clients=clients.get() on_saved=load/> })}
             </Show>
         </Show>
     }
@@ -205,7 +219,12 @@ pub fn ServiceDetail() -> impl IntoView {
 
 /// Changes the settings; the credentials stay as they are.
 #[component]
-fn EditForm(connection: Connection, on_saved: Callback<()>) -> impl IntoView {
+fn EditForm(
+    connection: Connection,
+    /// The clients (id, name, environment) a LAB connection's results may be for.
+    clients: Vec<(String, String, String)>,
+    on_saved: Callback<()>,
+) -> impl IntoView {
     let (busy, set_busy) = signal(false);
     let c = StoredValue::new(connection.clone());
     let name = RwSignal::new(connection.name.clone());
@@ -223,6 +242,18 @@ fn EditForm(connection: Connection, on_saved: Callback<()>) -> impl IntoView {
     let receiving_application =
         RwSignal::new(ids.receiving_application.clone().unwrap_or_default());
     let receiving_facility = RwSignal::new(ids.receiving_facility.clone().unwrap_or_default());
+    let assigning_authority = RwSignal::new(ids.assigning_authority.clone().unwrap_or_default());
+    let client = RwSignal::new(connection.client_id.clone().unwrap_or_default());
+    let lab = name_of(&connection.service_type) == "LAB";
+    let environment = name_of(&connection.environment);
+    let client_options = clients
+        .into_iter()
+        .filter(|(_, _, env)| *env == environment)
+        .map(|(id, name, _)| {
+            let selected = connection.client_id.as_deref() == Some(id.as_str());
+            view! { <option value=id selected=selected>{name}</option> }
+        })
+        .collect_view();
     let error = RwSignal::new(None::<String>);
     let protocol = name_of(&connection.protocol);
     let http = matches!(protocol.as_str(), "HTTPS_JSON" | "HL7V2_HTTP");
@@ -254,13 +285,18 @@ fn EditForm(connection: Connection, on_saved: Callback<()>) -> impl IntoView {
                 receiving_application: text(&receiving_application),
                 receiving_facility: text(&receiving_facility),
                 submitter_id: c.identifiers.submitter_id.clone(),
-                assigning_authority: c.identifiers.assigning_authority.clone(),
+                assigning_authority: if lab {
+                    text(&assigning_authority)
+                } else {
+                    c.identifiers.assigning_authority.clone()
+                },
             }),
             enabled: enabled.get_untracked(),
             timeout_ms: Some(timeout_ms),
             ca_certificates: c.ca_certificates.clone(),
             validation_address: text(&validation_address),
             validation_mode: validation_mode.get_untracked(),
+            client_id: text(&client),
         };
         send_with::<UpdateServiceConnection>(
             update_service_connection::Variables { id: c.id, input },
@@ -298,6 +334,18 @@ fn EditForm(connection: Connection, on_saved: Callback<()>) -> impl IntoView {
                         {field("edit-sending-facility", "Sending facility (MSH-4)", sending_facility)}
                         {field("edit-receiving-application", "Receiving application (MSH-5)", receiving_application)}
                         {field("edit-receiving-facility", "Receiving facility (MSH-6)", receiving_facility)}
+                    </fieldset>
+                })}
+                {lab.then(|| view! {
+                    <fieldset>
+                        <legend>"Results intake"</legend>
+                        <p class="muted">"Results are matched to the patients and orders of this client. Over MLLP, messages whose MSH-4 is the receiving facility above (and MSH-3 the receiving application, if set) come to this connection."</p>
+                        <label for="edit-client">"Client"</label>
+                        <select id="edit-client" on:change=move |ev| client.set(event_target_value(&ev))>
+                            <option value="">"None (results wait in the dead-letter queue)"</option>
+                            {client_options}
+                        </select>
+                        {field("edit-assigning-authority", "Assigning authority of patient ids (PID-3)", assigning_authority)}
                     </fieldset>
                 })}
                 {(http && production).then(|| view! {

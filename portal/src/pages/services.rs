@@ -160,7 +160,8 @@ pub fn ExternalServices() -> impl IntoView {
         <p class="notice" id="allow-list-note">"Loopback, private and link-local addresses are refused unless the server's operator lists them in " <code>"services.allowed_hosts"</code> ". An on-premises lab system on a private network needs its address (or range) listed there."</p>
         <p>
             <NavLink href="/settings/services/logs" id="to-logs">"Integration Logs"</NavLink>" · "
-            <NavLink href="/settings/services/health" id="to-health">"Health"</NavLink>
+            <NavLink href="/settings/services/health" id="to-health">"Health"</NavLink>" · "
+            <NavLink href="/settings/services/lab-intake" id="to-intake">"Lab intake"</NavLink>
         </p>
         <Show when=move || message.get().is_some()>
             <p class="error" role="alert" id="services-message">{move || message.get()}</p>
@@ -327,6 +328,7 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
             ca_certificates: need(&ca),
             validation_address: None,
             validation_mode: false,
+            client_id: None,
         };
         let environment = enum_of(&environment.get_untracked())
             .unwrap_or(create_service_connection::Environment::SANDBOX);

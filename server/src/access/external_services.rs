@@ -358,6 +358,7 @@ fn changed_fields(credentials: bool) -> Vec<String> {
         "enabled",
         "timeoutMs",
         "caCertificates",
+        "clientId",
     ]
     .iter()
     .map(|s| (*s).to_owned())
