@@ -654,3 +654,56 @@ async fn mllp_over_tls_takes_only_senders_with_a_certificate_from_the_configured
     assert_eq!(test_of(&app, &key, &test).await["status"], "RESULTED");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn a_result_taken_raises_test_resulted_for_the_tests_client_without_patient_data() {
+    use switchboard_tests::receiver::Receiver;
+    let app = TestApp::builder()
+        .configure(|s| {
+            with_mllp(s);
+            switchboard_tests::webhooks::loopback_receivers(s);
+        })
+        .spawn()
+        .await;
+    lab_connection(&app, json!(app.fx.client_a), "SANDBOX").await;
+    let key = app.full_key().await;
+    let patient = app
+        .patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "E-100" }),
+        )
+        .await;
+    let test = app.test_id(&key, &patient, "ACC-1").await;
+    let rx = Receiver::start().await;
+    let (_, secret) = app
+        .webhook_endpoint(None, &rx.url, Some(&["TEST_RESULTED"]))
+        .await;
+    rx.trust(&secret);
+    let mut lis = MllpClient::connect(app.mllp.unwrap()).await;
+    // Preliminary results raise no test.resulted; final ones do, once.
+    assert_eq!(
+        msa(&lis.send(&oru("W-1", "E-100", "ACC-1", "P")).await).0,
+        "AA"
+    );
+    assert_eq!(
+        msa(&lis.send(&oru("W-2", "E-100", "ACC-1", "F")).await).0,
+        "AA"
+    );
+    assert_eq!(
+        msa(&lis.send(&oru("W-2", "E-100", "ACC-1", "F")).await).0,
+        "AA"
+    );
+    let got = rx.wait_for(1, std::time::Duration::from_secs(20)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let got_all = rx.received();
+    assert_eq!(got_all.len(), 1, "{got_all:?}");
+    let event = &got[0];
+    assert!(event.verified);
+    assert_eq!(event.body["type"], "test.resulted");
+    assert_eq!(event.body["data"]["recordId"], test.as_str());
+    assert_eq!(event.body["data"]["clientId"], app.fx.client_a.as_str());
+    let raw = event.body.to_string();
+    assert!(!raw.contains("DOE") && !raw.contains("13.2"), "{raw}");
+}

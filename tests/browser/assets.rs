@@ -17,8 +17,11 @@ fn built(suffix: &str) -> PathBuf {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .find(|p| {
+            // The first visit's app is `portal-*`; each other area has its own `.js` and
+            // `.wasm` (whose order in the directory is the file system's, not the names').
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.ends_with(suffix) && !name.starts_with("connections")
+            let app_file = name.ends_with(".js") || name.ends_with(".wasm");
+            name.ends_with(suffix) && (!app_file || name.starts_with("portal-"))
         })
         .unwrap_or_else(|| panic!("no *{suffix} in portal/dist"))
 }
