@@ -54,7 +54,14 @@ async fn lab_connection(app: &TestApp, client: Value, env: &str) -> String {
 /// An app with the MLLP listener, a LAB connection for client A, a full key, a patient
 /// `E-100` and an order `ACC-1` for them: (app, connection, key, test id).
 async fn setup() -> (TestApp, String, String, String) {
-    let app = TestApp::builder().configure(with_mllp).spawn().await;
+    setup_with(with_mllp).await
+}
+
+/// `setup` with the server's settings made by `configure` (which must turn on MLLP).
+async fn setup_with(
+    configure: impl FnOnce(&mut switchboard::config::Settings) + Send + 'static,
+) -> (TestApp, String, String, String) {
+    let app = TestApp::builder().configure(configure).spawn().await;
     let conn = lab_connection(&app, json!(app.fx.client_a), "SANDBOX").await;
     let key = app.full_key().await;
     let patient = app
@@ -526,6 +533,59 @@ async fn a_mapped_connection_translates_codes_and_sends_unmapped_ones_to_the_que
         )
         .await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{resp:#}");
+    // Nor may staff or a key that pushes results read, reveal, reprocess or discard a message,
+    // or change the mapping in other ways.
+    let message = messages(&app, &conn, None).await[0]["id"].clone();
+    let pusher = app
+        .key(&["tests:update", "tests:read", "patients:read"])
+        .await;
+    for token in [&staff, &pusher] {
+        for (query, vars) in [
+            (MESSAGES, json!({ "c": conn })),
+            (
+                "query($id: ID!) { labMessage(id: $id) { id } }",
+                json!({ "id": message }),
+            ),
+            (
+                "mutation($id: ID!) { revealLabMessage(id: $id) }",
+                json!({ "id": message }),
+            ),
+            (REPROCESS, json!({ "id": message })),
+            (
+                "mutation($id: ID!) { discardLabMessage(id: $id, reason: \"x\") { id } }",
+                json!({ "id": message }),
+            ),
+            (
+                import,
+                json!({ "c": conn, "csv": "kind,localCode,code\nTEST,A,B\n" }),
+            ),
+            (
+                "mutation($c: ID!) { deleteCodeMapping(connectionId: $c, kind: TEST, localCode: \"CBC\") }",
+                json!({ "c": conn }),
+            ),
+            (
+                "query($c: ID!) { serviceConnection(id: $c) { codeMappings { code } deadLetters } }",
+                json!({ "c": conn }),
+            ),
+        ] {
+            let resp = app.gql_as(token, query, vars).await;
+            assert_eq!(codes(&resp), vec!["FORBIDDEN"], "{query}: {resp:#}");
+        }
+    }
+    // The mapping is as the administrator left it.
+    let resp = app
+        .admin(
+            "query($c: ID!) { serviceConnection(id: $c) { codeMappings { localCode code } } }",
+            json!({ "c": conn }),
+        )
+        .await;
+    assert_eq!(
+        data(&resp)["serviceConnection"]["codeMappings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -604,26 +664,13 @@ async fn mllp_over_tls_takes_only_senders_with_a_certificate_from_the_configured
         std::fs::write(dir.join(name), text).unwrap();
     }
     let files = dir.clone();
-    let app = TestApp::builder()
-        .configure(move |s| {
-            with_mllp(s);
-            s.intake.mllp_tls_cert_file = Some(files.join("cert.pem"));
-            s.intake.mllp_tls_key_file = Some(files.join("key.pem"));
-            s.intake.mllp_client_ca_file = Some(files.join("labs.pem"));
-        })
-        .spawn()
-        .await;
-    lab_connection(&app, json!(app.fx.client_a), "SANDBOX").await;
-    let key = app.full_key().await;
-    let patient = app
-        .patient_id(
-            &key,
-            &app.fx.client_a,
-            &app.fx.loc_a1,
-            json!({ "externalPatientId": "E-100" }),
-        )
-        .await;
-    let test = app.test_id(&key, &patient, "ACC-1").await;
+    let (app, _, key, test) = setup_with(move |s| {
+        with_mllp(s);
+        s.intake.mllp_tls_cert_file = Some(files.join("cert.pem"));
+        s.intake.mllp_tls_key_file = Some(files.join("key.pem"));
+        s.intake.mllp_client_ca_file = Some(files.join("labs.pem"));
+    })
+    .await;
     let addr = app.mllp.unwrap();
     // Plain MLLP to a TLS listener gets nothing taken.
     let mut plain = MllpClient::connect(addr).await;
@@ -658,24 +705,11 @@ async fn mllp_over_tls_takes_only_senders_with_a_certificate_from_the_configured
 #[tokio::test]
 async fn a_result_taken_raises_test_resulted_for_the_tests_client_without_patient_data() {
     use switchboard_tests::receiver::Receiver;
-    let app = TestApp::builder()
-        .configure(|s| {
-            with_mllp(s);
-            switchboard_tests::webhooks::loopback_receivers(s);
-        })
-        .spawn()
-        .await;
-    lab_connection(&app, json!(app.fx.client_a), "SANDBOX").await;
-    let key = app.full_key().await;
-    let patient = app
-        .patient_id(
-            &key,
-            &app.fx.client_a,
-            &app.fx.loc_a1,
-            json!({ "externalPatientId": "E-100" }),
-        )
-        .await;
-    let test = app.test_id(&key, &patient, "ACC-1").await;
+    let (app, _, _, test) = setup_with(|s| {
+        with_mllp(s);
+        switchboard_tests::webhooks::loopback_receivers(s);
+    })
+    .await;
     let rx = Receiver::start().await;
     let (_, secret) = app
         .webhook_endpoint(None, &rx.url, Some(&["TEST_RESULTED"]))

@@ -6,7 +6,6 @@ use entity::{lab_code_mapping, lab_message, service_connection};
 use uuid::Uuid;
 
 use super::Access;
-use crate::domain::hl7::Problem;
 use crate::domain::lab_intake::{LabMessageStatus, MAPPED_CODE_MAX, MappingKind};
 use crate::error::{AppError, AppResult};
 use crate::integrations::intake;
@@ -23,13 +22,6 @@ pub const MAX_REASON: usize = 500;
 
 pub struct LabIntake<'a> {
     access: &'a Access,
-}
-
-/// A reprocess's result: the message as it is now, and the problem that keeps it in the
-/// queue if one still does.
-pub struct ReprocessView {
-    pub message: lab_message::Model,
-    pub problem: Option<Problem>,
 }
 
 impl<'a> LabIntake<'a> {
@@ -90,7 +82,7 @@ impl<'a> LabIntake<'a> {
         Ok(raw)
     }
 
-    pub async fn reprocess(&self, id: Uuid) -> AppResult<ReprocessView> {
+    pub async fn reprocess(&self, id: Uuid) -> AppResult<intake::Reprocessed> {
         self.allowed()?;
         let message = self.message(id).await?;
         if message.status != LabMessageStatus::Dead.as_str() {
@@ -129,10 +121,7 @@ impl<'a> LabIntake<'a> {
             );
             self.access.store().insert_audit_events(&[event]).await?;
         }
-        Ok(ReprocessView {
-            message: done.message,
-            problem: done.problem,
-        })
+        Ok(done)
     }
 
     pub async fn discard(&self, id: Uuid, reason: &str) -> AppResult<lab_message::Model> {

@@ -124,6 +124,33 @@ pub async fn send(
         .await)
 }
 
+/// The log entry of a message `connection`'s service sent Switchboard: `error_code` and
+/// `message` say what became of it.
+pub fn inbound_entry(
+    connection: &service_connection::Model,
+    operation: Operation,
+    outcome: Outcome,
+    error_code: Option<&str>,
+    message: String,
+    started: std::time::Instant,
+) -> integration_log::Model {
+    integration_log::Model {
+        id: Uuid::now_v7(),
+        connection_id: Some(connection.id),
+        direction: Direction::Inbound.as_str().into(),
+        operation: operation.as_str().into(),
+        outcome: outcome.as_str().into(),
+        error_code: error_code.map(str::to_owned),
+        message,
+        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        correlation_id: Uuid::now_v7().simple().to_string(),
+        environment: connection.environment.clone(),
+        detail: "[]".into(),
+        capture: None,
+        occurred_at: Utc::now(),
+    }
+}
+
 /// The log entry of an outbound exchange over `row` that went as `report` says.
 pub fn entry(
     row: &service_connection::Model,

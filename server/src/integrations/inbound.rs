@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::exchanges;
 use super::services::{self, Inbound};
 use crate::domain::actor::{ActorKind, Who};
-use crate::domain::integration::{Direction, IntegrationErrorCode as Code, Operation, Outcome};
+use crate::domain::integration::{IntegrationErrorCode as Code, Operation, Outcome};
 use crate::domain::records_exchange::{
     AnswerStatus, RecordsRequestStatus, SignatureRefusal, verify,
 };
@@ -189,24 +189,17 @@ fn entry(
     not: Option<&NotTaken>,
     started: std::time::Instant,
 ) -> integration_log::Model {
-    integration_log::Model {
-        id: Uuid::now_v7(),
-        connection_id: Some(connection.id),
-        direction: Direction::Inbound.as_str().into(),
-        operation: Operation::ReceiveRecords.as_str().into(),
-        outcome: outcome.as_str().into(),
-        error_code: not.map(|n| n.code.to_owned()),
-        message: match not {
+    exchanges::inbound_entry(
+        connection,
+        Operation::ReceiveRecords,
+        outcome,
+        not.map(|n| n.code),
+        match not {
             Some(n) => n.message.clone(),
             None => "the service's answer was taken".into(),
         },
-        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        correlation_id: Uuid::now_v7().simple().to_string(),
-        environment: connection.environment.clone(),
-        detail: "[]".into(),
-        capture: None,
-        occurred_at: Utc::now(),
-    }
+        started,
+    )
 }
 
 /// Logs a message not taken (or a resend), with the health it means.

@@ -4,7 +4,7 @@
 use hl7_parser::Message;
 use hl7_parser::message::Separators;
 
-use super::read::{Header, component, parse, subcomponent, text, value};
+use super::read::{Header, component, parse, subcomponent, value};
 use super::{Problem, ProblemCode};
 use crate::domain::lab_result::{AbnormalFlag, LINES_MAX, ResultLine};
 
@@ -80,11 +80,10 @@ pub struct Oru {
 }
 
 impl Oru {
-    /// Reads a message. The error carries the header when it could be read (to acknowledge
+    /// Reads a message (as text: `read_text`). The error carries the header when it could be read (to acknowledge
     /// the message's control id and recognise a resend).
-    pub fn read(raw: &[u8]) -> Result<Oru, NotRead> {
-        let text = text(raw);
-        let message = parse(&text).map_err(|p| Box::new((None, p)))?;
+    pub fn read(text: &str) -> Result<Oru, NotRead> {
+        let message = parse(text).map_err(|p| Box::new((None, p)))?;
         let header = Header::read(&message).map_err(|p| Box::new((None, p)))?;
         header
             .check()

@@ -12,7 +12,7 @@ OBX|2|NM|6690-2^WBC^LN||11.8|10*3/uL|4.0-11.0|H|||F\r\
 NTE|1||a note\r";
 
 fn read(s: &str) -> Result<Oru, NotRead> {
-    Oru::read(s.as_bytes())
+    Oru::read(s)
 }
 
 #[test]
@@ -200,7 +200,7 @@ fn the_reader_survives_random_and_mutated_input() {
                 _ => bytes.truncate(at),
             }
         }
-        match Oru::read(&bytes) {
+        match Oru::read(&read::text(&bytes)) {
             Ok(oru) => {
                 assert!(!oru.header.control_id.is_empty());
                 for order in &oru.orders {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
 use entity::service_connection;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -20,9 +19,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::{Arrival, route, take, unassigned, unknown_sender};
+use super::{Arrival, acknowledge, route, take, unassigned, unroutable};
 use crate::config::IntakeSettings;
-use crate::domain::hl7::{self, Ack, Header, MAX_MESSAGE_BYTES, Problem, ProblemCode};
+use crate::domain::hl7::{self, Ack, MAX_MESSAGE_BYTES, Problem, ProblemCode};
 use crate::domain::lab_intake::Transport;
 use crate::error::AppResult;
 use crate::store::Store;
@@ -172,12 +171,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             let ack = match frame {
                 Frame::TooLarge(size) => {
                     tracing::warn!(%peer, size, "MLLP: a message over the size limit was dropped");
-                    refusal(
+                    acknowledge(
                         None,
-                        Problem::new(
+                        Some(&Problem::new(
                             ProblemCode::TooLarge,
                             format!("messages are taken up to {MAX_MESSAGE_BYTES} bytes"),
-                        ),
+                        )),
+                        None,
                     )
                 }
                 Frame::Message(raw) => answer(store, &raw, peer, &mut session)
@@ -233,13 +233,7 @@ async fn answer(
         None => session.clone(),
     };
     let Some(connection) = connection else {
-        let problem = match header {
-            None => Problem::new(
-                ProblemCode::Malformed,
-                "not an HL7 v2 message with a readable MSH segment",
-            ),
-            Some(_) => unknown_sender(),
-        };
+        let problem = unroutable(header.as_ref());
         tracing::warn!(%peer, code = problem.code.as_str(), "MLLP: a message no connection takes was kept and rejected");
         return unassigned(store, raw, header, problem, arrival).await;
     };
@@ -248,23 +242,9 @@ async fn answer(
     Ok(ack)
 }
 
-/// The rejection of a message that is not kept (one too large to read whole).
-fn refusal(header: Option<&Header>, problem: Problem) -> Ack {
-    let id = uuid::Uuid::now_v7().simple().to_string();
-    hl7::ack(
-        header,
-        Some(&problem),
-        None,
-        &format!("SBACK{}", &id[id.len() - 15..]),
-        Utc::now(),
-    )
-}
-
 /// MLLP framing over a byte stream.
 #[derive(Default)]
 struct Frames {
-    /// Bytes received and not yet framed.
-    pending: Vec<u8>,
     /// Inside a frame: its bytes so far (none while between frames).
     current: Option<Vec<u8>>,
     /// Inside a frame too large to keep: how many bytes it had.
@@ -276,7 +256,7 @@ struct Frames {
 
 impl Frames {
     fn is_between_frames(&self) -> bool {
-        self.current.is_none() && self.dropping.is_none() && self.pending.is_empty()
+        self.current.is_none() && self.dropping.is_none()
     }
 
     fn next_frame(&mut self) -> Option<Frame> {
@@ -284,9 +264,7 @@ impl Frames {
     }
 
     fn push(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
-        self.pending.extend_from_slice(bytes);
-        let pending = std::mem::take(&mut self.pending);
-        for &b in &pending {
+        for &b in bytes {
             if self.ending {
                 if b != CR {
                     return Err("the end byte was not followed by a carriage return");

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::exchanges;
 use crate::domain::actor::{ActorKind, Who};
 use crate::domain::hl7::{self, Ack, AckCode, Header, Oru, Problem, ProblemCode, ResultStatus};
-use crate::domain::integration::{Direction, IntegrationErrorCode, Operation, Outcome};
+use crate::domain::integration::{IntegrationErrorCode, Operation, Outcome};
 use crate::domain::lab_intake::{CodeMap, LabMessageStatus, MappingKind, Transport};
 use crate::domain::lab_test::TestStatus;
 use crate::domain::service_connection::{Identifiers, Protocol, ServiceType};
@@ -47,7 +47,7 @@ pub async fn take(
 ) -> AppResult<Ack> {
     let started = Instant::now();
     let text = hl7::read_text(raw);
-    let read = Oru::read(raw);
+    let read = Oru::read(&text);
     let header = match &read {
         Ok(oru) => Some(oru.header.clone()),
         Err(e) => e.0.clone(),
@@ -79,12 +79,10 @@ pub async fn take(
                 .await
             }
             Ok(_) => {
-                let ack = hl7::ack(
+                let ack = acknowledge(
                     Some(&oru.header),
                     None,
                     Some("test message: checked, not applied"),
-                    &new_control_id(),
-                    Utc::now(),
                 );
                 let row = message_row(Some(connection), Some(&oru.header), &text, &arrival, &ack);
                 let row = lab_message::Model {
@@ -115,7 +113,7 @@ pub async fn take(
             .await;
         }
     };
-    let ack = hl7::ack(Some(&oru.header), None, None, &new_control_id(), Utc::now());
+    let ack = acknowledge(Some(&oru.header), None, None);
     let mut row = message_row(Some(connection), Some(&oru.header), &text, &arrival, &ack);
     let (test_ids, effects) = apply(&txn.txn, planned).await?;
     row.test_ids = ids_json(&test_ids);
@@ -163,17 +161,7 @@ pub async fn unassigned(
     arrival: Arrival,
 ) -> AppResult<Ack> {
     let text = hl7::read_text(raw);
-    let ack = hl7::ack(
-        header.as_ref(),
-        Some(&problem),
-        None,
-        &new_control_id(),
-        Utc::now(),
-    );
-    let mut row = message_row(None, header.as_ref(), &text, &arrival, &ack);
-    row.status = LabMessageStatus::Dead.as_str().into();
-    row.error_code = Some(problem.code.as_str().into());
-    row.error_message = Some(problem.message.clone());
+    let (row, ack) = dead_row(None, header.as_ref(), &problem, &text, &arrival);
     let txn = store.begin_write().await?;
     lab_messages::insert(
         &txn.txn,
@@ -203,15 +191,6 @@ pub async fn route(store: &Store, header: &Header) -> AppResult<Option<service_c
                 .as_deref()
                 .is_none_or(|app| app == header.sending_application)
     }))
-}
-
-/// No connection takes the sender's messages.
-pub fn unknown_sender() -> Problem {
-    Problem::new(
-        ProblemCode::UnknownSender,
-        "no enabled LAB connection over MLLP takes messages from this sending application and facility",
-    )
-    .at("MSH", 1, 4)
 }
 
 /// What an administrator's reprocess of a dead message did.
@@ -247,17 +226,13 @@ pub async fn reprocess(
                 ProblemCode::NotConfigured,
                 "the message's connection was deleted",
             ),
-            (None, None) => Problem::new(
-                ProblemCode::Malformed,
-                "not an HL7 v2 message with a readable MSH segment",
-            ),
-            (Some(_), None) => unknown_sender(),
+            (_, None) => unroutable(header.as_ref()),
         };
         return still_dead(store, message, header, problem, None).await;
     };
     let connection = &connection;
     let map = code_map(store, connection.id).await?;
-    let oru = match Oru::read(text.as_bytes()) {
+    let oru = match Oru::read(&text) {
         Ok(oru) if !oru.header.is_test() => oru,
         Ok(oru) => {
             let problem = Problem::new(
@@ -295,7 +270,7 @@ pub async fn reprocess(
         }
     };
     let (test_ids, effects) = apply(&txn.txn, planned).await?;
-    let ack = hl7::ack(Some(&oru.header), None, None, &new_control_id(), Utc::now());
+    let ack = acknowledge(Some(&oru.header), None, None);
     let now = Utc::now();
     let settled = lab_messages::settle(
         &txn.txn,
@@ -346,13 +321,7 @@ async fn still_dead(
     problem: Problem,
     connection_id: Option<Uuid>,
 ) -> AppResult<Reprocessed> {
-    let ack = hl7::ack(
-        header.as_ref(),
-        Some(&problem),
-        None,
-        &new_control_id(),
-        Utc::now(),
-    );
+    let ack = acknowledge(header.as_ref(), Some(&problem), None);
     let txn = store.begin_write().await?;
     lab_messages::settle(
         &txn.txn,
@@ -538,17 +507,7 @@ async fn dead(
     arrival: &Arrival,
     started: Instant,
 ) -> AppResult<Ack> {
-    let ack = hl7::ack(
-        header.as_ref(),
-        Some(&problem),
-        None,
-        &new_control_id(),
-        Utc::now(),
-    );
-    let mut row = message_row(Some(connection), header.as_ref(), text, arrival, &ack);
-    row.status = LabMessageStatus::Dead.as_str().into();
-    row.error_code = Some(problem.code.as_str().into());
-    row.error_message = Some(problem.message.clone());
+    let (row, ack) = dead_row(Some(connection), header.as_ref(), &problem, text, arrival);
     // A message that cannot be processed at all is the sender's failure; one that names what
     // Switchboard does not have (yet) is refused, and not held against the service's health.
     let outcome = match ack.code {
@@ -689,28 +648,63 @@ fn entry(
     problem: Option<&Problem>,
     started: Instant,
 ) -> integration_log::Model {
-    integration_log::Model {
-        id: Uuid::now_v7(),
-        connection_id: Some(connection.id),
-        direction: Direction::Inbound.as_str().into(),
-        operation: Operation::ReceiveResults.as_str().into(),
-        outcome: outcome.as_str().into(),
-        error_code: problem.map(|_| IntegrationErrorCode::InvalidMessage.as_str().to_owned()),
-        message: match problem {
+    exchanges::inbound_entry(
+        connection,
+        Operation::ReceiveResults,
+        outcome,
+        problem.map(|_| IntegrationErrorCode::InvalidMessage.as_str()),
+        match problem {
             Some(p) => format!("{}: {}", p.code.as_str(), p.message),
             None => "results taken".into(),
         },
-        latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-        correlation_id: Uuid::now_v7().simple().to_string(),
-        environment: connection.environment.clone(),
-        detail: "[]".into(),
-        capture: None,
-        occurred_at: Utc::now(),
-    }
+        started,
+    )
 }
 
-/// An acknowledgement's own control id.
-fn new_control_id() -> String {
+/// The acknowledgement of a message with `header` (none when it could not be read): `AA`
+/// (with `note` in MSA-3) without a problem, else the problem's `AE` or `AR`. Its own control
+/// id is new.
+pub fn acknowledge(header: Option<&Header>, problem: Option<&Problem>, note: Option<&str>) -> Ack {
     let id = Uuid::now_v7().simple().to_string();
-    format!("SBACK{}", &id[id.len() - 15..])
+    hl7::ack(
+        header,
+        problem,
+        note,
+        &format!("SBACK{}", &id[id.len() - 15..]),
+        Utc::now(),
+    )
+}
+
+/// A message kept in the dead-letter queue for `problem`, and the acknowledgement it gets.
+fn dead_row(
+    connection: Option<&service_connection::Model>,
+    header: Option<&Header>,
+    problem: &Problem,
+    text: &str,
+    arrival: &Arrival,
+) -> (lab_message::Model, Ack) {
+    let ack = acknowledge(header, Some(problem), None);
+    let row = lab_message::Model {
+        status: LabMessageStatus::Dead.as_str().into(),
+        error_code: Some(problem.code.as_str().into()),
+        error_message: Some(problem.message.clone()),
+        ..message_row(connection, header, text, arrival, &ack)
+    };
+    (row, ack)
+}
+
+/// Why no connection takes a message: its header cannot be read, or no connection takes its
+/// sender.
+pub fn unroutable(header: Option<&Header>) -> Problem {
+    match header {
+        None => Problem::new(
+            ProblemCode::Malformed,
+            "not an HL7 v2 message with a readable MSH segment",
+        ),
+        Some(_) => Problem::new(
+            ProblemCode::UnknownSender,
+            "no enabled LAB connection over MLLP takes messages from this sending application and facility",
+        )
+        .at("MSH", 1, 4),
+    }
 }
