@@ -20,6 +20,35 @@ pub struct Settings {
     pub services: ServiceSettings,
     #[serde(default)]
     pub intake: IntakeSettings,
+    #[serde(default)]
+    pub imports: ImportSettings,
+}
+
+/// Batch imports of patients.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ImportSettings {
+    /// How long a worker holds a job without renewing (default 30): after a crash another
+    /// worker (a restarted server, another replica) takes the job up after this long.
+    pub lease_seconds: Option<u64>,
+    /// The largest upload accepted, in MiB (default 1024).
+    pub max_upload_mib: Option<u64>,
+    /// Whether this server runs import jobs (default true); false: it only takes uploads and
+    /// leaves the jobs to other replicas.
+    pub run_jobs: Option<bool>,
+}
+
+impl ImportSettings {
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.lease_seconds.unwrap_or(30).max(1))
+    }
+
+    pub fn runs_jobs(&self) -> bool {
+        self.run_jobs.unwrap_or(true)
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mib.unwrap_or(1024).max(1) * 1024 * 1024
+    }
 }
 
 /// Lab results intake over MLLP: a TCP listener, off unless `mllp_bind` is set.

@@ -53,7 +53,7 @@ pub enum Unique {
 }
 
 impl Unique {
-    fn message(self) -> &'static str {
+    pub fn message(self) -> &'static str {
         match self {
             Unique::PatientExternalId => {
                 "a patient with this externalPatientId already exists for this client"

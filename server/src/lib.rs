@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod imports;
 pub mod integrations;
 pub mod keyring;
 pub mod oauth;

@@ -36,6 +36,8 @@ pub struct Application {
     delivery: Option<Delivery>,
     /// Lab results intake over MLLP, if `intake.mllp_bind` is set.
     mllp: Option<MllpListener>,
+    /// The import worker (`imports::run`), unless `imports.run_jobs` is false.
+    imports: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Stale statistics only cost speed, so a failure is reported and serving goes on.
@@ -217,6 +219,10 @@ impl Application {
             ))
         });
         let mllp = MllpListener::start(&settings.intake, store.clone()).await?;
+        let imports = settings
+            .imports
+            .runs_jobs()
+            .then(|| tokio::spawn(crate::imports::run(store.clone(), settings.imports.lease())));
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
@@ -250,6 +256,7 @@ impl Application {
             health_checks,
             delivery,
             mllp,
+            imports,
         })
     }
 
@@ -281,6 +288,10 @@ impl Application {
             mllp.stop();
         }
         self.maintenance.abort();
+        // A batch cut short rolls back whole; the job resumes there at the next start.
+        if let Some(imports) = self.imports {
+            imports.abort();
+        }
         if let Some(checks) = self.health_checks {
             checks.abort();
         }

@@ -10,6 +10,7 @@ mod cost;
 mod developer_portal;
 mod duplicates;
 mod external_services;
+mod imports;
 mod key_lineage;
 mod keys;
 mod lab_intake;

@@ -6,6 +6,7 @@ use entity::{lab_code_mapping, lab_message, service_connection};
 use uuid::Uuid;
 
 use super::Access;
+use crate::domain::csv;
 use crate::domain::lab_intake::{LabMessageStatus, MAPPED_CODE_MAX, MappingKind};
 use crate::error::{AppError, AppResult};
 use crate::integrations::intake;
@@ -289,7 +290,7 @@ pub fn parse_mapping_csv(csv: &str) -> AppResult<Vec<Entry>> {
     let Some((_, header)) = lines.next() else {
         return Err(AppError::invalid("csv", "is empty"));
     };
-    let columns: Vec<String> = split_csv(header)
+    let columns: Vec<String> = csv::fields(header)
         .map_err(|e| AppError::invalid("csv", format!("line 1: {e}")))?
         .into_iter()
         .map(|c| c.trim().to_ascii_lowercase())
@@ -306,7 +307,7 @@ pub fn parse_mapping_csv(csv: &str) -> AppResult<Vec<Entry>> {
     for (i, line) in lines {
         let n = i + 1;
         let fields =
-            split_csv(line).map_err(|e| AppError::invalid("csv", format!("line {n}: {e}")))?;
+            csv::fields(line).map_err(|e| AppError::invalid("csv", format!("line {n}: {e}")))?;
         let get = |c: usize| {
             fields
                 .get(c)
@@ -336,34 +337,6 @@ pub fn parse_mapping_csv(csv: &str) -> AppResult<Vec<Entry>> {
         }
     }
     Ok(entries)
-}
-
-fn split_csv(line: &str) -> Result<Vec<String>, &'static str> {
-    let mut fields = vec![];
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-            }
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (false, c) => field.push(c),
-        }
-    }
-    if quoted {
-        return Err("a quoted field is not closed");
-    }
-    fields.push(field);
-    Ok(fields)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod external_services;
 #[cfg(test)]
 mod handle_tests;
+pub mod imports;
 pub mod key_cache;
 pub mod lab_intake;
 pub mod lab_tests;
@@ -195,6 +196,10 @@ impl Access {
 
     pub fn external_services(&self) -> external_services::ExternalServices<'_> {
         external_services::ExternalServices::new(self)
+    }
+
+    pub fn imports(&self) -> imports::Imports<'_> {
+        imports::Imports::new(self)
     }
 
     pub fn lab_intake(&self) -> lab_intake::LabIntake<'_> {

@@ -133,7 +133,11 @@ impl<'a> Patients<'a> {
     /// credential's limits get the same answer as ids that do not exist, after the same
     /// queries, so neither the answer nor its timing tells which clients exist; the attempt
     /// is recorded as a security event.
-    async fn target(&self, client_id: Uuid, location_id: Uuid) -> AppResult<Environment> {
+    pub(super) async fn target(
+        &self,
+        client_id: Uuid,
+        location_id: Uuid,
+    ) -> AppResult<Environment> {
         let db = self.access.store().conn();
         let rows = &self.access.principal().grant.rows;
         let located = match clients::location_environment(db, client_id, location_id).await? {
@@ -176,29 +180,9 @@ impl<'a> Patients<'a> {
         self.require_category_writes(&req.write)?;
         let store = self.access.store();
         let env = self.target(req.client_id, req.location_id).await?;
-        let w = req.write;
-        let email = w.email.clone().flatten();
-        let decision = AccountDecision::for_email(email.as_deref());
-        let external = w.external_patient_id.clone().flatten();
-        let fields = w.field_names();
-        let new = NewPatient {
-            client_id: req.client_id,
-            location_id: req.location_id,
-            external_patient_id: external.clone(),
-            first_name: w.first_name.flatten(),
-            last_name: w.last_name.flatten(),
-            date_of_birth: w.date_of_birth.flatten(),
-            sex: w.sex.flatten(),
-            email,
-            phone: w.phone.flatten(),
-            address: w.address.flatten(),
-            diagnoses: w.diagnoses.unwrap_or_default(),
-            medications: w.medications.unwrap_or_default(),
-            insurance: w.insurance.flatten(),
-            billing_account: w.billing_account.flatten(),
-            account_status: decision.status(),
-            account_reason: decision.reason(),
-        };
+        let external = req.write.external_patient_id.clone().flatten();
+        let fields = req.write.field_names();
+        let (new, decision) = new_patient(req.client_id, req.location_id, req.write);
         let (id, row) = patients::new_row(new);
         let created = NewEvent::about(
             EventType::PatientCreated,
@@ -317,4 +301,34 @@ fn filter_fields(f: &PatientFilter) -> Vec<&'static str> {
     .into_iter()
     .filter_map(|(used, name)| used.then_some(name))
     .collect()
+}
+
+/// The patient a validated create makes, and whether it gets an account: the same for
+/// `createPatient` and each row of an import.
+pub fn new_patient(
+    client_id: Uuid,
+    location_id: Uuid,
+    w: PatientWrite,
+) -> (NewPatient, AccountDecision) {
+    let email = w.email.flatten();
+    let decision = AccountDecision::for_email(email.as_deref());
+    let new = NewPatient {
+        client_id,
+        location_id,
+        external_patient_id: w.external_patient_id.flatten(),
+        first_name: w.first_name.flatten(),
+        last_name: w.last_name.flatten(),
+        date_of_birth: w.date_of_birth.flatten(),
+        sex: w.sex.flatten(),
+        email,
+        phone: w.phone.flatten(),
+        address: w.address.flatten(),
+        diagnoses: w.diagnoses.unwrap_or_default(),
+        medications: w.medications.unwrap_or_default(),
+        insurance: w.insurance.flatten(),
+        billing_account: w.billing_account.flatten(),
+        account_status: decision.status(),
+        account_reason: decision.reason(),
+    };
+    (new, decision)
 }

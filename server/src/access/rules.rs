@@ -70,6 +70,9 @@ pub const FIELD_RULES: &[Entry] = &[
             ("outsideRecordsRequests", OUTSIDE_RECORDS),
             ("labMessages", SettingsAdmin),
             ("labMessage", SettingsAdmin),
+            // The caller's own jobs (all of them for a settings administrator).
+            ("importJobs", Authenticated),
+            ("importJob", Authenticated),
         ],
     ),
     (
@@ -118,6 +121,8 @@ pub const FIELD_RULES: &[Entry] = &[
             ("setCodeMappings", SettingsAdmin),
             ("importCodeMappings", SettingsAdmin),
             ("deleteCodeMapping", SettingsAdmin),
+            ("importPatients", s(PatientsCreate)),
+            ("cancelImportJob", Authenticated),
         ],
     ),
     (
@@ -486,6 +491,39 @@ pub const FIELD_RULES: &[Entry] = &[
     (
         "LabMessageReprocess",
         &[("message", Public), ("problem", Public)],
+    ),
+    // Reached only through the import root fields, which show a job to whoever started it
+    // and to settings administrators; a job holds counts and reasons, no patient values.
+    (
+        "ImportJob",
+        &[
+            ("id", Public),
+            ("status", Public),
+            ("format", Public),
+            ("clientId", Public),
+            ("locationId", Public),
+            ("totalRows", Public),
+            ("processed", Public),
+            ("created", Public),
+            ("duplicates", Public),
+            ("failed", Public),
+            ("error", Public),
+            ("startedBy", Public),
+            ("createdAt", Public),
+            ("startedAt", Public),
+            ("finishedAt", Public),
+            ("refusedRowsUrl", Public),
+            ("refusedRows", Public),
+        ],
+    ),
+    (
+        "ImportRefusal",
+        &[
+            ("line", Public),
+            ("code", Public),
+            ("field", Public),
+            ("message", Public),
+        ],
     ),
     (
         "CodeMapping",

@@ -30,6 +30,19 @@ impl ActorKind {
             ActorKind::ServiceConnection => "SERVICE_CONNECTION",
         }
     }
+
+    /// As stored; an unknown name reads as anonymous (which may do nothing).
+    pub fn from_stored(raw: &str) -> Self {
+        [
+            ActorKind::ApiKey,
+            ActorKind::Admin,
+            ActorKind::PartnerApp,
+            ActorKind::ServiceConnection,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+        .unwrap_or(ActorKind::Anonymous)
+    }
 }
 
 /// Who an audit event is about.

@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod api_key;
+pub mod csv;
 pub mod environment;
 pub mod hl7;
 pub mod integration;
@@ -11,6 +12,8 @@ pub mod lab_test;
 pub mod oauth;
 pub mod partner_app;
 pub mod patient;
+pub mod patient_import;
+pub mod patient_input;
 pub mod records_exchange;
 pub mod role;
 pub mod row_scope;

@@ -11,20 +11,16 @@ use crate::domain::environment::Environment;
 use crate::domain::lab_result::{self, AbnormalFlag, ResultLine};
 use crate::domain::lab_test::{self, TestStatus};
 use crate::domain::patient::{
-    BILLING_ACCOUNT_MAX, BORN_FROM, EMAIL_MAX, LIST_ITEM_MAX, LIST_MAX, NAME_MAX, PHONE_MAX,
-    PatientWrite, Sex, TEXT_MAX,
+    BILLING_ACCOUNT_MAX, NAME_MAX, PHONE_MAX, PatientWrite, Sex, TEXT_MAX,
 };
+use crate::domain::patient_input::{PatientFields, date_of_birth, email, list, text};
 use crate::domain::scope::ScopeSet;
-use crate::domain::validate::{EXTERNAL_ID_MAX, ExternalPatientId, Invalid, bounded_text};
+use crate::domain::validate::{EXTERNAL_ID_MAX, ExternalPatientId, Invalid};
 use crate::error::AppError;
 
 /// Longest audit-filter values: an id, a record type or an action name.
 const AUDIT_ID_MAX: usize = 64;
 const AUDIT_NAME_MAX: usize = 32;
-
-fn text(path: &str, raw: &str, max: usize) -> Result<String, Invalid> {
-    bounded_text(path, raw, max)
-}
 
 /// Longest name of a client or a location.
 const ORGANISATION_NAME_MAX: usize = 200;
@@ -42,38 +38,6 @@ pub fn organisation_name(path: &str, raw: &str) -> Result<String, AppError> {
 
 fn opt_text(path: &str, raw: Option<&String>, max: usize) -> Result<Option<String>, Invalid> {
     raw.map(|v| text(path, v, max)).transpose()
-}
-
-fn list(path: &str, raw: &[String]) -> Result<Vec<String>, Invalid> {
-    if raw.len() > LIST_MAX {
-        return Err(Invalid::new(path, format!("at most {LIST_MAX} entries")));
-    }
-    raw.iter()
-        .enumerate()
-        .map(|(i, v)| text(&format!("{path}[{i}]"), v, LIST_ITEM_MAX))
-        .collect()
-}
-
-fn date_of_birth(path: &str, d: NaiveDate) -> Result<NaiveDate, Invalid> {
-    let today = Utc::now().date_naive();
-    let (y, m, day) = BORN_FROM;
-    if d > today || d < NaiveDate::from_ymd_opt(y, m, day).unwrap_or(d) {
-        return Err(Invalid::new(
-            path,
-            "must be a real date of birth, not in the future",
-        ));
-    }
-    Ok(d)
-}
-
-/// Email is kept as given (bounded) even when it is not a valid address: the patient is
-/// still recorded and simply gets no account (INVALID_EMAIL).
-fn email(path: &str, raw: &str) -> Result<Option<String>, Invalid> {
-    let trimmed = raw.trim();
-    if trimmed.is_empty() {
-        return Ok(None);
-    }
-    text(path, trimmed, EMAIL_MAX).map(Some)
 }
 
 /// A patient to create.
@@ -111,41 +75,21 @@ pub struct CreatePatientInput {
 
 impl CreatePatientInput {
     pub fn parse(self) -> Result<CreatePatient, AppError> {
-        let p = |f: &str| format!("input.{f}");
-        let write = PatientWrite {
-            external_patient_id: self
-                .external_patient_id
-                .map(|v| {
-                    ExternalPatientId::parse(&p("externalPatientId"), &v)
-                        .map(|e| Some(e.into_inner()))
-                })
-                .transpose()?,
-            first_name: opt_text(&p("firstName"), self.first_name.as_ref(), NAME_MAX)?.map(Some),
-            last_name: opt_text(&p("lastName"), self.last_name.as_ref(), NAME_MAX)?.map(Some),
-            date_of_birth: self
-                .date_of_birth
-                .map(|d| date_of_birth(&p("dateOfBirth"), d).map(Some))
-                .transpose()?,
-            sex: self.sex.map(Some),
-            email: self.email.map(|e| email(&p("email"), &e)).transpose()?,
-            phone: opt_text(&p("phone"), self.phone.as_ref(), PHONE_MAX)?.map(Some),
-            address: opt_text(&p("address"), self.address.as_ref(), TEXT_MAX)?.map(Some),
-            diagnoses: self
-                .diagnoses
-                .map(|l| list(&p("diagnoses"), &l))
-                .transpose()?,
-            medications: self
-                .medications
-                .map(|l| list(&p("medications"), &l))
-                .transpose()?,
-            insurance: opt_text(&p("insurance"), self.insurance.as_ref(), TEXT_MAX)?.map(Some),
-            billing_account: opt_text(
-                &p("billingAccount"),
-                self.billing_account.as_ref(),
-                BILLING_ACCOUNT_MAX,
-            )?
-            .map(Some),
-        };
+        let write = PatientFields {
+            external_patient_id: self.external_patient_id,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            date_of_birth: self.date_of_birth,
+            sex: self.sex,
+            email: self.email,
+            phone: self.phone,
+            address: self.address,
+            diagnoses: self.diagnoses,
+            medications: self.medications,
+            insurance: self.insurance,
+            billing_account: self.billing_account,
+        }
+        .validate("input.")?;
         Ok(CreatePatient {
             client_id: parse_id("input.clientId", &self.client_id)?,
             location_id: parse_id("input.locationId", &self.location_id)?,

@@ -10,6 +10,7 @@ mod field_rules;
 mod field_types;
 pub mod guard;
 mod ids;
+mod imports;
 mod inputs;
 pub mod introspection;
 mod lab_intake;

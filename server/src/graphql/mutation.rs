@@ -28,6 +28,7 @@ pub struct Mutation(
     super::external_services::ExternalServiceMutation,
     super::outside_records::OutsideRecordsMutation,
     super::lab_intake::LabIntakeMutation,
+    super::imports::ImportMutation,
 );
 
 #[derive(Default)]

@@ -27,6 +27,7 @@ pub struct Query(
     super::external_services::ExternalServiceQuery,
     super::outside_records::OutsideRecordsQuery,
     super::lab_intake::LabIntakeQuery,
+    super::imports::ImportQuery,
 );
 
 #[derive(Default)]

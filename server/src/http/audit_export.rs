@@ -12,6 +12,7 @@ use super::auth::Caller;
 use super::error_answer;
 use crate::access::Access;
 use crate::access::admin::AuditSearch;
+use crate::domain::csv::field as csv_field;
 use crate::domain::validate::ExternalPatientId;
 use crate::error::AppError;
 use crate::store::audit::{AuditFilter, RecordIds};
@@ -101,21 +102,6 @@ fn search(q: &ExportQuery) -> Result<(Format, AuditSearch), AppError> {
             external_patient_id,
         },
     ))
-}
-
-/// A CSV field: quoted when it holds a separator, a quote or a line break; a leading `=`,
-/// `+`, `-` or `@` is prefixed with `'` so that a spreadsheet does not run it as a formula
-/// (labels and operation names come from callers).
-fn csv_field(value: &str) -> String {
-    let value = match value.chars().next() {
-        Some('=' | '+' | '-' | '@') => format!("'{value}"),
-        _ => value.to_owned(),
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
 }
 
 fn list(raw: &str) -> Vec<String> {

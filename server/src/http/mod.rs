@@ -6,6 +6,7 @@ mod consent_page;
 mod graphiql;
 mod graphql;
 mod health;
+mod imports;
 mod inbound;
 mod intake;
 mod oauth;
@@ -41,6 +42,11 @@ pub(crate) fn error_answer(err: AppError) -> (StatusCode, serde_json::Value) {
         AppError::Internal(_) => {
             serde_json::json!({ "errors": [crate::graphql::to_server_error(err)] })
         }
+        AppError::Validation(ref invalid) => {
+            let mut body = graphql::error_json(err.code(), &err.message());
+            body["errors"][0]["extensions"]["field"] = invalid.field.as_str().into();
+            body
+        }
         other => graphql::error_json(other.code(), &other.message()),
     };
     (status, body)
@@ -73,6 +79,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .configure(oauth::configure)
             .configure(inbound::configure)
             .configure(intake::configure)
+            .configure(imports::configure)
             // Last: everything else is the portal, whose client-side routes fall back to
             // index.html.
             .configure(|cfg| portal::configure(cfg, &portal_dir))

@@ -26,6 +26,13 @@ pub async fn insert_user(
     .await?)
 }
 
+pub async fn find_user(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> AppResult<Option<admin_user::Model>> {
+    Ok(admin_user::Entity::find_by_id(id).one(db).await?)
+}
+
 /// Whether any portal user exists (start-up says how to create the first one if not).
 pub async fn any_user(db: &impl ConnectionTrait) -> AppResult<bool> {
     Ok(admin_user::Entity::find().one(db).await?.is_some())

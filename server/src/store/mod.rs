@@ -11,6 +11,7 @@ pub mod columns;
 mod conn;
 mod constraints;
 mod group_commit;
+pub mod imports;
 mod json_array_decode;
 pub mod lab_code_mappings;
 pub mod lab_messages;
@@ -70,6 +71,8 @@ pub struct Store {
     /// Bumped by every change to webhook endpoints or their secrets, so that the delivery
     /// worker's copy of them is renewed at once rather than when it next expires.
     webhook_endpoints_changed: Arc<AtomicU64>,
+    /// Told when an import's upload is complete: the import worker waits on it.
+    imports_queued: Arc<Notify>,
     /// The master keys secrets at rest are sealed with (`keyring`, `sealed`).
     keyring: Arc<Keyring>,
 }
@@ -191,6 +194,7 @@ impl Store {
             recent_touches: Arc::default(),
             events_written: Arc::default(),
             webhook_endpoints_changed: Arc::default(),
+            imports_queued: Arc::default(),
             keyring: Arc::new(Keyring::empty()),
         })
     }
@@ -252,6 +256,11 @@ impl Store {
     /// by requests that queued messages.
     pub fn events_written(&self) -> Arc<Notify> {
         self.events_written.clone()
+    }
+
+    /// What the import worker waits on (`imports::queue`).
+    pub fn imports_queued(&self) -> Arc<Notify> {
+        self.imports_queued.clone()
     }
 
     /// The count of changes to webhook endpoints (`webhook_endpoints_changed`).

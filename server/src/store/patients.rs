@@ -152,6 +152,25 @@ pub async fn find_by_external_id(
         .await?)
 }
 
+/// Which of `externals` the client's patients already have (an import's duplicates);
+/// unscoped like `find_by_external_id`.
+pub async fn existing_external_ids(
+    db: &impl ConnectionTrait,
+    client_id: Uuid,
+    externals: &[&str],
+) -> AppResult<Vec<String>> {
+    use sea_orm::QuerySelect;
+    let found: Vec<Option<String>> = Entity::find()
+        .select_only()
+        .column(Column::ExternalPatientId)
+        .filter(Column::ClientId.eq(client_id))
+        .filter(Column::ExternalPatientId.is_in(externals.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// Every patient with this external id, in any client (for administrators' audit searches).
 pub async fn ids_by_external_id(
     db: &impl ConnectionTrait,

@@ -53,13 +53,20 @@ pub const LAB_MESSAGE: SealedColumn = SealedColumn {
     column: "raw",
 };
 
+/// Import uploads until imported: they name patients.
+pub const IMPORT_UPLOAD: SealedColumn = SealedColumn {
+    table: "import_chunks",
+    column: "data",
+};
+
 /// Every sealed column: a new kind of secret at rest is one more entry.
-pub const ALL: [SealedColumn; 5] = [
+pub const ALL: [SealedColumn; 6] = [
     WEBHOOK_SIGNING_SECRET,
     TOKEN_SIGNING_KEY,
     SERVICE_CREDENTIALS,
     SERVICE_INBOUND_SECRET,
     LAB_MESSAGE,
+    IMPORT_UPLOAD,
 ];
 
 /// Seals `plain` to be kept in `col` of row `row`: the value and its key's id.

@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod external_service;
+pub mod imports;
 pub mod lab_intake;
 pub mod outside_records;
 pub mod page;
