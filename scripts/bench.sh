@@ -8,7 +8,10 @@
 # and the hostile load's own figures follow the table. Scenarios m1w and wh are M1 with a
 # webhook endpoint subscribed to its events, delivered to a local receiver (bench/receiver.py):
 # m1w at full speed (M1's cost of webhooks, and the delivery rate while the backlog drains),
-# wh at a steady ~1,000 creates/s (PAUSE_MS) for the delay from commit to arrival.
+# wh at a steady ~1,000 creates/s (PAUSE_MS) for the delay from commit to arrival. Scenario
+# import, after the others on a freshly started server, imports IMPORT_ROWS (default 100,000)
+# and then four times as many patients through POST /imports/patients (bench/import.py): the
+# job's rows per second, and the server's peak RSS after each (flat: the upload is streamed).
 #
 #   scripts/bench.sh [--patients N] [--backends "sqlite postgres"] [--duration S] [--connections C]
 #                    [--scenarios "q2 q1 …"] [--bin PATH]   (--bin: run that binary, no build; for A/B)
@@ -26,7 +29,8 @@ patients=10000
 backends="sqlite postgres"
 duration=10
 connections=32
-scenarios="healthz q2 q2h q1 m1 m2 m1w wh"
+scenarios="healthz q2 q2h q1 m1 m2 m1w wh import"
+import_rows=${IMPORT_ROWS:-100000}
 while [ $# -gt 0 ]; do
     case "$1" in
         --patients) patients=$2; shift 2 ;;
@@ -225,6 +229,7 @@ PY
     webhook_lines=""
     rx_pid=""
     for scenario in $scenarios; do
+        [ "$scenario" = import ] && continue
         run=$scenario
         pause=0
         if [ "$scenario" = m1w ] || [ "$scenario" = wh ]; then
@@ -266,6 +271,22 @@ PY
     peak_kib=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")
     stop_server
     [ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null
+    if [[ " $scenarios " == *" import "* ]]; then
+        start_server "$url" "$work/import.log"
+        import_lines=""
+        for rows in "$import_rows" $((import_rows * 4)); do
+            line=$(python3 bench/import.py "$port" "$work" "$rows" | grep '^RESULT')
+            hwm=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")
+            import_lines+="- ${line#RESULT }; server peak RSS since start $((hwm / 1024)) MiB"$'\n'
+        done
+        stop_server
+        {
+            echo
+            echo "Batch import (NDJSON upload, 5 fields a row, a fresh server):"
+            echo
+            printf '%s' "$import_lines"
+        } | tee -a "$report"
+    fi
     if [ -n "$webhook_lines" ]; then
         {
             echo

@@ -55,18 +55,7 @@ pub async fn download(path: &str, filename: &str) -> Result<(), ApiError> {
         .await
         .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))?;
     if !response.ok() {
-        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let first = &body["errors"][0];
-        let code = first["extensions"]["code"].as_str().unwrap_or("");
-        if code == "UNAUTHENTICATED" && session::token().is_some() {
-            session::clear();
-            return Err(ApiError::SessionExpired);
-        }
-        return Err(ApiError::refusal(
-            code,
-            first["message"].as_str().unwrap_or("the export failed"),
-            first["extensions"]["field"].as_str(),
-        ));
+        return Err(refused(&text, "the export failed"));
     }
     let failed = |_| ApiError::Message("The browser could not save the file.".into());
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(&text));
@@ -82,6 +71,51 @@ pub async fn download(path: &str, filename: &str) -> Result<(), ApiError> {
     anchor.click();
     let _ = web_sys::Url::revoke_object_url(&url);
     Ok(())
+}
+
+/// The error of a refused request outside GraphQL (an export, an upload), from its body.
+fn refused(text: &str, otherwise: &str) -> ApiError {
+    let body: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let first = &body["errors"][0];
+    let code = first["extensions"]["code"].as_str().unwrap_or("");
+    if code == "UNAUTHENTICATED" && session::token().is_some() {
+        session::clear();
+        return ApiError::SessionExpired;
+    }
+    ApiError::refusal(
+        code,
+        first["message"].as_str().unwrap_or(otherwise),
+        first["extensions"]["field"].as_str(),
+    )
+}
+
+/// POSTs `file` to `path` as the signed-in user (the browser streams it) and returns the
+/// answer's JSON.
+pub async fn upload(
+    path: &str,
+    file: web_sys::File,
+    content_type: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let mut request = Request::post(path).header("Content-Type", content_type);
+    if let Some(token) = session::token() {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let response = request
+        .body(file)
+        .map_err(|e| ApiError::Message(e.to_string()))?
+        .send()
+        .await
+        .map_err(|_| ApiError::Message("Cannot reach the server. Check your connection.".into()))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))?;
+    if !response.ok() {
+        return Err(refused(&text, "the upload was refused"));
+    }
+    serde_json::from_str(&text)
+        .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))
 }
 
 /// An enum value of an answer as the API spells it (`SYSTEM_ADMINISTRATOR`).

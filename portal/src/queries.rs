@@ -67,4 +67,7 @@ operations!(
     CodeMappings,
     ImportCodeMappings,
     DeleteCodeMapping,
+    ImportJobs,
+    ImportJob,
+    CancelImportJob,
 );

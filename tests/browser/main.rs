@@ -7,6 +7,7 @@ mod accessibility;
 mod assets;
 mod connections;
 mod harness;
+mod imports;
 mod keys;
 mod lab_intake;
 mod services;

@@ -7,7 +7,8 @@ use leptos_router::path;
 
 use portal::Area;
 use portal::pages::{
-    ExternalServices, IntegrationLogs, LabIntake, NotFound, ServiceDetail, ServiceHealth, Shell,
+    ExternalServices, Imports, IntegrationLogs, LabIntake, NotFound, ServiceDetail, ServiceHealth,
+    Shell,
 };
 
 fn main() {
@@ -18,6 +19,7 @@ fn main() {
                     <Route path=path!("/settings/services") view=|| view! { <Shell settings=true><ExternalServices/></Shell> }/>
                     <Route path=path!("/settings/services/logs") view=|| view! { <Shell settings=true><IntegrationLogs/></Shell> }/>
                     <Route path=path!("/settings/services/health") view=|| view! { <Shell settings=true><ServiceHealth/></Shell> }/>
+                    <Route path=path!("/settings/services/imports") view=|| view! { <Shell settings=true><Imports/></Shell> }/>
                     <Route path=path!("/settings/services/lab-intake") view=|| view! { <Shell settings=true><LabIntake/></Shell> }/>
                     <Route path=path!("/settings/services/connection/:id") view=|| view! { <Shell settings=true><ServiceDetail/></Shell> }/>
                 </Routes>

@@ -161,7 +161,8 @@ pub fn ExternalServices() -> impl IntoView {
         <p>
             <NavLink href="/settings/services/logs" id="to-logs">"Integration Logs"</NavLink>" · "
             <NavLink href="/settings/services/health" id="to-health">"Health"</NavLink>" · "
-            <NavLink href="/settings/services/lab-intake" id="to-intake">"Lab intake"</NavLink>
+            <NavLink href="/settings/services/lab-intake" id="to-intake">"Lab intake"</NavLink>" · "
+            <NavLink href="/settings/services/imports" id="to-imports">"Import patients"</NavLink>
         </p>
         <Show when=move || message.get().is_some()>
             <p class="error" role="alert" id="services-message">{move || message.get()}</p>

@@ -145,6 +145,19 @@ async fn run_job(store: &Store, owner: Uuid, lease: Duration, job: Job) -> AppRe
             return Ok(());
         }
         let Some((first_line, text)) = imports::chunk(store, job.id, seq).await? else {
+            // Dropped by a cancel; were the job still running, its upload would be lost.
+            if imports::find(store.conn(), job.id)
+                .await?
+                .is_some_and(|j| ImportStatus::from(&j) == ImportStatus::Running)
+            {
+                imports::end(
+                    store,
+                    job.id,
+                    ImportStatus::Failed,
+                    Some("part of the upload is missing; upload the file again"),
+                )
+                .await?;
+            }
             return Ok(());
         };
         let mut batch = Batch {

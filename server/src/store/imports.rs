@@ -201,8 +201,8 @@ pub async fn stalled_uploads(
         .await?)
 }
 
-/// Takes the oldest job that is waiting, or whose worker stopped renewing its lease, for
-/// `owner` until `lease_until`. One worker holds a job at a time, on any replica.
+/// Takes the oldest job that is waiting, or whose worker stopped renewing its lease (or that
+/// `owner` holds already), for `owner` until `lease_until`. One worker holds a job at a time, on any replica.
 pub async fn claim(
     store: &Store,
     owner: Uuid,
@@ -218,7 +218,9 @@ pub async fn claim(
             .add(
                 sea_orm::Condition::any()
                     .add(Column::LeaseUntil.is_null())
-                    .add(Column::LeaseUntil.lt(now)),
+                    .add(Column::LeaseUntil.lt(now))
+                    // Its own job, after an error cut its run short.
+                    .add(Column::LeaseOwner.eq(owner)),
             )
     };
     let candidates: Vec<Uuid> = Entity::find()
