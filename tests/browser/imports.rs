@@ -25,7 +25,7 @@ async fn an_administrator_imports_patients_from_a_csv_file() {
     std::fs::write(
         &file,
         "externalPatientId,firstName,lastName,dateOfBirth\n\
-         CSV-1,Ada,Lovelace,1815-12-10\n\
+         CSV-1,Ada,Lovelace,1915-12-10\n\
          CSV-2,Already,There,1980-01-01\n\
          CSV-3,Grace,Hopper,1906-12-09\n\
          CSV-4,Alan,Turing,not a date\n\

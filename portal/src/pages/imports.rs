@@ -206,11 +206,11 @@ pub fn Imports() -> impl IntoView {
             .unwrap_or_default()
             .into_iter()
             .map(|j| {
-                let status = j.status.clone();
+                let (status, marker) = (j.status.clone(), j.status.clone());
                 let shown = j.clone();
                 view! {
-                    <tr data-status=status.clone()>
-                        <td>{utc(Some(&j.created_at).filter(|s| !s.is_empty()), false)}</td>
+                    <tr data-status=marker>
+                        <td>{utc(Some(j.created_at.as_str()).filter(|s| !s.is_empty()), false)}</td>
                         <td>{client_name(&j.client_id)}</td>
                         <td>{j.format.clone()}</td>
                         <td class="status">{status}</td>
@@ -250,13 +250,13 @@ pub fn Imports() -> impl IntoView {
             </form>
         </section>
         {move || current.get().map(|job| {
-            let status = job.status.clone();
+            let (status, marker) = (job.status.clone(), job.status.clone());
             let running = !finished(&status);
             let (id, url) = (job.id.clone(), job.refused_rows_url.clone());
             let refused = job.duplicates + job.failed;
             let filename = format!("import-{}-refused.csv", job.id);
             view! {
-                <section class="card" aria-labelledby="import-job-heading" id="import-job" data-status=status.clone()>
+                <section class="card" aria-labelledby="import-job-heading" id="import-job" data-status=marker>
                     <h2 id="import-job-heading">"Import "{status.to_lowercase()}</h2>
                     <label for="import-progress">{format!("{} of {} rows", job.processed, job.total_rows)}</label>
                     <progress id="import-progress" max=job.total_rows.max(1) value=job.processed></progress>
