@@ -741,3 +741,195 @@ async fn a_result_taken_raises_test_resulted_for_the_tests_client_without_patien
     let raw = event.body.to_string();
     assert!(!raw.contains("DOE") && !raw.contains("13.2"), "{raw}");
 }
+
+#[tokio::test]
+async fn json_results_are_taken_like_hl7_and_signed_when_the_connection_has_a_secret() {
+    let (app, mllp_conn, key, test) = setup().await;
+    let input = json!({
+        "name": "Acme JSON",
+        "serviceType": "LAB",
+        "protocol": "HTTPS_JSON",
+        "address": "http://127.0.0.1:9/results",
+        "identifiers": { "receivingFacility": "ACME JSON", "assigningAuthority": "CLINIC-MRN" },
+        "clientId": app.fx.client_a,
+    });
+    let resp = app
+        .admin(
+            CREATE,
+            json!({ "i": input, "e": "SANDBOX", "c": { "kind": "NONE" } }),
+        )
+        .await;
+    let created = &data(&resp)["createServiceConnection"];
+    let conn = created["id"].as_str().unwrap().to_owned();
+    let url = created["intakeAddress"].as_str().unwrap().to_owned();
+    assert!(url.ends_with(&format!("/services/{conn}/results")), "{url}");
+    let payload = |id: &str, patient: &str| {
+        json!({ "messageId": id, "patient": { "id": patient }, "orders": [{
+            "accessionNumber": "ACC-1", "testCode": "CBC", "testName": "Complete blood count", "status": "FINAL",
+            "results": [{ "code": "718-7", "name": "Hemoglobin", "value": "13.2", "unit": "g/dL", "referenceRange": "12.0-16.0", "flag": "N" }] }] })
+        .to_string()
+    };
+    let post = |url: String,
+                token: Option<String>,
+                body: String,
+                signed: Option<(String, String, i64)>| {
+        let http = app.http.clone();
+        async move {
+            let mut req = http
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.clone());
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            if let Some((secret, id, ts)) = signed {
+                let signature = switchboard_tests::receiver::expected_signature(
+                    &secret,
+                    &id,
+                    &ts.to_string(),
+                    body.as_bytes(),
+                );
+                req = req
+                    .header("webhook-id", id)
+                    .header("webhook-timestamp", ts.to_string())
+                    .header("webhook-signature", signature);
+            }
+            let resp = req.send().await.unwrap();
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let k = || Some(key.clone());
+    // No key: refused. The wrong protocol's route: refused both ways.
+    assert_eq!(
+        post(url.clone(), None, payload("J-0", "E-100"), None)
+            .await
+            .0,
+        401
+    );
+    let (status, body) = post(
+        app.url(&format!("/services/{conn}/hl7")),
+        k(),
+        oru("J-0", "E-100", "ACC-1", "F"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["extensions"]["code"].as_str()),
+        (409, Some("CONFLICT"))
+    );
+    let (status, _) = post(
+        app.url(&format!("/services/{mllp_conn}/results")),
+        k(),
+        payload("J-0", "E-100"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+
+    // Taken: the order resulted, as from an ORU.
+    let (status, answer) = post(url.clone(), k(), payload("J-1", "E-100"), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["ackCode"].as_str(), answer["messageId"].as_str()),
+        (Some("AA"), Some("J-1")),
+        "{answer}"
+    );
+    let t = test_of(&app, &key, &test).await;
+    assert_eq!(t["status"], "RESULTED");
+    assert_eq!(t["results"][0]["value"], "13.2");
+    // A resend: the same answer, nothing twice.
+    let (_, again) = post(url.clone(), k(), payload("J-1", "E-100"), None).await;
+    assert_eq!(again, answer);
+    // An unknown patient: AE, kept dead with why; unreadable JSON: AR, kept as sent.
+    let (_, answer) = post(url.clone(), k(), payload("J-2", "NOBODY"), None).await;
+    assert_eq!(
+        (answer["ackCode"].as_str(), answer["errorCode"].as_str()),
+        (Some("AE"), Some("UNKNOWN_PATIENT")),
+        "{answer}"
+    );
+    let (_, answer) = post(
+        url.clone(),
+        k(),
+        "{\"messageId\": \"J-3\", \"patient\": ".into(),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (answer["ackCode"].as_str(), answer["errorCode"].as_str()),
+        (Some("AR"), Some("MALFORMED")),
+        "{answer}"
+    );
+    let kept = messages(&app, &conn, None).await;
+    assert_eq!(kept.len(), 3);
+    assert!(kept.iter().all(|m| m["transport"] == "HTTPS_JSON"));
+    let dead = messages(&app, &conn, Some("DEAD")).await;
+    assert_eq!(dead.len(), 2);
+    let unknown = dead.iter().find(|m| m["controlId"] == "J-2").unwrap();
+    assert!(
+        !unknown["maskedMessage"]
+            .as_str()
+            .unwrap()
+            .contains("NOBODY"),
+        "{unknown}"
+    );
+
+    // With an inbound secret, each message must be signed with it as well (the one before a
+    // rotation no longer counts).
+    let rotate = || async {
+        let resp = app
+            .admin(
+                "mutation($id: ID!) { rotateServiceInboundSecret(id: $id) { secret } }",
+                json!({ "id": conn }),
+            )
+            .await;
+        data(&resp)["rotateServiceInboundSecret"]["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let wrong = rotate().await;
+    let secret = rotate().await;
+    let now = chrono::Utc::now().timestamp();
+    let (status, _) = post(url.clone(), k(), payload("J-4", "E-100"), None).await;
+    assert_eq!(status, 401, "unsigned");
+    let (status, _) = post(
+        url.clone(),
+        k(),
+        payload("J-4", "E-100"),
+        Some((wrong, "m-1".into(), now)),
+    )
+    .await;
+    assert_eq!(status, 401, "another secret");
+    let (status, _) = post(
+        url.clone(),
+        k(),
+        payload("J-4", "E-100"),
+        Some((secret.clone(), "m-1".into(), now - 3600)),
+    )
+    .await;
+    assert_eq!(status, 401, "stale");
+    let (status, answer) = post(
+        url.clone(),
+        k(),
+        payload("J-4", "E-100"),
+        Some((secret, "m-1".into(), now)),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["ackCode"].as_str()),
+        (200, Some("AE")),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["errorCode"], "TEST_FINAL",
+        "signed and read: the order is final already"
+    );
+    assert_eq!(
+        messages(&app, &conn, None).await.len(),
+        4,
+        "refused requests keep nothing"
+    );
+}

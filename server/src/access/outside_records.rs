@@ -40,6 +40,24 @@ pub fn inbound_url(public_base: &str, connection: Uuid) -> String {
     format!("{public_base}/services/{connection}/inbound")
 }
 
+/// Where a connection's service sends Switchboard signed messages, if it does: a records
+/// service its answers (`/inbound`), an HTTPS_JSON lab its results (`/results`).
+pub fn signed_inbound_url(
+    public_base: &str,
+    connection: &service_connection::Model,
+) -> Option<String> {
+    let id = connection.id;
+    if connection.service_type == ServiceType::RecordsExchange.as_str() {
+        Some(inbound_url(public_base, id))
+    } else if connection.service_type == ServiceType::Lab.as_str()
+        && connection.protocol == crate::domain::service_connection::Protocol::HttpsJson.as_str()
+    {
+        Some(format!("{public_base}/services/{id}/results"))
+    } else {
+        None
+    }
+}
+
 impl<'a> OutsideRecords<'a> {
     pub(super) fn new(access: &'a Access) -> Self {
         OutsideRecords { access }
@@ -268,7 +286,15 @@ impl<'a> OutsideRecords<'a> {
     /// shown this once.
     pub async fn rotate_inbound_secret(&self, connection_id: Uuid) -> AppResult<InboundSecret> {
         self.access.principal().require_settings_admin()?;
-        let connection = self.records_connection(connection_id).await?;
+        let connection = service_connections::find(self.access.store().conn(), connection_id)
+            .await?
+            .ok_or(AppError::NotFound("service connection"))?;
+        let Some(url) = signed_inbound_url(self.access.public_base(), &connection) else {
+            return Err(AppError::invalid(
+                "id",
+                "only a RECORDS_EXCHANGE connection, or a LAB connection over HTTPS_JSON, takes signed messages",
+            ));
+        };
         let (secret, _) = new_signing_secret();
         let store = self.access.store();
         let txn = store.begin_write().await?;
@@ -281,10 +307,7 @@ impl<'a> OutsideRecords<'a> {
             vec!["inboundSecret".into()],
         );
         txn.commit(Effects::audited(event)).await?;
-        Ok(InboundSecret {
-            secret,
-            url: inbound_url(self.access.public_base(), connection.id),
-        })
+        Ok(InboundSecret { secret, url })
     }
 
     /// How many validation requests the connection's test address accepted, and how many

@@ -13,6 +13,9 @@ stored_enum! {
         Mllp = "MLLP",
         /// POSTed to the connection's intake address.
         Https = "HTTPS",
+        /// JSON results POSTed to an HTTPS_JSON connection's results address (kept as the
+        /// ORU^R01 they stand for).
+        Json = "HTTPS_JSON",
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) fn error_answer(err: AppError) -> (StatusCode, serde_json::Value) {
         AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
         AppError::Validation(_) => StatusCode::BAD_REQUEST,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::Conflict(_) | AppError::Duplicate(_) => StatusCode::CONFLICT,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,

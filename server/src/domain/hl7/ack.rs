@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use hl7_parser::message::Separators;
 
-use super::read::Header;
+use super::read::{Header, parse, value};
 use super::{AckCode, Problem};
 
 /// An acknowledgement, as sent.
@@ -86,4 +86,45 @@ pub fn ack(
         }
     }
     Ack { code, text }
+}
+
+/// What an acknowledgement says, for a sender that speaks JSON: MSA-1's code, MSA-2's control
+/// id, MSA-3's text and, for a problem, our code and where (ERR-5.1 and ERR-2, v2.5 form).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AckSummary {
+    pub ack_code: String,
+    pub message_id: String,
+    pub text: String,
+    pub error_code: Option<String>,
+    pub location: Option<String>,
+}
+
+impl Ack {
+    pub fn summary(&self) -> AckSummary {
+        let Ok(message) = parse(&self.text) else {
+            return AckSummary {
+                ack_code: self.code.as_str().into(),
+                ..AckSummary::default()
+            };
+        };
+        let seps = &message.separators;
+        let field = |seg: &str, f: usize, c: usize| {
+            message
+                .segment(seg)
+                .map(|s| value(seps, s, f, c))
+                .filter(|v| !v.is_empty())
+        };
+        let location = match (field("ERR", 2, 1), field("ERR", 2, 2), field("ERR", 2, 3)) {
+            (Some(seg), Some(n), Some(f)) => Some(format!("{seg}-{f} (occurrence {n})")),
+            _ => None,
+        };
+        AckSummary {
+            ack_code: self.code.as_str().into(),
+            message_id: field("MSA", 2, 1).unwrap_or_default(),
+            text: field("MSA", 3, 1).unwrap_or_default(),
+            error_code: field("ERR", 5, 1),
+            location,
+        }
+    }
 }

@@ -4,11 +4,13 @@
 //! means, and decoding its escape sequences, is here. No I/O.
 
 mod ack;
+mod from_json;
 mod mask;
 mod oru;
 mod read;
 
 pub use ack::{Ack, ack};
+pub use from_json::JsonResults;
 pub use mask::mask;
 pub use oru::{NotRead, Observation, Order, Oru, PatientId, ResultStatus};
 pub use read::{Header, header_of, text as read_text};

@@ -133,8 +133,9 @@ impl ServiceConnection {
     async fn client_id(&self) -> Option<ID> {
         self.0.connection.client_id.map(to_id)
     }
-    /// LAB: where its lab POSTs HL7 v2 result messages over HTTPS (with an API key that has
-    /// `tests:update`). Null for other types.
+    /// LAB: where its lab POSTs results over HTTPS (with an API key that has `tests:update`):
+    /// HL7 v2 messages to `/services/{id}/hl7`, or, for an HTTPS_JSON connection, JSON to
+    /// `/services/{id}/results`. Null for other types.
     async fn intake_address(
         &self,
         ctx: &async_graphql::Context<'_>,
@@ -144,8 +145,13 @@ impl ServiceConnection {
             return Ok(None);
         }
         let base = ctx.access()?.public_base().trim_end_matches('/').to_owned();
+        let path = if self.0.connection.protocol == Protocol::HttpsJson.as_str() {
+            "results"
+        } else {
+            "hl7"
+        };
         Ok(Some(format!(
-            "{base}/services/{}/hl7",
+            "{base}/services/{}/{path}",
             self.0.connection.id
         )))
     }
@@ -188,26 +194,27 @@ impl ServiceConnection {
             .await?;
         Ok(ValidatedRequests { succeeded, failed })
     }
-    /// For a RECORDS_EXCHANGE connection: where its service sends its answers, and whether
-    /// they can be checked (an inbound secret set). Null for other types.
+    /// For a RECORDS_EXCHANGE connection, where its service sends its answers; for a LAB
+    /// connection over HTTPS_JSON, its results: and whether they are checked (an inbound
+    /// secret set; a lab's results must then be signed with it). Null for other types.
     async fn inbound(
         &self,
         ctx: &async_graphql::Context<'_>,
     ) -> async_graphql::Result<Option<InboundAddress>> {
         use crate::graphql::ContextExt;
-        if self.0.connection.service_type != ServiceType::RecordsExchange.as_str() {
-            return Ok(None);
-        }
         let access = ctx.access()?;
+        let Some(url) = crate::access::outside_records::signed_inbound_url(
+            access.public_base(),
+            &self.0.connection,
+        ) else {
+            return Ok(None);
+        };
         let at = access
             .outside_records()
             .inbound_secret_set_at(self.0.connection.id)
             .await?;
         Ok(Some(InboundAddress {
-            url: crate::access::outside_records::inbound_url(
-                access.public_base(),
-                self.0.connection.id,
-            ),
+            url,
             secret_set: at.is_some(),
             secret_changed_at: at,
         }))

@@ -150,6 +150,44 @@ pub async fn take(
     Ok(ack)
 }
 
+/// Takes JSON results (`hl7::JsonResults`) from an HTTPS_JSON connection: written as the
+/// ORU^R01 they stand for (MSH-4 the connection's `receivingFacility`, PID-3 in its assigning
+/// authority) and taken as one, so matching, idempotency on `messageId`, the dead-letter queue
+/// and reprocessing are the same. A payload that cannot be read is kept as sent, dead.
+pub async fn take_json(
+    store: &Store,
+    connection: &service_connection::Model,
+    raw: &[u8],
+    arrival: Arrival,
+) -> AppResult<Ack> {
+    let identifiers: Identifiers =
+        serde_json::from_str(&connection.identifiers).unwrap_or_default();
+    match hl7::JsonResults::read(raw) {
+        Ok(results) => {
+            let facility = identifiers.receiving_facility.as_deref().unwrap_or("JSON");
+            let text = results.to_hl7(
+                facility,
+                identifiers.assigning_authority.as_deref(),
+                Utc::now(),
+            );
+            take(store, connection, text.as_bytes(), arrival).await
+        }
+        Err(problem) => {
+            let text = String::from_utf8_lossy(raw);
+            dead(
+                store,
+                connection,
+                None,
+                problem,
+                &text,
+                &arrival,
+                Instant::now(),
+            )
+            .await
+        }
+    }
+}
+
 /// Keeps a message no connection takes (an unknown sender; a message without a readable
 /// header on a listener session that named no connection yet) and answers its rejection:
 /// nothing a lab sends is dropped, and an administrator sees it in the dead-letter queue.
