@@ -41,22 +41,7 @@ impl ApiError {
 /// Fetches `path` (an export) as the signed-in user and saves it as `filename`.
 pub async fn download(path: &str, filename: &str) -> Result<(), ApiError> {
     use wasm_bindgen::JsCast;
-    let mut request = Request::get(path);
-    if let Some(token) = session::token() {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|_| ApiError::Message("Cannot reach the server. Check your connection.".into()))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))?;
-    if !response.ok() {
-        return Err(refused(&text, "the export failed"));
-    }
+    let (_, text) = answer(signed(Request::get(path)).build(), "the export failed").await?;
     let failed = |_| ApiError::Message("The browser could not save the file.".into());
     let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(&text));
     let blob = web_sys::Blob::new_with_str_sequence(&parts).map_err(failed)?;
@@ -71,6 +56,36 @@ pub async fn download(path: &str, filename: &str) -> Result<(), ApiError> {
     anchor.click();
     let _ = web_sys::Url::revoke_object_url(&url);
     Ok(())
+}
+
+/// `request` as the signed-in user.
+fn signed(request: gloo_net::http::RequestBuilder) -> gloo_net::http::RequestBuilder {
+    match session::token() {
+        Some(token) => request.header("Authorization", &format!("Bearer {token}")),
+        None => request,
+    }
+}
+
+/// Sends a request outside GraphQL (an export, an upload): its status and body, or the
+/// refusal in words (`otherwise` when the body says none).
+async fn answer(
+    request: Result<gloo_net::http::Request, gloo_net::Error>,
+    otherwise: &str,
+) -> Result<(u16, String), ApiError> {
+    let response = request
+        .map_err(|e| ApiError::Message(e.to_string()))?
+        .send()
+        .await
+        .map_err(|_| ApiError::Message("Cannot reach the server. Check your connection.".into()))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))?;
+    if !response.ok() {
+        return Err(refused(&text, otherwise));
+    }
+    Ok((status, text))
 }
 
 /// The error of a refused request outside GraphQL (an export, an upload), from its body.
@@ -96,24 +111,8 @@ pub async fn upload(
     file: web_sys::File,
     content_type: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let mut request = Request::post(path).header("Content-Type", content_type);
-    if let Some(token) = session::token() {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
-    let response = request
-        .body(file)
-        .map_err(|e| ApiError::Message(e.to_string()))?
-        .send()
-        .await
-        .map_err(|_| ApiError::Message("Cannot reach the server. Check your connection.".into()))?;
-    let status = response.status();
-    let text = response
-        .text()
-        .await
-        .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))?;
-    if !response.ok() {
-        return Err(refused(&text, "the upload was refused"));
-    }
+    let request = signed(Request::post(path).header("Content-Type", content_type)).body(file);
+    let (status, text) = answer(request, "the upload was refused").await?;
     serde_json::from_str(&text)
         .map_err(|_| ApiError::Message(format!("The server answered with status {status}.")))
 }
@@ -170,10 +169,7 @@ fn humanize(field: &str) -> String {
 
 /// Runs operation `Q` and returns its typed `data`, or the first error made readable.
 pub async fn run<Q: GraphQLQuery>(variables: Q::Variables) -> Result<Q::ResponseData, ApiError> {
-    let mut request = Request::post("/graphql").header("Content-Type", "application/json");
-    if let Some(token) = session::token() {
-        request = request.header("Authorization", &format!("Bearer {token}"));
-    }
+    let request = signed(Request::post("/graphql").header("Content-Type", "application/json"));
     let response = request
         .json(&Q::build_query(variables))
         .map_err(|e| ApiError::Message(e.to_string()))?
