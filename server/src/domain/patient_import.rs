@@ -268,29 +268,31 @@ impl CsvHeader {
         Ok(CsvHeader(columns))
     }
 
-    /// The categories of patient data the columns write (each needs its `:write` scope).
+    /// The categories of patient data the columns write (each needs its `:write` scope): those
+    /// of a write that sets every column named, as `PatientWrite` declares them.
     pub fn categories(&self) -> BTreeSet<Category> {
         let mut row = JsonRow::default();
         for at in &self.0 {
-            set_column(&mut row, *at, "x".into());
+            set_column(&mut row, *at, String::new());
         }
-        row.diagnoses = row.diagnoses.take().map(|_| vec![]);
-        row.medications = row.medications.take().map(|_| vec![]);
-        let fields = PatientFields {
-            first_name: row.first_name.map(|_| String::new()),
-            last_name: row.last_name.map(|_| String::new()),
-            date_of_birth: row.date_of_birth.map(|_| NaiveDate::MIN),
-            sex: row.sex.map(|_| Sex::Unknown),
-            email: row.email.map(|_| String::new()),
-            phone: row.phone.map(|_| String::new()),
-            address: row.address.map(|_| String::new()),
+        fn named<T, U>(v: Option<T>) -> Option<Option<U>> {
+            v.map(|_| None)
+        }
+        PatientWrite {
+            external_patient_id: named(row.external_patient_id),
+            first_name: named(row.first_name),
+            last_name: named(row.last_name),
+            date_of_birth: named(row.date_of_birth),
+            sex: named(row.sex),
+            email: named(row.email),
+            phone: named(row.phone),
+            address: named(row.address),
             diagnoses: row.diagnoses,
             medications: row.medications,
-            insurance: row.insurance.map(|_| String::new()),
-            billing_account: row.billing_account.map(|_| String::new()),
-            external_patient_id: None,
-        };
-        categories_of(&fields)
+            insurance: named(row.insurance),
+            billing_account: named(row.billing_account),
+        }
+        .categories()
     }
 
     fn row(&self, record: &str) -> Result<JsonRow, String> {
@@ -311,26 +313,6 @@ impl CsvHeader {
         }
         Ok(row)
     }
-}
-
-/// Which categories a set of fields touches, whatever their values.
-fn categories_of(fields: &PatientFields) -> BTreeSet<Category> {
-    let present = |b: bool| b.then_some(Some(String::new()));
-    PatientWrite {
-        first_name: present(fields.first_name.is_some()),
-        last_name: present(fields.last_name.is_some()),
-        date_of_birth: fields.date_of_birth.map(Some),
-        sex: fields.sex.map(Some),
-        email: present(fields.email.is_some()),
-        phone: present(fields.phone.is_some()),
-        address: present(fields.address.is_some()),
-        diagnoses: fields.diagnoses.clone(),
-        medications: fields.medications.clone(),
-        insurance: present(fields.insurance.is_some()),
-        billing_account: present(fields.billing_account.is_some()),
-        external_patient_id: None,
-    }
-    .categories()
 }
 
 fn set_column(row: &mut JsonRow, at: usize, value: String) {

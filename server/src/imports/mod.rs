@@ -39,7 +39,7 @@ pub fn who_to_stored(who: &Who) -> String {
     .to_string()
 }
 
-fn who_from_stored(raw: &str) -> Who {
+pub fn who_from_stored(raw: &str) -> Who {
     let v: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
     let uuid = |k: &str| v[k].as_str().and_then(|s| Uuid::parse_str(s).ok());
     Who {
@@ -56,9 +56,15 @@ fn who_from_stored(raw: &str) -> Who {
 pub async fn run(store: Store, lease: Duration) {
     let owner = Uuid::now_v7();
     let queued: Arc<Notify> = store.imports_queued();
+    // An upload counts as interrupted only once its lease ran out: looking more often than
+    // that finds nothing new.
+    let mut stalled_checked: Option<std::time::Instant> = None;
     loop {
-        if let Err(e) = end_stalled_uploads(&store).await {
-            tracing::warn!(error = %e.message(), "looking for interrupted import uploads");
+        if stalled_checked.is_none_or(|at| at.elapsed() >= lease) {
+            stalled_checked = Some(std::time::Instant::now());
+            if let Err(e) = end_stalled_uploads(&store).await {
+                tracing::warn!(error = %e.message(), "looking for interrupted import uploads");
+            }
         }
         match claim(&store, owner, lease).await {
             Ok(Some(job)) => {

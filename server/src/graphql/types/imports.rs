@@ -57,10 +57,7 @@ impl ImportJob {
     }
     /// Who started it (a key's name or a user's email).
     async fn started_by(&self) -> String {
-        serde_json::from_str::<serde_json::Value>(&self.0.actor)
-            .ok()
-            .and_then(|v| v["label"].as_str().map(str::to_owned))
-            .unwrap_or_default()
+        crate::imports::who_from_stored(&self.0.actor).label
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
