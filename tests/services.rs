@@ -417,3 +417,132 @@ async fn take_request(
     }
     HttpResponse::Accepted().json(serde_json::json!({ "accepted": true }))
 }
+
+#[derive(Default)]
+struct FeedState {
+    key: String,
+    /// Everything the lab has to give, in order; a message's cursor is its position after it.
+    messages: Vec<serde_json::Value>,
+    /// Answer the next this-many requests 503; or every request, while `down`.
+    failing: usize,
+    down: bool,
+    /// How long each answer takes.
+    delay_ms: u64,
+    /// The `after` of every request that got a page, in order (`None`: from the start).
+    afters: Vec<Option<String>>,
+    /// Requests being answered now, and the most at once.
+    in_flight: usize,
+    most_in_flight: usize,
+    requests: usize,
+}
+
+/// A lab's results feed: `GET /results?limit=n[&after=cursor]` answers the messages after the
+/// cursor (`{"messages": [...], "cursor": "<position>", "more": bool}`) when the request
+/// carries `X-Api-Key: <key>` (401 otherwise). Its watermark moves as the test `push`es
+/// messages; it can fail for a while, answer slowly, and tell whether two requests were ever
+/// answered at once.
+pub struct ResultsFeed {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<FeedState>>,
+    _server: actix_web::dev::ServerHandle,
+}
+
+impl ResultsFeed {
+    pub async fn start(key: &str) -> ResultsFeed {
+        let state = Arc::new(Mutex::new(FeedState {
+            key: key.to_owned(),
+            ..Default::default()
+        }));
+        let shared = state.clone();
+        let (addr, handle) = serve(move |cfg| {
+            cfg.app_data(web::Data::new(shared.clone()))
+                .route("/health", web::get().to(HttpResponse::Ok))
+                .route("/results", web::get().to(feed_page));
+        });
+        ResultsFeed {
+            addr,
+            state,
+            _server: handle,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.addr.port())
+    }
+
+    /// Adds messages to the feed (the lab has new results).
+    pub fn push(&self, messages: impl IntoIterator<Item = serde_json::Value>) {
+        self.state.lock().unwrap().messages.extend(messages);
+    }
+
+    /// Answers the next `n` requests 503.
+    pub fn fail_next(&self, n: usize) {
+        self.state.lock().unwrap().failing = n;
+    }
+
+    /// Answers every request 503 (true) until told otherwise.
+    pub fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    pub fn set_delay_ms(&self, ms: u64) {
+        self.state.lock().unwrap().delay_ms = ms;
+    }
+
+    /// The `after` of every request that got a page, in order.
+    pub fn afters(&self) -> Vec<Option<String>> {
+        self.state.lock().unwrap().afters.clone()
+    }
+
+    /// Every request, failed ones included.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+
+    /// The most requests ever answered at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.state.lock().unwrap().most_in_flight
+    }
+}
+
+async fn feed_page(
+    req: HttpRequest,
+    query: web::Query<std::collections::HashMap<String, String>>,
+    state: web::Data<Arc<Mutex<FeedState>>>,
+) -> HttpResponse {
+    let delay = {
+        let mut s = state.lock().unwrap();
+        s.requests += 1;
+        s.in_flight += 1;
+        s.most_in_flight = s.most_in_flight.max(s.in_flight);
+        s.delay_ms
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    let mut s = state.lock().unwrap();
+    s.in_flight -= 1;
+    if header(&req, "x-api-key") != s.key {
+        return HttpResponse::Unauthorized().body("bad key");
+    }
+    if s.down || s.failing > 0 {
+        s.failing = s.failing.saturating_sub(1);
+        return HttpResponse::ServiceUnavailable().body("results database down");
+    }
+    let after = query.get("after").cloned();
+    let from: usize = match after.as_deref().map(str::parse) {
+        None => 0,
+        Some(Ok(position)) => position,
+        Some(Err(_)) => return HttpResponse::BadRequest().body("bad cursor"),
+    };
+    let limit: usize = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10);
+    s.afters.push(after);
+    let from = from.min(s.messages.len());
+    let to = (from + limit).min(s.messages.len());
+    HttpResponse::Ok().json(serde_json::json!({
+        "messages": s.messages[from..to],
+        "cursor": to.to_string(),
+        "more": to < s.messages.len(),
+    }))
+}

@@ -25,6 +25,7 @@ pub mod partner_app_secret;
 pub mod patient;
 pub mod service_connection;
 pub mod service_inbound_secret;
+pub mod service_poll;
 pub mod setting;
 pub mod webhook_attempt;
 pub mod webhook_endpoint;

@@ -21,6 +21,7 @@ mod m20261203_000002_service_connections;
 mod m20261204_000001_records_exchange;
 mod m20261205_000001_lab_intake;
 mod m20261206_000001_patient_imports;
+mod m20261207_000001_service_polls;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_records_exchange::Migration),
             Box::new(m20261205_000001_lab_intake::Migration),
             Box::new(m20261206_000001_patient_imports::Migration),
+            Box::new(m20261207_000001_service_polls::Migration),
         ]
     }
 }

@@ -81,6 +81,18 @@ pub struct ServiceSettings {
     pub log_retention_days: u32,
     /// How often each enabled connection is tested for its health; 0: never.
     pub health_check_interval_seconds: u64,
+    /// Whether this process runs scheduled polls of lab feeds (`integrations::polls`); a
+    /// replica may leave them to the others. "Poll now" works either way.
+    pub run_polls: bool,
+    /// How long a poll holds its connection before another replica may take it over (it is
+    /// renewed after each page).
+    pub poll_lease_seconds: u64,
+}
+
+impl ServiceSettings {
+    pub fn poll_lease(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.poll_lease_seconds.max(1))
+    }
 }
 
 /// The master keys that seal secrets kept at rest (`keyring`).
@@ -339,5 +351,7 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("services.allowed_hosts", Vec::<String>::new())?
         .set_default("services.storage_roots", Vec::<String>::new())?
         .set_default("services.log_retention_days", 90)?
-        .set_default("services.health_check_interval_seconds", 300)?)
+        .set_default("services.health_check_interval_seconds", 300)?
+        .set_default("services.run_polls", true)?
+        .set_default("services.poll_lease_seconds", 120)?)
 }

@@ -38,6 +38,9 @@ pub struct Application {
     mllp: Option<MllpListener>,
     /// The import worker (`imports::run`), unless `imports.run_jobs` is false.
     imports: Option<tokio::task::JoinHandle<()>>,
+    /// Scheduled polls of lab feeds (`integrations::polls::run`), unless
+    /// `services.run_polls` is false.
+    polls: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Stale statistics only cost speed, so a failure is reported and serving goes on.
@@ -223,6 +226,13 @@ impl Application {
             .imports
             .runs_jobs()
             .then(|| tokio::spawn(crate::imports::run(store.clone(), settings.imports.lease())));
+        let polls = settings.services.run_polls.then(|| {
+            tokio::spawn(crate::integrations::polls::run(
+                store.clone(),
+                reach.clone(),
+                settings.services.poll_lease(),
+            ))
+        });
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
@@ -237,6 +247,7 @@ impl Application {
             oauth: Arc::new(oauth),
             webhooks,
             reach: Arc::new(reach),
+            poll_lease: settings.services.poll_lease(),
         };
         let state = AppState {
             graphql: Executor::default(),
@@ -257,6 +268,7 @@ impl Application {
             delivery,
             mllp,
             imports,
+            polls,
         })
     }
 
@@ -288,6 +300,10 @@ impl Application {
             mllp.stop();
         }
         self.maintenance.abort();
+        // A poll cut short leaves its cursor at the last page kept, and its lease lapses.
+        if let Some(polls) = self.polls {
+            polls.abort();
+        }
         // A batch cut short rolls back whole; the job resumes there at the next start.
         if let Some(imports) = self.imports {
             imports.abort();

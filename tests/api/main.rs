@@ -19,6 +19,7 @@ mod login;
 mod oauth;
 mod object_storage;
 mod partner_apps;
+mod polling;
 mod projection;
 mod records_exchange;
 mod refusals;

@@ -240,6 +240,7 @@ impl<'a> ExternalServices<'a> {
         let txn = self.access.store().begin_write().await?;
         store::delete(&txn.txn, id).await?;
         crate::store::outside_records::delete_inbound_secret(&txn.txn, id).await?;
+        crate::store::service_polls::remove(&txn.txn, id).await?;
         let event = self.access.event(
             "DELETE",
             "deleteServiceConnection",

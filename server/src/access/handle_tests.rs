@@ -63,6 +63,7 @@ async fn world() -> World {
             )
             .unwrap(),
             reach: Default::default(),
+            poll_lease: Duration::from_secs(60),
         },
         a: sites[0],
         b: sites[1],

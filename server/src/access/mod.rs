@@ -17,6 +17,7 @@ pub mod outside_records;
 pub mod patients;
 pub mod principal;
 pub mod rules;
+pub mod service_polls;
 pub mod sessions;
 pub mod webhooks;
 
@@ -88,6 +89,8 @@ pub struct Services {
     pub webhooks: crate::webhooks::Webhooks,
     /// What connections to external services may reach.
     pub reach: Arc<crate::integrations::Reach>,
+    /// How long a poll holds its connection (`services.poll_lease_seconds`).
+    pub poll_lease: std::time::Duration,
 }
 
 /// Everything a request may do, bound to its principal.
@@ -206,6 +209,10 @@ impl Access {
         lab_intake::LabIntake::new(self)
     }
 
+    pub fn service_polls(&self) -> service_polls::ServicePolls<'_> {
+        service_polls::ServicePolls::new(self)
+    }
+
     pub fn outside_records(&self) -> outside_records::OutsideRecords<'_> {
         outside_records::OutsideRecords::new(self)
     }
@@ -233,6 +240,10 @@ impl Access {
 
     pub(crate) fn reach(&self) -> &crate::integrations::Reach {
         &self.0.services.reach
+    }
+
+    pub(crate) fn poll_lease(&self) -> std::time::Duration {
+        self.0.services.poll_lease
     }
 
     pub(crate) fn sink(&self) -> &AuditSink {

@@ -126,6 +126,8 @@ stored_enum! {
         ReceiveRecords = "RECEIVE_RECORDS",
         /// An HL7 v2 result message a lab sent (results intake).
         ReceiveResults = "RECEIVE_RESULTS",
+        /// A poll of a lab's results feed: one entry per poll, with what it fetched.
+        PollResults = "POLL_RESULTS",
         /// An attempt to deliver a webhook (read from the delivery log, not written twice).
         WebhookDelivery = "WEBHOOK_DELIVERY",
     }

@@ -16,6 +16,8 @@ stored_enum! {
         /// JSON results POSTed to an HTTPS_JSON connection's results address (kept as the
         /// ORU^R01 they stand for).
         Json = "HTTPS_JSON",
+        /// Fetched from the lab's feed by a poll (`domain::poll`).
+        Poll = "POLL",
     }
 }
 

@@ -14,6 +14,7 @@ pub mod partner_app;
 pub mod patient;
 pub mod patient_import;
 pub mod patient_input;
+pub mod poll;
 pub mod records_exchange;
 pub mod role;
 pub mod row_scope;

@@ -21,6 +21,7 @@ mod plan;
 mod query;
 #[cfg(test)]
 mod schema_tests;
+mod service_polls;
 mod text_input;
 mod types;
 mod webhooks;

@@ -29,6 +29,7 @@ pub struct Mutation(
     super::outside_records::OutsideRecordsMutation,
     super::lab_intake::LabIntakeMutation,
     super::imports::ImportMutation,
+    super::service_polls::ServicePollsMutation,
 );
 
 #[derive(Default)]

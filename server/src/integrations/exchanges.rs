@@ -79,7 +79,7 @@ pub async fn history(
 }
 
 /// `row` ready to talk to its service: its settings parsed again and its credentials opened.
-fn opened(
+pub(super) fn opened(
     store: &Store,
     row: &service_connection::Model,
 ) -> AppResult<(ConnectionSettings, Credentials)> {
@@ -93,7 +93,7 @@ fn opened(
     Ok((settings, store::credentials(store.keyring(), row)?))
 }
 
-fn connector<'a>(
+pub(super) fn connector<'a>(
     row: &service_connection::Model,
     settings: &'a ConnectionSettings,
     credentials: &'a Credentials,

@@ -21,8 +21,8 @@ use crate::domain::service_connection::Protocol;
 
 /// The start of an unexpected answer kept in the report.
 const EXCERPT: usize = 200;
-/// The most of an answer read.
-const MAX_BODY: usize = 64 * 1024;
+/// The most of an answer read, unless a call says otherwise.
+pub const MAX_ANSWER: usize = 64 * 1024;
 
 /// One request over a connection: what to send, and how to judge what comes back (a
 /// description of a good answer, or the failure it is).
@@ -34,6 +34,8 @@ pub struct Call<'a> {
     pub body: Bytes,
     /// More headers, none secret (an idempotency key).
     pub headers: Vec<(&'static str, String)>,
+    /// The most of the answer read: a longer one is a failure.
+    pub max_answer: usize,
     pub judge: &'a (dyn Fn(&Answer) -> Result<String, Failure> + Send + Sync),
 }
 
@@ -65,6 +67,7 @@ pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Res
             accept: "x-application/hl7-v2+er7",
             body: Bytes::from(message),
             headers: vec![],
+            max_answer: MAX_ANSWER,
             judge: &judge,
         },
         None => Call {
@@ -74,6 +77,7 @@ pub async fn test(c: &Connector<'_>, url: &url::Url, report: &mut Report) -> Res
             accept: "application/json",
             body: Bytes::new(),
             headers: vec![],
+            max_answer: MAX_ANSWER,
             judge: &judge,
         },
     };
@@ -326,11 +330,20 @@ async fn send(
         let value = value.to_str().unwrap_or("<binary>");
         captured.push(format!("< {}", capture::header(name.as_str(), value, None)));
     }
-    let body = Limited::new(response.into_body(), MAX_BODY)
+    let body = Limited::new(response.into_body(), call.max_answer)
         .collect()
         .await
         .map(|b| b.to_bytes())
-        .unwrap_or_default();
+        .map_err(|e| {
+            Failure::new(
+                Code::UnexpectedResponse,
+                format!(
+                    "the answer (HTTP {status}) could not be read whole: {e} (at most {} bytes are read)",
+                    call.max_answer
+                ),
+                "Check what the service sends at this address.",
+            )
+        })?;
     captured.push(format!("< {}", capture::body(&body)));
     let text = String::from_utf8_lossy(&body).into_owned();
     Ok(Answer {

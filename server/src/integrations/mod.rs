@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod intake;
 mod mllp;
 mod object_storage;
+pub mod polls;
 pub mod probe;
 pub mod retry;
 pub mod services;

@@ -26,6 +26,7 @@ mod pg_decode;
 pub mod scope;
 pub mod sealed;
 pub mod service_connections;
+pub mod service_polls;
 pub mod settings;
 pub mod webhook_delivery;
 pub mod webhook_endpoints;

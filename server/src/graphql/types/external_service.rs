@@ -219,6 +219,16 @@ impl ServiceConnection {
             secret_changed_at: at,
         }))
     }
+    /// For a LAB connection, how it is polled for results; null if it is not.
+    async fn polling(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<super::service_polls::ServicePolling>> {
+        use crate::graphql::ContextExt;
+        let access = ctx.access()?;
+        let row = access.service_polls().get(self.0.connection.id).await?;
+        Ok(row.map(super::service_polls::ServicePolling))
+    }
     /// The newest Test Connection, if there was one.
     async fn last_test(&self) -> Option<IntegrationLogEntry> {
         self.0

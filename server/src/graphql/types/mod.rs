@@ -8,5 +8,6 @@ pub mod partner_app;
 pub mod patient;
 pub mod plain;
 pub mod record;
+pub mod service_polls;
 pub mod test;
 pub mod webhook;

@@ -53,7 +53,7 @@ pub async fn take(
         Err(e) => e.0.clone(),
     };
     if let Some(first) = resend_of(store, connection, header.as_ref()).await? {
-        return answered_before(store, connection, first, started).await;
+        return answered_before(store, connection, first, &arrival, started).await;
     }
     let oru = match read {
         Err(e) => {
@@ -90,12 +90,12 @@ pub async fn take(
                     ..row
                 };
                 let entry = entry(connection, Outcome::Ok, None, started);
-                keep(store, connection, row, &text, entry, Effects::none()).await
+                keep(store, connection, row, &text, entry, &arrival).await
             }
         };
     }
     let entry_ok = entry(connection, Outcome::Ok, None, started);
-    let health = exchanges::health_after(store, connection, &entry_ok).await?;
+    let health = health_after(store, connection, &entry_ok, &arrival).await?;
     let txn = store.begin_write().await?;
     let planned = match plan(&txn.txn, connection, &oru, &map).await? {
         Ok(planned) => planned,
@@ -141,11 +141,11 @@ pub async fn take(
         // The same message, taken meanwhile by another connection to the listener.
         drop(txn);
         return match resend_of(store, connection, Some(&oru.header)).await? {
-            Some(first) => answered_before(store, connection, first, started).await,
+            Some(first) => answered_before(store, connection, first, &arrival, started).await,
             None => Err(err),
         };
     }
-    let (_, all) = exchanges::record(&txn.txn, connection, entry_ok, health, all).await?;
+    let all = record(&txn.txn, connection, entry_ok, health, all, &arrival).await?;
     txn.commit(all).await?;
     Ok(ack)
 }
@@ -553,7 +553,7 @@ async fn dead(
         _ => Outcome::Refused,
     };
     let entry = entry(connection, outcome, Some(&problem), started);
-    keep(store, connection, row, text, entry, Effects::none()).await
+    keep(store, connection, row, text, entry, arrival).await
 }
 
 /// Stores a message row and its log entry; answers the row's ack (or, when a concurrent
@@ -564,7 +564,7 @@ async fn keep(
     row: lab_message::Model,
     text: &str,
     entry: integration_log::Model,
-    effects: Effects,
+    arrival: &Arrival,
 ) -> AppResult<Ack> {
     let ack = Ack {
         code: parse_stored(&row.ack_code)?,
@@ -572,7 +572,7 @@ async fn keep(
     };
     let facility = row.sending_facility.clone();
     let control_id = row.control_id.clone();
-    let health = exchanges::health_after(store, connection, &entry).await?;
+    let health = health_after(store, connection, &entry, arrival).await?;
     let txn = store.begin_write().await?;
     let sealed = lab_messages::sealed_row(store.keyring(), row, text)?;
     if let Err(err) = lab_messages::insert(&txn.txn, sealed).await {
@@ -589,7 +589,15 @@ async fn keep(
         }
         return Err(err);
     }
-    let (_, effects) = exchanges::record(&txn.txn, connection, entry, health, effects).await?;
+    let effects = record(
+        &txn.txn,
+        connection,
+        entry,
+        health,
+        Effects::none(),
+        arrival,
+    )
+    .await?;
     txn.commit(effects).await?;
     Ok(ack)
 }
@@ -617,6 +625,7 @@ async fn answered_before(
     store: &Store,
     connection: &service_connection::Model,
     first: lab_message::Model,
+    arrival: &Arrival,
     started: Instant,
 ) -> AppResult<Ack> {
     let mut entry = entry(connection, Outcome::Ok, None, started);
@@ -625,8 +634,7 @@ async fn answered_before(
         first.received_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     let txn = store.begin_write().await?;
-    let (_, effects) =
-        exchanges::record(&txn.txn, connection, entry, None, Effects::none()).await?;
+    let effects = record(&txn.txn, connection, entry, None, Effects::none(), arrival).await?;
     txn.commit(effects).await?;
     Ok(Ack {
         code: parse_stored(&first.ack_code)?,
@@ -680,6 +688,41 @@ fn ids_json(ids: &[Uuid]) -> String {
 }
 
 /// The log entry of one message received.
+/// A message fetched by a poll has no log entry of its own: the poll writes one for all it
+/// fetched, with their counts (and health follows the poll).
+fn polled(arrival: &Arrival) -> bool {
+    arrival.transport == Transport::Poll
+}
+
+async fn health_after(
+    store: &Store,
+    connection: &service_connection::Model,
+    entry: &integration_log::Model,
+    arrival: &Arrival,
+) -> AppResult<Option<crate::domain::integration::HealthStatus>> {
+    if polled(arrival) {
+        return Ok(None);
+    }
+    exchanges::health_after(store, connection, entry).await
+}
+
+/// Writes a message's log entry (`exchanges::record`), unless a poll fetched it.
+async fn record(
+    txn: &DatabaseTransaction,
+    connection: &service_connection::Model,
+    entry: integration_log::Model,
+    health: Option<crate::domain::integration::HealthStatus>,
+    effects: Effects,
+    arrival: &Arrival,
+) -> AppResult<Effects> {
+    if polled(arrival) {
+        return Ok(effects);
+    }
+    Ok(exchanges::record(txn, connection, entry, health, effects)
+        .await?
+        .1)
+}
+
 fn entry(
     connection: &service_connection::Model,
     outcome: Outcome,

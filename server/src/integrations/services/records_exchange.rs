@@ -63,6 +63,7 @@ impl Service for RecordsExchange {
             accept: "application/json",
             body: Bytes::from(body),
             headers: vec![("idempotency-key", request.request_id.to_string())],
+            max_answer: http::MAX_ANSWER,
             judge: &judge,
         };
         http::exchange(c, &base, &call, report).await.map(|_| ())
