@@ -63,14 +63,20 @@ async fn log(app: &TestApp, conn: &str) -> Vec<Value> {
     data(&resp)["integrationLog"].as_array().unwrap().clone()
 }
 
-async fn kept(app: &TestApp, conn: &str) -> usize {
-    let resp = app
-        .admin(
-            "query($c: ID) { labMessages(connectionId: $c, first: 200) { id } }",
-            json!({ "c": conn }),
-        )
-        .await;
-    data(&resp)["labMessages"].as_array().unwrap().len()
+/// Lab messages kept (each test has one connection), counted in the database.
+async fn kept(app: &TestApp) -> usize {
+    use sea_orm::ConnectionTrait;
+    let db = app.store().conn();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM lab_messages",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    usize::try_from(n).unwrap()
 }
 
 #[tokio::test]
@@ -164,7 +170,7 @@ async fn a_feed_is_polled_page_by_page_from_its_stored_cursor_across_a_failure_a
     assert_eq!(feed.afters(), vec![None, Some("100".to_owned())]);
     let entries = log(&app, &conn).await;
     assert_eq!(entries.len(), 1, "{entries:#?}");
-    assert_eq!(kept(&app, &conn).await, 103);
+    assert_eq!(kept(&app).await, 103);
     for t in &tests[..3] {
         let resp = app.gql_as(&key, TEST, json!({ "id": t })).await;
         assert_eq!(data(&resp)["test"]["status"], "RESULTED", "{resp:#}");
@@ -222,7 +228,7 @@ async fn a_feed_is_polled_page_by_page_from_its_stored_cursor_across_a_failure_a
         let resp = app.gql_as(&key, TEST, json!({ "id": t })).await;
         assert_eq!(data(&resp)["test"]["status"], "RESULTED", "{resp:#}");
     }
-    assert_eq!(kept(&app, &conn).await, 105);
+    assert_eq!(kept(&app).await, 105);
 
     // A feed that sends a result again (a lab re-publishing): acknowledged as before,
     // nothing stored twice.
@@ -234,7 +240,7 @@ async fn a_feed_is_polled_page_by_page_from_its_stored_cursor_across_a_failure_a
         (Some(1), Some(1)),
         "{polled:#}"
     );
-    assert_eq!(kept(&app, &conn).await, 105);
+    assert_eq!(kept(&app).await, 105);
     let again = app.gql_as(&key, TEST, json!({ "id": tests[0] })).await;
     assert_eq!(data(&again)["test"], data(&first)["test"]);
 
@@ -354,7 +360,7 @@ async fn scheduled_polls_run_on_three_replicas_one_at_a_time_and_back_off_while_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while kept(&app, &conn).await < 40 {
+    while kept(&app).await < 40 {
         assert!(Instant::now() < deadline, "{:?}", feed.afters());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -367,7 +373,7 @@ async fn scheduled_polls_run_on_three_replicas_one_at_a_time_and_back_off_while_
     assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{positions:?}");
     assert!(positions.len() >= 3, "{positions:?}");
     assert_eq!(feed.most_in_flight(), 1, "two replicas polled at once");
-    assert_eq!(kept(&app, &conn).await, 40);
+    assert_eq!(kept(&app).await, 40);
 
     // The feed goes down: after the first failure the next poll waits 10 s, not 1.
     feed.set_down(true);
@@ -397,4 +403,60 @@ async fn scheduled_polls_run_on_three_replicas_one_at_a_time_and_back_off_while_
         .collect();
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert_eq!(failed[0]["errorCode"], "UNEXPECTED_RESPONSE");
+}
+
+#[tokio::test]
+async fn a_poller_killed_in_the_middle_of_a_page_is_taken_over_from_the_stored_cursor() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let feed = ResultsFeed::start(FEED_KEY).await;
+    let conn = feed_connection(&app, &feed).await;
+    feed.push((1..=300).map(|i| result(&format!("K-{i}"), "NOBODY", "ACC-X")));
+    feed.set_delay_ms(300);
+    let resp = app
+        .admin(
+            SET,
+            json!({ "c": conn, "i": { "everySeconds": 1, "enabled": true } }),
+        )
+        .await;
+    assert!(data(&resp)["setServicePolling"].is_object(), "{resp:#}");
+    let poller = app.spawn_process_with(&[
+        ("SWITCHBOARD__SERVICES__ALLOWED_HOSTS", "127.0.0.0/8"),
+        ("SWITCHBOARD__SERVICES__RUN_POLLS", "true"),
+        ("SWITCHBOARD__SERVICES__POLL_LEASE_SECONDS", "3"),
+        ("SWITCHBOARD__SERVICES__HEALTH_CHECK_INTERVAL_SECONDS", "0"),
+    ]);
+    // Killed once it has asked for the second page: mid-page.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while feed.afters().len() < 2 {
+        assert!(Instant::now() < deadline, "{:?}", feed.afters());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    drop(poller); // SIGKILL
+    let stored = kept(&app).await;
+    assert!((100..300).contains(&stored), "{stored}");
+
+    // Its lease still holds: no second poll runs beside it.
+    let resp = app.admin(POLL, json!({ "c": conn })).await;
+    assert_eq!(codes(&resp), vec!["CONFLICT"], "{resp:#}");
+    // Once it lapses, a poll goes on from the last page kept.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    feed.set_delay_ms(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let polled = poll_now(&app, &conn).await;
+        assert_eq!(polled["ok"], true, "{polled:#}");
+        if !polled["more"].as_bool().unwrap() {
+            assert_eq!(polled["polling"]["cursor"], "300", "{polled:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(kept(&app).await, 300);
+    let afters = feed.afters();
+    let resumed_from = afters[2].as_deref().unwrap_or("0");
+    assert!(
+        ["100", "200"].contains(&resumed_from),
+        "the poll after the kill began at {resumed_from}: {afters:?}"
+    );
 }
