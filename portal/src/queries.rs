@@ -65,6 +65,8 @@ operations!(
     ReprocessLabMessage,
     DiscardLabMessage,
     CodeMappings,
+    SetServicePolling,
+    PollServiceNow,
     ImportCodeMappings,
     DeleteCodeMapping,
     ImportJobs,

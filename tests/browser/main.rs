@@ -10,6 +10,7 @@ mod harness;
 mod imports;
 mod keys;
 mod lab_intake;
+mod polling;
 mod services;
 mod webhooks;
 

@@ -15,6 +15,7 @@ mod scope_checks;
 mod secret;
 mod service_detail;
 mod service_health;
+mod service_polling;
 mod services;
 mod settings;
 mod shell;

@@ -1,12 +1,13 @@
 //! One external service connection: what it is configured with (its credentials only as set
 //! or not), changing its settings, debug capture on and off, a records service's inbound
-//! secret (shown once), and removing it.
+//! secret (shown once), a lab's polling (`service_polling`), and removing it.
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::dialog::{Ask, use_ask};
 use super::secret::SecretPanel;
+use super::service_polling::{PollingPanel, polled};
 use super::services::{protocol_words, type_words};
 use super::{NavLink, PageHeading, environment_words, focus, send, send_with, utc};
 use crate::api::{ApiError, enum_of, name_of};
@@ -211,6 +212,9 @@ pub fn ServiceDetail() -> impl IntoView {
                     </Show>
                     <button id="connection-delete" class="danger" on:click=move |_| delete.run(())>"Delete"</button>
                 </div>
+                <Show when=move || connection.with(|c| c.as_ref().is_some_and(polled))>
+                    <PollingPanel connection on_changed=load/>
+                </Show>
                 {move || connection.get().map(|c| view! { <EditForm connection=c clients=clients.get() on_saved=load/> })}
             </Show>
         </Show>
