@@ -26,6 +26,7 @@ pub struct Model {
     pub created: i32,
     pub duplicates: i32,
     pub failed: i32,
+    pub tests_created: i32,
     pub next_chunk: i32,
     pub chunks: i32,
     pub error: Option<String>,

@@ -22,6 +22,7 @@ mod m20261204_000001_records_exchange;
 mod m20261205_000001_lab_intake;
 mod m20261206_000001_patient_imports;
 mod m20261207_000001_service_polls;
+mod m20261207_000002_import_tests;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_lab_intake::Migration),
             Box::new(m20261206_000001_patient_imports::Migration),
             Box::new(m20261207_000001_service_polls::Migration),
+            Box::new(m20261207_000002_import_tests::Migration),
         ]
     }
 }

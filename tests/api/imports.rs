@@ -715,3 +715,203 @@ async fn a_hundred_thousand_rows_interrupted_by_kill_9_end_with_exactly_the_righ
             .any(|l| l.starts_with("97,INVALID_INPUT,dateOfBirth,"))
     );
 }
+
+/// The tests of a patient of client A, by accession number.
+async fn tests_of(app: &TestApp, external: &str) -> Vec<(String, String, String)> {
+    let id = patient(app, &app.fx.client_a, external).await["id"].clone();
+    let resp = app
+        .admin(
+            "query($p:ID!){ tests(filter:{ patientId: $p }){ nodes { accessionNumber testCode status } } }",
+            json!({ "p": id }),
+        )
+        .await;
+    let mut tests: Vec<(String, String, String)> = data(&resp)["tests"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["accessionNumber"].as_str().unwrap().to_owned(),
+                t["testCode"].as_str().unwrap().to_owned(),
+                t["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    tests.sort();
+    tests
+}
+
+#[tokio::test]
+async fn patients_are_imported_with_their_tests_each_row_whole_or_not_at_all() {
+    let app = TestApp::builder().spawn().await;
+    let key = app.full_key().await;
+    // An accession number the client already uses.
+    let existing = app
+        .patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "T-0" }),
+        )
+        .await;
+    app.test_id(&key, &existing, "ACC-USED").await;
+
+    let test = |acc: &str| json!({ "testCode": "CBC", "testName": "Complete blood count", "accessionNumber": acc });
+    let rows = [
+        json!({ "externalPatientId": "T-1", "tests": [test("ACC-1"), test("ACC-2")] }),
+        json!({ "externalPatientId": "T-2" }),
+        // Refused whole: an accession number the client has, one given twice in the row, one
+        // an earlier row of the upload took, a test without its name.
+        json!({ "externalPatientId": "T-3", "tests": [test("ACC-3"), test("ACC-USED")] }),
+        json!({ "externalPatientId": "T-4", "tests": [test("ACC-4"), test("ACC-4")] }),
+        json!({ "externalPatientId": "T-5", "tests": [test("ACC-1")] }),
+        json!({ "externalPatientId": "T-6", "tests": [{ "testCode": "CBC", "accessionNumber": "ACC-6" }] }),
+        // A duplicate patient brings no tests.
+        json!({ "externalPatientId": "T-0", "tests": [test("ACC-7")] }),
+    ];
+    let body: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    let (status, answer) = ndjson(&app, &key, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap();
+    let done = finished(&app, &key, id, Duration::from_secs(30)).await;
+    let counts = app
+        .gql_as(
+            &key,
+            "query($id:ID!){ importJob(id:$id){ created duplicates failed testsCreated } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        data(&counts)["importJob"],
+        json!({ "created": 2, "duplicates": 1, "failed": 4, "testsCreated": 2 }),
+        "{done}"
+    );
+    assert_eq!(
+        refused(&app, &key, id).await,
+        vec![
+            (
+                3,
+                "DUPLICATE_TEST".to_owned(),
+                Some("tests[1].accessionNumber".to_owned())
+            ),
+            (
+                4,
+                "INVALID_INPUT".to_owned(),
+                Some("tests[1].accessionNumber".to_owned())
+            ),
+            (
+                5,
+                "DUPLICATE_TEST".to_owned(),
+                Some("tests[0].accessionNumber".to_owned())
+            ),
+            (
+                6,
+                "INVALID_INPUT".to_owned(),
+                Some("tests[0].testName".to_owned())
+            ),
+            (
+                7,
+                "DUPLICATE_PATIENT".to_owned(),
+                Some("externalPatientId".to_owned())
+            ),
+        ]
+    );
+    let ordered = |acc: &str| (acc.to_owned(), "CBC".to_owned(), "ORDERED".to_owned());
+    assert_eq!(
+        tests_of(&app, "T-1").await,
+        vec![ordered("ACC-1"), ordered("ACC-2")]
+    );
+    assert!(tests_of(&app, "T-2").await.is_empty());
+    assert_eq!(count_in(&app, &app.fx.client_a).await, 3);
+    // The tests are audited as created by the import, beside the patients.
+    let events: Vec<Value> = app
+        .audit_events(json!({ "recordType": "test", "action": "CREATE" }))
+        .await
+        .into_iter()
+        .filter(|e| e["operation"] == "importPatients")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["recordIds"].as_array().unwrap().len(), 2);
+
+    // Without tests:create a row with tests is refused; a CSV naming test columns, whole.
+    let patients_only = app
+        .key(&[
+            "patients:read",
+            "patients:create",
+            "patients.demographics:write",
+        ])
+        .await;
+    let (status, answer) = ndjson(
+        &app,
+        &patients_only,
+        &format!(
+            "{}\n{}\n",
+            json!({ "externalPatientId": "U-1", "tests": [test("ACC-U1")] }),
+            json!({ "externalPatientId": "U-2" })
+        ),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap();
+    let done = finished(&app, &patients_only, id, Duration::from_secs(30)).await;
+    assert_eq!((&done["created"], &done["failed"]), (&json!(1), &json!(1)));
+    assert_eq!(
+        refused(&app, &patients_only, id).await,
+        vec![(1, "FORBIDDEN".to_owned(), Some("tests".to_owned()))]
+    );
+    let (status, answer) = upload(
+        &app,
+        &app.base,
+        Some(&patients_only),
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        "text/csv",
+        b"externalPatientId,testCode,testName,accessionNumber\nV-1,CBC,Blood count,ACC-V1\n"
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+
+    // A CSV: one test per row, its three columns; empty cells order none.
+    let (status, answer) = upload(
+        &app,
+        &app.base,
+        Some(&key),
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        "text/csv",
+        b"externalPatientId,testCode,testName,accessionNumber\nV-1,CBC,Blood count,ACC-V1\nV-2,,,\nV-3,CBC,,ACC-V3\n".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap();
+    let done = finished(&app, &key, id, Duration::from_secs(30)).await;
+    assert_eq!((&done["created"], &done["failed"]), (&json!(2), &json!(1)));
+    assert_eq!(tests_of(&app, "V-1").await, vec![ordered("ACC-V1")]);
+    assert!(tests_of(&app, "V-2").await.is_empty());
+    assert_eq!(
+        refused(&app, &key, id).await,
+        vec![(
+            4,
+            "INVALID_INPUT".to_owned(),
+            Some("tests[0].testName".to_owned())
+        )]
+    );
+
+    // And through GraphQL.
+    let resp = app
+        .gql_as(
+            &key,
+            "mutation($i: ImportPatientsInput!){ importPatients(input: $i){ id } }",
+            json!({ "i": { "clientId": app.fx.client_a, "locationId": app.fx.loc_a1, "patients": [
+                { "externalPatientId": "G-1", "tests": [test("ACC-G1")] }
+            ] } }),
+        )
+        .await;
+    let id = data(&resp)["importPatients"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    finished(&app, &key, &id, Duration::from_secs(30)).await;
+    assert_eq!(tests_of(&app, "G-1").await, vec![ordered("ACC-G1")]);
+}

@@ -26,6 +26,7 @@ struct Job {
     created: i64,
     duplicates: i64,
     failed: i64,
+    tests_created: i64,
     error: Option<String>,
     created_at: String,
     refused_rows_url: String,
@@ -44,11 +45,25 @@ macro_rules! job_of {
             created: j.created,
             duplicates: j.duplicates,
             failed: j.failed,
+            tests_created: j.tests_created,
             error: j.error,
             created_at: j.created_at,
             refused_rows_url: j.refused_rows_url,
         }
     }};
+}
+
+/// A job's counts in words (its tests only when it ordered some).
+fn counts(j: &Job) -> String {
+    let tests = if j.tests_created > 0 {
+        format!(" ({} tests)", j.tests_created)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} created{tests} · {} duplicates · {} refused",
+        j.created, j.duplicates, j.failed
+    )
 }
 
 /// The upload's answer (`POST /imports/patients`), which has the job's counts.
@@ -67,6 +82,7 @@ fn job_from_answer(v: &serde_json::Value) -> Option<Job> {
         created: n("created"),
         duplicates: n("duplicates"),
         failed: n("failed"),
+        tests_created: n("testsCreated"),
         error: text("error"),
         created_at: String::new(),
     })
@@ -215,7 +231,7 @@ pub fn Imports() -> impl IntoView {
                         <td>{j.format.clone()}</td>
                         <td class="status">{status}</td>
                         <td>{format!("{} of {}", j.processed, j.total_rows)}</td>
-                        <td>{format!("{} created · {} duplicates · {} refused", j.created, j.duplicates, j.failed)}</td>
+                        <td>{counts(&j)}</td>
                         <td><button class="secondary" on:click=move |_| show(shown.clone())>"Show"</button></td>
                     </tr>
                 }
@@ -225,7 +241,7 @@ pub fn Imports() -> impl IntoView {
     view! {
         <p><NavLink href="/settings/services">"‹ External Services"</NavLink></p>
         <PageHeading title="Import patients"/>
-        <p class="muted">"Patients from another system, in bulk: a CSV file with a header row naming the columns (externalPatientId, firstName, lastName, dateOfBirth as YYYY-MM-DD, sex, email, phone, address, diagnoses and medications separated by ;, insurance, billingAccount, locationId), or NDJSON (one JSON object per line, the same names). Each row is checked as a single new patient is; a row whose externalPatientId the client already has is a duplicate and changes nothing."</p>
+        <p class="muted">"Patients from another system, in bulk: a CSV file with a header row naming the columns (externalPatientId, firstName, lastName, dateOfBirth as YYYY-MM-DD, sex, email, phone, address, diagnoses and medications separated by ;, insurance, billingAccount, locationId; and to order a test for the patient, testCode, testName and accessionNumber), or NDJSON (one JSON object per line, the same names; tests as a list). Each row is checked as a single new patient is; a row whose externalPatientId the client already has is a duplicate and changes nothing."</p>
         <Show when=move || message.get().is_some()>
             <p class="error" role="alert" id="import-message">{move || message.get()}</p>
         </Show>
@@ -260,7 +276,7 @@ pub fn Imports() -> impl IntoView {
                     <h2 id="import-job-heading">"Import "{status.to_lowercase()}</h2>
                     <label for="import-progress">{format!("{} of {} rows", job.processed, job.total_rows)}</label>
                     <progress id="import-progress" max=job.total_rows.max(1) value=job.processed></progress>
-                    <p id="import-counts">{format!("{} created · {} duplicates · {} refused", job.created, job.duplicates, job.failed)}</p>
+                    <p id="import-counts">{counts(&job)}</p>
                     {job.error.clone().map(|e| view! { <p class="error" id="import-error">{e}</p> })}
                     <div class="row actions">
                         {running.then(|| view! {

@@ -55,6 +55,9 @@ impl<'a> Imports<'a> {
                 for category in header.categories() {
                     p.require(category.write_scope())?;
                 }
+                if header.has_tests() {
+                    p.require(crate::domain::scope::Scope::TestsCreate)?;
+                }
                 Some(line.trim_end_matches(['\r', '\n']).to_owned())
             }
             (ImportFormat::Csv, None) => {

@@ -539,6 +539,7 @@ pub const FIELD_RULES: &[Entry] = &[
             ("created", Public),
             ("duplicates", Public),
             ("failed", Public),
+            ("testsCreated", Public),
             ("error", Public),
             ("startedBy", Public),
             ("createdAt", Public),

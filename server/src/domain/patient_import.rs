@@ -1,6 +1,7 @@
-//! Batch imports of patients, apart from storage: the formats, a job's statuses, what a row
-//! may hold and why one is refused. Each row is validated by the same rules as
-//! `createPatient` (`patient_input`).
+//! Batch imports of patients (and, optionally, tests ordered for them), apart from storage:
+//! the formats, a job's statuses, what a row may hold and why one is refused. Each row is
+//! validated by the same rules as `createPatient` (`patient_input`), its tests by those of
+//! `createTest`.
 
 use std::collections::BTreeSet;
 
@@ -9,9 +10,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::csv;
+use super::lab_test;
 use super::patient::{PatientWrite, Sex};
-use super::patient_input::PatientFields;
-use super::scope::{Category, ScopeSet};
+use super::patient_input::{PatientFields, text};
+use super::scope::{Category, Scope, ScopeSet};
 use super::stored_enum::stored_enum;
 use super::validate::Invalid;
 
@@ -25,6 +27,8 @@ pub const RECORD_MAX_BYTES: usize = 64 * 1024;
 pub const LIST_MAX_ROWS: usize = 1_000;
 /// Separates the entries of a list (diagnoses, medications) in a CSV cell.
 pub const CSV_LIST_SEPARATOR: char = ';';
+/// Tests one row may order at most.
+pub const TESTS_PER_ROW_MAX: usize = 50;
 
 stored_enum! {
     /// How an import's rows were sent.
@@ -84,6 +88,9 @@ stored_enum! {
         /// The client already has a patient with this `externalPatientId` (or an earlier row
         /// of the upload made one).
         DuplicatePatient = "DUPLICATE_PATIENT",
+        /// The client already has a test with this accession number (or an earlier row of the
+        /// upload made one): nothing of the row is imported.
+        DuplicateTest = "DUPLICATE_TEST",
     }
 }
 
@@ -124,6 +131,16 @@ pub struct ImportRow {
     /// Another location of the job's client than the job's own.
     pub location_id: Option<Uuid>,
     pub write: PatientWrite,
+    /// Tests ordered for the patient, with accession numbers distinct within the row.
+    pub tests: Vec<RowTest>,
+}
+
+/// A test a row orders for its patient (`ORDERED`, at the import's time).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowTest {
+    pub test_code: String,
+    pub test_name: String,
+    pub accession_number: String,
 }
 
 /// What the credential that started an import may do, kept with the job so that each batch
@@ -169,6 +186,17 @@ impl ImportAuthority {
     }
 
     fn refuse(&self, row: &ImportRow) -> Option<Refusal> {
+        if !row.tests.is_empty() && !self.scopes.contains(Scope::TestsCreate) {
+            return Some(Refusal {
+                line: row.line,
+                code: RefusalCode::Forbidden,
+                field: Some("tests".into()),
+                message: format!(
+                    "importing tests needs the {} scope",
+                    Scope::TestsCreate.as_str()
+                ),
+            });
+        }
         let category = self.missing(&row.write)?;
         let scope = category.write_scope();
         Some(Refusal {
@@ -211,10 +239,26 @@ pub struct JsonRow {
     pub insurance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub billing_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tests: Option<Vec<JsonTest>>,
 }
 
-/// The columns a CSV upload may name (the JSON field names), in the order of `JsonRow`.
-pub const CSV_COLUMNS: [&str; 13] = [
+/// A test of a row: the fields of `createTestInput` but the patient (the row's) and the
+/// order time (the import's).
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JsonTest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accession_number: Option<String>,
+}
+
+/// The columns a CSV upload may name (the JSON field names), in the order of `JsonRow`; the
+/// last three are one test ordered for the row's patient.
+pub const CSV_COLUMNS: [&str; 16] = [
     "locationId",
     "externalPatientId",
     "firstName",
@@ -228,7 +272,13 @@ pub const CSV_COLUMNS: [&str; 13] = [
     "medications",
     "insurance",
     "billingAccount",
+    "testCode",
+    "testName",
+    "accessionNumber",
 ];
+
+/// Where the test columns start in `CSV_COLUMNS`.
+const CSV_TEST_COLUMNS: usize = 13;
 
 /// A CSV upload's header: which known column each field is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,6 +345,11 @@ impl CsvHeader {
         .categories()
     }
 
+    /// Whether the columns order tests (which needs `tests:create`).
+    pub fn has_tests(&self) -> bool {
+        self.0.iter().any(|at| *at >= CSV_TEST_COLUMNS)
+    }
+
     fn row(&self, record: &str) -> Result<JsonRow, String> {
         let values = csv::fields(record).map_err(str::to_owned)?;
         if values.len() != self.0.len() {
@@ -336,7 +391,16 @@ fn set_column(row: &mut JsonRow, at: usize, value: String) {
         9 => row.diagnoses = Some(list(&value)),
         10 => row.medications = Some(list(&value)),
         11 => row.insurance = Some(value),
-        _ => row.billing_account = Some(value),
+        12 => row.billing_account = Some(value),
+        _ => {
+            let tests = row.tests.get_or_insert_with(|| vec![JsonTest::default()]);
+            let test = &mut tests[0];
+            match at {
+                13 => test.test_code = Some(value),
+                14 => test.test_name = Some(value),
+                _ => test.accession_number = Some(value),
+            }
+        }
     }
 }
 
@@ -361,7 +425,7 @@ pub fn read_row(
                     format!("unknown field `{}`", name.collect::<String>())
                 }
                 serde_json::error::Category::Data => {
-                    "a field has the wrong type (text, or a list of text for diagnoses and medications)".into()
+                    "a field has the wrong type (text; a list of text for diagnoses and medications; a list of objects for tests)".into()
                 }
                 _ => "not a JSON object".into(),
             };
@@ -413,11 +477,51 @@ fn validate(line: u32, raw: JsonRow) -> Result<ImportRow, Refusal> {
     }
     .validate("")
     .map_err(|e| Refusal::invalid(line, e))?;
+    let tests = tests(raw.tests.unwrap_or_default()).map_err(|e| Refusal::invalid(line, e))?;
     Ok(ImportRow {
         line,
         location_id,
         write,
+        tests,
     })
+}
+
+/// A row's tests, each validated as `createTest` validates one.
+fn tests(raw: Vec<JsonTest>) -> Result<Vec<RowTest>, Invalid> {
+    if raw.len() > TESTS_PER_ROW_MAX {
+        return Err(Invalid::new(
+            "tests",
+            format!("at most {TESTS_PER_ROW_MAX} tests per row"),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, t) in raw.into_iter().enumerate() {
+        let field = |name: &str, value: Option<String>, max: usize| {
+            let path = format!("tests[{i}].{name}");
+            match value {
+                Some(v) => text(&path, &v, max),
+                None => Err(Invalid::new(path, "is required")),
+            }
+        };
+        let test = RowTest {
+            test_code: field("testCode", t.test_code, lab_test::CODE_MAX)?,
+            test_name: field("testName", t.test_name, lab_test::NAME_MAX)?,
+            accession_number: field(
+                "accessionNumber",
+                t.accession_number,
+                lab_test::ACCESSION_MAX,
+            )?,
+        };
+        if !seen.insert(test.accession_number.clone()) {
+            return Err(Invalid::new(
+                format!("tests[{i}].accessionNumber"),
+                "is given twice in this row",
+            ));
+        }
+        out.push(test);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -481,6 +585,59 @@ mod tests {
         let back = ImportAuthority::from_stored(&authority.to_stored());
         assert_eq!(back, authority);
         assert!(ImportAuthority::from_stored("nonsense").scopes.is_empty());
+    }
+
+    #[test]
+    fn a_rows_tests_are_checked_as_create_test_checks_them_and_need_their_scope() {
+        let row = read_row(
+            1,
+            r#"{"externalPatientId":"P-1","tests":[{"testCode":"CBC","testName":" Blood ","accessionNumber":"A-1"}]}"#,
+            None,
+            &everything(),
+        )
+        .unwrap();
+        assert_eq!(
+            row.tests,
+            vec![RowTest {
+                test_code: "CBC".into(),
+                test_name: "Blood".into(),
+                accession_number: "A-1".into()
+            }]
+        );
+        let refused = |record: &str| read_row(1, record, None, &everything()).unwrap_err();
+        let r = refused(r#"{"tests":[{"testCode":"CBC","accessionNumber":"A-1"}]}"#);
+        assert_eq!(r.field.as_deref(), Some("tests[0].testName"));
+        let twice = r#"{"tests":[{"testCode":"A","testName":"A","accessionNumber":"A-1"},{"testCode":"B","testName":"B","accessionNumber":"A-1"}]}"#;
+        assert_eq!(
+            refused(twice).field.as_deref(),
+            Some("tests[1].accessionNumber")
+        );
+        assert_eq!(
+            refused(r#"{"tests":[{"testCode":"A","shoe":1}]}"#).code,
+            RefusalCode::Unreadable
+        );
+        let no_tests = ImportAuthority {
+            scopes: [Scope::PatientsCreate].into_iter().collect(),
+            locations: None,
+        };
+        let r = read_row(
+            1,
+            r#"{"tests":[{"testCode":"A","testName":"A","accessionNumber":"A-1"}]}"#,
+            None,
+            &no_tests,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (r.code, r.field.as_deref()),
+            (RefusalCode::Forbidden, Some("tests"))
+        );
+        let header =
+            CsvHeader::parse("externalPatientId,testCode,testName,accessionNumber").unwrap();
+        assert!(header.has_tests());
+        let row = read_row(2, "P-2,CBC,Blood,A-2", Some(&header), &everything()).unwrap();
+        assert_eq!(row.tests[0].accession_number, "A-2");
+        let row = read_row(3, "P-3,,,", Some(&header), &everything()).unwrap();
+        assert!(row.tests.is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::ids::parse_id;
 use super::types::imports::ImportJob;
 use crate::access::imports::StartImport;
 use crate::domain::patient::Sex;
-use crate::domain::patient_import::{ImportFormat, JsonRow, LIST_MAX_ROWS};
+use crate::domain::patient_import::{ImportFormat, JsonRow, JsonTest, LIST_MAX_ROWS};
 use crate::error::AppError;
 use crate::imports::upload::Receiver;
 
@@ -72,6 +72,21 @@ pub struct ImportPatientRow {
     pub insurance: Option<String>,
     /// Needs `patients.billing:write`.
     pub billing_account: Option<String>,
+    /// Tests ordered for the patient (at most 50), created with it: needs `tests:create`.
+    /// An accession number the client already uses refuses the whole row (DUPLICATE_TEST).
+    pub tests: Option<Vec<ImportTestRow>>,
+}
+
+/// A test ordered for an imported patient: the fields of `CreateTestInput` but the patient
+/// (the row's) and the order time (the import's).
+#[derive(InputObject)]
+pub struct ImportTestRow {
+    /// The test's code in the lab's catalogue.
+    pub test_code: String,
+    /// The test's name.
+    pub test_name: String,
+    /// Unique within the client.
+    pub accession_number: String,
 }
 
 impl From<ImportPatientRow> for JsonRow {
@@ -90,6 +105,16 @@ impl From<ImportPatientRow> for JsonRow {
             medications: r.medications,
             insurance: r.insurance,
             billing_account: r.billing_account,
+            tests: r.tests.map(|tests| {
+                tests
+                    .into_iter()
+                    .map(|t| JsonTest {
+                        test_code: Some(t.test_code),
+                        test_name: Some(t.test_name),
+                        accession_number: Some(t.accession_number),
+                    })
+                    .collect()
+            }),
         }
     }
 }

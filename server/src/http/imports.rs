@@ -50,6 +50,7 @@ pub fn job_json(job: &entity::import_job::Model) -> serde_json::Value {
         "created": job.created,
         "duplicates": job.duplicates,
         "failed": job.failed,
+        "testsCreated": job.tests_created,
         "error": job.error,
     })
 }

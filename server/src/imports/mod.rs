@@ -205,7 +205,7 @@ async fn run_job(store: &Store, owner: Uuid, lease: Duration, job: Job) -> AppRe
                     }
                     fields.extend(row.write.field_names());
                     let (patient, _) = new_patient(job.client_id, location, row.write);
-                    batch.patients.push((line, patient));
+                    batch.patients.push((line, patient, row.tests));
                 }
                 Err(refusal) => batch.refusals.push(refusal),
             }
@@ -218,13 +218,15 @@ async fn run_job(store: &Store, owner: Uuid, lease: Duration, job: Job) -> AppRe
     Ok(())
 }
 
-/// Commits a batch; a patient created meanwhile by another request with an external id of
-/// the batch (PostgreSQL, between the duplicate check and the insert) fails the batch, which
-/// is then checked and applied once more.
+/// Commits a batch; a patient (or a test) created meanwhile by another request with an
+/// external id (an accession number) of the batch (PostgreSQL, between the duplicate check and
+/// the insert) fails the batch, which is then checked and applied once more.
 async fn apply(store: &Store, batch: Batch) -> AppResult<Applied> {
     let again = batch.clone();
     match imports::apply(store, batch).await {
-        Err(AppError::Duplicate(Unique::PatientExternalId)) => imports::apply(store, again).await,
+        Err(AppError::Duplicate(Unique::PatientExternalId | Unique::TestAccession)) => {
+            imports::apply(store, again).await
+        }
         other => other,
     }
 }

@@ -16,9 +16,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::audit::{NewAuditEvent, RecordIds};
+use super::lab_tests::{self, NewTest};
 use super::patients::{self, NewPatient};
-use super::{Effects, Store, sealed};
-use crate::domain::patient_import::{ImportStatus, Refusal, RefusalCode};
+use super::{Effect, Effects, Store, sealed};
+use crate::domain::patient_import::{BATCH_ROWS, ImportStatus, Refusal, RefusalCode, RowTest};
 use crate::error::{AppResult, Unique};
 
 use import_job::{Column, Entity, Model};
@@ -61,6 +62,7 @@ pub async fn create(db: &impl ConnectionTrait, new: NewJob) -> AppResult<Model> 
         created: Set(0),
         duplicates: Set(0),
         failed: Set(0),
+        tests_created: Set(0),
         next_chunk: Set(0),
         chunks: Set(0),
         error: Set(None),
@@ -289,7 +291,8 @@ pub async fn chunk(store: &Store, job_id: Uuid, seq: i32) -> AppResult<Option<(u
     Ok(Some((u32::try_from(row.first_line).unwrap_or(0), data)))
 }
 
-/// One batch, as read: the patients to create (with their lines) and the rows refused.
+/// One batch, as read: the patients to create (with their lines and the tests ordered for
+/// them) and the rows refused.
 #[derive(Clone)]
 pub struct Batch {
     pub job_id: Uuid,
@@ -298,10 +301,11 @@ pub struct Batch {
     pub seq: i32,
     pub last: bool,
     pub rows: i32,
-    pub patients: Vec<(u32, NewPatient)>,
+    pub patients: Vec<(u32, NewPatient, Vec<RowTest>)>,
     pub refusals: Vec<Refusal>,
     pub lease_until: DateTime<Utc>,
-    /// The batch's audit event; its records are the patients created.
+    /// The batch's audit event; its records are the patients created (and, in a copy, the
+    /// tests).
     pub event: NewAuditEvent,
 }
 
@@ -328,7 +332,7 @@ pub async fn apply(store: &Store, mut batch: Batch) -> AppResult<Applied> {
     let externals: Vec<&str> = batch
         .patients
         .iter()
-        .filter_map(|(_, p)| p.external_patient_id.as_deref())
+        .filter_map(|(_, p, _)| p.external_patient_id.as_deref())
         .collect();
     let mut taken: HashSet<String> = if externals.is_empty() {
         HashSet::new()
@@ -338,17 +342,52 @@ pub async fn apply(store: &Store, mut batch: Batch) -> AppResult<Applied> {
             .into_iter()
             .collect()
     };
+    let accessions: Vec<&str> = batch
+        .patients
+        .iter()
+        .flat_map(|(_, _, tests)| tests.iter().map(|t| t.accession_number.as_str()))
+        .collect();
+    let mut ordered: HashSet<String> = if accessions.is_empty() {
+        HashSet::new()
+    } else {
+        lab_tests::existing_accessions(&txn.txn, batch.client_id, &accessions)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    // A row is taken whole or refused whole: its patient and all its tests.
     let mut fresh = Vec::with_capacity(batch.patients.len());
-    for (line, patient) in std::mem::take(&mut batch.patients) {
-        match &patient.external_patient_id {
-            Some(ext) if !taken.insert(ext.clone()) => batch.refusals.push(Refusal {
+    let mut fresh_tests = Vec::with_capacity(batch.patients.len());
+    for (line, patient, tests) in std::mem::take(&mut batch.patients) {
+        if let Some(ext) = &patient.external_patient_id
+            && taken.contains(ext)
+        {
+            batch.refusals.push(Refusal {
                 line,
                 code: RefusalCode::DuplicatePatient,
                 field: Some("externalPatientId".into()),
                 message: Unique::PatientExternalId.message().into(),
-            }),
-            _ => fresh.push(patient),
+            });
+            continue;
         }
+        if let Some(i) = tests
+            .iter()
+            .position(|t| ordered.contains(&t.accession_number))
+        {
+            batch.refusals.push(Refusal {
+                line,
+                code: RefusalCode::DuplicateTest,
+                field: Some(format!("tests[{i}].accessionNumber")),
+                message: Unique::TestAccession.message().into(),
+            });
+            continue;
+        }
+        if let Some(ext) = &patient.external_patient_id {
+            taken.insert(ext.clone());
+        }
+        ordered.extend(tests.iter().map(|t| t.accession_number.clone()));
+        fresh_tests.push((patient.client_id, patient.location_id, tests));
+        fresh.push(patient);
     }
     let created = fresh.len();
     let duplicates = batch
@@ -358,6 +397,29 @@ pub async fn apply(store: &Store, mut batch: Batch) -> AppResult<Applied> {
         .count();
     let failed = batch.refusals.len() - duplicates;
     let ids = patients::insert_many(&txn.txn, fresh).await?;
+    let now = Utc::now();
+    let tests: Vec<NewTest> = ids
+        .iter()
+        .zip(fresh_tests)
+        .flat_map(|(patient_id, (client_id, location_id, tests))| {
+            tests.into_iter().map(move |t| NewTest {
+                patient_id: *patient_id,
+                client_id,
+                location_id,
+                test_code: t.test_code,
+                test_name: t.test_name,
+                accession_number: t.accession_number,
+                ordered_at: now,
+            })
+        })
+        .collect();
+    let mut test_ids = Vec::with_capacity(tests.len());
+    let mut tests = tests.into_iter().peekable();
+    while tests.peek().is_some() {
+        // Under both backends' bound-parameter limits (a test is 15 values).
+        let chunk: Vec<NewTest> = tests.by_ref().take(BATCH_ROWS).collect();
+        test_ids.extend(lab_tests::insert_many(&txn.txn, chunk).await?);
+    }
     if !batch.refusals.is_empty() {
         import_refusal::Entity::insert_many(batch.refusals.iter().map(|r| {
             import_refusal::ActiveModel {
@@ -371,7 +433,6 @@ pub async fn apply(store: &Store, mut batch: Batch) -> AppResult<Applied> {
         .exec(&txn.txn)
         .await?;
     }
-    let now = Utc::now();
     let mut cursor = Entity::update_many()
         .col_expr(Column::NextChunk, (batch.seq + 1).into())
         .col_expr(
@@ -387,6 +448,10 @@ pub async fn apply(store: &Store, mut batch: Batch) -> AppResult<Applied> {
             Expr::col(Column::Duplicates).add(duplicates as i32),
         )
         .col_expr(Column::Failed, Expr::col(Column::Failed).add(failed as i32))
+        .col_expr(
+            Column::TestsCreated,
+            Expr::col(Column::TestsCreated).add(test_ids.len() as i32),
+        )
         .col_expr(Column::UpdatedAt, now.into());
     cursor = if batch.last {
         cursor
@@ -413,12 +478,21 @@ pub async fn apply(store: &Store, mut batch: Batch) -> AppResult<Applied> {
         .filter(import_chunk::Column::Seq.eq(batch.seq))
         .exec(&txn.txn)
         .await?;
-    let effects = if ids.is_empty() {
+    let tests_event = (!test_ids.is_empty()).then(|| NewAuditEvent {
+        record_type: "test".into(),
+        record_ids: RecordIds::Ids(test_ids),
+        fields: vec![],
+        ..batch.event.clone()
+    });
+    let mut effects = if ids.is_empty() {
         Effects::none()
     } else {
         batch.event.record_ids = RecordIds::Ids(ids);
         Effects::audited(batch.event)
     };
+    if let Some(event) = tests_event {
+        effects = effects.and(Effect::Audit(event));
+    }
     txn.commit(effects).await?;
     Ok(Applied::Done {
         created,

@@ -155,6 +155,23 @@ pub fn new_row(new: NewTest) -> (Uuid, lab_test::ActiveModel) {
     bulk::with_new_id(new, row)
 }
 
+/// Which of `accessions` the client's tests already use.
+pub async fn existing_accessions(
+    db: &impl ConnectionTrait,
+    client_id: Uuid,
+    accessions: &[&str],
+) -> AppResult<Vec<String>> {
+    use sea_orm::QuerySelect;
+    Ok(lab_test::Entity::find()
+        .select_only()
+        .column(Column::AccessionNumber)
+        .filter(Column::ClientId.eq(client_id))
+        .filter(Column::AccessionNumber.is_in(accessions.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Inserts many tests in one statement (bulk loads); see `bulk::insert_with_ids`.
 pub async fn insert_many(db: &impl ConnectionTrait, batch: Vec<NewTest>) -> AppResult<Vec<Uuid>> {
     bulk::insert_with_ids(db, batch, row).await

@@ -51,6 +51,10 @@ impl ImportJob {
     async fn failed(&self) -> i32 {
         self.0.failed
     }
+    /// Tests created with the patients (rows that ordered them).
+    async fn tests_created(&self) -> i32 {
+        self.0.tests_created
+    }
     /// Why the job as a whole failed.
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
