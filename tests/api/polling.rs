@@ -460,3 +460,87 @@ async fn a_poller_killed_in_the_middle_of_a_page_is_taken_over_from_the_stored_c
         "the poll after the kill began at {resumed_from}: {afters:?}"
     );
 }
+
+#[tokio::test]
+async fn an_hl7_feed_is_polled_for_oru_messages_and_what_is_not_one_is_kept_dead() {
+    let app = TestApp::builder().configure(local).spawn().await;
+    let feed = ResultsFeed::start(FEED_KEY).await;
+    let input = json!({
+        "name": "Acme HL7 feed",
+        "serviceType": "LAB",
+        "protocol": "HL7V2_HTTP",
+        "address": feed.url(),
+        "identifiers": { "receivingFacility": "ACME LAB", "assigningAuthority": "CLINIC-MRN" },
+        "clientId": app.fx.client_a,
+    });
+    let credentials = json!({ "kind": "API_KEY", "apiKeyHeader": "X-Api-Key", "apiKey": FEED_KEY });
+    let resp = app
+        .admin(CREATE, json!({ "i": input, "c": credentials }))
+        .await;
+    let conn = data(&resp)["createServiceConnection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = app.full_key().await;
+    let patient = app
+        .patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": "E-700" }),
+        )
+        .await;
+    let test = app.test_id(&key, &patient, "ACC-7").await;
+    let oru = "MSH|^~\\&|LIS|ACME LAB|SWITCHBOARD|CLINIC|20261130101500||ORU^R01^ORU_R01|H-1|P|2.5.1\r\
+PID|1||E-700^^^CLINIC-MRN^MR||DOE^JANE||19800101|F\r\
+OBR|1||ACC-7|CBC^Complete blood count^L|||20261130090000|||||||||||||||20261130101000||HM|F\r\
+OBX|1|NM|718-7^Hemoglobin^LN||13.2|g/dL|12.0-16.0|N|||F\r";
+    feed.push([json!(oru), json!({ "not": "an HL7 message" })]);
+    let resp = app
+        .admin(SET, json!({ "c": conn, "i": { "everySeconds": 600 } }))
+        .await;
+    assert!(data(&resp)["setServicePolling"].is_object(), "{resp:#}");
+    let polled = poll_now(&app, &conn).await;
+    assert_eq!(
+        (
+            polled["ok"].as_bool(),
+            polled["fetched"].as_i64(),
+            polled["accepted"].as_i64(),
+            polled["deadLettered"].as_i64()
+        ),
+        (Some(true), Some(2), Some(1), Some(1)),
+        "{polled:#}"
+    );
+    let resp = app.gql_as(&key, TEST, json!({ "id": test })).await;
+    assert_eq!(data(&resp)["test"]["status"], "RESULTED", "{resp:#}");
+    let resp = app
+        .admin(
+            "query($c: ID) { labMessages(connectionId: $c) { status transport errorCode } }",
+            json!({ "c": conn }),
+        )
+        .await;
+    let mut kept: Vec<(String, String, Option<String>)> = data(&resp)["labMessages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["status"].as_str().unwrap().to_owned(),
+                m["transport"].as_str().unwrap().to_owned(),
+                m["errorCode"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        vec![
+            ("ACCEPTED".to_owned(), "POLL".to_owned(), None),
+            (
+                "DEAD".to_owned(),
+                "POLL".to_owned(),
+                Some("MALFORMED".to_owned())
+            ),
+        ]
+    );
+}
