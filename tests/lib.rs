@@ -291,8 +291,12 @@ impl TestAppBuilder {
         let store = app.store().clone();
         let mllp = app.mllp_addr();
         let task = tokio::spawn(app.run_until_stopped());
+        // Idle connections are dropped before the server's keep-alive (5 s) would close them:
+        // reusing one the server is closing at that moment fails the request
+        // (`IncompleteMessage`), as a burst after a quiet setup did now and then.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(3))
             .build()
             .expect("http client");
         let mut test_app = TestApp {

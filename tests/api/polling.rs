@@ -31,16 +31,22 @@ fn result(id: &str, patient: &str, accession: &str) -> Value {
 
 /// A LAB connection over HTTPS_JSON to `feed`, for client A, with the feed's API key.
 async fn feed_connection(app: &TestApp, feed: &ResultsFeed) -> String {
-    connection_with_key(app, feed, FEED_KEY).await
+    connection_with_key(app, feed, "HTTPS_JSON", FEED_KEY).await
 }
 
-async fn connection_with_key(app: &TestApp, feed: &ResultsFeed, api_key: &str) -> String {
+/// A LAB connection over `protocol` to `feed`, for client A, sending `api_key`.
+async fn connection_with_key(
+    app: &TestApp,
+    feed: &ResultsFeed,
+    protocol: &str,
+    api_key: &str,
+) -> String {
     let input = json!({
         "name": "Acme feed",
         "serviceType": "LAB",
-        "protocol": "HTTPS_JSON",
+        "protocol": protocol,
         "address": feed.url(),
-        "identifiers": { "receivingFacility": "ACME FEED", "assigningAuthority": "CLINIC-MRN" },
+        "identifiers": { "receivingFacility": "ACME LAB", "assigningAuthority": "CLINIC-MRN" },
         "clientId": app.fx.client_a,
     });
     let credentials = json!({ "kind": "API_KEY", "apiKeyHeader": "X-Api-Key", "apiKey": api_key });
@@ -285,13 +291,13 @@ async fn only_settings_admins_set_or_run_polls_and_only_lab_feeds_are_polled() {
     }
     assert_eq!(feed.requests(), 0);
 
-    // A lab that pushes over MLLP, and a storage connection, have no feed to poll.
+    // A lab that pushes over MLLP has no feed to poll, disabled or not.
     let resp = app
         .admin(
             CREATE,
             json!({ "i": {
                 "name": "Acme LIS", "serviceType": "LAB", "protocol": "HL7V2_MLLP",
-                "address": "mllp://127.0.0.1:2575", "clientId": app.fx.client_a,
+                "address": "mllp://127.0.0.1:2575", "clientId": app.fx.client_a, "enabled": false,
             }, "c": { "kind": "NONE" } }),
         )
         .await;
@@ -313,7 +319,7 @@ async fn only_settings_admins_set_or_run_polls_and_only_lab_feeds_are_polled() {
 
     // The feed's credentials are the connection's: a wrong key is AUTH_FAILED, and the key
     // is not in the log.
-    let wrong = connection_with_key(&app, &feed, "wrong-key-4411").await;
+    let wrong = connection_with_key(&app, &feed, "HTTPS_JSON", "wrong-key-4411").await;
     let resp = app
         .admin(SET, json!({ "c": wrong, "i": { "everySeconds": 60 } }))
         .await;
@@ -465,22 +471,7 @@ async fn a_poller_killed_in_the_middle_of_a_page_is_taken_over_from_the_stored_c
 async fn an_hl7_feed_is_polled_for_oru_messages_and_what_is_not_one_is_kept_dead() {
     let app = TestApp::builder().configure(local).spawn().await;
     let feed = ResultsFeed::start(FEED_KEY).await;
-    let input = json!({
-        "name": "Acme HL7 feed",
-        "serviceType": "LAB",
-        "protocol": "HL7V2_HTTP",
-        "address": feed.url(),
-        "identifiers": { "receivingFacility": "ACME LAB", "assigningAuthority": "CLINIC-MRN" },
-        "clientId": app.fx.client_a,
-    });
-    let credentials = json!({ "kind": "API_KEY", "apiKeyHeader": "X-Api-Key", "apiKey": FEED_KEY });
-    let resp = app
-        .admin(CREATE, json!({ "i": input, "c": credentials }))
-        .await;
-    let conn = data(&resp)["createServiceConnection"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conn = connection_with_key(&app, &feed, "HL7V2_HTTP", FEED_KEY).await;
     let key = app.full_key().await;
     let patient = app
         .patient_id(

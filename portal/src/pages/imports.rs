@@ -66,28 +66,6 @@ fn counts(j: &Job) -> String {
     )
 }
 
-/// The upload's answer (`POST /imports/patients`), which has the job's counts.
-fn job_from_answer(v: &serde_json::Value) -> Option<Job> {
-    let text = |k: &str| v[k].as_str().map(str::to_owned);
-    let n = |k: &str| v[k].as_i64().unwrap_or(0);
-    let id = text("id")?;
-    Some(Job {
-        refused_rows_url: format!("/imports/{id}/refusals.csv"),
-        id,
-        status: text("status")?,
-        format: text("format").unwrap_or_default(),
-        client_id: text("clientId").unwrap_or_default(),
-        total_rows: n("totalRows"),
-        processed: n("processed"),
-        created: n("created"),
-        duplicates: n("duplicates"),
-        failed: n("failed"),
-        tests_created: n("testsCreated"),
-        error: text("error"),
-        created_at: String::new(),
-    })
-}
-
 /// How often a running job is looked at.
 const POLL: Duration = Duration::from_millis(1_000);
 
@@ -102,6 +80,8 @@ pub fn Imports() -> impl IntoView {
     let (message, set_message) = signal(None::<String>);
     let (busy, set_busy) = signal(false);
     let current = RwSignal::new(None::<Job>);
+    // The job followed on screen (the upload just made, or one picked from the list).
+    let followed = RwSignal::new(None::<String>);
     let client = RwSignal::new(String::new());
     let location = RwSignal::new(String::new());
     let file_input = NodeRef::<leptos::html::Input>::new();
@@ -119,6 +99,7 @@ pub fn Imports() -> impl IntoView {
         fn poll(
             id: String,
             current: RwSignal<Option<Job>>,
+            followed: RwSignal<Option<String>>,
             set_message: WriteSignal<Option<String>>,
             load: Callback<()>,
         ) {
@@ -132,18 +113,22 @@ pub fn Imports() -> impl IntoView {
                     };
                     let done = finished(&job.status);
                     // Only the job on screen is followed.
-                    if current.with_untracked(|c| c.as_ref().is_some_and(|c| c.id == job.id)) {
+                    if followed.with_untracked(|f| f.as_deref() == Some(job.id.as_str())) {
                         current.set(Some(job));
                         if done {
                             load.run(());
                         } else {
-                            set_timeout(move || poll(id, current, set_message, load), POLL);
+                            set_timeout(
+                                move || poll(id, current, followed, set_message, load),
+                                POLL,
+                            );
                         }
                     }
                 },
             );
         }
-        poll(id, current, set_message, load);
+        followed.set(Some(id.clone()));
+        poll(id, current, followed, set_message, load);
     });
     let start = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -173,14 +158,14 @@ pub fn Imports() -> impl IntoView {
             set_busy.set(false);
             match answer {
                 Ok(body) => {
-                    let Some(job) = job_from_answer(&body) else {
+                    // The answer is the job; it is followed by its id like any other.
+                    let Some(id) = body["id"].as_str().map(str::to_owned) else {
                         return;
                     };
-                    let id = job.id.clone();
-                    current.set(Some(job));
                     if let Some(input) = file_input.get_untracked() {
                         input.set_value("");
                     }
+                    current.set(None);
                     follow.run(id);
                 }
                 Err(e) => handle_error(e, set_message),

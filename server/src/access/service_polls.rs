@@ -34,15 +34,13 @@ impl<'a> ServicePolls<'a> {
         self.access.principal().require_settings_admin()
     }
 
-    /// The LAB connection `id`, if it can be polled at all (being disabled aside).
+    /// The LAB connection `id`, if it has a feed to poll (enabled or not).
     async fn connection(&self, id: Uuid) -> AppResult<service_connection::Model> {
         let row = service_connections::find(self.access.store().conn(), id)
             .await?
             .ok_or(AppError::NotFound("service connection"))?;
-        match polls::pollable(&row) {
-            Err(why) if row.enabled => Err(AppError::Conflict(why)),
-            _ => Ok(row),
-        }
+        polls::has_feed(&row).map_err(AppError::Conflict)?;
+        Ok(row)
     }
 
     pub async fn get(&self, connection_id: Uuid) -> AppResult<Option<service_poll::Model>> {

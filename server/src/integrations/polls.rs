@@ -60,8 +60,17 @@ pub struct Polled {
     pub poll: service_poll::Model,
 }
 
-/// Whether `row` can be polled: an enabled LAB connection whose feed is over HTTP.
+/// Whether `row` can be polled now: an enabled connection with a feed (`has_feed`).
 pub fn pollable(row: &service_connection::Model) -> Result<(), String> {
+    has_feed(row)?;
+    if !row.enabled {
+        return Err("the connection is disabled: enable it to poll".into());
+    }
+    Ok(())
+}
+
+/// Whether `row` is a connection with a feed to poll: a LAB connection over HTTP.
+pub fn has_feed(row: &service_connection::Model) -> Result<(), String> {
     if row.service_type != ServiceType::Lab.as_str() {
         return Err("only LAB connections are polled for results".into());
     }
@@ -71,9 +80,6 @@ pub fn pollable(row: &service_connection::Model) -> Result<(), String> {
             "a {} connection is not polled: its lab sends over MLLP; polling reads an HTTPS_JSON or HL7V2_HTTP feed",
             row.protocol
         ));
-    }
-    if !row.enabled {
-        return Err("the connection is disabled: enable it to poll".into());
     }
     Ok(())
 }
