@@ -35,7 +35,7 @@ impl ServicePollsMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The LAB connection.")] connection_id: ID,
-        input: ServicePollingInput,
+        #[graphql(desc = "Its schedule and feed path.")] input: ServicePollingInput,
     ) -> R<Option<ServicePolling>> {
         let id = parse_id("connectionId", &connection_id)?;
         let form = PollingForm {

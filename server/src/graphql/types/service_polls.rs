@@ -10,6 +10,7 @@ use crate::integrations::polls::Polled;
 /// How and when a LAB connection is polled for results, and where its feed stands.
 pub struct ServicePolling(pub service_poll::Model);
 
+/// How and when a LAB connection is polled for results, and where its feed stands.
 #[Object]
 impl ServicePolling {
     /// Poll every so many seconds (null with a cron schedule).
