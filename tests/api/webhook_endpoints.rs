@@ -475,7 +475,13 @@ async fn ping(app: &TestApp, url: &str, receiver: &Receiver) -> (Value, Value) {
     loop {
         let log = app.deliveries(&endpoint).await;
         if let Some(attempt) = log[0]["attempts"].as_array().and_then(|a| a.first()) {
-            return (log[0].clone(), attempt.clone());
+            // The log reads the delivery and its attempts in two statements: a successful
+            // attempt can be seen before its delivery's new status. A failed one leaves the
+            // delivery PENDING (retried later).
+            let settled = log[0]["status"] != "PENDING" || !attempt["error"].is_null();
+            if settled {
+                return (log[0].clone(), attempt.clone());
+            }
         }
         assert!(std::time::Instant::now() < deadline, "{log:#?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
