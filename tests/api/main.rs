@@ -16,6 +16,7 @@ mod keys;
 mod lab_intake;
 mod lab_tests;
 mod login;
+mod migrations;
 mod oauth;
 mod object_storage;
 mod partner_apps;

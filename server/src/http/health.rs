@@ -7,12 +7,23 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// Readiness: the database answers too.
+/// Readiness: the database answers, and has every migration this build knows (a replica of a
+/// newer build is not sent traffic before its migrations are in).
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    match state.services.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
-        Err(_) => HttpResponse::ServiceUnavailable()
+    let store = &state.services.store;
+    let unready = |why: String| {
+        HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
-            .body("database unavailable"),
+            .body(why)
+    };
+    if store.ping().await.is_err() {
+        return unready("database unavailable".into());
+    }
+    match store.pending_migrations().await {
+        Ok(0) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Ok(n) => unready(format!(
+            "{n} database migration(s) pending: run `switchboard migrate` (or start a server of this build)"
+        )),
+        Err(_) => unready("database unavailable".into()),
     }
 }

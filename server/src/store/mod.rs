@@ -86,6 +86,8 @@ pub struct Store {
 /// statement, so more of them pay off.
 const SQLITE_CONNECTIONS: u32 = 4;
 const POSTGRES_CONNECTIONS: u32 = 16;
+/// The PostgreSQL advisory lock migrations run under (any number no other code takes).
+const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
 
 /// Connections opened at once at start-up on PostgreSQL (see `Store::connect`).
 const STARTUP_CONNECTIONS: usize = 3;
@@ -210,10 +212,35 @@ impl Store {
         &self.keyring
     }
 
+    /// Applies the pending migrations. On PostgreSQL they run in one transaction that first
+    /// takes an advisory lock: replicas starting together take turns, the first applies them
+    /// and the others then find nothing pending (and a failed migration leaves nothing half
+    /// applied). SQLite is one process's file.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        migration::Migrator::up(self.db.pool(), None)
+        let pool = self.db.pool();
+        if self.backend() != DbBackend::Postgres {
+            return migration::Migrator::up(pool, None)
+                .await
+                .context("running database migrations");
+        }
+        let txn = pool.begin().await.context("starting the migrations")?;
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
             .await
-            .context("running database migrations")
+            .context("waiting for other replicas' migrations")?;
+        migration::Migrator::up(&txn, None)
+            .await
+            .context("running database migrations")?;
+        txn.commit().await.context("committing the migrations")
+    }
+
+    /// How many migrations this build knows that the database has not applied (readiness: a
+    /// replica of a newer build is not ready until they are).
+    pub async fn pending_migrations(&self) -> AppResult<usize> {
+        Ok(
+            migration::Migrator::get_pending_migrations_read_only(self.db.pool())
+                .await?
+                .len(),
+        )
     }
 
     /// Statements executed through this store (and its clones) so far.
