@@ -36,6 +36,7 @@ fn operation_words(raw: &str) -> &'static str {
         "RECEIVE_RECORDS" => "Records answer",
         "WEBHOOK_DELIVERY" => "Webhook delivery",
         "RECEIVE_RESULTS" => "Lab results",
+        "POLL_RESULTS" => "Lab feed poll",
         _ => "Exchange",
     }
 }
