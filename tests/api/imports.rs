@@ -48,6 +48,19 @@ async fn ndjson(app: &TestApp, token: &str, body: &str) -> (u16, Value) {
     .await
 }
 
+async fn csv_upload(app: &TestApp, token: &str, body: &[u8]) -> (u16, Value) {
+    upload(
+        app,
+        &app.base,
+        Some(token),
+        &app.fx.client_a,
+        &app.fx.loc_a1,
+        "text/csv",
+        body.to_vec(),
+    )
+    .await
+}
+
 async fn job(app: &TestApp, token: &str, id: &str) -> Value {
     let resp = app
         .gql_as(
@@ -283,16 +296,7 @@ async fn a_csv_upload_is_read_by_its_header_and_its_columns_need_their_scopes() 
     );
 
     // An unknown column refuses the upload whole, before any row.
-    let (status, answer) = upload(
-        &app,
-        &app.base,
-        Some(&key),
-        &app.fx.client_a,
-        &app.fx.loc_a1,
-        "text/csv",
-        b"externalPatientId,shoeSize\nX-1,44\n".to_vec(),
-    )
-    .await;
+    let (status, answer) = csv_upload(&app, &key, b"externalPatientId,shoeSize\nX-1,44\n").await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(
         answer["errors"][0]["extensions"]["code"],
@@ -304,14 +308,10 @@ async fn a_csv_upload_is_read_by_its_header_and_its_columns_need_their_scopes() 
     let narrow = app
         .key(&["patients:create", "patients.demographics:write"])
         .await;
-    let (status, answer) = upload(
+    let (status, answer) = csv_upload(
         &app,
-        &app.base,
-        Some(&narrow),
-        &app.fx.client_a,
-        &app.fx.loc_a1,
-        "text/csv",
-        b"externalPatientId,firstName,email\nX-2,Eve,eve@example.com\n".to_vec(),
+        &narrow,
+        b"externalPatientId,firstName,email\nX-2,Eve,eve@example.com\n",
     )
     .await;
     assert_eq!(status, 403, "{answer}");
@@ -859,29 +859,16 @@ async fn patients_are_imported_with_their_tests_each_row_whole_or_not_at_all() {
         refused(&app, &patients_only, id).await,
         vec![(1, "FORBIDDEN".to_owned(), Some("tests".to_owned()))]
     );
-    let (status, answer) = upload(
+    let (status, answer) = csv_upload(
         &app,
-        &app.base,
-        Some(&patients_only),
-        &app.fx.client_a,
-        &app.fx.loc_a1,
-        "text/csv",
-        b"externalPatientId,testCode,testName,accessionNumber\nV-1,CBC,Blood count,ACC-V1\n"
-            .to_vec(),
+        &patients_only,
+        b"externalPatientId,testCode,testName,accessionNumber\nV-1,CBC,Blood count,ACC-V1\n",
     )
     .await;
     assert_eq!(status, 403, "{answer}");
 
     // A CSV: one test per row, its three columns; empty cells order none.
-    let (status, answer) = upload(
-        &app,
-        &app.base,
-        Some(&key),
-        &app.fx.client_a,
-        &app.fx.loc_a1,
-        "text/csv",
-        b"externalPatientId,testCode,testName,accessionNumber\nV-1,CBC,Blood count,ACC-V1\nV-2,,,\nV-3,CBC,,ACC-V3\n".to_vec(),
-    )
+    let (status, answer) = csv_upload(&app, &key, b"externalPatientId,testCode,testName,accessionNumber\nV-1,CBC,Blood count,ACC-V1\nV-2,,,\nV-3,CBC,,ACC-V3\n")
     .await;
     assert_eq!(status, 202, "{answer}");
     let id = answer["id"].as_str().unwrap();

@@ -92,18 +92,18 @@ impl<'a> ServicePolls<'a> {
         let row = self.connection(connection_id).await?;
         polls::pollable(&row).map_err(AppError::Conflict)?;
         let store = self.access.store();
-        if store::find(store.conn(), connection_id).await?.is_none() {
-            return Err(AppError::Conflict(
-                "the connection has no polling yet: set its schedule and feed path first".into(),
-            ));
-        }
         let owner = Uuid::now_v7();
         let now = Utc::now();
         let lease = self.access.poll_lease();
         let Some(poll) = store::claim(store, connection_id, owner, now, now + lease).await? else {
-            return Err(AppError::Conflict(
-                "a poll of this connection is running now (on this server or another): its result will be in the log".into(),
-            ));
+            // Not taken: either there is no polling to take, or another poll holds it.
+            let why = match store::find(store.conn(), connection_id).await? {
+                None => "the connection has no polling yet: set its schedule and feed path first",
+                Some(_) => {
+                    "a poll of this connection is running now (on this server or another): its result will be in the log"
+                }
+            };
+            return Err(AppError::Conflict(why.into()));
         };
         let event = self.access.event(
             "POLL",

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::service_poll;
 
 use super::external_service::IntegrationLogEntry;
+use crate::domain::integration::Outcome;
 use crate::integrations::polls::Polled;
 
 /// How and when a LAB connection is polled for results, and where its feed stands.
@@ -84,7 +85,7 @@ impl From<Polled> for PollResult {
     fn from(p: Polled) -> Self {
         let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         PollResult {
-            ok: p.entry.error_code.is_none() && p.entry.outcome == "OK",
+            ok: p.entry.outcome == Outcome::Ok.as_str(),
             pages: n(p.counts.pages),
             fetched: n(p.counts.fetched),
             accepted: n(p.counts.accepted),
