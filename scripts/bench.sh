@@ -115,10 +115,13 @@ admin = gql("mutation($e:String!,$p:String!){ login(email:$e,password:$p){ token
             {"e": "bench@example.org", "p": "bench password 1"})["login"]["token"]
 scopes = ["patients:read", "patients:create", "tests:read", "tests:update",
           "patients.demographics:read", "patients.demographics:write", "patients.contact:read"]
-app = gql("mutation($i:RegisterPartnerAppInput!){ registerPartnerApp(input:$i){ clientSecret partnerApp { clientId } } }",
+app = gql("mutation($i:RegisterPartnerAppInput!){ registerPartnerApp(input:$i){ clientSecret partnerApp { id clientId } } }",
           {"i": {"app": {"name": "bench app", "category": "OTHER", "scopes": scopes,
                          "clientIds": [f["client_id"]], "locationIds": f["location_ids"]},
                  "environment": "SANDBOX", "clientType": "CONFIDENTIAL"}}, admin)["registerPartnerApp"]
+# Rate-limited like the bench key: at the highest rate an administrator may set.
+gql("mutation($id:ID!){ setPartnerAppLimits(id:$id, input:{ rateLimit: { perMinute: 1000000, burst: 100000 } }){ id } }",
+    {"id": app["partnerApp"]["id"]}, admin)
 basic = base64.b64encode(f'{app["partnerApp"]["clientId"]}:{app["clientSecret"]}'.encode()).decode()
 token = post("/oauth/token", b"grant_type=client_credentials",
              {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + basic})

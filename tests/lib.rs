@@ -486,6 +486,17 @@ impl TestApp {
         self.key(&ALL_SCOPES).await
     }
 
+    /// A key with every scope at the highest rate an administrator may set: for tests that
+    /// load the server, not its limits.
+    pub async fn bulk_key(&self) -> String {
+        self.create_key_with(json!({
+            "name": "bulk", "scopes": ALL_SCOPES, "environment": "SANDBOX",
+            "rateLimit": { "perMinute": 1_000_000, "burst": 100_000 },
+        }))
+        .await
+        .1
+    }
+
     /// Creates a patient with `fields` merged into the input, as `token`.
     pub async fn create_patient(
         &self,

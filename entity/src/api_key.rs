@@ -24,6 +24,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When its `api_key.expiring` event was raised.
     pub expiry_notified_at: Option<DateTimeUtc>,
+    /// JSON array of CIDR ranges the credential may be used from; null: anywhere.
+    pub allowed_ips: Option<String>,
+    /// Its own request rate; null: the server-wide default.
+    pub rate_per_minute: Option<i32>,
+    pub rate_burst: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

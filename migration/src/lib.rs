@@ -23,6 +23,7 @@ mod m20261205_000001_lab_intake;
 mod m20261206_000001_patient_imports;
 mod m20261207_000001_service_polls;
 mod m20261207_000002_import_tests;
+mod m20261208_000001_credential_limits;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_patient_imports::Migration),
             Box::new(m20261207_000001_service_polls::Migration),
             Box::new(m20261207_000002_import_tests::Migration),
+            Box::new(m20261208_000001_credential_limits::Migration),
         ]
     }
 }

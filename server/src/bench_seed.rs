@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
+use crate::domain::network::{BURST_MAX, Limits, PER_MINUTE_MAX, RateLimit};
 use crate::domain::patient::{AccountStatus, Sex};
 use crate::error::AppResult;
 use crate::store::api_keys::NewApiKey;
@@ -156,6 +157,15 @@ pub async fn seed_bench(store: &Store, shape: &BenchShape) -> AppResult<BenchFix
             environment: Environment::Sandbox.as_str().into(),
             expires_at: None,
             created_by: None,
+            // Limited, as every key is, at the highest rate an administrator may set: the
+            // scenarios measure the requests with their rate counted, not refused.
+            limits: Limits {
+                allowed_ips: None,
+                rate: Some(RateLimit {
+                    per_minute: PER_MINUTE_MAX,
+                    burst: BURST_MAX,
+                }),
+            },
         },
     )
     .await?;

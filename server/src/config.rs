@@ -122,6 +122,11 @@ pub struct ServerSettings {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     pub workers: Option<usize>,
+    /// Addresses or CIDR ranges of the proxies (load balancers) in front of this server. Only
+    /// a request whose direct peer is one of them has its client address taken from
+    /// `Forwarded` / `X-Forwarded-For`; empty by default: the peer is the client.
+    #[serde(deserialize_with = "list")]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -316,6 +321,7 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("server.portal_dir", "portal/dist")?
         .set_default("server.graphiql_assets_dir", "tools/graphiql/node_modules")?
         .set_default("server.max_body_bytes", 1_048_576)?
+        .set_default("server.trusted_proxies", Vec::<String>::new())?
         .set_default("database.data_dir", "data")?
         .set_default("auth.session_ttl_minutes", 480)?
         .set_default("auth.login_failures_per_account", 5)?

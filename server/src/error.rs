@@ -24,6 +24,8 @@ pub enum AppError {
         retry_after_secs: u64,
         message: String,
     },
+    /// The credential may not be used from the request's address.
+    IpNotAllowed,
     /// The request would cost more than any request may; refused before it runs.
     TooComplex(String),
     NotFound(&'static str),
@@ -79,6 +81,7 @@ impl AppError {
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden { .. } => "FORBIDDEN",
             AppError::RateLimited { .. } => "RATE_LIMITED",
+            AppError::IpNotAllowed => "IP_NOT_ALLOWED",
             AppError::TooComplex(_) => "QUERY_TOO_COMPLEX",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Validation(_) => "VALIDATION_FAILED",
@@ -95,6 +98,9 @@ impl AppError {
             AppError::Unauthenticated(m) => (*m).to_owned(),
             AppError::Forbidden { message, .. } => message.clone(),
             AppError::RateLimited { message, .. } => message.clone(),
+            AppError::IpNotAllowed => {
+                "this credential may not be used from this address".to_owned()
+            }
             AppError::TooComplex(m) => m.clone(),
             AppError::NotFound(what) => format!("{what} not found"),
             AppError::Validation(invalid) => invalid.to_string(),

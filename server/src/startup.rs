@@ -12,6 +12,7 @@ use sea_orm::DbBackend;
 use crate::access::Services;
 use crate::access::key_cache::KeyCache;
 use crate::access::login_throttle::{LoginThrottle, Policy};
+use crate::access::protection::Protection;
 use crate::audit::AuditSink;
 use crate::config::Settings;
 use crate::domain::webhook_endpoint::AddressPolicy;
@@ -31,6 +32,7 @@ pub struct Application {
     store: Store,
     audit_task: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
+    limiter_tidy: tokio::task::JoinHandle<()>,
     /// The periodic health checks of connections, if on.
     health_checks: Option<tokio::task::JoinHandle<()>>,
     delivery: Option<Delivery>,
@@ -59,6 +61,16 @@ async fn maintain(store: Store, log_retention: chrono::Duration) {
         every.tick().await;
         refresh_statistics(&store).await;
         purge_integration_log(&store, log_retention).await;
+    }
+}
+
+/// Forgets the rates of credentials and addresses that have gone quiet, so that every address
+/// ever seen does not stay in memory.
+async fn tidy_limits(protection: Arc<Protection>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        protection.tidy();
     }
 }
 
@@ -233,6 +245,8 @@ impl Application {
                 settings.services.poll_lease(),
             ))
         });
+        let protection = Arc::new(Protection::new(&settings.server.trusted_proxies)?);
+        let limiter_tidy = tokio::spawn(tidy_limits(protection.clone()));
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
@@ -248,6 +262,7 @@ impl Application {
             webhooks,
             reach: Arc::new(reach),
             poll_lease: settings.services.poll_lease(),
+            protection: protection.clone(),
         };
         let state = AppState {
             graphql: Executor::default(),
@@ -264,6 +279,7 @@ impl Application {
             store,
             audit_task,
             maintenance,
+            limiter_tidy,
             health_checks,
             delivery,
             mllp,
@@ -300,6 +316,7 @@ impl Application {
             mllp.stop();
         }
         self.maintenance.abort();
+        self.limiter_tidy.abort();
         // A poll cut short leaves its cursor at the last page kept, and its lease lapses.
         if let Some(polls) = self.polls {
             polls.abort();

@@ -114,6 +114,7 @@ async fn a_key_made_with_a_bad_grant_cannot_be_rotated_into_a_new_one() {
             environment: "SANDBOX".into(),
             expires_at: None,
             created_by: None,
+            limits: Default::default(),
         },
     )
     .await

@@ -22,6 +22,7 @@ mod object_storage;
 mod partner_apps;
 mod polling;
 mod projection;
+mod protection;
 mod records_exchange;
 mod refusals;
 mod rows;

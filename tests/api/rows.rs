@@ -522,6 +522,7 @@ async fn a_key_listing_a_client_of_the_other_environment_sees_none_of_its_rows()
             environment: "SANDBOX".into(),
             expires_at: None,
             created_by: None,
+            limits: Default::default(),
         },
     )
     .await

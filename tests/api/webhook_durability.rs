@@ -28,7 +28,7 @@ fn registers_only(s: &mut switchboard::config::Settings) {
 
 /// `n` patients created, 16 requests at a time: `n` events.
 async fn burst(app: &TestApp, n: usize) {
-    let key = app.full_key().await;
+    let key = app.bulk_key().await;
     futures_util::stream::iter(0..n)
         .map(|i| {
             let key = key.clone();

@@ -9,13 +9,15 @@ use super::app_form::{AppForm, Draft};
 use super::connections::{category_words, status_words};
 use super::dialog::{Ask, use_ask};
 use super::keys::{DEFAULT_GRACE, GRACE_CHOICES};
+use super::limits::{LimitsCard, LimitsForm};
 use super::secret::SecretPanel;
 use super::{PageHeading, environment_words, send, utc};
-use crate::api::name_of;
+use crate::api::{ApiError, name_of};
 use crate::queries::{
     PartnerApp, ReactivatePartnerApp, RevokePartnerApp, RevokePartnerAppGrant,
-    RotatePartnerAppSecret, SuspendPartnerApp, partner_app, reactivate_partner_app,
-    revoke_partner_app, revoke_partner_app_grant, rotate_partner_app_secret, suspend_partner_app,
+    RotatePartnerAppSecret, SetPartnerAppLimits, SuspendPartnerApp, partner_app,
+    reactivate_partner_app, revoke_partner_app, revoke_partner_app_grant,
+    rotate_partner_app_secret, set_partner_app_limits, suspend_partner_app,
 };
 
 #[component]
@@ -248,6 +250,42 @@ pub fn AppDetail() -> impl IntoView {
             .map_or_else(|| "Partner app".to_owned(), |a| a.name)
     };
 
+    // The app's allowed addresses and rate; saved without reloading, so the card says so.
+    let limits_card = move || {
+        let app = data.get()?;
+        let app_id = app.id.clone();
+        let current = LimitsForm {
+            allowed_ips: app.allowed_ips.clone(),
+            rate: app.rate_limit.as_ref().map(|r| (r.per_minute, r.burst)),
+        };
+        let save = Callback::new(
+            move |(form, reply): (LimitsForm, Callback<Option<ApiError>>)| {
+                let input = set_partner_app_limits::CredentialLimitsInput {
+                    allowed_ips: form.allowed_ips,
+                    rate_limit: form.rate.map(|(per_minute, burst)| {
+                        set_partner_app_limits::RateLimitInput { per_minute, burst }
+                    }),
+                };
+                super::send_with::<SetPartnerAppLimits>(
+                    set_partner_app_limits::Variables {
+                        id: app_id.clone(),
+                        input,
+                    },
+                    None,
+                    move |_| reply.run(None),
+                    move |err| {
+                        if err == ApiError::SessionExpired {
+                            super::expire_session();
+                        } else {
+                            reply.run(Some(err));
+                        }
+                    },
+                );
+            },
+        );
+        Some(view! { <LimitsCard prefix="app" current save/> })
+    };
+
     view! {
         <p><A href="/settings/connections">"‹ Active Connections"</A></p>
         {move || view! { <PageHeading title=title()/> }}
@@ -271,6 +309,7 @@ pub fn AppDetail() -> impl IntoView {
                     <tbody>{grants}</tbody>
                 </table>
             </section>
+            {limits_card}
             {editor}
         </Show>
     }

@@ -5,10 +5,13 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use super::keys::{KeyActions, KeyView, group, limits, text};
+use super::limits::{LimitsCard, LimitsForm};
 use super::secret::SecretPanel;
 use super::{PageHeading, environment_words, focus, send, send_with, utc};
 use crate::api::ApiError;
-use crate::queries::{ApiKeys, RenameApiKey, api_keys, rename_api_key};
+use crate::queries::{
+    ApiKeys, RenameApiKey, SetApiKeyLimits, api_keys, rename_api_key, set_api_key_limits,
+};
 use crate::scopes::SCOPE_HELP;
 
 #[component]
@@ -79,6 +82,42 @@ pub fn KeyDetail() -> impl IntoView {
         );
     };
 
+    // Saved without reloading the page's data, so the card keeps saying so.
+    let limits_card = move || {
+        let v = view.get()?;
+        let key_id = v.id();
+        let current = LimitsForm {
+            allowed_ips: v.key.allowed_ips.clone(),
+            rate: v.key.rate_limit.as_ref().map(|r| (r.per_minute, r.burst)),
+        };
+        let save = Callback::new(
+            move |(form, reply): (LimitsForm, Callback<Option<ApiError>>)| {
+                let input = set_api_key_limits::CredentialLimitsInput {
+                    allowed_ips: form.allowed_ips,
+                    rate_limit: form.rate.map(|(per_minute, burst)| {
+                        set_api_key_limits::RateLimitInput { per_minute, burst }
+                    }),
+                };
+                send_with::<SetApiKeyLimits>(
+                    set_api_key_limits::Variables {
+                        id: key_id.clone(),
+                        input,
+                    },
+                    None,
+                    move |_| reply.run(None),
+                    move |err| {
+                        if err == ApiError::SessionExpired {
+                            super::expire_session();
+                        } else {
+                            reply.run(Some(err));
+                        }
+                    },
+                );
+            },
+        );
+        Some(view! { <LimitsCard prefix="key" current save/> })
+    };
+
     let details = move || {
         let v = view.get()?;
         let clients = data.get().and_then(|d| d.clients).unwrap_or_default();
@@ -136,6 +175,7 @@ pub fn KeyDetail() -> impl IntoView {
         <Show when=move || data.get().is_some() fallback=|| view! { <p class="muted">"Loading…"</p> }>
             <Show when=move || view.with(Option::is_some) fallback=|| view! { <p class="notice" id="key-missing">"There is no such key."</p> }>
                 {details}
+                {limits_card}
                 <section class="card" aria-labelledby="rename-heading">
                     <h2 id="rename-heading">"Rename"</h2>
                     <form on:submit=rename novalidate>

@@ -18,6 +18,7 @@ enum Field {
     Scopes,
     Limits,
     Expires,
+    Addresses,
 }
 
 impl Field {
@@ -27,6 +28,7 @@ impl Field {
             Field::Scopes => "scope-patients-read",
             Field::Limits => "key-limits",
             Field::Expires => "key-expires",
+            Field::Addresses => "key-addresses",
         }
     }
     fn error_id(self) -> &'static str {
@@ -35,6 +37,7 @@ impl Field {
             Field::Scopes => "key-scopes-error",
             Field::Limits => "key-limits-error",
             Field::Expires => "key-expires-error",
+            Field::Addresses => "key-addresses-error",
         }
     }
     /// The field a server refusal names (`input.expiresAt`).
@@ -44,6 +47,7 @@ impl Field {
             "scopes" => Some(Field::Scopes),
             "clientIds" | "locationIds" => Some(Field::Limits),
             "expiresAt" => Some(Field::Expires),
+            "allowedIps" => Some(Field::Addresses),
             _ => None,
         }
     }
@@ -89,6 +93,7 @@ pub fn KeyForm(
     let chosen_clients = RwSignal::new(Vec::<String>::new());
     let chosen_locations = RwSignal::new(Vec::<String>::new());
     let expires = RwSignal::new(String::new());
+    let addresses = RwSignal::new(String::new());
     let errors = RwSignal::new(Vec::<(Field, String)>::new());
     let general = RwSignal::new(None::<String>);
 
@@ -134,6 +139,9 @@ pub fn KeyForm(
             location_ids: list(chosen_locations.get_untracked()),
             // datetime-local gives a wall time without a zone; the form asks for UTC.
             expires_at: (!exp.is_empty()).then(|| format!("{exp}:00Z")),
+            allowed_ips: super::limits::address_list(&addresses.get_untracked()),
+            // The server-wide rate until one is set on the key's page.
+            rate_limit: None,
         };
         send_with::<CreateApiKey>(
             create_api_key::Variables { input },
@@ -147,6 +155,7 @@ pub fn KeyForm(
                 chosen_clients.set(Vec::new());
                 chosen_locations.set(Vec::new());
                 expires.set(String::new());
+                addresses.set(String::new());
             },
             move |err| match &err {
                 ApiError::Invalid { field, text } => match Field::of_path(field) {
@@ -287,6 +296,13 @@ pub fn KeyForm(
                     aria-describedby=described(Field::Expires)
                     prop:value=expires on:input=move |ev| expires.set(event_target_value(&ev))/>
                 {error_text(Field::Expires)}
+                <label for="key-addresses">"Allowed addresses (optional)"</label>
+                <p class="muted" id="key-addresses-help">"One address or CIDR range per line, IPv4 or IPv6 (203.0.113.0/24). Empty: the key works from anywhere the server-wide list allows."</p>
+                <textarea id="key-addresses" rows="3"
+                    aria-invalid=move || invalid(Field::Addresses)().to_string()
+                    aria-describedby=move || if invalid(Field::Addresses)() { "key-addresses-help key-addresses-error" } else { "key-addresses-help" }
+                    prop:value=addresses on:input=move |ev| addresses.set(event_target_value(&ev))></textarea>
+                {error_text(Field::Addresses)}
                 <button id="create-key" type="submit" disabled=busy>
                     {move || if busy.get() { "Creating…" } else { "Create key" }}
                 </button>

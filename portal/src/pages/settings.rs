@@ -1,5 +1,6 @@
 use leptos::prelude::*;
 
+use super::protection::ProtectionCard;
 use super::{PageHeading, send};
 use crate::queries::{
     SetDeveloperPortal, Settings as SettingsQuery, set_developer_portal, settings,
@@ -59,5 +60,6 @@ pub fn Settings() -> impl IntoView {
                 {move || saved.get().map(|on| if on { "Saved: the developer documentation is on." } else { "Saved: the developer documentation is off." })}
             </p>
         </section>
+        <ProtectionCard/>
     }
 }

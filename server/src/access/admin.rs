@@ -5,8 +5,10 @@ use entity::{api_key, audit_event, client, location};
 use uuid::Uuid;
 
 use super::Access;
+use super::protection::{POLICY_SETTING, Policy, read_policy};
 use crate::domain::api_key::new_api_key;
 use crate::domain::environment::Environment;
+use crate::domain::network::Limits;
 use crate::domain::scope::ScopeSet;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::Effects;
@@ -34,12 +36,14 @@ pub struct CreateKey {
     pub location_ids: Option<Vec<Uuid>>,
     pub environment: Environment,
     pub expires_at: Option<DateTime<Utc>>,
+    pub limits: Limits,
 }
 
 /// A change made to every key of a rotation chain at once.
 enum ChainChange {
     Revoke,
     Rename(String),
+    Limits(Limits),
 }
 
 /// The longest grace period a rotation may give the old secret.
@@ -157,6 +161,7 @@ impl<'a> Admin<'a> {
                 environment: req.environment.as_str().to_owned(),
                 expires_at: req.expires_at,
                 created_by: self.admin_id(),
+                limits: req.limits,
             },
         )
         .await?;
@@ -225,6 +230,7 @@ impl<'a> Admin<'a> {
                 environment: old.environment.clone(),
                 expires_at: old.expires_at,
                 created_by: self.admin_id(),
+                limits: api_keys::limits(&old),
             },
         )
         .await?;
@@ -254,6 +260,11 @@ impl<'a> Admin<'a> {
         self.change_chain(id, ChainChange::Rename(name)).await
     }
 
+    /// Holds a key (every secret of its rotation chain) to these addresses and this rate.
+    pub async fn set_key_limits(&self, id: Uuid, limits: Limits) -> AppResult<api_key::Model> {
+        self.change_chain(id, ChainChange::Limits(limits)).await
+    }
+
     /// Applies `change` to every key of `id`'s rotation chain, audited, and answers with the
     /// key `id`. Cached credentials are dropped: they carry the keys' state and name.
     async fn change_chain(&self, id: Uuid, change: ChainChange) -> AppResult<api_key::Model> {
@@ -272,6 +283,11 @@ impl<'a> Admin<'a> {
             ChainChange::Rename(name) => {
                 api_keys::rename(&txn.txn, &ids, name).await?;
                 ("UPDATE", "renameApiKey", vec!["name".to_owned()])
+            }
+            ChainChange::Limits(limits) => {
+                api_keys::set_limits(&txn.txn, &ids, limits).await?;
+                let fields = ["allowedIps", "rateLimit"].map(str::to_owned).to_vec();
+                ("UPDATE", "setApiKeyLimits", fields)
             }
         };
         let event = self.access.event(action, operation, "api_key", ids, fields);
@@ -423,6 +439,37 @@ impl<'a> Admin<'a> {
     pub async fn developer_portal_enabled(&self) -> AppResult<bool> {
         self.access.principal().authenticated()?;
         settings::developer_portal_enabled(self.access.store().conn()).await
+    }
+
+    /// The server-wide protection settings, as stored now.
+    pub async fn protection(&self) -> AppResult<Policy> {
+        self.settings()?;
+        read_policy(self.access.store().conn()).await
+    }
+
+    /// Replaces the server-wide protection settings; this replica applies them to its next
+    /// request, the others within a second (`protection::POLICY_TTL`).
+    pub async fn set_protection(&self, policy: Policy) -> AppResult<Policy> {
+        self.settings()?;
+        let raw = serde_json::to_string(&policy).map_err(|e| {
+            AppError::Internal(anyhow::anyhow!("writing the protection settings: {e}"))
+        })?;
+        let txn = self.access.store().begin_write().await?;
+        settings::put(&txn.txn, POLICY_SETTING, &raw).await?;
+        let event = self.access.event(
+            "UPDATE",
+            "setProtectionSettings",
+            "setting",
+            vec![POLICY_SETTING.to_owned()],
+            ["allowedIps", "credentialRateLimit", "addressRateLimit"]
+                .map(str::to_owned)
+                .to_vec(),
+        );
+        txn.commit(Effects::audited(event)).await?;
+        self.access
+            .protection()
+            .remember(std::sync::Arc::new(policy.clone()));
+        Ok(policy)
     }
 
     pub async fn set_developer_portal_enabled(&self, enabled: bool) -> AppResult<bool> {

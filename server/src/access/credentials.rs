@@ -9,6 +9,7 @@ use super::key_cache::{CachedKey, KeyCache};
 use super::principal::{Actor, Grant, Principal};
 use crate::domain::api_key::{TokenKind, hash_secret, token_kind};
 use crate::domain::environment::Environment;
+use crate::domain::network::Limits;
 use crate::domain::oauth::parse_scope;
 use crate::domain::partner_app::AppStatus;
 use crate::domain::role::Role;
@@ -70,6 +71,11 @@ async fn access_token(store: &Store, oauth: &OAuth, token: &str) -> AppResult<Pr
     let scopes = asked
         .intersection(&ScopeSet::from_stored(&state.grant_scopes))
         .intersection(&ScopeSet::from_stored(&state.app_scopes));
+    let limits = Limits::from_columns(
+        state.app_allowed_ips.as_deref(),
+        state.app_rate_per_minute,
+        state.app_rate_burst,
+    );
     let rows = RowScope {
         clients: serde_json::from_str(&state.app_client_ids).unwrap_or(Some(vec![])),
         locations: serde_json::from_str(&state.app_location_ids).unwrap_or(Some(vec![])),
@@ -102,7 +108,8 @@ async fn access_token(store: &Store, oauth: &OAuth, token: &str) -> AppResult<Pr
         grant: Grant {
             scopes,
             rows,
-            ..Grant::default()
+            allowed_ips: limits.allowed_ips,
+            rate_limit: limits.rate,
         },
     })
 }
@@ -153,6 +160,7 @@ fn principal_of(key: &entity::api_key::Model) -> AppResult<Principal> {
     let locations: Option<Vec<Uuid>> =
         serde_json::from_str(&key.location_ids).unwrap_or(Some(vec![]));
     let environment = parse_stored::<Environment>(&key.environment)?;
+    let limits = store::api_keys::limits(key);
     Ok(Principal {
         actor: Actor::ApiKey {
             id: key.id,
@@ -166,7 +174,8 @@ fn principal_of(key: &entity::api_key::Model) -> AppResult<Principal> {
                 environment: Some(environment),
                 clients_in_environment: false,
             },
-            ..Grant::default()
+            allowed_ips: limits.allowed_ips,
+            rate_limit: limits.rate,
         },
     })
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::Access;
 use crate::domain::environment::Environment;
+use crate::domain::network::Limits;
 use crate::domain::partner_app::{
     AppCategory, AppStatus, ClientType, ConnectionKind, ConnectionStatus, RedirectUri,
     new_client_id, new_client_secret,
@@ -330,6 +331,25 @@ impl<'a> Directory<'a> {
         txn.commit(Effects::audited(event)).await?;
         // What the app's webhook endpoints hear follows its ceiling and limits.
         self.access.store().webhook_endpoints_changed();
+        self.view(app).await
+    }
+
+    /// Holds an app to these addresses and this rate; its tokens' next requests are.
+    pub async fn set_limits(&self, id: Uuid, limits: Limits) -> AppResult<AppView> {
+        self.settings()?;
+        let txn = self.access.store().begin_write().await?;
+        let app = partner_apps::find(&txn.txn, id)
+            .await?
+            .ok_or(AppError::NotFound("partner app"))?;
+        let app = partner_apps::set_limits(&txn.txn, app, &limits).await?;
+        let event = self.access.event(
+            "UPDATE",
+            "setPartnerAppLimits",
+            "partner_app",
+            vec![app.id],
+            vec!["allowedIps".into(), "rateLimit".into()],
+        );
+        txn.commit(Effects::audited(event)).await?;
         self.view(app).await
     }
 

@@ -64,6 +64,7 @@ async fn world() -> World {
             .unwrap(),
             reach: Default::default(),
             poll_lease: Duration::from_secs(60),
+            protection: Default::default(),
         },
         a: sites[0],
         b: sites[1],

@@ -16,6 +16,8 @@ pub mod login_throttle;
 pub mod outside_records;
 pub mod patients;
 pub mod principal;
+pub mod protection;
+pub mod rate_limit;
 pub mod rules;
 pub mod service_polls;
 pub mod sessions;
@@ -91,6 +93,8 @@ pub struct Services {
     pub reach: Arc<crate::integrations::Reach>,
     /// How long a poll holds its connection (`services.poll_lease_seconds`).
     pub poll_lease: std::time::Duration,
+    /// Allowed addresses and request rates (`protection`).
+    pub protection: Arc<protection::Protection>,
 }
 
 /// Everything a request may do, bound to its principal.
@@ -252,6 +256,10 @@ impl Access {
 
     pub(crate) fn key_cache(&self) -> &key_cache::KeyCache {
         &self.0.services.keys
+    }
+
+    pub(crate) fn protection(&self) -> &protection::Protection {
+        &self.0.services.protection
     }
 
     pub(crate) fn ip(&self) -> Option<&str> {

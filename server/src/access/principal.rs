@@ -41,23 +41,18 @@ pub enum Actor {
     },
 }
 
-/// A request rate a credential may not exceed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RateLimit {
-    pub per_minute: u32,
-    pub burst: u32,
-}
+pub use crate::domain::network::RateLimit;
 
 /// What a credential may reach, the same for every kind of credential: its scopes, the rows
 /// it may see (clients, locations, environment), and the network and rate limits it is held
-/// to. `allowed_ips` and `rate_limit` are `None` (no limit of their own) until credentials
-/// carry them.
+/// to (`None`: none of its own; the server-wide ones still apply, `access::protection`).
 #[derive(Clone, Debug, Default)]
 pub struct Grant {
     pub scopes: ScopeSet,
     pub rows: RowScope,
     /// The addresses the credential may be used from; `None` is anywhere.
     pub allowed_ips: Option<Vec<IpNet>>,
+    /// Its own request rate; `None`: the server-wide default.
     pub rate_limit: Option<RateLimit>,
 }
 
@@ -74,7 +69,7 @@ impl Grant {
     pub fn admits(&self, ip: Option<IpAddr>) -> bool {
         match (&self.allowed_ips, ip) {
             (None, _) => true,
-            (Some(nets), Some(ip)) => nets.iter().any(|net| net.contains(&ip)),
+            (Some(nets), Some(ip)) => crate::domain::network::contains(nets, ip),
             (Some(_), None) => false,
         }
     }

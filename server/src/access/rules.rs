@@ -73,6 +73,7 @@ pub const FIELD_RULES: &[Entry] = &[
             // The caller's own jobs (all of them for a settings administrator).
             ("importJobs", Authenticated),
             ("importJob", Authenticated),
+            ("protectionSettings", SettingsAdmin),
         ],
     ),
     (
@@ -125,6 +126,9 @@ pub const FIELD_RULES: &[Entry] = &[
             ("deleteCodeMapping", SettingsAdmin),
             ("importPatients", s(PatientsCreate)),
             ("cancelImportJob", Authenticated),
+            ("setProtectionSettings", SettingsAdmin),
+            ("setApiKeyLimits", SettingsAdmin),
+            ("setPartnerAppLimits", SettingsAdmin),
         ],
     ),
     (
@@ -197,6 +201,8 @@ pub const FIELD_RULES: &[Entry] = &[
             ("lastUsedAt", SettingsAdmin),
             ("rotatedToId", SettingsAdmin),
             ("createdBy", SettingsAdmin),
+            ("allowedIps", SettingsAdmin),
+            ("rateLimit", SettingsAdmin),
         ],
     ),
     (
@@ -224,6 +230,8 @@ pub const FIELD_RULES: &[Entry] = &[
             ("lastUsedAt", SettingsAdmin),
             ("secrets", SettingsAdmin),
             ("grants", SettingsAdmin),
+            ("allowedIps", SettingsAdmin),
+            ("rateLimit", SettingsAdmin),
         ],
     ),
     (
@@ -330,6 +338,19 @@ pub const FIELD_RULES: &[Entry] = &[
             ("name", SettingsAdmin),
             ("environment", SettingsAdmin),
             ("locations", SettingsAdmin),
+        ],
+    ),
+    (
+        "RateLimit",
+        &[("perMinute", SettingsAdmin), ("burst", SettingsAdmin)],
+    ),
+    (
+        "ProtectionSettings",
+        &[
+            ("allowedIps", SettingsAdmin),
+            ("credentialRateLimit", SettingsAdmin),
+            ("addressRateLimit", SettingsAdmin),
+            ("trustedProxies", SettingsAdmin),
         ],
     ),
     (

@@ -9,6 +9,7 @@ pub mod integration;
 pub mod lab_intake;
 pub mod lab_result;
 pub mod lab_test;
+pub mod network;
 pub mod oauth;
 pub mod partner_app;
 pub mod patient;

@@ -278,6 +278,10 @@ pub struct CreateApiKeyInput {
     pub expires_at: Option<DateTime<Utc>>,
     /// The environment whose data the key reaches.
     pub environment: Environment,
+    /// CIDR ranges or addresses the key may be used from; omit for anywhere.
+    pub allowed_ips: Option<Vec<String>>,
+    /// The key's own request rate; omit for the server-wide default.
+    pub rate_limit: Option<super::protection::RateLimitInput>,
 }
 
 /// What a credential is granted (an API key, a partner app's ceiling): its scopes, at least
@@ -324,6 +328,11 @@ impl CreateApiKeyInput {
             location_ids: grant.location_ids,
             environment: self.environment,
             expires_at: self.expires_at,
+            limits: super::protection::CredentialLimitsInput {
+                allowed_ips: self.allowed_ips,
+                rate_limit: self.rate_limit,
+            }
+            .parse("input")?,
         })
     }
 }

@@ -18,6 +18,7 @@ mod loaders;
 mod mutation;
 mod outside_records;
 mod plan;
+mod protection;
 mod query;
 #[cfg(test)]
 mod schema_tests;

@@ -30,6 +30,7 @@ pub struct Mutation(
     super::lab_intake::LabIntakeMutation,
     super::imports::ImportMutation,
     super::service_polls::ServicePollsMutation,
+    super::protection::ProtectionMutation,
 );
 
 #[derive(Default)]

@@ -28,6 +28,7 @@ pub struct Query(
     super::outside_records::OutsideRecordsQuery,
     super::lab_intake::LabIntakeQuery,
     super::imports::ImportQuery,
+    super::protection::ProtectionQuery,
 );
 
 #[derive(Default)]

@@ -10,21 +10,38 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 use super::AppState;
 use super::error_answer;
-use crate::access::Principal;
 use crate::access::credentials::authenticate;
+use crate::access::protection::Refusal;
+use crate::access::rate_limit::Verdict;
+use crate::access::{Access, Principal};
 use crate::error::AppError;
 
 /// Who sent the request, and from where.
 pub struct Caller {
     pub principal: Principal,
-    /// Only the direct peer: forwarded-for headers are client-controlled unless a trusted
-    /// proxy is configured, and an audit trail must not record a forged address.
+    /// The client's address: the direct peer, or what a configured trusted proxy in front of
+    /// it says (`client_ip`); never a header an untrusted peer wrote, since the allowed
+    /// addresses and the audit trail go by it.
     pub ip: Option<IpAddr>,
+}
+
+/// The client's address of a request (see `Caller::ip`).
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    Some(match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.services.protection.client_ip(
+            peer,
+            header("forwarded"),
+            header("x-forwarded-for"),
+        ),
+        None => peer,
+    })
 }
 
 /// Why a request was not let in: answered before the handler runs, in the same shape as
@@ -33,12 +50,44 @@ pub struct Caller {
 pub struct Refused {
     status: StatusCode,
     body: serde_json::Value,
+    retry_after: Option<u64>,
+    rate: Option<Verdict>,
 }
 
 impl Refused {
     fn new(err: AppError) -> Self {
+        let retry_after = match &err {
+            AppError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
         let (status, body) = error_answer(err);
-        Refused { status, body }
+        Refused {
+            status,
+            body,
+            retry_after,
+            rate: None,
+        }
+    }
+
+    fn refusal(refusal: Refusal) -> Self {
+        Refused {
+            rate: refusal.verdict,
+            ..Refused::new(refusal.error)
+        }
+    }
+}
+
+/// The `RateLimit-*` headers of a request's rate (the IETF draft's three fields): on every
+/// answer of a counted request, so a client can pace itself before it is refused.
+pub fn rate_headers(headers: &mut HeaderMap, verdict: &Verdict) {
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(verdict.limit)),
+        ("ratelimit-remaining", u64::from(verdict.remaining)),
+        ("ratelimit-reset", verdict.reset_secs),
+    ] {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
     }
 }
 
@@ -54,7 +103,15 @@ impl ResponseError for Refused {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(&self.body)
+        let mut answer = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            answer.insert_header((RETRY_AFTER, seconds.to_string()));
+        }
+        let mut answer = answer.json(&self.body);
+        if let Some(verdict) = &self.rate {
+            rate_headers(answer.headers_mut(), verdict);
+        }
+        answer
     }
 }
 
@@ -63,26 +120,105 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Caller, Refused>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let ip = req.peer_addr().map(|a| a.ip());
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = credential(req.headers()).map(|t| t.map(str::to_owned));
+        let ip = client_ip(req);
+        let req = req.clone();
         Box::pin(async move {
-            let token =
-                token.map_err(|message| Refused::new(AppError::Unauthenticated(message)))?;
-            let principal = match (token, state) {
-                (None, _) => Principal::anonymous(),
-                (Some(token), Some(state)) => authenticate(&state.services, &token)
-                    .await
-                    .map_err(Refused::new)?,
-                (Some(_), None) => {
-                    return Err(Refused::new(AppError::Internal(anyhow::anyhow!(
-                        "the application state is not registered"
-                    ))));
+            let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+                return Err(Refused::new(AppError::Internal(anyhow::anyhow!(
+                    "the application state is not registered"
+                ))));
+            };
+            let services = &state.services;
+            let protection = &services.protection;
+            let principal = match credential(req.headers()) {
+                Ok(None) => Principal::anonymous(),
+                Ok(Some(token)) => match authenticate(services, token).await {
+                    Ok(principal) => principal,
+                    Err(err) => return Err(not_authenticated(&state, ip, err).await),
+                },
+                Err(message) => {
+                    let err = AppError::Unauthenticated(message);
+                    return Err(not_authenticated(&state, ip, err).await);
                 }
             };
-            Ok(Caller { principal, ip })
+            match protection.admit(&services.store, &principal, ip).await {
+                Ok(verdict) => {
+                    if let Some(verdict) = verdict {
+                        req.extensions_mut().insert(verdict);
+                    }
+                    Ok(Caller { principal, ip })
+                }
+                Err(refusal) => {
+                    if matches!(refusal.error, AppError::IpNotAllowed) {
+                        address_refused(&state, &req, principal, ip).await;
+                    }
+                    Err(Refused::refusal(refusal))
+                }
+            }
         })
     }
+}
+
+/// Counts a request that authenticates some other way (OAuth client credentials, a sign-in
+/// form) against its address's rate; a refusal is answered as is.
+pub async fn admit_anonymous(req: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
+    let services = &state.services;
+    match services
+        .protection
+        .admit_address(&services.store, client_ip(req))
+        .await
+    {
+        Ok(verdict) => {
+            if let Some(verdict) = verdict {
+                req.extensions_mut().insert(verdict);
+            }
+            Ok(())
+        }
+        Err(refusal) => Err(Refused::refusal(refusal).error_response()),
+    }
+}
+
+/// A request whose credential was refused counts against its address's rate: past it, the
+/// answer is `RATE_LIMITED` whatever the credential, so guessing keys is slowed down.
+async fn not_authenticated(state: &AppState, ip: Option<IpAddr>, err: AppError) -> Refused {
+    let services = &state.services;
+    if !matches!(err, AppError::Unauthenticated(_)) {
+        return Refused::new(err);
+    }
+    match services.protection.admit_address(&services.store, ip).await {
+        Ok(verdict) => Refused {
+            rate: verdict,
+            ..Refused::new(err)
+        },
+        Err(refusal) => Refused::refusal(refusal),
+    }
+}
+
+/// A credential used from an address it may not be used from: logged, and recorded in the
+/// audit trail as a refusal (within the per-credential budget of security events).
+async fn address_refused(
+    state: &AppState,
+    req: &HttpRequest,
+    principal: Principal,
+    ip: Option<IpAddr>,
+) {
+    let address = ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    tracing::warn!(
+        credential = principal.label(),
+        credential_id = ?principal.id(),
+        ip = %address,
+        path = req.path(),
+        "request refused: the credential may not be used from this address"
+    );
+    let access = Access::new(principal, state.services.clone(), Some(address));
+    access.denied(
+        "request",
+        Vec::<uuid::Uuid>::new(),
+        vec!["IP_NOT_ALLOWED".to_owned()],
+    );
+    access
+        .finish(&format!("{} {}", req.method(), req.path()), None)
+        .await;
 }
 
 /// The presented secret: `Authorization: Bearer …` or `X-Api-Key`.

@@ -27,7 +27,7 @@ async fn receive(
         return answer(404, "NOT_FOUND", "no such connection");
     };
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = super::auth::client_ip(&req).map(|ip| ip.to_string());
     let signed = Signed {
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),

@@ -16,7 +16,8 @@ mod static_files;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::HttpMessage;
+use actix_web::dev::{Server, Service};
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpServer, web};
 
@@ -31,7 +32,7 @@ use crate::graphql::Executor;
 pub(crate) fn error_answer(err: AppError) -> (StatusCode, serde_json::Value) {
     let status = match err {
         AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        AppError::Forbidden { .. } | AppError::IpNotAllowed => StatusCode::FORBIDDEN,
         AppError::Validation(_) => StatusCode::BAD_REQUEST,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::Conflict(_) | AppError::Duplicate(_) => StatusCode::CONFLICT,
@@ -46,6 +47,13 @@ pub(crate) fn error_answer(err: AppError) -> (StatusCode, serde_json::Value) {
         AppError::Validation(ref invalid) => {
             let mut body = graphql::error_json(err.code(), &err.message());
             body["errors"][0]["extensions"]["field"] = invalid.field.as_str().into();
+            body
+        }
+        AppError::RateLimited {
+            retry_after_secs, ..
+        } => {
+            let mut body = graphql::error_json(err.code(), &err.message());
+            body["errors"][0]["extensions"]["retryAfterSeconds"] = retry_after_secs.into();
             body
         }
         other => graphql::error_json(other.code(), &other.message()),
@@ -71,6 +79,22 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // A request counted against a rate says where it stands on every answer.
+            .wrap_fn(|req, service| {
+                let answer = service.call(req);
+                async move {
+                    let mut answer = answer.await?;
+                    let verdict = answer
+                        .request()
+                        .extensions()
+                        .get::<crate::access::rate_limit::Verdict>()
+                        .copied();
+                    if let Some(verdict) = verdict {
+                        auth::rate_headers(answer.headers_mut(), &verdict);
+                    }
+                    Ok(answer)
+                }
+            })
             .route("/graphql", web::post().to(graphql::post))
             .route("/audit/export", web::get().to(audit_export::export))
             .route("/healthz", web::get().to(health::live))

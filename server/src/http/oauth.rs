@@ -12,6 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::{admit_anonymous, client_ip};
 use super::consent_page;
 use crate::access::credentials::authenticate;
 use crate::access::{Access, Actor, Principal};
@@ -41,7 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    client_ip(req).map(|ip| ip.to_string())
 }
 
 /// Logs an internal error with a correlation id, which the answer carries.
@@ -197,6 +198,9 @@ async fn token_endpoint(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if let Err(limited) = admit_anonymous(&req, &state).await {
+        return limited;
+    }
     let outcome = async {
         let (params, client) = client_form::<TokenParams>(&req, &body)?;
         let services = &state.services;
@@ -211,6 +215,9 @@ async fn revoke_endpoint(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if let Err(limited) = admit_anonymous(&req, &state).await {
+        return limited;
+    }
     let outcome = async {
         let (params, client) = client_form::<TokenParam>(&req, &body)?;
         let services = &state.services;
@@ -225,6 +232,9 @@ async fn introspect_endpoint(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
+    if let Err(limited) = admit_anonymous(&req, &state).await {
+        return limited;
+    }
     let outcome = async {
         let (params, client) = client_form::<TokenParam>(&req, &body)?;
         let services = &state.services;
@@ -447,6 +457,9 @@ async fn authorize_post(
 }
 
 async fn sign_in(req: &HttpRequest, state: &AppState, posted: &Posted) -> HttpResponse {
+    if let Err(limited) = admit_anonymous(req, state).await {
+        return limited;
+    }
     let params = posted.params();
     let services = &state.services;
     let valid = match authorize::check(&services.oauth, &services.store, &params).await {

@@ -6,7 +6,17 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::domain::network::Limits;
 use crate::error::AppResult;
+
+/// A key's own limits.
+pub fn limits(key: &api_key::Model) -> Limits {
+    Limits::from_columns(
+        key.allowed_ips.as_deref(),
+        key.rate_per_minute,
+        key.rate_burst,
+    )
+}
 
 #[derive(Clone, Debug)]
 pub struct NewApiKey {
@@ -19,10 +29,12 @@ pub struct NewApiKey {
     pub environment: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_by: Option<Uuid>,
+    pub limits: Limits,
 }
 
 pub async fn insert(db: &impl ConnectionTrait, new: NewApiKey) -> AppResult<api_key::Model> {
     let json = |v: &Option<Vec<Uuid>>| serde_json::to_string(v).unwrap_or_else(|_| "null".into());
+    let (allowed_ips, rate_per_minute, rate_burst) = new.limits.to_columns();
     Ok(api_key::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(new.name),
@@ -39,6 +51,9 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewApiKey) -> AppResult<api_
         created_by: Set(new.created_by),
         created_at: Set(Utc::now()),
         expiry_notified_at: Set(None),
+        allowed_ips: Set(allowed_ips),
+        rate_per_minute: Set(rate_per_minute),
+        rate_burst: Set(rate_burst),
     }
     .insert(db)
     .await?)
@@ -107,6 +122,19 @@ pub async fn lineage(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Vec<api_k
 pub async fn rename(db: &impl ConnectionTrait, ids: &[Uuid], name: &str) -> AppResult<()> {
     Entity::update_many()
         .col_expr(Column::Name, Expr::value(name))
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets the limits of these keys (the keys of one rotation chain share them).
+pub async fn set_limits(db: &impl ConnectionTrait, ids: &[Uuid], limits: &Limits) -> AppResult<()> {
+    let (ips, per_minute, burst) = limits.to_columns();
+    Entity::update_many()
+        .col_expr(Column::AllowedIps, Expr::value(ips))
+        .col_expr(Column::RatePerMinute, Expr::value(per_minute))
+        .col_expr(Column::RateBurst, Expr::value(burst))
         .filter(Column::Id.is_in(ids.iter().copied()))
         .exec(db)
         .await?;

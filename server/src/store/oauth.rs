@@ -65,6 +65,9 @@ pub struct TokenState {
     pub app_client_ids: String,
     pub app_location_ids: String,
     pub app_environment: String,
+    pub app_allowed_ips: Option<String>,
+    pub app_rate_per_minute: Option<i32>,
+    pub app_rate_burst: Option<i32>,
     /// The grant's secret, if it has one and it still exists.
     pub found_secret: Option<Uuid>,
     pub secret_expires_at: Option<DateTime<Utc>>,
@@ -91,6 +94,9 @@ pub async fn token_state(
         .column_as(partner_app::Column::ClientIds, "app_client_ids")
         .column_as(partner_app::Column::LocationIds, "app_location_ids")
         .column_as(partner_app::Column::Environment, "app_environment")
+        .column_as(partner_app::Column::AllowedIps, "app_allowed_ips")
+        .column_as(partner_app::Column::RatePerMinute, "app_rate_per_minute")
+        .column_as(partner_app::Column::RateBurst, "app_rate_burst")
         .column_as(partner_app_secret::Column::Id, "found_secret")
         .column_as(partner_app_secret::Column::ExpiresAt, "secret_expires_at")
         .join(JoinType::InnerJoin, oauth_grant::Relation::PartnerApp.def())

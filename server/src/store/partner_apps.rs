@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::domain::network::Limits;
 use crate::error::AppResult;
 
 fn json<T: serde::Serialize>(value: &T) -> String {
@@ -55,6 +56,9 @@ pub async fn insert(db: &impl ConnectionTrait, new: NewApp) -> AppResult<partner
         created_by: Set(new.created_by),
         created_at: Set(Utc::now()),
         last_used_at: Set(None),
+        allowed_ips: Set(None),
+        rate_per_minute: Set(None),
+        rate_burst: Set(None),
     }
     .insert(db)
     .await?)
@@ -75,6 +79,29 @@ pub async fn update_fields(
     row.client_ids = Set(json(&f.client_ids));
     row.location_ids = Set(json(&f.location_ids));
     Ok(row.update(db).await?)
+}
+
+/// Holds an app (every grant of it) to these addresses and this rate.
+pub async fn set_limits(
+    db: &impl ConnectionTrait,
+    app: partner_app::Model,
+    limits: &Limits,
+) -> AppResult<partner_app::Model> {
+    let (ips, per_minute, burst) = limits.to_columns();
+    let mut row: partner_app::ActiveModel = app.into();
+    row.allowed_ips = Set(ips);
+    row.rate_per_minute = Set(per_minute);
+    row.rate_burst = Set(burst);
+    Ok(row.update(db).await?)
+}
+
+/// An app's own limits.
+pub fn limits(app: &partner_app::Model) -> Limits {
+    Limits::from_columns(
+        app.allowed_ips.as_deref(),
+        app.rate_per_minute,
+        app.rate_burst,
+    )
 }
 
 pub async fn set_status(

@@ -115,6 +115,16 @@ impl ApiKey {
         };
         Ok(ctx.access()?.admin().user_email(id).await?)
     }
+    /// Ranges the key may be used from (besides the server-wide list); null: anywhere.
+    async fn allowed_ips(&self) -> Option<Vec<String>> {
+        super::protection::allowed_ips(&crate::store::api_keys::limits(&self.key))
+    }
+    /// The key's own request rate; null: the server-wide default.
+    async fn rate_limit(&self) -> Option<super::protection::RateLimitView> {
+        crate::store::api_keys::limits(&self.key)
+            .rate
+            .map(Into::into)
+    }
     /// The key that replaced this one, after a rotation.
     async fn rotated_to_id(&self) -> Option<ID> {
         self.key.rotated_to.map(to_id)

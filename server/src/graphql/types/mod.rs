@@ -7,6 +7,7 @@ pub mod page;
 pub mod partner_app;
 pub mod patient;
 pub mod plain;
+pub mod protection;
 pub mod record;
 pub mod service_polls;
 pub mod test;

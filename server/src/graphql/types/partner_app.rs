@@ -69,6 +69,17 @@ impl PartnerApp {
     async fn environment(&self) -> Environment {
         Environment::from_stored(&self.0.app.environment)
     }
+    /// Ranges the app's tokens may be used from (besides the server-wide list); null:
+    /// anywhere.
+    async fn allowed_ips(&self) -> Option<Vec<String>> {
+        super::protection::allowed_ips(&crate::store::partner_apps::limits(&self.0.app))
+    }
+    /// The app's own request rate (all its tokens together); null: the server-wide default.
+    async fn rate_limit(&self) -> Option<super::protection::RateLimitView> {
+        crate::store::partner_apps::limits(&self.0.app)
+            .rate
+            .map(Into::into)
+    }
     async fn status(&self) -> Option<AppStatus> {
         self.0.app.status.parse().ok()
     }
