@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the admin portal (Leptos → WebAssembly, with Trunk) into portal/dist: one app per area
-# of the portal (portal/index.html: sign-in, keys, audit, settings; portal/connections.html: the
-# connection directory), so that a first visit downloads only the first (portal/src/lib.rs).
+# of the portal (portal/index.html: sign-in, keys, audit; portal/connections.html: the
+# connection directory and settings), so that a first visit downloads only the first (portal/src/lib.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -6,6 +6,8 @@
 /// (path prefix, area name), besides the main one.
 pub const AREAS: &[(&str, &str)] = &[
     ("/settings/connections", "connections"),
+    // Who may connect, server-wide: beside the directory of what is connected.
+    ("/settings/general", "connections"),
     ("/settings/api-console/webhooks", "webhooks"),
     ("/settings/services", "services"),
 ];

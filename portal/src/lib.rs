@@ -1,7 +1,7 @@
 //! Switchboard's admin portal: client-side rendered Leptos over the public GraphQL API.
 //!
-//! It is built as one WebAssembly app per area (`src/main.rs`: sign-in, keys, audit and
-//! settings; `src/bin/connections.rs`: the connection directory; `src/bin/webhooks.rs`: webhook
+//! It is built as one WebAssembly app per area (`src/main.rs`: sign-in, keys and audit;
+//! `src/bin/connections.rs`: the connection directory and settings; `src/bin/webhooks.rs`: webhook
 //! endpoints and their delivery logs; `src/bin/services.rs`: external services, their logs and
 //! health), from this one library, so a
 //! first visit downloads only the first app and each area only the screens it shows. Links

@@ -1,11 +1,11 @@
-//! The portal's main app: sign-in, the API Console, the audit trail and settings.
+//! The portal's main app: sign-in, the API Console and the audit trail.
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use portal::Area;
-use portal::pages::{ApiConsole, Audit, Home, KeyDetail, Login, NotFound, Settings, Shell};
+use portal::pages::{ApiConsole, Audit, Home, KeyDetail, Login, NotFound, Shell};
 
 fn main() {
     portal::start(Area(portal::areas::MAIN), || {
@@ -17,7 +17,6 @@ fn main() {
                     <Route path=path!("/settings/api-console") view=|| view! { <Shell settings=true><ApiConsole/></Shell> }/>
                     <Route path=path!("/settings/api-console/keys/:id") view=|| view! { <Shell settings=true><KeyDetail/></Shell> }/>
                     <Route path=path!("/settings/audit") view=|| view! { <Shell settings=true><Audit/></Shell> }/>
-                    <Route path=path!("/settings/general") view=|| view! { <Shell settings=true><Settings/></Shell> }/>
                 </Routes>
             </Router>
         }

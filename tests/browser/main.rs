@@ -11,6 +11,7 @@ mod imports;
 mod keys;
 mod lab_intake;
 mod polling;
+mod protection;
 mod services;
 mod webhooks;
 

@@ -3,6 +3,8 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::{A, Redirect};
 use leptos_router::hooks::use_navigate;
 
+use crate::Area;
+
 use crate::SessionSignal;
 use crate::api::run;
 use crate::queries::{Logout, logout};
@@ -10,12 +12,35 @@ use crate::session;
 
 use super::{Ask, ConfirmDialog, NavLink, NoSettings, PageHeading, focus};
 
+/// To the sign-in screen: within the main app, or a page load from another area's, whose
+/// router has no such route.
+fn to_login(area: Option<Area>, navigate: &impl Fn(&str, NavigateOptions)) {
+    if area == Some(Area::of("/login")) {
+        navigate("/login", NavigateOptions::default());
+    } else if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href("/login");
+    }
+}
+
+/// Shown instead of a screen when nobody is signed in: the sign-in screen.
+#[component]
+fn SignIn() -> impl IntoView {
+    let area = use_context::<Area>();
+    if area == Some(Area::of("/login")) {
+        view! { <Redirect path="/login"/> }.into_any()
+    } else {
+        to_login(area, &|_: &str, _: NavigateOptions| {});
+        ().into_any()
+    }
+}
+
 /// The frame of every signed-in screen: navigation, who is signed in, log out. Screens of
 /// integration settings (`settings=true`) are not shown to roles that may not use them.
 #[component]
 pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl IntoView {
     let session = expect_context::<SessionSignal>();
     let navigate = use_navigate();
+    let area = use_context::<Area>();
     let logout = move |_| {
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
@@ -23,7 +48,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
             let _ = run::<Logout>(logout::Variables).await;
             session::clear();
             session.set(None);
-            navigate("/login", NavigateOptions::default());
+            to_login(area, &navigate);
         });
     };
     let children = StoredValue::new(children);
@@ -35,7 +60,7 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
         focus("main");
     };
     view! {
-        <Show when=move || session.get().is_some() fallback=|| view! { <Redirect path="/login"/> }>
+        <Show when=move || session.get().is_some() fallback=SignIn>
             <a href="#main" class="skip-link" id="skip-link" on:click=skip>"Skip to main content"</a>
             <div class="layout">
                 <header class="topbar">

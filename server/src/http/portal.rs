@@ -99,6 +99,7 @@ mod tests {
     fn each_area_has_its_page() {
         assert_eq!(page_of("/settings/connections"), "connections.html");
         assert_eq!(page_of("/settings/connections/apps/x"), "connections.html");
+        assert_eq!(page_of("/settings/general"), "connections.html");
         assert_eq!(page_of("/settings/api-console"), "index.html");
         assert_eq!(page_of("/login"), "index.html");
     }
