@@ -21,6 +21,7 @@ use crate::http::{AppState, server};
 use crate::integrations::Reach;
 use crate::keyring::{self, Loaded};
 use crate::oauth::OAuth;
+use crate::store::changes::{self, Change};
 use crate::store::{Store, sealed};
 use crate::webhooks::{Delivery, Webhooks};
 
@@ -33,6 +34,7 @@ pub struct Application {
     audit_task: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
     limiter_tidy: tokio::task::JoinHandle<()>,
+    listening: Option<tokio::task::JoinHandle<()>>,
     /// The periodic health checks of connections, if on.
     health_checks: Option<tokio::task::JoinHandle<()>>,
     delivery: Option<Delivery>,
@@ -61,6 +63,26 @@ async fn maintain(store: Store, log_retention: chrono::Duration) {
         every.tick().await;
         refresh_statistics(&store).await;
         purge_integration_log(&store, log_retention).await;
+    }
+}
+
+/// What this server keeps in memory of what other replicas change.
+struct Remembered {
+    keys: KeyCache,
+    protection: Arc<Protection>,
+}
+
+impl changes::Listener for Remembered {
+    fn changed(&self, change: Change) {
+        match change {
+            Change::Keys => self.keys.clear(),
+            Change::Protection => self.protection.forget(),
+        }
+    }
+
+    fn hearing(&self, hearing: bool) {
+        self.keys.set_trusted(hearing);
+        self.protection.forget();
     }
 }
 
@@ -247,10 +269,23 @@ impl Application {
         });
         let protection = Arc::new(Protection::new(&settings.server.trusted_proxies)?);
         let limiter_tidy = tokio::spawn(tidy_limits(protection.clone()));
+        // On PostgreSQL other replicas change keys and settings too: this server's copies are
+        // not used until it hears their announcements.
+        let postgres = store.backend() == DbBackend::Postgres;
+        let keys = KeyCache::new(!postgres);
+        let listening = postgres.then(|| {
+            tokio::spawn(changes::listen(
+                url.clone(),
+                Remembered {
+                    keys: keys.clone(),
+                    protection: protection.clone(),
+                },
+            ))
+        });
         let services = Services {
             store: store.clone(),
             sink: sink.clone(),
-            keys: KeyCache::default(),
+            keys,
             session_ttl: chrono::Duration::minutes(settings.auth.session_ttl_minutes),
             security: Default::default(),
             logins: Arc::new(LoginThrottle::new(Policy {
@@ -280,6 +315,7 @@ impl Application {
             audit_task,
             maintenance,
             limiter_tidy,
+            listening,
             health_checks,
             delivery,
             mllp,
@@ -317,6 +353,9 @@ impl Application {
         }
         self.maintenance.abort();
         self.limiter_tidy.abort();
+        if let Some(listening) = self.listening {
+            listening.abort();
+        }
         // A poll cut short leaves its cursor at the last page kept, and its lease lapses.
         if let Some(polls) = self.polls {
             polls.abort();

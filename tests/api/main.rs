@@ -25,6 +25,7 @@ mod projection;
 mod protection;
 mod records_exchange;
 mod refusals;
+mod replicas;
 mod rows;
 mod scopes;
 mod searching;

@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::Effects;
 use crate::store::api_keys::NewApiKey;
 use crate::store::audit::AuditFilter;
+use crate::store::changes::{self, Change};
 use crate::store::page::{Page, PageRequest};
 use crate::store::{admins, api_keys, audit, clients, patients, settings};
 
@@ -243,6 +244,7 @@ impl<'a> Admin<'a> {
             vec![old_id, new_key.id],
             vec![],
         );
+        changes::announce(&txn.txn, Change::Keys).await?;
         txn.commit(Effects::audited(event)).await?;
         // The old key's shortened life must apply at once on this replica.
         self.access.key_cache().clear();
@@ -294,6 +296,7 @@ impl<'a> Admin<'a> {
         let key = api_keys::find(&txn.txn, id)
             .await?
             .ok_or(AppError::NotFound("api key"))?;
+        changes::announce(&txn.txn, Change::Keys).await?;
         txn.commit(Effects::audited(event)).await?;
         self.access.key_cache().clear();
         Ok(key)
@@ -329,6 +332,7 @@ impl<'a> Admin<'a> {
         let event = self
             .access
             .event("EXPIRE", "endApiKeyRotation", "api_key", old, vec![]);
+        changes::announce(&txn.txn, Change::Keys).await?;
         txn.commit(Effects::audited(event)).await?;
         self.access.key_cache().clear();
         Ok(newest)
@@ -465,6 +469,7 @@ impl<'a> Admin<'a> {
                 .map(str::to_owned)
                 .to_vec(),
         );
+        changes::announce(&txn.txn, Change::Protection).await?;
         txn.commit(Effects::audited(event)).await?;
         self.access
             .protection()

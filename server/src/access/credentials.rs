@@ -120,8 +120,9 @@ async fn api_key(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Princ
     let entry = match keys.get(&hash) {
         Some(entry) => entry,
         None => {
-            // Revoked keys are never cached, so a revocation reaches every replica as soon as
-            // its entries age out.
+            // Revoked keys are never cached; a key changed after this read is not cached
+            // either (`KeyCache::put`).
+            let generation = keys.generation();
             let key = store::api_keys::find_by_hash(store.conn(), &hash)
                 .await?
                 .ok_or(AppError::Unauthenticated(INVALID))?;
@@ -131,7 +132,7 @@ async fn api_key(store: &Store, keys: &KeyCache, token: &str) -> AppResult<Princ
             let mut principal = principal_of(&key)?;
             confine_clients(store, &mut principal.grant.rows).await?;
             let entry = CachedKey::new(principal, key.id, key.expires_at, key.last_used_at);
-            keys.put(hash.clone(), entry.clone());
+            keys.put(generation, hash.clone(), entry.clone());
             entry
         }
     };

@@ -1,8 +1,11 @@
 //! A short-lived cache of API-key principals, so that a request does not have to look its key
-//! up in the database. Revoking or rotating a key clears this replica's cache at once; other
-//! replicas see the change within `TTL` (a documented bound, not a race).
+//! up in the database. Any change to a key (revoked, rotated, renamed, its limits) clears this
+//! replica's cache at once and, on PostgreSQL, every other replica's through a notification
+//! (`access::replicas`); while a replica is not sure to hear those (its listening connection is
+//! down), it does not use its cache at all. `TTL` bounds an entry's life besides.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,17 +44,44 @@ impl CachedKey {
     }
 }
 
-#[derive(Clone, Default)]
-pub struct KeyCache(Arc<Mutex<HashMap<String, CachedKey>>>);
+#[derive(Clone)]
+pub struct KeyCache(Arc<Inner>);
+
+struct Inner {
+    entries: Mutex<HashMap<String, CachedKey>>,
+    /// Bumped by every `clear`: an entry read from the database before a clear is not put in
+    /// after it (it may be what the clear was about).
+    generation: AtomicU64,
+    /// Whether changes made elsewhere reach this cache; while not, it is not used.
+    trusted: AtomicBool,
+}
+
+impl Default for KeyCache {
+    /// A cache that only this process changes (SQLite: one server per database).
+    fn default() -> Self {
+        KeyCache::new(true)
+    }
+}
 
 impl KeyCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedKey>> {
-        // A poisoned cache is only a cache: keep using it.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn new(trusted: bool) -> Self {
+        KeyCache(Arc::new(Inner {
+            entries: Mutex::default(),
+            generation: AtomicU64::new(0),
+            trusted: AtomicBool::new(trusted),
+        }))
     }
 
-    /// The entry for a secret's hash, if it is fresh.
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedKey>> {
+        // A poisoned cache is only a cache: keep using it.
+        self.0.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The entry for a secret's hash, if it is fresh and the cache is trusted.
     pub fn get(&self, hash: &str) -> Option<CachedKey> {
+        if !self.0.trusted.load(Ordering::Acquire) {
+            return None;
+        }
         let entries = self.lock();
         entries
             .get(hash)
@@ -59,12 +89,29 @@ impl KeyCache {
             .cloned()
     }
 
-    pub fn put(&self, hash: String, entry: CachedKey) {
+    /// Where the cache stands before a lookup in the database: `put` it back with what was
+    /// read.
+    pub fn generation(&self) -> u64 {
+        self.0.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps an entry read from the database when the cache was at `generation`, unless it has
+    /// been cleared since.
+    pub fn put(&self, generation: u64, hash: String, entry: CachedKey) {
         let mut entries = self.lock();
+        if self.generation() != generation || !self.0.trusted.load(Ordering::Acquire) {
+            return;
+        }
         if entries.len() >= CAPACITY {
             entries.clear();
         }
         entries.insert(hash, entry);
+    }
+
+    /// Whether changes made by other replicas reach this cache (`access::replicas`).
+    pub fn set_trusted(&self, trusted: bool) {
+        self.clear();
+        self.0.trusted.store(trusted, Ordering::Release);
     }
 
     /// Records a use written to the database, so the next requests do not write it again.
@@ -74,8 +121,43 @@ impl KeyCache {
         }
     }
 
-    /// Forgets everything: called when any key is revoked or rotated.
+    /// Forgets everything: called when any key changes, here or (notified) on another replica.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut entries = self.lock();
+        self.0.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Principal;
+
+    fn entry() -> CachedKey {
+        CachedKey::new(Principal::anonymous(), Uuid::nil(), None, None)
+    }
+
+    #[test]
+    fn what_was_read_before_a_clear_is_not_kept_after_it() {
+        let cache = KeyCache::default();
+        let before = cache.generation();
+        cache.clear();
+        cache.put(before, "h".into(), entry());
+        assert!(cache.get("h").is_none());
+        cache.put(cache.generation(), "h".into(), entry());
+        assert!(cache.get("h").is_some());
+    }
+
+    #[test]
+    fn an_untrusted_cache_is_not_used() {
+        let cache = KeyCache::new(false);
+        cache.put(cache.generation(), "h".into(), entry());
+        assert!(cache.get("h").is_none());
+        cache.set_trusted(true);
+        cache.put(cache.generation(), "h".into(), entry());
+        assert!(cache.get("h").is_some());
+        cache.set_trusted(false);
+        assert!(cache.get("h").is_none());
     }
 }

@@ -117,6 +117,11 @@ impl Protection {
         Ok(policy)
     }
 
+    /// The policy changed on another replica: read it again at the next request.
+    pub fn forget(&self) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// A policy just written on this replica applies to the next request.
     pub fn remember(&self, policy: Arc<Policy>) {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), policy));

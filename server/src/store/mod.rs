@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod audit;
 mod audit_touches;
 mod bulk;
+pub mod changes;
 pub mod clients;
 pub mod columns;
 mod conn;
