@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -60,9 +60,11 @@ type Keyed = RateLimiter<
     StateInformationMiddleware,
 >;
 
+/// Read on every request by every worker, written only when a rate is first used: a
+/// read-write lock, so that the workers do not queue for it.
 #[derive(Default)]
 pub struct LocalLimiter {
-    by_rate: Mutex<HashMap<RateLimit, Arc<Keyed>>>,
+    by_rate: RwLock<HashMap<RateLimit, Arc<Keyed>>>,
 }
 
 fn quota(rate: RateLimit) -> Quota {
@@ -78,7 +80,15 @@ fn ceil_secs(d: Duration) -> u64 {
 
 impl LocalLimiter {
     fn limiter(&self, rate: RateLimit) -> Arc<Keyed> {
-        let mut map = self.by_rate.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(limiter) = self
+            .by_rate
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&rate)
+        {
+            return limiter.clone();
+        }
+        let mut map = self.by_rate.write().unwrap_or_else(|e| e.into_inner());
         map.entry(rate)
             .or_insert_with(|| {
                 Arc::new(
@@ -118,7 +128,7 @@ impl LocalLimiter {
     /// Forgets keys whose allowance is whole again (they are as good as new), so that the
     /// addresses and credentials seen once do not accumulate. Run now and then.
     pub fn forget_idle(&self) {
-        let mut map = self.by_rate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.by_rate.write().unwrap_or_else(|e| e.into_inner());
         for limiter in map.values() {
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -129,7 +139,7 @@ impl LocalLimiter {
 
     #[cfg(test)]
     fn keys(&self) -> usize {
-        let map = self.by_rate.lock().unwrap();
+        let map = self.by_rate.read().unwrap();
         map.values().map(|l| l.len()).sum()
     }
 }
