@@ -273,13 +273,7 @@ pub fn AppDetail() -> impl IntoView {
                     },
                     None,
                     move |_| reply.run(None),
-                    move |err| {
-                        if err == ApiError::SessionExpired {
-                            super::expire_session();
-                        } else {
-                            reply.run(Some(err));
-                        }
-                    },
+                    move |err| super::limits::refused(err, reply),
                 );
             },
         );

@@ -30,6 +30,16 @@ pub struct LimitsForm {
     pub rate: Option<(i64, i64)>,
 }
 
+/// Hands a refused save back to the card, or leaves for the sign-in page when the session is
+/// gone.
+pub fn refused(err: ApiError, reply: Callback<Option<ApiError>>) {
+    if err == ApiError::SessionExpired {
+        super::expire_session();
+    } else {
+        reply.run(Some(err));
+    }
+}
+
 /// Which of the card's fields a refusal points at.
 fn field_of(path: &str) -> &'static str {
     if path.contains("rateLimit") {
