@@ -117,7 +117,11 @@ impl ApiKey {
     }
     /// Ranges the key may be used from (besides the server-wide list); null: anywhere.
     async fn allowed_ips(&self) -> Option<Vec<String>> {
-        super::protection::allowed_ips(&crate::store::api_keys::limits(&self.key))
+        super::protection::allowed_ips(
+            crate::store::api_keys::limits(&self.key)
+                .allowed_ips
+                .as_deref(),
+        )
     }
     /// The key's own request rate; null: the server-wide default.
     async fn rate_limit(&self) -> Option<super::protection::RateLimitView> {

@@ -72,7 +72,11 @@ impl PartnerApp {
     /// Ranges the app's tokens may be used from (besides the server-wide list); null:
     /// anywhere.
     async fn allowed_ips(&self) -> Option<Vec<String>> {
-        super::protection::allowed_ips(&crate::store::partner_apps::limits(&self.0.app))
+        super::protection::allowed_ips(
+            crate::store::partner_apps::limits(&self.0.app)
+                .allowed_ips
+                .as_deref(),
+        )
     }
     /// The app's own request rate (all its tokens together); null: the server-wide default.
     async fn rate_limit(&self) -> Option<super::protection::RateLimitView> {

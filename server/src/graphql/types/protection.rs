@@ -1,7 +1,9 @@
 use async_graphql::SimpleObject;
 
 use crate::access::protection::Policy;
-use crate::domain::network::{Limits, RateLimit};
+use ipnet::IpNet;
+
+use crate::domain::network::RateLimit;
 
 /// A request rate (GCRA): `perMinute` sustained, up to `burst` at once after a quiet spell.
 #[derive(SimpleObject, Clone, Copy)]
@@ -23,12 +25,10 @@ impl From<RateLimit> for RateLimitView {
     }
 }
 
-/// A credential's allowed addresses, as ranges in canonical form; null: anywhere.
-pub fn allowed_ips(limits: &Limits) -> Option<Vec<String>> {
-    limits
-        .allowed_ips
-        .as_ref()
-        .map(|nets| nets.iter().map(ToString::to_string).collect())
+/// Allowed addresses (a credential's, or the server's), as ranges in canonical form; null:
+/// anywhere.
+pub fn allowed_ips(nets: Option<&[IpNet]>) -> Option<Vec<String>> {
+    nets.map(|nets| nets.iter().map(ToString::to_string).collect())
 }
 
 /// Server-wide protection: which addresses integrations may call from, and how fast
@@ -51,10 +51,7 @@ pub struct ProtectionSettings {
 impl ProtectionSettings {
     pub fn new(policy: &Policy, trusted_proxies: Vec<String>) -> Self {
         ProtectionSettings {
-            allowed_ips: policy
-                .allowed_ips
-                .as_ref()
-                .map(|nets| nets.iter().map(ToString::to_string).collect()),
+            allowed_ips: allowed_ips(policy.allowed_ips.as_deref()),
             credential_rate_limit: policy.credential_rate.into(),
             address_rate_limit: policy.address_rate.into(),
             trusted_proxies,
