@@ -75,7 +75,7 @@ now_ms() { date +%s%3N; }
 start_server() { # url logfile → sets server_pid, port, ready_ms
     local url=$1 log=$2 t0
     t0=$(now_ms)
-    DATABASE_URL=$url PORT=0 SWITCHBOARD__AUDIT__FLUSH_INTERVAL_MS=500 RUST_LOG=warn \
+    DATABASE_URL=$url PORT=0 RUST_LOG=warn \
         SWITCHBOARD__WEBHOOKS__ALLOWED_HOSTS=127.0.0.1 \
         "$bin" serve 2>"$log" &
     server_pid=$!

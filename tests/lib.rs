@@ -121,13 +121,9 @@ impl Drop for TestDb {
     }
 }
 
-/// Long enough that, in tests, read-audit events reach the database only by an explicit flush
-/// (the `auditEvents` query), at shutdown, or in the tests that lower it on purpose.
-pub const DEFAULT_FLUSH_MS: u64 = 60_000;
-
 /// The server's settings for a test: the defaults (`Settings::defaults`), with what a test
 /// needs changed, so that a new setting needs nothing here.
-fn test_settings(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) -> Settings {
+fn test_settings(db_url: &str, portal_dir: PathBuf) -> Settings {
     let mut s = Settings::defaults().expect("the default settings");
     s.server.port = 0;
     s.server.portal_dir = portal_dir;
@@ -140,7 +136,6 @@ fn test_settings(db_url: &str, flush_interval_ms: u64, portal_dir: PathBuf) -> S
     // its default, as every test's server shares one database server.
     s.database.max_connections = db_url.starts_with("postgres").then_some(8);
     s.auth.session_ttl_minutes = 60;
-    s.audit.flush_interval_ms = flush_interval_ms;
     // Periodic health checks would add log entries at their own pace; the tests that want
     // them turn them on.
     s.services.health_check_interval_seconds = 0;
@@ -236,7 +231,6 @@ type Configure = Box<dyn FnOnce(&mut Settings) + Send>;
 
 /// How a test's server differs from the usual one.
 pub struct TestAppBuilder {
-    flush_ms: u64,
     portal_dir: PathBuf,
     configure: Option<Configure>,
 }
@@ -245,7 +239,6 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         tls();
         TestAppBuilder {
-            flush_ms: DEFAULT_FLUSH_MS,
             portal_dir: PathBuf::from("portal/dist"),
             configure: None,
         }
@@ -253,12 +246,6 @@ impl TestApp {
 }
 
 impl TestAppBuilder {
-    /// How long read-audit events wait before they are written.
-    pub fn flush_ms(mut self, ms: u64) -> Self {
-        self.flush_ms = ms;
-        self
-    }
-
     /// Where the server finds the built portal.
     pub fn portal_dir(mut self, dir: PathBuf) -> Self {
         self.portal_dir = dir;
@@ -274,7 +261,7 @@ impl TestAppBuilder {
     pub async fn spawn(self) -> TestApp {
         init_test_log();
         let db = TestDb::new().await;
-        let mut settings = test_settings(&db.url, self.flush_ms, self.portal_dir);
+        let mut settings = test_settings(&db.url, self.portal_dir);
         if let Some(change) = self.configure {
             change(&mut settings);
         }

@@ -13,7 +13,6 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
-    pub audit: AuditSettings,
     pub oauth: OAuthSettings,
     pub webhooks: WebhookSettings,
     pub secrets: SecretsSettings,
@@ -207,12 +206,6 @@ pub struct WebhookSettings {
     pub max_rotation_overlap_seconds: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuditSettings {
-    /// How long read events may wait in memory before they are written.
-    pub flush_interval_ms: u64,
-}
-
 /// A list given as a list (a file) or as one comma-separated string (an environment variable).
 fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
@@ -327,7 +320,6 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("auth.login_failures_per_account", 5)?
         .set_default("auth.login_failures_per_address", 20)?
         .set_default("auth.login_lockout_seconds", 30)?
-        .set_default("audit.flush_interval_ms", 500)?
         .set_default("oauth.access_token_ttl_seconds", 600)?
         .set_default("oauth.refresh_token_ttl_days", 30)?
         .set_default("oauth.code_ttl_seconds", 300)?

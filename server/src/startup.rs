@@ -209,10 +209,7 @@ impl Application {
         let log_retention = chrono::Duration::days(i64::from(settings.services.log_retention_days));
         purge_integration_log(&store, log_retention).await;
         let maintenance = tokio::spawn(maintain(store.clone(), log_retention));
-        let (sink, audit_task) = AuditSink::spawn(
-            audit_store(&url, &store).await?,
-            Duration::from_millis(settings.audit.flush_interval_ms),
-        );
+        let (sink, audit_task) = AuditSink::spawn(audit_store(&url, &store).await?);
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let addr = listener.local_addr()?;

@@ -100,5 +100,9 @@ async fn a_change_whose_audit_event_cannot_be_written_is_not_stored() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(app.audit_rows_for(&test_id).await, 1);
+    assert_eq!(
+        app.audit_rows_for(&test_id).await,
+        2,
+        "its CREATE, and the READ of the answer that showed it"
+    );
 }

@@ -40,7 +40,7 @@ async fn world() -> World {
         let location = insert_location(db, client.id, name).await.unwrap();
         sites.push((client.id, location.id));
     }
-    let (sink, _) = AuditSink::spawn(store.clone(), Duration::from_secs(3600));
+    let (sink, _) = AuditSink::spawn(store.clone());
     World {
         services: Services {
             store: store.clone(),

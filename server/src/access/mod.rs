@@ -425,12 +425,13 @@ impl Access {
         }
     }
 
-    /// Hands the request's reads to the audit writer. Called once, after execution and
-    /// before the answer: a request that read records waits while the writer is too far
-    /// behind (`AuditSink::room`); one that read none adds nothing to the queue and does not.
-    /// `operation` says what executed (`graphql::Executor::operation`); `operation_name` is
-    /// the caller's label for it, kept beside it (bounded) and never instead of it.
-    pub async fn finish(&self, operation: &str, operation_name: Option<&str>) {
+    /// Stores the request's reads in the audit trail. Called once, after execution and
+    /// before the answer, which waits for the commit (`AuditSink::store`): an error means the
+    /// reads are not recorded, and their data must not be sent. A request that read nothing
+    /// does not wait. `operation` says what executed (`graphql::Executor::operation`);
+    /// `operation_name` is the caller's label for it, kept beside it (bounded) and never
+    /// instead of it.
+    pub async fn finish(&self, operation: &str, operation_name: Option<&str>) -> AppResult<()> {
         let mut draft = {
             let mut reads = self.reads();
             let rows = reads.rows;
@@ -487,15 +488,14 @@ impl Access {
             events.push(self.event("READ", operation, "test", distinct(draft.tests), Vec::new()));
         }
         if events.is_empty() {
-            return;
+            return Ok(());
         }
         let label: Option<String> =
             operation_name.map(|n| n.chars().take(OPERATION_NAME_MAX).collect());
         for event in &mut events {
             event.operation_name.clone_from(&label);
         }
-        self.sink().record(events);
-        self.sink().room().await;
+        self.sink().store(events).await
     }
 }
 

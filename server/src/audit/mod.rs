@@ -1,22 +1,31 @@
-//! Writes read-audit events off the request path: batched, flushed at least every
-//! `flush_interval`, on demand, and on shutdown. Write events do not come through here: they
-//! are inserted in the same transaction as the change they record.
+//! Writes read-audit events before the answers they cover are sent (group commit). Write
+//! events do not come through here: they are inserted in the same transaction as the change
+//! they record.
+//!
+//! Why: a read whose audit event is still in memory when the process dies has left the server
+//! without a trace. Reads used to be batched and written after their answers; a `kill -9`
+//! after a burst of reads lost every one of them. Now each request hands its events to one
+//! writer task and waits until the transaction that holds them has committed. The writer
+//! takes everything that arrived while it was writing into its next transaction, so under
+//! load one commit covers many requests: the cost is a commit's latency per request, not a
+//! commit per request of throughput.
 
-mod backlog;
 pub mod security;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::audit::NewAuditEvent;
-use backlog::{Backlog, weight};
 
 enum Command {
-    Record(Vec<NewAuditEvent>),
+    Record {
+        events: Vec<NewAuditEvent>,
+        stored: oneshot::Sender<bool>,
+    },
     Flush(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -24,52 +33,43 @@ enum Command {
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::UnboundedSender<Command>,
-    backlog: Arc<Backlog>,
 }
 
-/// Events kept in memory at most while the database refuses writes; beyond it, the oldest
-/// are reported in the log and dropped so that an outage cannot exhaust memory.
-const MAX_BUFFERED: usize = 100_000;
-const BATCH: usize = 500;
+/// Events stored by one transaction at most (then the next takes the rest): large enough for
+/// every request in flight under load, small enough that one commit never holds the writer
+/// lock for long.
+const MAX_BATCH: usize = 2_000;
 
-/// Bytes of queued audit events above which a read waits for the writer before it is
-/// answered (`backlog`).
-const BACKLOG_LIMIT: usize = 12 * 1024 * 1024;
-/// The longest one read waits for that: past it the database is down rather than slow.
-const BACKLOG_WAIT: Duration = Duration::from_secs(5);
+/// Pauses before the second and third attempt at a batch the database refused. Past them the
+/// requests waiting for it are refused instead of answered unaudited.
+const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(250)];
 
 impl AuditSink {
-    pub fn spawn(store: Store, flush_interval: Duration) -> (AuditSink, JoinHandle<()>) {
+    pub fn spawn(store: Store) -> (AuditSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let backlog = Arc::new(Backlog::default());
-        let handle = tokio::spawn(run(store, rx, flush_interval, backlog.clone()));
-        (AuditSink { tx, backlog }, handle)
+        let handle = tokio::spawn(run(store, rx));
+        (AuditSink { tx }, handle)
     }
 
-    pub fn record(&self, events: Vec<NewAuditEvent>) {
+    /// Stores `events` and returns once they are committed. An error means they are not in
+    /// the trail, so the read they record must not be answered.
+    pub async fn store(&self, events: Vec<NewAuditEvent>) -> AppResult<()> {
         if events.is_empty() {
-            return;
+            return Ok(());
         }
-        let queued = weight(&events);
-        self.backlog.add(queued);
-        if self.tx.send(Command::Record(events)).is_err() {
-            self.backlog.done(queued);
-            tracing::error!("audit writer has stopped; read audit events were not recorded");
-        }
-    }
-
-    /// Waits while more read-audit work is queued than the writer should have to catch up
-    /// with (`BACKLOG_LIMIT`), at most `BACKLOG_WAIT`. Called before a read is answered.
-    pub async fn room(&self) {
-        if !self.backlog.room(BACKLOG_LIMIT, BACKLOG_WAIT).await {
-            tracing::warn!(
-                queued = self.backlog.queued(),
-                "read-audit writer is not catching up; answering without waiting longer"
-            );
+        let (stored, wait) = oneshot::channel();
+        let unstored = || AppError::Internal(anyhow::anyhow!("the read could not be audited"));
+        self.tx
+            .send(Command::Record { events, stored })
+            .map_err(|_| unstored())?;
+        match wait.await {
+            Ok(true) => Ok(()),
+            _ => Err(unstored()),
         }
     }
 
-    /// Waits until everything recorded before this call is in the database.
+    /// Waits until everything stored before this call is committed (it already is when
+    /// `store` has returned; this covers events whose caller did not wait).
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Command::Flush(done)).is_ok() {
@@ -86,83 +86,102 @@ impl AuditSink {
     }
 }
 
-async fn write(store: &Store, buffer: &mut Vec<NewAuditEvent>, backlog: &Backlog) {
-    while !buffer.is_empty() {
-        let take = buffer.len().min(BATCH);
-        match store.insert_audit_events(&buffer[..take]).await {
-            Ok(()) => {
-                backlog.done(weight(&buffer[..take]));
-                buffer.drain(..take);
+/// What one turn of the writer takes: every request waiting, and what asked to be told when
+/// they are written.
+#[derive(Default)]
+struct Batch {
+    events: Vec<NewAuditEvent>,
+    waiting: Vec<oneshot::Sender<bool>>,
+    flushed: Vec<oneshot::Sender<()>>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Batch {
+    fn take(&mut self, command: Command) {
+        match command {
+            Command::Record { events, stored } => {
+                self.events.extend(events);
+                self.waiting.push(stored);
             }
-            Err(err) => {
-                tracing::error!(error = ?err, pending = buffer.len(), "writing audit events failed; will retry");
-                if buffer.len() > MAX_BUFFERED {
-                    let excess = buffer.len() - MAX_BUFFERED;
-                    tracing::error!(
-                        dropped = excess,
-                        "audit buffer full; dropping oldest events"
-                    );
-                    backlog.done(weight(&buffer[..excess]));
-                    buffer.drain(..excess);
+            Command::Flush(done) => self.flushed.push(done),
+            Command::Shutdown(done) => self.shutdown = Some(done),
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.events.len() >= MAX_BATCH
+    }
+
+    /// Commits the events, then answers everyone waiting: `true` only after the commit.
+    async fn write(self, store: &Store) -> Option<oneshot::Sender<()>> {
+        let stored = self.events.is_empty() || commit(store, &self.events).await;
+        for waiting in self.waiting {
+            let _ = waiting.send(stored);
+        }
+        for done in self.flushed {
+            let _ = done.send(());
+        }
+        self.shutdown
+    }
+}
+
+async fn commit(store: &Store, events: &[NewAuditEvent]) -> bool {
+    let mut pauses = RETRIES.iter();
+    loop {
+        match store.insert_audit_events(events).await {
+            Ok(()) => return true,
+            Err(err) => match pauses.next() {
+                Some(pause) => {
+                    tracing::warn!(error = ?err, events = events.len(), "writing audit events failed; trying again");
+                    tokio::time::sleep(*pause).await;
                 }
-                return;
-            }
+                None => {
+                    tracing::error!(
+                        error = ?err,
+                        events = events.len(),
+                        "writing audit events failed; the reads they record are refused"
+                    );
+                    return false;
+                }
+            },
         }
     }
 }
 
-async fn run(
-    store: Store,
-    mut rx: mpsc::UnboundedReceiver<Command>,
-    every: Duration,
-    backlog: Arc<Backlog>,
-) {
-    let mut buffer = Vec::new();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            cmd = rx.recv() => match cmd {
-                Some(Command::Record(events)) => {
-                    buffer.extend(events);
-                    if buffer.len() >= BATCH {
-                        write(&store, &mut buffer, &backlog).await;
-                    }
-                }
-                Some(Command::Flush(done)) => {
-                    write(&store, &mut buffer, &backlog).await;
-                    let _ = done.send(());
-                }
-                Some(Command::Shutdown(done)) => {
-                    // Take whatever raced in before the shutdown request as well.
-                    while let Ok(Command::Record(events)) = rx.try_recv() {
-                        buffer.extend(events);
-                    }
-                    write(&store, &mut buffer, &backlog).await;
-                    let _ = done.send(());
-                    return;
-                }
-                None => {
-                    write(&store, &mut buffer, &backlog).await;
-                    return;
-                }
-            },
-            _ = tick.tick() => write(&store, &mut buffer, &backlog).await,
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = Batch::default();
+        batch.take(first);
+        // Everything that queued while the last batch was being written joins this one.
+        while !batch.full() && batch.shutdown.is_none() {
+            match rx.try_recv() {
+                Ok(command) => batch.take(command),
+                Err(_) => break,
+            }
+        }
+        if let Some(done) = batch.write(&store).await {
+            // Take whatever raced in before the shutdown request as well.
+            let mut rest = Batch::default();
+            while let Ok(command) = rx.try_recv() {
+                rest.take(command);
+            }
+            rest.write(&store).await;
+            let _ = done.send(());
+            return;
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use chrono::Utc;
 
     use super::AuditSink;
     use crate::store::Store;
-    use crate::store::audit::NewAuditEvent;
+    use crate::store::audit::{AuditFilter, NewAuditEvent, list};
+    use crate::store::page::PageRequest;
 
-    fn read_of(ids: usize) -> NewAuditEvent {
+    fn read_of(id: uuid::Uuid) -> NewAuditEvent {
         NewAuditEvent {
             occurred_at: Utc::now(),
             who: crate::domain::actor::Who::new(
@@ -173,34 +192,48 @@ mod tests {
             action: "READ".into(),
             operation: "test".into(),
             record_type: "patient".into(),
-            record_ids: (0..ids as u128)
-                .map(uuid::Uuid::from_u128)
-                .collect::<Vec<_>>()
-                .into(),
+            record_ids: vec![id].into(),
             fields: Vec::new(),
             ip: None,
             operation_name: None,
         }
     }
 
+    async fn stored(store: &Store, id: uuid::Uuid) -> usize {
+        let filter = AuditFilter {
+            record_ids: Some(vec![id.to_string()]),
+            ..Default::default()
+        };
+        let page = PageRequest {
+            first: 10,
+            after: None,
+        };
+        list(store.conn(), &filter, page).await.unwrap().items.len()
+    }
+
     #[tokio::test]
-    async fn the_backlog_holds_what_is_queued_until_it_is_written() {
+    async fn an_event_is_committed_when_store_returns_and_concurrent_ones_share_a_batch() {
         let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
         store.migrate().await.unwrap();
-        let (sink, _task) = AuditSink::spawn(store, Duration::from_secs(3600));
-        let events = vec![read_of(3), read_of(0)];
-        let bytes = events[0].approx_bytes() + events[1].approx_bytes();
-        assert!(
-            events[0].approx_bytes() >= events[1].approx_bytes() + 3 * 16,
-            "record ids count"
-        );
-        sink.record(events);
-        assert_eq!(sink.backlog.queued(), bytes, "what the two events hold");
-        sink.flush().await;
-        assert_eq!(sink.backlog.queued(), 0, "written, so no longer queued");
-        tokio::time::timeout(Duration::from_secs(1), sink.room())
-            .await
-            .expect("an empty queue has room at once");
+        let (sink, _task) = AuditSink::spawn(store.clone());
+        let ids: Vec<uuid::Uuid> = (0..50).map(|_| uuid::Uuid::now_v7()).collect();
+        let writes = ids.iter().map(|id| sink.store(vec![read_of(*id)]));
+        for written in futures_util::future::join_all(writes).await {
+            written.unwrap();
+        }
+        for id in &ids {
+            assert_eq!(
+                stored(&store, *id).await,
+                1,
+                "stored before store() returned"
+            );
+        }
         sink.shutdown().await;
+        let late = sink.store(vec![read_of(uuid::Uuid::now_v7())]).await;
+        assert_eq!(
+            late.unwrap_err().code(),
+            "INTERNAL",
+            "after shutdown nothing can be audited, so nothing may be read"
+        );
     }
 }

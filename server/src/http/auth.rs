@@ -216,7 +216,9 @@ async fn address_refused(
         Vec::<uuid::Uuid>::new(),
         vec!["IP_NOT_ALLOWED".to_owned()],
     );
-    access
+    // The refusal is answered whether or not its record could be stored (the writer logs
+    // a failure): it discloses nothing.
+    let _ = access
         .finish(&format!("{} {}", req.method(), req.path()), None)
         .await;
 }

@@ -169,6 +169,9 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
     for refusal in graphql::answer::refusals(&response) {
         access.refused(refusal);
     }
-    access.finish(&operation, operation_name.as_deref()).await;
-    response
+    // The answer leaves only once its reads are in the audit trail.
+    match access.finish(&operation, operation_name.as_deref()).await {
+        Ok(()) => response,
+        Err(err) => Response::from_errors(vec![graphql::to_server_error(err)]),
+    }
 }
