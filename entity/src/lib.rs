@@ -4,6 +4,7 @@
 pub mod admin_session;
 pub mod admin_user;
 pub mod api_key;
+pub mod audit_chain;
 pub mod audit_event;
 pub mod audit_record_touch;
 pub mod client;

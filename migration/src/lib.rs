@@ -24,6 +24,7 @@ mod m20261206_000001_patient_imports;
 mod m20261207_000001_service_polls;
 mod m20261207_000002_import_tests;
 mod m20261208_000001_credential_limits;
+mod m20261209_000001_audit_chain;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_service_polls::Migration),
             Box::new(m20261207_000002_import_tests::Migration),
             Box::new(m20261208_000001_credential_limits::Migration),
+            Box::new(m20261209_000001_audit_chain::Migration),
         ]
     }
 }

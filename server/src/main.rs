@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use base64::Engine;
 use clap::{Parser, Subcommand};
+use switchboard::audit::export;
 use switchboard::config::Settings;
 use switchboard::domain::role::Role;
 use switchboard::startup::Application;
-use switchboard::store::{Store, sealed};
+use switchboard::store::audit::{self, AuditFilter};
+use switchboard::store::{Store, audit_chain, sealed};
 use switchboard::{graphql, seed, telemetry};
 
 /// Switchboard: the integration layer of a clinic or laboratory system.
@@ -47,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Prove the audit trail untampered, or export it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the GraphQL schema (SDL).
     ExportSchema,
     /// Seed the benchmark data set and write the load generator's fixture (JSON) to stdout.
@@ -77,6 +84,23 @@ enum KeysCommand {
     /// it with the previous keys (secrets.previous_master_keys). Servers keep running; once it
     /// is done the previous keys can be removed from their configuration.
     Rotate,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the audit trail's hash chain, recomputing every hash. Intact: prints how many
+    /// events it holds and the last hash (note it elsewhere). Broken: names the first broken
+    /// link and exits with status 1.
+    Verify,
+    /// Print the audit events of a time range as NDJSON, newest first.
+    Export {
+        /// Events at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Events before this time.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,11 +260,79 @@ async fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => verify_audit(&store(&settings).await?).await,
+        Command::Audit {
+            command: AuditCommand::Export { from, to },
+        } => export_audit(&store(&settings).await?, from, to).await,
         Command::ExportSchema
         | Command::Keys {
             command: KeysCommand::Generate,
         } => unreachable!("handled before configuration is loaded"),
     }
+}
+
+async fn verify_audit(store: &Store) -> anyhow::Result<()> {
+    let found = audit_chain::verify(store.conn())
+        .await
+        .context("reading the audit trail")?;
+    match found.broken {
+        None => {
+            println!(
+                "audit trail intact: {} events, head {}",
+                found.events,
+                found.head.as_deref().unwrap_or("(empty)")
+            );
+            Ok(())
+        }
+        Some(broken) => {
+            let event = broken
+                .event_id
+                .map_or_else(String::new, |id| format!(" (event {id})"));
+            anyhow::bail!(
+                "audit trail broken at link {}{event}: {} [{}]; the {} links before it are intact",
+                broken.seq,
+                broken.problem.describe(),
+                broken.problem.code(),
+                found.events,
+            )
+        }
+    }
+}
+
+async fn export_audit(
+    store: &Store,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let (Some(from), Some(to)) = (from, to) {
+        anyhow::ensure!(from < to, "--to must be after --from");
+    }
+    let filter = AuditFilter {
+        occurred_from: from,
+        occurred_to: to,
+        ..Default::default()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = None;
+    let mut line = String::new();
+    audit::each(store.conn(), &filter, None, |event| {
+        line.clear();
+        export::line(export::Format::Ndjson, event, &mut line);
+        if failed.is_none()
+            && let Err(err) = out.write_all(line.as_bytes())
+        {
+            failed = Some(err);
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("reading the audit trail: {}", e.message()))?;
+    if let Some(err) = failed {
+        return Err(err).context("writing the export");
+    }
+    out.flush().context("writing the export")
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod answers;
 mod audit;
+mod audit_chain;
 mod bad_input;
 mod cost;
 mod developer_portal;

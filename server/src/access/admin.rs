@@ -1,7 +1,7 @@
 //! Settings that only portal administrators manage (keys, clients) and the audit trail.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{api_key, audit_event, client, location};
+use entity::{api_key, client, location};
 use uuid::Uuid;
 
 use super::Access;
@@ -13,21 +13,11 @@ use crate::domain::scope::ScopeSet;
 use crate::error::{AppError, AppResult, parse_stored};
 use crate::store::Effects;
 use crate::store::api_keys::NewApiKey;
-use crate::store::audit::AuditFilter;
 use crate::store::changes::{self, Change};
-use crate::store::page::{Page, PageRequest};
-use crate::store::{admins, api_keys, audit, clients, patients, settings};
+use crate::store::{admins, api_keys, clients, settings};
 
 pub struct Admin<'a> {
     access: &'a Access,
-}
-
-/// A search of the audit trail: the stored filter, and a patient's external id to turn into
-/// the patients' ids first.
-#[derive(Clone, Debug, Default)]
-pub struct AuditSearch {
-    pub filter: AuditFilter,
-    pub external_patient_id: Option<String>,
 }
 
 pub struct CreateKey {
@@ -375,68 +365,6 @@ impl<'a> Admin<'a> {
         );
         txn.commit(Effects::audited(event)).await?;
         Ok(location)
-    }
-
-    pub async fn audit_events(
-        &self,
-        search: &AuditSearch,
-        page: PageRequest,
-    ) -> AppResult<Page<audit_event::Model>> {
-        let filter = self.audit_filter(search).await?;
-        audit::list(self.access.store().conn(), &filter, page).await
-    }
-
-    /// Every event `search` finds, newest first, handed to `visit` page by page: the trail is
-    /// flushed and the search resolved once, not per page. More than `max` events is refused.
-    pub async fn each_audit_event(
-        &self,
-        search: &AuditSearch,
-        max: usize,
-        mut visit: impl FnMut(&audit_event::Model),
-    ) -> AppResult<()> {
-        const PAGE: u64 = 500;
-        let filter = self.audit_filter(search).await?;
-        let db = self.access.store().conn();
-        let (mut after, mut seen) = (None, 0usize);
-        loop {
-            let page = audit::list(db, &filter, PageRequest { first: PAGE, after }).await?;
-            seen += page.items.len();
-            if seen > max {
-                return Err(AppError::invalid(
-                    "query",
-                    format!("more than {max} events match; narrow the filter"),
-                ));
-            }
-            page.items.iter().for_each(&mut visit);
-            match page.items.last() {
-                Some(last) if page.has_next_page => after = Some(last.id),
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    /// The stored filter of a search, for an administrator: this replica's pending reads are
-    /// written first, so an auditor sees what just happened, and a patient's external id
-    /// becomes the patients' ids.
-    async fn audit_filter(&self, search: &AuditSearch) -> AppResult<AuditFilter> {
-        self.settings()?;
-        self.access.sink().flush().await;
-        let mut filter = search.filter.clone();
-        if let Some(external) = &search.external_patient_id {
-            // Administrators see every client: the patients of any client with this id.
-            let db = self.access.store().conn();
-            let ids: Vec<String> = patients::ids_by_external_id(db, external)
-                .await?
-                .into_iter()
-                .map(|id| id.to_string())
-                .collect();
-            filter.record_ids = Some(match filter.record_ids.take() {
-                // Both given: the events about that record, if it is one of these patients.
-                Some(given) => given.into_iter().filter(|id| ids.contains(id)).collect(),
-                None => ids,
-            });
-        }
-        Ok(filter)
     }
 
     /// Whether GraphiQL and schema introspection are offered to developers.

@@ -3,6 +3,7 @@
 //! so a resolver cannot read or write more than its credential allows even if it tried.
 
 pub mod admin;
+pub mod audit_trail;
 pub mod credentials;
 pub mod directory;
 pub mod external_services;
@@ -195,6 +196,10 @@ impl Access {
 
     pub fn admin(&self) -> admin::Admin<'_> {
         admin::Admin::new(self)
+    }
+
+    pub fn audit_trail(&self) -> audit_trail::AuditTrail<'_> {
+        audit_trail::AuditTrail::new(self)
     }
 
     pub fn webhooks(&self) -> webhooks::Webhooks<'_> {

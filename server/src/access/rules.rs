@@ -56,6 +56,8 @@ pub const FIELD_RULES: &[Entry] = &[
             ("viewer", Authenticated),
             ("apiKeys", SettingsAdmin),
             ("auditEvents", SettingsAdmin),
+            ("auditVerification", SettingsAdmin),
+            ("auditExport", SettingsAdmin),
             ("clients", SettingsAdmin),
             ("integrationSettings", Authenticated),
             ("partnerApps", SettingsAdmin),
@@ -317,6 +319,25 @@ pub const FIELD_RULES: &[Entry] = &[
             ("recordIds", SettingsAdmin),
             ("fields", SettingsAdmin),
             ("ip", SettingsAdmin),
+        ],
+    ),
+    (
+        "AuditVerification",
+        &[
+            ("intact", SettingsAdmin),
+            ("eventsChecked", SettingsAdmin),
+            ("headHash", SettingsAdmin),
+            ("brokenAt", SettingsAdmin),
+            ("verifiedAt", SettingsAdmin),
+        ],
+    ),
+    (
+        "AuditChainBreak",
+        &[
+            ("position", SettingsAdmin),
+            ("eventId", SettingsAdmin),
+            ("problem", SettingsAdmin),
+            ("message", SettingsAdmin),
         ],
     ),
     (

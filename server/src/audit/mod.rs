@@ -10,6 +10,7 @@
 //! load one commit covers many requests: the cost is a commit's latency per request, not a
 //! commit per request of throughput.
 
+pub mod export;
 pub mod security;
 
 use std::time::Duration;

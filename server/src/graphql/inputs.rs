@@ -4,7 +4,8 @@ use async_graphql::{ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::ids::{parse_id, parse_ids};
-use crate::access::admin::{AuditSearch, CreateKey};
+use crate::access::admin::CreateKey;
+use crate::access::audit_trail::AuditSearch;
 use crate::access::lab_tests::{ChangeTest, CreateTest};
 use crate::access::patients::CreatePatient;
 use crate::domain::environment::Environment;

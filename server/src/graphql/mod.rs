@@ -2,6 +2,7 @@
 
 pub mod answer;
 mod app_inputs;
+mod audit;
 mod cost;
 mod directory;
 mod error;

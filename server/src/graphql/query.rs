@@ -29,6 +29,7 @@ pub struct Query(
     super::lab_intake::LabIntakeQuery,
     super::imports::ImportQuery,
     super::protection::ProtectionQuery,
+    super::audit::AuditQuery,
 );
 
 #[derive(Default)]
@@ -177,7 +178,7 @@ impl AdminQuery {
     ) -> R<Option<AuditEventConnection>> {
         let filter = filter.unwrap_or_default().parse()?;
         let page = page(first, after.as_deref())?;
-        let events = ctx.access()?.admin().audit_events(&filter, page).await?;
+        let events = ctx.access()?.audit_trail().events(&filter, page).await?;
         Ok(Some(AuditEventConnection::new(events)))
     }
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::audit_touches::{self, RecentTouches, Touch, first_id_of_hour};
 use super::page::{Page, PageRequest};
 use crate::domain::actor::Who;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// An audit record before it is written.
 #[derive(Clone, Debug)]
@@ -189,6 +189,35 @@ pub async fn insert_many(
 fn chunk_len(remaining: usize) -> usize {
     let cap = remaining.min(MAX_CHUNK);
     1 << cap.ilog2()
+}
+
+/// Every event `filter` finds, newest first, handed to `visit` a page at a time. More than
+/// `max` (when given) is refused, with what was handed on so far to be thrown away.
+pub async fn each(
+    db: &impl ConnectionTrait,
+    filter: &AuditFilter,
+    max: Option<usize>,
+    mut visit: impl FnMut(&audit_event::Model),
+) -> AppResult<()> {
+    const PAGE: u64 = 500;
+    let (mut after, mut seen) = (None, 0usize);
+    loop {
+        let page = list(db, filter, PageRequest { first: PAGE, after }).await?;
+        seen += page.items.len();
+        if let Some(max) = max
+            && seen > max
+        {
+            return Err(AppError::invalid(
+                "query",
+                format!("more than {max} events match; narrow the filter"),
+            ));
+        }
+        page.items.iter().for_each(&mut visit);
+        match page.items.last() {
+            Some(last) if page.has_next_page => after = Some(last.id),
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// The query of one page of the trail, newest first.

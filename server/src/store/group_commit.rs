@@ -112,6 +112,7 @@ async fn store_batch(
     for statement in statements {
         outcomes.push(run_one(&txn, statement).await?);
     }
+    super::audit_chain::seal(&txn).await?;
     txn.commit().await?;
     Ok(outcomes)
 }
@@ -134,13 +135,16 @@ async fn run_one(
 
 #[cfg(test)]
 mod tests {
+    use migration::MigratorTrait;
     use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
     use super::store_batch;
     use crate::error::AppError;
 
+    /// The application's tables (a batch links the audit events it wrote), and `t`.
     async fn table() -> DatabaseConnection {
         let db = Database::connect("sqlite::memory:").await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
         db.execute_unprepared("CREATE TABLE t (v TEXT NOT NULL UNIQUE)")
             .await
             .unwrap();

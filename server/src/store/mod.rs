@@ -4,6 +4,7 @@
 pub mod admins;
 pub mod api_keys;
 pub mod audit;
+pub mod audit_chain;
 mod audit_touches;
 mod bulk;
 pub mod changes;
@@ -222,9 +223,19 @@ impl Store {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let pool = self.db.pool();
         if self.backend() != DbBackend::Postgres {
-            return migration::Migrator::up(pool, None)
+            migration::Migrator::up(pool, None)
                 .await
-                .context("running database migrations");
+                .context("running database migrations")?;
+            // Events stored before the chain existed are linked now rather than by the first
+            // write, which would wait for it.
+            let txn = self.begin_write().await?;
+            audit_chain::seal(&txn.txn)
+                .await
+                .context("linking the audit trail")?;
+            return txn
+                .commit(Effects::none())
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()));
         }
         let txn = pool.begin().await.context("starting the migrations")?;
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
@@ -336,6 +347,7 @@ impl Store {
         // One transaction: an event is never stored without its rows of the record index.
         let txn = self.db.pool().begin().await?;
         let touches = audit::insert_many(&txn, events, &self.recent_touches).await?;
+        audit_chain::seal(&txn).await?;
         txn.commit().await?;
         self.recent_touches.committed(&touches);
         Ok(())

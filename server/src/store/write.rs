@@ -94,6 +94,7 @@ impl WriteTxn<'_> {
     /// stored without them, nor they without the change.
     pub async fn commit(self, effects: Effects) -> AppResult<()> {
         effects.write(&self.txn).await?;
+        super::audit_chain::seal(&self.txn).await?;
         self.txn.commit().await?;
         if effects.has_events() {
             self.events_written.notify_one();

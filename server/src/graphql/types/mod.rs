@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod audit_chain;
 pub mod external_service;
 pub mod imports;
 pub mod lab_intake;
