@@ -36,6 +36,7 @@ operations!(
     Settings,
     SetDeveloperPortal,
     Audit,
+    AuditVerification,
     Connections,
     PartnerApp,
     RegisterPartnerApp,

@@ -456,3 +456,87 @@ async fn the_filtered_trail_exports_as_csv_and_ndjson() {
         "{exports:?}"
     );
 }
+
+/// The trail of a time range as NDJSON, from GraphQL and from the command line: the same
+/// events, only those of the range; the GraphQL export is itself recorded.
+#[tokio::test]
+async fn the_trail_of_a_time_range_exports_as_ndjson_from_graphql_and_the_command_line() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let before = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let from = chrono::Utc::now();
+    let id = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    app.gql_as(
+        &key,
+        "query($id:ID!){ patient(id:$id){ id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let to = chrono::Utc::now();
+    let range = json!({ "occurredFrom": from.to_rfc3339(), "occurredTo": to.to_rfc3339() });
+    let query = "query($f:AuditFilterInput){ auditExport(filter:$f) }";
+    let resp = app.admin(query, json!({ "f": range })).await;
+    assert!(codes(&resp).is_empty(), "{resp}");
+    let ndjson = resp["data"]["auditExport"].as_str().unwrap().to_owned();
+    let lines: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    let actions: Vec<&str> = lines
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["READ", "CREATE"],
+        "newest first, only the range: {ndjson}"
+    );
+    assert!(lines.iter().all(|e| e["recordIds"] == json!([id])));
+    assert!(!ndjson.contains(&before), "outside the range");
+    let recorded = app.audit_events(json!({ "action": "EXPORT" })).await;
+    assert_eq!(recorded[0]["fields"], json!(["occurredFrom", "occurredTo"]));
+
+    let out = app
+        .command(&[])
+        .args([
+            "audit",
+            "export",
+            "--from",
+            &from.to_rfc3339(),
+            "--to",
+            &to.to_rfc3339(),
+        ])
+        .output()
+        .expect("switchboard audit export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), ndjson);
+
+    let out = app
+        .command(&[])
+        .args([
+            "audit",
+            "export",
+            "--from",
+            &to.to_rfc3339(),
+            "--to",
+            &from.to_rfc3339(),
+        ])
+        .output()
+        .expect("switchboard audit export");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--to must be after --from"));
+
+    // Administrators of settings only.
+    let staff = app.staff_session().await;
+    let resp = app.gql_as(&staff, query, json!({ "f": range })).await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+}

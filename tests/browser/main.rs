@@ -402,3 +402,60 @@ async fn the_audit_screen_finds_who_read_a_patient() {
         })
         .await;
 }
+
+/// The Audit screen proves the trail intact on request, and after someone with the
+/// database's rights changed an event, says where the chain breaks and which event it is.
+#[tokio::test]
+async fn the_audit_screen_proves_the_trail_intact_or_shows_where_it_breaks() {
+    use sea_orm::ConnectionTrait;
+    if !browser_tests_enabled() {
+        return;
+    }
+    let app = portal_app().await;
+    let key = app.full_key().await;
+    for i in 0..5 {
+        app.patient_id(
+            &key,
+            &app.fx.client_a,
+            &app.fx.loc_a1,
+            json!({ "externalPatientId": format!("INT-{i}") }),
+        )
+        .await;
+    }
+    let browser = Browser::start("audit_integrity").await;
+    browser
+        .run(async |b| {
+            b.goto(&app.url("/login")).await?;
+            b.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+            b.wait_text(By::Tag("h1"), "API Console").await?;
+            b.click(By::Id("nav-audit")).await?;
+            b.click(By::Id("audit-verify")).await?;
+            let said = b.wait_text(By::Id("audit-verified"), "Intact").await?;
+            assert!(said.contains("events are linked and unchanged"), "{said}");
+            let head = b.wait_for(By::Id("audit-head-hash")).await?.text().await?;
+            assert_eq!(head.len(), 64, "{head}");
+            b.check_accessibility("audit verified").await?;
+
+            let db = app.store().conn();
+            db.execute_unprepared("DROP TRIGGER audit_events_no_update")
+                .await
+                .expect("dropping the trigger");
+            db.execute_unprepared(
+                "UPDATE audit_events SET actor_label = 'someone else' \
+                 WHERE id = (SELECT event_id FROM audit_chain WHERE seq = 3)",
+            )
+            .await
+            .expect("changing an event");
+            b.click(By::Id("audit-verify")).await?;
+            let said = b.wait_text(By::Id("audit-verified"), "Broken").await?;
+            assert!(
+                said.contains("Broken at event 3 of the chain (EVENT_CHANGED)"),
+                "{said}"
+            );
+            b.wait_text(By::Css("#main"), "The 2 events before it are intact")
+                .await?;
+            b.check_accessibility("audit broken").await?;
+            Ok(())
+        })
+        .await;
+}

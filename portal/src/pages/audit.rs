@@ -2,6 +2,7 @@ use leptos::prelude::*;
 
 use leptos_router::hooks::use_query_map;
 
+use super::audit_integrity::IntegrityCard;
 use super::{PageHeading, handle_error, send, utc};
 use crate::api::{download, name_of};
 use crate::queries::{Audit as AuditQuery, audit};
@@ -273,6 +274,7 @@ pub fn Audit() -> impl IntoView {
         <Show when=move || message.get().is_some()>
             <p class="error" role="alert" id="audit-message">{move || message.get()}</p>
         </Show>
+        <IntegrityCard/>
         <section class="card">
             <h2>"Find events"</h2>
             <form id="audit-filter" on:submit=search novalidate>

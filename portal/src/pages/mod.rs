@@ -2,6 +2,7 @@ mod api_console;
 mod app_detail;
 mod app_form;
 mod audit;
+mod audit_integrity;
 mod connections;
 mod dialog;
 mod imports;

@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use entity::audit_event::{self, Column, Entity};
 use migration::m20261129_000004_audit_rare_filters::{
     FREQUENT_ACTIONS, FREQUENT_RECORD_TYPES, not_in,
@@ -6,11 +6,12 @@ use migration::m20261129_000004_audit_rare_filters::{
 use migration::m20261129_000005_audit_record_touches::hour_of;
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, Set,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use uuid::Uuid;
 
+use super::audit_chain::AUDIT_TRAIL;
 use super::audit_touches::{self, RecentTouches, Touch, first_id_of_hour};
 use super::page::{Page, PageRequest};
 use crate::domain::actor::Who;
@@ -60,23 +61,30 @@ pub struct AuditFilter {
     pub occurred_to: Option<DateTime<Utc>>,
 }
 
-fn to_active(id: Uuid, e: &NewAuditEvent) -> audit_event::ActiveModel {
-    audit_event::ActiveModel {
-        id: Set(id),
-        occurred_at: Set(e.occurred_at),
-        actor_kind: Set(e.who.kind.as_str().to_owned()),
-        actor_id: Set(e.who.id_text()),
-        actor_label: Set(e.who.label.clone()),
-        actor_on_behalf_of: Set(e.who.on_behalf_of.map(|id| id.to_string())),
-        actor_role: Set(e.who.role.map(|r| r.as_str().to_owned())),
-        action: Set(e.action.clone()),
-        operation: Set(e.operation.clone()),
-        operation_name: Set(e.operation_name.clone()),
-        record_type: Set(e.record_type.clone()),
-        record_ids: Set(e.record_ids.to_json()),
-        fields: Set(serde_json::to_string(&e.fields).unwrap_or_else(|_| "[]".into())),
-        ip: Set(e.ip.clone()),
+/// The row `e` is stored as. Its time is kept to the microsecond, what PostgreSQL keeps, so
+/// that the row hashed in the chain (`audit_chain::body`) is the same on both backends and
+/// through every write path.
+fn to_model(id: Uuid, e: &NewAuditEvent) -> audit_event::Model {
+    audit_event::Model {
+        id,
+        occurred_at: e.occurred_at.trunc_subsecs(6),
+        actor_kind: e.who.kind.as_str().to_owned(),
+        actor_id: e.who.id_text(),
+        actor_label: e.who.label.clone(),
+        actor_on_behalf_of: e.who.on_behalf_of.map(|id| id.to_string()),
+        actor_role: e.who.role.map(|r| r.as_str().to_owned()),
+        action: e.action.clone(),
+        operation: e.operation.clone(),
+        operation_name: e.operation_name.clone(),
+        record_type: e.record_type.clone(),
+        record_ids: e.record_ids.to_json(),
+        fields: serde_json::to_string(&e.fields).unwrap_or_else(|_| "[]".into()),
+        ip: e.ip.clone(),
     }
+}
+
+fn to_active(id: Uuid, e: &NewAuditEvent) -> audit_event::ActiveModel {
+    to_model(id, e).into_active_model()
 }
 
 /// The records an event is about: row ids, or the names of settings. Stored as a JSON list
@@ -146,50 +154,100 @@ pub fn insert_statements(event: &NewAuditEvent) -> Vec<InsertStatement> {
         .collect()
 }
 
-/// The most events one INSERT carries: under SQLite's bound-parameter limit.
-const MAX_CHUNK: usize = 128;
-
-/// Writes `events` and their rows of the record index (those `recent` has not seen committed
-/// this hour), in `db`, a transaction the caller commits; returns the index rows written, for
-/// `recent` once committed. `events` is borrowed so that a failed batch can be retried
-/// without having been copied first.
+/// The one statement that stores `events` and their rows of the record index (those `recent`
+/// has not seen committed this hour), and those rows, for `recent` once committed.
 ///
-/// Chunks are powers of two up to `MAX_CHUNK`. Why: both drivers keep every statement text
-/// they have prepared, per connection (100 each), and a multi-row INSERT is one text per row
-/// count; with batches of any size from 1 to 200 the audit writer filled those caches with
-/// up to 100 programs of up to 2,200 parameters each. Powers of two make eight texts in all.
-#[tracing::instrument(skip_all, err(Debug), fields(n = events.len()))]
-pub async fn insert_many(
-    db: &impl ConnectionTrait,
+/// Each INSERT takes its rows as one JSON parameter (`json_each` on SQLite,
+/// `jsonb_array_elements` on PostgreSQL), so the statement text is the same whatever the
+/// number of events, and a batch is one call: on PostgreSQL one statement (the events'
+/// INSERT in a `WITH`, atomic on its own, no BEGIN and COMMIT round trips), on SQLite the two
+/// INSERTs in one call (one hand-over to the connection's thread). Why: every read is now
+/// stored before it is answered, so the writer commits small batches often; a multi-row
+/// INSERT per chunk was a call per chunk, each with a text of its own for the drivers to
+/// prepare and keep.
+pub fn batch(
+    backend: DbBackend,
     events: &[NewAuditEvent],
     recent: &RecentTouches,
-) -> AppResult<Vec<Touch>> {
+) -> (Statement, Vec<Touch>) {
     let stored: Vec<(Uuid, &NewAuditEvent)> = events.iter().map(|e| (Uuid::now_v7(), e)).collect();
-    let mut rest = &stored[..];
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-        Entity::insert_many(chunk.iter().map(|(id, e)| to_active(*id, e)))
-            .exec(db)
-            .await?;
-        rest = tail;
-    }
+    let rows: Vec<serde_json::Value> = stored
+        .iter()
+        .map(|(id, e)| json_row(backend, &to_model(*id, e)))
+        .collect();
+    let rows = serde_json::Value::Array(rows).to_string();
     let touches = recent.unwritten(&stored);
-    let mut rest = &touches[..];
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(chunk_len(rest.len()).min(audit_touches::MAX_ROWS));
-        if let Some(insert) = audit_touches::insert_statement(chunk) {
-            db.execute(&insert).await?;
+    let statement = match (backend, audit_touches::insert_json(backend, &touches)) {
+        (DbBackend::Postgres, None) => Statement::from_sql_and_values(
+            backend,
+            format!("{AUDIT_TRAIL} {INSERT_EVENTS_PG}"),
+            [rows.into()],
+        ),
+        (DbBackend::Postgres, Some(index)) => {
+            let (sql, values) = (index.sql, index.values.map(|v| v.0).unwrap_or_default());
+            Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG}) {}",
+                    sql.replace("$1", "$2")
+                ),
+                std::iter::once(rows.into()).chain(values),
+            )
         }
-        rest = tail;
-    }
-    Ok(touches)
+        (_, index) => {
+            let events =
+                Statement::from_sql_and_values(backend, INSERT_EVENTS_SQLITE, [rows.into()]);
+            super::write::joined(backend, std::iter::once(events).chain(index).collect())
+        }
+    };
+    (statement, touches)
 }
 
-/// The largest power of two not above `remaining` or `MAX_CHUNK`.
-fn chunk_len(remaining: usize) -> usize {
-    let cap = remaining.min(MAX_CHUNK);
-    1 << cap.ilog2()
+/// An event as the JSON array the batch INSERTs read, in their columns' order. The id as
+/// SQLite stores it (16 bytes, sent as hex) or as PostgreSQL reads it; the time as each driver
+/// writes it, so that the text SQLite compares and sorts is the same as a single insert's.
+fn json_row(backend: DbBackend, m: &audit_event::Model) -> serde_json::Value {
+    let (id, at) = match backend {
+        DbBackend::Postgres => (
+            m.id.to_string(),
+            m.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        ),
+        _ => (
+            m.id.simple().to_string(),
+            m.occurred_at.to_rfc3339_opts(SecondsFormat::AutoSi, false),
+        ),
+    };
+    serde_json::json!([
+        id,
+        at,
+        m.actor_kind,
+        m.actor_id,
+        m.actor_label,
+        m.actor_on_behalf_of,
+        m.actor_role,
+        m.action,
+        m.operation,
+        m.operation_name,
+        m.record_type,
+        m.record_ids,
+        m.fields,
+        m.ip,
+    ])
 }
+
+const INSERT_EVENTS_SQLITE: &str = "/* audit trail */ INSERT INTO audit_events (id, occurred_at, actor_kind, \
+     actor_id, actor_label, actor_on_behalf_of, actor_role, action, operation, operation_name, \
+     record_type, record_ids, fields, ip) \
+     SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+     value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, \
+     value ->> 12, value ->> 13 FROM json_each(?) ORDER BY key";
+
+const INSERT_EVENTS_PG: &str = "INSERT INTO audit_events (id, occurred_at, actor_kind, \
+     actor_id, actor_label, actor_on_behalf_of, actor_role, action, operation, operation_name, \
+     record_type, record_ids, fields, ip) \
+     SELECT (e ->> 0)::uuid, (e ->> 1)::timestamptz, e ->> 2, e ->> 3, e ->> 4, e ->> 5, \
+     e ->> 6, e ->> 7, e ->> 8, e ->> 9, e ->> 10, e ->> 11, e ->> 12, e ->> 13 \
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(e, n) ORDER BY n";
 
 /// Every event `filter` finds, newest first, handed to `visit` a page at a time. More than
 /// `max` (when given) is refused, with what was handed on so far to be thrown away.
@@ -346,7 +404,7 @@ mod tests {
     use sea_orm::{ConnectionTrait, QueryTrait, Statement};
     use uuid::Uuid;
 
-    use super::{AuditFilter, MAX_CHUNK, RecordIds, chunk_len, page_query};
+    use super::{AuditFilter, RecordIds, page_query};
     use crate::store::Store;
     use crate::store::page::PageRequest;
 
@@ -540,23 +598,5 @@ mod tests {
             assert_eq!(RecordIds::from(ids).to_json(), expected);
             assert_eq!(RecordIds::from(strings).to_json(), expected);
         }
-    }
-
-    #[test]
-    fn chunks_are_powers_of_two_that_cover_the_batch() {
-        let mut shapes = std::collections::BTreeSet::new();
-        for n in 1..=1000 {
-            let mut left = n;
-            while left > 0 {
-                let len = chunk_len(left);
-                assert!(len.is_power_of_two() && len <= left && len <= MAX_CHUNK);
-                shapes.insert(len);
-                left -= len;
-            }
-        }
-        assert_eq!(shapes.len(), 8, "{shapes:?}");
-        assert_eq!(chunk_len(500), 128);
-        assert_eq!(chunk_len(100), 64);
-        assert_eq!(chunk_len(1), 1);
     }
 }

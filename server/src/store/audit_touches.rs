@@ -8,8 +8,8 @@ use entity::audit_record_touch::{Column, Entity};
 use migration::m20261129_000005_audit_record_touches::hour_of;
 use sea_orm::sea_query::{InsertStatement, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use uuid::Uuid;
 
@@ -57,6 +57,34 @@ pub fn insert_statement(touches: &[Touch]) -> Option<InsertStatement> {
             .to_owned(),
     );
     Some(insert)
+}
+
+/// The INSERT of `touches` as one statement with one JSON parameter, keeping rows that exist
+/// (the read-audit writer's batches: the same text for any number of rows, see
+/// `audit::batch`).
+pub fn insert_json(backend: DbBackend, touches: &[Touch]) -> Option<Statement> {
+    if touches.is_empty() {
+        return None;
+    }
+    let rows: Vec<serde_json::Value> = touches
+        .iter()
+        .map(|t| serde_json::json!([t.record.text(), t.hour, t.actor_id]))
+        .collect();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO audit_record_touches (record_id, hour, actor_id) \
+             SELECT e ->> 0, (e ->> 1)::bigint, e ->> 2 FROM jsonb_array_elements($1::jsonb) AS e \
+             ON CONFLICT DO NOTHING"
+        }
+        // `WHERE true`: SQLite needs it to read `ON CONFLICT` as the upsert clause.
+        _ => {
+            "/* audit trail */ INSERT INTO audit_record_touches (record_id, hour, actor_id) \
+             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
+             ON CONFLICT DO NOTHING"
+        }
+    };
+    let json = serde_json::Value::Array(rows).to_string();
+    Some(Statement::from_sql_and_values(backend, sql, [json.into()]))
 }
 
 /// The most rows one INSERT of touches carries (three parameters each).
