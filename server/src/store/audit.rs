@@ -165,42 +165,53 @@ pub fn insert_statements(event: &NewAuditEvent) -> Vec<InsertStatement> {
 /// stored before it is answered, so the writer commits small batches often; a multi-row
 /// INSERT per chunk was a call per chunk, each with a text of its own for the drivers to
 /// prepare and keep.
-pub fn batch(
-    backend: DbBackend,
-    events: &[NewAuditEvent],
-    recent: &RecentTouches,
-) -> (Statement, Vec<Touch>) {
+pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouches) -> Batch {
     let stored: Vec<(Uuid, &NewAuditEvent)> = events.iter().map(|e| (Uuid::now_v7(), e)).collect();
-    let rows: Vec<serde_json::Value> = stored
-        .iter()
-        .map(|(id, e)| json_row(backend, &to_model(*id, e)))
-        .collect();
+    let models: Vec<audit_event::Model> = stored.iter().map(|(id, e)| to_model(*id, e)).collect();
+    let rows: Vec<serde_json::Value> = models.iter().map(|m| json_row(backend, m)).collect();
     let rows = serde_json::Value::Array(rows).to_string();
     let touches = recent.unwritten(&stored);
-    let statement = match (backend, audit_touches::insert_json(backend, &touches)) {
-        (DbBackend::Postgres, None) => Statement::from_sql_and_values(
+    let statements = match (backend, audit_touches::insert_json(backend, &touches)) {
+        (DbBackend::Postgres, None) => vec![Statement::from_sql_and_values(
             backend,
             format!("{AUDIT_TRAIL} {INSERT_EVENTS_PG}"),
             [rows.into()],
-        ),
+        )],
         (DbBackend::Postgres, Some(index)) => {
             let (sql, values) = (index.sql, index.values.map(|v| v.0).unwrap_or_default());
-            Statement::from_sql_and_values(
+            vec![Statement::from_sql_and_values(
                 backend,
                 format!(
                     "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG}) {}",
                     sql.replace("$1", "$2")
                 ),
                 std::iter::once(rows.into()).chain(values),
-            )
+            )]
         }
-        (_, index) => {
-            let events =
-                Statement::from_sql_and_values(backend, INSERT_EVENTS_SQLITE, [rows.into()]);
-            super::write::joined(backend, std::iter::once(events).chain(index).collect())
-        }
+        (_, index) => std::iter::once(Statement::from_sql_and_values(
+            backend,
+            INSERT_EVENTS_SQLITE,
+            [rows.into()],
+        ))
+        .chain(index)
+        .collect(),
     };
-    (statement, touches)
+    Batch {
+        statements,
+        touches,
+        models,
+    }
+}
+
+/// A batch of events as written (`batch`).
+pub struct Batch {
+    /// What stores them: one statement on PostgreSQL; on SQLite statements to run in one call
+    /// (`write::joined`), with the chain's links after them.
+    pub statements: Vec<Statement>,
+    /// Their rows of the record index, for `RecentTouches` once committed.
+    pub touches: Vec<Touch>,
+    /// The rows, as stored (the chain's links are computed from them).
+    pub models: Vec<audit_event::Model>,
 }
 
 /// An event as the JSON array the batch INSERTs read, in their columns' order. The id as

@@ -100,32 +100,46 @@ pub async fn seal(db: &impl ConnectionTrait) -> Result<(), DbErr> {
         let Some(last) = events.last().map(|e| e.id) else {
             return Ok(());
         };
-        let links: Vec<serde_json::Value> = events
-            .iter()
-            .map(|event| {
-                seq += 1;
-                let hash = link_hash(&prev, seq, &body(event));
-                let link = serde_json::json!([seq, event.id.simple().to_string(), prev, hash]);
-                prev = hash;
-                link
-            })
-            .collect();
-        // One statement text for any number of links (see `audit::batch`).
-        db.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            format!(
-                "{AUDIT_TRAIL} INSERT INTO audit_chain (seq, event_id, prev_hash, hash) \
-                 SELECT value ->> 0, unhex(value ->> 1), value ->> 2, value ->> 3 \
-                 FROM json_each(?)"
-            ),
-            [serde_json::Value::Array(links).to_string().into()],
-        ))
-        .await?;
+        db.execute_raw(link_statement(&mut seq, &mut prev, &events))
+            .await?;
         if (events.len() as u64) < PAGE {
             return Ok(());
         }
         after = rowid_of(db, last).await?.unwrap_or(after);
     }
+}
+
+/// The INSERT of the links of `events` after the link `seq` with hash `prev` (both moved on
+/// to the last new link): one statement text for any number of links (see `audit::batch`).
+fn link_statement(seq: &mut i64, prev: &mut String, events: &[audit_event::Model]) -> Statement {
+    let links: Vec<serde_json::Value> = events
+        .iter()
+        .map(|event| {
+            *seq += 1;
+            let hash = link_hash(prev, *seq, &body(event));
+            let link = serde_json::json!([*seq, event.id.simple().to_string(), prev, hash]);
+            *prev = hash;
+            link
+        })
+        .collect();
+    Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "{AUDIT_TRAIL} INSERT INTO audit_chain (seq, event_id, prev_hash, hash) \
+             SELECT value ->> 0, unhex(value ->> 1), value ->> 2, value ->> 3 FROM json_each(?)"
+        ),
+        [serde_json::Value::Array(links).to_string().into()],
+    )
+}
+
+/// SQLite: the INSERT of the links of `events`, rows about to be stored in this transaction
+/// (in this order) when every event already stored is linked. Reads the head once.
+pub async fn links(
+    db: &impl ConnectionTrait,
+    events: &[audit_event::Model],
+) -> Result<Statement, DbErr> {
+    let (mut seq, mut prev, _) = head(db).await?;
+    Ok(link_statement(&mut seq, &mut prev, events))
 }
 
 /// SQLite: the last link's place and hash, and the rowid of the last linked event (events

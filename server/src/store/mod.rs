@@ -343,17 +343,26 @@ impl Store {
     /// (`begin_write`) that read before another connection committed could not upgrade to
     /// writing (SQLITE_BUSY_SNAPSHOT) and failed.
     pub async fn insert_audit_events(&self, events: &[audit::NewAuditEvent]) -> AppResult<()> {
-        // One statement (`audit::batch`): an event is never stored without its rows of the
-        // record index. PostgreSQL's trigger links the events in it; on SQLite they are linked
-        // in the same transaction.
-        let (statement, touches) = audit::batch(self.backend(), events, &self.recent_touches);
+        // One call (`audit::batch`): an event is never stored without its rows of the record
+        // index. PostgreSQL's trigger links the events; on SQLite their links are computed
+        // from the rows in memory and written in the same call, after one read of the
+        // chain's head. Every SQLite transaction that stores events links them before it
+        // commits, so the events of this one are the only ones not linked yet.
+        let audit::Batch {
+            mut statements,
+            touches,
+            models,
+        } = audit::batch(self.backend(), events, &self.recent_touches);
         if self.backend() == DbBackend::Postgres {
-            self.db.pool().execute_raw(statement).await?;
+            for statement in statements {
+                self.db.pool().execute_raw(statement).await?;
+            }
         } else {
             let _guard = self.writer_turn().await;
             let txn = self.db.pool().begin().await?;
-            txn.execute_raw(statement).await?;
-            audit_chain::seal(&txn).await?;
+            statements.push(audit_chain::links(&txn, &models).await?);
+            txn.execute_raw(write::joined(DbBackend::Sqlite, statements))
+                .await?;
             txn.commit().await?;
         }
         self.recent_touches.committed(&touches);
