@@ -535,8 +535,11 @@ async fn the_trail_of_a_time_range_exports_as_ndjson_from_graphql_and_the_comman
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--to must be after --from"));
 
-    // Administrators of settings only.
+    // Administrators of settings only: not staff, not a key with every scope.
     let staff = app.staff_session().await;
     let resp = app.gql_as(&staff, query, json!({ "f": range })).await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    let resp = app.gql_as(&key, query, json!({ "f": range })).await;
+    assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
+    assert!(resp["data"].is_null() || resp["data"]["auditExport"].is_null(), "{resp}");
 }

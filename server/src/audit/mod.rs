@@ -27,7 +27,6 @@ enum Command {
         events: Vec<NewAuditEvent>,
         stored: oneshot::Sender<bool>,
     },
-    Flush(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -69,15 +68,6 @@ impl AuditSink {
         }
     }
 
-    /// Waits until everything stored before this call is committed (it already is when
-    /// `store` has returned; this covers events whose caller did not wait).
-    pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Command::Flush(done)).is_ok() {
-            let _ = wait.await;
-        }
-    }
-
     /// Writes what is pending and stops the writer.
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
@@ -87,13 +77,11 @@ impl AuditSink {
     }
 }
 
-/// What one turn of the writer takes: every request waiting, and what asked to be told when
-/// they are written.
+/// What one turn of the writer takes: every request waiting, and a shutdown request.
 #[derive(Default)]
 struct Batch {
     events: Vec<NewAuditEvent>,
     waiting: Vec<oneshot::Sender<bool>>,
-    flushed: Vec<oneshot::Sender<()>>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -104,7 +92,6 @@ impl Batch {
                 self.events.extend(events);
                 self.waiting.push(stored);
             }
-            Command::Flush(done) => self.flushed.push(done),
             Command::Shutdown(done) => self.shutdown = Some(done),
         }
     }
@@ -118,9 +105,6 @@ impl Batch {
         let stored = self.events.is_empty() || commit(store, &self.events).await;
         for waiting in self.waiting {
             let _ = waiting.send(stored);
-        }
-        for done in self.flushed {
-            let _ = done.send(());
         }
         self.shutdown
     }

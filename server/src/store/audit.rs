@@ -171,23 +171,22 @@ pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouche
     let rows: Vec<serde_json::Value> = models.iter().map(|m| json_row(backend, m)).collect();
     let rows = serde_json::Value::Array(rows).to_string();
     let touches = recent.unwritten(&stored);
-    let statements = match (backend, audit_touches::insert_json(backend, &touches)) {
+    // On PostgreSQL the index rows' parameter follows the events' ($1) in the one statement.
+    let index = audit_touches::insert_json(backend, &touches, 2);
+    let statements = match (backend, index) {
         (DbBackend::Postgres, None) => vec![Statement::from_sql_and_values(
             backend,
             format!("{AUDIT_TRAIL} {INSERT_EVENTS_PG}"),
             [rows.into()],
         )],
-        (DbBackend::Postgres, Some(index)) => {
-            let (sql, values) = (index.sql, index.values.map(|v| v.0).unwrap_or_default());
-            vec![Statement::from_sql_and_values(
-                backend,
-                format!(
-                    "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG}) {}",
-                    sql.replace("$1", "$2")
-                ),
-                std::iter::once(rows.into()).chain(values),
-            )]
-        }
+        (DbBackend::Postgres, Some(index)) => vec![Statement::from_sql_and_values(
+            backend,
+            format!(
+                "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG}) {}",
+                index.sql
+            ),
+            std::iter::once(rows.into()).chain(index.values.map(|v| v.0).unwrap_or_default()),
+        )],
         (_, index) => std::iter::once(Statement::from_sql_and_values(
             backend,
             INSERT_EVENTS_SQLITE,

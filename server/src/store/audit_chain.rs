@@ -168,8 +168,10 @@ async fn head(db: &impl ConnectionTrait) -> Result<(i64, String, i64), DbErr> {
         None => db
             .query_one_raw(Statement::from_string(
                 DbBackend::Sqlite,
-                "SELECT coalesce(max(e.rowid), 0) AS rowid FROM audit_events e \
-                 JOIN audit_chain c ON c.event_id = e.id",
+                format!(
+                    "{AUDIT_TRAIL} SELECT coalesce(max(e.rowid), 0) AS rowid \
+                     FROM audit_events e JOIN audit_chain c ON c.event_id = e.id"
+                ),
             ))
             .await?
             .map(|row| row.try_get::<i64>("", "rowid"))
@@ -182,7 +184,7 @@ async fn head(db: &impl ConnectionTrait) -> Result<(i64, String, i64), DbErr> {
 async fn rowid_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<i64>, DbErr> {
     db.query_one_raw(Statement::from_sql_and_values(
         DbBackend::Sqlite,
-        "SELECT rowid FROM audit_events WHERE id = ?",
+        format!("{AUDIT_TRAIL} SELECT rowid FROM audit_events WHERE id = ?"),
         [id.into()],
     ))
     .await?

@@ -61,8 +61,9 @@ pub fn insert_statement(touches: &[Touch]) -> Option<InsertStatement> {
 
 /// The INSERT of `touches` as one statement with one JSON parameter, keeping rows that exist
 /// (the read-audit writer's batches: the same text for any number of rows, see
-/// `audit::batch`).
-pub fn insert_json(backend: DbBackend, touches: &[Touch]) -> Option<Statement> {
+/// `audit::batch`). On PostgreSQL the parameter is `$param` (the batch puts it after the
+/// events' in one statement); SQLite's are positional.
+pub fn insert_json(backend: DbBackend, touches: &[Touch], param: usize) -> Option<Statement> {
     if touches.is_empty() {
         return None;
     }
@@ -71,17 +72,16 @@ pub fn insert_json(backend: DbBackend, touches: &[Touch]) -> Option<Statement> {
         .map(|t| serde_json::json!([t.record.text(), t.hour, t.actor_id]))
         .collect();
     let sql = match backend {
-        DbBackend::Postgres => {
+        DbBackend::Postgres => format!(
             "INSERT INTO audit_record_touches (record_id, hour, actor_id) \
-             SELECT e ->> 0, (e ->> 1)::bigint, e ->> 2 FROM jsonb_array_elements($1::jsonb) AS e \
-             ON CONFLICT DO NOTHING"
-        }
+             SELECT e ->> 0, (e ->> 1)::bigint, e ->> 2 \
+             FROM jsonb_array_elements(${param}::jsonb) AS e ON CONFLICT DO NOTHING"
+        ),
         // `WHERE true`: SQLite needs it to read `ON CONFLICT` as the upsert clause.
-        _ => {
-            "/* audit trail */ INSERT INTO audit_record_touches (record_id, hour, actor_id) \
-             SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
-             ON CONFLICT DO NOTHING"
-        }
+        _ => "/* audit trail */ INSERT INTO audit_record_touches (record_id, hour, actor_id) \
+              SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true \
+              ON CONFLICT DO NOTHING"
+            .to_owned(),
     };
     let json = serde_json::Value::Array(rows).to_string();
     Some(Statement::from_sql_and_values(backend, sql, [json.into()]))
