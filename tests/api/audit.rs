@@ -541,5 +541,8 @@ async fn the_trail_of_a_time_range_exports_as_ndjson_from_graphql_and_the_comman
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
     let resp = app.gql_as(&key, query, json!({ "f": range })).await;
     assert_eq!(codes(&resp), vec!["FORBIDDEN"]);
-    assert!(resp["data"].is_null() || resp["data"]["auditExport"].is_null(), "{resp}");
+    assert!(
+        resp["data"].is_null() || resp["data"]["auditExport"].is_null(),
+        "{resp}"
+    );
 }
