@@ -21,6 +21,64 @@ pub struct Settings {
     pub intake: IntakeSettings,
     #[serde(default)]
     pub imports: ImportSettings,
+    #[serde(default)]
+    pub limits: RequestLimits,
+}
+
+/// What one GraphQL request may ask for (README, "Request limits"). The document limits are
+/// checked before anything runs; the time limit while a query runs.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequestLimits {
+    /// Requests in one batch: a batch saves round trips, it is not a way around the limits.
+    pub max_batch: usize,
+    /// Nesting of data fields (the schema's own shape needs seven).
+    pub max_depth: u32,
+    /// Aliased fields in one document: each is another copy of a field's work.
+    pub max_aliases: usize,
+    /// Fields resolved, counting each list item's fields once per item.
+    pub max_complexity: u64,
+    /// Largest page a connection (`patients`, `tests`, `auditEvents`) may be asked for.
+    pub max_page_size: u32,
+    /// How long a query may run before it is abandoned. Mutations are not cut short: their
+    /// caller could not tell whether the change was made.
+    pub execution_timeout_ms: u64,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_batch: 10,
+            max_depth: 10,
+            max_aliases: 100,
+            max_complexity: 100_000,
+            max_page_size: 100,
+            execution_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// A page larger than this would let one request read a large part of a clinic's records.
+pub const LARGEST_PAGE_SIZE: u32 = 1_000;
+
+impl RequestLimits {
+    fn check(&self) -> anyhow::Result<()> {
+        let zero = [
+            ("limits.max_batch", self.max_batch as u64),
+            ("limits.max_depth", u64::from(self.max_depth)),
+            ("limits.max_aliases", self.max_aliases as u64),
+            ("limits.max_complexity", self.max_complexity),
+            ("limits.max_page_size", u64::from(self.max_page_size)),
+            ("limits.execution_timeout_ms", self.execution_timeout_ms),
+        ];
+        if let Some((name, _)) = zero.iter().find(|(_, v)| *v == 0) {
+            anyhow::bail!("{name} must be at least 1");
+        }
+        if self.max_page_size > LARGEST_PAGE_SIZE {
+            anyhow::bail!("limits.max_page_size must be at most {LARGEST_PAGE_SIZE}");
+        }
+        Ok(())
+    }
 }
 
 /// Batch imports of patients.
@@ -276,6 +334,7 @@ impl Settings {
             .context("reading configuration")?
             .try_deserialize()
             .context("configuration has an invalid value")?;
+        settings.limits.check()?;
         if settings.database.url.is_none()
             && let Some(path) = &settings.database.url_file
         {

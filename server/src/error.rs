@@ -26,8 +26,16 @@ pub enum AppError {
     },
     /// The credential may not be used from the request's address.
     IpNotAllowed,
-    /// The request would cost more than any request may; refused before it runs.
-    TooComplex(String),
+    /// The request would cost more than any request may; refused before it runs. `limit`
+    /// names the limit (`depth`, `aliases`, `complexity`…) for the caller's code.
+    TooComplex {
+        limit: &'static str,
+        message: String,
+    },
+    /// A query ran longer than `limits.execution_timeout_ms` and was abandoned.
+    TimedOut {
+        limit_ms: u64,
+    },
     NotFound(&'static str),
     Validation(Invalid),
     DuplicatePatient {
@@ -82,7 +90,8 @@ impl AppError {
             AppError::Forbidden { .. } => "FORBIDDEN",
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::IpNotAllowed => "IP_NOT_ALLOWED",
-            AppError::TooComplex(_) => "QUERY_TOO_COMPLEX",
+            AppError::TooComplex { .. } => "QUERY_TOO_COMPLEX",
+            AppError::TimedOut { .. } => "TIMEOUT",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Validation(_) => "VALIDATION_FAILED",
             AppError::DuplicatePatient { .. } => "DUPLICATE_PATIENT",
@@ -101,7 +110,10 @@ impl AppError {
             AppError::IpNotAllowed => {
                 "this credential may not be used from this address".to_owned()
             }
-            AppError::TooComplex(m) => m.clone(),
+            AppError::TooComplex { message, .. } => message.clone(),
+            AppError::TimedOut { limit_ms } => format!(
+                "the query ran longer than {limit_ms} ms and was stopped; ask for less (smaller pages, fewer fields)"
+            ),
             AppError::NotFound(what) => format!("{what} not found"),
             AppError::Validation(invalid) => invalid.to_string(),
             AppError::DuplicatePatient { .. } => {

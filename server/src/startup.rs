@@ -297,7 +297,7 @@ impl Application {
             protection: protection.clone(),
         };
         let state = AppState {
-            graphql: Executor::default(),
+            graphql: Executor::new(settings.limits),
             services,
             settings: Arc::new(settings),
         };

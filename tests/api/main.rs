@@ -27,6 +27,7 @@ mod protection;
 mod records_exchange;
 mod refusals;
 mod replicas;
+mod request_limits;
 mod rows;
 mod scopes;
 mod searching;

@@ -155,9 +155,12 @@ pub const MAX_ROWS_RETURNED: usize = 5_000;
 impl ReadDraft {
     fn take_rows(&mut self, n: usize) -> AppResult<()> {
         if self.rows + n > MAX_ROWS_RETURNED {
-            return Err(AppError::TooComplex(format!(
-                "the request would return more than {MAX_ROWS_RETURNED} records; ask for smaller pages"
-            )));
+            return Err(AppError::TooComplex {
+                limit: "rows",
+                message: format!(
+                    "the request would return more than {MAX_ROWS_RETURNED} records; ask for smaller pages"
+                ),
+            });
         }
         self.rows += n;
         Ok(())

@@ -15,22 +15,19 @@ use async_graphql::parser::types::{
 use async_graphql::{Value as ConstValue, Variables};
 
 use super::field_types::{FieldTypes, Many};
-use super::ids::MAX_PAGE;
+use crate::config::RequestLimits;
+
+// Depth, aliases, complexity and page sizes are the operator's (`RequestLimits`); these
+// bound the work of costing a document itself.
 
 /// Fields, fragment spreads and inline fragments written in one document.
 pub const MAX_SELECTIONS: usize = 1_000;
-/// Aliased fields in one document: each is another copy of a field's work.
-pub const MAX_ALIASES: usize = 100;
 pub const MAX_FRAGMENTS: usize = 100;
 pub const MAX_DIRECTIVES: usize = 100;
 /// Fields the document stands for once every fragment is expanded.
 pub const MAX_FIELDS: u64 = 2_000;
-/// Nesting of data fields (the schema's own shape needs seven).
-pub const MAX_DEPTH: u32 = 10;
 /// Nesting below `__schema` / `__type`: standard tools' introspection query needs about 15.
 pub const MAX_SCHEMA_DEPTH: u32 = 20;
-/// Fields resolved, counting each list item's fields once per item.
-pub const MAX_COMPLEXITY: u64 = 100_000;
 /// Records a document may return, estimated from page sizes (a plain list counts
 /// `ASSUMED_LIST` items). `access` also counts the rows really returned, with the same bound.
 pub const MAX_ROWS: u64 = crate::access::MAX_ROWS_RETURNED as u64;
@@ -40,17 +37,33 @@ const ASSUMED_LIST: u64 = 10;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// The document's shape, whatever its variables: the same text is always refused.
-    Shape(String),
+    Shape(Exceeded),
     /// What it would load with these variables.
-    Load(String),
+    Load(Exceeded),
+}
+
+/// Which limit a document is over, and what to tell its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exceeded {
+    /// The limit's name in `extensions.limit`: stable, for the caller's code.
+    pub limit: &'static str,
+    pub message: String,
 }
 
 impl Refusal {
-    pub fn message(&self) -> &str {
+    pub fn exceeded(self) -> Exceeded {
         match self {
-            Refusal::Shape(m) | Refusal::Load(m) => m,
+            Refusal::Shape(e) | Refusal::Load(e) => e,
         }
     }
+}
+
+fn shape(limit: &'static str, message: String) -> Refusal {
+    Refusal::Shape(Exceeded { limit, message })
+}
+
+fn load(limit: &'static str, message: String) -> Refusal {
+    Refusal::Load(Exceeded { limit, message })
 }
 
 #[derive(Clone, Copy, Default)]
@@ -79,11 +92,12 @@ impl Summary {
 }
 
 /// Counts what the document's text holds, without expanding anything.
-fn count_text(doc: &ExecutableDocument) -> Result<(), Refusal> {
+fn count_text(doc: &ExecutableDocument, limits: &RequestLimits) -> Result<(), Refusal> {
     if doc.fragments.len() > MAX_FRAGMENTS {
-        return Err(Refusal::Shape(format!(
-            "the document defines more than {MAX_FRAGMENTS} fragments"
-        )));
+        return Err(shape(
+            "fragments",
+            format!("the document defines more than {MAX_FRAGMENTS} fragments"),
+        ));
     }
     let mut selections = 0usize;
     let mut aliases = 0usize;
@@ -111,11 +125,11 @@ fn count_text(doc: &ExecutableDocument) -> Result<(), Refusal> {
             }
         }
     }
-    let over = |what: &str, n: usize, max: usize| {
-        (n > max).then(|| Refusal::Shape(format!("the document has {n} {what}; at most {max}")))
+    let over = |what: &'static str, n: usize, max: usize| {
+        (n > max).then(|| shape(what, format!("the document has {n} {what}; at most {max}")))
     };
     if let Some(r) = over("selections", selections, MAX_SELECTIONS)
-        .or_else(|| over("aliases", aliases, MAX_ALIASES))
+        .or_else(|| over("aliases", aliases, limits.max_aliases))
         .or_else(|| over("directives", directives, MAX_DIRECTIVES))
     {
         return Err(r);
@@ -127,6 +141,8 @@ struct Walk<'a> {
     doc: &'a ExecutableDocument,
     types: &'a FieldTypes,
     variables: &'a Variables,
+    /// Pages larger than this are refused by the resolvers; costed at this size.
+    max_page: u64,
     /// Fragment name → its summary; `None` while it is being summed (a cycle).
     memo: HashMap<&'a str, Option<Summary>>,
 }
@@ -173,8 +189,8 @@ impl<'a> Walk<'a> {
                                     _ => None,
                                 }
                             })
-                            .unwrap_or(MAX_PAGE as u64)
-                            .min(MAX_PAGE as u64),
+                            .unwrap_or(self.max_page)
+                            .min(self.max_page),
                     };
                     let record = info.is_some_and(|i| i.record);
                     let rows = if matches!(many, Many::One) || schema || !record {
@@ -215,9 +231,10 @@ impl<'a> Walk<'a> {
                 }
             }
             if sum.fields > MAX_FIELDS {
-                return Err(Refusal::Shape(format!(
-                    "the document expands to more than {MAX_FIELDS} fields"
-                )));
+                return Err(shape(
+                    "fields",
+                    format!("the document expands to more than {MAX_FIELDS} fields"),
+                ));
             }
         }
         Ok(sum)
@@ -227,7 +244,10 @@ impl<'a> Walk<'a> {
         match self.memo.get(name) {
             Some(Some(done)) => return Ok(*done),
             Some(None) => {
-                return Err(Refusal::Shape(format!("fragment `{name}` spreads itself")));
+                return Err(shape(
+                    "fragments",
+                    format!("fragment `{name}` spreads itself"),
+                ));
             }
             None => {}
         }
@@ -255,12 +275,14 @@ pub fn check(
     doc: &ExecutableDocument,
     types: &FieldTypes,
     variables: &Variables,
+    limits: &RequestLimits,
 ) -> Result<(), Refusal> {
-    count_text(doc)?;
+    count_text(doc, limits)?;
     let mut walk = Walk {
         doc,
         types,
         variables,
+        max_page: u64::from(limits.max_page_size),
         memo: HashMap::new(),
     };
     let operations: Vec<_> = match &doc.operations {
@@ -274,29 +296,41 @@ pub fn check(
             OperationType::Subscription => "Subscription",
         };
         let sum = walk.set(root, &op.selection_set.node, false)?;
-        if sum.depth > MAX_DEPTH {
-            return Err(Refusal::Shape(format!(
-                "the document nests fields {} deep; at most {MAX_DEPTH}",
-                sum.depth
-            )));
+        if sum.depth > limits.max_depth {
+            return Err(shape(
+                "depth",
+                format!(
+                    "the document nests fields {} deep; at most {}",
+                    sum.depth, limits.max_depth
+                ),
+            ));
         }
         if sum.schema_depth > MAX_SCHEMA_DEPTH {
-            return Err(Refusal::Shape(format!(
-                "the document nests schema fields {} deep; at most {MAX_SCHEMA_DEPTH}",
-                sum.schema_depth
-            )));
+            return Err(shape(
+                "schemaDepth",
+                format!(
+                    "the document nests schema fields {} deep; at most {MAX_SCHEMA_DEPTH}",
+                    sum.schema_depth
+                ),
+            ));
         }
-        if sum.complexity > MAX_COMPLEXITY {
-            return Err(Refusal::Load(format!(
-                "the document would resolve about {} fields; at most {MAX_COMPLEXITY} (ask for smaller pages)",
-                sum.complexity
-            )));
+        if sum.complexity > limits.max_complexity {
+            return Err(load(
+                "complexity",
+                format!(
+                    "the document would resolve about {} fields; at most {} (ask for smaller pages)",
+                    sum.complexity, limits.max_complexity
+                ),
+            ));
         }
         if sum.rows > MAX_ROWS {
-            return Err(Refusal::Load(format!(
-                "the document could return about {} records; at most {MAX_ROWS} (ask for smaller pages)",
-                sum.rows
-            )));
+            return Err(load(
+                "rows",
+                format!(
+                    "the document could return about {} records; at most {MAX_ROWS} (ask for smaller pages)",
+                    sum.rows
+                ),
+            ));
         }
     }
     Ok(())
@@ -312,7 +346,12 @@ mod tests {
 
     fn run(query: &str) -> Result<(), Refusal> {
         let types = FieldTypes::from_sdl(&crate::graphql::sdl());
-        check(&parse_query(query).unwrap(), &types, &Variables::default())
+        check(
+            &parse_query(query).unwrap(),
+            &types,
+            &Variables::default(),
+            &RequestLimits::default(),
+        )
     }
 
     #[test]

@@ -23,6 +23,8 @@ impl From<AppError> for Error {
                     retry_after_secs, ..
                 } => ext.set("retryAfterSeconds", *retry_after_secs),
                 AppError::Validation(invalid) => ext.set("field", invalid.field.as_str()),
+                AppError::TooComplex { limit, .. } => ext.set("limit", *limit),
+                AppError::TimedOut { .. } => ext.set("limit", "executionTime"),
                 AppError::DuplicatePatient { existing_id } => {
                     ext.set("existingPatientId", existing_id.map(|id| id.to_string()))
                 }

@@ -31,13 +31,12 @@ fn decode_cursor(raw: &str) -> Option<Uuid> {
     Uuid::from_slice(&bytes).ok()
 }
 
-pub const MAX_PAGE: i32 = 100;
-
-pub fn page(first: i32, after: Option<&str>) -> Result<PageRequest, AppError> {
-    if !(0..=MAX_PAGE).contains(&first) {
+/// A page request, with `first` at most `max_page` (`limits.max_page_size`).
+pub fn page(first: i32, after: Option<&str>, max_page: u32) -> Result<PageRequest, AppError> {
+    if u32::try_from(first).map_or(true, |n| n > max_page) {
         return Err(AppError::invalid(
             "first",
-            format!("must be between 0 and {MAX_PAGE}"),
+            format!("must be between 0 and {max_page}"),
         ));
     }
     let after = after

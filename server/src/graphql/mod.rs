@@ -35,6 +35,7 @@ pub use guard::{DeniedFields, FieldGuard};
 pub use loaders::Loaders;
 
 use crate::access::Access;
+use crate::config::RequestLimits;
 use crate::error::AppError;
 use types::plain::Cleared;
 
@@ -42,15 +43,21 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>
 
 /// The schema with the field guard: what every request is held to.
 pub fn build_schema() -> AppSchema {
-    builder().extension(FieldGuard).finish()
+    builder(RequestLimits::default())
+        .extension(FieldGuard)
+        .finish()
 }
 
-fn builder() -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+fn builder(
+    limits: RequestLimits,
+) -> async_graphql::SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
         EmptySubscription,
     )
+    // Resolvers read the page size limit from here.
+    .data(limits)
     // Depth, size and cost are bounded by `cost` before a document reaches the schema, in
     // linear time; the schema's own checks walk fragments once per spread. This one bounds
     // the parser's recursion.
@@ -66,13 +73,13 @@ pub struct Executor {
     planner: plan::Planner,
 }
 
-impl Default for Executor {
-    fn default() -> Self {
-        let guarded = build_schema();
-        let planner = plan::Planner::new(&guarded.sdl());
+impl Executor {
+    pub fn new(limits: RequestLimits) -> Self {
+        let guarded = builder(limits).extension(FieldGuard).finish();
+        let planner = plan::Planner::new(&guarded.sdl(), limits);
         Executor {
             guarded,
-            unguarded: builder().finish(),
+            unguarded: builder(limits).finish(),
             planner,
         }
     }
@@ -82,30 +89,55 @@ impl Executor {
     /// Runs a request; answers with what it executed too, for the audit trail: the
     /// operation's type and root fields, from the document (`Plan::executed`), or `invalid`
     /// for a document that does not parse.
-    pub async fn execute(&self, mut request: Request, access: &Access) -> (Response, String) {
-        let mut operation = "invalid".to_owned();
-        if let Some(plan) = self.planner.plan(&request.query) {
-            operation = plan.executed(request.operation_name.as_deref());
-            if let Err(err) = admissible(&plan, &self.planner.types, &request) {
-                return (Response::from_errors(vec![to_server_error(err)]), operation);
-            }
-            // Parsed once per distinct query text, not once per request.
-            request.set_parsed_query(plan.document.clone());
-            if let Some(needs) = plan.needs(request.operation_name.as_deref())
-                && needs.allowed_for(access.principal())
-            {
-                for (field, disclosure) in &needs.patient_fields {
-                    access.disclosed(field, *disclosure);
-                }
-                let (request, _) = prepare(request, access.clone());
-                let response = self.unguarded.execute(request.data(Cleared)).await;
-                return (response, operation);
+    pub async fn execute(&self, request: Request, access: &Access) -> (Response, String) {
+        let Some(plan) = self.planner.plan(&request.query) else {
+            // async-graphql reports the syntax error itself.
+            return (
+                self.run_guarded(request, access).await,
+                "invalid".to_owned(),
+            );
+        };
+        let operation = plan.executed(request.operation_name.as_deref());
+        if let Err(err) = admissible(&plan, &self.planner, &request) {
+            return (Response::from_errors(vec![to_server_error(err)]), operation);
+        }
+        let is_mutation = plan.is_mutation(request.operation_name.as_deref()) != Some(false);
+        let run = self.run(&plan, request, access);
+        if is_mutation {
+            return (run.await, operation);
+        }
+        let limit_ms = self.planner.limits.execution_timeout_ms;
+        // Dropping a query drops its reads with it; nothing is half-written, as a query
+        // writes nothing but its audit record, which `Access::finish` stores afterwards.
+        match tokio::time::timeout(std::time::Duration::from_millis(limit_ms), run).await {
+            Ok(response) => (response, operation),
+            Err(_) => {
+                let err = to_server_error(AppError::TimedOut { limit_ms });
+                (Response::from_errors(vec![err]), operation)
             }
         }
+    }
+
+    async fn run(&self, plan: &plan::Plan, mut request: Request, access: &Access) -> Response {
+        // Parsed once per distinct query text, not once per request.
+        request.set_parsed_query(plan.document.clone());
+        if let Some(needs) = plan.needs(request.operation_name.as_deref())
+            && needs.allowed_for(access.principal())
+        {
+            for (field, disclosure) in &needs.patient_fields {
+                access.disclosed(field, *disclosure);
+            }
+            let (request, _) = prepare(request, access.clone());
+            return self.unguarded.execute(request.data(Cleared)).await;
+        }
+        self.run_guarded(request, access).await
+    }
+
+    async fn run_guarded(&self, request: Request, access: &Access) -> Response {
         let (request, denied) = prepare(request, access.clone());
         let mut response = self.guarded.execute(request).await;
         response.errors.extend(denied.take());
-        (response, operation)
+        response
     }
 }
 
@@ -113,14 +145,23 @@ impl Executor {
 /// control characters.
 fn admissible(
     plan: &plan::Plan,
-    types: &field_types::FieldTypes,
+    planner: &plan::Planner,
     request: &Request,
 ) -> Result<(), AppError> {
+    let too_complex = |e: cost::Exceeded| AppError::TooComplex {
+        limit: e.limit,
+        message: e.message,
+    };
     if let Some(why) = &plan.refusal {
-        return Err(AppError::TooComplex(why.clone()));
+        return Err(too_complex(why.clone()));
     }
-    cost::check(&plan.document, types, &request.variables)
-        .map_err(|r| AppError::TooComplex(r.message().to_owned()))?;
+    cost::check(
+        &plan.document,
+        &planner.types,
+        &request.variables,
+        &planner.limits,
+    )
+    .map_err(|r| too_complex(r.exceeded()))?;
     let field = if plan.control_character {
         Some("query".to_owned())
     } else {
@@ -143,12 +184,17 @@ pub fn sdl() -> String {
 /// Resolver access to the request's `Access`.
 pub(crate) trait ContextExt {
     fn access(&self) -> Result<&Access, AppError>;
+    fn limits(&self) -> RequestLimits;
 }
 
 impl ContextExt for async_graphql::Context<'_> {
     fn access(&self) -> Result<&Access, AppError> {
         self.data::<Access>()
             .map_err(|_| AppError::Internal(anyhow::anyhow!("request has no Access")))
+    }
+
+    fn limits(&self) -> RequestLimits {
+        self.data::<RequestLimits>().copied().unwrap_or_default()
     }
 }
 

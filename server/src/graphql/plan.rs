@@ -14,12 +14,14 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::parse_query;
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
 };
 
-use super::cost::{self, Refusal};
+use super::cost::{self, Exceeded, Refusal};
 use super::field_types::FieldTypes;
 use super::text_input;
+use crate::config::RequestLimits;
 
 use super::field_rules::field_rule;
 use crate::access::Disclosure;
@@ -54,7 +56,7 @@ pub struct Plan {
     operations: Vec<(Option<String>, Option<Needs>)>,
     /// Why the document is refused whatever its variables (`cost::Refusal::Shape`); its
     /// operations were then not walked at all.
-    pub refusal: Option<String>,
+    pub refusal: Option<Exceeded>,
     /// Whether a string literal of the document holds a control character.
     pub control_character: bool,
 }
@@ -66,16 +68,26 @@ impl Plan {
     /// What the operation a request runs executes, for the audit trail: its type and its
     /// root fields (`query patients,test`), from the document, not from the caller's
     /// `operationName`. Root-level fragments are followed, each once.
-    pub fn executed(&self, operation_name: Option<&str>) -> String {
-        let op = match (&self.document.operations, operation_name) {
+    /// Whether the operation a request runs is a mutation (`None` when there is no such
+    /// operation: async-graphql refuses the request itself).
+    pub fn is_mutation(&self, operation_name: Option<&str>) -> Option<bool> {
+        self.operation(operation_name)
+            .map(|op| op.ty == OperationType::Mutation)
+    }
+
+    fn operation(&self, operation_name: Option<&str>) -> Option<&OperationDefinition> {
+        match (&self.document.operations, operation_name) {
             (DocumentOperations::Single(op), _) => Some(&op.node),
             (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
             (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
                 ops.values().next().map(|op| &op.node)
             }
             (DocumentOperations::Multiple(_), None) => None,
-        };
-        let Some(op) = op else {
+        }
+    }
+
+    pub fn executed(&self, operation_name: Option<&str>) -> String {
+        let Some(op) = self.operation(operation_name) else {
             return "unknown".into();
         };
         let mut roots: Vec<&str> = Vec::new();
@@ -136,13 +148,15 @@ impl Plan {
 
 pub struct Planner {
     pub types: FieldTypes,
+    pub limits: RequestLimits,
     cache: Mutex<HashMap<String, Arc<Plan>>>,
 }
 
 impl Planner {
-    pub fn new(sdl: &str) -> Planner {
+    pub fn new(sdl: &str, limits: RequestLimits) -> Planner {
         Planner {
             types: FieldTypes::from_sdl(sdl),
+            limits,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -170,7 +184,9 @@ impl Planner {
     fn plan_document(&self, document: ExecutableDocument) -> Plan {
         // Shape first: walking the operations below is only safe once their expansion is
         // known to be bounded.
-        if let Err(Refusal::Shape(why)) = cost::check(&document, &self.types, &Default::default()) {
+        if let Err(Refusal::Shape(why)) =
+            cost::check(&document, &self.types, &Default::default(), &self.limits)
+        {
             return Plan {
                 document,
                 operations: Vec::new(),
@@ -296,7 +312,7 @@ mod tests {
     use crate::domain::scope::Scope;
 
     fn planner() -> Planner {
-        Planner::new(&crate::graphql::sdl())
+        Planner::new(&crate::graphql::sdl(), RequestLimits::default())
     }
 
     fn plan(query: &str) -> Arc<Plan> {

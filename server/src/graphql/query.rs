@@ -96,11 +96,15 @@ impl DataQuery {
         #[graphql(desc = "Narrows the list; all filters combine.")] filter: Option<
             PatientFilterInput,
         >,
-        #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
+        #[graphql(
+            default = 50,
+            desc = "Page size, 0 to `limits.max_page_size` (100 unless configured)."
+        )]
+        first: i32,
         #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
     ) -> R<Option<PatientConnection>> {
         let filter = filter.unwrap_or_default().parse()?;
-        let page = page(first, after.as_deref())?;
+        let page = page(first, after.as_deref(), ctx.limits().max_page_size)?;
         let patients = ctx.access()?.patients();
         let total = if wants_total(ctx) {
             Some(patients.count(&filter).await?)
@@ -129,11 +133,15 @@ impl DataQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Narrows the list; all filters combine.")] filter: Option<TestFilterInput>,
-        #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
+        #[graphql(
+            default = 50,
+            desc = "Page size, 0 to `limits.max_page_size` (100 unless configured)."
+        )]
+        first: i32,
         #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
     ) -> R<Option<TestConnection>> {
         let filter = filter.unwrap_or_default().parse()?;
-        let page = page(first, after.as_deref())?;
+        let page = page(first, after.as_deref(), ctx.limits().max_page_size)?;
         let tests = ctx.access()?.tests();
         let total = if wants_total(ctx) {
             Some(tests.count(&filter).await?)
@@ -173,11 +181,15 @@ impl AdminQuery {
         #[graphql(desc = "Narrows the trail; all filters combine.")] filter: Option<
             AuditFilterInput,
         >,
-        #[graphql(default = 50, desc = "Page size, 0 to 100.")] first: i32,
+        #[graphql(
+            default = 50,
+            desc = "Page size, 0 to `limits.max_page_size` (100 unless configured)."
+        )]
+        first: i32,
         #[graphql(desc = "A cursor from a previous page's `endCursor`.")] after: Option<String>,
     ) -> R<Option<AuditEventConnection>> {
         let filter = filter.unwrap_or_default().parse()?;
-        let page = page(first, after.as_deref())?;
+        let page = page(first, after.as_deref(), ctx.limits().max_page_size)?;
         let events = ctx.access()?.audit_trail().events(&filter, page).await?;
         Ok(Some(AuditEventConnection::new(events)))
     }

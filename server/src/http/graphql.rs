@@ -11,9 +11,6 @@ use crate::error::AppError;
 use crate::graphql::{self, BatchRequest, BatchResponse, Request, Response};
 use crate::store;
 
-/// Requests in one batch at most: a batch is a loop the caller would otherwise have to pay
-/// round trips for, not a way around per-request limits.
-const MAX_BATCH: usize = 10;
 /// Bytes reserved for a response body up front.
 const RESPONSE_CAPACITY: usize = 4 * 1024;
 
@@ -24,6 +21,14 @@ pub(super) fn error_json(code: &str, message: &str) -> serde_json::Value {
 
 fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(error_json(code, message))
+}
+
+/// A request over one of the request limits: `extensions.limit` names it, as for the
+/// document limits (`QUERY_TOO_COMPLEX`).
+fn over_limit(status: StatusCode, limit: &str, message: &str) -> HttpResponse {
+    let mut body = error_json("VALIDATION_FAILED", message);
+    body["errors"][0]["extensions"]["limit"] = limit.into();
+    HttpResponse::build(status).json(body)
 }
 
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
@@ -37,9 +42,9 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
             )
         })?;
         if body.len() + chunk.len() > limit {
-            return Err(error_body(
+            return Err(over_limit(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "VALIDATION_FAILED",
+                "body",
                 &format!("the request body exceeds {limit} bytes"),
             ));
         }
@@ -84,11 +89,14 @@ pub async fn post(
         BatchRequest::Single(request) => {
             BatchResponse::Single(execute(&state, request, &access).await)
         }
-        BatchRequest::Batch(requests) if requests.len() > MAX_BATCH => {
-            return error_body(
+        BatchRequest::Batch(requests) if requests.len() > state.settings.limits.max_batch => {
+            return over_limit(
                 StatusCode::BAD_REQUEST,
-                "VALIDATION_FAILED",
-                &format!("a batch may hold at most {MAX_BATCH} requests"),
+                "batch",
+                &format!(
+                    "a batch may hold at most {} requests",
+                    state.settings.limits.max_batch
+                ),
             );
         }
         BatchRequest::Batch(requests) => {
