@@ -23,6 +23,19 @@ pub struct Settings {
     pub imports: ImportSettings,
     #[serde(default)]
     pub limits: RequestLimits,
+    pub metrics: MetricsSettings,
+}
+
+/// Who may read `/metrics`: it names the server's routes, queues and integrations' health,
+/// which is not for the world.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// Addresses or CIDR ranges a scrape may come from (default: this machine only).
+    #[serde(deserialize_with = "list")]
+    pub allowed_addresses: Vec<String>,
+    /// When set, a scrape must also carry `Authorization: Bearer <token>`.
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
 }
 
 /// What one GraphQL request may ask for (README, "Request limits"). The document limits are
@@ -335,6 +348,13 @@ impl Settings {
             .try_deserialize()
             .context("configuration has an invalid value")?;
         settings.limits.check()?;
+        if settings.metrics.token.is_none()
+            && let Some(path) = &settings.metrics.token_file
+        {
+            let token = std::fs::read_to_string(path)
+                .with_context(|| format!("reading metrics.token_file {}", path.display()))?;
+            settings.metrics.token = Some(SecretString::from(token.trim().to_owned()));
+        }
         if settings.database.url.is_none()
             && let Some(path) = &settings.database.url_file
         {
@@ -374,6 +394,7 @@ fn defaults() -> anyhow::Result<config::ConfigBuilder<config::builder::DefaultSt
         .set_default("server.graphiql_assets_dir", "tools/graphiql/node_modules")?
         .set_default("server.max_body_bytes", 1_048_576)?
         .set_default("server.trusted_proxies", Vec::<String>::new())?
+        .set_default("metrics.allowed_addresses", vec!["127.0.0.1", "::1"])?
         .set_default("database.data_dir", "data")?
         .set_default("auth.session_ttl_minutes", 480)?
         .set_default("auth.login_failures_per_account", 5)?

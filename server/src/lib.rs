@@ -11,6 +11,7 @@ pub mod http;
 pub mod imports;
 pub mod integrations;
 pub mod keyring;
+pub mod metrics;
 pub mod oauth;
 pub mod outbound;
 pub mod seed;

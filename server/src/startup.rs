@@ -17,9 +17,11 @@ use crate::audit::AuditSink;
 use crate::config::Settings;
 use crate::domain::webhook_endpoint::AddressPolicy;
 use crate::graphql::Executor;
+use crate::http::metrics::Scrapers;
 use crate::http::{AppState, server};
 use crate::integrations::Reach;
 use crate::keyring::{self, Loaded};
+use crate::metrics::Metrics;
 use crate::oauth::OAuth;
 use crate::store::changes::{self, Change};
 use crate::store::{Store, sealed};
@@ -86,13 +88,17 @@ impl changes::Listener for Remembered {
     }
 }
 
-/// Forgets the rates of credentials and addresses that have gone quiet, so that every address
-/// ever seen does not stay in memory.
-async fn tidy_limits(protection: Arc<Protection>) {
-    let mut every = tokio::time::interval(Duration::from_secs(60));
-    loop {
+/// Every 5 s folds the metrics' samples into their histograms; every minute forgets the rates
+/// of credentials and addresses that have gone quiet, so that every address ever seen does
+/// not stay in memory.
+async fn tidy(protection: Arc<Protection>, metrics: Arc<Metrics>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    for tick in 0u64.. {
         every.tick().await;
-        protection.tidy();
+        metrics.upkeep();
+        if tick % 12 == 0 {
+            protection.tidy();
+        }
     }
 }
 
@@ -265,7 +271,9 @@ impl Application {
             ))
         });
         let protection = Arc::new(Protection::new(&settings.server.trusted_proxies)?);
-        let limiter_tidy = tokio::spawn(tidy_limits(protection.clone()));
+        let metrics = Arc::new(Metrics::default());
+        let scrapers = Scrapers::new(&settings.metrics)?;
+        let limiter_tidy = tokio::spawn(tidy(protection.clone(), metrics.clone()));
         // On PostgreSQL other replicas change keys and settings too: this server's copies are
         // not used until it hears their announcements.
         let postgres = store.backend() == DbBackend::Postgres;
@@ -300,6 +308,8 @@ impl Application {
             graphql: Executor::new(settings.limits),
             services,
             settings: Arc::new(settings),
+            metrics,
+            scrapers,
         };
         let server = server(listener, state)?;
         let handle = server.handle();

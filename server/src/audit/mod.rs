@@ -13,6 +13,8 @@
 pub mod export;
 pub mod security;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -33,6 +35,8 @@ enum Command {
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::UnboundedSender<Command>,
+    /// Events handed over and not yet committed (or given up on): `/metrics`' audit queue.
+    queued: Arc<AtomicUsize>,
 }
 
 /// Events stored by one transaction at most (then the next takes the rest): large enough for
@@ -47,8 +51,14 @@ const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis
 impl AuditSink {
     pub fn spawn(store: Store) -> (AuditSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let handle = tokio::spawn(run(store, rx));
-        (AuditSink { tx }, handle)
+        let queued = Arc::new(AtomicUsize::new(0));
+        let handle = tokio::spawn(run(store, rx, queued.clone()));
+        (AuditSink { tx, queued }, handle)
+    }
+
+    /// Events waiting for their commit.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Stores `events` and returns once they are committed. An error means they are not in
@@ -59,9 +69,12 @@ impl AuditSink {
         }
         let (stored, wait) = oneshot::channel();
         let unstored = || AppError::Internal(anyhow::anyhow!("the read could not be audited"));
-        self.tx
-            .send(Command::Record { events, stored })
-            .map_err(|_| unstored())?;
+        let n = events.len();
+        self.queued.fetch_add(n, Ordering::Relaxed);
+        if self.tx.send(Command::Record { events, stored }).is_err() {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            return Err(unstored());
+        }
         match wait.await {
             Ok(true) => Ok(()),
             _ => Err(unstored()),
@@ -101,8 +114,9 @@ impl Batch {
     }
 
     /// Commits the events, then answers everyone waiting: `true` only after the commit.
-    async fn write(self, store: &Store) -> Option<oneshot::Sender<()>> {
+    async fn write(self, store: &Store, queued: &AtomicUsize) -> Option<oneshot::Sender<()>> {
         let stored = self.events.is_empty() || commit(store, &self.events).await;
+        queued.fetch_sub(self.events.len(), Ordering::Relaxed);
         for waiting in self.waiting {
             let _ = waiting.send(stored);
         }
@@ -133,7 +147,7 @@ async fn commit(store: &Store, events: &[NewAuditEvent]) -> bool {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>) {
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, queued: Arc<AtomicUsize>) {
     while let Some(first) = rx.recv().await {
         let mut batch = Batch::default();
         batch.take(first);
@@ -144,13 +158,13 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>) {
                 Err(_) => break,
             }
         }
-        if let Some(done) = batch.write(&store).await {
+        if let Some(done) = batch.write(&store, &queued).await {
             // Take whatever raced in before the shutdown request as well.
             let mut rest = Batch::default();
             while let Ok(command) = rx.try_recv() {
                 rest.take(command);
             }
-            rest.write(&store).await;
+            rest.write(&store, &queued).await;
             let _ = done.send(());
             return;
         }

@@ -71,3 +71,14 @@ pub fn retry_after(response: &BatchResponse) -> Option<u64> {
         })
         .max()
 }
+
+/// What `/metrics` counts an answer as: `ok`, or its first error's code.
+pub fn outcome(response: &Response) -> &str {
+    let Some(first) = response.errors.first() else {
+        return "ok";
+    };
+    match first.extensions.as_ref().and_then(|ext| ext.get("code")) {
+        Some(Value::String(code)) => code.as_str(),
+        _ => "error",
+    }
+}

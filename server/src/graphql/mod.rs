@@ -118,6 +118,29 @@ impl Executor {
         }
     }
 
+    /// The label `/metrics` counts an operation under (from `execute`'s answer): its type and
+    /// root field when the schema has that field, so that a caller cannot make up labels.
+    pub fn metric_operation(&self, executed: &str) -> String {
+        let Some((kind, roots)) = executed.split_once(' ') else {
+            // `invalid` or `unknown`
+            return executed.to_owned();
+        };
+        let parent = match kind {
+            "query" => "Query",
+            "mutation" => "Mutation",
+            _ => return "other".to_owned(),
+        };
+        let mut roots = roots.split(',');
+        match (roots.next(), roots.next()) {
+            (Some(root @ ("__schema" | "__type" | "__typename")), None) => format!("{kind} {root}"),
+            (Some(root), None) if self.planner.types.of(parent, root).is_some() => {
+                executed.to_owned()
+            }
+            (Some(_), Some(_)) => format!("{kind} (several)"),
+            _ => format!("{kind} (unknown)"),
+        }
+    }
+
     async fn run(&self, plan: &plan::Plan, mut request: Request, access: &Access) -> Response {
         // Parsed once per distinct query text, not once per request.
         request.set_parsed_query(plan.document.clone());

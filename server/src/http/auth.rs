@@ -152,7 +152,7 @@ impl FromRequest for Caller {
                     if matches!(refusal.error, AppError::IpNotAllowed) {
                         address_refused(&state, &req, principal, ip).await;
                     }
-                    Err(Refused::refusal(refusal))
+                    Err(counted(&state, refusal))
                 }
             }
         })
@@ -174,7 +174,7 @@ pub async fn admit_anonymous(req: &HttpRequest, state: &AppState) -> Result<(), 
             }
             Ok(())
         }
-        Err(refusal) => Err(Refused::refusal(refusal).error_response()),
+        Err(refusal) => Err(counted(state, refusal).error_response()),
     }
 }
 
@@ -190,8 +190,21 @@ async fn not_authenticated(state: &AppState, ip: Option<IpAddr>, err: AppError) 
             rate: verdict,
             ..Refused::new(err)
         },
-        Err(refusal) => Refused::refusal(refusal),
+        Err(refusal) => counted(state, refusal),
     }
+}
+
+/// A refusal of the request's rate or address, counted for `/metrics`.
+fn counted(state: &AppState, refusal: Refusal) -> Refused {
+    let why = match refusal.error {
+        AppError::IpNotAllowed => Some(crate::metrics::Refusal::IpNotAllowed),
+        AppError::RateLimited { .. } => Some(crate::metrics::Refusal::RateLimited),
+        _ => None,
+    };
+    if let Some(why) = why {
+        state.metrics.refused(why);
+    }
+    Refused::refusal(refusal)
 }
 
 /// A credential used from an address it may not be used from: logged, and recorded in the

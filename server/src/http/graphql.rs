@@ -147,11 +147,24 @@ async fn may_introspect(state: &AppState, access: &Access) -> Result<(), AppErro
 }
 
 async fn execute(state: &AppState, request: Request, access: &Access) -> Response {
+    let started = std::time::Instant::now();
+    let (response, operation) = answer(state, request, access).await;
+    state.metrics.graphql_operation(
+        &state.graphql.metric_operation(&operation),
+        graphql::answer::outcome(&response),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Runs one request and answers with what it executed (`Executor::execute`).
+async fn answer(state: &AppState, request: Request, access: &Access) -> (Response, String) {
     // The caller's operation name is only a label; what executed comes from the document.
     let operation_name = request.operation_name.clone();
     let reads_schema = graphql::introspection::asks_for_schema(&request.query);
     if reads_schema && let Err(err) = may_introspect(state, access).await {
-        return Response::from_errors(vec![graphql::to_server_error(err)]);
+        let refused = Response::from_errors(vec![graphql::to_server_error(err)]);
+        return (refused, "query __schema".to_owned());
     }
     let (mut response, operation) = state.graphql.execute(request, access).await;
     if reads_schema {
@@ -179,7 +192,10 @@ async fn execute(state: &AppState, request: Request, access: &Access) -> Respons
     }
     // The answer leaves only once its reads are in the audit trail.
     match access.finish(&operation, operation_name.as_deref()).await {
-        Ok(()) => response,
-        Err(err) => Response::from_errors(vec![graphql::to_server_error(err)]),
+        Ok(()) => (response, operation),
+        Err(err) => (
+            Response::from_errors(vec![graphql::to_server_error(err)]),
+            operation,
+        ),
     }
 }

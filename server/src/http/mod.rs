@@ -9,6 +9,7 @@ mod health;
 mod imports;
 mod inbound;
 mod intake;
+pub mod metrics;
 mod oauth;
 mod portal;
 mod static_files;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub graphql: Executor,
     pub services: Services,
     pub settings: Arc<Settings>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub scrapers: metrics::Scrapers,
 }
 
 pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
@@ -79,11 +82,14 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            // A request counted against a rate says where it stands on every answer.
+            // A request counted against a rate says where it stands on every answer; every
+            // answer is counted and timed for `/metrics`.
             .wrap_fn(|req, service| {
+                let started = std::time::Instant::now();
                 let answer = service.call(req);
                 async move {
                     let mut answer = answer.await?;
+                    count(&answer, started);
                     let verdict = answer
                         .request()
                         .extensions()
@@ -99,6 +105,7 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             .route("/audit/export", web::get().to(audit_export::export))
             .route("/healthz", web::get().to(health::live))
             .route("/readyz", web::get().to(health::ready))
+            .route("/metrics", web::get().to(metrics::scrape))
             .route("/graphiql", web::get().to(graphiql::page))
             .route("/graphiql/assets/{name}", web::get().to(graphiql::asset))
             .configure(oauth::configure)
@@ -114,6 +121,27 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
     .workers(workers)
     .listen(listener)?;
     Ok(server.disable_signals().run())
+}
+
+/// Counts an answer for `/metrics`, under its route's pattern (not its path, which holds ids)
+/// and a method from a fixed list (a client may send any word there).
+fn count<B>(answer: &actix_web::dev::ServiceResponse<B>, started: std::time::Instant) {
+    let req = answer.request();
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let route = req.match_pattern();
+    let method = req.method().as_str();
+    let method = match method {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method,
+        _ => "other",
+    };
+    state.metrics.http_request(
+        route.as_deref().unwrap_or("other"),
+        method,
+        answer.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
 }
 
 /// One request worker more than the machine has cores, unless configured. Why: the database

@@ -107,6 +107,20 @@ pub async fn list(db: &impl ConnectionTrait) -> AppResult<Vec<service_connection
         .await?)
 }
 
+/// How many enabled connections are in each state of health (`/metrics`).
+pub async fn health_counts(db: &impl ConnectionTrait) -> AppResult<Vec<(String, i64)>> {
+    use service_connection::Column;
+    Ok(service_connection::Entity::find()
+        .filter(Column::Enabled.eq(true))
+        .select_only()
+        .column(Column::HealthStatus)
+        .column_as(Column::Id.count(), "n")
+        .group_by(Column::HealthStatus)
+        .into_tuple::<(String, i64)>()
+        .all(db)
+        .await?)
+}
+
 /// Removes a connection; its log entries stay (they are the record of what happened).
 pub async fn delete(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
     let done = service_connection::Entity::delete_by_id(id)

@@ -304,6 +304,30 @@ pub async fn next_due(
         .await?)
 }
 
+/// Messages waiting to be delivered, and when the oldest of them was made (`/metrics`).
+pub async fn backlog(db: &impl ConnectionTrait) -> AppResult<(u64, Option<DateTime<Utc>>)> {
+    use webhook_message::Column;
+    let pending = || {
+        webhook_message::Entity::find()
+            .filter(Column::Status.eq(MessageStatus::Pending.as_str()))
+            .select_only()
+    };
+    let count = pending()
+        .column_as(Column::Id.count(), "n")
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or(0);
+    let oldest = pending()
+        .column(Column::CreatedAt)
+        .order_by_asc(Column::CreatedAt)
+        .limit(1)
+        .into_tuple::<DateTime<Utc>>()
+        .one(db)
+        .await?;
+    Ok((u64::try_from(count).unwrap_or(0), oldest))
+}
+
 /// What happened to one claimed message.
 #[derive(Clone, Debug)]
 pub struct Outcome {
