@@ -17,6 +17,7 @@ mod keys;
 mod lab_intake;
 mod lab_tests;
 mod login;
+mod logs;
 mod metrics;
 mod migrations;
 mod oauth;

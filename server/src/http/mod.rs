@@ -17,9 +17,12 @@ mod static_files;
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use actix_web::HttpMessage;
 use actix_web::dev::{Server, Service};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, web};
 
 use crate::access::Services;
@@ -86,10 +89,19 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
             // answer is counted and timed for `/metrics`.
             .wrap_fn(|req, service| {
                 let started = std::time::Instant::now();
-                let answer = service.call(req);
+                // Every line logged while the request is served carries its id, which the
+                // answer's `X-Request-Id` gives the caller to quote.
+                let id = uuid::Uuid::now_v7();
+                let span = tracing::info_span!("request", request_id = %id);
+                let answer = span.in_scope(|| service.call(req));
                 async move {
-                    let mut answer = answer.await?;
+                    let mut answer = answer.instrument(span).await?;
                     count(&answer, started);
+                    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+                        answer
+                            .headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
+                    }
                     let verdict = answer
                         .request()
                         .extensions()
