@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the black-box suite against SQLite and against PostgreSQL, and
-# the portal's browser tests in headless Chromium. Installs what is missing (PostgreSQL, the
-# WebAssembly toolchain, Chromium) and builds the portal first. With CI=true a missing PostgreSQL fails
+# the portal's browser tests in headless Chromium. Installs what is missing (PostgreSQL, Redis,
+# the WebAssembly toolchain, Chromium) and builds the portal first. With CI=true a missing PostgreSQL fails
 # the run; elsewhere it is reported loudly and the PostgreSQL pass is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/postgres.sh
 source scripts/lib/postgres.sh
+# shellcheck source=lib/redis.sh
+source scripts/lib/redis.sh
+
+if ! ensure_redis_server; then
+    echo "ERROR: redis-server is needed by the tests (shared rate limits) and could not be installed." >&2
+    exit 1
+fi
 
 have_pg=0
 if ensure_postgres; then

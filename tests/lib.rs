@@ -16,6 +16,7 @@ use uuid::Uuid;
 pub mod mllp;
 pub mod oauth;
 pub mod receiver;
+pub mod redis;
 pub mod s3;
 pub mod services;
 pub mod webhooks;

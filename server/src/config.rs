@@ -24,6 +24,17 @@ pub struct Settings {
     #[serde(default)]
     pub limits: RequestLimits,
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub redis: RedisSettings,
+}
+
+/// Redis, for what replicas share beyond the database: the rate limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RedisSettings {
+    /// `redis://host:port/db` (a secret when it holds a password); unset: each replica counts
+    /// rates alone.
+    pub url: Option<SecretString>,
+    pub url_file: Option<PathBuf>,
 }
 
 /// Who may read `/metrics`: it names the server's routes, queues and integrations' health,
@@ -348,6 +359,13 @@ impl Settings {
             .try_deserialize()
             .context("configuration has an invalid value")?;
         settings.limits.check()?;
+        if settings.redis.url.is_none()
+            && let Some(path) = &settings.redis.url_file
+        {
+            let url = std::fs::read_to_string(path)
+                .with_context(|| format!("reading redis.url_file {}", path.display()))?;
+            settings.redis.url = Some(SecretString::from(url.trim().to_owned()));
+        }
         if settings.metrics.token.is_none()
             && let Some(path) = &settings.metrics.token_file
         {

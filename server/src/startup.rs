@@ -8,6 +8,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use sea_orm::DbBackend;
+use secrecy::ExposeSecret;
 
 use crate::access::Services;
 use crate::access::key_cache::KeyCache;
@@ -36,6 +37,8 @@ pub struct Application {
     audit_task: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
     limiter_tidy: tokio::task::JoinHandle<()>,
+    /// Tries an unreachable Redis again (with `redis.url`).
+    redis_watch: Option<tokio::task::JoinHandle<()>>,
     listening: Option<tokio::task::JoinHandle<()>>,
     /// The periodic health checks of connections, if on.
     health_checks: Option<tokio::task::JoinHandle<()>>,
@@ -270,7 +273,15 @@ impl Application {
                 settings.services.poll_lease(),
             ))
         });
-        let protection = Arc::new(Protection::new(&settings.server.trusted_proxies)?);
+        let redis_url = settings.redis.url.as_ref().map(|u| u.expose_secret());
+        let protection = Arc::new(Protection::new(
+            &settings.server.trusted_proxies,
+            redis_url,
+        )?);
+        let redis_watch = protection
+            .shared()
+            .cloned()
+            .map(|shared| tokio::spawn(async move { shared.watch().await }));
         let metrics = Arc::new(Metrics::default());
         let scrapers = Scrapers::new(&settings.metrics)?;
         let limiter_tidy = tokio::spawn(tidy(protection.clone(), metrics.clone()));
@@ -322,6 +333,7 @@ impl Application {
             audit_task,
             maintenance,
             limiter_tidy,
+            redis_watch,
             listening,
             health_checks,
             delivery,
@@ -360,6 +372,9 @@ impl Application {
         }
         self.maintenance.abort();
         self.limiter_tidy.abort();
+        if let Some(watch) = self.redis_watch {
+            watch.abort();
+        }
         if let Some(listening) = self.listening {
             listening.abort();
         }

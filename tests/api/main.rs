@@ -34,6 +34,7 @@ mod rows;
 mod scopes;
 mod searching;
 mod secrets_at_rest;
+mod shared_limits;
 mod webhook_durability;
 mod webhook_endpoints;
 mod webhook_outbox;

@@ -22,6 +22,7 @@ pub mod rate_limit;
 pub mod rules;
 pub mod service_polls;
 pub mod sessions;
+pub mod shared_limits;
 pub mod webhooks;
 
 use std::collections::BTreeSet;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::principal::{Actor, Principal};
 use super::rate_limit::{LimitKey, LocalLimiter, Verdict};
+use super::shared_limits::SharedLimits;
 use crate::domain::network::{RateLimit, client_ip, contains, parse_allowed_ips};
 use crate::error::{AppError, AppResult};
 use crate::store::{self, Store};
@@ -78,16 +79,25 @@ pub struct Protection {
     policy: RwLock<Option<(Instant, Arc<Policy>)>>,
     /// The proxies whose forwarding headers are believed (`server.trusted_proxies`).
     trusted_proxies: Vec<IpNet>,
+    /// With `redis.url`: the rates every replica shares, while Redis answers.
+    shared: Option<Arc<SharedLimits>>,
 }
 
 impl Protection {
-    pub fn new(trusted_proxies: &[String]) -> anyhow::Result<Self> {
+    pub fn new(trusted_proxies: &[String], redis_url: Option<&str>) -> anyhow::Result<Self> {
         let trusted_proxies = parse_allowed_ips("server.trusted_proxies", trusted_proxies)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let shared = redis_url.map(SharedLimits::new).transpose()?.map(Arc::new);
         Ok(Protection {
             trusted_proxies,
+            shared,
             ..Protection::default()
         })
+    }
+
+    /// The shared rates, when Redis is configured (for its watcher and `/readyz`).
+    pub fn shared(&self) -> Option<&Arc<SharedLimits>> {
+        self.shared.as_ref()
     }
 
     pub fn trusted_proxies(&self) -> &[IpNet] {
@@ -138,7 +148,7 @@ impl Protection {
     ) -> Result<Option<Verdict>, Refusal> {
         let policy = self.policy(store).await?;
         let (key, rate) = match &principal.actor {
-            Actor::Anonymous => return self.address(&policy, ip),
+            Actor::Anonymous => return self.address(&policy, ip).await,
             Actor::Admin { id, .. } => (LimitKey::Credential(*id), policy.credential_rate),
             Actor::ApiKey { id, .. } | Actor::PartnerApp { app_id: id, .. } => {
                 let global = policy
@@ -154,7 +164,7 @@ impl Protection {
                 )
             }
         };
-        self.count(&key, rate).map(Some)
+        self.count(&key, rate).await.map(Some)
     }
 
     /// A request that presented no valid credential counts against its address's rate; past
@@ -166,21 +176,33 @@ impl Protection {
         ip: Option<IpAddr>,
     ) -> Result<Option<Verdict>, Refusal> {
         let policy = self.policy(store).await?;
-        self.address(&policy, ip)
+        self.address(&policy, ip).await
     }
 
-    fn address(&self, policy: &Policy, ip: Option<IpAddr>) -> Result<Option<Verdict>, Refusal> {
+    async fn address(
+        &self,
+        policy: &Policy,
+        ip: Option<IpAddr>,
+    ) -> Result<Option<Verdict>, Refusal> {
         match ip {
             // No address: a test harness or a Unix socket, nothing to count against.
             None => Ok(None),
             Some(ip) => self
                 .count(&LimitKey::address(ip), policy.address_rate)
+                .await
                 .map(Some),
         }
     }
 
-    fn count(&self, key: &LimitKey, rate: RateLimit) -> Result<Verdict, Refusal> {
-        let verdict = self.limiter.check(key, rate);
+    async fn count(&self, key: &LimitKey, rate: RateLimit) -> Result<Verdict, Refusal> {
+        let shared = match &self.shared {
+            Some(shared) => shared.check(key, rate).await,
+            None => None,
+        };
+        let verdict = match shared {
+            Some(verdict) => verdict,
+            None => self.limiter.check(key, rate),
+        };
         if verdict.allowed {
             return Ok(verdict);
         }
