@@ -35,6 +35,7 @@ mod scopes;
 mod searching;
 mod secrets_at_rest;
 mod shared_limits;
+mod shutdown;
 mod webhook_durability;
 mod webhook_endpoints;
 mod webhook_outbox;
