@@ -36,6 +36,7 @@ mod searching;
 mod secrets_at_rest;
 mod shared_limits;
 mod shutdown;
+mod validation_only;
 mod webhook_durability;
 mod webhook_endpoints;
 mod webhook_outbox;

@@ -496,6 +496,16 @@ impl Access {
         if !draft.tests.is_empty() {
             events.push(self.event("READ", operation, "test", distinct(draft.tests), Vec::new()));
         }
+        if self.store().is_rehearsal() && operation.starts_with("mutation") {
+            // Its own changes were rolled back with it; this says that it was asked.
+            events.push(self.event(
+                "VALIDATE",
+                operation,
+                "request",
+                Vec::<Uuid>::new(),
+                Vec::new(),
+            ));
+        }
         if events.is_empty() {
             return Ok(());
         }

@@ -82,3 +82,10 @@ pub fn outcome(response: &Response) -> &str {
         _ => "error",
     }
 }
+
+/// Says on the answer that nothing it describes was stored (a validation-only request).
+pub fn mark_validation_only(response: &mut Response) {
+    response
+        .extensions
+        .insert("validationOnly".to_owned(), Value::Boolean(true));
+}

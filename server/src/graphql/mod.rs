@@ -118,6 +118,15 @@ impl Executor {
         }
     }
 
+    /// What a request would execute (`Plan::executed`), without running it; `invalid` when
+    /// its document does not parse. The plan is cached, so `execute` does not parse it again.
+    pub fn operation(&self, request: &Request) -> String {
+        self.planner.plan(&request.query).map_or_else(
+            || "invalid".to_owned(),
+            |plan| plan.executed(request.operation_name.as_deref()),
+        )
+    }
+
     /// The label `/metrics` counts an operation under (from `execute`'s answer): its type and
     /// root field when the schema has that field, so that a caller cannot make up labels.
     pub fn metric_operation(&self, executed: &str) -> String {

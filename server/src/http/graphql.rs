@@ -1,6 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -53,11 +53,50 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body)
 }
 
+/// The header that makes a request validation-only: every check runs, nothing is stored.
+const VALIDATE_ONLY: &str = "x-validate-only";
+/// What a validation-only request may run: mutations whose every write goes through the
+/// store's rehearsal (`Store::rehearsing`).
+const REHEARSABLE: [&str; 4] = ["createPatient", "updatePatient", "createTest", "updateTest"];
+
+/// Whether the request asks to be validated only (`X-Validate-Only: true`).
+fn validate_only(req: &HttpRequest) -> Result<bool, &'static str> {
+    let Some(value) = req.headers().get(VALIDATE_ONLY) else {
+        return Ok(false);
+    };
+    match value.to_str().map(str::trim) {
+        Ok("true" | "1") => Ok(true),
+        Ok("false" | "0") => Ok(false),
+        _ => Err("must be `true` or `false`"),
+    }
+}
+
+fn invalid_header(message: &str) -> HttpResponse {
+    let mut body = error_json("VALIDATION_FAILED", &format!("X-Validate-Only {message}"));
+    body["errors"][0]["extensions"]["field"] = "X-Validate-Only".into();
+    HttpResponse::BadRequest().json(body)
+}
+
+/// Whether every operation of a validation-only request may be rehearsed: queries (which
+/// store nothing but their audit) and the rehearsable mutations.
+fn rehearsable(operation: &str) -> bool {
+    match operation.split_once(' ') {
+        Some(("query", _)) => true,
+        Some(("mutation", roots)) => roots.split(',').all(|r| REHEARSABLE.contains(&r)),
+        _ => false,
+    }
+}
+
 pub async fn post(
+    req: HttpRequest,
     state: web::Data<AppState>,
     caller: Caller,
     payload: web::Payload,
 ) -> HttpResponse {
+    let rehearsal = match validate_only(&req) {
+        Ok(rehearsal) => rehearsal,
+        Err(why) => return invalid_header(why),
+    };
     let body = match read_body(payload, state.settings.server.max_body_bytes).await {
         Ok(body) => body,
         Err(response) => return response,
@@ -83,8 +122,28 @@ pub async fn post(
             "the request has no query",
         );
     }
+    if rehearsal {
+        let requests = match &batch {
+            BatchRequest::Single(r) => std::slice::from_ref(r),
+            BatchRequest::Batch(rs) => rs.as_slice(),
+        };
+        if let Some(refused) = requests
+            .iter()
+            .map(|r| state.graphql.operation(r))
+            .find(|op| !rehearsable(op))
+        {
+            return invalid_header(&format!(
+                "is for queries and {}; not for `{refused}`",
+                REHEARSABLE.join(", ")
+            ));
+        }
+    }
     let ip = caller.ip.map(|ip| ip.to_string());
-    let access = Access::new(caller.principal, state.services.clone(), ip);
+    let mut services = state.services.clone();
+    if rehearsal {
+        services.store = services.store.rehearsing();
+    }
+    let access = Access::new(caller.principal, services, ip);
     let response = match batch {
         BatchRequest::Single(request) => {
             BatchResponse::Single(execute(&state, request, &access).await)
@@ -107,6 +166,15 @@ pub async fn post(
             BatchResponse::Batch(responses)
         }
     };
+    let mut response = response;
+    if rehearsal {
+        match &mut response {
+            BatchResponse::Single(r) => graphql::answer::mark_validation_only(r),
+            BatchResponse::Batch(rs) => rs
+                .iter_mut()
+                .for_each(graphql::answer::mark_validation_only),
+        }
+    }
     // Grown from a few KB rather than from nothing: a page of nested records was otherwise
     // reallocated many times over.
     let mut bytes = Vec::with_capacity(RESPONSE_CAPACITY);

@@ -78,6 +78,8 @@ pub struct Store {
     imports_queued: Arc<Notify>,
     /// The master keys secrets at rest are sealed with (`keyring`, `sealed`).
     keyring: Arc<Keyring>,
+    /// A validation-only request's store (`rehearsing`): its writes run and are rolled back.
+    rehearsal: bool,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -203,7 +205,23 @@ impl Store {
             webhook_endpoints_changed: Arc::default(),
             imports_queued: Arc::default(),
             keyring: Arc::new(Keyring::empty()),
+            rehearsal: false,
         })
+    }
+
+    /// This store for a validation-only request: every change made through `insert`,
+    /// `write_together` or `begin_write` runs in full, with every check the database makes
+    /// (uniqueness, references), in a transaction of its own that is then rolled back. So
+    /// nothing is stored and no webhook event leaves.
+    pub fn rehearsing(&self) -> Store {
+        Store {
+            rehearsal: true,
+            ..self.clone()
+        }
+    }
+
+    pub fn is_rehearsal(&self) -> bool {
+        self.rehearsal
     }
 
     /// This store with `keyring` to seal and open secrets at rest.
@@ -292,7 +310,19 @@ impl Store {
             txn,
             _guard: guard,
             events_written: &self.events_written,
+            rehearsal: self.rehearsal,
         })
+    }
+
+    /// A rehearsal's statements, run in a transaction that is rolled back: their rows.
+    async fn rehearse(&self, statements: Vec<Statement>) -> AppResult<Vec<QueryResult>> {
+        let txn = self.begin_write().await?;
+        let mut rows = Vec::new();
+        for statement in statements {
+            rows.extend(txn.txn.query_all_raw(statement).await?);
+        }
+        txn.txn.rollback().await?;
+        Ok(rows)
     }
 
     /// What the delivery worker waits on: signalled by commits that wrote webhook events and
@@ -383,6 +413,9 @@ impl Store {
         <A::Entity as EntityTrait>::Model: FromQueryResult,
     {
         let statement = write::insert_statement(self.backend(), row, &effects);
+        if self.rehearsal {
+            return write::first_row::<A::Entity>(self.rehearse(vec![statement]).await?);
+        }
         let rows = match &self.group {
             Some(group) => group.write(statement).await?,
             None => self.db.query_all_raw(statement).await?,
@@ -399,6 +432,9 @@ impl Store {
     /// busy runtime to poll it again, while the requests' writes queue behind it. On
     /// PostgreSQL, a transaction (none for a single statement).
     pub async fn write_together(&self, statements: Vec<Statement>) -> AppResult<Vec<QueryResult>> {
+        if self.rehearsal {
+            return self.rehearse(statements).await;
+        }
         if let Some(group) = &self.group {
             return group.write(write::joined(self.backend(), statements)).await;
         }

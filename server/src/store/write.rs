@@ -87,6 +87,8 @@ pub struct WriteTxn<'a> {
     pub(super) _guard: Option<super::write_lock::Turn<'a>>,
     /// Told when a commit wrote webhook events.
     pub(super) events_written: &'a Notify,
+    /// A validation-only request's: `commit` rolls back instead (`Store::rehearsing`).
+    pub(super) rehearsal: bool,
 }
 
 impl WriteTxn<'_> {
@@ -94,6 +96,10 @@ impl WriteTxn<'_> {
     /// stored without them, nor they without the change.
     pub async fn commit(self, effects: Effects) -> AppResult<()> {
         effects.write(&self.txn).await?;
+        if self.rehearsal {
+            self.txn.rollback().await?;
+            return Ok(());
+        }
         super::audit_chain::seal(&self.txn).await?;
         self.txn.commit().await?;
         if effects.has_events() {

@@ -229,7 +229,7 @@ pub struct AuditEvent {
     /// A portal user's role when the event was recorded (for `ADMIN` actors, whatever
     /// their role: a `STAFF` user's events carry `STAFF`); null for other actors.
     pub actor_role: Option<Role>,
-    /// READ, SEARCH, CREATE, UPDATE, ROTATE, REVOKE, EXPIRE, LOGIN, LOGIN_FAILED, GRANT,
+    /// READ, SEARCH, CREATE, UPDATE, VALIDATE (a validation-only request), ROTATE, REVOKE, EXPIRE, LOGIN, LOGIN_FAILED, GRANT,
     /// SUSPEND, REACTIVATE or DENIED
     /// (a refused attempt: a record outside the credential's limits, a refused field).
     pub action: String,
