@@ -41,6 +41,8 @@ pub struct Browser {
     pub driver: WebDriver,
     chromedriver: Child,
     name: &'static str,
+    /// Chromium's profile directory, removed when the test ends.
+    profile: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -102,6 +104,7 @@ impl Browser {
             driver,
             chromedriver,
             name,
+            profile,
         }
     }
 
@@ -149,6 +152,7 @@ impl Browser {
         let _ = self.driver.clone().quit().await;
         let _ = self.chromedriver.kill();
         let _ = self.chromedriver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
         if let Some(reason) = failure {
             panic!("{reason}");
         }
