@@ -229,7 +229,88 @@ async fn sandbox_and_production_never_mix() {
         .gql_as(&live, "{ patients { totalCount nodes { id } } }", json!({}))
         .await;
     assert_eq!(data(&resp)["patients"]["totalCount"], 1);
-    assert_eq!(ids(&resp, "patients"), vec![w.p1_patient]);
+    assert_eq!(ids(&resp, "patients"), vec![w.p1_patient.clone()]);
+
+    // A production test and patient do not exist for the sandbox key: not by id, not in
+    // lists or counts, not as the target of a change, not in a validation-only request;
+    // each answered exactly as for an id that does not exist.
+    let live_test = app.test_id(&live, &w.p1_patient, "LIVE-1").await;
+    let unknown = Uuid::now_v7().to_string();
+    for (query, known, missing) in [
+        ("query($id:ID!){ test(id:$id){ id } }", &live_test, &unknown),
+        (
+            "query($id:ID!){ patient(id:$id){ id tests { id } } }",
+            &w.p1_patient,
+            &unknown,
+        ),
+    ] {
+        let seen = app.gql_as(&sandbox, query, json!({ "id": known })).await;
+        let none = app.gql_as(&sandbox, query, json!({ "id": missing })).await;
+        assert_eq!(seen, none, "{query}");
+    }
+    let resp = app
+        .gql_as(&sandbox, "{ tests { totalCount nodes { id } } }", json!({}))
+        .await;
+    assert!(!resp.to_string().contains(&live_test), "{resp}");
+    let changes = [
+        (
+            "mutation($id:ID!){ updatePatient(id:$id, input:{ lastName: \"X\" }){ patient { id } } }",
+            "id",
+        ),
+        (
+            "mutation($id:ID!){ createTest(input:{ patientId:$id, testCode:\"CBC\", testName:\"CBC\", accessionNumber:\"S-1\" }){ id } }",
+            "id",
+        ),
+        (
+            "mutation($id:ID!){ updateTest(id:$id, input:{ status: COLLECTED }){ id } }",
+            "test",
+        ),
+    ];
+    for (mutation, which) in changes {
+        let known = if which == "test" {
+            &live_test
+        } else {
+            &w.p1_patient
+        };
+        let refused = app.gql_as(&sandbox, mutation, json!({ "id": known })).await;
+        let none = app
+            .gql_as(&sandbox, mutation, json!({ "id": unknown }))
+            .await;
+        assert!(!codes(&refused).is_empty(), "{mutation}: {refused}");
+        assert_eq!(
+            refused["errors"][0]["extensions"], none["errors"][0]["extensions"],
+            "{mutation}"
+        );
+        assert_eq!(
+            refused["errors"][0]["message"], none["errors"][0]["message"],
+            "{mutation}"
+        );
+    }
+    let rehearsed = app
+        .http
+        .post(app.url("/graphql"))
+        .header("X-Api-Key", &sandbox)
+        .header("X-Validate-Only", "true")
+        .json(&json!({
+            "query": "mutation($i:CreatePatientInput!){ createPatient(input:$i){ patient { id } } }",
+            "variables": { "i": { "clientId": app.fx.client_p, "locationId": app.fx.loc_p1 } },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_same_refusal(&app, &sandbox, &rehearsed).await;
+    // The live test is still as it was.
+    let resp = app
+        .gql_as(
+            &live,
+            "query($id:ID!){ test(id:$id){ status } }",
+            json!({ "id": live_test }),
+        )
+        .await;
+    assert_eq!(data(&resp)["test"]["status"], "ORDERED");
     // A key cannot even be limited to a client of the other environment.
     let resp = app
         .admin(
