@@ -29,6 +29,13 @@ const LATENCY_BUCKETS: [f64; 13] = [
 
 static METADATA: Metadata<'static> = Metadata::new("switchboard", Level::INFO, None);
 
+/// What a series is, for its description: latency histograms are all in seconds.
+enum Kind {
+    Counter,
+    Histogram,
+    Gauge(Option<Unit>),
+}
+
 /// Why a request was refused before it ran, as `REFUSALS` counts it.
 #[derive(Clone, Copy, Debug)]
 pub enum Refusal {
@@ -47,62 +54,61 @@ impl Default for Metrics {
             .set_buckets(&LATENCY_BUCKETS)
             .expect("the buckets are not empty")
             .build_recorder();
+        use Kind::*;
         let describe = [
             (
                 HTTP_REQUESTS,
-                None,
+                Counter,
                 "HTTP requests answered, by route pattern, method and status",
             ),
             (
                 HTTP_SECONDS,
-                Some(Unit::Seconds),
+                Histogram,
                 "time to answer an HTTP request, by route pattern",
             ),
             (
                 GRAPHQL_REQUESTS,
-                None,
+                Counter,
                 "GraphQL operations run, by operation (type and root field) and outcome (ok, or the first error's code)",
             ),
             (
                 GRAPHQL_SECONDS,
-                Some(Unit::Seconds),
+                Histogram,
                 "time to run a GraphQL operation, by operation",
             ),
             (
                 REFUSALS,
-                None,
+                Counter,
                 "requests refused before they ran: rate limits and allowed addresses",
             ),
             (
                 AUDIT_QUEUE,
-                None,
+                Gauge(None),
                 "read-audit events waiting for their commit",
             ),
             (
                 WEBHOOK_QUEUE,
-                None,
+                Gauge(None),
                 "webhook messages waiting to be delivered",
             ),
             (
                 WEBHOOK_OLDEST,
-                Some(Unit::Seconds),
+                Gauge(Some(Unit::Seconds)),
                 "age of the oldest webhook message waiting",
             ),
             (
                 INTEGRATIONS,
-                None,
+                Gauge(None),
                 "enabled external service connections, by health",
             ),
         ];
-        for (name, unit, text) in describe {
+        for (name, kind, text) in describe {
             let key = KeyName::from_const_str(name);
             let text = SharedString::const_str(text);
-            if name.ends_with("_seconds") && name != WEBHOOK_OLDEST {
-                recorder.describe_histogram(key, unit, text);
-            } else if name.ends_with("_total") {
-                recorder.describe_counter(key, unit, text);
-            } else {
-                recorder.describe_gauge(key, unit, text);
+            match kind {
+                Counter => recorder.describe_counter(key, None, text),
+                Histogram => recorder.describe_histogram(key, Some(Unit::Seconds), text),
+                Gauge(unit) => recorder.describe_gauge(key, unit, text),
             }
         }
         let handle = recorder.handle();

@@ -71,10 +71,9 @@ fn validate_only(req: &HttpRequest) -> Result<bool, &'static str> {
     }
 }
 
-fn invalid_header(message: &str) -> HttpResponse {
-    let mut body = error_json("VALIDATION_FAILED", &format!("X-Validate-Only {message}"));
-    body["errors"][0]["extensions"]["field"] = "X-Validate-Only".into();
-    HttpResponse::BadRequest().json(body)
+fn invalid_header(message: impl Into<String>) -> HttpResponse {
+    let (status, body) = super::error_answer(AppError::invalid("X-Validate-Only", message));
+    HttpResponse::build(status).json(body)
 }
 
 /// Whether every operation of a validation-only request may be rehearsed: queries (which
@@ -132,7 +131,7 @@ pub async fn post(
             .map(|r| state.graphql.operation(r))
             .find(|op| !rehearsable(op))
         {
-            return invalid_header(&format!(
+            return invalid_header(format!(
                 "is for queries and {}; not for `{refused}`",
                 REHEARSABLE.join(", ")
             ));
