@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the admin portal (Leptos → WebAssembly, with Trunk) into portal/dist: one app per area
-# of the portal (portal/index.html: sign-in, keys, audit; portal/connections.html: the
-# connection directory and settings), so that a first visit downloads only the first (portal/src/lib.rs).
+# of the portal (portal/index.html: sign-in and keys; the others as portal/src/areas.rs names
+# them), so that a first visit downloads only the first (portal/src/lib.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,7 +21,7 @@ trunk_build
 # Trunk empties its dist directory first: each further app is built beside it and copied in
 # (hashed names, so nothing of the first is overwritten but the shared, identical stylesheet).
 # The areas besides the main one, as portal/src/areas.rs names them.
-for app in $(grep -oE '\("/[^"]*", "[a-z_]+"\)' portal/src/areas.rs | grep -oE '"[a-z_]+"\)$' | tr -d '")'); do
+for app in $(grep -oE '\("/[^"]*", "[a-z_]+"\)' portal/src/areas.rs | grep -oE '"[a-z_]+"\)$' | tr -d '")' | sort -u); do
     echo "==> building the portal's $app app"
     trunk_build "portal/$app.html" --dist "target/portal-$app"
     # Trunk names every app's page index.html.

@@ -58,8 +58,12 @@ pub async fn download(path: &str, filename: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `request` as the signed-in user.
+/// `request` as the signed-in user, in the environment the switch chose.
 fn signed(request: gloo_net::http::RequestBuilder) -> gloo_net::http::RequestBuilder {
+    let request = match session::environment() {
+        Some(env) => request.header("X-Environment", &env),
+        None => request,
+    };
     match session::token() {
         Some(token) => request.header("Authorization", &format!("Bearer {token}")),
         None => request,

@@ -10,6 +10,7 @@ pub const AREAS: &[(&str, &str)] = &[
     ("/settings/general", "connections"),
     ("/settings/api-console/webhooks", "webhooks"),
     ("/settings/services", "services"),
+    ("/settings/audit", "audit"),
 ];
 
 /// The main app's name.

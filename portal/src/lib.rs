@@ -1,6 +1,7 @@
 //! Switchboard's admin portal: client-side rendered Leptos over the public GraphQL API.
 //!
-//! It is built as one WebAssembly app per area (`src/main.rs`: sign-in, keys and audit;
+//! It is built as one WebAssembly app per area (`src/main.rs`: sign-in and keys;
+//! `src/bin/audit.rs`: the audit trail;
 //! `src/bin/connections.rs`: the connection directory and settings; `src/bin/webhooks.rs`: webhook
 //! endpoints and their delivery logs; `src/bin/services.rs`: external services, their logs and
 //! health), from this one library, so a

@@ -1,11 +1,11 @@
-//! The portal's main app: sign-in, the API Console and the audit trail.
+//! The portal's main app: sign-in and the API Console.
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use portal::Area;
-use portal::pages::{ApiConsole, Audit, Home, KeyDetail, Login, NotFound, Shell};
+use portal::pages::{ApiConsole, Home, KeyDetail, Login, NotFound, Shell};
 
 fn main() {
     portal::start(Area(portal::areas::MAIN), || {
@@ -16,7 +16,6 @@ fn main() {
                     <Route path=path!("/") view=|| view! { <Shell><Home/></Shell> }/>
                     <Route path=path!("/settings/api-console") view=|| view! { <Shell settings=true><ApiConsole/></Shell> }/>
                     <Route path=path!("/settings/api-console/keys/:id") view=|| view! { <Shell settings=true><KeyDetail/></Shell> }/>
-                    <Route path=path!("/settings/audit") view=|| view! { <Shell settings=true><Audit/></Shell> }/>
                 </Routes>
             </Router>
         }

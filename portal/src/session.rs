@@ -42,6 +42,34 @@ pub fn clear() {
     }
 }
 
+/// Where the environment switch is kept: every area's app reads it, so it survives the page
+/// loads between them.
+const ENVIRONMENT: &str = "switchboard.environment";
+
+/// The environment the portal works in (`SANDBOX` or `PRODUCTION`); none: both. Sent with
+/// every request as `X-Environment`, so the server filters every screen the same way.
+pub fn environment() -> Option<String> {
+    storage()?
+        .get_item(ENVIRONMENT)
+        .ok()?
+        .filter(|e| e == "SANDBOX" || e == "PRODUCTION")
+}
+
+pub fn set_environment(env: &str) {
+    if let Some(s) = storage() {
+        let _ = if env.is_empty() {
+            s.remove_item(ENVIRONMENT)
+        } else {
+            s.set_item(ENVIRONMENT, env)
+        };
+    }
+}
+
+/// What a new record's environment starts as: the one worked in, or sandbox.
+pub fn new_record_environment() -> String {
+    environment().unwrap_or_else(|| "SANDBOX".to_owned())
+}
+
 pub fn token() -> Option<String> {
     load().map(|s| s.token)
 }

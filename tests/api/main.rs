@@ -10,6 +10,7 @@ mod bad_input;
 mod cost;
 mod developer_portal;
 mod duplicates;
+mod environment_switch;
 mod external_services;
 mod imports;
 mod key_lineage;

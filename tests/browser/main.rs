@@ -6,6 +6,7 @@
 mod accessibility;
 mod assets;
 mod connections;
+mod environment;
 mod harness;
 mod imports;
 mod keys;

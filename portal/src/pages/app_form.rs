@@ -118,7 +118,7 @@ pub fn AppForm(
     let homepage = RwSignal::new(initial.homepage);
     let redirects = RwSignal::new(initial.redirect_uris);
     let scopes = RwSignal::new(initial.scopes);
-    let environment = RwSignal::new("SANDBOX".to_owned());
+    let environment = RwSignal::new(crate::session::new_record_environment());
     let client_type = RwSignal::new("CONFIDENTIAL".to_owned());
     let errors = RwSignal::new(Vec::<(Field, String)>::new());
     let general = RwSignal::new(None::<String>);

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_params_map;
 use super::keys::{KeyActions, KeyView, group, limits, text};
 use super::limits::{LimitsCard, LimitsForm};
 use super::secret::SecretPanel;
-use super::{PageHeading, environment_words, focus, send, send_with, utc};
+use super::{NavLink, PageHeading, environment_words, focus, send, send_with, utc};
 use crate::api::ApiError;
 use crate::queries::{
     ApiKeys, RenameApiKey, SetApiKeyLimits, api_keys, rename_api_key, set_api_key_limits,
@@ -145,7 +145,7 @@ pub fn KeyDetail() -> impl IntoView {
                 <div class="row actions">
                     <KeyActions view=v.clone() set_message on_secret reload=load/>
                 </div>
-                <p><A href=audit attr:id="key-activity">"What this key did, in the audit trail"</A></p>
+                <p><NavLink href=audit id="key-activity">"What this key did, in the audit trail"</NavLink></p>
             </section>
             <section class="card" aria-labelledby="scopes-heading">
                 <h2 id="scopes-heading">"Permissions"</h2>

@@ -88,7 +88,7 @@ pub fn KeyForm(
 ) -> impl IntoView {
     let (busy, set_busy) = signal(false);
     let name = RwSignal::new(String::new());
-    let environment = RwSignal::new("SANDBOX".to_owned());
+    let environment = RwSignal::new(crate::session::new_record_environment());
     let scopes = RwSignal::new(Vec::<String>::new());
     let chosen_clients = RwSignal::new(Vec::<String>::new());
     let chosen_locations = RwSignal::new(Vec::<String>::new());

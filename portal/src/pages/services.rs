@@ -258,7 +258,7 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
     let protocol = RwSignal::new("HTTPS_JSON".to_owned());
     let address = RwSignal::new(String::new());
     let health_path = RwSignal::new("health".to_owned());
-    let environment = RwSignal::new("SANDBOX".to_owned());
+    let environment = RwSignal::new(crate::session::new_record_environment());
     let ca = RwSignal::new(String::new());
     let kind = RwSignal::new("NONE".to_owned());
     let header = RwSignal::new("X-Api-Key".to_owned());
@@ -400,8 +400,8 @@ fn ConnectionForm(on_created: Callback<()>) -> impl IntoView {
                 </Show>
                 <label for="connection-environment">"Environment"</label>
                 <select id="connection-environment" on:change=move |ev| environment.set(event_target_value(&ev))>
-                    <option value="SANDBOX" selected>"Sandbox (test data; http and mllp allowed)"</option>
-                    <option value="PRODUCTION">"Production (live data; TLS only)"</option>
+                    <option value="SANDBOX" selected=move || environment.get() == "SANDBOX">"Sandbox (test data; http and mllp allowed)"</option>
+                    <option value="PRODUCTION" selected=move || environment.get() == "PRODUCTION">"Production (live data; TLS only)"</option>
                 </select>
                 <label for="connection-ca">"Private certificate authority (PEM, optional)"</label>
                 <textarea id="connection-ca" rows="3" prop:value=ca aria-describedby="connection-ca-error"

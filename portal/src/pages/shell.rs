@@ -59,12 +59,32 @@ pub fn Shell(children: ChildrenFn, #[prop(optional)] settings: bool) -> impl Int
         ev.prevent_default();
         focus("main");
     };
+    // Every screen reads in the chosen environment (`api::signed`); a page load shows them
+    // all anew in it.
+    let env = session::environment().unwrap_or_default();
+    let sandbox = env == "SANDBOX";
+    let switch = |ev: leptos::ev::Event| {
+        session::set_environment(&event_target_value(&ev));
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().reload();
+        }
+    };
+    let option = move |value: &'static str, label: &'static str| {
+        view! { <option value=value selected=env == value>{label}</option> }
+    };
     view! {
         <Show when=move || session.get().is_some() fallback=SignIn>
             <a href="#main" class="skip-link" id="skip-link" on:click=skip>"Skip to main content"</a>
             <div class="layout">
-                <header class="topbar">
+                <header class="topbar" class:sandbox=sandbox>
                     <span class="brand">"Switchboard"</span>
+                    <label class="environment">"Environment "
+                        <select id="environment" on:change=switch>
+                            {option("", "All")}
+                            {option("SANDBOX", "Sandbox")}
+                            {option("PRODUCTION", "Production")}
+                        </select>
+                    </label>
                     <span class="who" id="who">
                         {move || session.get().map(|s| format!("{} · {}", s.email, s.role.replace('_', " ").to_lowercase()))}
                     </span>

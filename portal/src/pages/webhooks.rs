@@ -122,7 +122,7 @@ fn EndpointForm(on_created: Callback<(String, String)>) -> impl IntoView {
     let (busy, set_busy) = signal(false);
     let url = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
-    let environment = RwSignal::new("SANDBOX".to_owned());
+    let environment = RwSignal::new(crate::session::new_record_environment());
     let all = RwSignal::new(true);
     let chosen = RwSignal::new(Vec::<&'static str>::new());
     let url_error = RwSignal::new(None::<String>);
@@ -226,8 +226,8 @@ fn EndpointForm(on_created: Callback<(String, String)>) -> impl IntoView {
                     prop:value=description on:input=move |ev| description.set(event_target_value(&ev))/>
                 <label for="endpoint-environment">"Environment"</label>
                 <select id="endpoint-environment" on:change=move |ev| environment.set(event_target_value(&ev))>
-                    <option value="SANDBOX" selected>"Sandbox (test data; http allowed)"</option>
-                    <option value="PRODUCTION">"Production (live data; https only)"</option>
+                    <option value="SANDBOX" selected=move || environment.get() == "SANDBOX">"Sandbox (test data; http allowed)"</option>
+                    <option value="PRODUCTION" selected=move || environment.get() == "PRODUCTION">"Production (live data; https only)"</option>
                 </select>
                 <fieldset aria-describedby="endpoint-events-error">
                     <legend>"Events"</legend>

@@ -61,7 +61,8 @@ impl<'a> Admin<'a> {
     ) -> AppResult<Vec<(api_key::Model, Option<String>)>> {
         self.settings()?;
         let db = self.access.store().conn();
-        let keys = api_keys::list(db, include_revoked).await?;
+        let mut keys = api_keys::list(db, include_revoked).await?;
+        keys.retain(|k| self.access.sees_environment(&k.environment));
         let emails = admins::emails(db, keys.iter().filter_map(|k| k.created_by)).await?;
         Ok(keys
             .into_iter()
@@ -126,6 +127,8 @@ impl<'a> Admin<'a> {
     /// Creates a key; the secret is returned here and never again.
     pub async fn create_key(&self, req: CreateKey) -> AppResult<(api_key::Model, String)> {
         self.settings()?;
+        self.access
+            .within_environment("input.environment", req.environment)?;
         if req.expires_at.is_some_and(|at| at <= Utc::now()) {
             return Err(AppError::invalid(
                 "input.expiresAt",
@@ -330,7 +333,9 @@ impl<'a> Admin<'a> {
 
     pub async fn clients(&self) -> AppResult<Vec<client::Model>> {
         self.settings()?;
-        clients::list_clients(self.access.store().conn()).await
+        let mut all = clients::list_clients(self.access.store().conn()).await?;
+        all.retain(|c| self.access.sees_environment(&c.environment));
+        Ok(all)
     }
 
     pub async fn locations_of(&self, client_ids: &[Uuid]) -> AppResult<Vec<location::Model>> {
@@ -340,6 +345,7 @@ impl<'a> Admin<'a> {
 
     pub async fn create_client(&self, name: &str, env: Environment) -> AppResult<client::Model> {
         self.settings()?;
+        self.access.within_environment("environment", env)?;
         let txn = self.access.store().begin_write().await?;
         let client = clients::insert_client(&txn.txn, name, env).await?;
         let event = self

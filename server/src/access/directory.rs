@@ -178,15 +178,18 @@ impl<'a> Directory<'a> {
 
     pub async fn apps(&self) -> AppResult<Vec<AppView>> {
         self.settings()?;
-        let apps = partner_apps::list(self.access.store().conn()).await?;
+        let mut apps = partner_apps::list(self.access.store().conn()).await?;
+        apps.retain(|a| self.access.sees_environment(&a.environment));
         self.views(apps).await
     }
 
     pub async fn app(&self, id: Uuid) -> AppResult<Option<AppView>> {
         self.settings()?;
         match partner_apps::find(self.access.store().conn(), id).await? {
-            Some(app) => Ok(Some(self.view(app).await?)),
-            None => Ok(None),
+            Some(app) if self.access.sees_environment(&app.environment) => {
+                Ok(Some(self.view(app).await?))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -265,6 +268,7 @@ impl<'a> Directory<'a> {
         client_type: ClientType,
     ) -> AppResult<(AppView, Option<String>)> {
         self.settings()?;
+        self.access.within_environment("input.environment", env)?;
         let fields = self.fields(form, env, client_type).await?;
         let txn = self.access.store().begin_write().await?;
         let app = partner_apps::insert(

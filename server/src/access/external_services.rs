@@ -72,6 +72,9 @@ impl<'a> ExternalServices<'a> {
         self.allowed()?;
         let mut out = vec![];
         for c in store::list(self.access.store().conn()).await? {
+            if !self.access.sees_environment(&c.environment) {
+                continue;
+            }
             out.push(self.view(c).await?);
         }
         Ok(out)
@@ -80,8 +83,10 @@ impl<'a> ExternalServices<'a> {
     pub async fn get(&self, id: Uuid) -> AppResult<Option<ConnectionView>> {
         self.allowed()?;
         match store::find(self.access.store().conn(), id).await? {
-            Some(c) => Ok(Some(self.view(c).await?)),
-            None => Ok(None),
+            Some(c) if self.access.sees_environment(&c.environment) => {
+                Ok(Some(self.view(c).await?))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -171,6 +176,7 @@ impl<'a> ExternalServices<'a> {
         credentials: Credentials,
     ) -> AppResult<ConnectionView> {
         self.allowed()?;
+        self.access.within_environment("environment", env)?;
         let (settings, address) = self.parse(form, env).await?;
         self.check_credentials(&credentials, settings.protocol, env)
             .await?;
@@ -341,7 +347,8 @@ impl<'a> ExternalServices<'a> {
                 format!("between 1 and {MAX_PAGE}"),
             ));
         }
-        store::log_entries(self.access.store().conn(), filter, first).await
+        let env = self.access.environment();
+        store::log_entries(self.access.store().conn(), filter, env, first).await
     }
 }
 

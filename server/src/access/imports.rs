@@ -112,6 +112,7 @@ impl<'a> Imports<'a> {
     fn sees(&self, job: &import_job::Model) -> bool {
         let p = self.access.principal();
         p.is_authenticated()
+            && self.access.sees_environment(&job.environment)
             && (p.require_settings_admin().is_ok()
                 || (job.actor_id.is_some() && job.actor_id == p.id()))
     }
@@ -131,7 +132,8 @@ impl<'a> Imports<'a> {
             Ok(()) => None,
             Err(_) => Some(p.id().ok_or(AppError::NotFound("import job"))?),
         };
-        imports::list(self.store().conn(), own, first.min(MAX_JOBS)).await
+        let env = self.access.environment();
+        imports::list(self.store().conn(), own, env, first.min(MAX_JOBS)).await
     }
 
     /// Stops a job that has not ended; what it imported stays. Audited.

@@ -37,13 +37,26 @@ impl<'a> LabIntake<'a> {
     async fn connection(&self, id: Uuid) -> AppResult<service_connection::Model> {
         service_connections::find(self.access.store().conn(), id)
             .await?
+            .filter(|c| self.access.sees_environment(&c.environment))
             .ok_or(AppError::NotFound("service connection"))
     }
 
+    /// A message of a connection in the caller's environment.
     async fn message(&self, id: Uuid) -> AppResult<lab_message::Model> {
-        lab_messages::find(self.access.store().conn(), id)
+        let message = lab_messages::find(self.access.store().conn(), id)
             .await?
-            .ok_or(AppError::NotFound("lab message"))
+            .ok_or(AppError::NotFound("lab message"))?;
+        if self.access.environment().is_some() {
+            // A message of no connection (or of a connection of the other environment) is
+            // outside every one environment, as in `lab_messages::list`.
+            let id = message
+                .connection_id
+                .ok_or(AppError::NotFound("lab message"))?;
+            self.connection(id)
+                .await
+                .map_err(|_| AppError::NotFound("lab message"))?;
+        }
+        Ok(message)
     }
 
     pub async fn list(
@@ -52,12 +65,17 @@ impl<'a> LabIntake<'a> {
         first: u64,
     ) -> AppResult<Vec<lab_message::Model>> {
         self.allowed()?;
-        lab_messages::list(self.access.store().conn(), filter, first.min(MAX_PAGE)).await
+        let env = self.access.environment();
+        lab_messages::list(self.access.store().conn(), filter, env, first.min(MAX_PAGE)).await
     }
 
     pub async fn get(&self, id: Uuid) -> AppResult<Option<lab_message::Model>> {
         self.allowed()?;
-        lab_messages::find(self.access.store().conn(), id).await
+        match self.message(id).await {
+            Ok(message) => Ok(Some(message)),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// The message with its personal segments masked (no audit: it shows no patient data).

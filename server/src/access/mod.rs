@@ -32,6 +32,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::audit::AuditSink;
+use crate::domain::environment::Environment;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
 use crate::store::audit::{NewAuditEvent, RecordIds};
@@ -269,6 +270,31 @@ impl Access {
 
     pub(crate) fn protection(&self) -> &protection::Protection {
         &self.0.services.protection
+    }
+
+    /// The one environment the caller works in, if any: a key's or an app's own, or the one
+    /// a portal user chose (`X-Environment`). Every list and lookup keeps to it.
+    pub(crate) fn environment(&self) -> Option<Environment> {
+        self.principal().grant.rows.environment
+    }
+
+    /// Whether a record stored in environment `stored` is in the caller's environment.
+    pub(crate) fn sees_environment(&self, stored: &str) -> bool {
+        self.environment().is_none_or(|e| e.as_str() == stored)
+    }
+
+    /// Refuses to create a record (`field` names its environment) outside the caller's one
+    /// environment: a portal user working in sandbox creates sandbox records only.
+    pub(crate) fn within_environment(&self, field: &str, env: Environment) -> AppResult<()> {
+        match self.environment() {
+            Some(own) if own != env => Err(AppError::invalid(
+                field,
+                format!(
+                    "the request works in {own} (X-Environment); switch to {env} to create this"
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn ip(&self) -> Option<&str> {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::rules::Rule;
 use crate::domain::actor::{ActorKind, Who};
+use crate::domain::environment::Environment;
 use crate::domain::role::Role;
 use crate::domain::row_scope::RowScope;
 use crate::domain::scope::{Scope, ScopeSet};
@@ -149,6 +150,23 @@ impl Principal {
                 ..Who::new(self.kind(), self.id(), self.label())
             },
             _ => Who::new(self.kind(), self.id(), self.label()),
+        }
+    }
+
+    /// The principal working in one environment only (`X-Environment`, the portal's switch).
+    /// A portal user sees and changes only that environment's records from then on, as a key
+    /// of that environment would; a key or app, already held to its own, may name it but not
+    /// the other one.
+    pub fn in_environment(mut self, env: Environment) -> AppResult<Self> {
+        match (&self.actor, self.grant.rows.environment) {
+            (Actor::Admin { .. }, _) => {
+                self.grant.rows.environment = Some(env);
+                Ok(self)
+            }
+            (_, Some(own)) if own != env => Err(AppError::EnvironmentMismatch(format!(
+                "X-Environment: this credential works in {own}, not {env}"
+            ))),
+            _ => Ok(self),
         }
     }
 

@@ -113,7 +113,7 @@ impl<'a> Webhooks<'a> {
     async fn find(&self, owner: Owner, id: Uuid) -> AppResult<webhook_endpoint::Model> {
         endpoints::find(self.access.store().conn(), id)
             .await?
-            .filter(|e| Self::sees(owner, e))
+            .filter(|e| Self::sees(owner, e) && self.access.sees_environment(&e.environment))
             .ok_or(AppError::NotFound("webhook endpoint"))
     }
 
@@ -123,7 +123,8 @@ impl<'a> Webhooks<'a> {
             Owner::App(id) => Some(id),
             Owner::Admin => None,
         };
-        let list = endpoints::list(self.access.store().conn(), app).await?;
+        let mut list = endpoints::list(self.access.store().conn(), app).await?;
+        list.retain(|e| self.access.sees_environment(&e.environment));
         self.views(list).await
     }
 
@@ -204,6 +205,7 @@ impl<'a> Webhooks<'a> {
                 ));
             }
         }
+        self.access.within_environment("input.environment", env)?;
         let fields = self.fields(owner, form, env).await?;
         let txn = self.access.store().begin_write().await?;
         let endpoint = endpoints::insert(

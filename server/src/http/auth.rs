@@ -19,6 +19,7 @@ use crate::access::credentials::authenticate;
 use crate::access::protection::Refusal;
 use crate::access::rate_limit::Verdict;
 use crate::access::{Access, Principal};
+use crate::domain::environment::Environment;
 use crate::error::AppError;
 
 /// Who sent the request, and from where.
@@ -141,6 +142,11 @@ impl FromRequest for Caller {
                     return Err(not_authenticated(&state, ip, err).await);
                 }
             };
+            let principal = match chosen_environment(req.headers()) {
+                Ok(None) => principal,
+                Ok(Some(env)) => principal.in_environment(env).map_err(Refused::new)?,
+                Err(err) => return Err(Refused::new(err)),
+            };
             match protection.admit(&services.store, &principal, ip).await {
                 Ok(verdict) => {
                     if let Some(verdict) = verdict {
@@ -235,6 +241,22 @@ async fn address_refused(
         .finish(&format!("{} {}", req.method(), req.path()), None)
         .await;
 }
+
+/// The environment the caller asks to work in (`X-Environment`: the portal's switch).
+fn chosen_environment(headers: &HeaderMap) -> Result<Option<Environment>, AppError> {
+    let Some(value) = headers.get(ENVIRONMENT_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .map(Some)
+        .ok_or_else(|| AppError::invalid(ENVIRONMENT_HEADER, "SANDBOX or PRODUCTION"))
+}
+
+/// The header that holds a request to one environment (`chosen_environment`).
+pub const ENVIRONMENT_HEADER: &str = "X-Environment";
 
 /// The presented secret: `Authorization: Bearer …` or `X-Api-Key`.
 fn credential(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {

@@ -100,6 +100,7 @@ mod tests {
         assert_eq!(page_of("/settings/connections"), "connections.html");
         assert_eq!(page_of("/settings/connections/apps/x"), "connections.html");
         assert_eq!(page_of("/settings/general"), "connections.html");
+        assert_eq!(page_of("/settings/audit"), "audit.html");
         assert_eq!(page_of("/settings/api-console"), "index.html");
         assert_eq!(page_of("/login"), "index.html");
     }

@@ -19,6 +19,7 @@ use super::audit::{NewAuditEvent, RecordIds};
 use super::lab_tests::{self, NewTest};
 use super::patients::{self, NewPatient};
 use super::{Effect, Effects, Store, sealed};
+use crate::domain::environment::Environment;
 use crate::domain::patient_import::{BATCH_ROWS, ImportStatus, Refusal, RefusalCode, RowTest};
 use crate::error::{AppResult, Unique};
 
@@ -525,11 +526,15 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Model
 pub async fn list(
     db: &impl ConnectionTrait,
     actor: Option<Uuid>,
+    environment: Option<Environment>,
     first: u64,
 ) -> AppResult<Vec<Model>> {
     let mut query = Entity::find();
     if let Some(actor) = actor {
         query = query.filter(Column::ActorId.eq(actor));
+    }
+    if let Some(env) = environment {
+        query = query.filter(Column::Environment.eq(env.as_str()));
     }
     Ok(query
         .order_by_desc(Column::CreatedAt)

@@ -3,12 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use entity::lab_message::{self, Column, Entity, Model};
+use sea_orm::sea_query::{Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
+use crate::domain::environment::Environment;
 use crate::error::AppResult;
 use crate::keyring::Keyring;
 use crate::store::sealed;
@@ -46,9 +48,13 @@ pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Model
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &MessageFilter,
+    environment: Option<Environment>,
     first: u64,
 ) -> AppResult<Vec<Model>> {
     let mut query = Entity::find();
+    if let Some(env) = environment {
+        query = query.filter(Column::ConnectionId.in_subquery(connections_in(env)));
+    }
     if let Some(id) = filter.connection_id {
         query = query.filter(Column::ConnectionId.eq(id));
     }
@@ -59,6 +65,16 @@ pub async fn list(
         query = query.filter(Column::Id.lt(before));
     }
     Ok(query.order_by_desc(Column::Id).limit(first).all(db).await?)
+}
+
+/// The ids of the service connections of one environment.
+pub fn connections_in(env: Environment) -> SelectStatement {
+    use entity::service_connection::Column as C;
+    Query::select()
+        .column(C::Id)
+        .from(entity::service_connection::Entity)
+        .and_where(C::Environment.eq(env.as_str()))
+        .to_owned()
 }
 
 /// How many messages of a connection have `status`.

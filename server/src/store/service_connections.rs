@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::domain::environment::Environment;
 use crate::domain::integration::{
     Direction, HealthStatus, IntegrationErrorCode, Operation, Outcome, Sample,
 };
@@ -191,19 +192,20 @@ impl From<integration_log::Model> for LogEntry {
 pub async fn log_entries(
     db: &impl ConnectionTrait,
     filter: &LogFilter,
+    environment: Option<Environment>,
     first: u64,
 ) -> AppResult<Vec<LogEntry>> {
     let mut out: Vec<LogEntry> = if filter.webhook_deliveries == Some(true) {
         vec![]
     } else {
-        own_entries(db, filter, first)
+        own_entries(db, filter, environment, first)
             .await?
             .into_iter()
             .map(LogEntry::from)
             .collect()
     };
     if filter.connection_id.is_none() && filter.webhook_deliveries != Some(false) {
-        out.extend(deliveries(db, filter, first).await?);
+        out.extend(deliveries(db, filter, environment, first).await?);
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.entry.id));
     out.truncate(usize::try_from(first).unwrap_or(usize::MAX));
@@ -213,10 +215,14 @@ pub async fn log_entries(
 async fn own_entries(
     db: &impl ConnectionTrait,
     filter: &LogFilter,
+    environment: Option<Environment>,
     first: u64,
 ) -> AppResult<Vec<integration_log::Model>> {
     use integration_log::Column;
     let mut q = integration_log::Entity::find();
+    if let Some(env) = environment {
+        q = q.filter(Column::Environment.eq(env.as_str()));
+    }
     if let Some(c) = filter.connection_id {
         q = q.filter(Column::ConnectionId.eq(c));
     }
@@ -242,10 +248,19 @@ async fn own_entries(
 async fn deliveries(
     db: &impl ConnectionTrait,
     filter: &LogFilter,
+    environment: Option<Environment>,
     first: u64,
 ) -> AppResult<Vec<LogEntry>> {
     use entity::{webhook_attempt as attempt, webhook_endpoint as endpoint};
     let mut q = attempt::Entity::find();
+    if let Some(env) = environment {
+        let endpoints = sea_orm::sea_query::Query::select()
+            .column(endpoint::Column::Id)
+            .from(endpoint::Entity)
+            .and_where(endpoint::Column::Environment.eq(env.as_str()))
+            .to_owned();
+        q = q.filter(attempt::Column::EndpointId.in_subquery(endpoints));
+    }
     match filter.outcome.as_deref() {
         None => {}
         Some(o) if o == Outcome::Ok.as_str() => q = q.filter(attempt::Column::Error.is_null()),

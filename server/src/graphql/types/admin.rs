@@ -208,6 +208,8 @@ impl Viewer {
             .as_ref()
             .map(|ids| ids.iter().copied().map(to_id).collect())
     }
+    /// The one environment the caller works in: a key's or app's own, or the one a portal
+    /// user chose with the `X-Environment` header; null: both.
     async fn environment(&self) -> Option<Environment> {
         self.0.grant.rows.environment
     }

@@ -1,0 +1,289 @@
+//! The portal's environment switch (`X-Environment`): a portal user working in one
+//! environment sees only its records, in every list and lookup, and creates only its records;
+//! a key or app, already held to its own environment, may not name the other.
+
+use serde_json::{Value, json};
+use switchboard_tests::webhooks::CREATE_ENDPOINT;
+use switchboard_tests::{ALL_SCOPES, TestApp, codes, data};
+
+const LISTS: &str = "{ viewer { environment } apiKeys { name environment } clients { name } \
+    partnerApps { name environment } webhookEndpoints { url environment } \
+    serviceConnections { name environment } activeConnections { name environment } \
+    patients { totalCount } integrationLog { environment } }";
+const REGISTER: &str =
+    "mutation($i:RegisterPartnerAppInput!){ registerPartnerApp(input:$i){ partnerApp { id } } }";
+const SERVICE: &str = "mutation($i: ServiceConnectionInput!, $e: Environment!, $c: ServiceCredentialsInput!) { createServiceConnection(input: $i, environment: $e, credentials: $c) { id } }";
+const TEST_CONNECTION: &str = "mutation($id: ID!) { testConnection(id: $id) { ok } }";
+
+/// A request in `env` (none: no header): its status and answer.
+async fn within(
+    app: &TestApp,
+    token: &str,
+    env: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(env) = env {
+        req = req.header("X-Environment", env);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// Each record of the two environments, made without the header: (sandbox, production) ids of
+/// the partner app, the webhook endpoint, the service connection and a patient.
+struct World {
+    apps: (String, String),
+    endpoints: (String, String),
+    patients: (String, String),
+}
+
+async fn world(app: &TestApp) -> World {
+    let mut apps = vec![];
+    let mut endpoints = vec![];
+    for env in ["SANDBOX", "PRODUCTION"] {
+        let lower = env.to_lowercase();
+        app.create_key_with(json!({ "name": format!("{lower} key"), "scopes": ["patients:read"], "environment": env }))
+            .await;
+        let resp = app
+            .admin(
+                REGISTER,
+                json!({ "i": { "app": { "name": format!("{lower} app"), "category": "CRM",
+                    "redirectUris": ["https://app.example.com/cb"], "scopes": ["patients:read"] },
+                    "environment": env, "clientType": "CONFIDENTIAL" } }),
+            )
+            .await;
+        apps.push(
+            data(&resp)["registerPartnerApp"]["partnerApp"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        let url = format!("https://93.184.216.34/{lower}");
+        let resp = app
+            .admin(CREATE_ENDPOINT, json!({ "i": { "url": url }, "e": env }))
+            .await;
+        endpoints.push(
+            data(&resp)["createWebhookEndpoint"]["webhookEndpoint"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        let input = json!({ "name": format!("{lower} lab"), "serviceType": "LAB", "protocol": "HTTPS_JSON",
+            "address": "https://127.0.0.1:9", "timeoutMs": 500 });
+        let creds = json!({ "kind": "API_KEY", "apiKeyHeader": "X-Api-Key", "apiKey": "lis-key-1234567890" });
+        let resp = app
+            .admin(SERVICE, json!({ "i": input, "e": env, "c": creds }))
+            .await;
+        let id = data(&resp)["createServiceConnection"]["id"].clone();
+        // A failed Test Connection: an integration log entry of this environment.
+        data(&app.admin(TEST_CONNECTION, json!({ "id": id })).await);
+    }
+    let sandbox_key = app.full_key().await;
+    let (_, live_key) = app
+        .create_key_with(
+            json!({ "name": "live", "scopes": ALL_SCOPES, "environment": "PRODUCTION" }),
+        )
+        .await;
+    let sandbox_patient = app
+        .patient_id(&sandbox_key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    let live_patient = app
+        .patient_id(&live_key, &app.fx.client_p, &app.fx.loc_p1, json!({}))
+        .await;
+    World {
+        apps: (apps[0].clone(), apps[1].clone()),
+        endpoints: (endpoints[0].clone(), endpoints[1].clone()),
+        patients: (sandbox_patient, live_patient),
+    }
+}
+
+/// Every API key, either environment.
+async fn key_count(app: &TestApp) -> usize {
+    let resp = app.admin("{ apiKeys { id } }", json!({})).await;
+    data(&resp)["apiKeys"].as_array().unwrap().len()
+}
+
+/// The environments of a list's items.
+fn environments(list: &Value) -> Vec<String> {
+    let mut all: Vec<String> = list
+        .as_array()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+        .iter()
+        .map(|item| item["environment"].as_str().unwrap().to_owned())
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+#[tokio::test]
+async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_records() {
+    let app = TestApp::builder()
+        .configure(|s| s.services.allowed_hosts = vec!["127.0.0.0/8".into()])
+        .spawn()
+        .await;
+    let w = world(&app).await;
+    let admin = app.admin_token.clone();
+
+    // Without the switch: both environments, everywhere.
+    let (_, all) = within(&app, &admin, None, LISTS, json!({})).await;
+    let all = data(&all).clone();
+    assert_eq!(all["viewer"]["environment"], Value::Null);
+    for list in [
+        "apiKeys",
+        "partnerApps",
+        "webhookEndpoints",
+        "serviceConnections",
+        "activeConnections",
+        "integrationLog",
+    ] {
+        assert_eq!(
+            environments(&all[list]),
+            ["PRODUCTION", "SANDBOX"],
+            "{list}: {all}"
+        );
+    }
+    let all_patients = all["patients"]["totalCount"].as_i64().unwrap();
+
+    for (env, other) in [("SANDBOX", "PRODUCTION"), ("PRODUCTION", "SANDBOX")] {
+        let (status, resp) = within(&app, &admin, Some(env), LISTS, json!({})).await;
+        assert_eq!(status, 200, "{resp}");
+        let seen = data(&resp);
+        assert_eq!(seen["viewer"]["environment"], env);
+        for list in [
+            "apiKeys",
+            "partnerApps",
+            "webhookEndpoints",
+            "serviceConnections",
+            "activeConnections",
+            "integrationLog",
+        ] {
+            assert_eq!(environments(&seen[list]), [env], "{list} in {env}: {seen}");
+        }
+        let clients: Vec<&str> = seen["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        let expected: &[&str] = if env == "SANDBOX" {
+            &["Client A", "Client B"]
+        } else {
+            &["Client P"]
+        };
+        assert_eq!(clients, expected, "clients in {env}");
+        let patients = seen["patients"]["totalCount"].as_i64().unwrap();
+        assert!(
+            patients >= 1 && patients < all_patients,
+            "{env}: {patients} of {all_patients}"
+        );
+
+        // Lookups of the other environment's records: as for ids that do not exist.
+        let (app_id, endpoint_id, patient_id) = if env == "SANDBOX" {
+            (&w.apps.1, &w.endpoints.1, &w.patients.1)
+        } else {
+            (&w.apps.0, &w.endpoints.0, &w.patients.0)
+        };
+        let (_, resp) = within(
+            &app,
+            &admin,
+            Some(env),
+            "query($a:ID!,$e:ID!,$p:ID!){ partnerApp(id:$a){ id } webhookEndpoint(id:$e){ id } patient(id:$p){ id } }",
+            json!({ "a": app_id, "e": endpoint_id, "p": patient_id }),
+        )
+        .await;
+        assert_eq!(
+            data(&resp),
+            &json!({ "partnerApp": null, "webhookEndpoint": null, "patient": null }),
+            "{env}: {resp}"
+        );
+
+        // Creating a record of the other environment is refused, on its field, and nothing
+        // is made.
+        let keys_before = key_count(&app).await;
+        let (_, resp) = within(
+            &app,
+            &admin,
+            Some(env),
+            "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ secret } }",
+            json!({ "i": { "name": "elsewhere", "scopes": ["patients:read"], "environment": other } }),
+        )
+        .await;
+        assert_eq!(codes(&resp), ["VALIDATION_FAILED"], "{resp}");
+        assert_eq!(
+            resp["errors"][0]["extensions"]["field"], "input.environment",
+            "{resp}"
+        );
+        assert!(
+            resp["errors"][0]["message"].as_str().unwrap().contains(env),
+            "{resp}"
+        );
+        let (_, resp) = within(
+            &app,
+            &admin,
+            Some(env),
+            &format!("mutation{{ createClient(name:\"Elsewhere\", environment:{other}){{ id }} }}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(codes(&resp), ["VALIDATION_FAILED"], "{resp}");
+        assert_eq!(key_count(&app).await, keys_before);
+        let resp = app.admin("{ clients { id } }", json!({})).await;
+        assert_eq!(data(&resp)["clients"].as_array().unwrap().len(), 3);
+
+        // …and one of its own is made, and listed.
+        let (_, resp) = within(
+            &app,
+            &admin,
+            Some(env),
+            "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ apiKey { environment } } }",
+            json!({ "i": { "name": "here", "scopes": ["patients:read"], "environment": env } }),
+        )
+        .await;
+        assert_eq!(data(&resp)["createApiKey"]["apiKey"]["environment"], env);
+    }
+
+    // A value that is no environment is refused before anything runs.
+    for bad in ["sandbox", "STAGING", ""] {
+        let (status, resp) = within(&app, &admin, Some(bad), "{ viewer { id } }", json!({})).await;
+        assert_eq!(status, 400, "{bad:?}: {resp}");
+        assert_eq!(codes(&resp), ["VALIDATION_FAILED"]);
+        assert_eq!(resp["errors"][0]["extensions"]["field"], "X-Environment");
+    }
+}
+
+#[tokio::test]
+async fn a_key_may_name_its_own_environment_but_not_the_other() {
+    let app = TestApp::builder().spawn().await;
+    let sandbox = app.full_key().await;
+    let patient = app
+        .patient_id(&sandbox, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    let (status, resp) = within(
+        &app,
+        &sandbox,
+        Some("SANDBOX"),
+        "query($p:ID!){ viewer { environment } patient(id:$p){ id } }",
+        json!({ "p": patient }),
+    )
+    .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(data(&resp)["patient"]["id"], patient.as_str());
+    let (status, resp) = within(
+        &app,
+        &sandbox,
+        Some("PRODUCTION"),
+        "query($p:ID!){ patient(id:$p){ id } }",
+        json!({ "p": patient }),
+    )
+    .await;
+    assert_eq!(codes(&resp), ["ENVIRONMENT_MISMATCH"], "{status}: {resp}");
+    assert!(resp["data"].is_null(), "nothing answered: {resp}");
+}
