@@ -467,6 +467,18 @@ impl Access {
     /// `operation_name` is the caller's label for it, kept beside it (bounded) and never
     /// instead of it.
     pub async fn finish(&self, operation: &str, operation_name: Option<&str>) -> AppResult<()> {
+        self.submit_reads(operation, operation_name)?
+            .committed()
+            .await
+    }
+
+    /// `finish` without the wait: the reads are handed to the audit writer, and nothing of
+    /// their data may be sent before the returned `Pending` says they are committed.
+    pub fn submit_reads(
+        &self,
+        operation: &str,
+        operation_name: Option<&str>,
+    ) -> AppResult<crate::audit::Pending> {
         let mut draft = {
             let mut reads = self.reads();
             let rows = reads.rows;
@@ -533,14 +545,14 @@ impl Access {
             ));
         }
         if events.is_empty() {
-            return Ok(());
+            return Ok(crate::audit::Pending::none());
         }
         let label: Option<String> =
             operation_name.map(|n| n.chars().take(OPERATION_NAME_MAX).collect());
         for event in &mut events {
             event.operation_name.clone_from(&label);
         }
-        self.sink().store(events).await
+        self.sink().submit(events)
     }
 }
 

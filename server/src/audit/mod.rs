@@ -64,21 +64,24 @@ impl AuditSink {
     /// Stores `events` and returns once they are committed. An error means they are not in
     /// the trail, so the read they record must not be answered.
     pub async fn store(&self, events: Vec<NewAuditEvent>) -> AppResult<()> {
+        self.submit(events)?.committed().await
+    }
+
+    /// Hands `events` to the writer without waiting: the caller does what it can meanwhile
+    /// (the answer is serialized while the batch commits) and sends nothing before
+    /// `Pending::committed`.
+    pub fn submit(&self, events: Vec<NewAuditEvent>) -> AppResult<Pending> {
         if events.is_empty() {
-            return Ok(());
+            return Ok(Pending(None));
         }
         let (stored, wait) = oneshot::channel();
-        let unstored = || AppError::Internal(anyhow::anyhow!("the read could not be audited"));
         let n = events.len();
         self.queued.fetch_add(n, Ordering::Relaxed);
         if self.tx.send(Command::Record { events, stored }).is_err() {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             return Err(unstored());
         }
-        match wait.await {
-            Ok(true) => Ok(()),
-            _ => Err(unstored()),
-        }
+        Ok(Pending(Some(wait)))
     }
 
     /// Writes what is pending and stops the writer.
@@ -88,6 +91,32 @@ impl AuditSink {
             let _ = wait.await;
         }
     }
+}
+
+/// Events handed to the writer (`AuditSink::submit`), until their commit.
+#[must_use = "the read may be answered only once its events are committed"]
+pub struct Pending(Option<oneshot::Receiver<bool>>);
+
+impl Pending {
+    /// Nothing to wait for.
+    pub fn none() -> Self {
+        Pending(None)
+    }
+
+    /// Returns once the events are committed; an error means they are not in the trail.
+    pub async fn committed(self) -> AppResult<()> {
+        match self.0 {
+            None => Ok(()),
+            Some(wait) => match wait.await {
+                Ok(true) => Ok(()),
+                _ => Err(unstored()),
+            },
+        }
+    }
+}
+
+fn unstored() -> AppError {
+    AppError::Internal(anyhow::anyhow!("the read could not be audited"))
 }
 
 /// What one turn of the writer takes: every request waiting, and a shutdown request.

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::AppState;
 use super::auth::Caller;
 use crate::access::Access;
+use crate::audit::Pending;
 use crate::error::AppError;
 use crate::graphql::{self, BatchRequest, BatchResponse, Request, Response};
 use crate::store;
@@ -143,9 +144,14 @@ pub async fn post(
         services.store = services.store.rehearsing();
     }
     let access = Access::new(caller.principal, services, ip);
+    // Each answer's reads, handed to the audit writer: the answer is serialized while they
+    // commit, and sent only after.
+    let mut audits = Vec::new();
     let response = match batch {
         BatchRequest::Single(request) => {
-            BatchResponse::Single(execute(&state, request, &access).await)
+            let (response, audit) = execute(&state, request, &access).await;
+            audits.push(audit);
+            BatchResponse::Single(response)
         }
         BatchRequest::Batch(requests) if requests.len() > state.settings.limits.max_batch => {
             return over_limit(
@@ -160,7 +166,9 @@ pub async fn post(
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                responses.push(execute(&state, request, &access).await);
+                let (response, audit) = execute(&state, request, &access).await;
+                responses.push(response);
+                audits.push(audit);
             }
             BatchResponse::Batch(responses)
         }
@@ -177,8 +185,26 @@ pub async fn post(
     // Grown from a few KB rather than from nothing: a page of nested records was otherwise
     // reallocated many times over.
     let mut bytes = Vec::with_capacity(RESPONSE_CAPACITY);
+    let mut written = serde_json::to_writer(&mut bytes, &response);
+    // The answer leaves only once its reads are in the audit trail; one whose reads were not
+    // stored is replaced by the error, and the whole is written again.
+    let mut unaudited = false;
+    for (i, audit) in audits.into_iter().enumerate() {
+        if let Err(err) = audit.committed().await {
+            let refused = Response::from_errors(vec![graphql::to_server_error(err)]);
+            match &mut response {
+                BatchResponse::Single(r) => *r = refused,
+                BatchResponse::Batch(rs) => rs[i] = refused,
+            }
+            unaudited = true;
+        }
+    }
+    if unaudited {
+        bytes.clear();
+        written = serde_json::to_writer(&mut bytes, &response);
+    }
     let retry = graphql::answer::retry_after(&response);
-    match serde_json::to_writer(&mut bytes, &response) {
+    match written {
         Ok(()) => match retry {
             None => HttpResponse::Ok()
                 .content_type("application/json")
@@ -213,25 +239,30 @@ async fn may_introspect(state: &AppState, access: &Access) -> Result<(), AppErro
     }
 }
 
-async fn execute(state: &AppState, request: Request, access: &Access) -> Response {
+/// Runs one request: its answer, and its reads on their way into the audit trail.
+async fn execute(state: &AppState, request: Request, access: &Access) -> (Response, Pending) {
     let started = std::time::Instant::now();
-    let (response, operation) = answer(state, request, access).await;
+    let (response, operation, audit) = answer(state, request, access).await;
     state.metrics.graphql_operation(
         &state.graphql.metric_operation(&operation),
         graphql::answer::outcome(&response),
         started.elapsed().as_secs_f64(),
     );
-    response
+    (response, audit)
 }
 
 /// Runs one request and answers with what it executed (`Executor::execute`).
-async fn answer(state: &AppState, request: Request, access: &Access) -> (Response, String) {
+async fn answer(
+    state: &AppState,
+    request: Request,
+    access: &Access,
+) -> (Response, String, Pending) {
     // The caller's operation name is only a label; what executed comes from the document.
     let operation_name = request.operation_name.clone();
     let reads_schema = graphql::introspection::asks_for_schema(&request.query);
     if reads_schema && let Err(err) = may_introspect(state, access).await {
         let refused = Response::from_errors(vec![graphql::to_server_error(err)]);
-        return (refused, "query __schema".to_owned());
+        return (refused, "query __schema".to_owned(), Pending::none());
     }
     let (mut response, operation) = state.graphql.execute(request, access).await;
     if reads_schema {
@@ -257,12 +288,12 @@ async fn answer(state: &AppState, request: Request, access: &Access) -> (Respons
     for refusal in graphql::answer::refusals(&response) {
         access.refused(refusal);
     }
-    // The answer leaves only once its reads are in the audit trail.
-    match access.finish(&operation, operation_name.as_deref()).await {
-        Ok(()) => (response, operation),
+    match access.submit_reads(&operation, operation_name.as_deref()) {
+        Ok(audit) => (response, operation, audit),
         Err(err) => (
             Response::from_errors(vec![graphql::to_server_error(err)]),
             operation,
+            Pending::none(),
         ),
     }
 }
