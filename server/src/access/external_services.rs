@@ -62,9 +62,11 @@ impl<'a> ExternalServices<'a> {
         })
     }
 
+    /// A connection of the caller's environment.
     async fn find(&self, id: Uuid) -> AppResult<service_connection::Model> {
         store::find(self.access.store().conn(), id)
             .await?
+            .filter(|c| self.access.sees_environment(&c.environment))
             .ok_or(AppError::NotFound("service connection"))
     }
 
@@ -82,11 +84,10 @@ impl<'a> ExternalServices<'a> {
 
     pub async fn get(&self, id: Uuid) -> AppResult<Option<ConnectionView>> {
         self.allowed()?;
-        match store::find(self.access.store().conn(), id).await? {
-            Some(c) if self.access.sees_environment(&c.environment) => {
-                Ok(Some(self.view(c).await?))
-            }
-            _ => Ok(None),
+        match self.find(id).await {
+            Ok(c) => Ok(Some(self.view(c).await?)),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(err) => Err(err),
         }
     }
 

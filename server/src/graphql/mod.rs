@@ -28,11 +28,13 @@ mod text_input;
 mod types;
 mod webhooks;
 
+use async_graphql::parser::types::OperationType;
 use async_graphql::{EmptySubscription, Schema};
 
 pub use error::to_server_error;
 pub use guard::{DeniedFields, FieldGuard};
 pub use loaders::Loaders;
+pub use plan::Executed;
 
 use crate::access::Access;
 use crate::config::RequestLimits;
@@ -86,16 +88,12 @@ impl Executor {
 }
 
 impl Executor {
-    /// Runs a request; answers with what it executed too, for the audit trail: the
-    /// operation's type and root fields, from the document (`Plan::executed`), or `invalid`
-    /// for a document that does not parse.
-    pub async fn execute(&self, request: Request, access: &Access) -> (Response, String) {
+    /// Runs a request; answers with what it executed too (`Plan::executed`), for the audit
+    /// trail and `/metrics`.
+    pub async fn execute(&self, request: Request, access: &Access) -> (Response, Executed) {
         let Some(plan) = self.planner.plan(&request.query) else {
             // async-graphql reports the syntax error itself.
-            return (
-                self.run_guarded(request, access).await,
-                "invalid".to_owned(),
-            );
+            return (self.run_guarded(request, access).await, Executed::Invalid);
         };
         let operation = plan.executed(request.operation_name.as_deref());
         if let Err(err) = admissible(&plan, &self.planner, &request) {
@@ -118,34 +116,34 @@ impl Executor {
         }
     }
 
-    /// What a request would execute (`Plan::executed`), without running it; `invalid` when
-    /// its document does not parse. The plan is cached, so `execute` does not parse it again.
-    pub fn operation(&self, request: &Request) -> String {
-        self.planner.plan(&request.query).map_or_else(
-            || "invalid".to_owned(),
-            |plan| plan.executed(request.operation_name.as_deref()),
-        )
+    /// What a request would execute (`Plan::executed`), without running it. The plan is
+    /// cached, so `execute` does not parse it again.
+    pub fn operation(&self, request: &Request) -> Executed {
+        self.planner
+            .plan(&request.query)
+            .map_or(Executed::Invalid, |plan| {
+                plan.executed(request.operation_name.as_deref())
+            })
     }
 
     /// The label `/metrics` counts an operation under (from `execute`'s answer): its type and
     /// root field when the schema has that field, so that a caller cannot make up labels.
-    pub fn metric_operation(&self, executed: &str) -> String {
-        let Some((kind, roots)) = executed.split_once(' ') else {
-            // `invalid` or `unknown`
-            return executed.to_owned();
+    pub fn metric_operation(&self, executed: &Executed) -> String {
+        let Executed::Operation { ty, roots } = executed else {
+            return executed.label();
         };
-        let parent = match kind {
-            "query" => "Query",
-            "mutation" => "Mutation",
-            _ => return "other".to_owned(),
+        let kind = plan::kind(*ty);
+        let parent = match ty {
+            OperationType::Query => "Query",
+            OperationType::Mutation => "Mutation",
+            OperationType::Subscription => return "other".to_owned(),
         };
-        let mut roots = roots.split(',');
-        match (roots.next(), roots.next()) {
-            (Some(root @ ("__schema" | "__type" | "__typename")), None) => format!("{kind} {root}"),
-            (Some(root), None) if self.planner.types.of(parent, root).is_some() => {
-                executed.to_owned()
+        match roots.as_slice() {
+            [root] if matches!(root.as_str(), "__schema" | "__type" | "__typename") => {
+                format!("{kind} {root}")
             }
-            (Some(_), Some(_)) => format!("{kind} (several)"),
+            [root] if self.planner.types.of(parent, root).is_some() => format!("{kind} {root}"),
+            [_, _, ..] => format!("{kind} (several)"),
             _ => format!("{kind} (unknown)"),
         }
     }

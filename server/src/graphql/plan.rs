@@ -64,10 +64,54 @@ pub struct Plan {
 /// Characters of the executed-operation label kept for the audit trail.
 const OPERATION_MAX: usize = 200;
 
+/// What a request executes, from its document, never from the caller's `operationName`: what
+/// the audit trail records (`label`), `/metrics` counts and validation-only requests check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Executed {
+    /// The document does not parse.
+    Invalid,
+    /// The document holds no operation the request runs (several, and none named).
+    Unknown,
+    Operation {
+        ty: OperationType,
+        /// Its root fields, in the order first selected (root-level fragments followed).
+        roots: Vec<String>,
+    },
+}
+
+impl Executed {
+    /// The audit trail's label: `query patients,test` (at most `OPERATION_MAX` characters),
+    /// `invalid` or `unknown`.
+    pub fn label(&self) -> String {
+        let Executed::Operation { ty, roots } = self else {
+            return match self {
+                Executed::Invalid => "invalid",
+                _ => "unknown",
+            }
+            .to_owned();
+        };
+        let mut label = format!("{} {}", kind(*ty), roots.join(","));
+        if label.len() > OPERATION_MAX {
+            let mut end = OPERATION_MAX;
+            while !label.is_char_boundary(end) {
+                end -= 1;
+            }
+            label.truncate(end);
+        }
+        label
+    }
+}
+
+/// An operation type as GraphQL writes it.
+pub fn kind(ty: OperationType) -> &'static str {
+    match ty {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
+    }
+}
+
 impl Plan {
-    /// What the operation a request runs executes, for the audit trail: its type and its
-    /// root fields (`query patients,test`), from the document, not from the caller's
-    /// `operationName`. Root-level fragments are followed, each once.
     /// Whether the operation a request runs is a mutation (`None` when there is no such
     /// operation: async-graphql refuses the request itself).
     pub fn is_mutation(&self, operation_name: Option<&str>) -> Option<bool> {
@@ -86,11 +130,13 @@ impl Plan {
         }
     }
 
-    pub fn executed(&self, operation_name: Option<&str>) -> String {
+    /// What the operation a request runs executes (`Executed`). Root-level fragments are
+    /// followed, each once.
+    pub fn executed(&self, operation_name: Option<&str>) -> Executed {
         let Some(op) = self.operation(operation_name) else {
-            return "unknown".into();
+            return Executed::Unknown;
         };
-        let mut roots: Vec<&str> = Vec::new();
+        let mut roots: Vec<String> = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
         let mut stack = vec![&op.selection_set.node];
         while let Some(set) = stack.pop() {
@@ -98,8 +144,8 @@ impl Plan {
                 match &item.node {
                     Selection::Field(f) => {
                         let name = f.node.name.node.as_str();
-                        if !roots.contains(&name) {
-                            roots.push(name);
+                        if !roots.iter().any(|r| r == name) {
+                            roots.push(name.to_owned());
                         }
                     }
                     Selection::InlineFragment(f) => stack.push(&f.node.selection_set.node),
@@ -115,20 +161,7 @@ impl Plan {
                 }
             }
         }
-        let kind = match op.ty {
-            OperationType::Query => "query",
-            OperationType::Mutation => "mutation",
-            OperationType::Subscription => "subscription",
-        };
-        let mut label = format!("{kind} {}", roots.join(","));
-        if label.len() > OPERATION_MAX {
-            let mut end = OPERATION_MAX;
-            while !label.is_char_boundary(end) {
-                end -= 1;
-            }
-            label.truncate(end);
-        }
-        label
+        Executed::Operation { ty: op.ty, roots }
     }
 
     /// The needs of the operation a request runs, as async-graphql picks it: the named one,
@@ -317,6 +350,33 @@ mod tests {
 
     fn plan(query: &str) -> Arc<Plan> {
         planner().plan(query).expect("parses")
+    }
+
+    #[test]
+    fn what_executed_comes_from_the_document_and_its_label_is_bounded() {
+        let p = plan(
+            "query A { ...F viewer { id } } fragment F on Query { patients { totalCount } viewer { id } } \
+             mutation B { logout }",
+        );
+        let a = p.executed(Some("A"));
+        assert_eq!(
+            a,
+            Executed::Operation {
+                ty: OperationType::Query,
+                roots: vec!["viewer".into(), "patients".into()],
+            }
+        );
+        assert_eq!(a.label(), "query viewer,patients");
+        assert_eq!(p.executed(Some("B")).label(), "mutation logout");
+        // Two operations and none named: async-graphql refuses it; nothing executed.
+        assert_eq!(p.executed(None), Executed::Unknown);
+        assert_eq!(Executed::Invalid.label(), "invalid");
+        let long = Executed::Operation {
+            ty: OperationType::Query,
+            roots: vec!["é".repeat(150)],
+        };
+        assert!(long.label().len() <= OPERATION_MAX);
+        assert!(long.label().starts_with("query é"));
     }
 
     fn key_with(scopes: &[Scope]) -> Principal {

@@ -1,6 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::parser::types::OperationType;
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -9,7 +10,7 @@ use super::auth::Caller;
 use crate::access::Access;
 use crate::audit::Pending;
 use crate::error::AppError;
-use crate::graphql::{self, BatchRequest, BatchResponse, Request, Response};
+use crate::graphql::{self, BatchRequest, BatchResponse, Executed, Request, Response};
 use crate::store;
 
 /// Bytes reserved for a response body up front.
@@ -79,10 +80,16 @@ fn invalid_header(message: impl Into<String>) -> HttpResponse {
 
 /// Whether every operation of a validation-only request may be rehearsed: queries (which
 /// store nothing but their audit) and the rehearsable mutations.
-fn rehearsable(operation: &str) -> bool {
-    match operation.split_once(' ') {
-        Some(("query", _)) => true,
-        Some(("mutation", roots)) => roots.split(',').all(|r| REHEARSABLE.contains(&r)),
+fn rehearsable(executed: &Executed) -> bool {
+    match executed {
+        Executed::Operation {
+            ty: OperationType::Query,
+            ..
+        } => true,
+        Executed::Operation {
+            ty: OperationType::Mutation,
+            roots,
+        } => roots.iter().all(|r| REHEARSABLE.contains(&r.as_str())),
         _ => false,
     }
 }
@@ -133,8 +140,9 @@ pub async fn post(
             .find(|op| !rehearsable(op))
         {
             return invalid_header(format!(
-                "is for queries and {}; not for `{refused}`",
-                REHEARSABLE.join(", ")
+                "is for queries and {}; not for `{}`",
+                REHEARSABLE.join(", "),
+                refused.label()
             ));
         }
     }
@@ -256,13 +264,17 @@ async fn answer(
     state: &AppState,
     request: Request,
     access: &Access,
-) -> (Response, String, Pending) {
+) -> (Response, Executed, Pending) {
     // The caller's operation name is only a label; what executed comes from the document.
     let operation_name = request.operation_name.clone();
     let reads_schema = graphql::introspection::asks_for_schema(&request.query);
     if reads_schema && let Err(err) = may_introspect(state, access).await {
         let refused = Response::from_errors(vec![graphql::to_server_error(err)]);
-        return (refused, "query __schema".to_owned(), Pending::none());
+        let executed = Executed::Operation {
+            ty: OperationType::Query,
+            roots: vec!["__schema".to_owned()],
+        };
+        return (refused, executed, Pending::none());
     }
     let (mut response, operation) = state.graphql.execute(request, access).await;
     if reads_schema {
@@ -288,7 +300,7 @@ async fn answer(
     for refusal in graphql::answer::refusals(&response) {
         access.refused(refusal);
     }
-    match access.submit_reads(&operation, operation_name.as_deref()) {
+    match access.submit_reads(&operation.label(), operation_name.as_deref()) {
         Ok(audit) => (response, operation, audit),
         Err(err) => (
             Response::from_errors(vec![graphql::to_server_error(err)]),
