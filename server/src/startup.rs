@@ -134,7 +134,7 @@ async fn audit_store(url: &str, store: &Store) -> anyhow::Result<Store> {
         return Ok(store.clone());
     }
     // One writer task, one statement at a time.
-    Ok(Store::connect(url, Some(1))
+    Ok(Store::connect_for_read_audit(url)
         .await?
         .with_keyring(store.keyring().clone()))
 }

@@ -98,7 +98,7 @@ const STARTUP_CONNECTIONS: usize = 3;
 
 impl Store {
     pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Store> {
-        Store::connect_with(url, max_connections, false).await
+        Store::connect_with(url, max_connections, &[]).await
     }
 
     /// A store for the webhook worker, whose statements find their rows in queue tables (the
@@ -111,13 +111,25 @@ impl Store {
         url: &str,
         max_connections: Option<u32>,
     ) -> anyhow::Result<Store> {
-        Store::connect_with(url, max_connections, true).await
+        Store::connect_with(url, max_connections, &[("enable_seqscan", "off")]).await
     }
 
+    /// The read-audit writer's store. On PostgreSQL its commits do not wait for their WAL
+    /// flush (`synchronous_commit = off`, in its own sessions only): a committed event survives
+    /// Switchboard's crash, as every SQLite commit does (WAL, `synchronous = NORMAL`), and
+    /// only a crash of the database server can lose the last moments of reads' events, never
+    /// a hole in the chain (a later flush covers every earlier commit). Each answer waits for
+    /// its reads' commit; waiting for a disk flush as well cost PostgreSQL's Q2 half its
+    /// throughput (BENCHMARKS.md). Writes and their events stay synchronous.
+    pub async fn connect_for_read_audit(url: &str) -> anyhow::Result<Store> {
+        Store::connect_with(url, Some(1), &[("synchronous_commit", "off")]).await
+    }
+
+    /// `session`: PostgreSQL settings of every session of the pool.
     async fn connect_with(
         url: &str,
         max_connections: Option<u32>,
-        queues: bool,
+        session: &'static [(&'static str, &'static str)],
     ) -> anyhow::Result<Store> {
         let postgres = url.starts_with("postgres");
         let max_connections = max_connections.unwrap_or(if postgres {
@@ -157,12 +169,8 @@ impl Store {
             // (docs/benchmarks-history.md, seventh pass). Our queries' best plans do not depend on the
             // values bound (keys, scopes, pages), so one plan per statement serves all.
             .map_sqlx_postgres_opts(move |o| {
-                let o = o.options([("plan_cache_mode", "force_generic_plan")]);
-                if queues {
-                    o.options([("enable_seqscan", "off")])
-                } else {
-                    o
-                }
+                o.options([("plan_cache_mode", "force_generic_plan")])
+                    .options(session.iter().copied())
             });
         let mut pool = Database::connect(options)
             .await
