@@ -205,6 +205,26 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
             "{env}: {resp}"
         );
 
+        // Nor can they be changed: suspended, deleted.
+        let (_, resp) = within(
+            &app,
+            &admin,
+            Some(env),
+            "mutation($a:ID!){ suspendPartnerApp(id:$a){ status } }",
+            json!({ "a": app_id }),
+        )
+        .await;
+        assert_eq!(codes(&resp), ["NOT_FOUND"], "{resp}");
+        let (_, resp) = within(
+            &app,
+            &admin,
+            Some(env),
+            "mutation($e:ID!){ deleteWebhookEndpoint(id:$e) }",
+            json!({ "e": endpoint_id }),
+        )
+        .await;
+        assert_eq!(codes(&resp), ["NOT_FOUND"], "{resp}");
+
         // Creating a record of the other environment is refused, on its field, and nothing
         // is made.
         let keys_before = key_count(&app).await;
@@ -248,6 +268,13 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
         )
         .await;
         assert_eq!(data(&resp)["createApiKey"]["apiKey"]["environment"], env);
+    }
+
+    // What was refused above is untouched.
+    let (_, resp) = within(&app, &admin, None, LISTS, json!({})).await;
+    let after = data(&resp);
+    for list in ["partnerApps", "webhookEndpoints"] {
+        assert_eq!(after[list], all[list], "{list}");
     }
 
     // A value that is no environment is refused before anything runs.

@@ -313,6 +313,7 @@ impl<'a> Directory<'a> {
         let db = self.access.store().conn();
         let app = partner_apps::find(db, id)
             .await?
+            .filter(|a| self.access.sees_environment(&a.environment))
             .ok_or(AppError::NotFound("partner app"))?;
         let env: Environment = parse_stored(&app.environment)?;
         let client_type: ClientType = parse_stored(&app.client_type)?;
@@ -344,6 +345,7 @@ impl<'a> Directory<'a> {
         let txn = self.access.store().begin_write().await?;
         let app = partner_apps::find(&txn.txn, id)
             .await?
+            .filter(|a| self.access.sees_environment(&a.environment))
             .ok_or(AppError::NotFound("partner app"))?;
         let app = partner_apps::set_limits(&txn.txn, app, &limits).await?;
         let event = self.access.event(
@@ -364,6 +366,7 @@ impl<'a> Directory<'a> {
         let txn = self.access.store().begin_write().await?;
         let app = partner_apps::find(&txn.txn, id)
             .await?
+            .filter(|a| self.access.sees_environment(&a.environment))
             .ok_or(AppError::NotFound("partner app"))?;
         let current: AppStatus = parse_stored(&app.status)?;
         if current == AppStatus::Revoked {
@@ -420,6 +423,7 @@ impl<'a> Directory<'a> {
         let txn = self.access.store().begin_write().await?;
         let app = partner_apps::find(&txn.txn, id)
             .await?
+            .filter(|a| self.access.sees_environment(&a.environment))
             .ok_or(AppError::NotFound("partner app"))?;
         if app.client_type != ClientType::Confidential.as_str() {
             return Err(AppError::Conflict("a public app has no secret".into()));
