@@ -933,3 +933,55 @@ async fn json_results_are_taken_like_hl7_and_signed_when_the_connection_has_a_se
         "refused requests keep nothing"
     );
 }
+
+/// The environment switch (`X-Environment`) keeps the messages of the other environment's
+/// connections out of the list and of lookups.
+#[tokio::test]
+async fn messages_are_listed_only_in_their_connections_environment() {
+    let (app, conn, _, _) = setup().await;
+    let (_, lab) = app
+        .create_key_with(json!({ "name": "lab", "environment": "SANDBOX", "scopes": ["tests:update"], "clientIds": [app.fx.client_a] }))
+        .await;
+    let resp = app
+        .http
+        .post(app.url(&format!("/services/{conn}/hl7")))
+        .bearer_auth(lab)
+        .header("content-type", "x-application/hl7-v2+er7")
+        .body(oru("E-1", "E-100", "ACC-1", "F"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let id = messages(&app, &conn, None).await[0]["id"].clone();
+    let within = |env: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        let conn = conn.clone();
+        async move {
+            let resp = app
+                .http
+                .post(app.url("/graphql"))
+                .bearer_auth(&app.admin_token)
+                .header("X-Environment", env)
+                .json(&json!({
+                    "query": "query($id:ID!,$c:ID){ all: labMessages { id } one: labMessages(connectionId:$c) { id } labMessage(id:$id) { id } }",
+                    "variables": { "id": id, "c": conn },
+                }))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = resp.json().await.unwrap();
+            data(&body).clone()
+        }
+    };
+    let sandbox = within("SANDBOX").await;
+    assert_eq!(sandbox["all"].as_array().unwrap().len(), 1, "{sandbox}");
+    assert_eq!(sandbox["one"].as_array().unwrap().len(), 1, "{sandbox}");
+    assert_eq!(sandbox["labMessage"]["id"], id);
+    let production = within("PRODUCTION").await;
+    assert_eq!(
+        production,
+        json!({ "all": [], "one": [], "labMessage": null }),
+        "{production}"
+    );
+}
