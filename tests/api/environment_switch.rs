@@ -10,6 +10,8 @@ const LISTS: &str = "{ viewer { environment } apiKeys { name environment } clien
     partnerApps { name environment } webhookEndpoints { url environment } \
     serviceConnections { name environment } activeConnections { name environment } \
     patients { totalCount } integrationLog { environment } }";
+/// An id no record has.
+const NO_ID: &str = "01900000-0000-7000-8000-000000000000";
 const REGISTER: &str =
     "mutation($i:RegisterPartnerAppInput!){ registerPartnerApp(input:$i){ partnerApp { id } } }";
 const SERVICE: &str = "mutation($i: ServiceConnectionInput!, $e: Environment!, $c: ServiceCredentialsInput!) { createServiceConnection(input: $i, environment: $e, credentials: $c) { id } }";
@@ -34,6 +36,13 @@ async fn within(
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap())
+}
+
+/// An administrator's answer to a request in `env`.
+async fn admin_in(app: &TestApp, env: &str, query: &str, variables: Value) -> Value {
+    within(app, &app.admin_token, Some(env), query, variables)
+        .await
+        .1
 }
 
 /// Each record of the two environments, made without the header: (sandbox, production) ids of
@@ -191,14 +200,7 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
         } else {
             (&w.apps.0, &w.endpoints.0, &w.patients.0)
         };
-        let (_, resp) = within(
-            &app,
-            &admin,
-            Some(env),
-            "query($a:ID!,$e:ID!,$p:ID!){ partnerApp(id:$a){ id } webhookEndpoint(id:$e){ id } patient(id:$p){ id } }",
-            json!({ "a": app_id, "e": endpoint_id, "p": patient_id }),
-        )
-        .await;
+        let resp = admin_in(&app, env, "query($a:ID!,$e:ID!,$p:ID!){ partnerApp(id:$a){ id } webhookEndpoint(id:$e){ id } patient(id:$p){ id } }", json!({ "a": app_id, "e": endpoint_id, "p": patient_id })).await;
         assert_eq!(
             data(&resp),
             &json!({ "partnerApp": null, "webhookEndpoint": null, "patient": null }),
@@ -206,36 +208,49 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
         );
 
         // Nor can they be changed: suspended, deleted.
-        let (_, resp) = within(
+        let resp = admin_in(
             &app,
-            &admin,
-            Some(env),
+            env,
             "mutation($a:ID!){ suspendPartnerApp(id:$a){ status } }",
             json!({ "a": app_id }),
         )
         .await;
         assert_eq!(codes(&resp), ["NOT_FOUND"], "{resp}");
-        let (_, resp) = within(
+        let resp = admin_in(
             &app,
-            &admin,
-            Some(env),
+            env,
             "mutation($e:ID!){ deleteWebhookEndpoint(id:$e) }",
             json!({ "e": endpoint_id }),
         )
         .await;
         assert_eq!(codes(&resp), ["NOT_FOUND"], "{resp}");
 
+        // A patient for the other environment's client: as for a client that does not exist.
+        let create =
+            "mutation($i:CreatePatientInput!){ createPatient(input:$i){ patient { id } } }";
+        let (client, location) = if env == "SANDBOX" {
+            (&app.fx.client_p, &app.fx.loc_p1)
+        } else {
+            (&app.fx.client_a, &app.fx.loc_a1)
+        };
+        let across = json!({ "i": { "clientId": client, "locationId": location } });
+        let across = admin_in(&app, env, create, across).await;
+        let nowhere = json!({ "i": { "clientId": NO_ID, "locationId": NO_ID } });
+        let nowhere = admin_in(&app, env, create, nowhere).await;
+        assert_eq!(codes(&across), ["VALIDATION_FAILED"], "{across}");
+        assert_eq!(
+            across["errors"][0]["message"],
+            nowhere["errors"][0]["message"]
+        );
+        assert_eq!(
+            across["errors"][0]["extensions"],
+            nowhere["errors"][0]["extensions"]
+        );
+
         // Creating a record of the other environment is refused, on its field, and nothing
         // is made.
         let keys_before = key_count(&app).await;
-        let (_, resp) = within(
-            &app,
-            &admin,
-            Some(env),
-            "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ secret } }",
-            json!({ "i": { "name": "elsewhere", "scopes": ["patients:read"], "environment": other } }),
-        )
-        .await;
+        let resp = admin_in(&app, env, "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ secret } }", json!({ "i": { "name": "elsewhere", "scopes": ["patients:read"], "environment": other } })).await;
         assert_eq!(codes(&resp), ["VALIDATION_FAILED"], "{resp}");
         assert_eq!(
             resp["errors"][0]["extensions"]["field"], "input.environment",
@@ -245,10 +260,9 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
             resp["errors"][0]["message"].as_str().unwrap().contains(env),
             "{resp}"
         );
-        let (_, resp) = within(
+        let resp = admin_in(
             &app,
-            &admin,
-            Some(env),
+            env,
             &format!("mutation{{ createClient(name:\"Elsewhere\", environment:{other}){{ id }} }}"),
             json!({}),
         )
@@ -259,10 +273,9 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
         assert_eq!(data(&resp)["clients"].as_array().unwrap().len(), 3);
 
         // …and one of its own is made, and listed.
-        let (_, resp) = within(
+        let resp = admin_in(
             &app,
-            &admin,
-            Some(env),
+            env,
             "mutation($i:CreateApiKeyInput!){ createApiKey(input:$i){ apiKey { environment } } }",
             json!({ "i": { "name": "here", "scopes": ["patients:read"], "environment": env } }),
         )

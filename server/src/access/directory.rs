@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{api_key, oauth_grant, partner_app, partner_app_secret};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::Access;
@@ -185,12 +186,19 @@ impl<'a> Directory<'a> {
 
     pub async fn app(&self, id: Uuid) -> AppResult<Option<AppView>> {
         self.settings()?;
-        match partner_apps::find(self.access.store().conn(), id).await? {
-            Some(app) if self.access.sees_environment(&app.environment) => {
-                Ok(Some(self.view(app).await?))
-            }
-            _ => Ok(None),
+        match self.find_app(self.access.store().conn(), id).await {
+            Ok(app) => Ok(Some(self.view(app).await?)),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(err) => Err(err),
         }
+    }
+
+    /// An app of the caller's environment (`X-Environment`); another's is not found.
+    async fn find_app(&self, db: &impl ConnectionTrait, id: Uuid) -> AppResult<partner_app::Model> {
+        partner_apps::find(db, id)
+            .await?
+            .filter(|a| self.access.sees_environment(&a.environment))
+            .ok_or(AppError::NotFound("partner app"))
     }
 
     /// Every connection, apps and keys, newest first, that `filter` keeps.
@@ -311,10 +319,7 @@ impl<'a> Directory<'a> {
     pub async fn update(&self, id: Uuid, form: AppForm) -> AppResult<AppView> {
         self.settings()?;
         let db = self.access.store().conn();
-        let app = partner_apps::find(db, id)
-            .await?
-            .filter(|a| self.access.sees_environment(&a.environment))
-            .ok_or(AppError::NotFound("partner app"))?;
+        let app = self.find_app(db, id).await?;
         let env: Environment = parse_stored(&app.environment)?;
         let client_type: ClientType = parse_stored(&app.client_type)?;
         let fields = self.fields(form, env, client_type).await?;
@@ -343,10 +348,7 @@ impl<'a> Directory<'a> {
     pub async fn set_limits(&self, id: Uuid, limits: Limits) -> AppResult<AppView> {
         self.settings()?;
         let txn = self.access.store().begin_write().await?;
-        let app = partner_apps::find(&txn.txn, id)
-            .await?
-            .filter(|a| self.access.sees_environment(&a.environment))
-            .ok_or(AppError::NotFound("partner app"))?;
+        let app = self.find_app(&txn.txn, id).await?;
         let app = partner_apps::set_limits(&txn.txn, app, &limits).await?;
         let event = self.access.event(
             "UPDATE",
@@ -364,10 +366,7 @@ impl<'a> Directory<'a> {
     pub async fn set_status(&self, id: Uuid, status: AppStatus) -> AppResult<AppView> {
         self.settings()?;
         let txn = self.access.store().begin_write().await?;
-        let app = partner_apps::find(&txn.txn, id)
-            .await?
-            .filter(|a| self.access.sees_environment(&a.environment))
-            .ok_or(AppError::NotFound("partner app"))?;
+        let app = self.find_app(&txn.txn, id).await?;
         let current: AppStatus = parse_stored(&app.status)?;
         if current == AppStatus::Revoked {
             return Err(AppError::Conflict(
@@ -421,10 +420,7 @@ impl<'a> Directory<'a> {
             ));
         }
         let txn = self.access.store().begin_write().await?;
-        let app = partner_apps::find(&txn.txn, id)
-            .await?
-            .filter(|a| self.access.sees_environment(&a.environment))
-            .ok_or(AppError::NotFound("partner app"))?;
+        let app = self.find_app(&txn.txn, id).await?;
         if app.client_type != ClientType::Confidential.as_str() {
             return Err(AppError::Conflict("a public app has no secret".into()));
         }

@@ -52,9 +52,10 @@ impl<'a> LabIntake<'a> {
             let id = message
                 .connection_id
                 .ok_or(AppError::NotFound("lab message"))?;
-            self.connection(id)
-                .await
-                .map_err(|_| AppError::NotFound("lab message"))?;
+            match self.connection(id).await {
+                Err(AppError::NotFound(_)) => return Err(AppError::NotFound("lab message")),
+                other => other?,
+            };
         }
         Ok(message)
     }

@@ -99,7 +99,14 @@ impl Executor {
         if let Err(err) = admissible(&plan, &self.planner, &request) {
             return (Response::from_errors(vec![to_server_error(err)]), operation);
         }
-        let is_mutation = plan.is_mutation(request.operation_name.as_deref()) != Some(false);
+        // Only a query is cut short; a request naming no operation is refused by async-graphql.
+        let is_mutation = !matches!(
+            operation,
+            Executed::Operation {
+                ty: OperationType::Query | OperationType::Subscription,
+                ..
+            }
+        );
         let run = self.run(&plan, request, access);
         if is_mutation {
             return (run.await, operation);

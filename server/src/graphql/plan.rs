@@ -83,14 +83,11 @@ impl Executed {
     /// The audit trail's label: `query patients,test` (at most `OPERATION_MAX` characters),
     /// `invalid` or `unknown`.
     pub fn label(&self) -> String {
-        let Executed::Operation { ty, roots } = self else {
-            return match self {
-                Executed::Invalid => "invalid",
-                _ => "unknown",
-            }
-            .to_owned();
+        let mut label = match self {
+            Executed::Invalid => return "invalid".to_owned(),
+            Executed::Unknown => return "unknown".to_owned(),
+            Executed::Operation { ty, roots } => format!("{} {}", kind(*ty), roots.join(",")),
         };
-        let mut label = format!("{} {}", kind(*ty), roots.join(","));
         if label.len() > OPERATION_MAX {
             let mut end = OPERATION_MAX;
             while !label.is_char_boundary(end) {
@@ -112,13 +109,6 @@ pub fn kind(ty: OperationType) -> &'static str {
 }
 
 impl Plan {
-    /// Whether the operation a request runs is a mutation (`None` when there is no such
-    /// operation: async-graphql refuses the request itself).
-    pub fn is_mutation(&self, operation_name: Option<&str>) -> Option<bool> {
-        self.operation(operation_name)
-            .map(|op| op.ty == OperationType::Mutation)
-    }
-
     fn operation(&self, operation_name: Option<&str>) -> Option<&OperationDefinition> {
         match (&self.document.operations, operation_name) {
             (DocumentOperations::Single(op), _) => Some(&op.node),

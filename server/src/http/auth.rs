@@ -256,7 +256,7 @@ fn chosen_environment(headers: &HeaderMap) -> Result<Option<Environment>, AppErr
 }
 
 /// The header that holds a request to one environment (`chosen_environment`).
-pub const ENVIRONMENT_HEADER: &str = "X-Environment";
+const ENVIRONMENT_HEADER: &str = "X-Environment";
 
 /// The presented secret: `Authorization: Bearer …` or `X-Api-Key`.
 fn credential(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
