@@ -72,6 +72,11 @@ report="target/bench/$(date -u +%Y%m%dT%H%M%SZ)-${patients}.md"
 
 now_ms() { date +%s%3N; }
 
+# A run that stops early (an error, ^C) leaves no server behind to skew the next one.
+server_pid=""
+rx_pid=""
+trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; [ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null; true' EXIT
+
 start_server() { # url logfile → sets server_pid, port, ready_ms
     local url=$1 log=$2 t0
     t0=$(now_ms)
@@ -268,7 +273,9 @@ PY
             webhook_lines+="- $scenario: $(webhook_stats $((reqs - failed))); receiver CPU during the run ${rx_cpu} s of the machine's $(( $(nproc) * duration ))"$'\n'
         fi
         # Four decimals: Q1 is under a hundredth of /healthz, and two would print 0.00 or 0.01.
-        ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.4f}')")
+        # Without /healthz in the run (`--scenarios q2`) there is nothing to divide by.
+        ratio=—
+        [ -n "$healthz_rps" ] && ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.4f}')")
         echo "| $scenario | $rps | $p50 | $p99 | $reqs | $errs | $ratio |" | tee -a "$report"
     done
     peak_kib=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")

@@ -4,8 +4,8 @@
 pub mod admin_session;
 pub mod admin_user;
 pub mod api_key;
-pub mod audit_chain;
 pub mod audit_event;
+pub mod audit_link;
 pub mod audit_record_touch;
 pub mod client;
 pub mod import_chunk;

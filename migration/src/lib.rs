@@ -25,6 +25,7 @@ mod m20261207_000001_service_polls;
 mod m20261207_000002_import_tests;
 mod m20261208_000001_credential_limits;
 mod m20261209_000001_audit_chain;
+mod m20261210_000001_audit_links;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_import_tests::Migration),
             Box::new(m20261208_000001_credential_limits::Migration),
             Box::new(m20261209_000001_audit_chain::Migration),
+            Box::new(m20261210_000001_audit_links::Migration),
         ]
     }
 }

@@ -11,6 +11,9 @@
 //! each value as `<bytes>:<text>`, `~` for null (`store::audit_chain::body`).
 //!
 //! Events already stored are linked here, oldest first (on SQLite by the first seal).
+//!
+//! Since `m20261210_000001_audit_links`, a link holds a batch of events; this one's links are
+//! carried over there.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;

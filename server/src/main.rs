@@ -280,21 +280,32 @@ async fn verify_audit(store: &Store) -> anyhow::Result<()> {
     match found.broken {
         None => {
             println!(
-                "audit trail intact: {} events, head {}",
+                "audit trail intact: {} events in {} links, head {}",
                 found.events,
+                found.links,
                 found.head.as_deref().unwrap_or("(empty)")
             );
             Ok(())
         }
         Some(broken) => {
-            let event = broken
-                .event_id
-                .map_or_else(String::new, |id| format!(" (event {id})"));
+            let event = match (broken.event_id, broken.event_ids.as_slice()) {
+                (Some(id), _) => format!(" (event {id})"),
+                (None, []) => String::new(),
+                (None, held) => format!(
+                    " (one of its events: {})",
+                    held.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             anyhow::bail!(
-                "audit trail broken at link {}{event}: {} [{}]; the {} links before it are intact",
+                "audit trail broken at link {}{event}: {} [{}]; the {} links before it ({} events) \
+                 are intact",
                 broken.seq,
                 broken.problem.describe(),
                 broken.problem.code(),
+                found.links,
                 found.events,
             )
         }

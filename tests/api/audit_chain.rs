@@ -1,14 +1,16 @@
-//! The audit trail is a hash chain: every event is linked in the transaction that stores it,
-//! by every write path, on both backends and from two servers at once; `auditVerification` and
-//! `switchboard audit verify` prove it intact, and name the first event that was changed,
-//! deleted or moved by someone who went around the application (triggers disabled).
+//! The audit trail is a hash chain: every event is linked in the transaction that stores it
+//! (a link holds the events one transaction or statement stored), by every write path, on both
+//! backends and from two servers at once; `auditVerification` and `switchboard audit verify`
+//! prove it intact, and name the first link (and the event, when it can be told) where an event
+//! was changed, deleted or moved by someone who went around the application (triggers
+//! disabled).
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use switchboard_tests::{Backend, TestApp, backend, codes, data, spawn_app};
 
-const VERIFY: &str = "{ auditVerification { intact eventsChecked headHash verifiedAt \
-     brokenAt { position eventId problem message } } }";
+const VERIFY: &str = "{ auditVerification { intact eventsChecked linksChecked headHash \
+     verifiedAt brokenAt { position eventId eventIds problem message } } }";
 
 async fn verification(app: &TestApp) -> Value {
     let resp = app.admin(VERIFY, json!({})).await;
@@ -41,19 +43,46 @@ async fn scalar(app: &TestApp, sql: &str) -> i64 {
     row.try_get_by_index::<i64>(0).expect("a number")
 }
 
-/// The id of the event at `seq` in the chain.
-async fn event_at(app: &TestApp, seq: i64) -> uuid::Uuid {
+/// The ids of the events the link at `seq` holds, in its order.
+async fn events_of(app: &TestApp, seq: i64) -> Vec<uuid::Uuid> {
     let row = app
         .store()
         .conn()
         .query_one_raw(Statement::from_string(
             app.store().backend(),
-            format!("SELECT event_id FROM audit_chain WHERE seq = {seq}"),
+            format!("SELECT event_ids FROM audit_links WHERE seq = {seq}"),
         ))
         .await
         .expect("reading the chain")
         .expect("a link");
-    row.try_get_by_index::<uuid::Uuid>(0).expect("an id")
+    serde_json::from_str(&row.try_get_by_index::<String>(0).expect("a list")).expect("ids")
+}
+
+/// How many events the links hold, those before `seq` when given.
+async fn linked(app: &TestApp, before: Option<i64>) -> i64 {
+    let length = match backend() {
+        Backend::Postgres => "json_array_length(event_ids::json)",
+        Backend::Sqlite => "json_array_length(event_ids)",
+    };
+    let below = before.unwrap_or(i64::MAX);
+    scalar(
+        app,
+        &format!("SELECT coalesce(sum({length}), 0) FROM audit_links WHERE seq < {below}"),
+    )
+    .await
+}
+
+/// The first link holding more than one event (a request that read patients and their tests
+/// stores two events at once), and its events.
+async fn a_link_of_several(app: &TestApp) -> (i64, Vec<uuid::Uuid>) {
+    let links = scalar(app, "SELECT count(*) FROM audit_links").await;
+    for seq in 1..=links {
+        let held = events_of(app, seq).await;
+        if held.len() > 1 {
+            return (seq, held);
+        }
+    }
+    panic!("no link holds more than one event");
 }
 
 /// Runs `sql` with `id` bound, as someone with the database's own rights would.
@@ -76,12 +105,12 @@ async fn unlock(app: &TestApp) {
     let statements: &[&str] = match backend() {
         Backend::Postgres => &[
             "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change",
-            "ALTER TABLE audit_chain DISABLE TRIGGER audit_chain_no_change",
+            "ALTER TABLE audit_links DISABLE TRIGGER audit_links_no_change",
         ],
         Backend::Sqlite => &[
             "DROP TRIGGER audit_events_no_update",
             "DROP TRIGGER audit_events_no_delete",
-            "DROP TRIGGER audit_chain_no_update",
+            "DROP TRIGGER audit_links_no_update",
         ],
     };
     for sql in statements {
@@ -131,7 +160,15 @@ async fn traffic(app: &TestApp) {
         futures_util::future::join_all(updates),
     )
     .await;
-    for resp in reads.iter().chain(&updates) {
+    // Patients and their tests: one request's two events, stored together.
+    let list = app
+        .gql_as(
+            &key,
+            "query($c:ID!){ patients(first: 5, filter: { clientId: $c }){ nodes { id tests { id } } } }",
+            json!({ "c": app.fx.client_a }),
+        )
+        .await;
+    for resp in reads.iter().chain(&updates).chain([&list]) {
         assert!(codes(resp).is_empty(), "{resp}");
     }
     app.create_key_with(
@@ -156,19 +193,24 @@ async fn every_path_links_its_events_and_the_chain_verifies_intact() {
     assert_eq!(found["intact"], true, "{found}");
     assert_eq!(found["brokenAt"], Value::Null);
     let events = scalar(&app, "SELECT count(*) FROM audit_events").await;
-    let links = scalar(&app, "SELECT count(*) FROM audit_chain").await;
+    let links = scalar(&app, "SELECT count(*) FROM audit_links").await;
     assert!(events > 30, "the traffic was audited: {events}");
-    assert_eq!(links, events, "every event has one link");
+    assert_eq!(linked(&app, None).await, events, "every event is in a link");
+    assert!(
+        links > 8 && links < events,
+        "{links} links of {events} events"
+    );
     assert_eq!(
-        scalar(&app, "SELECT max(seq) FROM audit_chain").await,
+        scalar(&app, "SELECT max(seq) FROM audit_links").await,
         links,
         "places 1 to n, no gaps"
     );
-    // Checked: every event before the verification ran (it may itself add none).
+    // Checked: every event and link before the verification ran (it may itself add none).
     assert!(
         found["eventsChecked"].as_i64().unwrap() >= events,
         "{found}"
     );
+    assert!(found["linksChecked"].as_i64().unwrap() >= links, "{found}");
     let head = found["headHash"].as_str().unwrap();
     assert_eq!(head.len(), 64);
     assert!(head.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -231,50 +273,114 @@ async fn two_servers_writing_at_once_keep_one_unbroken_chain() {
     let found = verification(&app).await;
     assert_eq!(found["intact"], true, "{found}");
     assert_eq!(
-        scalar(&app, "SELECT count(*) FROM audit_chain").await,
+        linked(&app, None).await,
         scalar(&app, "SELECT count(*) FROM audit_events").await
     );
 }
 
+/// The first link of exactly one event.
+async fn a_link_of_one(app: &TestApp) -> (i64, uuid::Uuid) {
+    let links = scalar(app, "SELECT count(*) FROM audit_links").await;
+    for seq in 1..=links {
+        if let [id] = events_of(app, seq).await[..] {
+            return (seq, id);
+        }
+    }
+    panic!("no link holds a single event");
+}
+
+async fn label_of(app: &TestApp, id: uuid::Uuid) -> String {
+    let backend = app.store().backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT actor_label FROM audit_events WHERE id = $1",
+        _ => "SELECT actor_label FROM audit_events WHERE id = ?",
+    };
+    let row = app
+        .store()
+        .conn()
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .await
+        .expect(sql)
+        .expect("the event");
+    row.try_get_by_index::<String>(0).expect("a label")
+}
+
+async fn set_label(app: &TestApp, id: uuid::Uuid, label: &str) {
+    let backend = app.store().backend();
+    let sql = match backend {
+        DbBackend::Postgres => "UPDATE audit_events SET actor_label = $1 WHERE id = $2",
+        _ => "UPDATE audit_events SET actor_label = ? WHERE id = ?",
+    };
+    app.store()
+        .conn()
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [label.into(), id.into()],
+        ))
+        .await
+        .expect(sql);
+}
+
+/// A changed event is found in its link. A link of one event names it; in a link of several
+/// the hash cannot tell which, and the answer lists the link's events.
 #[tokio::test]
 async fn a_changed_event_is_found_and_named() {
     let app = spawn_app().await;
     traffic(&app).await;
-    let at = 7;
-    let id = event_at(&app, at).await;
+    let (several, held) = a_link_of_several(&app).await;
+    let (single, alone) = a_link_of_one(&app).await;
     unlock(&app).await;
-    tamper(
-        &app,
-        "UPDATE audit_events SET actor_label = 'someone else' WHERE id = ?",
-        id,
-    )
-    .await;
-    let found = verification(&app).await;
-    assert_eq!(found["intact"], false, "{found}");
-    assert_eq!(found["eventsChecked"], at - 1);
-    assert_eq!(found["brokenAt"]["position"], at);
-    assert_eq!(found["brokenAt"]["eventId"], id.to_string());
-    assert_eq!(found["brokenAt"]["problem"], "EVENT_CHANGED");
-    let (ok, said) = verify_cli(&app);
-    assert!(!ok, "verify must fail: {said}");
-    assert!(
-        said.contains(&format!("broken at link {at} (event {id})"))
-            && said.contains("EVENT_CHANGED"),
-        "{said}"
-    );
-    // Writes go on, and are linked after the break; the break is still reported first.
+    for (at, id, named) in [(several, held[1], false), (single, alone, true)] {
+        let label = label_of(&app, id).await;
+        set_label(&app, id, "someone else").await;
+        let found = verification(&app).await;
+        assert_eq!(found["intact"], false, "{found}");
+        assert_eq!(found["linksChecked"], at - 1);
+        assert_eq!(found["eventsChecked"], linked(&app, Some(at)).await);
+        assert_eq!(found["brokenAt"]["position"], at);
+        assert_eq!(found["brokenAt"]["problem"], "EVENT_CHANGED");
+        let ids: Vec<String> = events_of(&app, at)
+            .await
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found["brokenAt"]["eventIds"], json!(ids), "{found}");
+        let (ok, said) = verify_cli(&app);
+        assert!(!ok, "verify must fail: {said}");
+        assert!(said.contains("EVENT_CHANGED"), "{said}");
+        if named {
+            assert_eq!(found["brokenAt"]["eventId"], id.to_string());
+            assert!(
+                said.contains(&format!("broken at link {at} (event {id})")),
+                "{said}"
+            );
+        } else {
+            assert_eq!(found["brokenAt"]["eventId"], Value::Null);
+            assert!(
+                said.contains(&format!("broken at link {at} (one of its events: "))
+                    && said.contains(&id.to_string()),
+                "{said}"
+            );
+        }
+        // Put back, the chain is intact again: verification recomputes, it remembers nothing.
+        set_label(&app, id, &label).await;
+        assert_eq!(verification(&app).await["intact"], true);
+    }
+    // Writes go on after a break, linked after it; the break is still the one reported.
+    set_label(&app, alone, "someone else").await;
     let key = app.full_key().await;
     app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
-    assert_eq!(verification(&app).await["brokenAt"]["position"], at);
+    assert_eq!(verification(&app).await["brokenAt"]["position"], single);
 }
 
 #[tokio::test]
 async fn a_deleted_event_is_found_and_named() {
     let app = spawn_app().await;
     traffic(&app).await;
-    let at = 5;
-    let id = event_at(&app, at).await;
+    let (at, held) = a_link_of_several(&app).await;
+    let id = held[held.len() - 1];
     unlock(&app).await;
     tamper(&app, "DELETE FROM audit_events WHERE id = ?", id).await;
     let found = verification(&app).await;
@@ -284,6 +390,60 @@ async fn a_deleted_event_is_found_and_named() {
     assert_eq!(found["brokenAt"]["problem"], "EVENT_MISSING");
     let (ok, said) = verify_cli(&app);
     assert!(!ok && said.contains("EVENT_MISSING"), "{said}");
+    // The last event of the head link deleted: new events are still linked after it.
+    let links = scalar(&app, "SELECT count(*) FROM audit_links").await;
+    let head = events_of(&app, links).await;
+    tamper(
+        &app,
+        "DELETE FROM audit_events WHERE id = ?",
+        head[head.len() - 1],
+    )
+    .await;
+    let key = app.full_key().await;
+    app.patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    assert!(scalar(&app, "SELECT count(*) FROM audit_links").await > links);
+    assert_eq!(
+        linked(&app, None).await - 2,
+        scalar(&app, "SELECT count(*) FROM audit_events").await,
+        "every event linked once (two were deleted)"
+    );
+}
+
+/// An event inserted around the application, with the chain's trigger off, is in no link.
+#[tokio::test]
+async fn an_event_inserted_around_the_chain_is_found() {
+    let app = spawn_app().await;
+    traffic(&app).await;
+    const COLUMNS: &str = "occurred_at, actor_kind, actor_id, actor_label, \
+         actor_on_behalf_of, actor_role, action, operation, operation_name, record_type, \
+         record_ids, fields, ip";
+    let copy = format!(
+        "INSERT INTO audit_events (id, {COLUMNS}) SELECT ?, {COLUMNS} FROM audit_events LIMIT 1"
+    );
+    let copy = copy.as_str();
+    let id = uuid::Uuid::now_v7();
+    match backend() {
+        Backend::Postgres => {
+            let db = app.store().conn();
+            db.execute_unprepared("ALTER TABLE audit_events DISABLE TRIGGER audit_events_link")
+                .await
+                .unwrap();
+            tamper(&app, copy, id).await;
+        }
+        // SQLite links in the application: the row goes in from outside it.
+        Backend::Sqlite => tamper(&app, copy, id).await,
+    }
+    let found = verification(&app).await;
+    assert_eq!(found["intact"], false, "{found}");
+    assert_eq!(found["brokenAt"]["problem"], "EVENT_UNLINKED", "{found}");
+    assert_eq!(found["brokenAt"]["eventId"], id.to_string());
+    // On SQLite the next write links it (each links what it finds unlinked, and opening the
+    // store for the command is one): there it is found only until then.
+    if backend() == Backend::Postgres {
+        let (ok, said) = verify_cli(&app);
+        assert!(!ok && said.contains("EVENT_UNLINKED"), "{said}");
+    }
 }
 
 #[tokio::test]
@@ -294,9 +454,9 @@ async fn reordered_or_removed_links_are_found() {
     let db = app.store().conn();
     // Two events swap places.
     for sql in [
-        "UPDATE audit_chain SET seq = -1 WHERE seq = 4",
-        "UPDATE audit_chain SET seq = 4 WHERE seq = 6",
-        "UPDATE audit_chain SET seq = 6 WHERE seq = -1",
+        "UPDATE audit_links SET seq = -1 WHERE seq = 4",
+        "UPDATE audit_links SET seq = 4 WHERE seq = 6",
+        "UPDATE audit_links SET seq = 6 WHERE seq = -1",
     ] {
         db.execute_unprepared(sql).await.expect(sql);
     }
@@ -306,22 +466,25 @@ async fn reordered_or_removed_links_are_found() {
     assert_eq!(found["brokenAt"]["problem"], "LINK_MISMATCH");
     // Put back, the chain is intact again: verification recomputes, it remembers nothing.
     for sql in [
-        "UPDATE audit_chain SET seq = -1 WHERE seq = 4",
-        "UPDATE audit_chain SET seq = 4 WHERE seq = 6",
-        "UPDATE audit_chain SET seq = 6 WHERE seq = -1",
+        "UPDATE audit_links SET seq = -1 WHERE seq = 4",
+        "UPDATE audit_links SET seq = 4 WHERE seq = 6",
+        "UPDATE audit_links SET seq = 6 WHERE seq = -1",
     ] {
         db.execute_unprepared(sql).await.expect(sql);
     }
     assert_eq!(verification(&app).await["intact"], true);
-    // A link and its event removed together leave a gap.
-    let id = event_at(&app, 9).await;
+    // A link and its events removed together leave a gap.
     if backend() == Backend::Sqlite {
-        db.execute_unprepared("DROP TRIGGER audit_chain_no_delete")
+        db.execute_unprepared("DROP TRIGGER audit_links_no_delete")
             .await
             .unwrap();
     }
-    tamper(&app, "DELETE FROM audit_events WHERE id = ?", id).await;
-    tamper(&app, "DELETE FROM audit_chain WHERE event_id = ?", id).await;
+    for id in events_of(&app, 9).await {
+        tamper(&app, "DELETE FROM audit_events WHERE id = ?", id).await;
+    }
+    db.execute_unprepared("DELETE FROM audit_links WHERE seq = 9")
+        .await
+        .unwrap();
     let found = verification(&app).await;
     assert_eq!(found["brokenAt"]["position"], 9, "{found}");
     assert_eq!(found["brokenAt"]["problem"], "LINK_MISSING");
@@ -329,7 +492,8 @@ async fn reordered_or_removed_links_are_found() {
 }
 
 /// Upgrading links the events stored before the chain existed, oldest first (PostgreSQL in
-/// the migration, SQLite when the store is opened), and new ones follow them.
+/// the migration, SQLite when the store is opened), and new ones follow them. The links made
+/// one per event before links held batches are carried over, hashes and all.
 #[tokio::test]
 async fn events_stored_before_the_chain_existed_are_linked_on_upgrade() {
     use migration::MigratorTrait;
@@ -344,15 +508,29 @@ async fn events_stored_before_the_chain_existed_are_linked_on_upgrade() {
     let db = sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(url))
         .await
         .expect("connecting");
+    // Back to a link per event: on PostgreSQL every event is linked again, one by one.
     migration::Migrator::down(&db, Some(1))
         .await
-        .expect("back to before the chain");
+        .expect("back to links of one event");
     let events = scalar(&app, "SELECT count(*) FROM audit_events").await;
+    if backend() == Backend::Postgres {
+        assert_eq!(
+            scalar(&app, "SELECT count(*) FROM audit_chain").await,
+            events
+        );
+    }
     app.store().migrate().await.expect("upgrading");
-    assert_eq!(
-        scalar(&app, "SELECT count(*) FROM audit_chain").await,
-        events
-    );
+    let found = verification(&app).await;
+    assert_eq!(found["intact"], true, "{found}");
+    assert_eq!(found["eventsChecked"], events, "{found}");
+    if backend() == Backend::Postgres {
+        assert_eq!(found["linksChecked"], events, "carried over: {found}");
+    }
+    migration::Migrator::down(&db, Some(2))
+        .await
+        .expect("back to before the chain");
+    app.store().migrate().await.expect("upgrading");
+    assert_eq!(linked(&app, None).await, events);
     let found = verification(&app).await;
     assert_eq!(found["intact"], true, "{found}");
     let key = app.full_key().await;

@@ -441,20 +441,34 @@ async fn the_audit_screen_proves_the_trail_intact_or_shows_where_it_breaks() {
             db.execute_unprepared("DROP TRIGGER audit_events_no_update")
                 .await
                 .expect("dropping the trigger");
+            let before = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    "SELECT sum(json_array_length(event_ids)) FROM audit_links WHERE seq < 3",
+                ))
+                .await
+                .expect("counting")
+                .expect("a row")
+                .try_get_by_index::<i64>(0)
+                .expect("a number");
             db.execute_unprepared(
                 "UPDATE audit_events SET actor_label = 'someone else' \
-                 WHERE id = (SELECT event_id FROM audit_chain WHERE seq = 3)",
+                 WHERE id = (SELECT unhex(replace(event_ids ->> '$[0]', '-', '')) \
+                             FROM audit_links WHERE seq = 3)",
             )
             .await
             .expect("changing an event");
             b.click(By::Id("audit-verify")).await?;
             let said = b.wait_text(By::Id("audit-verified"), "Broken").await?;
             assert!(
-                said.contains("Broken at event 3 of the chain (EVENT_CHANGED)"),
+                said.contains("Broken at link 3 of the chain (EVENT_CHANGED)"),
                 "{said}"
             );
-            b.wait_text(By::Css("#main"), "The 2 events before it are intact")
-                .await?;
+            b.wait_text(
+                By::Css("#main"),
+                &format!("The 2 links before it ({before} events) are intact"),
+            )
+            .await?;
             b.check_accessibility("audit broken").await?;
             Ok(())
         })

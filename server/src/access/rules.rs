@@ -326,6 +326,7 @@ pub const FIELD_RULES: &[Entry] = &[
         &[
             ("intact", SettingsAdmin),
             ("eventsChecked", SettingsAdmin),
+            ("linksChecked", SettingsAdmin),
             ("headHash", SettingsAdmin),
             ("brokenAt", SettingsAdmin),
             ("verifiedAt", SettingsAdmin),
@@ -336,6 +337,7 @@ pub const FIELD_RULES: &[Entry] = &[
         &[
             ("position", SettingsAdmin),
             ("eventId", SettingsAdmin),
+            ("eventIds", SettingsAdmin),
             ("problem", SettingsAdmin),
             ("message", SettingsAdmin),
         ],

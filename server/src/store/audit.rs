@@ -205,11 +205,11 @@ pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouche
 /// A batch of events as written (`batch`).
 pub struct Batch {
     /// What stores them: one statement on PostgreSQL; on SQLite statements to run in one call
-    /// (`write::joined`), with the chain's links after them.
+    /// (`write::joined`), with the chain's link after them.
     pub statements: Vec<Statement>,
     /// Their rows of the record index, for `RecentTouches` once committed.
     pub touches: Vec<Touch>,
-    /// The rows, as stored (the chain's links are computed from them).
+    /// The rows, as stored (the chain's link is computed from them).
     pub models: Vec<audit_event::Model>,
 }
 

@@ -1,12 +1,12 @@
-//! The audit trail's hash chain (migration `m20261209_000001_audit_chain`): how an event is
-//! hashed, the linking of SQLite's new events (PostgreSQL's trigger links its own), and the
-//! walk that proves the chain intact or names its first broken link.
+//! The audit trail's hash chain (migrations `m20261209_000001_audit_chain`, then
+//! `m20261210_000001_audit_links`): how a link's events are hashed, the linking of SQLite's
+//! new events (PostgreSQL's trigger links its own), and the walk that proves the chain intact
+//! or names its first broken link.
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use entity::{audit_chain, audit_event};
-use sea_orm::sea_query::Expr;
+use entity::{audit_event, audit_link};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Statement,
@@ -21,8 +21,9 @@ pub const AUDIT_TRAIL: &str = "/* audit trail */";
 /// The hash before the first link.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Links read, and events linked, per query.
-const PAGE: u64 = 2_000;
+/// Events linked per link when SQLite links what is not linked yet, and read per query when
+/// verifying.
+const PAGE: usize = 2_000;
 
 /// One value as hashed: `<bytes>:<text>`, or `~` for null. Length-prefixed, so no choice of
 /// texts can make two different events encode alike.
@@ -36,7 +37,8 @@ fn field(out: &mut String, value: Option<&str>) {
 }
 
 /// The event as hashed: every stored column, in a fixed order, the time in microseconds since
-/// 1970 (what PostgreSQL keeps). Keep in step with the migration's `audit_event_body`.
+/// 1970 (what PostgreSQL keeps). Always 14 values, so the bodies of a link's events, one after
+/// the other, cannot be read two ways. Keep in step with the migration's `event_body`.
 pub fn body(e: &audit_event::Model) -> String {
     let id = e.id.to_string();
     let micros = e.occurred_at.timestamp_micros().to_string();
@@ -62,24 +64,34 @@ pub fn body(e: &audit_event::Model) -> String {
     out
 }
 
-/// A link's hash: SHA-256 (hex) over the previous hash, the link's place and its event.
-pub fn link_hash(prev: &str, seq: i64, body: &str) -> String {
-    let mut input = String::with_capacity(body.len() + 96);
-    field(&mut input, Some(prev));
-    field(&mut input, Some(&seq.to_string()));
-    input.push_str(body);
-    let digest = Sha256::digest(input.as_bytes());
+/// A link's hash: SHA-256 (hex) over the previous hash, the link's place and its events'
+/// bodies in the link's order. A link of one event hashes as the per-event links before
+/// `m20261210_000001_audit_links` did.
+pub fn link_hash<'a>(
+    prev: &str,
+    seq: i64,
+    events: impl IntoIterator<Item = &'a audit_event::Model>,
+) -> String {
+    let mut hasher = Sha256::new();
+    let mut head = String::with_capacity(96);
+    field(&mut head, Some(prev));
+    field(&mut head, Some(&seq.to_string()));
+    hasher.update(head.as_bytes());
+    for event in events {
+        hasher.update(body(event).as_bytes());
+    }
     let mut hex = String::with_capacity(64);
-    for byte in digest {
+    for byte in hasher.finalize() {
         let _ = write!(hex, "{byte:02x}");
     }
     hex
 }
 
 /// Links the events this SQLite transaction inserted (and any not linked yet), in the order
-/// they were inserted, before it commits. Called by every SQLite transaction that can insert
-/// audit events, under the writer lock, so the head cannot move underneath. PostgreSQL's
-/// trigger links each event as it is inserted; there this does nothing.
+/// they were inserted, before it commits: one link (a link per `PAGE` events beyond). Called
+/// by every SQLite transaction that can insert audit events, under the writer lock, so the
+/// head cannot move underneath. PostgreSQL's trigger links each INSERT's events as they are
+/// inserted; there this does nothing.
 pub async fn seal(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return Ok(());
@@ -102,45 +114,57 @@ pub async fn seal(db: &impl ConnectionTrait) -> Result<(), DbErr> {
         };
         db.execute_raw(link_statement(&mut seq, &mut prev, &events))
             .await?;
-        if (events.len() as u64) < PAGE {
+        if events.len() < PAGE {
             return Ok(());
         }
         after = rowid_of(db, last).await?.unwrap_or(after);
     }
 }
 
-/// The INSERT of the links of `events` after the link `seq` with hash `prev` (both moved on
-/// to the last new link): one statement text for any number of links (see `audit::batch`).
+/// The INSERT of the link of `events` after the link `seq` with hash `prev` (both moved on to
+/// the new link).
 fn link_statement(seq: &mut i64, prev: &mut String, events: &[audit_event::Model]) -> Statement {
-    let links: Vec<serde_json::Value> = events
-        .iter()
-        .map(|event| {
-            *seq += 1;
-            let hash = link_hash(prev, *seq, &body(event));
-            let link = serde_json::json!([*seq, event.id.simple().to_string(), prev, hash]);
-            *prev = hash;
-            link
-        })
-        .collect();
-    Statement::from_sql_and_values(
+    *seq += 1;
+    let hash = link_hash(prev, *seq, events);
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let statement = Statement::from_sql_and_values(
         DbBackend::Sqlite,
         format!(
-            "{AUDIT_TRAIL} INSERT INTO audit_chain (seq, event_id, prev_hash, hash) \
-             SELECT value ->> 0, unhex(value ->> 1), value ->> 2, value ->> 3 FROM json_each(?)"
+            "{AUDIT_TRAIL} INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
+             VALUES (?, ?, ?, ?)"
         ),
-        [serde_json::Value::Array(links).to_string().into()],
-    )
+        [
+            (*seq).into(),
+            serde_json::to_string(&ids).unwrap_or_default().into(),
+            prev.clone().into(),
+            hash.clone().into(),
+        ],
+    );
+    *prev = hash;
+    statement
 }
 
-/// SQLite: the INSERT of the links of `events`, rows about to be stored in this transaction
+/// SQLite: the INSERT of the link of `events`, rows about to be stored in this transaction
 /// (in this order) when every event already stored is linked. Reads the head once.
-pub async fn links(
+pub async fn link(
     db: &impl ConnectionTrait,
     events: &[audit_event::Model],
 ) -> Result<Statement, DbErr> {
-    let (mut seq, mut prev, _) = head(db).await?;
+    let head = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            format!("{AUDIT_TRAIL} SELECT seq, hash FROM audit_links ORDER BY seq DESC LIMIT 1"),
+        ))
+        .await?;
+    let (mut seq, mut prev) = match head {
+        Some(row) => (row.try_get::<i64>("", "seq")?, row.try_get("", "hash")?),
+        None => (0, GENESIS.to_owned()),
+    };
     Ok(link_statement(&mut seq, &mut prev, events))
 }
+
+/// SQLite: an event id in a link's list as SQLite stores ids (16 bytes).
+const STORED_ID: &str = "unhex(replace(j.value, '-', ''))";
 
 /// SQLite: the last link's place and hash, and the rowid of the last linked event (events
 /// after it are not linked yet).
@@ -149,8 +173,10 @@ async fn head(db: &impl ConnectionTrait) -> Result<(i64, String, i64), DbErr> {
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
             format!(
-                "{AUDIT_TRAIL} SELECT c.seq, c.hash, e.rowid AS after FROM audit_chain c \
-                 LEFT JOIN audit_events e ON e.id = c.event_id ORDER BY c.seq DESC LIMIT 1"
+                "{AUDIT_TRAIL} SELECT l.seq, l.hash, e.rowid AS after FROM audit_links l \
+                 LEFT JOIN audit_events e \
+                   ON e.id = unhex(replace(l.event_ids ->> '$[#-1]', '-', '')) \
+                 ORDER BY l.seq DESC LIMIT 1"
             ),
         ))
         .await?;
@@ -161,24 +187,32 @@ async fn head(db: &impl ConnectionTrait) -> Result<(i64, String, i64), DbErr> {
         last.try_get::<i64>("", "seq")?,
         last.try_get::<String>("", "hash")?,
     );
-    let after = match last.try_get::<Option<i64>>("", "after")? {
-        Some(rowid) => rowid,
-        // Its event is gone (the trail was tampered with; verify says where): carry on from
-        // the last event that is linked, so that new events are still linked.
-        None => db
-            .query_one_raw(Statement::from_string(
+    if let Some(rowid) = last.try_get::<Option<i64>>("", "after")? {
+        return Ok((seq, hash, rowid));
+    }
+    // Its last event is gone (the trail was tampered with; verify says where): carry on from
+    // the last event that a link holds, so that new events are still linked. The latest links
+    // first; the whole chain only when none of their events is left.
+    for since in [seq - 100, 0] {
+        let found = db
+            .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
                 format!(
-                    "{AUDIT_TRAIL} SELECT coalesce(max(e.rowid), 0) AS rowid \
-                     FROM audit_events e JOIN audit_chain c ON c.event_id = e.id"
+                    "{AUDIT_TRAIL} SELECT max(e.rowid) AS rowid FROM audit_links l, \
+                     json_each(l.event_ids) j JOIN audit_events e ON e.id = {STORED_ID} \
+                     WHERE l.seq > ?"
                 ),
+                [since.into()],
             ))
             .await?
-            .map(|row| row.try_get::<i64>("", "rowid"))
+            .map(|row| row.try_get::<Option<i64>>("", "rowid"))
             .transpose()?
-            .unwrap_or(0),
-    };
-    Ok((seq, hash, after))
+            .flatten();
+        if let Some(rowid) = found {
+            return Ok((seq, hash, rowid));
+        }
+    }
+    Ok((seq, hash, 0))
 }
 
 async fn rowid_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<i64>, DbErr> {
@@ -195,7 +229,9 @@ async fn rowid_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<i64>, Db
 /// What `verify` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verification {
-    /// Links checked (all of them when intact).
+    /// Links checked (all of them when intact, those before the break otherwise).
+    pub links: u64,
+    /// The events those links hold.
     pub events: u64,
     /// The last link's hash: noted somewhere else, it proves later that nothing before it
     /// was rewritten wholesale.
@@ -208,8 +244,12 @@ pub struct Verification {
 pub struct Break {
     /// The place in the chain where it breaks.
     pub seq: i64,
-    /// The event at that place, when there is one.
+    /// The event at fault, when it can be told: the missing one, the one not linked, the
+    /// changed one when its link holds no other.
     pub event_id: Option<Uuid>,
+    /// The events the link at that place holds (one of them is at fault when the link's
+    /// hash no longer matches its events).
+    pub event_ids: Vec<Uuid>,
     pub problem: Problem,
 }
 
@@ -219,9 +259,9 @@ pub enum Problem {
     LinkMissing,
     /// The link does not follow the one before it: links were changed or reordered.
     LinkMismatch,
-    /// The linked event is gone: it was deleted.
+    /// A linked event is gone: it was deleted.
     EventMissing,
-    /// The event is not what was linked: it was changed.
+    /// An event is not what was linked: it was changed.
     EventChanged,
     /// An event that no link holds: inserted around the chain.
     EventUnlinked,
@@ -244,88 +284,136 @@ impl Problem {
             Problem::LinkMismatch => {
                 "the link does not follow the one before it: links were changed or reordered"
             }
-            Problem::EventMissing => "the linked event is gone: it was deleted",
-            Problem::EventChanged => "the event differs from what was linked: it was changed",
+            Problem::EventMissing => "a linked event is gone: it was deleted",
+            Problem::EventChanged => "an event differs from what was linked: it was changed",
             Problem::EventUnlinked => "an event is in no link: it was inserted around the chain",
         }
     }
 }
 
+/// Links read per query when verifying (their events are read `PAGE` at a time).
+const LINK_PAGE: u64 = 500;
+
 /// Walks the whole chain in order, recomputing every hash. Reads only.
 pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
-    let mut checked = 0u64;
+    let mut found = Verification {
+        links: 0,
+        events: 0,
+        head: None,
+        broken: None,
+    };
     let mut prev = GENESIS.to_owned();
     let mut expected = 1i64;
     loop {
-        let links = audit_chain::Entity::find()
-            .filter(audit_chain::Column::Seq.gte(expected))
-            .order_by_asc(audit_chain::Column::Seq)
-            .limit(PAGE)
+        let links = audit_link::Entity::find()
+            .filter(audit_link::Column::Seq.gte(expected))
+            .order_by_asc(audit_link::Column::Seq)
+            .limit(LINK_PAGE)
             .all(db)
             .await?;
-        let ids: Vec<Uuid> = links.iter().map(|l| l.event_id).collect();
-        let events: HashMap<Uuid, audit_event::Model> = audit_event::Entity::find()
-            .filter(audit_event::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e))
+        // A list that does not read as ids was changed: the link no longer follows.
+        let lists: Vec<Option<Vec<Uuid>>> = links
+            .iter()
+            .map(|l| serde_json::from_str(&l.event_ids).ok())
             .collect();
-        for link in &links {
-            let broken = |problem| Break {
-                seq: expected,
-                event_id: (problem != Problem::LinkMissing).then_some(link.event_id),
-                problem,
-            };
+        let ids: Vec<Uuid> = lists.iter().flatten().flatten().copied().collect();
+        let mut events: HashMap<Uuid, audit_event::Model> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(PAGE) {
+            let rows = audit_event::Entity::find()
+                .filter(audit_event::Column::Id.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?;
+            events.extend(rows.into_iter().map(|e| (e.id, e)));
+        }
+        for (link, list) in links.iter().zip(&lists) {
+            let held = list.clone().unwrap_or_default();
             let problem = if link.seq != expected {
-                Some(Problem::LinkMissing)
-            } else if link.prev_hash != prev {
-                Some(Problem::LinkMismatch)
+                Some((Problem::LinkMissing, None))
+            } else if link.prev_hash != prev || list.is_none() {
+                Some((Problem::LinkMismatch, None))
+            } else if let Some(gone) = held.iter().find(|id| !events.contains_key(id)) {
+                Some((Problem::EventMissing, Some(*gone)))
+            } else if link_hash(&prev, link.seq, held.iter().map(|id| &events[id])) != link.hash {
+                let only = (held.len() == 1).then(|| held[0]);
+                Some((Problem::EventChanged, only))
             } else {
-                match events.get(&link.event_id) {
-                    None => Some(Problem::EventMissing),
-                    Some(event) if link_hash(&prev, link.seq, &body(event)) != link.hash => {
-                        Some(Problem::EventChanged)
-                    }
-                    Some(_) => None,
-                }
+                None
             };
-            if let Some(problem) = problem {
-                return Ok(Verification {
-                    events: checked,
-                    head: (checked > 0).then_some(prev),
-                    broken: Some(broken(problem)),
+            if let Some((problem, event_id)) = problem {
+                let event_ids = if problem == Problem::LinkMissing {
+                    Vec::new()
+                } else {
+                    held
+                };
+                found.broken = Some(Break {
+                    seq: expected,
+                    event_id,
+                    event_ids,
+                    problem,
                 });
+                return Ok(found);
             }
             prev.clone_from(&link.hash);
+            found.head = Some(prev.clone());
             expected += 1;
-            checked += 1;
+            found.links += 1;
+            found.events += held.len() as u64;
         }
-        if (links.len() as u64) < PAGE {
+        if (links.len() as u64) < LINK_PAGE {
             break;
         }
     }
-    let unlinked = audit_event::Entity::find()
-        .filter(Expr::cust(
-            "NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = audit_events.id)",
-        ))
-        .one(db)
-        .await?;
-    Ok(Verification {
-        events: checked,
-        head: (checked > 0).then_some(prev),
-        broken: unlinked.map(|event| Break {
+    if let Some(event) = unlinked(db, found.events).await? {
+        found.broken = Some(Break {
             seq: expected,
-            event_id: Some(event.id),
+            event_id: Some(event),
+            event_ids: Vec::new(),
             problem: Problem::EventUnlinked,
-        }),
-    })
+        });
+    }
+    Ok(found)
+}
+
+/// An event no link holds, when there are more events than the `linked` ones the walk found
+/// (all of them there). The search reads every link's list, so only then.
+async fn unlinked(db: &impl ConnectionTrait, linked: u64) -> Result<Option<Uuid>, DbErr> {
+    let backend = db.get_database_backend();
+    let count = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT count(*) AS n FROM audit_events",
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    if u64::try_from(count).unwrap_or(0) <= linked {
+        return Ok(None);
+    }
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT e.id FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_links l, \
+             json_array_elements_text(l.event_ids::json) j WHERE j.value::uuid = e.id) \
+             ORDER BY e.id LIMIT 1"
+                .to_owned()
+        }
+        _ => format!(
+            "SELECT id FROM audit_events WHERE id NOT IN (SELECT {STORED_ID} \
+             FROM audit_links l, json_each(l.event_ids) j) ORDER BY id LIMIT 1"
+        ),
+    };
+    db.query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .map(|row| row.try_get::<Uuid>("", "id"))
+        .transpose()
 }
 
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
     use entity::audit_event;
+
+    use sha2::Digest;
 
     use super::{GENESIS, body, link_hash};
 
@@ -368,12 +456,21 @@ mod tests {
     }
 
     #[test]
-    fn a_link_hash_depends_on_the_previous_hash_the_place_and_the_event() {
-        let b = body(&event());
-        let first = link_hash(GENESIS, 1, &b);
+    fn a_link_hash_depends_on_the_previous_hash_the_place_and_the_events_in_order() {
+        let e = event();
+        let first = link_hash(GENESIS, 1, [&e]);
         assert_eq!(first.len(), 64);
-        assert_ne!(link_hash(GENESIS, 2, &b), first);
-        assert_ne!(link_hash(&first, 1, &b), first);
-        assert_eq!(link_hash(GENESIS, 1, &b), first, "deterministic");
+        assert_ne!(link_hash(GENESIS, 2, [&e]), first);
+        assert_ne!(link_hash(&first, 1, [&e]), first);
+        assert_eq!(link_hash(GENESIS, 1, [&e]), first, "deterministic");
+        // A link of one event hashes as the per-event links made before batches did.
+        let old = sha2::Sha256::digest(format!("64:{GENESIS}1:1{}", body(&e)));
+        let old: String = old.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(first, old);
+        let mut other = event();
+        other.id = uuid::Uuid::max();
+        let both = link_hash(GENESIS, 1, [&e, &other]);
+        assert_ne!(both, first);
+        assert_ne!(link_hash(GENESIS, 1, [&other, &e]), both, "order counts");
     }
 }

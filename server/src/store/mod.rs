@@ -382,7 +382,7 @@ impl Store {
     /// writing (SQLITE_BUSY_SNAPSHOT) and failed.
     pub async fn insert_audit_events(&self, events: &[audit::NewAuditEvent]) -> AppResult<()> {
         // One call (`audit::batch`): an event is never stored without its rows of the record
-        // index. PostgreSQL's trigger links the events; on SQLite their links are computed
+        // index. PostgreSQL's trigger links the events; on SQLite their link is computed
         // from the rows in memory and written in the same call, after one read of the
         // chain's head. Every SQLite transaction that stores events links them before it
         // commits, so the events of this one are the only ones not linked yet.
@@ -398,7 +398,7 @@ impl Store {
         } else {
             let _guard = self.writer_turn().await;
             let txn = self.db.pool().begin().await?;
-            statements.push(audit_chain::links(&txn, &models).await?);
+            statements.push(audit_chain::link(&txn, &models).await?);
             txn.execute_raw(write::joined(DbBackend::Sqlite, statements))
                 .await?;
             txn.commit().await?;

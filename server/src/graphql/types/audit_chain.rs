@@ -12,8 +12,12 @@ pub struct AuditVerification {
     /// Whether every event is linked, every link follows the one before it, and every event is
     /// what was linked.
     pub intact: bool,
-    /// Links checked: the whole chain when intact, those before the break otherwise.
+    /// Events checked: those of every link when intact, of the links before the break
+    /// otherwise.
     pub events_checked: i64,
+    /// Links checked: the whole chain when intact, those before the break otherwise. A link
+    /// holds the events one transaction stored.
+    pub links_checked: i64,
     /// The hash (hex SHA-256) of the last link checked. Noted somewhere else, it proves later
     /// that the trail up to it was not rewritten.
     pub head_hash: Option<String>,
@@ -25,10 +29,14 @@ pub struct AuditVerification {
 /// Where and how the chain breaks.
 #[derive(SimpleObject)]
 pub struct AuditChainBreak {
-    /// The place in the chain (1 is the first event ever recorded).
+    /// The link's place in the chain (1 is the first link ever made).
     pub position: i64,
-    /// The event at that place, when there is one.
+    /// The event at fault, when it can be told: the deleted one, the one inserted around the
+    /// chain, the changed one when its link holds no other.
     pub event_id: Option<ID>,
+    /// The events the link at that place holds: when its hash no longer matches them, one of
+    /// them was changed.
+    pub event_ids: Vec<ID>,
     pub problem: AuditChainProblem,
     /// The problem in words.
     pub message: String,
@@ -41,9 +49,9 @@ pub enum AuditChainProblem {
     LinkMissing,
     /// The link does not follow the one before it: links were changed or reordered.
     LinkMismatch,
-    /// The linked event is gone: it was deleted.
+    /// A linked event is gone: it was deleted.
     EventMissing,
-    /// The event differs from what was linked: it was changed.
+    /// An event differs from what was linked: it was changed.
     EventChanged,
     /// An event that no link holds: it was inserted around the chain.
     EventUnlinked,
@@ -66,6 +74,7 @@ impl From<Break> for AuditChainBreak {
         AuditChainBreak {
             position: b.seq,
             event_id: b.event_id.map(to_id),
+            event_ids: b.event_ids.into_iter().map(to_id).collect(),
             problem: b.problem.into(),
             message: b.problem.describe().to_owned(),
         }
@@ -77,6 +86,7 @@ impl From<Verification> for AuditVerification {
         AuditVerification {
             intact: v.broken.is_none(),
             events_checked: i64::try_from(v.events).unwrap_or(i64::MAX),
+            links_checked: i64::try_from(v.links).unwrap_or(i64::MAX),
             head_hash: v.head,
             broken_at: v.broken.map(AuditChainBreak::from),
             verified_at: Utc::now(),

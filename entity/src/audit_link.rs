@@ -1,14 +1,14 @@
 use sea_orm::entity::prelude::*;
 
-/// An audit event's link in the hash chain: its place, the hash of the link before it
-/// (64 zeros for the first) and its own hash. Append-only, like the events.
+/// A link of the audit trail's hash chain: its place, its events' ids in order (a JSON list),
+/// the hash of the link before it (64 zeros for the first) and its own hash. Append-only, like
+/// the events.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "audit_chain")]
+#[sea_orm(table_name = "audit_links")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i64,
-    #[sea_orm(unique)]
-    pub event_id: Uuid,
+    pub event_ids: String,
     pub prev_hash: String,
     pub hash: String,
 }
