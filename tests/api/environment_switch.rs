@@ -46,20 +46,25 @@ async fn admin_in(app: &TestApp, env: &str, query: &str, variables: Value) -> Va
 }
 
 /// Each record of the two environments, made without the header: (sandbox, production) ids of
-/// the partner app, the webhook endpoint, the service connection and a patient.
+/// the API key, the partner app, the webhook endpoint, the service connection and a patient.
 struct World {
+    keys: (String, String),
     apps: (String, String),
     endpoints: (String, String),
     patients: (String, String),
+    /// The production key that created the production patient.
+    live_key: String,
 }
 
 async fn world(app: &TestApp) -> World {
+    let mut keys = vec![];
     let mut apps = vec![];
     let mut endpoints = vec![];
     for env in ["SANDBOX", "PRODUCTION"] {
         let lower = env.to_lowercase();
-        app.create_key_with(json!({ "name": format!("{lower} key"), "scopes": ["patients:read"], "environment": env }))
+        let (key, _) = app.create_key_with(json!({ "name": format!("{lower} key"), "scopes": ["patients:read"], "environment": env }))
             .await;
+        keys.push(key);
         let resp = app
             .admin(
                 REGISTER,
@@ -95,7 +100,7 @@ async fn world(app: &TestApp) -> World {
         data(&app.admin(TEST_CONNECTION, json!({ "id": id })).await);
     }
     let sandbox_key = app.full_key().await;
-    let (_, live_key) = app
+    let (live_key_id, live_key) = app
         .create_key_with(
             json!({ "name": "live", "scopes": ALL_SCOPES, "environment": "PRODUCTION" }),
         )
@@ -107,9 +112,11 @@ async fn world(app: &TestApp) -> World {
         .patient_id(&live_key, &app.fx.client_p, &app.fx.loc_p1, json!({}))
         .await;
     World {
+        keys: (keys[0].clone(), keys[1].clone()),
         apps: (apps[0].clone(), apps[1].clone()),
         endpoints: (endpoints[0].clone(), endpoints[1].clone()),
         patients: (sandbox_patient, live_patient),
+        live_key: live_key_id,
     }
 }
 
@@ -224,6 +231,83 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
         )
         .await;
         assert_eq!(codes(&resp), ["NOT_FOUND"], "{resp}");
+
+        // The audit trail leaves out what the other environment's credentials did; portal
+        // users' events show in both.
+        let trail = "query($f:AuditFilterInput){ auditEvents(first: 100, filter:$f){ nodes { actorKind actorId } } }";
+        let resp = admin_in(&app, env, trail, json!({ "f": null })).await;
+        let actors: Vec<(String, String)> = data(&resp)["auditEvents"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["actorKind"].as_str().unwrap().to_owned(),
+                    e["actorId"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            actors.iter().any(|(kind, _)| kind == "ADMIN"),
+            "{env}: {resp}"
+        );
+        let by_live = actors.iter().any(|(_, id)| id == &w.live_key);
+        assert_eq!(by_live, env == "PRODUCTION", "{env}: {resp}");
+        let resp = admin_in(&app, env, trail, json!({ "f": { "actorId": w.live_key } })).await;
+        let found = data(&resp)["auditEvents"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(found > 0, env == "PRODUCTION", "{env}: {resp}");
+        let export = app
+            .http
+            .get(app.url(&format!(
+                "/audit/export?format=ndjson&actorId={}",
+                w.live_key
+            )))
+            .bearer_auth(&admin)
+            .header("X-Environment", env)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(export.status().as_u16(), 200);
+        let lines = export.text().await.unwrap().lines().count();
+        assert_eq!(lines > 0, env == "PRODUCTION", "{env}: {lines} exported");
+
+        // Nor the other environment's API key: revoked, rotated, renamed, limited or its
+        // rotation ended. It stays as it was.
+        let key_id = if env == "SANDBOX" {
+            &w.keys.1
+        } else {
+            &w.keys.0
+        };
+        for change in [
+            "mutation($k:ID!){ revokeApiKey(id:$k){ id } }",
+            "mutation($k:ID!){ rotateApiKey(id:$k){ secret } }",
+            "mutation($k:ID!){ renameApiKey(id:$k, name:\"taken\"){ id } }",
+            "mutation($k:ID!){ endApiKeyRotation(id:$k){ id } }",
+            "mutation($k:ID!){ setApiKeyLimits(id:$k, input:{ allowedIps: [\"10.0.0.0/8\"] }){ id } }",
+        ] {
+            let resp = admin_in(&app, env, change, json!({ "k": key_id })).await;
+            assert_eq!(codes(&resp), ["NOT_FOUND"], "{change} in {env}: {resp}");
+        }
+        let resp = admin_in(
+            &app,
+            other,
+            "{ apiKeys { id name status allowedIps } }",
+            json!({}),
+        )
+        .await;
+        let key = data(&resp)["apiKeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| &k["id"] == key_id)
+            .unwrap_or_else(|| panic!("the key is still there: {resp}"))
+            .clone();
+        assert_eq!(key["status"], "ACTIVE", "{key}");
+        assert_ne!(key["name"], "taken", "{key}");
+        assert_ne!(key["allowedIps"], json!(["10.0.0.0/8"]), "{key}");
 
         // A patient for the other environment's client: as for a client that does not exist.
         let create =

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{api_key, client, location};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::Access;
@@ -187,6 +188,7 @@ impl<'a> Admin<'a> {
         let txn = self.access.store().begin_write().await?;
         let old = api_keys::find(&txn.txn, id)
             .await?
+            .filter(|k| self.access.sees_environment(&k.environment))
             .ok_or(AppError::NotFound("api key"))?;
         if old.revoked_at.is_some() || old.expires_at.is_some_and(|at| at <= now) {
             return Err(AppError::Conflict(
@@ -265,7 +267,7 @@ impl<'a> Admin<'a> {
     async fn change_chain(&self, id: Uuid, change: ChainChange) -> AppResult<api_key::Model> {
         self.settings()?;
         let txn = self.access.store().begin_write().await?;
-        let chain = api_keys::lineage(&txn.txn, id).await?;
+        let chain = self.lineage(&txn.txn, id).await?;
         if chain.is_empty() {
             return Err(AppError::NotFound("api key"));
         }
@@ -295,6 +297,19 @@ impl<'a> Admin<'a> {
         Ok(key)
     }
 
+    /// The keys of `id`'s rotation chain, none when they belong to the environment the caller
+    /// did not choose (`X-Environment`): such a key is not found, as in the list.
+    async fn lineage(&self, db: &impl ConnectionTrait, id: Uuid) -> AppResult<Vec<api_key::Model>> {
+        let mut chain = api_keys::lineage(db, id).await?;
+        if !chain
+            .iter()
+            .all(|k| self.access.sees_environment(&k.environment))
+        {
+            chain.clear();
+        }
+        Ok(chain)
+    }
+
     /// The email of a portal user, for "created by" of one key (null once the user is gone).
     pub async fn user_email(&self, id: Uuid) -> AppResult<Option<String>> {
         self.settings()?;
@@ -309,7 +324,7 @@ impl<'a> Admin<'a> {
         self.settings()?;
         let now = Utc::now();
         let txn = self.access.store().begin_write().await?;
-        let chain = api_keys::lineage(&txn.txn, id).await?;
+        let chain = self.lineage(&txn.txn, id).await?;
         let Some(newest) = chain.iter().find(|k| k.rotated_to.is_none()).cloned() else {
             return Err(AppError::NotFound("api key"));
         };

@@ -10,7 +10,7 @@ use crate::error::AppResult;
 use crate::store::audit::{self, AuditFilter};
 use crate::store::audit_chain::{self, Verification};
 use crate::store::page::{Page, PageRequest};
-use crate::store::patients;
+use crate::store::{api_keys, partner_apps, patients, service_connections};
 
 /// Events in one export at most: beyond it, narrow the filter (the answer says so).
 pub const MAX_EXPORTED: usize = 100_000;
@@ -93,9 +93,31 @@ impl<'a> AuditTrail<'a> {
 
     /// The stored filter of a search, for an administrator: a patient's external id becomes
     /// the patients' ids. (Every answered read is already in the trail: `AuditSink::store`.)
+    /// Working in one environment (`X-Environment`), what the other environment's keys, apps
+    /// and service connections did is left out; portal users' own events show in both.
     async fn filter(&self, search: &AuditSearch) -> AppResult<AuditFilter> {
         self.access.principal().require_settings_admin()?;
         let mut filter = search.filter.clone();
+        if self.access.environment().is_some() {
+            let db = self.access.store().conn();
+            let seen = |env: &str| self.access.sees_environment(env);
+            let keys = api_keys::list(db, true).await?;
+            let apps = partner_apps::list(db).await?;
+            let services = service_connections::list(db).await?;
+            filter.hidden_actors = keys
+                .iter()
+                .filter(|k| !seen(&k.environment))
+                .map(|k| k.id)
+                .chain(apps.iter().filter(|a| !seen(&a.environment)).map(|a| a.id))
+                .chain(
+                    services
+                        .iter()
+                        .filter(|c| !seen(&c.environment))
+                        .map(|c| c.id),
+                )
+                .map(|id| id.to_string())
+                .collect();
+        }
         if let Some(external) = &search.external_patient_id {
             // Administrators see every client: the patients of any client with this id.
             let db = self.access.store().conn();

@@ -473,6 +473,7 @@ impl AuditFilterInput {
                 .transpose()?,
             occurred_from: self.occurred_from,
             occurred_to: self.occurred_to,
+            hidden_actors: Vec::new(),
         };
         Ok(AuditSearch {
             filter,

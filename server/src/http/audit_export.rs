@@ -71,6 +71,7 @@ fn search(q: &ExportQuery) -> Result<(Format, AuditSearch), AppError> {
                 record_ids: q.record_id.map(|id| vec![id.to_string()]),
                 occurred_from: q.occurred_from,
                 occurred_to: q.occurred_to,
+                hidden_actors: Vec::new(),
             },
             external_patient_id,
         },

@@ -57,6 +57,9 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Events whose record ids include any of these; an empty list matches nothing.
     pub record_ids: Option<Vec<String>>,
+    /// Events of these actors are left out (the other environment's credentials, for a
+    /// portal user working in one: `X-Environment`).
+    pub hidden_actors: Vec<String>,
     pub occurred_from: Option<DateTime<Utc>>,
     pub occurred_to: Option<DateTime<Utc>>,
 }
@@ -293,6 +296,9 @@ fn page_query(filter: &AuditFilter, page: &PageRequest) -> Select<Entity> {
     let mut cond = Condition::all();
     if let Some(actor) = &filter.actor_id {
         cond = cond.add(Column::ActorId.eq(actor.as_str()));
+    }
+    if !filter.hidden_actors.is_empty() {
+        cond = cond.add(Column::ActorId.is_not_in(filter.hidden_actors.iter().map(String::as_str)));
     }
     // A rare record type or action has a partial index of its own; the query repeats the
     // index's condition so that the planner (SQLite's needs it literally) may use it.
