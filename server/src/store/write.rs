@@ -71,10 +71,23 @@ impl Effects {
     }
 
     /// Writes the effects in `txn`, before its commit: one INSERT each (a change has one or
-    /// two).
+    /// two), the audit events' last. On PostgreSQL inserting an event takes the chain's lock
+    /// (its trigger) until the commit. The read-audit writer inserts its rows of the record
+    /// index first and then waits for that lock: had this transaction taken the lock and then
+    /// waited for one of those rows, each would wait for the other (a deadlock, one refused).
     async fn write(&self, txn: &DatabaseTransaction) -> AppResult<()> {
         let backend = txn.get_database_backend();
-        for statement in self.0.iter().flat_map(Effect::insert_statements) {
+        let mut events = Vec::new();
+        for effect in &self.0 {
+            let mut statements = effect.insert_statements();
+            if matches!(effect, Effect::Audit(_)) {
+                events.extend(statements.pop());
+            }
+            for statement in statements {
+                txn.execute_raw(backend.build(&statement)).await?;
+            }
+        }
+        for statement in events {
             txn.execute_raw(backend.build(&statement)).await?;
         }
         Ok(())
