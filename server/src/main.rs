@@ -123,18 +123,6 @@ async fn store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The store for a command that only reads the audit trail: migrated only when behind, so that
-/// on SQLite opening it does not link events that are not linked (what migrating does), which
-/// verifying must find rather than mend.
-async fn reading_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store =
-        Store::connect(&settings.database_url()?, settings.database.max_connections).await?;
-    if store.pending_migrations().await? > 0 {
-        store.migrate().await?;
-    }
-    Ok(store)
-}
-
 async fn sealing_store(settings: &Settings) -> anyhow::Result<Store> {
     switchboard::startup::open_store(settings, &settings.database_url()?).await
 }
@@ -274,7 +262,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Audit {
             command: AuditCommand::Verify,
-        } => verify_audit(&reading_store(&settings).await?).await,
+        } => verify_audit(&store(&settings).await?).await,
         Command::Audit {
             command: AuditCommand::Export { from, to },
         } => export_audit(&store(&settings).await?, from, to).await,

@@ -72,31 +72,42 @@ async fn linked(app: &TestApp, before: Option<i64>) -> i64 {
     .await
 }
 
-/// The first link holding more than one event (a request that read patients and their tests
-/// stores two events at once), and its events.
-async fn a_link_of_several(app: &TestApp) -> (i64, Vec<uuid::Uuid>) {
+/// The first link whose events `wanted` accepts, and its events. Several: a request that read
+/// patients and their tests stores two events at once; one: an update of its own.
+async fn first_link(app: &TestApp, wanted: impl Fn(usize) -> bool) -> (i64, Vec<uuid::Uuid>) {
     let links = scalar(app, "SELECT count(*) FROM audit_links").await;
     for seq in 1..=links {
         let held = events_of(app, seq).await;
-        if held.len() > 1 {
+        if wanted(held.len()) {
             return (seq, held);
         }
     }
-    panic!("no link holds more than one event");
+    panic!("no such link");
+}
+
+/// `sql` with `values` bound, its `?` numbered on PostgreSQL.
+fn bound(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    let backend = app.store().backend();
+    let mut numbered = String::with_capacity(sql.len());
+    for (n, part) in sql.split('?').enumerate() {
+        if n > 0 {
+            match backend {
+                DbBackend::Postgres => numbered.push_str(&format!("${n}")),
+                _ => numbered.push('?'),
+            }
+        }
+        numbered.push_str(part);
+    }
+    Statement::from_sql_and_values(backend, numbered, values)
 }
 
 /// Runs `sql` with `id` bound, as someone with the database's own rights would.
 async fn tamper(app: &TestApp, sql: &str, id: uuid::Uuid) {
-    let backend = app.store().backend();
-    let sql = match backend {
-        DbBackend::Postgres => sql.replace('?', "$1"),
-        _ => sql.to_owned(),
-    };
     app.store()
         .conn()
-        .execute_raw(Statement::from_sql_and_values(backend, &sql, [id.into()]))
+        .execute_raw(bound(app, sql, vec![id.into()]))
         .await
-        .expect(&sql);
+        .expect(sql);
 }
 
 /// What an attacker with the database's owner rights does first: switch off the triggers
@@ -278,27 +289,12 @@ async fn two_servers_writing_at_once_keep_one_unbroken_chain() {
     );
 }
 
-/// The first link of exactly one event.
-async fn a_link_of_one(app: &TestApp) -> (i64, uuid::Uuid) {
-    let links = scalar(app, "SELECT count(*) FROM audit_links").await;
-    for seq in 1..=links {
-        if let [id] = events_of(app, seq).await[..] {
-            return (seq, id);
-        }
-    }
-    panic!("no link holds a single event");
-}
-
 async fn label_of(app: &TestApp, id: uuid::Uuid) -> String {
-    let backend = app.store().backend();
-    let sql = match backend {
-        DbBackend::Postgres => "SELECT actor_label FROM audit_events WHERE id = $1",
-        _ => "SELECT actor_label FROM audit_events WHERE id = ?",
-    };
+    let sql = "SELECT actor_label FROM audit_events WHERE id = ?";
     let row = app
         .store()
         .conn()
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()]))
+        .query_one_raw(bound(app, sql, vec![id.into()]))
         .await
         .expect(sql)
         .expect("the event");
@@ -306,18 +302,10 @@ async fn label_of(app: &TestApp, id: uuid::Uuid) -> String {
 }
 
 async fn set_label(app: &TestApp, id: uuid::Uuid, label: &str) {
-    let backend = app.store().backend();
-    let sql = match backend {
-        DbBackend::Postgres => "UPDATE audit_events SET actor_label = $1 WHERE id = $2",
-        _ => "UPDATE audit_events SET actor_label = ? WHERE id = ?",
-    };
+    let sql = "UPDATE audit_events SET actor_label = ? WHERE id = ?";
     app.store()
         .conn()
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [label.into(), id.into()],
-        ))
+        .execute_raw(bound(app, sql, vec![label.into(), id.into()]))
         .await
         .expect(sql);
 }
@@ -328,8 +316,9 @@ async fn set_label(app: &TestApp, id: uuid::Uuid, label: &str) {
 async fn a_changed_event_is_found_and_named() {
     let app = spawn_app().await;
     traffic(&app).await;
-    let (several, held) = a_link_of_several(&app).await;
-    let (single, alone) = a_link_of_one(&app).await;
+    let (several, held) = first_link(&app, |n| n > 1).await;
+    let (single, alone) = first_link(&app, |n| n == 1).await;
+    let alone = alone[0];
     unlock(&app).await;
     for (at, id, named) in [(several, held[1], false), (single, alone, true)] {
         let label = label_of(&app, id).await;
@@ -379,7 +368,7 @@ async fn a_changed_event_is_found_and_named() {
 async fn a_deleted_event_is_found_and_named() {
     let app = spawn_app().await;
     traffic(&app).await;
-    let (at, held) = a_link_of_several(&app).await;
+    let (at, held) = first_link(&app, |n| n > 1).await;
     let id = held[held.len() - 1];
     unlock(&app).await;
     tamper(&app, "DELETE FROM audit_events WHERE id = ?", id).await;

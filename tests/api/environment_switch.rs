@@ -215,22 +215,19 @@ async fn a_portal_user_working_in_one_environment_sees_and_creates_only_its_reco
         );
 
         // Nor can they be changed: suspended, deleted.
-        let resp = admin_in(
-            &app,
-            env,
-            "mutation($a:ID!){ suspendPartnerApp(id:$a){ status } }",
-            json!({ "a": app_id }),
-        )
-        .await;
-        assert_eq!(codes(&resp), ["NOT_FOUND"], "{resp}");
-        let resp = admin_in(
-            &app,
-            env,
-            "mutation($e:ID!){ deleteWebhookEndpoint(id:$e) }",
-            json!({ "e": endpoint_id }),
-        )
-        .await;
-        assert_eq!(codes(&resp), ["NOT_FOUND"], "{resp}");
+        for (change, id) in [
+            (
+                "mutation($id:ID!){ suspendPartnerApp(id:$id){ status } }",
+                app_id,
+            ),
+            (
+                "mutation($id:ID!){ deleteWebhookEndpoint(id:$id) }",
+                endpoint_id,
+            ),
+        ] {
+            let resp = admin_in(&app, env, change, json!({ "id": id })).await;
+            assert_eq!(codes(&resp), ["NOT_FOUND"], "{change}: {resp}");
+        }
 
         // The audit trail leaves out what the other environment's credentials did; portal
         // users' events show in both.

@@ -291,87 +291,126 @@ impl Problem {
     }
 }
 
-/// Links read per query when verifying (their events are read `PAGE` at a time).
-const LINK_PAGE: u64 = 500;
+/// Links read per query when verifying (their events are read about `PAGE` at a time).
+const LINK_PAGE: u64 = 100;
 
-/// Walks the whole chain in order, recomputing every hash. Reads only.
+/// Where a walk of the chain has got to: the links and events found intact so far, and the
+/// last one's hash.
+struct Walk {
+    links: u64,
+    events: u64,
+    prev: String,
+}
+
+impl Walk {
+    /// Checks the next link, `list` its events' ids as read (none: not a list of ids), and
+    /// moves past it when it is intact.
+    fn check(
+        &mut self,
+        link: &audit_link::Model,
+        list: Option<&[Uuid]>,
+        events: &HashMap<Uuid, audit_event::Model>,
+    ) -> Option<Break> {
+        let seq = self.links as i64 + 1;
+        let broken = |problem, event_id, held: &[Uuid]| {
+            Some(Break {
+                seq,
+                event_id,
+                event_ids: held.to_vec(),
+                problem,
+            })
+        };
+        if link.seq != seq {
+            return broken(Problem::LinkMissing, None, &[]);
+        }
+        // A list that does not read as ids was changed: the link no longer follows.
+        let Some(held) = list.filter(|_| link.prev_hash == self.prev) else {
+            return broken(Problem::LinkMismatch, None, list.unwrap_or_default());
+        };
+        if let Some(gone) = held.iter().find(|id| !events.contains_key(id)) {
+            return broken(Problem::EventMissing, Some(*gone), held);
+        }
+        if link_hash(&self.prev, seq, held.iter().map(|id| &events[id])) != link.hash {
+            let only = (held.len() == 1).then(|| held[0]);
+            return broken(Problem::EventChanged, only, held);
+        }
+        self.prev.clone_from(&link.hash);
+        self.links += 1;
+        self.events += held.len() as u64;
+        None
+    }
+
+    fn found(self, broken: Option<Break>) -> Verification {
+        Verification {
+            links: self.links,
+            events: self.events,
+            head: (self.links > 0).then_some(self.prev),
+            broken,
+        }
+    }
+}
+
+/// Walks the whole chain in order, recomputing every hash. Reads only, and holds about `PAGE`
+/// events at a time whatever the links' sizes.
 pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
-    let mut found = Verification {
+    let mut walk = Walk {
         links: 0,
         events: 0,
-        head: None,
-        broken: None,
+        prev: GENESIS.to_owned(),
     };
-    let mut prev = GENESIS.to_owned();
-    let mut expected = 1i64;
     loop {
         let links = audit_link::Entity::find()
-            .filter(audit_link::Column::Seq.gte(expected))
+            .filter(audit_link::Column::Seq.gt(walk.links as i64))
             .order_by_asc(audit_link::Column::Seq)
             .limit(LINK_PAGE)
             .all(db)
             .await?;
-        // A list that does not read as ids was changed: the link no longer follows.
         let lists: Vec<Option<Vec<Uuid>>> = links
             .iter()
             .map(|l| serde_json::from_str(&l.event_ids).ok())
             .collect();
-        let ids: Vec<Uuid> = lists.iter().flatten().flatten().copied().collect();
-        let mut events: HashMap<Uuid, audit_event::Model> = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(PAGE) {
-            let rows = audit_event::Entity::find()
-                .filter(audit_event::Column::Id.is_in(chunk.iter().copied()))
-                .all(db)
-                .await?;
-            events.extend(rows.into_iter().map(|e| (e.id, e)));
-        }
-        for (link, list) in links.iter().zip(&lists) {
-            let held = list.clone().unwrap_or_default();
-            let problem = if link.seq != expected {
-                Some((Problem::LinkMissing, None))
-            } else if link.prev_hash != prev || list.is_none() {
-                Some((Problem::LinkMismatch, None))
-            } else if let Some(gone) = held.iter().find(|id| !events.contains_key(id)) {
-                Some((Problem::EventMissing, Some(*gone)))
-            } else if link_hash(&prev, link.seq, held.iter().map(|id| &events[id])) != link.hash {
-                let only = (held.len() == 1).then(|| held[0]);
-                Some((Problem::EventChanged, only))
-            } else {
-                None
-            };
-            if let Some((problem, event_id)) = problem {
-                let event_ids = if problem == Problem::LinkMissing {
-                    Vec::new()
-                } else {
-                    held
-                };
-                found.broken = Some(Break {
-                    seq: expected,
-                    event_id,
-                    event_ids,
-                    problem,
-                });
-                return Ok(found);
+        let mut start = 0;
+        while start < links.len() {
+            // The next links up to about `PAGE` events (one at least), their events read at once.
+            let (mut end, mut ids) = (start, Vec::new());
+            while end < links.len() && (end == start || ids.len() < PAGE) {
+                ids.extend(lists[end].iter().flatten().copied());
+                end += 1;
             }
-            prev.clone_from(&link.hash);
-            found.head = Some(prev.clone());
-            expected += 1;
-            found.links += 1;
-            found.events += held.len() as u64;
+            let events = events_by_id(db, &ids).await?;
+            for (link, list) in links[start..end].iter().zip(&lists[start..end]) {
+                if let Some(broken) = walk.check(link, list.as_deref(), &events) {
+                    return Ok(walk.found(Some(broken)));
+                }
+            }
+            start = end;
         }
         if (links.len() as u64) < LINK_PAGE {
             break;
         }
     }
-    if let Some(event) = unlinked(db, found.events).await? {
-        found.broken = Some(Break {
-            seq: expected,
-            event_id: Some(event),
-            event_ids: Vec::new(),
-            problem: Problem::EventUnlinked,
-        });
+    let broken = unlinked(db, walk.events).await?.map(|event| Break {
+        seq: walk.links as i64 + 1,
+        event_id: Some(event),
+        event_ids: Vec::new(),
+        problem: Problem::EventUnlinked,
+    });
+    Ok(walk.found(broken))
+}
+
+async fn events_by_id(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, audit_event::Model>, DbErr> {
+    let mut events = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(PAGE) {
+        let rows = audit_event::Entity::find()
+            .filter(audit_event::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        events.extend(rows.into_iter().map(|e| (e.id, e)));
     }
-    Ok(found)
+    Ok(events)
 }
 
 /// An event no link holds, when there are more events than the `linked` ones the walk found
@@ -453,6 +492,27 @@ mod tests {
         let mut null_ip = event();
         null_ip.ip = None;
         assert_ne!(body(&null_ip), body(&e));
+    }
+
+    /// More events than one read of the walk holds: it reads the links' events in groups,
+    /// every link checked once.
+    #[tokio::test]
+    async fn the_walk_reads_large_links_a_group_at_a_time() {
+        use crate::store::Store;
+        use crate::store::audit::NewAuditEvent;
+        let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        let key = uuid::Uuid::now_v7();
+        for _ in 0..5 {
+            let batch: Vec<NewAuditEvent> = (0..super::PAGE / 4 + 1)
+                .map(|_| NewAuditEvent::of_key(key, "READ", vec![], Utc::now()))
+                .collect();
+            store.insert_audit_events(&batch).await.unwrap();
+        }
+        let found = super::verify(store.conn()).await.unwrap();
+        assert_eq!(found.broken, None);
+        assert_eq!(found.links, 5);
+        assert_eq!(found.events, 5 * (super::PAGE as u64 / 4 + 1));
     }
 
     #[test]

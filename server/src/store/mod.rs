@@ -249,6 +249,12 @@ impl Store {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let pool = self.db.pool();
         if self.backend() != DbBackend::Postgres {
+            if self.pending_migrations().await? == 0 {
+                // Nothing to upgrade, nor to link: opening the store changes nothing (so
+                // `switchboard audit verify` finds an event inserted around the chain rather
+                // than linking it first).
+                return Ok(());
+            }
             migration::Migrator::up(pool, None)
                 .await
                 .context("running database migrations")?;
