@@ -26,6 +26,7 @@ mod m20261207_000002_import_tests;
 mod m20261208_000001_credential_limits;
 mod m20261209_000001_audit_chain;
 mod m20261210_000001_audit_links;
+mod m20261211_000001_audit_link_plan;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000001_credential_limits::Migration),
             Box::new(m20261209_000001_audit_chain::Migration),
             Box::new(m20261210_000001_audit_links::Migration),
+            Box::new(m20261211_000001_audit_link_plan::Migration),
         ]
     }
 }

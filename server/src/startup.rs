@@ -122,21 +122,18 @@ async fn purge_integration_log(store: &Store, retention: chrono::Duration) {
     }
 }
 
-/// The store the read-audit writer writes through. On PostgreSQL, a pool of its own. Why: a
+/// The store the read-audit writer writes through: a connection of its own
+/// (`Store::connect_for_read_audit`). On PostgreSQL it matters for a second reason too: a
 /// connection belongs to the runtime that opened it, and pooled connections opened while
 /// serving requests belong to the HTTP workers' runtimes, which are gone by the time the last
 /// events are written at shutdown; those writes failed ("A Tokio 1.x context was found, but it
-/// is being shutdown") and the events were lost. The writer opens its own connection, on the
-/// main runtime. SQLite's connections run on threads of their own, and its writes must share
-/// the store's write lock, so there it is the same store.
+/// is being shutdown") and the events were lost. The writer opens its own, on the main
+/// runtime. An in-memory SQLite database is one connection's alone, so there it is the store.
 async fn audit_store(url: &str, store: &Store) -> anyhow::Result<Store> {
-    if store.backend() != DbBackend::Postgres {
+    if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(store.clone());
     }
-    // One writer task, one statement at a time.
-    Ok(Store::connect_for_read_audit(url)
-        .await?
-        .with_keyring(store.keyring().clone()))
+    Store::connect_for_read_audit(url, store).await
 }
 
 /// The store the webhook worker works through: on PostgreSQL a small pool of its own, for the

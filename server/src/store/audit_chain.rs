@@ -87,16 +87,33 @@ pub fn link_hash<'a>(
     hex
 }
 
-/// Links the events this SQLite transaction inserted (and any not linked yet), in the order
-/// they were inserted, before it commits: one link (a link per `PAGE` events beyond). Called
-/// by every SQLite transaction that can insert audit events, under the writer lock, so the
-/// head cannot move underneath. PostgreSQL's trigger links each INSERT's events as they are
-/// inserted; there this does nothing.
-pub async fn seal(db: &impl ConnectionTrait) -> Result<(), DbErr> {
-    if db.get_database_backend() != DbBackend::Sqlite {
-        return Ok(());
+/// The last link: its place and hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl ChainHead {
+    fn genesis() -> ChainHead {
+        ChainHead {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
     }
-    let (mut seq, mut prev, mut after) = head(db).await?;
+}
+
+/// Links the events this SQLite transaction inserted (and any not linked yet), in the order
+/// they were inserted, before it commits: one link (a link per `PAGE` events beyond), and the
+/// new head if it linked any. Called by every SQLite transaction that can insert audit events,
+/// under the writer lock, so the head cannot move underneath. PostgreSQL's trigger links each
+/// INSERT's events as they are inserted; there this does nothing.
+pub async fn seal(db: &impl ConnectionTrait) -> Result<Option<ChainHead>, DbErr> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    let (mut head, mut after) = head(db).await?;
+    let mut linked = None;
     loop {
         let events = audit_event::Entity::find()
             .from_raw_sql(Statement::from_sql_and_values(
@@ -110,22 +127,25 @@ pub async fn seal(db: &impl ConnectionTrait) -> Result<(), DbErr> {
             .all(db)
             .await?;
         let Some(last) = events.last().map(|e| e.id) else {
-            return Ok(());
+            return Ok(linked);
         };
-        db.execute_raw(link_statement(&mut seq, &mut prev, &events))
-            .await?;
+        let statement;
+        (statement, head) = link_after(&head, &events);
+        db.execute_raw(statement).await?;
+        linked = Some(head.clone());
         if events.len() < PAGE {
-            return Ok(());
+            return Ok(linked);
         }
         after = rowid_of(db, last).await?.unwrap_or(after);
     }
 }
 
-/// The INSERT of the link of `events` after the link `seq` with hash `prev` (both moved on to
-/// the new link).
-fn link_statement(seq: &mut i64, prev: &mut String, events: &[audit_event::Model]) -> Statement {
-    *seq += 1;
-    let hash = link_hash(prev, *seq, events);
+/// SQLite: the INSERT of the link of `events` (in this order) after `head`, and the head it
+/// makes. Another link already in `head`'s place + 1 makes the INSERT fail (its primary key),
+/// so a head that moved on since it was read is never linked to twice.
+pub fn link_after(head: &ChainHead, events: &[audit_event::Model]) -> (Statement, ChainHead) {
+    let seq = head.seq + 1;
+    let hash = link_hash(&head.hash, seq, events);
     let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let statement = Statement::from_sql_and_values(
         DbBackend::Sqlite,
@@ -134,33 +154,30 @@ fn link_statement(seq: &mut i64, prev: &mut String, events: &[audit_event::Model
              VALUES (?, ?, ?, ?)"
         ),
         [
-            (*seq).into(),
+            seq.into(),
             serde_json::to_string(&ids).unwrap_or_default().into(),
-            prev.clone().into(),
+            head.hash.clone().into(),
             hash.clone().into(),
         ],
     );
-    *prev = hash;
-    statement
+    (statement, ChainHead { seq, hash })
 }
 
-/// SQLite: the INSERT of the link of `events`, rows about to be stored in this transaction
-/// (in this order) when every event already stored is linked. Reads the head once.
-pub async fn link(
-    db: &impl ConnectionTrait,
-    events: &[audit_event::Model],
-) -> Result<Statement, DbErr> {
+/// SQLite: the last link (the genesis before the first).
+pub async fn last_link(db: &impl ConnectionTrait) -> Result<ChainHead, DbErr> {
     let head = db
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
             format!("{AUDIT_TRAIL} SELECT seq, hash FROM audit_links ORDER BY seq DESC LIMIT 1"),
         ))
         .await?;
-    let (mut seq, mut prev) = match head {
-        Some(row) => (row.try_get::<i64>("", "seq")?, row.try_get("", "hash")?),
-        None => (0, GENESIS.to_owned()),
-    };
-    Ok(link_statement(&mut seq, &mut prev, events))
+    Ok(match head {
+        Some(row) => ChainHead {
+            seq: row.try_get("", "seq")?,
+            hash: row.try_get("", "hash")?,
+        },
+        None => ChainHead::genesis(),
+    })
 }
 
 /// SQLite: an event id in a link's list as SQLite stores ids (16 bytes).
@@ -168,7 +185,7 @@ const STORED_ID: &str = "unhex(replace(j.value, '-', ''))";
 
 /// SQLite: the last link's place and hash, and the rowid of the last linked event (events
 /// after it are not linked yet).
-async fn head(db: &impl ConnectionTrait) -> Result<(i64, String, i64), DbErr> {
+async fn head(db: &impl ConnectionTrait) -> Result<(ChainHead, i64), DbErr> {
     let last = db
         .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
@@ -181,19 +198,19 @@ async fn head(db: &impl ConnectionTrait) -> Result<(i64, String, i64), DbErr> {
         ))
         .await?;
     let Some(last) = last else {
-        return Ok((0, GENESIS.to_owned(), 0));
+        return Ok((ChainHead::genesis(), 0));
     };
-    let (seq, hash) = (
-        last.try_get::<i64>("", "seq")?,
-        last.try_get::<String>("", "hash")?,
-    );
+    let head = ChainHead {
+        seq: last.try_get("", "seq")?,
+        hash: last.try_get("", "hash")?,
+    };
     if let Some(rowid) = last.try_get::<Option<i64>>("", "after")? {
-        return Ok((seq, hash, rowid));
+        return Ok((head, rowid));
     }
     // Its last event is gone (the trail was tampered with; verify says where): carry on from
     // the last event that a link holds, so that new events are still linked. The latest links
     // first; the whole chain only when none of their events is left.
-    for since in [seq - 100, 0] {
+    for since in [head.seq - 100, 0] {
         let found = db
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
@@ -209,10 +226,10 @@ async fn head(db: &impl ConnectionTrait) -> Result<(i64, String, i64), DbErr> {
             .transpose()?
             .flatten();
         if let Some(rowid) = found {
-            return Ok((seq, hash, rowid));
+            return Ok((head, rowid));
         }
     }
-    Ok((seq, hash, 0))
+    Ok((head, 0))
 }
 
 async fn rowid_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Option<i64>, DbErr> {

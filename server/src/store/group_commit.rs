@@ -21,6 +21,7 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::audit_chain::ChainHead;
 use super::write_lock::WriteLock;
 
 use crate::error::{AppError, AppResult};
@@ -77,12 +78,19 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let turn = lock.turn().await;
+        let mut turn = lock.turn().await;
         let (statements, replies): (Vec<_>, Vec<_>) =
             batch.drain(..).map(|j| (j.statement, j.reply)).unzip();
         let outcomes = match store_batch(&db, statements).await {
-            Ok(outcomes) => outcomes,
+            Ok((outcomes, linked)) => {
+                if linked.is_some() {
+                    *turn = linked;
+                }
+                outcomes
+            }
             Err(e) => {
+                // Whether the chain moved is not known.
+                *turn = None;
                 tracing::error!(error = %e, n = replies.len(), "a batch of writes was rolled back");
                 replies.iter().map(|_| Err(rolled_back(&e))).collect()
             }
@@ -102,19 +110,20 @@ fn rolled_back(cause: &DbErr) -> AppError {
 }
 
 /// Runs every statement in one transaction, each in its own savepoint, and commits. `Err`
-/// means nothing was stored; `Ok` holds each statement's own outcome, all committed.
+/// means nothing was stored; `Ok` holds each statement's own outcome, all committed, and the
+/// audit chain's new head if the batch stored events.
 async fn store_batch(
     db: &DatabaseConnection,
     statements: Vec<Statement>,
-) -> Result<Vec<AppResult<Vec<QueryResult>>>, DbErr> {
+) -> Result<(Vec<AppResult<Vec<QueryResult>>>, Option<ChainHead>), DbErr> {
     let txn = db.begin().await?;
     let mut outcomes = Vec::with_capacity(statements.len());
     for statement in statements {
         outcomes.push(run_one(&txn, statement).await?);
     }
-    super::audit_chain::seal(&txn).await?;
+    let linked = super::audit_chain::seal(&txn).await?;
     txn.commit().await?;
-    Ok(outcomes)
+    Ok((outcomes, linked))
 }
 
 /// One statement in its savepoint. An error in the statement is its own outcome (after undoing
@@ -191,7 +200,8 @@ mod tests {
             ],
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
         let kinds: Vec<&str> = outcomes
             .iter()
             .map(|o| match o {
@@ -215,7 +225,7 @@ mod tests {
         assert!(store_batch(&db, vec![job(&["a"]), broken]).await.is_err());
         assert_eq!(stored(&db).await, Vec::<String>::new());
         // The connection is usable afterwards.
-        let outcomes = store_batch(&db, vec![job(&["b"])]).await.unwrap();
+        let (outcomes, _) = store_batch(&db, vec![job(&["b"])]).await.unwrap();
         assert!(outcomes[0].is_ok());
         assert_eq!(stored(&db).await, ["b"]);
     }

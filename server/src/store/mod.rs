@@ -44,8 +44,8 @@ use anyhow::Context;
 use migration::MigratorTrait;
 
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DbBackend, EntityTrait,
-    FromQueryResult, QueryResult, Statement, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
+    EntityTrait, FromQueryResult, QueryResult, Statement, TransactionTrait,
 };
 use tokio::sync::Notify;
 
@@ -66,6 +66,9 @@ pub struct Store {
     statements: Arc<AtomicU64>,
     /// SQLite only: stores plain inserts from concurrent requests in shared transactions.
     group: Option<GroupWriter>,
+    /// SQLite: the read-audit writer's store, whose pool is one connection that only the
+    /// writer's task uses (`connect_for_read_audit`).
+    audit_connection: bool,
     /// Rows of the audit trail's record index committed this hour (`audit_touches`).
     recent_touches: Arc<audit_touches::RecentTouches>,
     /// Told after every commit that wrote webhook events: the delivery worker waits on it,
@@ -121,8 +124,23 @@ impl Store {
     /// a hole in the chain (a later flush covers every earlier commit). Each answer waits for
     /// its reads' commit; waiting for a disk flush as well cost PostgreSQL's Q2 half its
     /// throughput (BENCHMARKS.md). Writes and their events stay synchronous.
-    pub async fn connect_for_read_audit(url: &str) -> anyhow::Result<Store> {
-        Store::connect_with(url, Some(1), &[("synchronous_commit", "off")]).await
+    ///
+    /// On SQLite it shares `main`'s writer lock and has one connection of its own: the reads'
+    /// own connections are all busy under load, and a batch that waited for one held up every
+    /// request in it; with its connection to itself the writer sends a batch's whole
+    /// transaction in one call (`link_and_commit`).
+    pub async fn connect_for_read_audit(url: &str, main: &Store) -> anyhow::Result<Store> {
+        if main.backend() == DbBackend::Postgres {
+            let own = Store::connect_with(url, Some(1), &[("synchronous_commit", "off")]).await?;
+            return Ok(own.with_keyring(main.keyring.clone()));
+        }
+        // Not counted in `statements_executed`: its statements are the trail's alone.
+        let pool = open_pool(url, Some(1), &[], &Arc::default()).await?;
+        Ok(Store {
+            db: Conn::new(pool, Some(tokio::runtime::Handle::current())),
+            audit_connection: true,
+            ..main.clone()
+        })
     }
 
     /// `session`: PostgreSQL settings of every session of the pool.
@@ -131,72 +149,9 @@ impl Store {
         max_connections: Option<u32>,
         session: &'static [(&'static str, &'static str)],
     ) -> anyhow::Result<Store> {
-        let postgres = url.starts_with("postgres");
-        let max_connections = max_connections.unwrap_or(if postgres {
-            POSTGRES_CONNECTIONS
-        } else {
-            SQLITE_CONNECTIONS
-        });
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .connect_lazy(postgres)
-            .max_connections(max_connections)
-            .min_connections(1)
-            // sqlx pings every pooled connection before handing it out: one more round trip
-            // per statement (on SQLite one more hand-over to the connection's thread; Q2 was
-            // faster on both backends without it, docs/benchmarks-history.md). Under load
-            // connections are never idle for long, so only those idle for a while are
-            // checked, which still catches a database that restarted.
-            .test_before_acquire_if_idle_for(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|o| {
-                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-                // WAL lets readers proceed during a write; NORMAL sync is durable at each
-                // checkpoint and is the recommended pairing with WAL.
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-                    // The driver runs each connection on its own thread and hands rows over
-                    // a bounded channel; at the default of 50 a nested page (300 rows) made
-                    // the thread stop and be woken several times per query.
-                    .row_buffer_size(512)
-            })
-            // Generic plans: every statement here is prepared and reused, and with custom
-            // plans PostgreSQL planned each execution again, an eighth of its CPU under Q1
-            // (docs/benchmarks-history.md, seventh pass). Our queries' best plans do not depend on the
-            // values bound (keys, scopes, pages), so one plan per statement serves all.
-            .map_sqlx_postgres_opts(move |o| {
-                o.options([("plan_cache_mode", "force_generic_plan")])
-                    .options(session.iter().copied())
-            });
-        let mut pool = Database::connect(options)
-            .await
-            .with_context(|| format!("connecting to the database ({})", redact(url)))?;
-        if postgres {
-            // Start-up runs its statements back to back, and sqlx returns a connection to the
-            // pool asynchronously, so each found none idle and opened another: three
-            // connections one after the other, each a full handshake (with TLS, and before the
-            // vendored TCP_NODELAY fix stalled on delayed ACKs; strace). Opened together they
-            // cost one handshake's time (start-up figures: docs/benchmarks-history.md).
-            // No more than the pool holds (the audit writer's pool holds one).
-            let opened = STARTUP_CONNECTIONS.min(max_connections as usize);
-            if let Err(err) =
-                futures_util::future::try_join_all((0..opened).map(|_| pool.ping())).await
-            {
-                return Err(why_postgres_refused(url, err).await)
-                    .with_context(|| format!("connecting to the database ({})", redact(url)));
-            }
-        }
         let statements = Arc::new(AtomicU64::new(0));
-        let counter = statements.clone();
-        pool.set_metric_callback(move |info| {
-            if !audit_trail_only(&info.statement.sql) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+        let pool = open_pool(url, max_connections, session, &statements).await?;
+        let postgres = pool.get_database_backend() == DbBackend::Postgres;
         let write_lock = (!postgres).then(|| Arc::new(WriteLock::default()));
         let group = write_lock
             .as_ref()
@@ -208,6 +163,7 @@ impl Store {
             write_lock,
             statements,
             group,
+            audit_connection: false,
             recent_touches: Arc::default(),
             events_written: Arc::default(),
             webhook_endpoints_changed: Arc::default(),
@@ -322,7 +278,7 @@ impl Store {
         let txn = self.db.pool().begin().await?;
         Ok(WriteTxn {
             txn,
-            _guard: guard,
+            guard,
             events_written: &self.events_written,
             rehearsal: self.rehearsal,
         })
@@ -389,28 +345,94 @@ impl Store {
     pub async fn insert_audit_events(&self, events: &[audit::NewAuditEvent]) -> AppResult<()> {
         // One call (`audit::batch`): an event is never stored without its rows of the record
         // index. PostgreSQL's trigger links the events; on SQLite their link is computed
-        // from the rows in memory and written in the same call, after one read of the
-        // chain's head. Every SQLite transaction that stores events links them before it
-        // commits, so the events of this one are the only ones not linked yet.
+        // from the rows in memory, after the head the writer lock knows (read when it does
+        // not), and written in the same call. Every SQLite transaction that stores events
+        // links them before it commits, so the events of this one are the only ones not
+        // linked yet.
         let audit::Batch {
-            mut statements,
+            statements,
             touches,
             models,
         } = audit::batch(self.backend(), events, &self.recent_touches);
-        if self.backend() == DbBackend::Postgres {
-            for statement in statements {
-                self.db.pool().execute_raw(statement).await?;
+        match self.writer_turn().await {
+            None => {
+                for statement in statements {
+                    self.db.pool().execute_raw(statement).await?;
+                }
             }
-        } else {
-            let _guard = self.writer_turn().await;
-            let txn = self.db.pool().begin().await?;
-            statements.push(audit_chain::link(&txn, &models).await?);
-            txn.execute_raw(write::joined(DbBackend::Sqlite, statements))
-                .await?;
-            txn.commit().await?;
+            Some(mut turn) => {
+                // The head this process knows is stale only if another process wrote to the
+                // file since: the link's INSERT then fails on its primary key, and one try
+                // that reads the head inside the transaction follows.
+                let known = turn.take();
+                let retry = known.is_some();
+                *turn = Some(
+                    match self.link_and_commit(&statements, &models, known).await {
+                        Err(_) if retry => self.link_and_commit(&statements, &models, None).await?,
+                        stored => stored?,
+                    },
+                );
+            }
         }
         self.recent_touches.committed(&touches);
         Ok(())
+    }
+
+    /// SQLite: `statements` (a batch of events, `audit::batch`) and the link of their rows
+    /// `models` after `head` (read in the transaction when not known), in one transaction;
+    /// the new head once committed.
+    async fn link_and_commit(
+        &self,
+        statements: &[Statement],
+        models: &[entity::audit_event::Model],
+        head: Option<audit_chain::ChainHead>,
+    ) -> AppResult<audit_chain::ChainHead> {
+        let pool = self.db.pool();
+        if !self.audit_connection {
+            let txn = pool.begin().await?;
+            let head = match head {
+                Some(head) => head,
+                None => audit_chain::last_link(&txn).await?,
+            };
+            let (link, head) = audit_chain::link_after(&head, models);
+            let parts = statements.iter().cloned().chain([link]).collect();
+            txn.execute_raw(write::joined(DbBackend::Sqlite, parts))
+                .await?;
+            txn.commit().await?;
+            return Ok(head);
+        }
+        // The pool's one connection is this task's (`connect_for_read_audit`), so BEGIN,
+        // COMMIT and a ROLLBACK after a failure all reach it, and the transaction can be sent
+        // whole in one call: one hand-over to the connection's thread, not three, when the
+        // head is known.
+        let begin = Statement::from_string(
+            DbBackend::Sqlite,
+            format!("{} BEGIN IMMEDIATE", audit_chain::AUDIT_TRAIL),
+        );
+        let stored = async {
+            let (mut parts, head) = match head {
+                Some(head) => (vec![begin], head),
+                None => {
+                    pool.execute_raw(begin).await?;
+                    (Vec::new(), audit_chain::last_link(pool).await?)
+                }
+            };
+            let (link, head) = audit_chain::link_after(&head, models);
+            parts.extend(statements.iter().cloned());
+            parts.push(link);
+            parts.push(Statement::from_string(DbBackend::Sqlite, "COMMIT"));
+            pool.execute_raw(write::joined(DbBackend::Sqlite, parts))
+                .await?;
+            Ok::<_, sea_orm::DbErr>(head)
+        };
+        match stored.await {
+            Ok(head) => Ok(head),
+            Err(err) => {
+                // A failed statement leaves the transaction open (an error if there is none).
+                let _ = pool.execute_unprepared("ROLLBACK").await;
+                Err(err.into())
+            }
+        }
     }
 
     /// Inserts `row` and its `effects`, committed together, and returns the stored row.
@@ -529,6 +551,81 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// A pool of connections to `url` (`session`: PostgreSQL settings of each), counting the
+/// statements it runs in `statements`.
+async fn open_pool(
+    url: &str,
+    max_connections: Option<u32>,
+    session: &'static [(&'static str, &'static str)],
+    statements: &Arc<AtomicU64>,
+) -> anyhow::Result<DatabaseConnection> {
+    let postgres = url.starts_with("postgres");
+    let max_connections = max_connections.unwrap_or(if postgres {
+        POSTGRES_CONNECTIONS
+    } else {
+        SQLITE_CONNECTIONS
+    });
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .connect_lazy(postgres)
+        .max_connections(max_connections)
+        .min_connections(1)
+        // sqlx pings every pooled connection before handing it out: one more round trip
+        // per statement (on SQLite one more hand-over to the connection's thread; Q2 was
+        // faster on both backends without it, docs/benchmarks-history.md). Under load
+        // connections are never idle for long, so only those idle for a while are
+        // checked, which still catches a database that restarted.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            // WAL lets readers proceed during a write; NORMAL sync is durable at each
+            // checkpoint and is the recommended pairing with WAL.
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                // The driver runs each connection on its own thread and hands rows over
+                // a bounded channel; at the default of 50 a nested page (300 rows) made
+                // the thread stop and be woken several times per query.
+                .row_buffer_size(512)
+        })
+        // Generic plans: every statement here is prepared and reused, and with custom
+        // plans PostgreSQL planned each execution again, an eighth of its CPU under Q1
+        // (docs/benchmarks-history.md, seventh pass). Our queries' best plans do not depend on the
+        // values bound (keys, scopes, pages), so one plan per statement serves all.
+        .map_sqlx_postgres_opts(move |o| {
+            o.options([("plan_cache_mode", "force_generic_plan")])
+                .options(session.iter().copied())
+        });
+    let mut pool = Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to the database ({})", redact(url)))?;
+    if postgres {
+        // Start-up runs its statements back to back, and sqlx returns a connection to the
+        // pool asynchronously, so each found none idle and opened another: three
+        // connections one after the other, each a full handshake (with TLS, and before the
+        // vendored TCP_NODELAY fix stalled on delayed ACKs; strace). Opened together they
+        // cost one handshake's time (start-up figures: docs/benchmarks-history.md).
+        // No more than the pool holds (the audit writer's pool holds one).
+        let opened = STARTUP_CONNECTIONS.min(max_connections as usize);
+        if let Err(err) = futures_util::future::try_join_all((0..opened).map(|_| pool.ping())).await
+        {
+            return Err(why_postgres_refused(url, err).await)
+                .with_context(|| format!("connecting to the database ({})", redact(url)));
+        }
+    }
+    let counter = statements.clone();
+    pool.set_metric_callback(move |info| {
+        if !audit_trail_only(&info.statement.sql) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok(pool)
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ impl Effects {
 /// A write transaction, holding the SQLite writer lock for as long as it lives.
 pub struct WriteTxn<'a> {
     pub txn: DatabaseTransaction,
-    pub(super) _guard: Option<super::write_lock::Turn<'a>>,
+    pub(super) guard: Option<super::write_lock::Turn<'a>>,
     /// Told when a commit wrote webhook events.
     pub(super) events_written: &'a Notify,
     /// A validation-only request's: `commit` rolls back instead (`Store::rehearsing`).
@@ -107,14 +107,19 @@ pub struct WriteTxn<'a> {
 impl WriteTxn<'_> {
     /// Writes the change's `effects` in this transaction and commits both: a change is never
     /// stored without them, nor they without the change.
-    pub async fn commit(self, effects: Effects) -> AppResult<()> {
+    pub async fn commit(mut self, effects: Effects) -> AppResult<()> {
         effects.write(&self.txn).await?;
         if self.rehearsal {
             self.txn.rollback().await?;
             return Ok(());
         }
-        super::audit_chain::seal(&self.txn).await?;
+        // The head the turn knows is forgotten until this commit is known to have landed.
+        let known = self.guard.as_mut().and_then(|turn| turn.take());
+        let linked = super::audit_chain::seal(&self.txn).await?;
         self.txn.commit().await?;
+        if let Some(turn) = self.guard.as_mut() {
+            **turn = linked.or(known);
+        }
         if effects.has_events() {
             self.events_written.notify_one();
         }

@@ -6,22 +6,32 @@
 //! turn here (the group commit's batches, write transactions, the audit writer), so the time
 //! turns are held is how busy the writer is: background work reads it to give way
 //! (`webhooks::pacer`).
+//!
+//! The turn also carries what the last writer knows of the audit chain's head (`ChainHead`),
+//! so that the read-audit writer can link its batch without reading the head first: a read
+//! is a hand-over to the connection's thread, each of which the requests waiting for that
+//! commit wait out under load. Whoever writes a link under the turn leaves the new head there
+//! once it is committed, or nothing when it does not know.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, MutexGuard};
 
+use super::audit_chain::ChainHead;
+
 #[derive(Default)]
 pub(super) struct WriteLock {
-    turn: Mutex<()>,
+    /// The head as committed by this process's last link, when known.
+    turn: Mutex<Option<ChainHead>>,
     /// Nanoseconds turns have been held since start.
     busy: AtomicU64,
 }
 
 /// A turn to write; the writer is free again when it is dropped.
 pub struct Turn<'a> {
-    _guard: MutexGuard<'a, ()>,
+    guard: MutexGuard<'a, Option<ChainHead>>,
     busy: &'a AtomicU64,
     since: Instant,
 }
@@ -31,7 +41,7 @@ impl WriteLock {
     pub(super) async fn turn(&self) -> Turn<'_> {
         let guard = self.turn.lock().await;
         Turn {
-            _guard: guard,
+            guard,
             busy: &self.busy,
             since: Instant::now(),
         }
@@ -40,6 +50,20 @@ impl WriteLock {
     /// How long turns have been held since start.
     pub(super) fn busy(&self) -> Duration {
         Duration::from_nanos(self.busy.load(Ordering::Relaxed))
+    }
+}
+
+impl Deref for Turn<'_> {
+    type Target = Option<ChainHead>;
+
+    fn deref(&self) -> &Option<ChainHead> {
+        &self.guard
+    }
+}
+
+impl DerefMut for Turn<'_> {
+    fn deref_mut(&mut self) -> &mut Option<ChainHead> {
+        &mut self.guard
     }
 }
 
