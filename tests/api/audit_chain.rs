@@ -85,6 +85,19 @@ async fn first_link(app: &TestApp, wanted: impl Fn(usize) -> bool) -> (i64, Vec<
     panic!("no such link");
 }
 
+/// A connection to the test's database of its own, outside the server's pools.
+async fn session(app: &TestApp) -> sea_orm::DatabaseConnection {
+    let url = app
+        .settings()
+        .database
+        .url
+        .as_ref()
+        .expect("a database URL");
+    sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(url))
+        .await
+        .expect("connecting")
+}
+
 /// `sql` with `values` bound, its `?` numbered on PostgreSQL.
 fn bound(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     let backend = app.store().backend();
@@ -319,15 +332,7 @@ async fn the_chain_trigger_finds_the_head_by_its_index() {
          actor_id, actor_label, action, operation, record_type, record_ids, fields \
          FROM audit_events LIMIT 1";
     // A session of its own, so that the trigger is planned now.
-    let url = app
-        .settings()
-        .database
-        .url
-        .as_ref()
-        .expect("a database URL");
-    let session = sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(url))
-        .await
-        .expect("a session");
+    let session = session(&app).await;
     // Statistics of a short chain, as autovacuum or an import's ANALYZE leaves them.
     session
         .execute_unprepared("ANALYZE audit_links")
@@ -562,15 +567,7 @@ async fn events_stored_before_the_chain_existed_are_linked_on_upgrade() {
     use migration::MigratorTrait;
     let app = spawn_app().await;
     traffic(&app).await;
-    let url = app
-        .settings()
-        .database
-        .url
-        .as_ref()
-        .expect("a database URL");
-    let db = sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(url))
-        .await
-        .expect("connecting");
+    let db = session(&app).await;
     // Back to a link per event (the links' migration and the one after it, which tunes their
     // trigger): on PostgreSQL every event is linked again, one by one.
     migration::Migrator::down(&db, Some(2))
