@@ -19,24 +19,25 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared("ALTER FUNCTION audit_links_add() SET enable_seqscan = off")
-            .await?;
-        Ok(())
+        on_postgres(
+            manager,
+            "ALTER FUNCTION audit_links_add() SET enable_seqscan = off",
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared("ALTER FUNCTION audit_links_add() RESET enable_seqscan")
-            .await?;
-        Ok(())
+        on_postgres(
+            manager,
+            "ALTER FUNCTION audit_links_add() RESET enable_seqscan",
+        )
+        .await
     }
+}
+
+async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() == DbBackend::Postgres {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
 }

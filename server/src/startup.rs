@@ -122,22 +122,9 @@ async fn purge_integration_log(store: &Store, retention: chrono::Duration) {
     }
 }
 
-/// The store the read-audit writer writes through: a connection of its own
-/// (`Store::connect_for_read_audit`). On PostgreSQL it matters for a second reason too: a
-/// connection belongs to the runtime that opened it, and pooled connections opened while
-/// serving requests belong to the HTTP workers' runtimes, which are gone by the time the last
-/// events are written at shutdown; those writes failed ("A Tokio 1.x context was found, but it
-/// is being shutdown") and the events were lost. The writer opens its own, on the main
-/// runtime. An in-memory SQLite database is one connection's alone, so there it is the store.
-async fn audit_store(url: &str, store: &Store) -> anyhow::Result<Store> {
-    if url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(store.clone());
-    }
-    Store::connect_for_read_audit(url, store).await
-}
-
 /// The store the webhook worker works through: on PostgreSQL a small pool of its own, for the
-/// reason `audit_store` gives (it runs on the main runtime and writes at shutdown), whose
+/// reason `Store::connect_for_read_audit` gives (it runs on the main runtime and writes at
+/// shutdown), whose
 /// sessions plan for queue tables (`Store::connect_for_queues`).
 async fn delivery_store(url: &str, store: &Store) -> anyhow::Result<Store> {
     if store.backend() != DbBackend::Postgres {
@@ -215,7 +202,8 @@ impl Application {
         let log_retention = chrono::Duration::days(i64::from(settings.services.log_retention_days));
         purge_integration_log(&store, log_retention).await;
         let maintenance = tokio::spawn(maintain(store.clone(), log_retention));
-        let (sink, audit_task) = AuditSink::spawn(audit_store(&url, &store).await?);
+        let (sink, audit_task) =
+            AuditSink::spawn(Store::connect_for_read_audit(&url, &store).await?);
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let addr = listener.local_addr()?;

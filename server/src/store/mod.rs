@@ -125,11 +125,21 @@ impl Store {
     /// its reads' commit; waiting for a disk flush as well cost PostgreSQL's Q2 half its
     /// throughput (BENCHMARKS.md). Writes and their events stay synchronous.
     ///
+    /// A connection of its own on PostgreSQL for a second reason: a connection belongs to the
+    /// runtime that opened it, and pooled connections opened while serving requests belong to
+    /// the HTTP workers' runtimes, which are gone by the time the last events are written at
+    /// shutdown; those writes failed ("A Tokio 1.x context was found, but it is being
+    /// shutdown") and the events were lost. This one is opened on the caller's (main) runtime.
+    ///
     /// On SQLite it shares `main`'s writer lock and has one connection of its own: the reads'
     /// own connections are all busy under load, and a batch that waited for one held up every
     /// request in it; with its connection to itself the writer sends a batch's whole
-    /// transaction in one call (`link_and_commit`).
+    /// transaction in one call (`link_and_commit`). An in-memory database is one
+    /// connection's alone: there it is `main`.
     pub async fn connect_for_read_audit(url: &str, main: &Store) -> anyhow::Result<Store> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Ok(main.clone());
+        }
         if main.backend() == DbBackend::Postgres {
             let own = Store::connect_with(url, Some(1), &[("synchronous_commit", "off")]).await?;
             return Ok(own.with_keyring(main.keyring.clone()));
