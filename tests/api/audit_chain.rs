@@ -473,30 +473,30 @@ async fn a_deleted_event_is_found_and_named() {
     );
 }
 
-/// An event inserted around the application, with the chain's trigger off, is in no link.
-#[tokio::test]
-async fn an_event_inserted_around_the_chain_is_found() {
-    let app = spawn_app().await;
-    traffic(&app).await;
+/// Inserts a copy of an event with id `id` around the application: on PostgreSQL with the
+/// chain's trigger off; SQLite links in the application, so there the row goes in from
+/// outside it.
+async fn insert_around(app: &TestApp, id: uuid::Uuid) {
     const COLUMNS: &str = "occurred_at, actor_kind, actor_id, actor_label, \
          actor_on_behalf_of, actor_role, action, operation, operation_name, record_type, \
          record_ids, fields, ip";
     let copy = format!(
         "INSERT INTO audit_events (id, {COLUMNS}) SELECT ?, {COLUMNS} FROM audit_events LIMIT 1"
     );
-    let copy = copy.as_str();
-    let id = uuid::Uuid::now_v7();
-    match backend() {
-        Backend::Postgres => {
-            let db = app.store().conn();
-            db.execute_unprepared("ALTER TABLE audit_events DISABLE TRIGGER audit_events_link")
-                .await
-                .unwrap();
-            tamper(&app, copy, id).await;
-        }
-        // SQLite links in the application: the row goes in from outside it.
-        Backend::Sqlite => tamper(&app, copy, id).await,
+    if backend() == Backend::Postgres {
+        let sql = "ALTER TABLE audit_events DISABLE TRIGGER audit_events_link";
+        app.store().conn().execute_unprepared(sql).await.expect(sql);
     }
+    tamper(app, &copy, id).await;
+}
+
+/// An event inserted around the application, with the chain's trigger off, is in no link.
+#[tokio::test]
+async fn an_event_inserted_around_the_chain_is_found() {
+    let app = spawn_app().await;
+    traffic(&app).await;
+    let id = uuid::Uuid::now_v7();
+    insert_around(&app, id).await;
     let found = verification(&app).await;
     assert_eq!(found["intact"], false, "{found}");
     assert_eq!(found["brokenAt"]["problem"], "EVENT_UNLINKED", "{found}");
@@ -512,6 +512,66 @@ async fn an_event_inserted_around_the_chain_is_found() {
             .await;
         assert_eq!(verification(&app).await["intact"], true);
     }
+}
+
+/// An attacker who inserted an event around the chain and rewrote the last link to list an
+/// earlier event again (its hash recomputed), so that as many events are linked as stored,
+/// is found: the event listed twice is named.
+#[tokio::test]
+async fn an_event_listed_twice_is_found() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = spawn_app().await;
+    traffic(&app).await;
+    unlock(&app).await;
+    insert_around(&app, uuid::Uuid::now_v7()).await;
+    let last = scalar(&app, "SELECT max(seq) FROM audit_links").await;
+    let again = events_of(&app, 1).await[0];
+    let mut held = events_of(&app, last).await;
+    held.push(again);
+    let db = app.store().conn();
+    let prev = entity::audit_link::Entity::find_by_id(last)
+        .one(db)
+        .await
+        .expect("reading the chain")
+        .expect("the last link")
+        .prev_hash;
+    let events: std::collections::HashMap<uuid::Uuid, entity::audit_event::Model> =
+        entity::audit_event::Entity::find()
+            .filter(entity::audit_event::Column::Id.is_in(held.clone()))
+            .all(db)
+            .await
+            .expect("reading the events")
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+    let hash =
+        switchboard::store::audit_chain::link_hash(&prev, last, held.iter().map(|id| &events[id]));
+    let rewrite = bound(
+        &app,
+        "UPDATE audit_links SET event_ids = ?, hash = ? WHERE seq = ?",
+        vec![
+            serde_json::to_string(&held).unwrap().into(),
+            hash.into(),
+            last.into(),
+        ],
+    );
+    db.execute_raw(rewrite).await.expect("rewriting the link");
+    assert_eq!(
+        linked(&app, None).await,
+        scalar(&app, "SELECT count(*) FROM audit_events").await,
+        "the count of linked events hides the inserted one"
+    );
+    let found = verification(&app).await;
+    assert_eq!(found["intact"], false, "{found}");
+    assert_eq!(
+        found["brokenAt"]["problem"], "EVENT_LINKED_TWICE",
+        "{found}"
+    );
+    assert_eq!(found["brokenAt"]["position"], last, "{found}");
+    assert_eq!(found["brokenAt"]["eventId"], again.to_string(), "{found}");
+    assert_eq!(found["linksChecked"], last - 1, "{found}");
+    let (ok, said) = verify_cli(&app);
+    assert!(!ok && said.contains("EVENT_LINKED_TWICE"), "{said}");
 }
 
 #[tokio::test]

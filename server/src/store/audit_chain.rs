@@ -282,6 +282,9 @@ pub enum Problem {
     EventChanged,
     /// An event that no link holds: inserted around the chain.
     EventUnlinked,
+    /// An event that an earlier link (or this one, earlier) holds already: a list was
+    /// rewritten, which could make the count of linked events hide an unlinked one.
+    EventLinkedTwice,
 }
 
 impl Problem {
@@ -292,6 +295,7 @@ impl Problem {
             Problem::EventMissing => "EVENT_MISSING",
             Problem::EventChanged => "EVENT_CHANGED",
             Problem::EventUnlinked => "EVENT_UNLINKED",
+            Problem::EventLinkedTwice => "EVENT_LINKED_TWICE",
         }
     }
 
@@ -304,6 +308,9 @@ impl Problem {
             Problem::EventMissing => "a linked event is gone: it was deleted",
             Problem::EventChanged => "an event differs from what was linked: it was changed",
             Problem::EventUnlinked => "an event is in no link: it was inserted around the chain",
+            Problem::EventLinkedTwice => {
+                "an event is held by an earlier link too: a link's list was rewritten"
+            }
         }
     }
 }
@@ -406,6 +413,22 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
             break;
         }
     }
+    // Every link follows and holds its events. An event listed twice counts twice among
+    // the linked ones, so it is looked for before the count of unlinked ones is trusted.
+    if let Some((seq, event)) = linked_twice(db).await? {
+        let (links, events) = held_before(db, seq).await?;
+        let walk = Walk {
+            links,
+            events,
+            ..walk
+        };
+        return Ok(walk.found(Some(Break {
+            seq,
+            event_id: Some(event),
+            event_ids: Vec::new(),
+            problem: Problem::EventLinkedTwice,
+        })));
+    }
     let broken = unlinked(db, walk.events).await?.map(|event| Break {
         seq: walk.links as i64 + 1,
         event_id: Some(event),
@@ -413,6 +436,66 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
         problem: Problem::EventUnlinked,
     });
     Ok(walk.found(broken))
+}
+
+/// The first link (in chain order) that lists an event an earlier place in the chain lists
+/// already, and that event. One pass over every link's list, sorted: only after a walk
+/// found the chain otherwise whole.
+async fn linked_twice(db: &impl ConnectionTrait) -> Result<Option<(i64, Uuid)>, DbErr> {
+    let backend = db.get_database_backend();
+    let listed = match backend {
+        DbBackend::Postgres => {
+            "SELECT l.seq, j.value AS id, j.n FROM audit_links l, \
+             json_array_elements_text(l.event_ids::json) WITH ORDINALITY AS j(value, n)"
+        }
+        _ => "SELECT l.seq, j.value AS id, j.key AS n FROM audit_links l, json_each(l.event_ids) j",
+    };
+    let sql = format!(
+        "SELECT seq, id FROM (SELECT seq, id, row_number() OVER \
+         (PARTITION BY id ORDER BY seq, n) AS nth FROM ({listed}) listed) counted \
+         WHERE nth = 2 ORDER BY seq LIMIT 1"
+    );
+    let Some(row) = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id: String = row.try_get("", "id")?;
+    let id = id
+        .parse()
+        .map_err(|e| DbErr::Custom(format!("an id in a link's list: {e}")))?;
+    Ok(Some((row.try_get("", "seq")?, id)))
+}
+
+/// The links before place `seq`, and the events they list.
+async fn held_before(db: &impl ConnectionTrait, seq: i64) -> Result<(u64, u64), DbErr> {
+    let backend = db.get_database_backend();
+    let length = match backend {
+        DbBackend::Postgres => "json_array_length(event_ids::json)",
+        _ => "json_array_length(event_ids)",
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT count(*) AS links, coalesce(sum({length}), 0) AS events \
+                 FROM audit_links WHERE seq < {}",
+                match backend {
+                    DbBackend::Postgres => "$1",
+                    _ => "?",
+                }
+            ),
+            [seq.into()],
+        ))
+        .await?;
+    let count = |column| -> Result<u64, DbErr> {
+        Ok(match &row {
+            Some(row) => u64::try_from(row.try_get::<i64>("", column)?).unwrap_or(0),
+            None => 0,
+        })
+    };
+    Ok((count("links")?, count("events")?))
 }
 
 async fn events_by_id(

@@ -55,6 +55,8 @@ pub enum AuditChainProblem {
     EventChanged,
     /// An event that no link holds: it was inserted around the chain.
     EventUnlinked,
+    /// An event an earlier link holds too: a link's list was rewritten.
+    EventLinkedTwice,
 }
 
 impl From<Problem> for AuditChainProblem {
@@ -65,6 +67,7 @@ impl From<Problem> for AuditChainProblem {
             Problem::EventMissing => AuditChainProblem::EventMissing,
             Problem::EventChanged => AuditChainProblem::EventChanged,
             Problem::EventUnlinked => AuditChainProblem::EventUnlinked,
+            Problem::EventLinkedTwice => AuditChainProblem::EventLinkedTwice,
         }
     }
 }
