@@ -514,30 +514,20 @@ async fn an_event_inserted_around_the_chain_is_found() {
     }
 }
 
-/// An attacker who inserted an event around the chain and rewrote the last link to list an
-/// earlier event again (its hash recomputed), so that as many events are linked as stored,
-/// is found: the event listed twice is named.
-#[tokio::test]
-async fn an_event_listed_twice_is_found() {
+/// Rewrites the link at `seq` to list `held`, with the hash those events give after its
+/// previous hash: what an attacker who knows the hashing does.
+async fn rewrite_link(app: &TestApp, seq: i64, held: &[uuid::Uuid]) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let app = spawn_app().await;
-    traffic(&app).await;
-    unlock(&app).await;
-    insert_around(&app, uuid::Uuid::now_v7()).await;
-    let last = scalar(&app, "SELECT max(seq) FROM audit_links").await;
-    let again = events_of(&app, 1).await[0];
-    let mut held = events_of(&app, last).await;
-    held.push(again);
     let db = app.store().conn();
-    let prev = entity::audit_link::Entity::find_by_id(last)
+    let prev = entity::audit_link::Entity::find_by_id(seq)
         .one(db)
         .await
         .expect("reading the chain")
-        .expect("the last link")
+        .expect("the link")
         .prev_hash;
     let events: std::collections::HashMap<uuid::Uuid, entity::audit_event::Model> =
         entity::audit_event::Entity::find()
-            .filter(entity::audit_event::Column::Id.is_in(held.clone()))
+            .filter(entity::audit_event::Column::Id.is_in(held.iter().copied()))
             .all(db)
             .await
             .expect("reading the events")
@@ -545,17 +535,33 @@ async fn an_event_listed_twice_is_found() {
             .map(|e| (e.id, e))
             .collect();
     let hash =
-        switchboard::store::audit_chain::link_hash(&prev, last, held.iter().map(|id| &events[id]));
+        switchboard::store::audit_chain::link_hash(&prev, seq, held.iter().map(|id| &events[id]));
     let rewrite = bound(
-        &app,
+        app,
         "UPDATE audit_links SET event_ids = ?, hash = ? WHERE seq = ?",
         vec![
-            serde_json::to_string(&held).unwrap().into(),
+            serde_json::to_string(held).unwrap().into(),
             hash.into(),
-            last.into(),
+            seq.into(),
         ],
     );
     db.execute_raw(rewrite).await.expect("rewriting the link");
+}
+
+/// An attacker who inserted an event around the chain and rewrote the last link to list an
+/// earlier event again (its hash recomputed), so that as many events are linked as stored,
+/// is found: the event listed twice is named. The same for an event listed twice by the
+/// same link.
+#[tokio::test]
+async fn an_event_listed_twice_is_found() {
+    let app = spawn_app().await;
+    traffic(&app).await;
+    unlock(&app).await;
+    insert_around(&app, uuid::Uuid::now_v7()).await;
+    let last = scalar(&app, "SELECT max(seq) FROM audit_links").await;
+    let again = events_of(&app, 1).await[0];
+    let own = events_of(&app, last).await;
+    rewrite_link(&app, last, &[own.clone(), vec![again]].concat()).await;
     assert_eq!(
         linked(&app, None).await,
         scalar(&app, "SELECT count(*) FROM audit_events").await,
@@ -572,6 +578,15 @@ async fn an_event_listed_twice_is_found() {
     assert_eq!(found["linksChecked"], last - 1, "{found}");
     let (ok, said) = verify_cli(&app);
     assert!(!ok && said.contains("EVENT_LINKED_TWICE"), "{said}");
+    // Its own first event listed a second time instead.
+    rewrite_link(&app, last, &[own.clone(), vec![own[0]]].concat()).await;
+    let found = verification(&app).await;
+    assert_eq!(
+        found["brokenAt"]["problem"], "EVENT_LINKED_TWICE",
+        "{found}"
+    );
+    assert_eq!(found["brokenAt"]["position"], last, "{found}");
+    assert_eq!(found["brokenAt"]["eventId"], own[0].to_string(), "{found}");
 }
 
 #[tokio::test]

@@ -416,10 +416,10 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
     // Every link follows and holds its events. An event listed twice counts twice among
     // the linked ones, so it is looked for before the count of unlinked ones is trusted.
     if let Some((seq, event)) = linked_twice(db).await? {
-        let (links, events) = held_before(db, seq).await?;
+        // The walk found every place up to the last, so `seq - 1` links come before it.
         let walk = Walk {
-            links,
-            events,
+            links: seq as u64 - 1,
+            events: listed_before(db, seq).await?,
             ..walk
         };
         return Ok(walk.found(Some(Break {
@@ -438,22 +438,25 @@ pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
     Ok(walk.found(broken))
 }
 
+/// Every id every link lists, as `j.value` (text) beside its link `l`: a FROM clause.
+fn listed_ids(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "audit_links l, json_array_elements_text(l.event_ids::json) j",
+        _ => "audit_links l, json_each(l.event_ids) j",
+    }
+}
+
 /// The first link (in chain order) that lists an event an earlier place in the chain lists
-/// already, and that event. One pass over every link's list, sorted: only after a walk
-/// found the chain otherwise whole.
+/// already (an earlier link, or the same one), and that event. One pass over every link's
+/// list, sorted: only after a walk found the chain otherwise whole.
 async fn linked_twice(db: &impl ConnectionTrait) -> Result<Option<(i64, Uuid)>, DbErr> {
     let backend = db.get_database_backend();
-    let listed = match backend {
-        DbBackend::Postgres => {
-            "SELECT l.seq, j.value AS id, j.n FROM audit_links l, \
-             json_array_elements_text(l.event_ids::json) WITH ORDINALITY AS j(value, n)"
-        }
-        _ => "SELECT l.seq, j.value AS id, j.key AS n FROM audit_links l, json_each(l.event_ids) j",
-    };
+    // The second listing of an id is in the link with the larger place, or in the same one.
     let sql = format!(
-        "SELECT seq, id FROM (SELECT seq, id, row_number() OVER \
-         (PARTITION BY id ORDER BY seq, n) AS nth FROM ({listed}) listed) counted \
-         WHERE nth = 2 ORDER BY seq LIMIT 1"
+        "SELECT seq, id FROM (SELECT l.seq AS seq, j.value AS id, row_number() OVER \
+         (PARTITION BY j.value ORDER BY l.seq) AS nth FROM {}) listed \
+         WHERE nth = 2 ORDER BY seq LIMIT 1",
+        listed_ids(backend)
     );
     let Some(row) = db
         .query_one_raw(Statement::from_string(backend, sql))
@@ -468,34 +471,19 @@ async fn linked_twice(db: &impl ConnectionTrait) -> Result<Option<(i64, Uuid)>, 
     Ok(Some((row.try_get("", "seq")?, id)))
 }
 
-/// The links before place `seq`, and the events they list.
-async fn held_before(db: &impl ConnectionTrait, seq: i64) -> Result<(u64, u64), DbErr> {
+/// The events the links before place `seq` list.
+async fn listed_before(db: &impl ConnectionTrait, seq: i64) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let length = match backend {
         DbBackend::Postgres => "json_array_length(event_ids::json)",
         _ => "json_array_length(event_ids)",
     };
+    let sql = format!("SELECT coalesce(sum({length}), 0) AS n FROM audit_links WHERE seq < {seq}");
     let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT count(*) AS links, coalesce(sum({length}), 0) AS events \
-                 FROM audit_links WHERE seq < {}",
-                match backend {
-                    DbBackend::Postgres => "$1",
-                    _ => "?",
-                }
-            ),
-            [seq.into()],
-        ))
+        .query_one_raw(Statement::from_string(backend, sql))
         .await?;
-    let count = |column| -> Result<u64, DbErr> {
-        Ok(match &row {
-            Some(row) => u64::try_from(row.try_get::<i64>("", column)?).unwrap_or(0),
-            None => 0,
-        })
-    };
-    Ok((count("links")?, count("events")?))
+    let listed = row.map(|row| row.try_get::<i64>("", "n")).transpose()?;
+    Ok(listed.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
 async fn events_by_id(
@@ -529,16 +517,15 @@ async fn unlinked(db: &impl ConnectionTrait, linked: u64) -> Result<Option<Uuid>
     if u64::try_from(count).unwrap_or(0) <= linked {
         return Ok(None);
     }
+    let listed = listed_ids(backend);
     let sql = match backend {
-        DbBackend::Postgres => {
-            "SELECT e.id FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_links l, \
-             json_array_elements_text(l.event_ids::json) j WHERE j.value::uuid = e.id) \
-             ORDER BY e.id LIMIT 1"
-                .to_owned()
-        }
+        DbBackend::Postgres => format!(
+            "SELECT e.id FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM {listed} \
+             WHERE j.value::uuid = e.id) ORDER BY e.id LIMIT 1"
+        ),
         _ => format!(
-            "SELECT id FROM audit_events WHERE id NOT IN (SELECT {STORED_ID} \
-             FROM audit_links l, json_each(l.event_ids) j) ORDER BY id LIMIT 1"
+            "SELECT id FROM audit_events WHERE id NOT IN (SELECT {STORED_ID} FROM {listed}) \
+             ORDER BY id LIMIT 1"
         ),
     };
     db.query_one_raw(Statement::from_string(backend, sql))
