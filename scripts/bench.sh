@@ -2,7 +2,9 @@
 # The benchmark suite (see BENCHMARKS.md). Builds in release mode; for each backend, seeds a
 # fresh database (default 10,000 patients across 5 clients × 4 locations, 5 tests each), starts
 # the server, measures start-up to ready, then drives each scenario with wrk from a separate
-# process and records requests/s, p50/p99, errors, the server's peak RSS, and /healthz in the
+# process and records requests/s, p50/p99, errors, the CPU time each request cost (the
+# server's process, and on PostgreSQL the database's processes, over the run divided by its
+# requests; q2h's includes the hostile load's), the server's peak RSS, and /healthz in the
 # same run. Results go to stdout and target/bench/. Scenario q2h is Q2 again while a second
 # wrk sends hostile documents (bench/graphql.lua) that must all be refused: its row is Q2's,
 # and the hostile load's own figures follow the table. Scenarios m1w and wh are M1 with a
@@ -180,6 +182,21 @@ webhook_stats() { # expected
     curl -fs "http://127.0.0.1:$rx_port/stats?window=$duration"
 }
 
+# CPU time (user + system, in clock ticks) of process $1; of every PostgreSQL process when $1
+# is the backend `postgres` (its backends do the database's work; SQLite's is in the server).
+# Why a figure of its own: the machine is shared with wrk and throughput moves with it, while
+# the CPU a request costs shows what a change added or saved (BENCHMARKS.md).
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+database_ticks() {
+    [ "$1" = postgres ] || { echo 0; return; }
+    local total=0 pid
+    for pid in $(pgrep -u postgres); do total=$(( total + $(ticks "$pid") )); done
+    echo "$total"
+}
+per_request() { # ticks requests → microseconds of CPU per request
+    python3 -c "print(round($1 / $(getconf CLK_TCK) * 1e6 / max($2, 1)))"
+}
+
 stop_server() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -229,8 +246,8 @@ PY
         echo
         echo "Seeded in ${seed_ms} ms. Start-up to ready (existing database): **${ready_ms} ms**. Credential: ${credential:-key}."
         echo
-        echo "| scenario | req/s | p50 ms | p99 ms | requests | errors | vs /healthz |"
-        echo "|---|---:|---:|---:|---:|---:|---:|"
+        echo "| scenario | req/s | p50 ms | p99 ms | requests | errors | vs /healthz | CPU µs/req server | CPU µs/req database |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     } | tee -a "$report"
     healthz_rps=""
     hostile_line=""
@@ -255,8 +272,12 @@ PY
                 -s bench/graphql.lua "http://127.0.0.1:$port" >"$work/hostile.out" &
             hostile_pid=$!
         fi
+        server_ticks=$(ticks "$server_pid")
+        db_ticks=$(database_ticks "$backend")
         line=$(PAUSE_MS=$pause SCENARIO=$run FIXTURE_DIR=$work wrk -t2 -c"$connections" -d"${duration}s" \
             -s bench/graphql.lua "http://127.0.0.1:$port" | grep '^RESULT')
+        server_ticks=$(( $(ticks "$server_pid") - server_ticks ))
+        db_ticks=$(( $(database_ticks "$backend") - db_ticks ))
         if [ "$scenario" = q2h ]; then
             wait "$hostile_pid"
             hostile_line=$(grep '^RESULT' "$work/hostile.out")
@@ -276,7 +297,10 @@ PY
         # Without /healthz in the run (`--scenarios q2`) there is nothing to divide by.
         ratio=—
         [ -n "$healthz_rps" ] && ratio=$(python3 -c "print(f'{$rps / $healthz_rps:.4f}')")
-        echo "| $scenario | $rps | $p50 | $p99 | $reqs | $errs | $ratio |" | tee -a "$report"
+        server_us=$(per_request "$server_ticks" "$reqs")
+        db_us=—
+        [ "$backend" = postgres ] && db_us=$(per_request "$db_ticks" "$reqs")
+        echo "| $scenario | $rps | $p50 | $p99 | $reqs | $errs | $ratio | $server_us | $db_us |" | tee -a "$report"
     done
     peak_kib=$(awk '/VmHWM/{print $2}' "/proc/$server_pid/status")
     stop_server
