@@ -182,8 +182,9 @@ webhook_stats() { # expected
     curl -fs "http://127.0.0.1:$rx_port/stats?window=$duration"
 }
 
-# CPU time (user + system, in clock ticks) of process $1; of every PostgreSQL process when $1
-# is the backend `postgres` (its backends do the database's work; SQLite's is in the server).
+# CPU time (user + system, in clock ticks): `ticks` of process $1 (the server, the webhook
+# receiver); `database_ticks` of every PostgreSQL process when $1 is the backend `postgres`
+# (its backends do the database's work; SQLite's is in the server).
 # Why a figure of its own: the machine is shared with wrk and throughput moves with it, while
 # the CPU a request costs shows what a change added or saved (BENCHMARKS.md).
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -261,7 +262,7 @@ PY
             [ -z "$rx_pid" ] && start_webhooks "$work" "$port"
             curl -fs -XPOST "http://127.0.0.1:$rx_port/reset" >/dev/null
             # The receiver shares the machine: its CPU time during the run is reported.
-            rx_ticks=$(awk '{print $14 + $15}' "/proc/$rx_pid/stat")
+            rx_ticks=$(ticks "$rx_pid")
             run=m1
             # 32 connections each pausing 30 ms: about 1,000 creates/s.
             [ "$scenario" = wh ] && pause=30
@@ -290,7 +291,7 @@ PY
         [ "$scenario" = healthz ] && healthz_rps=$rps
         if [ "$scenario" = m1w ] || [ "$scenario" = wh ]; then
             failed=$(sed -E 's/.*errors=([0-9]+).*/\1/' <<<"$line")
-            rx_cpu=$(awk -v t0="$rx_ticks" -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15 - t0) / hz}' "/proc/$rx_pid/stat")
+            rx_cpu=$(python3 -c "print(f'{($(ticks "$rx_pid") - $rx_ticks) / $(getconf CLK_TCK):.1f}')")
             webhook_lines+="- $scenario: $(webhook_stats $((reqs - failed))); receiver CPU during the run ${rx_cpu} s of the machine's $(( $(nproc) * duration ))"$'\n'
         fi
         # Four decimals: Q1 is under a hundredth of /healthz, and two would print 0.00 or 0.01.

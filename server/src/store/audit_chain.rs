@@ -215,9 +215,9 @@ async fn head(db: &impl ConnectionTrait) -> Result<(ChainHead, i64), DbErr> {
             .query_one_raw(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
                 format!(
-                    "{AUDIT_TRAIL} SELECT max(e.rowid) AS rowid FROM audit_links l, \
-                     json_each(l.event_ids) j JOIN audit_events e ON e.id = {STORED_ID} \
-                     WHERE l.seq > ?"
+                    "{AUDIT_TRAIL} SELECT max(e.rowid) AS rowid FROM {} \
+                     JOIN audit_events e ON e.id = {STORED_ID} WHERE l.seq > ?",
+                    listed_ids(DbBackend::Sqlite)
                 ),
                 [since.into()],
             ))
