@@ -27,6 +27,7 @@ mod m20261208_000001_credential_limits;
 mod m20261209_000001_audit_chain;
 mod m20261210_000001_audit_links;
 mod m20261211_000001_audit_link_plan;
+mod m20261212_000001_audit_link_unflushed;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000001_audit_chain::Migration),
             Box::new(m20261210_000001_audit_links::Migration),
             Box::new(m20261211_000001_audit_link_plan::Migration),
+            Box::new(m20261212_000001_audit_link_unflushed::Migration),
         ]
     }
 }

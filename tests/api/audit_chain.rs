@@ -320,6 +320,12 @@ async fn two_servers_writing_at_once_keep_one_unbroken_chain() {
 /// the chain was short scanned the whole of it at every later link. The trigger finds the
 /// head by its index, in a session whose first link this is, on a chain of a few links whose
 /// statistics say so.
+/// A new event, a copy of the first but for its id (bound).
+const COPY_EVENT: &str = "INSERT INTO audit_events (id, occurred_at, actor_kind, actor_id, \
+     actor_label, action, operation, record_type, record_ids, fields) SELECT ?, occurred_at, \
+     actor_kind, actor_id, actor_label, action, operation, record_type, record_ids, fields \
+     FROM audit_events LIMIT 1";
+
 #[tokio::test]
 async fn the_chain_trigger_finds_the_head_by_its_index() {
     if backend() != Backend::Postgres {
@@ -327,10 +333,6 @@ async fn the_chain_trigger_finds_the_head_by_its_index() {
     }
     let app = spawn_app().await;
     app.full_key().await;
-    let copy = "INSERT INTO audit_events (id, occurred_at, actor_kind, actor_id, actor_label, \
-         action, operation, record_type, record_ids, fields) SELECT ?, occurred_at, actor_kind, \
-         actor_id, actor_label, action, operation, record_type, record_ids, fields \
-         FROM audit_events LIMIT 1";
     // A session of its own, so that the trigger is planned now.
     let session = session(&app).await;
     // Statistics of a short chain, as autovacuum or an import's ANALYZE leaves them.
@@ -340,9 +342,9 @@ async fn the_chain_trigger_finds_the_head_by_its_index() {
         .unwrap();
     let txn = sea_orm::TransactionTrait::begin(&session).await.unwrap();
     for _ in 0..3 {
-        txn.execute_raw(bound(&app, copy, vec![uuid::Uuid::now_v7().into()]))
+        txn.execute_raw(bound(&app, COPY_EVENT, vec![uuid::Uuid::now_v7().into()]))
             .await
-            .expect(copy);
+            .expect(COPY_EVENT);
     }
     let row = txn
         .query_one_raw(Statement::from_string(
@@ -360,6 +362,45 @@ async fn the_chain_trigger_finds_the_head_by_its_index() {
     assert_eq!(seq, 0, "the chain was scanned");
     assert!(idx >= 3, "{idx} index scans for three links");
     txn.commit().await.unwrap();
+    assert_eq!(verification(&app).await["intact"], true);
+}
+
+/// PostgreSQL: a transaction that stores audit events holds the chain's lock until it ends, so
+/// its commit does not wait for the disk (`m20261212_000001_audit_link_unflushed`): the answer
+/// to the write waits for the flush afterwards, with the lock released. A transaction that
+/// stores none commits as configured.
+#[tokio::test]
+async fn a_transaction_that_stores_events_does_not_wait_for_its_flush_under_the_lock() {
+    if backend() != Backend::Postgres {
+        return; // SQLite's commits in WAL mode do not flush (`synchronous = NORMAL`).
+    }
+    let app = spawn_app().await;
+    app.full_key().await;
+    let session = session(&app).await;
+    async fn commits(txn: &sea_orm::DatabaseTransaction) -> String {
+        let row = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_setting('synchronous_commit')",
+            ))
+            .await
+            .unwrap()
+            .expect("a setting");
+        row.try_get_by_index(0).unwrap()
+    }
+    let txn = sea_orm::TransactionTrait::begin(&session).await.unwrap();
+    txn.execute_unprepared("UPDATE clients SET name = name")
+        .await
+        .unwrap();
+    assert_eq!(commits(&txn).await, "on", "a change without events");
+    txn.execute_raw(bound(&app, COPY_EVENT, vec![uuid::Uuid::now_v7().into()]))
+        .await
+        .expect(COPY_EVENT);
+    assert_eq!(commits(&txn).await, "off", "a change with its event");
+    txn.commit().await.unwrap();
+    let txn = sea_orm::TransactionTrait::begin(&session).await.unwrap();
+    assert_eq!(commits(&txn).await, "on", "the next transaction");
+    txn.rollback().await.unwrap();
     assert_eq!(verification(&app).await["intact"], true);
 }
 
@@ -643,9 +684,9 @@ async fn events_stored_before_the_chain_existed_are_linked_on_upgrade() {
     let app = spawn_app().await;
     traffic(&app).await;
     let db = session(&app).await;
-    // Back to a link per event (the links' migration and the one after it, which tunes their
-    // trigger): on PostgreSQL every event is linked again, one by one.
-    migration::Migrator::down(&db, Some(2))
+    // Back to a link per event (the links' migration and the two after it, which tune their
+    // trigger and their commits): on PostgreSQL every event is linked again, one by one.
+    migration::Migrator::down(&db, Some(3))
         .await
         .expect("back to links of one event");
     let events = scalar(&app, "SELECT count(*) FROM audit_events").await;

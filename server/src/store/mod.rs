@@ -83,6 +83,11 @@ pub struct Store {
     keyring: Arc<Keyring>,
     /// A validation-only request's store (`rehearsing`): its writes run and are rolled back.
     rehearsal: bool,
+    /// PostgreSQL: a transaction that stores audit events commits without waiting for its
+    /// flush (migration `m20261212_000001_audit_link_unflushed`), and the write's answer
+    /// waits for it afterwards (`write::flushed`). False for the read-audit writer's store,
+    /// whose sessions never wait for a flush.
+    flush_audited: bool,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -142,7 +147,10 @@ impl Store {
         }
         if main.backend() == DbBackend::Postgres {
             let own = Store::connect_with(url, Some(1), &[("synchronous_commit", "off")]).await?;
-            return Ok(own.with_keyring(main.keyring.clone()));
+            return Ok(Store {
+                flush_audited: false,
+                ..own.with_keyring(main.keyring.clone())
+            });
         }
         // Not counted in `statements_executed`: its statements are the trail's alone.
         let pool = open_pool(url, Some(1), &[], &Arc::default()).await?;
@@ -180,6 +188,7 @@ impl Store {
             imports_queued: Arc::default(),
             keyring: Arc::new(Keyring::empty()),
             rehearsal: false,
+            flush_audited: postgres,
         })
     }
 
@@ -291,6 +300,7 @@ impl Store {
             guard,
             events_written: &self.events_written,
             rehearsal: self.rehearsal,
+            flush: self.flush_audited.then(|| self.db.pool()),
         })
     }
 
@@ -368,6 +378,9 @@ impl Store {
             None => {
                 for statement in statements {
                     self.db.pool().execute_raw(statement).await?;
+                }
+                if self.flush_audited {
+                    write::flushed(self.db.pool()).await?;
                 }
             }
             Some(mut turn) => {
@@ -466,6 +479,9 @@ impl Store {
             Some(group) => group.write(statement).await?,
             None => self.db.query_all_raw(statement).await?,
         };
+        if self.flush_audited && effects.has_audit() {
+            write::flushed(self.db.pool()).await?;
+        }
         if effects.has_events() {
             self.events_written.notify_one();
         }
