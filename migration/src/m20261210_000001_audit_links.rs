@@ -76,7 +76,7 @@ impl MigrationTrait for Migration {
 
 /// The columns of an event as hashed, in order (`store::audit_chain::body`): each as
 /// `<bytes>:<text>`, `~` for null, the time in microseconds since 1970.
-fn event_body(e: &str) -> String {
+pub(crate) fn event_body(e: &str) -> String {
     [
         format!("{e}.id::text"),
         format!("((extract(epoch FROM {e}.occurred_at) * 1000000)::bigint)::text"),
@@ -99,10 +99,36 @@ fn event_body(e: &str) -> String {
     .join(" || ")
 }
 
-fn postgres() -> Vec<String> {
-    // The events of a link in their order (`store::audit_chain::link_hash`).
-    const ORDER: &str = "ORDER BY e.occurred_at, e.id";
+/// The events of a link in their order (`store::audit_chain::link_hash`).
+pub(crate) const ORDER: &str = "ORDER BY e.occurred_at, e.id";
+
+/// The trigger function that links the rows an INSERT statement stored (a transition table,
+/// `new_events`) after the head, as this migration made it.
+pub(crate) fn link_function() -> String {
     let body = event_body("e");
+    // Two statements: the head is read by the INSERT, whose snapshot is taken after the lock
+    // is held (a statement that took the lock itself could read a head already moved on). No
+    // rows, no link.
+    format!(
+        "CREATE OR REPLACE FUNCTION audit_links_add() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN \
+           PERFORM pg_advisory_xact_lock({CHAIN_LOCK}); \
+           INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
+             SELECT h.seq + 1, json_agg(e.id {ORDER})::text, h.hash, \
+               encode(sha256(convert_to('64:' || h.hash || octet_length((h.seq + 1)::text) \
+                 || ':' || (h.seq + 1)::text || string_agg({body}, '' {ORDER}), 'UTF8')), \
+                 'hex') \
+             FROM new_events e, (SELECT \
+                 coalesce((SELECT max(seq) FROM audit_links), 0) AS seq, \
+                 coalesce((SELECT hash FROM audit_links ORDER BY seq DESC LIMIT 1), \
+                   repeat('0', 64)) AS hash) h \
+             GROUP BY h.seq, h.hash; \
+           RETURN NULL; \
+         END $$"
+    )
+}
+
+fn postgres() -> Vec<String> {
     vec![
         "CREATE TABLE audit_links (seq bigint PRIMARY KEY, event_ids text NOT NULL, \
          prev_hash text NOT NULL, hash text NOT NULL)"
@@ -115,27 +141,7 @@ fn postgres() -> Vec<String> {
         "DROP FUNCTION audit_chain_link()".to_owned(),
         "DROP FUNCTION audit_event_body(audit_events)".to_owned(),
         "DROP TABLE audit_chain".to_owned(),
-        // One link for the rows the statement inserted (a transition table), after the head.
-        // Two statements: the head is read by the INSERT, whose snapshot is taken after the
-        // lock is held (a statement that took the lock itself could read a head already
-        // moved on). No rows, no link.
-        format!(
-            "CREATE FUNCTION audit_links_add() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN \
-               PERFORM pg_advisory_xact_lock({CHAIN_LOCK}); \
-               INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
-                 SELECT h.seq + 1, json_agg(e.id {ORDER})::text, h.hash, \
-                   encode(sha256(convert_to('64:' || h.hash || octet_length((h.seq + 1)::text) \
-                     || ':' || (h.seq + 1)::text || string_agg({body}, '' {ORDER}), 'UTF8')), \
-                     'hex') \
-                 FROM new_events e, (SELECT \
-                     coalesce((SELECT max(seq) FROM audit_links), 0) AS seq, \
-                     coalesce((SELECT hash FROM audit_links ORDER BY seq DESC LIMIT 1), \
-                       repeat('0', 64)) AS hash) h \
-                 GROUP BY h.seq, h.hash; \
-               RETURN NULL; \
-             END $$"
-        ),
+        link_function(),
         "CREATE TRIGGER audit_events_link AFTER INSERT ON audit_events \
          REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT \
          EXECUTE FUNCTION audit_links_add()"
