@@ -1,7 +1,7 @@
 //! PostgreSQL: the chain's trigger function (`m20261210_000001_audit_links`) lets its
 //! transaction commit without waiting for the WAL to reach the disk (`synchronous_commit =
 //! off`, for that transaction), and the application waits for the flush itself, with the
-//! chain's lock released (`store::write::flushed`). It also reads the head in one index probe
+//! chain's lock released (`store::flush_group`). It also reads the head in one index probe
 //! rather than two.
 //!
 //! Why: the trigger holds an advisory lock from the events' INSERT to the end of the commit,

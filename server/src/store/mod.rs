@@ -12,6 +12,7 @@ pub mod clients;
 pub mod columns;
 mod conn;
 mod constraints;
+mod flush_group;
 mod group_commit;
 pub mod imports;
 mod json_array_decode;
@@ -52,6 +53,7 @@ use tokio::sync::Notify;
 use crate::error::AppResult;
 use crate::keyring::Keyring;
 pub use conn::Conn;
+use flush_group::FlushGroup;
 use group_commit::GroupWriter;
 pub use write::{Effect, Effects, WriteTxn};
 use write_lock::{Turn, WriteLock};
@@ -85,9 +87,9 @@ pub struct Store {
     rehearsal: bool,
     /// PostgreSQL: a transaction that stores audit events commits without waiting for its
     /// flush (migration `m20261212_000001_audit_link_unflushed`), and the write's answer
-    /// waits for it afterwards (`write::flushed`). False for the read-audit writer's store,
-    /// whose sessions never wait for a flush.
-    flush_audited: bool,
+    /// waits for it afterwards, here. None for the read-audit writer's store, whose sessions
+    /// never wait for a flush, and on SQLite.
+    flushes: Option<Arc<FlushGroup>>,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -148,7 +150,7 @@ impl Store {
         if main.backend() == DbBackend::Postgres {
             let own = Store::connect_with(url, Some(1), &[("synchronous_commit", "off")]).await?;
             return Ok(Store {
-                flush_audited: false,
+                flushes: None,
                 ..own.with_keyring(main.keyring.clone())
             });
         }
@@ -175,6 +177,7 @@ impl Store {
             .as_ref()
             .map(|lock| GroupWriter::start(pool.clone(), lock.clone()));
         let runtime = (!postgres).then(tokio::runtime::Handle::current);
+        let flushes = postgres.then(|| Arc::new(FlushGroup::new(pool.clone())));
         let db = Conn::new(pool, runtime);
         Ok(Store {
             db,
@@ -188,7 +191,7 @@ impl Store {
             imports_queued: Arc::default(),
             keyring: Arc::new(Keyring::empty()),
             rehearsal: false,
-            flush_audited: postgres,
+            flushes,
         })
     }
 
@@ -300,7 +303,7 @@ impl Store {
             guard,
             events_written: &self.events_written,
             rehearsal: self.rehearsal,
-            flush: self.flush_audited.then(|| self.db.pool()),
+            flushes: self.flushes.as_deref(),
         })
     }
 
@@ -379,8 +382,8 @@ impl Store {
                 for statement in statements {
                     self.db.pool().execute_raw(statement).await?;
                 }
-                if self.flush_audited {
-                    write::flushed(self.db.pool()).await?;
+                if let Some(flushes) = &self.flushes {
+                    flushes.flushed().await?;
                 }
             }
             Some(mut turn) => {
@@ -479,8 +482,8 @@ impl Store {
             Some(group) => group.write(statement).await?,
             None => self.db.query_all_raw(statement).await?,
         };
-        if self.flush_audited && effects.has_audit() {
-            write::flushed(self.db.pool()).await?;
+        if let Some(flushes) = self.flushes.as_ref().filter(|_| effects.has_audit()) {
+            flushes.flushed().await?;
         }
         if effects.has_events() {
             self.events_written.notify_one();

@@ -11,8 +11,8 @@ use sea_orm::sea_query::{
     CommonTableExpression, InsertStatement, PostgresQueryBuilder, WithClause,
 };
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, FromQueryResult, QueryTrait, Statement,
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, QueryTrait, Statement,
 };
 use tokio::sync::Notify;
 
@@ -107,8 +107,8 @@ pub struct WriteTxn<'a> {
     pub(super) events_written: &'a Notify,
     /// A validation-only request's: `commit` rolls back instead (`Store::rehearsing`).
     pub(super) rehearsal: bool,
-    /// PostgreSQL: where `commit` waits for the flush of an audited change (`flushed`).
-    pub(super) flush: Option<&'a DatabaseConnection>,
+    /// PostgreSQL: where `commit` waits for the flush of an audited change.
+    pub(super) flushes: Option<&'a super::flush_group::FlushGroup>,
 }
 
 impl WriteTxn<'_> {
@@ -127,29 +127,14 @@ impl WriteTxn<'_> {
         if let Some(turn) = self.guard.as_mut() {
             **turn = linked.or(known);
         }
-        if let Some(db) = self.flush.filter(|_| effects.has_audit()) {
-            flushed(db).await?;
+        if let Some(flushes) = self.flushes.filter(|_| effects.has_audit()) {
+            flushes.flushed().await?;
         }
         if effects.has_events() {
             self.events_written.notify_one();
         }
         Ok(())
     }
-}
-
-/// PostgreSQL: returns once every transaction committed so far is on disk. A transaction
-/// that stored audit events committed without waiting for its flush, so as not to hold the
-/// chain's lock through it (migration `m20261212_000001_audit_link_unflushed`); the answer to
-/// the change waits here instead, with the lock released, so that concurrent writes' flushes
-/// are one. What flushes is a transaction of its own that writes to the WAL (a logical
-/// decoding message, which no table keeps) and commits synchronously: its flush covers every
-/// commit before it, this connection's included.
-pub(super) async fn flushed(db: &DatabaseConnection) -> AppResult<()> {
-    db.execute_unprepared(
-        "/* audit trail */ SELECT pg_logical_emit_message(true, 'switchboard', 'flushed')",
-    )
-    .await?;
-    Ok(())
 }
 
 /// The INSERT … RETURNING of `row` together with the INSERTs of its `effects`, as one call:
