@@ -316,16 +316,16 @@ async fn two_servers_writing_at_once_keep_one_unbroken_chain() {
     );
 }
 
-/// PostgreSQL keeps a trigger's plan for as long as its session lives, and a plan made while
-/// the chain was short scanned the whole of it at every later link. The trigger finds the
-/// head by its index, in a session whose first link this is, on a chain of a few links whose
-/// statistics say so.
 /// A new event, a copy of the first but for its id (bound).
 const COPY_EVENT: &str = "INSERT INTO audit_events (id, occurred_at, actor_kind, actor_id, \
      actor_label, action, operation, record_type, record_ids, fields) SELECT ?, occurred_at, \
      actor_kind, actor_id, actor_label, action, operation, record_type, record_ids, fields \
      FROM audit_events LIMIT 1";
 
+/// PostgreSQL keeps a trigger's plan for as long as its session lives, and a plan made while
+/// the chain was short scanned the whole of it at every later link. The trigger finds the
+/// head by its index, in a session whose first link this is, on a chain of a few links whose
+/// statistics say so.
 #[tokio::test]
 async fn the_chain_trigger_finds_the_head_by_its_index() {
     if backend() != Backend::Postgres {

@@ -112,6 +112,16 @@ mod tests {
         Arc::new(FlushGroup::new(DatabaseConnection::default()))
     }
 
+    /// A caller waiting in a task of its own, with `slow_flush` failing the calls `fails` names.
+    fn spawn_waiter(
+        group: &Arc<FlushGroup>,
+        calls: &Arc<AtomicU32>,
+        fails: &'static [u32],
+    ) -> tokio::task::JoinHandle<Result<(), DbErr>> {
+        let (group, calls) = (group.clone(), calls.clone());
+        tokio::spawn(async move { group.wait_with(|| slow_flush(&calls, fails)).await })
+    }
+
     /// A flush that takes a while and counts itself, failing the calls `fails` names.
     async fn slow_flush(calls: &AtomicU32, fails: &[u32]) -> Result<(), DbErr> {
         let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -128,10 +138,7 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let mut waiters = Vec::new();
         for _ in 0..20 {
-            let (group, calls) = (group.clone(), calls.clone());
-            waiters.push(tokio::spawn(async move {
-                group.wait_with(|| slow_flush(&calls, &[])).await
-            }));
+            waiters.push(spawn_waiter(&group, &calls, &[]));
         }
         for waiter in waiters {
             waiter.await.unwrap().unwrap();
@@ -148,15 +155,9 @@ mod tests {
     async fn a_failed_flush_fails_its_sender_and_the_others_try_again() {
         let group = group();
         let calls = Arc::new(AtomicU32::new(0));
-        let first = {
-            let (group, calls) = (group.clone(), calls.clone());
-            tokio::spawn(async move { group.wait_with(|| slow_flush(&calls, &[1])).await })
-        };
+        let first = spawn_waiter(&group, &calls, &[1]);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        let second = {
-            let (group, calls) = (group.clone(), calls.clone());
-            tokio::spawn(async move { group.wait_with(|| slow_flush(&calls, &[1])).await })
-        };
+        let second = spawn_waiter(&group, &calls, &[1]);
         assert!(first.await.unwrap().is_err(), "its own flush failed");
         second.await.unwrap().expect("a flush of its own, after");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -166,10 +167,7 @@ mod tests {
     async fn a_sender_dropped_mid_flush_does_not_hold_up_the_others() {
         let group = group();
         let calls = Arc::new(AtomicU32::new(0));
-        let first = {
-            let (group, calls) = (group.clone(), calls.clone());
-            tokio::spawn(async move { group.wait_with(|| slow_flush(&calls, &[])).await })
-        };
+        let first = spawn_waiter(&group, &calls, &[]);
         tokio::time::sleep(Duration::from_millis(5)).await;
         first.abort();
         let second = tokio::time::timeout(
