@@ -144,17 +144,19 @@ impl From<Vec<String>> for RecordIds {
 }
 
 /// The INSERTs of one event's rows of the record index, then of the event, for writing with
-/// the change it records (`store::write`). The event last: see `Effects::write`.
-pub fn insert_statements(event: &NewAuditEvent) -> Vec<InsertStatement> {
+/// the change it records (`store::write`), and the event's id. The event last: see
+/// `Effects::write`.
+pub fn insert_statements(event: &NewAuditEvent) -> (Uuid, Vec<InsertStatement>) {
     let id = Uuid::now_v7();
     let touches = audit_touches::of_event(id, event);
-    touches
+    let statements = touches
         .chunks(audit_touches::MAX_ROWS)
         .filter_map(audit_touches::insert_statement)
         .chain(std::iter::once(
             Entity::insert(to_active(id, event)).into_query(),
         ))
-        .collect()
+        .collect();
+    (id, statements)
 }
 
 /// The one statement that stores `events` and their rows of the record index (those `recent`

@@ -103,15 +103,68 @@ impl ChainHead {
     }
 }
 
-/// Links the events this SQLite transaction inserted (and any not linked yet), in the order
-/// they were inserted, before it commits: one link (a link per `PAGE` events beyond), and the
-/// new head if it linked any. Called by every SQLite transaction that can insert audit events,
-/// under the writer lock, so the head cannot move underneath. PostgreSQL's trigger links each
-/// INSERT's events as they are inserted; there this does nothing.
-pub async fn seal(db: &impl ConnectionTrait) -> Result<Option<ChainHead>, DbErr> {
+/// Which events `seal` links.
+#[derive(Clone, Copy, Debug)]
+pub enum Unlinked<'a> {
+    /// Those the transaction inserted, in this order. Only these: an event that someone
+    /// inserted around the application stays in no link, for `verify` to find, rather than
+    /// being linked by the next write as if it were the application's.
+    These(&'a [Uuid]),
+    /// Every event after the last linked one: on upgrade, the events stored before the
+    /// chain existed.
+    All,
+}
+
+/// Links `which` events of this SQLite transaction, before it commits: one link (a link per
+/// `PAGE` events beyond), and the new head if it linked any. Called by every SQLite
+/// transaction that can insert audit events, under the writer lock, so the head cannot move
+/// underneath. PostgreSQL's trigger links each INSERT's events as they are inserted; there
+/// this does nothing.
+pub async fn seal(
+    db: &impl ConnectionTrait,
+    which: Unlinked<'_>,
+) -> Result<Option<ChainHead>, DbErr> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return Ok(None);
     }
+    match which {
+        Unlinked::These([]) => Ok(None),
+        Unlinked::These(ids) => seal_these(db, ids).await,
+        Unlinked::All => seal_all(db).await,
+    }
+}
+
+async fn seal_these(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Option<ChainHead>, DbErr> {
+    let mut head = last_link(db).await?;
+    let mut linked = None;
+    for chunk in ids.chunks(PAGE) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let mut found: HashMap<Uuid, audit_event::Model> = audit_event::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                format!("{AUDIT_TRAIL} SELECT * FROM audit_events WHERE id IN ({marks})"),
+                chunk.iter().map(|id| (*id).into()),
+            ))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        // An id not found is an event not stored (its statement was undone).
+        let events: Vec<audit_event::Model> =
+            chunk.iter().filter_map(|id| found.remove(id)).collect();
+        if events.is_empty() {
+            continue;
+        }
+        let statement;
+        (statement, head) = link_after(&head, &events);
+        db.execute_raw(statement).await?;
+        linked = Some(head.clone());
+    }
+    Ok(linked)
+}
+
+async fn seal_all(db: &impl ConnectionTrait) -> Result<Option<ChainHead>, DbErr> {
     let (mut head, mut after) = head(db).await?;
     let mut linked = None;
     loop {

@@ -21,7 +21,9 @@ use sea_orm::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::audit_chain::ChainHead;
+use uuid::Uuid;
+
+use super::audit_chain::{ChainHead, Unlinked};
 use super::write_lock::WriteLock;
 
 use crate::error::{AppError, AppResult};
@@ -34,6 +36,8 @@ type Reply = oneshot::Sender<AppResult<Vec<QueryResult>>>;
 
 struct Job {
     statement: Statement,
+    /// The audit events it stores, which the batch links.
+    audit_ids: Vec<Uuid>,
     reply: Reply,
 }
 
@@ -51,9 +55,13 @@ impl GroupWriter {
         GroupWriter { jobs }
     }
 
-    /// Runs `statement` (one or more statements, in order) in the next batch and returns its
-    /// rows once they are committed.
-    pub(super) async fn write(&self, statement: Statement) -> AppResult<Vec<QueryResult>> {
+    /// Runs `statement` (one or more statements, in order, storing the audit events
+    /// `audit_ids`) in the next batch and returns its rows once they are committed.
+    pub(super) async fn write(
+        &self,
+        statement: Statement,
+        audit_ids: Vec<Uuid>,
+    ) -> AppResult<Vec<QueryResult>> {
         // Built here, in the caller's task, to keep the serial section short.
         let statement = Statement {
             sql: format!("SAVEPOINT job; {}; RELEASE job", statement.sql),
@@ -61,7 +69,11 @@ impl GroupWriter {
         };
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { statement, reply })
+            .send(Job {
+                statement,
+                audit_ids,
+                reply,
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -79,8 +91,10 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut turn = lock.turn().await;
-        let (statements, replies): (Vec<_>, Vec<_>) =
-            batch.drain(..).map(|j| (j.statement, j.reply)).unzip();
+        let (statements, replies): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .map(|j| ((j.statement, j.audit_ids), j.reply))
+            .unzip();
         let outcomes = match store_batch(&db, statements).await {
             Ok((outcomes, linked)) => {
                 if linked.is_some() {
@@ -111,17 +125,22 @@ fn rolled_back(cause: &DbErr) -> AppError {
 
 /// Runs every statement in one transaction, each in its own savepoint, and commits. `Err`
 /// means nothing was stored; `Ok` holds each statement's own outcome, all committed, and the
-/// audit chain's new head if the batch stored events.
+/// audit chain's new head if the batch stored events (those of the statements that stood).
 async fn store_batch(
     db: &DatabaseConnection,
-    statements: Vec<Statement>,
+    statements: Vec<(Statement, Vec<Uuid>)>,
 ) -> Result<(Vec<AppResult<Vec<QueryResult>>>, Option<ChainHead>), DbErr> {
     let txn = db.begin().await?;
     let mut outcomes = Vec::with_capacity(statements.len());
-    for statement in statements {
-        outcomes.push(run_one(&txn, statement).await?);
+    let mut stored = Vec::new();
+    for (statement, audit_ids) in statements {
+        let outcome = run_one(&txn, statement).await?;
+        if outcome.is_ok() {
+            stored.extend(audit_ids);
+        }
+        outcomes.push(outcome);
     }
-    let linked = super::audit_chain::seal(&txn).await?;
+    let linked = super::audit_chain::seal(&txn, Unlinked::These(&stored)).await?;
     txn.commit().await?;
     Ok((outcomes, linked))
 }
@@ -160,8 +179,8 @@ mod tests {
         db
     }
 
-    /// One job: inserts each value in turn, returning the first.
-    fn job(values: &[&str]) -> Statement {
+    /// One job: inserts each value in turn, returning the first. No audit event.
+    fn job(values: &[&str]) -> (Statement, Vec<uuid::Uuid>) {
         let inserts: Vec<String> = values
             .iter()
             .enumerate()
@@ -171,7 +190,7 @@ mod tests {
             })
             .collect();
         let sql = format!("SAVEPOINT job; {}; RELEASE job", inserts.join("; "));
-        Statement::from_string(DbBackend::Sqlite, sql)
+        (Statement::from_string(DbBackend::Sqlite, sql), Vec::new())
     }
 
     async fn stored(db: &DatabaseConnection) -> Vec<String> {
@@ -221,7 +240,10 @@ mod tests {
         let db = table().await;
         // Undoing the bad job fails (no savepoint named `job` is open), so the transaction is
         // in doubt and the whole batch is given up, including the write before it.
-        let broken = Statement::from_string(DbBackend::Sqlite, "INSERT INTO missing VALUES (1)");
+        let broken = (
+            Statement::from_string(DbBackend::Sqlite, "INSERT INTO missing VALUES (1)"),
+            Vec::new(),
+        );
         assert!(store_batch(&db, vec![job(&["a"]), broken]).await.is_err());
         assert_eq!(stored(&db).await, Vec::<String>::new());
         // The connection is usable afterwards.

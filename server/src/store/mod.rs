@@ -239,7 +239,7 @@ impl Store {
             // Events stored before the chain existed are linked now rather than by the first
             // write, which would wait for it.
             let txn = self.begin_write().await?;
-            audit_chain::seal(&txn.txn)
+            audit_chain::seal(&txn.txn, audit_chain::Unlinked::All)
                 .await
                 .context("linking the audit trail")?;
             return txn
@@ -474,12 +474,12 @@ impl Store {
         A: ActiveModelTrait + Send,
         <A::Entity as EntityTrait>::Model: FromQueryResult,
     {
-        let statement = write::insert_statement(self.backend(), row, &effects);
+        let (statement, audit_ids) = write::insert_statement(self.backend(), row, &effects);
         if self.rehearsal {
             return write::first_row::<A::Entity>(self.rehearse(vec![statement]).await?);
         }
         let rows = match &self.group {
-            Some(group) => group.write(statement).await?,
+            Some(group) => group.write(statement, audit_ids).await?,
             None => self.db.query_all_raw(statement).await?,
         };
         if let Some(flushes) = self.flushes.as_ref().filter(|_| effects.has_audit()) {
@@ -492,7 +492,8 @@ impl Store {
     }
 
     /// Runs `statements` in order, committed together or not at all, and returns the rows
-    /// they gave back. On SQLite they are one job of the group commit: a transaction of their
+    /// they gave back. They store no audit event (those come with their change's `Effects`,
+    /// which say what the transaction links). On SQLite they are one job of the group commit: a transaction of their
     /// own would hold the write lock across a hand-over per statement, each waiting for a
     /// busy runtime to poll it again, while the requests' writes queue behind it. On
     /// PostgreSQL, a transaction (none for a single statement).
@@ -501,7 +502,8 @@ impl Store {
             return self.rehearse(statements).await;
         }
         if let Some(group) = &self.group {
-            return group.write(write::joined(self.backend(), statements)).await;
+            let statement = write::joined(self.backend(), statements);
+            return group.write(statement, Vec::new()).await;
         }
         if statements.len() == 1 {
             let statement = statements.into_iter().next().expect("one statement");

@@ -15,8 +15,10 @@ use sea_orm::{
     FromQueryResult, QueryTrait, Statement,
 };
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use super::audit::{self, NewAuditEvent};
+use super::audit_chain::Unlinked;
 use super::webhook_events;
 use crate::domain::webhook_event::NewEvent;
 use crate::error::{AppError, AppResult};
@@ -31,10 +33,14 @@ pub enum Effect {
 
 impl Effect {
     /// Its INSERTs (an event and its rows of the record index), made once: the event's id,
-    /// taken here, is in both.
-    fn insert_statements(&self) -> Vec<InsertStatement> {
+    /// taken here, is in both, and goes to `audit_ids` (what the transaction links).
+    fn insert_statements(&self, audit_ids: &mut Vec<Uuid>) -> Vec<InsertStatement> {
         match self {
-            Effect::Audit(event) => audit::insert_statements(event),
+            Effect::Audit(event) => {
+                let (id, statements) = audit::insert_statements(event);
+                audit_ids.push(id);
+                statements
+            }
             Effect::Webhook(event) => vec![webhook_events::insert_statement(event)],
         }
     }
@@ -80,11 +86,12 @@ impl Effects {
     /// (its trigger) until the commit. The read-audit writer inserts its rows of the record
     /// index first and then waits for that lock: had this transaction taken the lock and then
     /// waited for one of those rows, each would wait for the other (a deadlock, one refused).
-    async fn write(&self, txn: &DatabaseTransaction) -> AppResult<()> {
+    /// Returns the audit events' ids.
+    async fn write(&self, txn: &DatabaseTransaction) -> AppResult<Vec<Uuid>> {
         let backend = txn.get_database_backend();
-        let mut events = Vec::new();
+        let (mut events, mut ids) = (Vec::new(), Vec::new());
         for effect in &self.0 {
-            let mut statements = effect.insert_statements();
+            let mut statements = effect.insert_statements(&mut ids);
             if matches!(effect, Effect::Audit(_)) {
                 events.extend(statements.pop());
             }
@@ -95,7 +102,7 @@ impl Effects {
         for statement in events {
             txn.execute_raw(backend.build(&statement)).await?;
         }
-        Ok(())
+        Ok(ids)
     }
 }
 
@@ -115,14 +122,14 @@ impl WriteTxn<'_> {
     /// Writes the change's `effects` in this transaction and commits both: a change is never
     /// stored without them, nor they without the change.
     pub async fn commit(mut self, effects: Effects) -> AppResult<()> {
-        effects.write(&self.txn).await?;
+        let audit_ids = effects.write(&self.txn).await?;
         if self.rehearsal {
             self.txn.rollback().await?;
             return Ok(());
         }
         // The head the turn knows is forgotten until this commit is known to have landed.
         let known = self.guard.as_mut().and_then(|turn| turn.take());
-        let linked = super::audit_chain::seal(&self.txn).await?;
+        let linked = super::audit_chain::seal(&self.txn, Unlinked::These(&audit_ids)).await?;
         self.txn.commit().await?;
         if let Some(turn) = self.guard.as_mut() {
             **turn = linked.or(known);
@@ -142,18 +149,23 @@ impl WriteTxn<'_> {
 /// thread, which inside the serialised write is time every other writer waits. On PostgreSQL
 /// it is one statement (the effects' INSERTs in a `WITH`), atomic on its own; on SQLite, which
 /// has no INSERT in `WITH`, statements in a row that the group writer runs in a savepoint.
-/// Either way an error in one leaves none stored.
-pub(super) fn insert_statement<A>(backend: DbBackend, row: A, effects: &Effects) -> Statement
+/// Either way an error in one leaves none stored. Also the ids of the audit events it stores.
+pub(super) fn insert_statement<A>(
+    backend: DbBackend,
+    row: A,
+    effects: &Effects,
+) -> (Statement, Vec<Uuid>)
 where
     A: ActiveModelTrait,
 {
     let mut change = <A::Entity as EntityTrait>::insert(row).into_query();
     change.returning_all();
+    let mut ids = Vec::new();
     if backend == DbBackend::Postgres {
         let mut clause = WithClause::new();
         for (i, statement) in effects
             .iter()
-            .flat_map(Effect::insert_statements)
+            .flat_map(|effect| effect.insert_statements(&mut ids))
             .enumerate()
         {
             let mut cte = CommonTableExpression::new();
@@ -165,17 +177,17 @@ where
         } else {
             change.with(clause).build(PostgresQueryBuilder)
         };
-        return Statement::from_sql_and_values(backend, sql, values);
+        return (Statement::from_sql_and_values(backend, sql, values), ids);
     }
     let parts: Vec<Statement> = std::iter::once(backend.build(&change))
         .chain(
             effects
                 .iter()
-                .flat_map(Effect::insert_statements)
+                .flat_map(|effect| effect.insert_statements(&mut ids))
                 .map(|s| backend.build(&s)),
         )
         .collect();
-    joined(backend, parts)
+    (joined(backend, parts), ids)
 }
 
 /// SQLite statements as one, run in order (its placeholders are positional, so the values
