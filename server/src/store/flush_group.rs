@@ -9,9 +9,14 @@
 //! commit before it. One such statement a write cost the database a transaction and the
 //! server a round trip each; here one is under way at a time, and the answers that committed
 //! while it was being sent wait for the next one, which covers them all.
+//!
+//! A flush that fails is tried again after a pause, twice: the change it waits for is already
+//! committed, and any later flush covers it, so an answer says the write failed only when the
+//! database could not be flushed for about a third of a second.
 
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::watch;
@@ -20,6 +25,9 @@ use crate::error::AppResult;
 
 const FLUSH: &str =
     "/* audit trail */ SELECT pg_logical_emit_message(true, 'switchboard', 'flushed')";
+
+/// Pauses before a caller's second and third try after a flush it sent failed.
+const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(250)];
 
 pub struct FlushGroup {
     db: DatabaseConnection,
@@ -59,6 +67,7 @@ impl FlushGroup {
         // A flush under way may have been sent before this caller's commit: only one started
         // from now on is known to cover it.
         let wanted = self.started.lock().expect("flush group").0 + 1;
+        let mut pauses = RETRIES.iter();
         loop {
             if *done.borrow_and_update() >= wanted {
                 return Ok(());
@@ -83,8 +92,21 @@ impl FlushGroup {
             drop(turn);
             match flushed {
                 Ok(()) => self.done.send_modify(|done| *done = (*done).max(number)),
-                // The others wake and one of them tries again.
-                Err(error) => return Err(error),
+                // The others woke and one of them tries meanwhile; a flush of theirs started
+                // after this caller's commit covers it too.
+                Err(error) => match pauses.next() {
+                    Some(pause) => {
+                        tracing::warn!(error = %error, "a flush failed; trying again");
+                        tokio::time::sleep(*pause).await;
+                    }
+                    None => {
+                        tracing::error!(
+                            error = %error,
+                            "flushing failed three times: a committed change is answered as failed"
+                        );
+                        return Err(error);
+                    }
+                },
             }
         }
     }
@@ -152,15 +174,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_flush_fails_its_sender_and_the_others_try_again() {
+    async fn after_a_failed_flush_another_waiters_flush_covers_its_sender() {
         let group = group();
         let calls = Arc::new(AtomicU32::new(0));
         let first = spawn_waiter(&group, &calls, &[1]);
         tokio::time::sleep(Duration::from_millis(5)).await;
         let second = spawn_waiter(&group, &calls, &[1]);
-        assert!(first.await.unwrap().is_err(), "its own flush failed");
         second.await.unwrap().expect("a flush of its own, after");
+        first
+            .await
+            .unwrap()
+            .expect("covered by the second's flush, started after it came");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_is_tried_again_and_fails_only_when_every_try_did() {
+        let group = group();
+        let calls = Arc::new(AtomicU32::new(0));
+        group
+            .wait_with(|| slow_flush(&calls, &[1, 2]))
+            .await
+            .expect("the third try");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        let refused = group.wait_with(|| slow_flush(&calls, &[4, 5, 6])).await;
+        assert!(refused.is_err(), "three failures");
+        assert_eq!(calls.load(Ordering::SeqCst), 6);
     }
 
     #[tokio::test]
