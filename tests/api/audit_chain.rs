@@ -557,22 +557,12 @@ async fn an_event_inserted_around_the_chain_is_found() {
     let patient = app
         .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
-    let update = app
-        .gql_as(
-            &key,
-            "mutation($id:ID!){ updatePatient(id:$id, input:{ lastName: \"After\" }){ patient { id } } }",
-            json!({ "id": patient }),
-        )
-        .await;
-    data(&update);
-    let read = app
-        .gql_as(
-            &key,
-            "query($id:ID!){ patient(id:$id){ id } }",
-            json!({ "id": patient }),
-        )
-        .await;
-    data(&read);
+    for document in [
+        "mutation($id:ID!){ updatePatient(id:$id, input:{ lastName: \"After\" }){ patient { id } } }",
+        "query($id:ID!){ patient(id:$id){ id } }",
+    ] {
+        data(&app.gql_as(&key, document, json!({ "id": patient })).await);
+    }
     assert!(
         scalar(&app, "SELECT count(*) FROM audit_links").await > links,
         "the later events were linked"

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use entity::{audit_event, audit_link};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    QuerySelect, QueryTrait, Statement,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -138,18 +138,7 @@ async fn seal_these(db: &impl ConnectionTrait, ids: &[Uuid]) -> Result<Option<Ch
     let mut head = last_link(db).await?;
     let mut linked = None;
     for chunk in ids.chunks(PAGE) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let mut found: HashMap<Uuid, audit_event::Model> = audit_event::Entity::find()
-            .from_raw_sql(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                format!("{AUDIT_TRAIL} SELECT * FROM audit_events WHERE id IN ({marks})"),
-                chunk.iter().map(|id| (*id).into()),
-            ))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e))
-            .collect();
+        let mut found = events_by_id(db, chunk).await?;
         // An id not found is an event not stored (its statement was undone).
         let events: Vec<audit_event::Model> =
             chunk.iter().filter_map(|id| found.remove(id)).collect();
@@ -539,14 +528,24 @@ async fn listed_before(db: &impl ConnectionTrait, seq: i64) -> Result<u64, DbErr
     Ok(listed.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
+/// The events of these ids that are stored. Marked as the chain's (`AUDIT_TRAIL`): a write
+/// reads its own events back through it when linking them (`seal`).
 async fn events_by_id(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, audit_event::Model>, DbErr> {
+    let backend = db.get_database_backend();
     let mut events = HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(PAGE) {
-        let rows = audit_event::Entity::find()
+        let query = audit_event::Entity::find()
             .filter(audit_event::Column::Id.is_in(chunk.iter().copied()))
+            .build(backend);
+        let marked = Statement {
+            sql: format!("{AUDIT_TRAIL} {}", query.sql),
+            ..query
+        };
+        let rows = audit_event::Entity::find()
+            .from_raw_sql(marked)
             .all(db)
             .await?;
         events.extend(rows.into_iter().map(|e| (e.id, e)));

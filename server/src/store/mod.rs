@@ -493,10 +493,10 @@ impl Store {
 
     /// Runs `statements` in order, committed together or not at all, and returns the rows
     /// they gave back. They store no audit event (those come with their change's `Effects`,
-    /// which say what the transaction links). On SQLite they are one job of the group commit: a transaction of their
-    /// own would hold the write lock across a hand-over per statement, each waiting for a
-    /// busy runtime to poll it again, while the requests' writes queue behind it. On
-    /// PostgreSQL, a transaction (none for a single statement).
+    /// which say what the transaction links). On SQLite they are one job of the group
+    /// commit: a transaction of their own would hold the write lock across a hand-over per
+    /// statement, each waiting for a busy runtime to poll it again, while the requests' writes
+    /// queue behind it. On PostgreSQL, a transaction (none for a single statement).
     pub async fn write_together(&self, statements: Vec<Statement>) -> AppResult<Vec<QueryResult>> {
         if self.rehearsal {
             return self.rehearse(statements).await;
