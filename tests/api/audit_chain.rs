@@ -547,6 +547,16 @@ async fn an_event_inserted_around_the_chain_is_found() {
     let (ok, said) = verify_cli(&app);
     assert!(!ok && said.contains("EVENT_UNLINKED"), "{said}");
     assert!(said.contains(&id.to_string()), "{said}");
+    // Nor does an upgrade link it, though it is now the last event: only the upgrade that
+    // starts the chain links the events stored before it.
+    use migration::MigratorTrait;
+    migration::Migrator::down(&session(&app).await, Some(1))
+        .await
+        .expect("back one migration");
+    app.store().migrate().await.expect("upgrading");
+    let found = verification(&app).await;
+    assert_eq!(found["brokenAt"]["problem"], "EVENT_UNLINKED", "{found}");
+    assert_eq!(found["brokenAt"]["eventId"], id.to_string(), "{found}");
     if backend() == Backend::Postgres {
         let sql = "ALTER TABLE audit_events ENABLE TRIGGER audit_events_link";
         app.store().conn().execute_unprepared(sql).await.expect(sql);
@@ -720,9 +730,18 @@ async fn events_stored_before_the_chain_existed_are_linked_on_upgrade() {
     if backend() == Backend::Postgres {
         assert_eq!(found["linksChecked"], events, "carried over: {found}");
     }
-    migration::Migrator::down(&db, Some(3))
+    // And the chain's own migration as well.
+    migration::Migrator::down(&db, Some(4))
         .await
         .expect("back to before the chain");
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT count(*) FROM seaql_migrations WHERE version LIKE '%audit_chain'"
+        )
+        .await,
+        0
+    );
     app.store().migrate().await.expect("upgrading");
     assert_eq!(linked(&app, None).await, events);
     let found = verification(&app).await;

@@ -110,8 +110,8 @@ pub enum Unlinked<'a> {
     /// inserted around the application stays in no link, for `verify` to find, rather than
     /// being linked by the next write as if it were the application's.
     These(&'a [Uuid]),
-    /// Every event after the last linked one: on upgrade, the events stored before the
-    /// chain existed.
+    /// Every event after the last linked one: the events stored before the chain existed,
+    /// by the upgrade that builds it (`Store::migrate`).
     All,
 }
 

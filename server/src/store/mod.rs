@@ -227,15 +227,21 @@ impl Store {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let pool = self.db.pool();
         if self.backend() != DbBackend::Postgres {
-            if self.pending_migrations().await? == 0 {
-                // Nothing to upgrade, nor to link: opening the store changes nothing (so
-                // `switchboard audit verify` finds an event inserted around the chain rather
-                // than linking it first).
+            let pending = migration::Migrator::get_pending_migrations_read_only(pool).await?;
+            let chain_is_new = pending
+                .iter()
+                .any(|m| migration::CHAIN_MIGRATIONS.contains(&m.name()));
+            if !pending.is_empty() {
+                migration::Migrator::up(pool, None)
+                    .await
+                    .context("running database migrations")?;
+            }
+            if !chain_is_new {
+                // Every event stored since the chain began was linked when stored, so an
+                // unlinked one was inserted around the application: left for `switchboard
+                // audit verify` to find, not linked by the next upgrade as if it were ours.
                 return Ok(());
             }
-            migration::Migrator::up(pool, None)
-                .await
-                .context("running database migrations")?;
             // Events stored before the chain existed are linked now rather than by the first
             // write, which would wait for it.
             let txn = self.begin_write().await?;
