@@ -316,6 +316,31 @@ async fn two_servers_writing_at_once_keep_one_unbroken_chain() {
     );
 }
 
+/// The read-audit writer links its batches after the head it knows (on PostgreSQL in the
+/// batch's own statement, not by the trigger). A write linked in between moves the head on:
+/// the next read is still answered, its event linked once, after the write's.
+#[tokio::test]
+async fn reads_are_linked_after_a_head_that_writes_moved_on() {
+    let app = spawn_app().await;
+    let key = app.full_key().await;
+    let id = app
+        .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
+        .await;
+    let read = "query($id:ID!){ patient(id:$id){ id } }";
+    let update = "mutation($id:ID!){ updatePatient(id:$id, input:{ lastName: \"Moved\" }){ patient { id } } }";
+    for document in [read, update, read, update, read, read] {
+        let resp = app.gql_as(&key, document, json!({ "id": id })).await;
+        assert!(codes(&resp).is_empty(), "{resp}");
+    }
+    assert_eq!(app.audit_rows_for(&id).await, 7, "the create and the six");
+    let found = verification(&app).await;
+    assert_eq!(found["intact"], true, "{found}");
+    assert_eq!(
+        linked(&app, None).await,
+        scalar(&app, "SELECT count(*) FROM audit_events").await
+    );
+}
+
 /// A new event, a copy of the first but for its id (bound).
 const COPY_EVENT: &str = "INSERT INTO audit_events (id, occurred_at, actor_kind, actor_id, \
      actor_label, action, operation, record_type, record_ids, fields) SELECT ?, occurred_at, \
