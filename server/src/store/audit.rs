@@ -228,12 +228,19 @@ pub struct Batch {
 /// chain's advisory lock (`m20261213_000001_audit_writer_links`: the trigger leaves the
 /// writer's INSERTs alone). A head that moved on since makes the link's INSERT fail on its
 /// primary key, and nothing of the statement is stored.
+///
+/// The lock is taken once the rows are in (the lock's query reads the rows' INSERTs), as the
+/// trigger takes it after a write's rows: a write waiting for the lock holds rows of the record
+/// index that this batch may be waiting for, and the other order deadlocked.
 pub fn linked_pg(batch: &Batch, link: &Link) -> Statement {
     // The index rows' parameter comes after the events' and the link's four.
     let index = audit_touches::insert_json(DbBackend::Postgres, &batch.touches, 6);
-    let touches = match &index {
-        Some(index) => format!(", touches AS ({})", index.sql),
-        None => String::new(),
+    let (touches, counted) = match &index {
+        Some(index) => (
+            format!(", touches AS ({} RETURNING 1)", index.sql),
+            ", (SELECT count(*) FROM touches) AS t",
+        ),
+        None => (String::new(), ""),
     };
     let index_values = index
         .and_then(|i| i.values)
@@ -242,14 +249,27 @@ pub fn linked_pg(batch: &Batch, link: &Link) -> Statement {
     Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
-            "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG}){touches} \
+            "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG} RETURNING 1){touches} \
              INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
              SELECT $2::bigint, $3::text, $4::text, $5::text \
-             FROM (SELECT pg_advisory_xact_lock({CHAIN_LOCK})) AS locked"
+             FROM (SELECT pg_advisory_xact_lock({CHAIN_LOCK}) \
+                   FROM (SELECT count(*) FROM events) AS e{counted}) AS locked"
         ),
         std::iter::once(batch.rows.clone().into())
             .chain(link.values())
             .chain(index_values),
+    )
+}
+
+/// PostgreSQL: the INSERT of `link` on its own (after its batch, under the chain's lock).
+pub fn link_pg(link: &Link) -> Statement {
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "{AUDIT_TRAIL} INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4)"
+        ),
+        link.values(),
     )
 }
 

@@ -397,7 +397,7 @@ impl Store {
         // linked yet.
         let batch = audit::batch(self.backend(), events, &self.recent_touches);
         match self.writer_turn().await {
-            None if self.own_links.is_some() => self.insert_linked_pg(&batch).await?,
+            None if let Some(own) = &self.own_links => self.insert_linked_pg(&batch, own).await?,
             None => {
                 for statement in batch.statements.iter().cloned() {
                     self.db.pool().execute_raw(statement).await?;
@@ -429,10 +429,11 @@ impl Store {
     /// this writer knows, in one statement (`audit::linked_pg`). When the head is not known,
     /// or moved on (another writer or replica linked since: the link's INSERT fails on its
     /// primary key), once more in a transaction that reads the head under the chain's lock.
-    async fn insert_linked_pg(&self, batch: &audit::Batch) -> AppResult<()> {
-        let Some(own) = &self.own_links else {
-            return Ok(());
-        };
+    async fn insert_linked_pg(
+        &self,
+        batch: &audit::Batch,
+        own: &std::sync::Mutex<Option<audit_chain::ChainHead>>,
+    ) -> AppResult<()> {
         let known = own.lock().unwrap_or_else(|e| e.into_inner()).take();
         let pool = self.db.pool();
         if let Some(head) = known {
@@ -446,7 +447,12 @@ impl Store {
                 return Ok(());
             }
         }
+        // The rows first, then the lock (the order `audit::linked_pg` explains), then the
+        // head under it.
         let txn = pool.begin().await?;
+        for statement in batch.statements.iter().cloned() {
+            txn.execute_raw(statement).await?;
+        }
         txn.execute_unprepared(&format!(
             "SELECT pg_advisory_xact_lock({})",
             migration::CHAIN_LOCK
@@ -454,7 +460,7 @@ impl Store {
         .await?;
         let head = audit_chain::last_link(&txn).await?;
         let link = audit_chain::Link::after(&head, &batch.models);
-        txn.execute_raw(audit::linked_pg(batch, &link)).await?;
+        txn.execute_raw(audit::link_pg(&link)).await?;
         txn.commit().await?;
         *own.lock().unwrap_or_else(|e| e.into_inner()) = Some(link.head);
         Ok(())
