@@ -38,8 +38,13 @@ ensure_postgres() {
         pg_ready || return 1
     fi
     # The tests connect over TCP with a password; give the superuser a known local one.
+    # A connection its client gave up on mid-handshake (a test's server killed, a pool
+    # dropped) holds every `DROP DATABASE … WITH (FORCE)` until the server times the
+    # handshake out: a minute by default, in which the tests' teardowns stalled.
     if [ "$(id -u)" = 0 ]; then
         runuser -u postgres -- psql -q -c "ALTER USER postgres PASSWORD 'postgres'" >/dev/null || return 1
+        runuser -u postgres -- psql -q -c "ALTER SYSTEM SET authentication_timeout = '5s'" \
+            -c "SELECT pg_reload_conf()" >/dev/null || return 1
     fi
     return 0
 }
