@@ -28,9 +28,6 @@ mod m20261209_000001_audit_chain;
 mod m20261210_000001_audit_links;
 mod m20261211_000001_audit_link_plan;
 mod m20261212_000001_audit_link_unflushed;
-pub mod m20261213_000001_audit_writer_links;
-
-pub use m20261209_000001_audit_chain::CHAIN_LOCK;
 
 pub struct Migrator;
 
@@ -72,7 +69,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000001_audit_links::Migration),
             Box::new(m20261211_000001_audit_link_plan::Migration),
             Box::new(m20261212_000001_audit_link_unflushed::Migration),
-            Box::new(m20261213_000001_audit_writer_links::Migration),
         ]
     }
 }

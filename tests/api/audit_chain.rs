@@ -316,9 +316,9 @@ async fn two_servers_writing_at_once_keep_one_unbroken_chain() {
     );
 }
 
-/// The read-audit writer links its batches after the head it knows (on PostgreSQL in the
-/// batch's own statement, not by the trigger). A write linked in between moves the head on:
-/// the next read is still answered, its event linked once, after the write's.
+/// Reads and writes in turn: each write moves the chain's head on past what the read-audit
+/// writer last linked (on SQLite the head its lock remembers), and every read is still
+/// answered, its event linked once, after the write's.
 #[tokio::test]
 async fn reads_are_linked_after_a_head_that_writes_moved_on() {
     let app = spawn_app().await;

@@ -11,12 +11,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::audit_chain::{AUDIT_TRAIL, Link};
+use super::audit_chain::AUDIT_TRAIL;
 use super::audit_touches::{self, RecentTouches, Touch, first_id_of_hour};
 use super::page::{Page, PageRequest};
 use crate::domain::actor::Who;
 use crate::error::{AppError, AppResult};
-use migration::CHAIN_LOCK;
 
 /// An audit record before it is written.
 #[derive(Clone, Debug)]
@@ -183,7 +182,7 @@ pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouche
         (DbBackend::Postgres, None) => vec![Statement::from_sql_and_values(
             backend,
             format!("{AUDIT_TRAIL} {INSERT_EVENTS_PG}"),
-            [rows.clone().into()],
+            [rows.into()],
         )],
         (DbBackend::Postgres, Some(index)) => vec![Statement::from_sql_and_values(
             backend,
@@ -191,13 +190,12 @@ pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouche
                 "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG}) {}",
                 index.sql
             ),
-            std::iter::once(rows.clone().into())
-                .chain(index.values.map(|v| v.0).unwrap_or_default()),
+            std::iter::once(rows.into()).chain(index.values.map(|v| v.0).unwrap_or_default()),
         )],
         (_, index) => std::iter::once(Statement::from_sql_and_values(
             backend,
             INSERT_EVENTS_SQLITE,
-            [rows.clone().into()],
+            [rows.into()],
         ))
         .chain(index)
         .collect(),
@@ -206,7 +204,6 @@ pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouche
         statements,
         touches,
         models,
-        rows,
     }
 }
 
@@ -219,58 +216,6 @@ pub struct Batch {
     pub touches: Vec<Touch>,
     /// The rows, as stored (the chain's link is computed from them).
     pub models: Vec<audit_event::Model>,
-    /// The events' parameter (a JSON array of rows, `json_row`), for `linked_pg`.
-    rows: String,
-}
-
-/// PostgreSQL: the statement that stores the `batch`'s events, their rows of the record index
-/// and their `link`, made in memory after the head the read-audit writer knows, under the
-/// chain's advisory lock (`m20261213_000001_audit_writer_links`: the trigger leaves the
-/// writer's INSERTs alone). A head that moved on since makes the link's INSERT fail on its
-/// primary key, and nothing of the statement is stored.
-///
-/// The lock is taken once the rows are in (the lock's query reads the rows' INSERTs), as the
-/// trigger takes it after a write's rows: a write waiting for the lock holds rows of the record
-/// index that this batch may be waiting for, and the other order deadlocked.
-pub fn linked_pg(batch: &Batch, link: &Link) -> Statement {
-    // The index rows' parameter comes after the events' and the link's four.
-    let index = audit_touches::insert_json(DbBackend::Postgres, &batch.touches, 6);
-    let (touches, counted) = match &index {
-        Some(index) => (
-            format!(", touches AS ({} RETURNING 1)", index.sql),
-            ", (SELECT count(*) FROM touches) AS t",
-        ),
-        None => (String::new(), ""),
-    };
-    let index_values = index
-        .and_then(|i| i.values)
-        .map(|v| v.0)
-        .unwrap_or_default();
-    Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!(
-            "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG} RETURNING 1){touches} \
-             INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
-             SELECT $2::bigint, $3::text, $4::text, $5::text \
-             FROM (SELECT pg_advisory_xact_lock({CHAIN_LOCK}) \
-                   FROM (SELECT count(*) FROM events) AS e{counted}) AS locked"
-        ),
-        std::iter::once(batch.rows.clone().into())
-            .chain(link.values())
-            .chain(index_values),
-    )
-}
-
-/// PostgreSQL: the INSERT of `link` on its own (after its batch, under the chain's lock).
-pub fn link_pg(link: &Link) -> Statement {
-    Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!(
-            "{AUDIT_TRAIL} INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4)"
-        ),
-        link.values(),
-    )
 }
 
 /// An event as the JSON array the batch INSERTs read, in their columns' order. The id as

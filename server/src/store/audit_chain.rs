@@ -186,57 +186,30 @@ async fn seal_all(db: &impl ConnectionTrait) -> Result<Option<ChainHead>, DbErr>
 /// makes. Another link already in `head`'s place + 1 makes the INSERT fail (its primary key),
 /// so a head that moved on since it was read is never linked to twice.
 pub fn link_after(head: &ChainHead, events: &[audit_event::Model]) -> (Statement, ChainHead) {
-    let link = Link::after(head, events);
+    let seq = head.seq + 1;
+    let hash = link_hash(&head.hash, seq, events);
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
     let statement = Statement::from_sql_and_values(
         DbBackend::Sqlite,
         format!(
             "{AUDIT_TRAIL} INSERT INTO audit_links (seq, event_ids, prev_hash, hash) \
              VALUES (?, ?, ?, ?)"
         ),
-        link.values(),
-    );
-    (statement, link.head)
-}
-
-/// A link made in memory: the list of its events' ids (JSON), the hash before it, and the
-/// head it makes (its place and hash).
-pub struct Link {
-    pub event_ids: String,
-    pub prev_hash: String,
-    pub head: ChainHead,
-}
-
-impl Link {
-    /// The link of `events` (in this order) after `head`.
-    pub fn after(head: &ChainHead, events: &[audit_event::Model]) -> Link {
-        let seq = head.seq + 1;
-        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-        Link {
-            event_ids: serde_json::to_string(&ids).unwrap_or_default(),
-            prev_hash: head.hash.clone(),
-            head: ChainHead {
-                seq,
-                hash: link_hash(&head.hash, seq, events),
-            },
-        }
-    }
-
-    /// The values of its row, in the columns' order: seq, event_ids, prev_hash, hash.
-    pub fn values(&self) -> [sea_orm::Value; 4] {
         [
-            self.head.seq.into(),
-            self.event_ids.clone().into(),
-            self.prev_hash.clone().into(),
-            self.head.hash.clone().into(),
-        ]
-    }
+            seq.into(),
+            serde_json::to_string(&ids).unwrap_or_default().into(),
+            head.hash.clone().into(),
+            hash.clone().into(),
+        ],
+    );
+    (statement, ChainHead { seq, hash })
 }
 
-/// The last link (the genesis before the first).
+/// SQLite: the last link (the genesis before the first).
 pub async fn last_link(db: &impl ConnectionTrait) -> Result<ChainHead, DbErr> {
     let head = db
         .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
+            DbBackend::Sqlite,
             format!("{AUDIT_TRAIL} SELECT seq, hash FROM audit_links ORDER BY seq DESC LIMIT 1"),
         ))
         .await?;

@@ -90,9 +90,6 @@ pub struct Store {
     /// waits for it afterwards, here. None for the read-audit writer's store, whose sessions
     /// never wait for a flush, and on SQLite.
     flushes: Option<Arc<FlushGroup>>,
-    /// PostgreSQL, the read-audit writer's store only: it links its own batches
-    /// (`insert_linked_pg`), after this head, the last it linked (none: read it).
-    own_links: Option<Arc<std::sync::Mutex<Option<audit_chain::ChainHead>>>>,
 }
 
 /// Pool sizes unless configured. SQLite's connections each run on a thread of their own with
@@ -105,17 +102,6 @@ const SQLITE_CONNECTIONS: u32 = 4;
 const POSTGRES_CONNECTIONS: u32 = 16;
 /// The PostgreSQL advisory lock migrations run under (any number no other code takes).
 const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
-
-/// The PostgreSQL settings of the read-audit writer's sessions (`Store::connect_for_read_audit`):
-/// its commits do not wait for their flush, and it links its own events (the chain's trigger
-/// leaves them alone: `m20261213_000001_audit_writer_links`).
-const READ_AUDIT_SESSION: &[(&str, &str)] = &[
-    ("synchronous_commit", "off"),
-    (
-        migration::m20261213_000001_audit_writer_links::LINKS_OWN_EVENTS,
-        "on",
-    ),
-];
 
 /// Connections opened at once at start-up on PostgreSQL (see `Store::connect`).
 const STARTUP_CONNECTIONS: usize = 3;
@@ -144,8 +130,7 @@ impl Store {
     /// only a crash of the database server can lose the last moments of reads' events, never
     /// a hole in the chain (a later flush covers every earlier commit). Each answer waits for
     /// its reads' commit; waiting for a disk flush as well cost PostgreSQL's Q2 half its
-    /// throughput (BENCHMARKS.md). Writes and their events stay synchronous. It also links
-    /// its own batches (`insert_linked_pg`) rather than leave them to the chain's trigger.
+    /// throughput (BENCHMARKS.md). Writes and their events stay synchronous.
     ///
     /// A connection of its own on PostgreSQL for a second reason: a connection belongs to the
     /// runtime that opened it, and pooled connections opened while serving requests belong to
@@ -163,10 +148,9 @@ impl Store {
             return Ok(main.clone());
         }
         if main.backend() == DbBackend::Postgres {
-            let own = Store::connect_with(url, Some(1), READ_AUDIT_SESSION).await?;
+            let own = Store::connect_with(url, Some(1), &[("synchronous_commit", "off")]).await?;
             return Ok(Store {
                 flushes: None,
-                own_links: Some(Arc::default()),
                 ..own.with_keyring(main.keyring.clone())
             });
         }
@@ -208,7 +192,6 @@ impl Store {
             keyring: Arc::new(Keyring::empty()),
             rehearsal: false,
             flushes,
-            own_links: None,
         })
     }
 
@@ -395,11 +378,14 @@ impl Store {
         // not), and written in the same call. Every SQLite transaction that stores events
         // links them before it commits, so the events of this one are the only ones not
         // linked yet.
-        let batch = audit::batch(self.backend(), events, &self.recent_touches);
+        let audit::Batch {
+            statements,
+            touches,
+            models,
+        } = audit::batch(self.backend(), events, &self.recent_touches);
         match self.writer_turn().await {
-            None if let Some(own) = &self.own_links => self.insert_linked_pg(&batch, own).await?,
             None => {
-                for statement in batch.statements.iter().cloned() {
+                for statement in statements {
                     self.db.pool().execute_raw(statement).await?;
                 }
                 if let Some(flushes) = &self.flushes {
@@ -412,57 +398,15 @@ impl Store {
                 // that reads the head inside the transaction follows.
                 let known = turn.take();
                 let retry = known.is_some();
-                let (statements, models) = (&batch.statements, &batch.models);
                 *turn = Some(
-                    match self.link_and_commit(statements, models, known).await {
-                        Err(_) if retry => self.link_and_commit(statements, models, None).await?,
+                    match self.link_and_commit(&statements, &models, known).await {
+                        Err(_) if retry => self.link_and_commit(&statements, &models, None).await?,
                         stored => stored?,
                     },
                 );
             }
         }
-        self.recent_touches.committed(&batch.touches);
-        Ok(())
-    }
-
-    /// PostgreSQL, the read-audit writer: `batch` with its link, made here after the head
-    /// this writer knows, in one statement (`audit::linked_pg`). When the head is not known,
-    /// or moved on (another writer or replica linked since: the link's INSERT fails on its
-    /// primary key), once more in a transaction that reads the head under the chain's lock.
-    async fn insert_linked_pg(
-        &self,
-        batch: &audit::Batch,
-        own: &std::sync::Mutex<Option<audit_chain::ChainHead>>,
-    ) -> AppResult<()> {
-        let known = own.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let pool = self.db.pool();
-        if let Some(head) = known {
-            let link = audit_chain::Link::after(&head, &batch.models);
-            if pool
-                .execute_raw(audit::linked_pg(batch, &link))
-                .await
-                .is_ok()
-            {
-                *own.lock().unwrap_or_else(|e| e.into_inner()) = Some(link.head);
-                return Ok(());
-            }
-        }
-        // The rows first, then the lock (the order `audit::linked_pg` explains), then the
-        // head under it.
-        let txn = pool.begin().await?;
-        for statement in batch.statements.iter().cloned() {
-            txn.execute_raw(statement).await?;
-        }
-        txn.execute_unprepared(&format!(
-            "SELECT pg_advisory_xact_lock({})",
-            migration::CHAIN_LOCK
-        ))
-        .await?;
-        let head = audit_chain::last_link(&txn).await?;
-        let link = audit_chain::Link::after(&head, &batch.models);
-        txn.execute_raw(audit::link_pg(&link)).await?;
-        txn.commit().await?;
-        *own.lock().unwrap_or_else(|e| e.into_inner()) = Some(link.head);
+        self.recent_touches.committed(&touches);
         Ok(())
     }
 
