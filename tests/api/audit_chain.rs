@@ -572,8 +572,8 @@ async fn an_event_inserted_around_the_chain_is_found() {
     let (ok, said) = verify_cli(&app);
     assert!(!ok && said.contains("EVENT_UNLINKED"), "{said}");
     assert!(said.contains(&id.to_string()), "{said}");
-    // Nor does an upgrade link it, though it is now the last event: only the upgrade that
-    // starts the chain links the events stored before it.
+    // Nor does an upgrade link it, though it is now the last event: only the upgrades that
+    // build the chain link unlinked events (`migration::CHAIN_MIGRATIONS`).
     use migration::MigratorTrait;
     migration::Migrator::down(&session(&app).await, Some(1))
         .await
