@@ -130,7 +130,7 @@ impl Store {
     /// only a crash of the database server can lose the last moments of reads' events, never
     /// a hole in the chain (a later flush covers every earlier commit). Each answer waits for
     /// its reads' commit; waiting for a disk flush as well cost PostgreSQL's Q2 half its
-    /// throughput (BENCHMARKS.md). Writes and their events stay synchronous.
+    /// throughput (docs/benchmarks-history.md). Writes and their events stay synchronous.
     ///
     /// A connection of its own on PostgreSQL for a second reason: a connection belongs to the
     /// runtime that opened it, and pooled connections opened while serving requests belong to

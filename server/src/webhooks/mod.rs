@@ -108,9 +108,10 @@ impl Delivery {
         };
         // Its own thread and runtime: the server's runtime runs the SQLite statements
         // (`store::Conn`), and with the worker's sends queued there too, each hand-over
-        // inside the serialised write waited behind them (BENCHMARKS.md, "Webhooks"). One
-        // thread also bounds what delivery can take from the requests to one core. It runs
-        // at normal priority: below it, it starved on a saturated machine.
+        // inside the serialised write waited behind them (docs/benchmarks-history.md,
+        // "Webhooks (issue 18)"). One thread also bounds what delivery can take from the
+        // requests to one core. It runs at normal priority: below it, it starved on a
+        // saturated machine.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

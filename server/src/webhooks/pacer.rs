@@ -5,7 +5,8 @@
 //! always busy, the worker lowers the rate at which it starts attempts, down to a floor that it
 //! always keeps (no starvation, unlike a lower scheduling priority: at the floor the worker
 //! still gets the CPU it asks for). When the pressure goes, the limit grows back quickly and
-//! then goes away. The figures behind the thresholds are in BENCHMARKS.md, "Webhooks".
+//! then goes away. The figures behind the thresholds are in docs/benchmarks-history.md,
+//! "Webhooks (issue 18)".
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
