@@ -31,14 +31,17 @@ mod m20261212_000001_audit_link_unflushed;
 
 pub struct Migrator;
 
-/// The migrations that build the audit trail's hash chain as it is: the one that began it, and
-/// the one that made it a link per batch (whose downgrade on SQLite leaves the events to be
-/// linked again). An upgrade that applies either links the events no link holds
-/// (`Store::migrate`); no other upgrade links anything.
-pub const CHAIN_MIGRATIONS: [&str; 2] = [
-    "m20261209_000001_audit_chain",
-    "m20261210_000001_audit_links",
-];
+/// Whether the migration named `name` builds the audit trail's hash chain as it is: the one
+/// that began it, or the one that made it a link per batch (whose downgrade on SQLite leaves
+/// the events to be linked again). An upgrade that applies either links the events no link
+/// holds (`Store::migrate`); no other upgrade links anything.
+pub fn builds_the_chain(name: &str) -> bool {
+    [
+        m20261209_000001_audit_chain::Migration.name(),
+        m20261210_000001_audit_links::Migration.name(),
+    ]
+    .contains(&name)
+}
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {

@@ -573,7 +573,7 @@ async fn an_event_inserted_around_the_chain_is_found() {
     assert!(!ok && said.contains("EVENT_UNLINKED"), "{said}");
     assert!(said.contains(&id.to_string()), "{said}");
     // Nor does an upgrade link it, though it is now the last event: only the upgrades that
-    // build the chain link unlinked events (`migration::CHAIN_MIGRATIONS`).
+    // build the chain link unlinked events (`migration::builds_the_chain`).
     use migration::MigratorTrait;
     migration::Migrator::down(&session(&app).await, Some(1))
         .await

@@ -230,7 +230,7 @@ impl Store {
             let pending = migration::Migrator::get_pending_migrations_read_only(pool).await?;
             let chain_is_new = pending
                 .iter()
-                .any(|m| migration::CHAIN_MIGRATIONS.contains(&m.name()));
+                .any(|m| migration::builds_the_chain(m.name()));
             if !pending.is_empty() {
                 migration::Migrator::up(pool, None)
                     .await
