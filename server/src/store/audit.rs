@@ -159,51 +159,103 @@ pub fn insert_statements(event: &NewAuditEvent) -> (Uuid, Vec<InsertStatement>) 
     (id, statements)
 }
 
-/// The one statement that stores `events` and their rows of the record index (those `recent`
-/// has not seen committed this hour), and those rows, for `recent` once committed.
+/// What stores `events` and their rows of the record index (those `recent` has not seen
+/// committed this hour), and those rows, for `recent` once committed.
 ///
-/// Each INSERT takes its rows as one JSON parameter (`json_each` on SQLite,
-/// `jsonb_array_elements` on PostgreSQL), so the statement text is the same whatever the
-/// number of events, and a batch is one call: on PostgreSQL one statement (the events'
-/// INSERT in a `WITH`, atomic on its own, no BEGIN and COMMIT round trips), on SQLite the two
-/// INSERTs in one call (one hand-over to the connection's thread). Why: every read is now
-/// stored before it is answered, so the writer commits small batches often; a multi-row
-/// INSERT per chunk was a call per chunk, each with a text of its own for the drivers to
-/// prepare and keep.
+/// On PostgreSQL one statement: the events' INSERT takes its rows as one JSON parameter
+/// (`jsonb_array_elements`), in a `WITH` with the index rows' INSERT, atomic on its own (no
+/// BEGIN and COMMIT round trips), its text the same whatever the number of events. On SQLite
+/// the events go in as bound values, a multi-row INSERT per `SQLITE_EVENTS_PER_INSERT`, which
+/// the writer sends in one call with the rest of the transaction (`write::joined`): one text
+/// per batch size, prepared once each. They used to go in as one JSON parameter too, which
+/// cost SQLite a parse of every event and an unescaping of its record ids; a page of patients
+/// with their tests records 300 ids, and that parse was a third of the writer's work under Q1
+/// (docs/benchmarks-history.md).
 pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouches) -> Batch {
     let stored: Vec<(Uuid, &NewAuditEvent)> = events.iter().map(|e| (Uuid::now_v7(), e)).collect();
     let models: Vec<audit_event::Model> = stored.iter().map(|(id, e)| to_model(*id, e)).collect();
-    let rows: Vec<serde_json::Value> = models.iter().map(|m| json_row(backend, m)).collect();
-    let rows = serde_json::Value::Array(rows).to_string();
     let touches = recent.unwritten(&stored);
     // On PostgreSQL the index rows' parameter follows the events' ($1) in the one statement.
     let index = audit_touches::insert_json(backend, &touches, 2);
     let statements = match (backend, index) {
-        (DbBackend::Postgres, None) => vec![Statement::from_sql_and_values(
-            backend,
-            format!("{AUDIT_TRAIL} {INSERT_EVENTS_PG}"),
-            [rows.into()],
-        )],
-        (DbBackend::Postgres, Some(index)) => vec![Statement::from_sql_and_values(
-            backend,
-            format!(
-                "{AUDIT_TRAIL} WITH events AS ({INSERT_EVENTS_PG}) {}",
-                index.sql
-            ),
-            std::iter::once(rows.into()).chain(index.values.map(|v| v.0).unwrap_or_default()),
-        )],
-        (_, index) => std::iter::once(Statement::from_sql_and_values(
-            backend,
-            INSERT_EVENTS_SQLITE,
-            [rows.into()],
-        ))
-        .chain(index)
-        .collect(),
+        (DbBackend::Postgres, index) => {
+            let rows: Vec<serde_json::Value> = models.iter().map(json_row).collect();
+            vec![insert_events_pg(
+                serde_json::Value::Array(rows).to_string(),
+                index,
+            )]
+        }
+        (_, index) => models
+            .chunks(SQLITE_EVENTS_PER_INSERT)
+            .map(insert_events_sqlite)
+            .chain(index)
+            .collect(),
     };
     Batch {
         statements,
         touches,
         models,
+    }
+}
+
+/// Events in one of SQLite's INSERTs at most: 14 values each, well within its limit of
+/// 32,766 bound values a statement.
+const SQLITE_EVENTS_PER_INSERT: usize = 1_000;
+
+/// SQLite: the INSERT of `events` with their values bound. Written here rather than by
+/// sea-query, whose building of a statement of many rows cost the writer more than the JSON
+/// it replaces.
+fn insert_events_sqlite(events: &[audit_event::Model]) -> Statement {
+    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    let mut sql = format!("{AUDIT_TRAIL} INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ");
+    sql.reserve(events.len() * (ROW.len() + 2));
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * 14);
+    for (i, m) in events.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(ROW);
+        values.extend([
+            m.id.into(),
+            m.occurred_at.into(),
+            m.actor_kind.clone().into(),
+            m.actor_id.clone().into(),
+            m.actor_label.clone().into(),
+            m.actor_on_behalf_of.clone().into(),
+            m.actor_role.clone().into(),
+            m.action.clone().into(),
+            m.operation.clone().into(),
+            m.operation_name.clone().into(),
+            m.record_type.clone().into(),
+            m.record_ids.clone().into(),
+            m.fields.clone().into(),
+            m.ip.clone().into(),
+        ]);
+    }
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+/// The events' columns, in the order both backends' batch INSERTs give their values.
+const EVENT_COLUMNS: &str = "id, occurred_at, actor_kind, actor_id, actor_label, \
+     actor_on_behalf_of, actor_role, action, operation, operation_name, record_type, \
+     record_ids, fields, ip";
+
+/// PostgreSQL: the statement that stores the events `rows` (JSON, `json_row`) and, when
+/// given, their rows of the record index (whose parameter follows the events', `$1`).
+fn insert_events_pg(rows: String, index: Option<Statement>) -> Statement {
+    let backend = DbBackend::Postgres;
+    let events = format!("INSERT INTO audit_events ({EVENT_COLUMNS}) {EVENTS_FROM_JSON_PG}");
+    match index {
+        None => Statement::from_sql_and_values(
+            backend,
+            format!("{AUDIT_TRAIL} {events}"),
+            [rows.into()],
+        ),
+        Some(index) => Statement::from_sql_and_values(
+            backend,
+            format!("{AUDIT_TRAIL} WITH events AS ({events}) {}", index.sql),
+            std::iter::once(rows.into()).chain(index.values.map(|v| v.0).unwrap_or_default()),
+        ),
     }
 }
 
@@ -218,23 +270,11 @@ pub struct Batch {
     pub models: Vec<audit_event::Model>,
 }
 
-/// An event as the JSON array the batch INSERTs read, in their columns' order. The id as
-/// SQLite stores it (16 bytes, sent as hex) or as PostgreSQL reads it; the time as each driver
-/// writes it, so that the text SQLite compares and sorts is the same as a single insert's.
-fn json_row(backend: DbBackend, m: &audit_event::Model) -> serde_json::Value {
-    let (id, at) = match backend {
-        DbBackend::Postgres => (
-            m.id.to_string(),
-            m.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        ),
-        _ => (
-            m.id.simple().to_string(),
-            m.occurred_at.to_rfc3339_opts(SecondsFormat::AutoSi, false),
-        ),
-    };
+/// PostgreSQL: an event as the JSON array the batch INSERT reads, in its columns' order.
+fn json_row(m: &audit_event::Model) -> serde_json::Value {
     serde_json::json!([
-        id,
-        at,
+        m.id.to_string(),
+        m.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true),
         m.actor_kind,
         m.actor_id,
         m.actor_label,
@@ -250,18 +290,10 @@ fn json_row(backend: DbBackend, m: &audit_event::Model) -> serde_json::Value {
     ])
 }
 
-const INSERT_EVENTS_SQLITE: &str = "/* audit trail */ INSERT INTO audit_events (id, occurred_at, actor_kind, \
-     actor_id, actor_label, actor_on_behalf_of, actor_role, action, operation, operation_name, \
-     record_type, record_ids, fields, ip) \
-     SELECT unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-     value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, \
-     value ->> 12, value ->> 13 FROM json_each(?) ORDER BY key";
-
-const INSERT_EVENTS_PG: &str = "INSERT INTO audit_events (id, occurred_at, actor_kind, \
-     actor_id, actor_label, actor_on_behalf_of, actor_role, action, operation, operation_name, \
-     record_type, record_ids, fields, ip) \
-     SELECT (e ->> 0)::uuid, (e ->> 1)::timestamptz, e ->> 2, e ->> 3, e ->> 4, e ->> 5, \
-     e ->> 6, e ->> 7, e ->> 8, e ->> 9, e ->> 10, e ->> 11, e ->> 12, e ->> 13 \
+/// PostgreSQL: the events' rows, from the batch's JSON (`json_row`), in `EVENT_COLUMNS`' order.
+const EVENTS_FROM_JSON_PG: &str = "SELECT (e ->> 0)::uuid, (e ->> 1)::timestamptz, \
+     e ->> 2, e ->> 3, e ->> 4, e ->> 5, e ->> 6, e ->> 7, e ->> 8, e ->> 9, e ->> 10, \
+     e ->> 11, e ->> 12, e ->> 13 \
      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(e, n) ORDER BY n";
 
 /// Every event `filter` finds, newest first, handed to `visit` a page at a time. More than
@@ -419,6 +451,7 @@ async fn list_by_record(
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
     use sea_orm::{ConnectionTrait, QueryTrait, Statement};
     use uuid::Uuid;
 
@@ -467,6 +500,48 @@ mod tests {
 
     /// A record's events are found across hours and actors, newest first, page by page
     /// across the walk's steps, and with every other filter.
+    #[tokio::test]
+    async fn a_batch_larger_than_one_insert_is_stored_whole_as_given() {
+        let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
+        store.migrate().await.unwrap();
+        let key = Uuid::now_v7();
+        let mut events: Vec<super::NewAuditEvent> = (0..super::SQLITE_EVENTS_PER_INSERT + 1)
+            .map(|_| super::NewAuditEvent::of_key(key, "READ", vec![Uuid::now_v7()], Utc::now()))
+            .collect();
+        // Every column, the optional ones included, and text that needs quoting in JSON.
+        let last = events.last_mut().unwrap();
+        last.operation_name = Some("Q \"quoted\" \\ name".into());
+        last.fields = vec!["firstName".into(), "dateOfBirth".into()];
+        last.ip = Some("2001:db8::1".into());
+        store.insert_audit_events(&events).await.unwrap();
+        let stored = super::list(
+            store.conn(),
+            &AuditFilter::default(),
+            PageRequest {
+                first: 2_000,
+                after: None,
+            },
+        )
+        .await
+        .unwrap()
+        .items;
+        assert_eq!(stored.len(), events.len(), "both INSERTs committed");
+        let newest = &stored[0];
+        assert_eq!(
+            newest.operation_name.as_deref(),
+            Some("Q \"quoted\" \\ name")
+        );
+        assert_eq!(newest.fields, r#"["firstName","dateOfBirth"]"#);
+        assert_eq!(newest.ip.as_deref(), Some("2001:db8::1"));
+        // The chain hashes the rows as they were built; verifying reads them back and hashes
+        // them again, so any value stored otherwise (a time's text, an id's bytes) breaks it.
+        let verified = crate::store::audit_chain::verify(store.conn())
+            .await
+            .unwrap();
+        assert_eq!(verified.broken, None);
+        assert_eq!(verified.events, events.len() as u64);
+    }
+
     #[tokio::test]
     async fn a_records_events_are_walked_hour_by_hour() {
         let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
