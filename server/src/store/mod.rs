@@ -372,6 +372,9 @@ impl Store {
     /// (`begin_write`) that read before another connection committed could not upgrade to
     /// writing (SQLITE_BUSY_SNAPSHOT) and failed.
     pub async fn insert_audit_events(&self, events: &[audit::NewAuditEvent]) -> AppResult<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         // One call (`audit::batch`): an event is never stored without its rows of the record
         // index. PostgreSQL's trigger links the events; on SQLite their link is computed
         // from the rows in memory, after the head the writer lock knows (read when it does
