@@ -169,8 +169,9 @@ pub fn insert_statements(event: &NewAuditEvent) -> (Uuid, Vec<InsertStatement>) 
 /// the writer sends in one call with the rest of the transaction (`write::joined`): one text
 /// per batch size, prepared once each. They used to go in as one JSON parameter too, which
 /// cost SQLite a parse of every event and an unescaping of its record ids; a page of patients
-/// with their tests records 300 ids, and that parse was a third of the writer's work under Q1
-/// (docs/benchmarks-history.md).
+/// with their tests records 300 ids, and that parse was a third of the writer's work under Q1.
+/// On PostgreSQL bound values gained nothing: it parses the JSON faster, and each batch size
+/// would be a statement to parse and plan (docs/benchmarks-history.md, ninth pass).
 pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouches) -> Batch {
     let stored: Vec<(Uuid, &NewAuditEvent)> = events.iter().map(|e| (Uuid::now_v7(), e)).collect();
     let models: Vec<audit_event::Model> = stored.iter().map(|(id, e)| to_model(*id, e)).collect();
