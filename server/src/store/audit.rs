@@ -1,3 +1,5 @@
+use std::sync::LazyLock;
+
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use entity::audit_event::{self, Column, Entity};
 use migration::m20261129_000004_audit_rare_filters::{
@@ -6,8 +8,8 @@ use migration::m20261129_000004_audit_rare_filters::{
 use migration::m20261129_000005_audit_record_touches::hour_of;
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, IntoActiveModel,
+    Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use uuid::Uuid;
 
@@ -203,49 +205,44 @@ pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouche
 /// 32,766 bound values a statement.
 const SQLITE_EVENTS_PER_INSERT: usize = 1_000;
 
-/// SQLite: the INSERT of `events` with their values bound. Written here rather than by
-/// sea-query, whose building of a statement of many rows cost the writer more than the JSON
-/// it replaces.
+/// SQLite: the INSERT of `events` with their values bound, columns and values in the entity's
+/// order. Written here rather than by sea-query, whose building of a statement of many rows
+/// cost the writer more than the JSON it replaces.
 fn insert_events_sqlite(events: &[audit_event::Model]) -> Statement {
-    const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    let mut sql = format!("{AUDIT_TRAIL} INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES ");
-    sql.reserve(events.len() * (ROW.len() + 2));
-    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * 14);
+    let columns = Column::iter().count();
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    let mut sql = format!(
+        "{AUDIT_TRAIL} INSERT INTO audit_events ({}) VALUES ",
+        *EVENT_COLUMNS
+    );
+    sql.reserve(events.len() * (row.len() + 2));
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(events.len() * columns);
     for (i, m) in events.iter().enumerate() {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(ROW);
-        values.extend([
-            m.id.into(),
-            m.occurred_at.into(),
-            m.actor_kind.clone().into(),
-            m.actor_id.clone().into(),
-            m.actor_label.clone().into(),
-            m.actor_on_behalf_of.clone().into(),
-            m.actor_role.clone().into(),
-            m.action.clone().into(),
-            m.operation.clone().into(),
-            m.operation_name.clone().into(),
-            m.record_type.clone().into(),
-            m.record_ids.clone().into(),
-            m.fields.clone().into(),
-            m.ip.clone().into(),
-        ]);
+        sql.push_str(&row);
+        values.extend(Column::iter().map(|c| m.get(c)));
     }
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
 
-/// The events' columns, in the order both backends' batch INSERTs give their values.
-const EVENT_COLUMNS: &str = "id, occurred_at, actor_kind, actor_id, actor_label, \
-     actor_on_behalf_of, actor_role, action, operation, operation_name, record_type, \
-     record_ids, fields, ip";
+/// The events' columns, in the entity's order: the order of both backends' batch INSERTs.
+static EVENT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    Column::iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
 /// PostgreSQL: the statement that stores the events `rows` (JSON, `json_row`) and, when
 /// given, their rows of the record index (whose parameter follows the events', `$1`).
 fn insert_events_pg(rows: String, index: Option<Statement>) -> Statement {
     let backend = DbBackend::Postgres;
-    let events = format!("INSERT INTO audit_events ({EVENT_COLUMNS}) {EVENTS_FROM_JSON_PG}");
+    let events = format!(
+        "INSERT INTO audit_events ({}) {EVENTS_FROM_JSON_PG}",
+        *EVENT_COLUMNS
+    );
     match index {
         None => Statement::from_sql_and_values(
             backend,
@@ -271,7 +268,7 @@ pub struct Batch {
     pub models: Vec<audit_event::Model>,
 }
 
-/// PostgreSQL: an event as the JSON array the batch INSERT reads, in its columns' order.
+/// PostgreSQL: an event as the JSON array the batch INSERT reads, in the entity's order.
 fn json_row(m: &audit_event::Model) -> serde_json::Value {
     serde_json::json!([
         m.id.to_string(),
@@ -291,7 +288,7 @@ fn json_row(m: &audit_event::Model) -> serde_json::Value {
     ])
 }
 
-/// PostgreSQL: the events' rows, from the batch's JSON (`json_row`), in `EVENT_COLUMNS`' order.
+/// PostgreSQL: the events' rows, from the batch's JSON (`json_row`), in the entity's order.
 const EVENTS_FROM_JSON_PG: &str = "SELECT (e ->> 0)::uuid, (e ->> 1)::timestamptz, \
      e ->> 2, e ->> 3, e ->> 4, e ->> 5, e ->> 6, e ->> 7, e ->> 8, e ->> 9, e ->> 10, \
      e ->> 11, e ->> 12, e ->> 13 \
@@ -499,8 +496,7 @@ mod tests {
         Uuid::new_v7(ts)
     }
 
-    /// A record's events are found across hours and actors, newest first, page by page
-    /// across the walk's steps, and with every other filter.
+    /// A batch of more events than one INSERT takes is stored whole, every column as given.
     #[tokio::test]
     async fn a_batch_larger_than_one_insert_is_stored_whole_as_given() {
         let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
@@ -543,6 +539,8 @@ mod tests {
         assert_eq!(verified.events, events.len() as u64);
     }
 
+    /// A record's events are found across hours and actors, newest first, page by page
+    /// across the walk's steps, and with every other filter.
     #[tokio::test]
     async fn a_records_events_are_walked_hour_by_hour() {
         let store = Store::connect("sqlite::memory:", Some(1)).await.unwrap();
