@@ -705,8 +705,10 @@ pub const ALL_SCOPES: [&str; Scope::ALL.len()] = {
 };
 
 impl TestApp {
-    /// Audit events in the database right now, read directly (no flush through the API).
+    /// Audit events about `record_id` in the database, read directly once every read answered
+    /// so far is stored (`StopHandle::audit_settled`).
     pub async fn audit_rows_for(&self, record_id: &str) -> usize {
+        self.stop.audit_settled().await;
         let filter = switchboard::store::audit::AuditFilter {
             record_ids: Some(vec![record_id.to_owned()]),
             ..Default::default()

@@ -123,6 +123,18 @@ async fn store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// The store, with what servers that ended without storing their read journals left in them
+/// (SQLite) taken into the trail first: the trail as a restarted server would have it.
+async fn audit_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = settings.database_url()?;
+    let store = store(settings).await?;
+    if let Some(db) = switchboard::store::sqlite_file(&url) {
+        let dir = switchboard::audit::journal::dir_of(&db);
+        switchboard::audit::take_in_orphans(&store, &dir).await;
+    }
+    Ok(store)
+}
+
 async fn sealing_store(settings: &Settings) -> anyhow::Result<Store> {
     switchboard::startup::open_store(settings, &settings.database_url()?).await
 }
@@ -262,10 +274,10 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Audit {
             command: AuditCommand::Verify,
-        } => verify_audit(&store(&settings).await?).await,
+        } => verify_audit(&audit_store(&settings).await?).await,
         Command::Audit {
             command: AuditCommand::Export { from, to },
-        } => export_audit(&store(&settings).await?, from, to).await,
+        } => export_audit(&audit_store(&settings).await?, from, to).await,
         Command::ExportSchema
         | Command::Keys {
             command: KeysCommand::Generate,

@@ -178,6 +178,24 @@ pub async fn open_store(settings: &Settings, url: &str) -> anyhow::Result<Store>
     Ok(store)
 }
 
+/// The read-audit writer: on SQLite with a database file, reads are answered once their
+/// events are in the read journal beside it (`audit::journal`); otherwise once committed.
+async fn read_audit(
+    url: &str,
+    store: &Store,
+) -> anyhow::Result<(AuditSink, tokio::task::JoinHandle<()>)> {
+    let writer = Store::connect_for_read_audit(url, store).await?;
+    match crate::store::sqlite_file(url) {
+        Some(db) if store.backend() == DbBackend::Sqlite && !url.contains("mode=memory") => {
+            let dir = crate::audit::journal::dir_of(&db);
+            let journal = crate::audit::journal::Journal::open(&dir)
+                .with_context(|| format!("opening the read journal {}", dir.display()))?;
+            Ok(AuditSink::spawn_journaled(writer, journal))
+        }
+        _ => Ok(AuditSink::spawn(writer)),
+    }
+}
+
 /// Stops a running application: in-flight requests finish, pending audit is written.
 #[derive(Clone)]
 pub struct StopHandle {
@@ -186,6 +204,11 @@ pub struct StopHandle {
 }
 
 impl StopHandle {
+    /// Returns once every read answered so far is in the trail's tables (`AuditSink::settled`).
+    pub async fn audit_settled(&self) {
+        self.sink.settled().await;
+    }
+
     pub async fn stop(&self) {
         self.handle.stop(true).await;
         self.sink.shutdown().await;
@@ -202,8 +225,7 @@ impl Application {
         let log_retention = chrono::Duration::days(i64::from(settings.services.log_retention_days));
         purge_integration_log(&store, log_retention).await;
         let maintenance = tokio::spawn(maintain(store.clone(), log_retention));
-        let (sink, audit_task) =
-            AuditSink::spawn(Store::connect_for_read_audit(&url, &store).await?);
+        let (sink, audit_task) = read_audit(&url, &store).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let addr = listener.local_addr()?;

@@ -59,6 +59,7 @@ impl<'a> AuditTrail<'a> {
         page: PageRequest,
     ) -> AppResult<Page<audit_event::Model>> {
         let filter = self.filter(search).await?;
+        self.access.sink().settled().await;
         audit::list(self.access.store().conn(), &filter, page).await
     }
 
@@ -66,6 +67,7 @@ impl<'a> AuditTrail<'a> {
     /// newest first. The export is recorded with the filters it used.
     pub async fn export(&self, search: &AuditSearch, format: Format) -> AppResult<String> {
         let filter = self.filter(search).await?;
+        self.access.sink().settled().await;
         let mut body = export::header(format);
         audit::each(
             self.access.store().conn(),
@@ -88,11 +90,13 @@ impl<'a> AuditTrail<'a> {
     /// Walks the hash chain of the whole trail, recomputing every hash.
     pub async fn verify(&self) -> AppResult<Verification> {
         self.access.principal().require_settings_admin()?;
+        self.access.sink().settled().await;
         Ok(audit_chain::verify(self.access.store().conn()).await?)
     }
 
     /// The stored filter of a search, for an administrator: a patient's external id becomes
-    /// the patients' ids. (Every answered read is already in the trail: `AuditSink::store`.)
+    /// the patients' ids. (Every answered read is in the trail once the read-audit writer has
+    /// settled: `AuditSink::settled`.)
     /// Working in one environment (`X-Environment`), what the other environment's keys, apps
     /// and service connections did is left out; portal users' own events show in both.
     async fn filter(&self, search: &AuditSearch) -> AppResult<AuditFilter> {

@@ -9,26 +9,41 @@
 //! takes everything that arrived while it was writing into its next transaction, so under
 //! load one commit covers many requests: the cost is a commit's latency per request, not a
 //! commit per request of throughput.
+//!
+//! On SQLite with a database file the read appends its events to a journal instead and is
+//! answered without waiting; the writer stores them a few milliseconds later (`journal`).
 
 pub mod export;
+pub mod journal;
 pub mod security;
 
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use self::journal::Journal;
 use crate::error::{AppError, AppResult};
 use crate::store::Store;
-use crate::store::audit::NewAuditEvent;
+use crate::store::audit::{self, NewAuditEvent, Row};
 
 enum Command {
+    /// Events whose reads wait for their commit (no journal: PostgreSQL, in-memory SQLite).
     Record {
-        events: Vec<NewAuditEvent>,
+        rows: Vec<Row>,
         stored: oneshot::Sender<bool>,
     },
+    /// Events in the journal's segment `seq`, whose reads have been answered.
+    Journaled {
+        rows: Vec<Row>,
+        seq: u64,
+    },
+    /// Answered once everything handed over before it is in the trail, with what any
+    /// process that is gone left in its journal.
+    Settle(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -37,6 +52,10 @@ pub struct AuditSink {
     tx: mpsc::UnboundedSender<Command>,
     /// Events handed over and not yet committed (or given up on): `/metrics`' audit queue.
     queued: Arc<AtomicUsize>,
+    /// SQLite with a database file: reads are answered once their events are in the journal.
+    journal: Option<Arc<Journal>>,
+    /// The journaled events' last batch could not be stored: reads are refused until it is.
+    failing: Arc<AtomicBool>,
 }
 
 /// Events stored by one transaction at most (then the next takes the rest): large enough for
@@ -48,12 +67,36 @@ const MAX_BATCH: usize = 2_000;
 /// requests waiting for it are refused instead of answered unaudited.
 const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(250)];
 
+/// Journaled events are already safe: the writer lets them gather this long before a commit,
+/// so that it commits a few times a second rather than once per handful of reads.
+const PACE: Duration = Duration::from_millis(20);
+
+/// A journaled batch the database keeps refusing is tried again this often, with every read
+/// refused meanwhile (`AuditSink::failing`).
+const RETRY_FAILING: Duration = Duration::from_secs(1);
+
 impl AuditSink {
+    /// A writer whose reads each wait for the commit of their events.
     pub fn spawn(store: Store) -> (AuditSink, JoinHandle<()>) {
+        Self::start(store, None)
+    }
+
+    /// A writer whose reads are answered once their events are in `journal` (SQLite with a
+    /// database file); it first takes in what processes that are gone left in theirs.
+    pub fn spawn_journaled(store: Store, journal: Journal) -> (AuditSink, JoinHandle<()>) {
+        Self::start(store, Some(Arc::new(journal)))
+    }
+
+    fn start(store: Store, journal: Option<Arc<Journal>>) -> (AuditSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
-        let handle = tokio::spawn(run(store, rx, queued.clone()));
-        (AuditSink { tx, queued }, handle)
+        let sink = AuditSink {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+            journal,
+            failing: Arc::new(AtomicBool::new(false)),
+        };
+        let handle = tokio::spawn(run(store, rx, sink.clone()));
+        (sink, handle)
     }
 
     /// Events waiting for their commit.
@@ -61,27 +104,64 @@ impl AuditSink {
         self.queued.load(Ordering::Relaxed)
     }
 
-    /// Stores `events` and returns once they are committed. An error means they are not in
-    /// the trail, so the read they record must not be answered.
+    /// Stores `events` and returns once they are committed (or, journaled, safe in the
+    /// journal). An error means they are not in the trail, so the read they record must not
+    /// be answered.
     pub async fn store(&self, events: Vec<NewAuditEvent>) -> AppResult<()> {
         self.submit(events)?.committed().await
     }
 
-    /// Hands `events` to the writer without waiting: the caller does what it can meanwhile
-    /// (the answer is serialized while the batch commits) and sends nothing before
-    /// `Pending::committed`.
+    /// Hands `events` to the writer: the caller does what it can meanwhile (the answer is
+    /// serialized while the batch commits) and sends nothing before `Pending::committed`.
+    /// Journaled, they are in the journal when this returns, and there is nothing to wait for.
     pub fn submit(&self, events: Vec<NewAuditEvent>) -> AppResult<Pending> {
         if events.is_empty() {
             return Ok(Pending(None));
         }
+        let rows = audit::rows(events);
+        let n = rows.len();
+        if let Some(journal) = &self.journal {
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(unstored());
+            }
+            let record = journal::encode(&rows.iter().map(|r| &r.model).collect::<Vec<_>>());
+            self.queued.fetch_add(n, Ordering::Relaxed);
+            return match journal.append(&record, |seq| {
+                self.tx.send(Command::Journaled { rows, seq }).is_ok()
+            }) {
+                Ok(true) => Ok(Pending(None)),
+                // The writer has stopped: the events are in the journal, which the next
+                // process takes in, but this one is shutting down.
+                Ok(false) => Err(unstored()),
+                Err(err) => {
+                    self.queued.fetch_sub(n, Ordering::Relaxed);
+                    tracing::error!(
+                        error = %err,
+                        "appending to the read journal failed; the read is refused"
+                    );
+                    Err(unstored())
+                }
+            };
+        }
         let (stored, wait) = oneshot::channel();
-        let n = events.len();
         self.queued.fetch_add(n, Ordering::Relaxed);
-        if self.tx.send(Command::Record { events, stored }).is_err() {
+        if self.tx.send(Command::Record { rows, stored }).is_err() {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             return Err(unstored());
         }
         Ok(Pending(Some(wait)))
+    }
+
+    /// Returns once every event handed over before the call is in the trail's tables, with
+    /// what processes that are gone left in their journals: before the trail is read.
+    pub async fn settled(&self) {
+        if self.journal.is_none() {
+            return;
+        }
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Settle(done)).is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Writes what is pending and stops the writer.
@@ -122,51 +202,76 @@ fn unstored() -> AppError {
 /// What one turn of the writer takes: every request waiting, and a shutdown request.
 #[derive(Default)]
 struct Batch {
-    events: Vec<NewAuditEvent>,
+    rows: Vec<Row>,
     waiting: Vec<oneshot::Sender<bool>>,
+    /// The journal's newest segment among the rows: those before it are all in this batch
+    /// or stored already.
+    segment: Option<u64>,
+    settled: Vec<oneshot::Sender<()>>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
 impl Batch {
     fn take(&mut self, command: Command) {
         match command {
-            Command::Record { events, stored } => {
-                self.events.extend(events);
+            Command::Record { rows, stored } => {
+                self.rows.extend(rows);
                 self.waiting.push(stored);
             }
+            Command::Journaled { rows, seq } => {
+                self.rows.extend(rows);
+                self.segment = Some(seq);
+            }
+            Command::Settle(done) => self.settled.push(done),
             Command::Shutdown(done) => self.shutdown = Some(done),
         }
     }
 
     fn full(&self) -> bool {
-        self.events.len() >= MAX_BATCH
+        self.rows.len() >= MAX_BATCH
     }
 
     /// Commits the events, then answers everyone waiting: `true` only after the commit.
-    async fn write(self, store: &Store, queued: &AtomicUsize) -> Option<oneshot::Sender<()>> {
-        let stored = self.events.is_empty() || commit(store, &self.events).await;
-        queued.fetch_sub(self.events.len(), Ordering::Relaxed);
+    async fn write(self, store: &Store, sink: &AuditSink) -> Option<oneshot::Sender<()>> {
+        let stored = match (&sink.journal, self.segment) {
+            _ if self.rows.is_empty() => true,
+            (Some(journal), Some(segment)) => {
+                commit_journaled(store, &self.rows, &sink.failing).await;
+                journal.stored_before(segment);
+                true
+            }
+            _ => commit(store, &self.rows).await,
+        };
+        sink.queued.fetch_sub(self.rows.len(), Ordering::Relaxed);
         for waiting in self.waiting {
             let _ = waiting.send(stored);
+        }
+        if !self.settled.is_empty() {
+            if let Some(journal) = &sink.journal {
+                take_in_orphans(store, journal.dir()).await;
+            }
+            for done in self.settled {
+                let _ = done.send(());
+            }
         }
         self.shutdown
     }
 }
 
-async fn commit(store: &Store, events: &[NewAuditEvent]) -> bool {
+async fn commit(store: &Store, rows: &[Row]) -> bool {
     let mut pauses = RETRIES.iter();
     loop {
-        match store.insert_audit_events(events).await {
+        match store.insert_audit_rows(rows).await {
             Ok(()) => return true,
             Err(err) => match pauses.next() {
                 Some(pause) => {
-                    tracing::warn!(error = ?err, events = events.len(), "writing audit events failed; trying again");
+                    tracing::warn!(error = ?err, events = rows.len(), "writing audit events failed; trying again");
                     tokio::time::sleep(*pause).await;
                 }
                 None => {
                     tracing::error!(
                         error = ?err,
-                        events = events.len(),
+                        events = rows.len(),
                         "writing audit events failed; the reads they record are refused"
                     );
                     return false;
@@ -176,9 +281,66 @@ async fn commit(store: &Store, events: &[NewAuditEvent]) -> bool {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, queued: Arc<AtomicUsize>) {
+/// Journaled events were answered: they are stored whatever it takes. Until they are, every
+/// new read is refused (`failing`), so that the journal does not grow behind a trail that
+/// cannot be written.
+async fn commit_journaled(store: &Store, rows: &[Row], failing: &AtomicBool) {
+    while !commit(store, rows).await {
+        failing.store(true, Ordering::Relaxed);
+        tokio::time::sleep(RETRY_FAILING).await;
+    }
+    failing.store(false, Ordering::Relaxed);
+}
+
+/// Stores what processes that are gone left in their journals beside the database (`dir`),
+/// skipping events they stored themselves before they ended, and removes those journals.
+/// Failures are logged and the journals kept, for the next attempt.
+pub async fn take_in_orphans(store: &Store, dir: &Path) {
+    let orphans = match journal::orphans(dir) {
+        Ok(orphans) => orphans,
+        Err(err) => {
+            tracing::error!(error = %err, dir = %dir.display(), "listing read journals failed");
+            return;
+        }
+    };
+    for orphan in orphans {
+        let taken: anyhow::Result<usize> = async {
+            let models = orphan.rows()?;
+            let ids: Vec<uuid::Uuid> = models.iter().map(|m| m.id).collect();
+            let stored = audit::stored_ids(store.conn(), &ids).await?;
+            let rows: Vec<Row> = models
+                .into_iter()
+                .filter(|m| !stored.contains(&m.id))
+                .map(Row::of_model)
+                .collect();
+            for chunk in rows.chunks(MAX_BATCH) {
+                store.insert_audit_rows(chunk).await?;
+            }
+            Ok(rows.len())
+        }
+        .await;
+        match taken.and_then(|n| Ok((n, orphan.remove()?))) {
+            Ok((n, ())) => tracing::info!(
+                events = n,
+                "stored the read journal a process left when it ended"
+            ),
+            Err(err) => {
+                tracing::error!(error = %err, "storing a read journal left by a process failed")
+            }
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, sink: AuditSink) {
+    if let Some(journal) = &sink.journal {
+        take_in_orphans(&store, journal.dir()).await;
+    }
     while let Some(first) = rx.recv().await {
         let mut batch = Batch::default();
+        if matches!(first, Command::Journaled { .. }) {
+            // Its reads are answered; it waits a little for others to join it.
+            tokio::time::sleep(PACE).await;
+        }
         batch.take(first);
         // Everything that queued while the last batch was being written joins this one.
         while !batch.full() && batch.shutdown.is_none() {
@@ -187,13 +349,16 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, queued: Arc
                 Err(_) => break,
             }
         }
-        if let Some(done) = batch.write(&store, &queued).await {
+        if let Some(done) = batch.write(&store, &sink).await {
             // Take whatever raced in before the shutdown request as well.
             let mut rest = Batch::default();
             while let Ok(command) = rx.try_recv() {
                 rest.take(command);
             }
-            rest.write(&store, &queued).await;
+            rest.write(&store, &sink).await;
+            if let Some(journal) = &sink.journal {
+                journal.close();
+            }
             let _ = done.send(());
             return;
         }

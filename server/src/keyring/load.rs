@@ -85,7 +85,7 @@ pub fn load(settings: &SecretsSettings, url: &str) -> anyhow::Result<Loaded> {
              `switchboard keys generate`)"
         );
     }
-    match sqlite_file(url) {
+    match crate::store::sqlite_file(url) {
         None => {
             // An in-memory database dies with the process, and so may its key.
             let key = parse(&generate_key(), "a generated key")?;
@@ -123,18 +123,6 @@ pub fn make_file(path: &Path, previous: &[[u8; KEY_LEN]]) -> anyhow::Result<Keyr
     ))
 }
 
-/// The file of a SQLite URL (`sqlite://path?mode=rwc`); none for an in-memory database.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
-        return None;
-    }
-    Some(PathBuf::from(path))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,14 +130,14 @@ mod tests {
     #[test]
     fn sqlite_urls_name_their_file() {
         assert_eq!(
-            sqlite_file("sqlite://data/switchboard.db?mode=rwc"),
+            crate::store::sqlite_file("sqlite://data/switchboard.db?mode=rwc"),
             Some(PathBuf::from("data/switchboard.db"))
         );
         assert_eq!(
-            sqlite_file("sqlite:///tmp/x.db"),
+            crate::store::sqlite_file("sqlite:///tmp/x.db"),
             Some(PathBuf::from("/tmp/x.db"))
         );
-        assert_eq!(sqlite_file("sqlite::memory:"), None);
-        assert_eq!(sqlite_file("postgres://h/db"), None);
+        assert_eq!(crate::store::sqlite_file("sqlite::memory:"), None);
+        assert_eq!(crate::store::sqlite_file("postgres://h/db"), None);
     }
 }

@@ -161,7 +161,43 @@ pub fn insert_statements(event: &NewAuditEvent) -> (Uuid, Vec<InsertStatement>) 
     (id, statements)
 }
 
-/// What stores `events` and their rows of the record index (those `recent` has not seen
+/// An event as it is stored (its id taken), with the records it is about, from which its
+/// rows of the record index are made.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub model: audit_event::Model,
+    pub records: RecordIds,
+}
+
+/// `events` as stored, each with a new id.
+pub fn rows(events: Vec<NewAuditEvent>) -> Vec<Row> {
+    events
+        .into_iter()
+        .map(|e| {
+            let model = to_model(Uuid::now_v7(), &e);
+            Row {
+                model,
+                records: e.record_ids,
+            }
+        })
+        .collect()
+}
+
+impl Row {
+    /// A stored row read back (the read journal's): its records from its JSON list, each an
+    /// id where it reads as one.
+    pub fn of_model(model: audit_event::Model) -> Row {
+        let texts: Vec<String> = serde_json::from_str(&model.record_ids).unwrap_or_default();
+        let ids: Option<Vec<Uuid>> = texts.iter().map(|t| Uuid::parse_str(t).ok()).collect();
+        let records = match ids {
+            Some(ids) if !ids.is_empty() => RecordIds::Ids(ids),
+            _ => RecordIds::Names(texts),
+        };
+        Row { model, records }
+    }
+}
+
+/// What stores the events `rows` and their rows of the record index (those `recent` has not seen
 /// committed this hour), and those rows, for `recent` once committed.
 ///
 /// On PostgreSQL one statement: the events' INSERT takes its rows as one JSON parameter
@@ -174,10 +210,12 @@ pub fn insert_statements(event: &NewAuditEvent) -> (Uuid, Vec<InsertStatement>) 
 /// with their tests records 300 ids, and that parse was a third of the writer's work under Q1.
 /// On PostgreSQL bound values gained nothing: it parses the JSON faster, and each batch size
 /// would be a statement to parse and plan (docs/benchmarks-history.md, ninth pass).
-pub fn batch(backend: DbBackend, events: &[NewAuditEvent], recent: &RecentTouches) -> Batch {
-    let stored: Vec<(Uuid, &NewAuditEvent)> = events.iter().map(|e| (Uuid::now_v7(), e)).collect();
-    let models: Vec<audit_event::Model> = stored.iter().map(|(id, e)| to_model(*id, e)).collect();
-    let touches = recent.unwritten(&stored);
+pub fn batch(backend: DbBackend, rows: &[Row], recent: &RecentTouches) -> Batch {
+    let models: Vec<audit_event::Model> = rows.iter().map(|r| r.model.clone()).collect();
+    let touches = recent.unwritten(
+        rows.iter()
+            .map(|r| (r.model.id, r.model.actor_id.as_str(), &r.records)),
+    );
     // On PostgreSQL the index rows' parameter follows the events' ($1) in the one statement.
     let index = audit_touches::insert_json(backend, &touches, 2);
     let statements = match (backend, index) {
@@ -382,6 +420,25 @@ pub async fn list(
     }
     let rows = page_query(filter, &page).all(db).await?;
     Ok(Page::from_overfetch(rows, page.first))
+}
+
+/// Which of `ids` are stored events.
+pub async fn stored_ids(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> AppResult<std::collections::HashSet<Uuid>> {
+    let mut stored = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let found: Vec<Uuid> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::Id.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        stored.extend(found);
+    }
+    Ok(stored)
 }
 
 /// Hours of the record index read per query while walking a record's events.

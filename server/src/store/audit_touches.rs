@@ -135,18 +135,21 @@ impl RecentTouches {
     /// The touches of `events` (each with its id) not committed this hour, each once. Why
     /// not `of_event` for each: a batch of list reads names the same few hundred records
     /// hundreds of times, and this makes a row only for each new one.
-    pub fn unwritten(&self, events: &[(Uuid, &NewAuditEvent)]) -> Vec<Touch> {
+    pub fn unwritten<'a>(
+        &self,
+        events: impl IntoIterator<Item = (Uuid, &'a str, &'a RecordIds)>,
+    ) -> Vec<Touch> {
         let recent = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut batch: HashMap<(i64, String), HashSet<RecordKey>> = HashMap::new();
         let mut out = Vec::new();
-        for (id, event) in events {
-            let hour = hour_of(id);
-            let actor = event.who.id_text();
+        for (id, actor, records) in events {
+            let hour = hour_of(&id);
+            let actor = actor.to_owned();
             let committed = (hour == recent.hour)
                 .then(|| recent.seen.get(&actor))
                 .flatten();
             let in_batch = batch.entry((hour, actor.clone())).or_default();
-            for key in keys(&event.record_ids) {
+            for key in keys(records) {
                 if committed.is_some_and(|c| c.contains(&key)) || in_batch.contains(&key) {
                     continue;
                 }
@@ -268,19 +271,21 @@ mod tests {
         let recent = super::RecentTouches::default();
         let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         let event = |ids| NewAuditEvent::of_key(a, "READ", ids, chrono::Utc::now());
-        let at = |hour: i64| super::first_id_of_hour(hour);
         let (e1, e2) = (event(vec![a, b]), event(vec![a]));
-        let batch = [(at(10), &e1), (at(10), &e2)];
-        let first = recent.unwritten(&batch);
+        fn of(hour: i64, e: &NewAuditEvent) -> (uuid::Uuid, &str, &super::RecordIds) {
+            (super::first_id_of_hour(hour), "actor", &e.record_ids)
+        }
+        let batch = || [of(10, &e1), of(10, &e2)];
+        let first = recent.unwritten(batch());
         let records: Vec<String> = first.iter().map(|t| t.record.text()).collect();
         assert_eq!(records, vec![a.to_string(), b.to_string()]);
         // Not remembered until committed.
-        assert_eq!(recent.unwritten(&batch).len(), 2);
+        assert_eq!(recent.unwritten(batch()).len(), 2);
         recent.committed(&first);
-        assert!(recent.unwritten(&batch).is_empty());
+        assert!(recent.unwritten(batch()).is_empty());
         // A new hour starts afresh.
-        assert_eq!(recent.unwritten(&[(at(11), &e2)]).len(), 1);
-        recent.committed(&recent.unwritten(&[(at(11), &e2)]));
-        assert_eq!(recent.unwritten(&[(at(11), &e1)]).len(), 1, "b only");
+        assert_eq!(recent.unwritten([of(11, &e2)]).len(), 1);
+        recent.committed(&recent.unwritten([of(11, &e2)]));
+        assert_eq!(recent.unwritten([of(11, &e1)]).len(), 1, "b only");
     }
 }

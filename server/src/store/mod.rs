@@ -106,6 +106,18 @@ const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
 /// Connections opened at once at start-up on PostgreSQL (see `Store::connect`).
 const STARTUP_CONNECTIONS: usize = 3;
 
+/// The file of a SQLite URL (`sqlite://path?mode=rwc`); none for an in-memory database.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}
+
 impl Store {
     pub async fn connect(url: &str, max_connections: Option<u32>) -> anyhow::Result<Store> {
         Store::connect_with(url, max_connections, &[]).await
@@ -372,6 +384,12 @@ impl Store {
     /// (`begin_write`) that read before another connection committed could not upgrade to
     /// writing (SQLITE_BUSY_SNAPSHOT) and failed.
     pub async fn insert_audit_events(&self, events: &[audit::NewAuditEvent]) -> AppResult<()> {
+        self.insert_audit_rows(&audit::rows(events.to_vec())).await
+    }
+
+    /// Stores events whose ids are taken (`audit::rows`): `insert_audit_events`' work, for the
+    /// read-audit writer, whose journal holds the rows as they will be stored.
+    pub async fn insert_audit_rows(&self, events: &[audit::Row]) -> AppResult<()> {
         if events.is_empty() {
             return Ok(());
         }
