@@ -71,6 +71,9 @@ const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis
 /// so that it commits a few times a second rather than once per handful of reads.
 const PACE: Duration = Duration::from_millis(20);
 
+/// How long a reader of the trail waits for the journal's events to be stored at most.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
+
 /// A journaled batch the database keeps refusing is tried again this often, with every read
 /// refused meanwhile (`AuditSink::failing`).
 const RETRY_FAILING: Duration = Duration::from_secs(1);
@@ -153,14 +156,18 @@ impl AuditSink {
     }
 
     /// Returns once every event handed over before the call is in the trail's tables, with
-    /// what processes that are gone left in their journals: before the trail is read.
+    /// what processes that are gone left in their journals: before the trail is read. While
+    /// the database refuses the writer's batch, it gives up after `SETTLE_AT_MOST`: the trail
+    /// is then shown without the newest reads rather than not at all.
     pub async fn settled(&self) {
         if self.journal.is_none() {
             return;
         }
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Command::Settle(done)).is_ok() {
-            let _ = wait.await;
+        if self.tx.send(Command::Settle(done)).is_ok()
+            && tokio::time::timeout(SETTLE_AT_MOST, wait).await.is_err()
+        {
+            tracing::warn!("the trail is read before the read journal's newest events are stored");
         }
     }
 
