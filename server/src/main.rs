@@ -128,8 +128,7 @@ async fn store(settings: &Settings) -> anyhow::Result<Store> {
 async fn audit_store(settings: &Settings) -> anyhow::Result<Store> {
     let url = settings.database_url()?;
     let store = store(settings).await?;
-    if let Some(db) = switchboard::store::sqlite_file(&url) {
-        let dir = switchboard::audit::journal::dir_of(&db);
+    if let Some(dir) = switchboard::audit::journal::dir_for(&url) {
         switchboard::audit::take_in_orphans(&store, &dir).await;
     }
     Ok(store)

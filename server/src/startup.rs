@@ -185,14 +185,13 @@ async fn read_audit(
     store: &Store,
 ) -> anyhow::Result<(AuditSink, tokio::task::JoinHandle<()>)> {
     let writer = Store::connect_for_read_audit(url, store).await?;
-    match crate::store::sqlite_file(url) {
-        Some(db) if store.backend() == DbBackend::Sqlite && !url.contains("mode=memory") => {
-            let dir = crate::audit::journal::dir_of(&db);
+    match crate::audit::journal::dir_for(url) {
+        Some(dir) => {
             let journal = crate::audit::journal::Journal::open(&dir)
                 .with_context(|| format!("opening the read journal {}", dir.display()))?;
             Ok(AuditSink::spawn_journaled(writer, journal))
         }
-        _ => Ok(AuditSink::spawn(writer)),
+        None => Ok(AuditSink::spawn(writer)),
     }
 }
 

@@ -42,11 +42,12 @@ struct Segment {
     len: u64,
 }
 
-/// The journal's directory for the SQLite database at `db`.
-pub fn dir_of(db: &Path) -> PathBuf {
+/// The journals' directory beside the database at `url`: none unless it is a SQLite file.
+pub fn dir_for(url: &str) -> Option<PathBuf> {
+    let db = crate::store::sqlite_file(url)?;
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push(".read-journal");
-    db.with_file_name(name)
+    Some(db.with_file_name(name))
 }
 
 impl Journal {

@@ -138,6 +138,7 @@ mod tests {
             Some(PathBuf::from("/tmp/x.db"))
         );
         assert_eq!(crate::store::sqlite_file("sqlite::memory:"), None);
+        assert_eq!(crate::store::sqlite_file("sqlite://x.db?mode=memory"), None);
         assert_eq!(crate::store::sqlite_file("postgres://h/db"), None);
     }
 }

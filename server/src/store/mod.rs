@@ -106,13 +106,14 @@ const MIGRATION_LOCK: i64 = 0x5357_4d49_4752; // "SWMIGR"
 /// Connections opened at once at start-up on PostgreSQL (see `Store::connect`).
 const STARTUP_CONNECTIONS: usize = 3;
 
-/// The file of a SQLite URL (`sqlite://path?mode=rwc`); none for an in-memory database.
+/// The file of a SQLite URL (`sqlite://path?mode=rwc`); none for an in-memory database
+/// (`sqlite::memory:`, or `mode=memory`).
 pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    if path.is_empty() || path == ":memory:" {
+    let (path, options) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || options.contains("mode=memory") {
         return None;
     }
     Some(std::path::PathBuf::from(path))
