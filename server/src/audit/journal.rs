@@ -309,7 +309,7 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Write;
 
     use chrono::Utc;
@@ -319,14 +319,14 @@ mod tests {
     use super::{Journal, orphans};
 
     /// A directory of its own, removed afterwards.
-    struct Scratch(std::path::PathBuf);
+    pub(in crate::audit) struct Scratch(std::path::PathBuf);
 
     impl Scratch {
-        fn new() -> Scratch {
+        pub(in crate::audit) fn new() -> Scratch {
             Scratch(std::env::temp_dir().join(format!("sb-journal-{}", Uuid::now_v7())))
         }
 
-        fn path(&self) -> &std::path::Path {
+        pub(in crate::audit) fn path(&self) -> &std::path::Path {
             &self.0
         }
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use self::journal::Journal;
@@ -56,6 +56,11 @@ pub struct AuditSink {
     journal: Option<Arc<Journal>>,
     /// The journaled events' last batch could not be stored: reads are refused until it is.
     failing: Arc<AtomicBool>,
+    /// Journaled events unstored past which a read waits for the writer (`MOST_UNSTORED`).
+    most_unstored: usize,
+    /// Told each time the writer stores a batch or finds it refused: reads waiting for it
+    /// look again.
+    progress: Arc<Notify>,
 }
 
 /// Events stored by one transaction at most (then the next takes the rest): large enough for
@@ -71,6 +76,13 @@ const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis
 /// so that it commits a few times a second rather than once per handful of reads.
 const PACE: Duration = Duration::from_millis(20);
 
+/// Journaled events handed over and not yet stored, past which a read waits for the writer to
+/// store enough of them before it is answered. Why: when the database is slow without failing,
+/// reads answered at once would pile events up in the writer's memory (and the journal) without
+/// end; waiting slows reads to what the database stores instead. A few MB of rows, and dozens
+/// of the writer's batches under the heaviest read load measured.
+const MOST_UNSTORED: usize = 10_000;
+
 /// How long a reader of the trail waits for the journal's events to be stored at most.
 const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
 
@@ -81,22 +93,28 @@ const RETRY_FAILING: Duration = Duration::from_secs(1);
 impl AuditSink {
     /// A writer whose reads each wait for the commit of their events.
     pub fn spawn(store: Store) -> (AuditSink, JoinHandle<()>) {
-        Self::start(store, None)
+        Self::start(store, None, MOST_UNSTORED)
     }
 
     /// A writer whose reads are answered once their events are in `journal` (SQLite with a
     /// database file); it first takes in what processes that are gone left in theirs.
     pub fn spawn_journaled(store: Store, journal: Journal) -> (AuditSink, JoinHandle<()>) {
-        Self::start(store, Some(Arc::new(journal)))
+        Self::start(store, Some(Arc::new(journal)), MOST_UNSTORED)
     }
 
-    fn start(store: Store, journal: Option<Arc<Journal>>) -> (AuditSink, JoinHandle<()>) {
+    fn start(
+        store: Store,
+        journal: Option<Arc<Journal>>,
+        most_unstored: usize,
+    ) -> (AuditSink, JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let sink = AuditSink {
             tx,
             queued: Arc::new(AtomicUsize::new(0)),
             journal,
             failing: Arc::new(AtomicBool::new(false)),
+            most_unstored,
+            progress: Arc::default(),
         };
         let handle = tokio::spawn(run(store, rx, sink.clone()));
         (sink, handle)
@@ -116,10 +134,11 @@ impl AuditSink {
 
     /// Hands `events` to the writer: the caller does what it can meanwhile (the answer is
     /// serialized while the batch commits) and sends nothing before `Pending::committed`.
-    /// Journaled, they are in the journal when this returns, and there is nothing to wait for.
+    /// Journaled, they are in the journal when this returns, and there is nothing to wait for
+    /// unless the writer is `MOST_UNSTORED` behind.
     pub fn submit(&self, events: Vec<NewAuditEvent>) -> AppResult<Pending> {
         if events.is_empty() {
-            return Ok(Pending(None));
+            return Ok(Pending(Wait::Nothing));
         }
         let rows = audit::rows(events);
         let n = rows.len();
@@ -128,11 +147,12 @@ impl AuditSink {
                 return Err(unstored());
             }
             let record = journal::encode(&rows.iter().map(|r| &r.model).collect::<Vec<_>>());
-            self.queued.fetch_add(n, Ordering::Relaxed);
+            let behind = self.queued.fetch_add(n, Ordering::Relaxed) + n > self.most_unstored;
             return match journal.append(&record, |seq| {
                 self.tx.send(Command::Journaled { rows, seq }).is_ok()
             }) {
-                Ok(true) => Ok(Pending(None)),
+                Ok(true) if behind => Ok(Pending(Wait::Backlog(self.clone()))),
+                Ok(true) => Ok(Pending(Wait::Nothing)),
                 // The writer has stopped: the events are in the journal, which the next
                 // process takes in, but this one is shutting down.
                 Ok(false) => Err(unstored()),
@@ -152,7 +172,7 @@ impl AuditSink {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             return Err(unstored());
         }
-        Ok(Pending(Some(wait)))
+        Ok(Pending(Wait::Commit(wait)))
     }
 
     /// Returns once every event handed over before the call is in the trail's tables, with
@@ -171,6 +191,24 @@ impl AuditSink {
         }
     }
 
+    /// Returns once the writer is no more than `most_unstored` events behind; an error while
+    /// the database refuses its batch.
+    async fn caught_up(&self) -> AppResult<()> {
+        loop {
+            // Listening before looking: progress made in between is not missed.
+            let progress = self.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if self.failing.load(Ordering::Relaxed) {
+                return Err(unstored());
+            }
+            if self.queued() <= self.most_unstored {
+                return Ok(());
+            }
+            progress.await;
+        }
+    }
+
     /// Writes what is pending and stops the writer.
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
@@ -182,22 +220,31 @@ impl AuditSink {
 
 /// Events handed to the writer (`AuditSink::submit`), until their commit.
 #[must_use = "the read may be answered only once its events are committed"]
-pub struct Pending(Option<oneshot::Receiver<bool>>);
+pub struct Pending(Wait);
+
+enum Wait {
+    Nothing,
+    /// For the commit of the events (no journal).
+    Commit(oneshot::Receiver<bool>),
+    /// For the writer to be no more than `most_unstored` journaled events behind.
+    Backlog(AuditSink),
+}
 
 impl Pending {
     /// Nothing to wait for.
     pub fn none() -> Self {
-        Pending(None)
+        Pending(Wait::Nothing)
     }
 
     /// Returns once the events are committed; an error means they are not in the trail.
     pub async fn committed(self) -> AppResult<()> {
         match self.0 {
-            None => Ok(()),
-            Some(wait) => match wait.await {
+            Wait::Nothing => Ok(()),
+            Wait::Commit(wait) => match wait.await {
                 Ok(true) => Ok(()),
                 _ => Err(unstored()),
             },
+            Wait::Backlog(sink) => sink.caught_up().await,
         }
     }
 }
@@ -243,13 +290,14 @@ impl Batch {
         let stored = match (&sink.journal, self.segment) {
             _ if self.rows.is_empty() => true,
             (Some(journal), Some(segment)) => {
-                commit_journaled(store, &self.rows, &sink.failing).await;
+                commit_journaled(store, &self.rows, sink).await;
                 journal.stored_before(segment);
                 true
             }
             _ => commit(store, &self.rows).await,
         };
         sink.queued.fetch_sub(self.rows.len(), Ordering::Relaxed);
+        sink.progress.notify_waiters();
         for waiting in self.waiting {
             let _ = waiting.send(stored);
         }
@@ -290,13 +338,14 @@ async fn commit(store: &Store, rows: &[Row]) -> bool {
 
 /// Journaled events were answered: they are stored whatever it takes. Until they are, every
 /// new read is refused (`failing`), so that the journal does not grow behind a trail that
-/// cannot be written.
-async fn commit_journaled(store: &Store, rows: &[Row], failing: &AtomicBool) {
+/// cannot be written, and so are the reads waiting for the writer to catch up.
+async fn commit_journaled(store: &Store, rows: &[Row], sink: &AuditSink) {
     while !commit(store, rows).await {
-        failing.store(true, Ordering::Relaxed);
+        sink.failing.store(true, Ordering::Relaxed);
+        sink.progress.notify_waiters();
         tokio::time::sleep(RETRY_FAILING).await;
     }
-    failing.store(false, Ordering::Relaxed);
+    sink.failing.store(false, Ordering::Relaxed);
 }
 
 /// Stores what processes that are gone left in their journals beside the database (`dir`),
@@ -435,5 +484,84 @@ mod tests {
             "INTERNAL",
             "after shutdown nothing can be audited, so nothing may be read"
         );
+    }
+
+    /// While the database is slow (another process holds its write lock) reads are answered
+    /// from the journal at once, until `most_unstored` events wait: the next read then waits
+    /// for the writer, and is answered once the database takes the backlog. While the database
+    /// refuses the batch, the waiting read is refused instead of held.
+    #[tokio::test]
+    async fn past_the_most_unstored_a_journaled_read_waits_for_the_writer() {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+
+        let dir = super::journal::tests::Scratch::new();
+        std::fs::create_dir_all(dir.path()).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, Some(2)).await.unwrap();
+        store.migrate().await.unwrap();
+        let writer = Store::connect_for_read_audit(&url, &store).await.unwrap();
+        let journal = super::Journal::open(&dir.path().join("journal")).unwrap();
+        let (sink, _task) = AuditSink::start(writer, Some(Arc::new(journal)), 10);
+
+        let other = sea_orm::Database::connect(&url).await.unwrap();
+        let held = other.begin().await.unwrap();
+        held.execute_unprepared("CREATE TABLE hold_the_write_lock (x INTEGER)")
+            .await
+            .unwrap();
+
+        let soon = Duration::from_millis(300);
+        let reads = |ids: &[uuid::Uuid]| {
+            let mut pending = ids
+                .iter()
+                .map(|id| sink.submit(vec![read_of(*id)]).unwrap());
+            (
+                pending.by_ref().take(10).collect::<Vec<_>>(),
+                pending.next().unwrap(),
+            )
+        };
+        let ids: Vec<uuid::Uuid> = (0..11).map(|_| uuid::Uuid::now_v7()).collect();
+        let (first, last) = reads(&ids);
+        for pending in first {
+            let answered = tokio::time::timeout(soon, pending.committed()).await;
+            assert!(answered.unwrap().is_ok(), "answered from the journal");
+        }
+        assert_eq!(sink.queued(), 11, "none stored while the lock is held");
+        let last = tokio::spawn(last.committed());
+        tokio::time::sleep(soon).await;
+        assert!(!last.is_finished(), "the eleventh waits for the database");
+        held.rollback().await.unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(5), last).await;
+        answered.unwrap().unwrap().unwrap();
+        sink.settled().await;
+
+        store
+            .conn()
+            .execute_unprepared(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            )
+            .await
+            .unwrap();
+        let more: Vec<uuid::Uuid> = (0..11).map(|_| uuid::Uuid::now_v7()).collect();
+        let (first, last) = reads(&more);
+        let refused = tokio::time::timeout(Duration::from_secs(3), last.committed()).await;
+        assert_eq!(refused.unwrap().unwrap_err().code(), "INTERNAL");
+        for pending in first {
+            pending.committed().await.unwrap();
+        }
+        store
+            .conn()
+            .execute_unprepared("DROP TRIGGER refuse_audit")
+            .await
+            .unwrap();
+        sink.settled().await;
+        for id in ids.iter().chain(&more) {
+            assert_eq!(stored(&store, *id).await, 1, "every read's event stored");
+        }
+        assert_eq!(sink.queued(), 0);
+        sink.shutdown().await;
     }
 }
