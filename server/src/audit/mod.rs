@@ -20,7 +20,7 @@ pub mod security;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -75,6 +75,17 @@ const RETRIES: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis
 /// Journaled events are already safe: the writer lets them gather this long before a commit,
 /// so that it commits a few times a second rather than once per handful of reads.
 const PACE: Duration = Duration::from_millis(20);
+
+/// Reads that wait for their commit (no journal) while the writer is busy wait this much longer
+/// for others to join their batch. Why: under load each request used to find the writer free
+/// and commit with one or two others, and the batch's fixed cost (a statement, the chain's
+/// link, a round trip) was most of what auditing a read cost the database. A lone read, with
+/// the writer idle, does not wait. Tokio's timer rounds the wait up to its next millisecond.
+const GATHER: Duration = Duration::from_micros(500);
+
+/// The writer counts as busy when its last batch ended this recently: reads are arriving
+/// faster than a few hundred a second.
+const BUSY: Duration = Duration::from_millis(5);
 
 /// Journaled events handed over and not yet stored, past which a read waits for the writer to
 /// store enough of them before it is answered. Why: when the database is slow without failing,
@@ -387,15 +398,25 @@ pub async fn take_in_orphans(store: &Store, dir: &Path) {
     }
 }
 
+/// Whether the writer's last batch ended less than `BUSY` ago.
+fn busy_since(last_write: Option<Instant>) -> bool {
+    last_write.is_some_and(|at| at.elapsed() < BUSY)
+}
+
 async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, sink: AuditSink) {
     if let Some(journal) = &sink.journal {
         take_in_orphans(&store, journal.dir()).await;
     }
+    let mut last_write = None;
     while let Some(first) = rx.recv().await {
         let mut batch = Batch::default();
         if matches!(first, Command::Journaled { .. }) {
             // Its reads are answered; it waits a little for others to join it.
             tokio::time::sleep(PACE).await;
+        } else if busy_since(last_write) {
+            // Reads are arriving back to back: a moment's wait lets more of them share the
+            // commit, whose statement, link and round trip cost as much as several reads.
+            tokio::time::sleep(GATHER).await;
         }
         batch.take(first);
         // Everything that queued while the last batch was being written joins this one.
@@ -405,7 +426,9 @@ async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Command>, sink: Audit
                 Err(_) => break,
             }
         }
-        if let Some(done) = batch.write(&store, &sink).await {
+        let done = batch.write(&store, &sink).await;
+        last_write = Some(Instant::now());
+        if let Some(done) = done {
             // Take whatever raced in before the shutdown request as well.
             let mut rest = Batch::default();
             while let Ok(command) = rx.try_recv() {
