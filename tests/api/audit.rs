@@ -64,6 +64,9 @@ async fn the_audit_trail_is_for_settings_admins_only() {
     );
 }
 
+/// A read of one patient's id: the smallest read the trail records.
+const READ_ID: &str = "query($id:ID!){ patient(id:$id){ id } }";
+
 /// A read is in the trail before its answer leaves: a server killed with SIGKILL straight
 /// after a burst of reads has recorded every one it answered. (Reads used to be written in
 /// batches after their answers, and this lost all 40.)
@@ -80,10 +83,9 @@ async fn every_answered_read_is_audited_even_when_the_server_is_killed_right_aft
         1,
         "the create, in its transaction"
     );
-    let read = "query($id:ID!){ patient(id:$id){ id } }";
     // In this process: the event is in the trail when the answer arrives (on SQLite in the
     // read journal, and in the table before the trail is read).
-    let resp = app.gql_as(&key, read, json!({ "id": id })).await;
+    let resp = app.gql_as(&key, READ_ID, json!({ "id": id })).await;
     assert_eq!(resp["data"]["patient"]["id"], id.as_str(), "{resp}");
     assert_eq!(
         app.audit_rows_for(&id).await,
@@ -103,12 +105,11 @@ async fn every_answered_read_is_audited_even_when_the_server_is_killed_right_aft
 
 /// `reads` reads of patient `id` sent at once to the server at `base`, each answered.
 async fn read_at_once(app: &TestApp, base: &str, key: &str, id: &str, reads: usize) {
-    let read = "query($id:ID!){ patient(id:$id){ id } }";
     let sent = (0..reads).map(|_| {
         app.http
             .post(format!("{base}/graphql"))
             .bearer_auth(key)
-            .json(&json!({ "query": read, "variables": { "id": id } }))
+            .json(&json!({ "query": READ_ID, "variables": { "id": id } }))
             .send()
     });
     for resp in futures_util::future::join_all(sent).await {
@@ -344,13 +345,7 @@ async fn portal_users_are_recorded_in_their_role() {
         .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
     let staff = app.staff_session().await;
-    let read = app
-        .gql_as(
-            &staff,
-            "query($id:ID!){ patient(id:$id){ id } }",
-            json!({ "id": id }),
-        )
-        .await;
+    let read = app.gql_as(&staff, READ_ID, json!({ "id": id })).await;
     assert!(codes(&read).is_empty(), "{read}");
     let events = app.audit_events(json!({ "recordId": id })).await;
     let by_staff = events
@@ -393,12 +388,7 @@ async fn the_trail_is_searched_by_external_id_and_time() {
     }
     let before_reads = chrono::Utc::now();
     for id in &ids {
-        app.gql_as(
-            &key,
-            "query($id:ID!){ patient(id:$id){ id } }",
-            json!({ "id": id }),
-        )
-        .await;
+        app.gql_as(&key, READ_ID, json!({ "id": id })).await;
     }
     let found = app
         .audit_events(json!({ "externalPatientId": "EXT-3", "action": "READ" }))
@@ -461,12 +451,7 @@ async fn the_filtered_trail_exports_as_csv_and_ndjson() {
             json!({ "externalPatientId": "EXP-1" }),
         )
         .await;
-    app.gql_as(
-        &key,
-        "query($id:ID!){ patient(id:$id){ id } }",
-        json!({ "id": id }),
-    )
-    .await;
+    app.gql_as(&key, READ_ID, json!({ "id": id })).await;
     let get = |token: Option<String>, query: &'static str| {
         let mut request = app.http.get(app.url(&format!("/audit/export?{query}")));
         if let Some(token) = token {
@@ -564,12 +549,7 @@ async fn the_trail_of_a_time_range_exports_as_ndjson_from_graphql_and_the_comman
     let id = app
         .patient_id(&key, &app.fx.client_a, &app.fx.loc_a1, json!({}))
         .await;
-    app.gql_as(
-        &key,
-        "query($id:ID!){ patient(id:$id){ id } }",
-        json!({ "id": id }),
-    )
-    .await;
+    app.gql_as(&key, READ_ID, json!({ "id": id })).await;
     let to = chrono::Utc::now();
     let range = json!({ "occurredFrom": from.to_rfc3339(), "occurredTo": to.to_rfc3339() });
     let query = "query($f:AuditFilterInput){ auditExport(filter:$f) }";
