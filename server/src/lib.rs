@@ -14,6 +14,8 @@ pub mod keyring;
 pub mod metrics;
 pub mod oauth;
 pub mod outbound;
+#[cfg(test)]
+mod scratch;
 pub mod seed;
 pub mod startup;
 pub mod store;

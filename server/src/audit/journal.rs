@@ -309,7 +309,7 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use std::io::Write;
 
     use chrono::Utc;
@@ -317,25 +317,7 @@ pub(super) mod tests {
     use uuid::Uuid;
 
     use super::{Journal, orphans};
-
-    /// A directory of its own, removed afterwards.
-    pub(in crate::audit) struct Scratch(std::path::PathBuf);
-
-    impl Scratch {
-        pub(in crate::audit) fn new() -> Scratch {
-            Scratch(std::env::temp_dir().join(format!("sb-journal-{}", Uuid::now_v7())))
-        }
-
-        pub(in crate::audit) fn path(&self) -> &std::path::Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::scratch::Scratch;
 
     fn row(ip: Option<&str>) -> Model {
         Model {

@@ -520,9 +520,8 @@ mod tests {
 
         use sea_orm::{ConnectionTrait, TransactionTrait};
 
-        let dir = super::journal::tests::Scratch::new();
-        std::fs::create_dir_all(dir.path()).unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let dir = crate::scratch::Scratch::new();
+        let url = dir.sqlite_url();
         let store = Store::connect(&url, Some(2)).await.unwrap();
         store.migrate().await.unwrap();
         let writer = Store::connect_for_read_audit(&url, &store).await.unwrap();

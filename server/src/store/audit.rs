@@ -8,13 +8,15 @@ use migration::m20261129_000004_audit_rare_filters::{
 use migration::m20261129_000005_audit_record_touches::hour_of;
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, IntoActiveModel,
-    Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    AccessMode, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IdenStatic,
+    IntoActiveModel, IsolationLevel, Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Select, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::audit_chain::AUDIT_TRAIL;
 use super::audit_touches::{self, RecentTouches, Touch, first_id_of_hour};
+use super::conn::Conn;
 use super::page::{Page, PageRequest};
 use crate::domain::actor::Who;
 use crate::error::{AppError, AppResult};
@@ -339,16 +341,32 @@ const EVENTS_FROM_PARAMS_PG: &str = "SELECT (e ->> 0)::uuid, (e ->> 1)::timestam
 
 /// Every event `filter` finds, newest first, handed to `visit` a page at a time. More than
 /// `max` (when given) is refused, with what was handed on so far to be thrown away.
+///
+/// Every page is read from one snapshot, so that what is handed on is the trail as it was at
+/// one moment. An event's id is taken before it commits (on another replica, or by a read
+/// journaled on SQLite and stored by the writer later), so ids are not in commit order: pages
+/// read on fresh snapshots could hand on an event committed during the walk below the page
+/// being read, and leave out one committed before it above.
 pub async fn each(
-    db: &impl ConnectionTrait,
+    db: &Conn,
     filter: &AuditFilter,
     max: Option<usize>,
     mut visit: impl FnMut(&audit_event::Model),
 ) -> AppResult<()> {
     const PAGE: u64 = 500;
+    let snapshot = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let isolation = Some(IsolationLevel::RepeatableRead);
+            db.pool()
+                .begin_with_config(isolation, Some(AccessMode::ReadOnly))
+                .await?
+        }
+        // SQLite: a read transaction sees the database as of its first read.
+        _ => db.pool().begin().await?,
+    };
     let (mut after, mut seen) = (None, 0usize);
     loop {
-        let page = list(db, filter, PageRequest { first: PAGE, after }).await?;
+        let page = list(&snapshot, filter, PageRequest { first: PAGE, after }).await?;
         seen += page.items.len();
         if let Some(max) = max
             && seen > max
@@ -361,9 +379,11 @@ pub async fn each(
         page.items.iter().for_each(&mut visit);
         match page.items.last() {
             Some(last) if page.has_next_page => after = Some(last.id),
-            _ => return Ok(()),
+            _ => break,
         }
     }
+    snapshot.commit().await?;
+    Ok(())
 }
 
 /// The query of one page of the trail, newest first.
@@ -556,6 +576,69 @@ mod tests {
         let ms = hour as u64 * 3_600_000 + minute * 60_000;
         let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, 0);
         Uuid::new_v7(ts)
+    }
+
+    /// The ids `each` hands on over the whole trail; `on_first` runs as the first is.
+    async fn walk(store: &Store, mut on_first: impl FnMut()) -> Vec<Uuid> {
+        let mut handed = Vec::new();
+        super::each(store.conn(), &AuditFilter::default(), None, |e| {
+            if handed.is_empty() {
+                on_first();
+            }
+            handed.push(e.id);
+        })
+        .await
+        .unwrap();
+        handed
+    }
+
+    /// A walk of the trail (an export) hands on the trail as it was when the walk began: an
+    /// event committed during it is left out even where its id is still ahead of the walk
+    /// (ids are not in commit order), and every event there before is handed on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_walk_hands_on_the_trail_as_it_was_when_it_began() {
+        use sea_orm::EntityTrait;
+
+        let dir = crate::scratch::Scratch::new();
+        let store = Store::connect(&dir.sqlite_url(), Some(2)).await.unwrap();
+        store.migrate().await.unwrap();
+        let key = Uuid::now_v7();
+        let read = || super::NewAuditEvent::of_key(key, "READ", vec![Uuid::now_v7()], Utc::now());
+        let before: Vec<_> = (0..1_200).map(|_| read()).collect();
+        store.insert_audit_events(&before).await.unwrap();
+
+        // Committed while the walk's first page is handed on, with an id older than every
+        // other, so that the walk would reach it on its last page.
+        let late = id_at(400_000, 0);
+        let (go, gone) = std::sync::mpsc::channel::<()>();
+        let (committed, was_committed) = std::sync::mpsc::channel::<()>();
+        let conn = store.conn().clone();
+        let event = read();
+        let writer = tokio::spawn(async move {
+            tokio::task::spawn_blocking(move || gone.recv().unwrap())
+                .await
+                .unwrap();
+            super::Entity::insert(super::to_active(late, &event))
+                .exec(&conn)
+                .await
+                .unwrap();
+            committed.send(()).unwrap();
+        });
+        let handed = walk(&store, || {
+            go.send(()).unwrap();
+            was_committed.recv().unwrap();
+        })
+        .await;
+        writer.await.unwrap();
+        assert_eq!(handed.len(), before.len(), "every event there before");
+        assert!(!handed.contains(&late), "nothing committed during the walk");
+        let again = walk(&store, || {}).await;
+        assert_eq!(again.len(), before.len() + 1);
+        assert_eq!(
+            again.last(),
+            Some(&late),
+            "a walk begun after it hands it on"
+        );
     }
 
     /// A batch of more events than one INSERT takes is stored whole, every column as given.
