@@ -208,16 +208,15 @@ impl Row {
 /// same whatever the number of events. The record ids stay out of the JSON because they are
 /// most of its bytes (a page of patients with their tests records 300 ids, 12 KB) and
 /// PostgreSQL 15 reads a JSON string a character at a time, where an array is sent as binary
-/// and copied. On SQLite
-/// the events go in as bound values, a multi-row INSERT per `SQLITE_EVENTS_PER_INSERT`, which
-/// the writer sends in one call with the rest of the transaction (`write::joined`): one text
-/// per batch size, prepared once each. They used to go in as one JSON parameter too, which
+/// and copied. On SQLite the events go in as bound values, a multi-row INSERT per
+/// `SQLITE_EVENTS_PER_INSERT`, which the writer sends in one call with the rest of the
+/// transaction (`write::joined`): one text per batch size, prepared once each, and the rows
+/// are kept for the chain's link. They used to go in as one JSON parameter too, which
 /// cost SQLite a parse of every event and an unescaping of its record ids; a page of patients
 /// with their tests records 300 ids, and that parse was a third of the writer's work under Q1.
 /// On PostgreSQL bound values gained nothing: it parses the JSON faster, and each batch size
 /// would be a statement to parse and plan (docs/benchmarks-history.md, ninth pass).
 pub fn batch(backend: DbBackend, rows: &[Row], recent: &RecentTouches) -> Batch {
-    let models: Vec<audit_event::Model> = rows.iter().map(|r| r.model.clone()).collect();
     let touches = recent.unwritten(
         rows.iter()
             .map(|r| (r.model.id, r.model.actor_id.as_str(), &r.records)),
@@ -225,14 +224,19 @@ pub fn batch(backend: DbBackend, rows: &[Row], recent: &RecentTouches) -> Batch 
     // On PostgreSQL the index rows' parameter follows the events' two ($1, $2) in the one
     // statement.
     let index = audit_touches::insert_json(backend, &touches, 3);
-    let statements = match (backend, index) {
-        (DbBackend::Postgres, index) => vec![insert_events_pg(&models, index)],
-        (_, index) => models
-            .chunks(SQLITE_EVENTS_PER_INSERT)
-            .map(insert_events_sqlite)
-            .chain(index)
-            .collect(),
-    };
+    if backend == DbBackend::Postgres {
+        return Batch {
+            statements: vec![insert_events_pg(rows, index)],
+            touches,
+            models: Vec::new(),
+        };
+    }
+    let models: Vec<audit_event::Model> = rows.iter().map(|r| r.model.clone()).collect();
+    let statements = models
+        .chunks(SQLITE_EVENTS_PER_INSERT)
+        .map(insert_events_sqlite)
+        .chain(index)
+        .collect();
     Batch {
         statements,
         touches,
@@ -274,14 +278,14 @@ static EVENT_COLUMNS: LazyLock<String> = LazyLock::new(|| {
         .join(", ")
 });
 
-/// PostgreSQL: the statement that stores `events` and, when given, their rows of the record
-/// index (whose parameter follows the events' two).
-fn insert_events_pg(events: &[audit_event::Model], index: Option<Statement>) -> Statement {
+/// PostgreSQL: the statement that stores the events `rows` and, when given, their rows of the
+/// record index (whose parameter follows the events' two).
+fn insert_events_pg(rows: &[Row], index: Option<Statement>) -> Statement {
     let backend = DbBackend::Postgres;
-    let rows: Vec<serde_json::Value> = events.iter().map(json_row).collect();
-    let record_ids: Vec<String> = events.iter().map(|e| e.record_ids.clone()).collect();
+    let json: Vec<serde_json::Value> = rows.iter().map(|r| json_row(&r.model)).collect();
+    let record_ids: Vec<String> = rows.iter().map(|r| r.model.record_ids.clone()).collect();
     let values = [
-        serde_json::Value::Array(rows).to_string().into(),
+        serde_json::Value::Array(json).to_string().into(),
         record_ids.into(),
     ];
     let events = format!(
@@ -307,7 +311,8 @@ pub struct Batch {
     pub statements: Vec<Statement>,
     /// Their rows of the record index, for `RecentTouches` once committed.
     pub touches: Vec<Touch>,
-    /// The rows, as stored (the chain's link is computed from them).
+    /// SQLite: the rows, as stored (the chain's link is computed from them). None on
+    /// PostgreSQL, whose trigger links the rows it stores.
     pub models: Vec<audit_event::Model>,
 }
 
